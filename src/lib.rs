@@ -1,1 +1,38 @@
-//! Ferrocache (skeleton).
+//! Ferrocache: a Redis-compatible, multi-threaded in-memory cache.
+//!
+//! # Layout
+//!
+//! ```text
+//! main.rs        flags / config file → Config → server::run
+//! config.rs      one Config struct and the directive table (CLI, files, CONFIG GET/SET)
+//! server/        accept loop, connection task, MONITOR hub, stats, background cron
+//! client.rs      per-connection state and the client registry (CLIENT LIST/KILL)
+//! commands/      the command table, the dispatcher, one module per command family
+//! store/         the sharded keyspace: tables, values, expiry, eviction, clock
+//! memory.rs      used-memory accounting (jemalloc + the store's logical size)
+//! protocol/      (crate ferrocache-protocol) request parser and reply encoder
+//! ```
+//!
+//! # Request flow
+//!
+//! ```text
+//! TcpListener ──accept──▶ connection task (one per client)
+//!   read into BytesMut ─▶ RequestParser::parse (every complete request; Incomplete ≠ error)
+//!     ─▶ commands::execute: lookup → arity → auth → OOM/evict → MULTI queue → lock shards
+//!        → handler(&mut Ctx, args) → Reply            (handlers never touch the socket)
+//!   encode every reply of the batch into one buffer ─▶ one write
+//! ```
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod memory;
+pub mod server;
+pub mod store;
+
+pub use config::Config;
+pub use server::{run, run_with_clock, Shared};

@@ -1,0 +1,208 @@
+//! Per-connection state: what the connection task owns (`Client`) and what other
+//! connections may read about it through the registry (`ClientInfo`, for CLIENT LIST/KILL).
+
+use crate::commands::CommandSpec;
+use crate::store::WatchFlag;
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Notify;
+
+/// CLIENT REPLY mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Suppress the reply of the next command only.
+    SkipNext,
+    /// Suppressing this command's reply (SkipNext after it was armed).
+    Skipping,
+}
+
+/// A queued MULTI transaction.
+#[derive(Default)]
+pub struct MultiState {
+    pub queue: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    /// A command failed to queue (unknown, arity, …): EXEC answers EXECABORT.
+    pub aborted: bool,
+}
+
+/// State owned by the connection task; handlers get `&mut Client`.
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    /// 2 or 3 (HELLO).
+    pub resp: u8,
+    pub authenticated: bool,
+    pub info: Arc<ClientInfo>,
+    pub multi: Option<MultiState>,
+    /// Keys WATCHed (db, key) and the flag the store raises when one changes.
+    pub watched: Vec<(usize, Bytes)>,
+    pub watch_flag: WatchFlag,
+    pub reply_mode: ReplyMode,
+    /// Close the connection once this batch's replies are written (QUIT, CLIENT KILL self).
+    pub close_after_reply: bool,
+    pub monitor: bool,
+}
+
+impl Client {
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
+        Client {
+            id: info.id,
+            db: 0,
+            resp: 2,
+            authenticated,
+            info,
+            multi: None,
+            watched: Vec::new(),
+            watch_flag: Arc::new(AtomicBool::new(false)),
+            reply_mode: ReplyMode::On,
+            close_after_reply: false,
+            monitor: false,
+        }
+    }
+
+    /// Forgets all WATCHed keys. Registrations left in the store point at the old flag,
+    /// which nobody reads any more; the store prunes them lazily.
+    pub fn unwatch_all(&mut self) {
+        self.watched.clear();
+        self.watch_flag = Arc::new(AtomicBool::new(false));
+    }
+
+    pub fn select(&mut self, db: usize) {
+        self.db = db;
+        self.info.db.store(db, Ordering::Relaxed);
+    }
+}
+
+/// Mutable details other connections read (CLIENT LIST / INFO).
+#[derive(Debug, Default, Clone)]
+pub struct ClientMeta {
+    pub name: Option<Bytes>,
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
+    pub last_cmd: String,
+    pub resp: u8,
+    pub multi: i64,
+    pub flags: String,
+}
+
+/// What the registry knows about a connection.
+#[derive(Debug)]
+pub struct ClientInfo {
+    pub id: u64,
+    pub addr: SocketAddr,
+    pub laddr: SocketAddr,
+    pub created: Instant,
+    pub db: AtomicUsize,
+    /// Milliseconds since `created` at the last command (idle time).
+    pub last_active_ms: AtomicU64,
+    pub meta: Mutex<ClientMeta>,
+    pub killed: AtomicBool,
+    pub kill: Notify,
+    pub no_evict: AtomicBool,
+}
+
+impl ClientInfo {
+    pub fn new(id: u64, addr: SocketAddr, laddr: SocketAddr) -> ClientInfo {
+        ClientInfo {
+            id,
+            addr,
+            laddr,
+            created: Instant::now(),
+            db: AtomicUsize::new(0),
+            last_active_ms: AtomicU64::new(0),
+            meta: Mutex::new(ClientMeta { resp: 2, multi: -1, flags: "N".into(), ..Default::default() }),
+            killed: AtomicBool::new(false),
+            kill: Notify::new(),
+            no_evict: AtomicBool::new(false),
+        }
+    }
+
+    pub fn touch(&self) {
+        self.last_active_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    pub fn idle_secs(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
+    }
+
+    /// Asks the connection to close (CLIENT KILL, shutdown).
+    pub fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.kill.notify_one();
+    }
+
+    /// One CLIENT LIST line (without the trailing newline), in Redis 7.2's field order
+    /// (7.2 added lib-name / lib-ver, which CLIENT SETINFO fills).
+    pub fn list_line(&self) -> String {
+        let m = self.meta.lock();
+        let name = m.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_name = m.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        let lib_ver = m.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
+        format!(
+            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            name,
+            self.created.elapsed().as_secs(),
+            self.idle_secs(),
+            m.flags,
+            self.db.load(Ordering::Relaxed),
+            m.multi,
+            if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd },
+            m.resp,
+            lib_name,
+            lib_ver,
+        )
+    }
+}
+
+/// All connected clients, by id (so CLIENT LIST is in connection order).
+#[derive(Default)]
+pub struct ClientRegistry {
+    clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    next_id: AtomicU64,
+    count: AtomicUsize,
+}
+
+impl ClientRegistry {
+    pub fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub fn register(&self, info: Arc<ClientInfo>) {
+        self.clients.lock().insert(info.id, info);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn unregister(&self, id: u64) {
+        if self.clients.lock().remove(&id).is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
+        self.clients.lock().values().cloned().collect()
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientInfo>> {
+        self.clients.lock().get(&id).cloned()
+    }
+
+    pub fn kill_all(&self) {
+        for c in self.snapshot() {
+            c.kill();
+        }
+    }
+}

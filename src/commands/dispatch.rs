@@ -1,0 +1,153 @@
+//! The one dispatch function, in Redis's `processCommand` order:
+//! lookup → unknown command → arity → auth → OOM → MULTI queueing → lock shards → handler.
+
+use super::table::{lookup, lookup_sub, CommandSpec, Flags};
+use super::{errors, Ctx};
+use crate::client::Client;
+use crate::server::Shared;
+use crate::store::{system_now_us, Locked};
+use bytes::Bytes;
+use ferrocache_protocol::Reply;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+/// What executing one request produced.
+pub type DispatchOutcome = Reply;
+
+/// Commands that run at once even inside MULTI, instead of being queued.
+fn runs_inside_multi(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+}
+
+/// Resolves `args` to a command spec (following subcommands), or the error Redis gives.
+pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
+    let Some(spec) = lookup(&args[0]) else {
+        return Err(Reply::error(errors::unknown_command(args)));
+    };
+    if spec.subcommands.is_empty() || args.len() < 2 {
+        return Ok(spec);
+    }
+    lookup_sub(spec, &args[1]).ok_or_else(|| {
+        let typed = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        let sub = &args[1][..args[1].len().min(128)];
+        Reply::error(format!("ERR unknown subcommand '{}'. Try {typed} HELP.", String::from_utf8_lossy(sub)))
+    })
+}
+
+/// Executes one request from `client`, with every check Redis makes before running it.
+pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
+    let spec = match resolve(&args) {
+        Ok(spec) => spec,
+        Err(reply) => return reject(shared, client, None, reply),
+    };
+    if !spec.arity_ok(args.len()) {
+        return reject(shared, client, Some(spec), Reply::error(errors::arity(&spec.full_name())));
+    }
+    if shared.auth_required() && !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
+        return reject(shared, client, Some(spec), Reply::err(errors::NOAUTH));
+    }
+    if let Some(reply) = check_memory(shared, client, spec) {
+        return reject(shared, client, Some(spec), reply);
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !runs_inside_multi(spec) {
+            multi.queue.push((spec, args));
+            return Reply::simple("QUEUED");
+        }
+    }
+    let mut ks = lock_for(shared, spec, &args);
+    call(shared, client, &mut ks, spec, &args)
+}
+
+/// Runs a resolved, checked command on already-locked shards: the part EXEC repeats for
+/// every queued command. Counts stats and feeds MONITOR.
+pub fn call(shared: &Shared, client: &mut Client, ks: &mut Locked, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
+    let start = Instant::now();
+    if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
+        let db = client.db;
+        shared.monitors.publish(system_now_us(), db, &client.info.addr.to_string(), &redact(spec, args));
+    }
+    let reply = {
+        let mut ctx = Ctx { shared, client, ks };
+        (spec.handler)(&mut ctx, args)
+    };
+    spec.stats().calls.fetch_add(1, Ordering::Relaxed);
+    spec.stats().usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    if let Reply::Error(e) = &reply {
+        spec.stats().failed_calls.fetch_add(1, Ordering::Relaxed);
+        shared.stats.count_error(e);
+    }
+    reply
+}
+
+/// Locks what the command needs: every shard, its keys' shards, or nothing.
+pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
+    if spec.flags.has(Flags::ALL_SHARDS) {
+        shared.store.lock_all()
+    } else if spec.first_key > 0 {
+        shared.store.lock_keys(spec.key_positions(args.len()).map(|i| &args[i]))
+    } else {
+        shared.store.lock_none()
+    }
+}
+
+/// A command refused before running: reply, count it, and poison an open MULTI the way
+/// Redis's `rejectCommand` → `flagTransaction` does.
+fn reject(shared: &Shared, client: &mut Client, spec: Option<&'static CommandSpec>, reply: Reply) -> Reply {
+    if let Some(multi) = client.multi.as_mut() {
+        multi.aborted = true;
+    }
+    if let Some(spec) = spec {
+        spec.stats().rejected_calls.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Reply::Error(e) = &reply {
+        shared.stats.count_error(e);
+    }
+    reply
+}
+
+/// `maxmemory`: evict as the policy allows; refuse commands that may grow memory when
+/// that is not enough (`performEvictions` + the `CMD_DENYOOM` check).
+fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<Reply> {
+    let limit = shared.hot.maxmemory.load(Ordering::Relaxed);
+    if limit == 0 {
+        return None;
+    }
+    let samples = shared.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;
+    let store = &shared.store;
+    let used = |s: &crate::store::Store| shared.memory.estimate(s.logical_used());
+    let out_of_memory = store.evict_to(limit, samples, used).is_err();
+    if !out_of_memory {
+        return None;
+    }
+    let denyoom = if spec.name == "exec" {
+        client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(s, _)| s.flags.has(Flags::DENYOOM)))
+    } else {
+        spec.flags.has(Flags::DENYOOM)
+    };
+    denyoom.then(|| Reply::err(errors::OOM))
+}
+
+/// MONITOR hides passwords the way Redis does.
+fn redact(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
+    match spec.name {
+        "auth" => {
+            let mut v = vec![args[0].clone()];
+            v.extend(args[1..].iter().map(|_| Bytes::from_static(b"(redacted)")));
+            v
+        }
+        "hello" => {
+            let mut v = args.to_vec();
+            for i in 0..v.len() {
+                if v[i].eq_ignore_ascii_case(b"auth") {
+                    for j in i + 1..(i + 3).min(v.len()) {
+                        v[j] = Bytes::from_static(b"(redacted)");
+                    }
+                }
+            }
+            v
+        }
+        _ => args.to_vec(),
+    }
+}

@@ -1,0 +1,156 @@
+//! Command execution: the command table, the dispatcher, and one module per command family.
+//!
+//! A handler has the signature [`Handler`]: it reads its arguments, works on the shards the
+//! dispatcher locked for it (`ctx.ks`), and returns a [`Reply`]. It never touches a socket,
+//! so handlers are unit-testable in-process and a pipeline's replies leave in one write.
+
+mod dispatch;
+mod docs;
+mod introspection;
+mod table;
+
+pub mod connection;
+pub mod keyspace;
+pub mod server;
+pub mod string;
+pub mod transaction;
+
+pub use connection::REDIS_COMPAT_VERSION;
+pub use dispatch::{execute, DispatchOutcome};
+pub use table::{lookup, CommandSpec, Flags, COMMANDS};
+
+use crate::client::Client;
+use crate::server::Shared;
+use crate::store::Locked;
+use bytes::Bytes;
+use ferrocache_protocol::Reply;
+
+/// What a handler sees: the server, the calling client, and the shards locked for it.
+pub struct Ctx<'a, 's> {
+    pub shared: &'a Shared,
+    pub client: &'a mut Client,
+    pub ks: &'a mut Locked<'s>,
+}
+
+impl Ctx<'_, '_> {
+    /// The client's selected database.
+    pub fn db(&self) -> usize {
+        self.client.db
+    }
+
+    pub fn now(&self) -> u64 {
+        self.ks.now()
+    }
+}
+
+pub type Handler = fn(&mut Ctx, &[Bytes]) -> Reply;
+
+/// Argument helpers shared by every family.
+pub mod args {
+    use super::errors;
+    use crate::store::parse_i64_strict;
+    use ferrocache_protocol::Reply;
+
+    /// An argument as an integer (`getLongLongFromObjectOrReply`).
+    pub fn int(arg: &[u8]) -> Result<i64, Reply> {
+        parse_i64_strict(arg).ok_or_else(|| Reply::err(errors::NOT_INTEGER))
+    }
+
+    /// A positive-or-zero integer with a custom error (e.g. "ERR timeout is negative").
+    pub fn float(arg: &[u8]) -> Result<f64, Reply> {
+        parse_f64(arg).ok_or_else(|| Reply::err(errors::NOT_FLOAT))
+    }
+
+    /// Redis's `string2d` / `getLongDoubleFromObject` acceptance: no spaces, not empty, not NaN.
+    pub fn parse_f64(arg: &[u8]) -> Option<f64> {
+        let s = std::str::from_utf8(arg).ok()?;
+        if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+            return None;
+        }
+        let v: f64 = match s.to_ascii_lowercase().as_str() {
+            "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
+            "-inf" | "-infinity" => f64::NEG_INFINITY,
+            _ => {
+                // strtod also accepts hex floats; Rust doesn't. Redis users do not rely on them.
+                if s.contains(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))) {
+                    return None;
+                }
+                s.parse().ok()?
+            }
+        };
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// Case-insensitive ASCII comparison of an argument with an option name.
+    pub fn is(arg: &[u8], name: &str) -> bool {
+        arg.eq_ignore_ascii_case(name.as_bytes())
+    }
+
+    pub fn lossy(arg: &[u8]) -> String {
+        String::from_utf8_lossy(arg).into_owned()
+    }
+}
+
+/// Every wire error string, in one place (as Redis's `shared.*` objects and Dragonfly's
+/// `facade/error.h`): clients switch on these texts, so they must match Redis exactly.
+pub mod errors {
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const NO_SUCH_KEY: &str = "ERR no such key";
+    pub const DB_INDEX: &str = "ERR DB index is out of range";
+    pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+    pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
+    pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+    pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+    pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+    pub const EXEC_ABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+    pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+    pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+    pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+    pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+    pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+    pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+    pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+    pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+
+    /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
+    pub fn arity(name: &str) -> String {
+        format!("ERR wrong number of arguments for '{}' command", name.to_ascii_lowercase())
+    }
+
+    /// `-ERR invalid expire time in '<cmd>' command`.
+    pub fn invalid_expire(cmd: &str) -> String {
+        format!("ERR invalid expire time in '{}' command", cmd.to_ascii_lowercase())
+    }
+
+    /// `-ERR unknown subcommand 'X'. Try CMD HELP.`
+    pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
+        format!("ERR unknown subcommand '{}'. Try {} HELP.", String::from_utf8_lossy(sub), cmd.to_ascii_uppercase())
+    }
+
+    /// `-ERR unknown command 'X', with args beginning with: 'a' 'b' `, built as Redis builds it:
+    /// arguments are appended while the list is under 128 bytes, each cut to the room left.
+    pub fn unknown_command(args: &[bytes::Bytes]) -> String {
+        let mut list = String::new();
+        for a in &args[1..] {
+            if list.len() >= 128 {
+                break;
+            }
+            let room = 128 - list.len();
+            list.push('\'');
+            list.push_str(&String::from_utf8_lossy(&a[..a.len().min(room)]));
+            list.push_str("' ");
+        }
+        format!("ERR unknown command '{}', with args beginning with: {list}", trunc(&args[0]))
+    }
+
+    fn trunc(a: &[u8]) -> String {
+        String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()
+    }
+}

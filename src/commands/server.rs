@@ -1,0 +1,498 @@
+//! Server commands: INFO, CONFIG, TIME, MEMORY, MONITOR, SHUTDOWN.
+
+use super::args::{self, is};
+use super::connection::{help_reply, REDIS_COMPAT_VERSION};
+use super::table::{CommandSpec, Flags};
+use super::{errors, Ctx};
+use crate::config::{find_directive, glob_match, DIRECTIVES};
+use crate::memory::{process_rss, resident_now};
+use crate::store::{entry_size, system_now_us};
+use bytes::Bytes;
+use ferrocache_protocol::Reply;
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("info", -1, info)
+        .flags(Flags::LOADING.or(Flags::STALE).or(Flags::ALL_SHARDS))
+        .doc("server", "1.0.0", "Returns information and statistics about the server.", "[section [section ...]]")
+        .acl(&["slow", "dangerous"]),
+    CommandSpec::new("config", -2, super::connection::container_help)
+        .doc("server", "2.0.0", "A container for server configuration commands.", "")
+        .acl(&["slow"])
+        .subcommands(CONFIG_SUBCOMMANDS),
+    CommandSpec::new("time", 1, time)
+        .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
+        .doc("server", "2.6.0", "Returns the server time.", "")
+        .acl(&["fast"]),
+    CommandSpec::new("memory", -2, super::connection::container_help)
+        .doc("server", "4.0.0", "A container for memory diagnostics commands.", "")
+        .acl(&["slow"])
+        .subcommands(MEMORY_SUBCOMMANDS),
+    CommandSpec::new("monitor", 1, monitor)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE))
+        .doc("server", "1.0.0", "Listens for all requests received by the server in real-time.", "")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("shutdown", -1, shutdown)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE).or(Flags::NO_MULTI).or(Flags::ALLOW_BUSY))
+        .doc("server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]")
+        .acl(&["admin", "slow", "dangerous"]),
+];
+
+const CONFIG_FLAGS: Flags = Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE);
+
+static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("get", -3, config_get)
+        .flags(CONFIG_FLAGS)
+        .parent("config")
+        .doc("server", "2.0.0", "Returns the effective values of configuration parameters.", "parameter [parameter ...]")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("set", -4, config_set)
+        .flags(CONFIG_FLAGS.or(Flags::MAY_REPLICATE))
+        .parent("config")
+        .doc("server", "2.0.0", "Sets configuration parameters in-flight.", "parameter value [parameter value ...]")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("resetstat", 2, config_resetstat)
+        .flags(CONFIG_FLAGS)
+        .parent("config")
+        .doc("server", "2.0.0", "Resets the server's statistics.", "")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("help", 2, config_help)
+        .flags(Flags::LOADING.or(Flags::STALE))
+        .parent("config")
+        .doc("server", "5.0.0", "Returns helpful text about the different subcommands.", "")
+        .acl(&["slow"]),
+];
+
+static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("usage", -3, memory_usage)
+        .flags(Flags::READONLY)
+        .keys(2, 2, 1)
+        .parent("memory")
+        .doc("server", "4.0.0", "Estimates the memory usage of a key.", "key [SAMPLES count]")
+        .acl(&["read", "slow"]),
+    CommandSpec::new("help", 2, memory_help)
+        .flags(Flags::LOADING.or(Flags::STALE))
+        .parent("memory")
+        .doc("server", "4.0.0", "Returns helpful text about the different subcommands.", "")
+        .acl(&["slow"]),
+];
+
+/// `TIME`: seconds and microseconds, as two bulk strings.
+fn time(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let us = system_now_us();
+    Reply::Array(vec![Reply::bulk_int((us / 1_000_000) as i64), Reply::bulk_int((us % 1_000_000) as i64)])
+}
+
+/// `CONFIG GET parameter [parameter …]`: glob patterns, each match once.
+fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let config = ctx.shared.config.read();
+    let mut seen = HashSet::new();
+    let mut pairs = Vec::new();
+    for pattern in &args[2..] {
+        let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        let matches: Vec<_> = if has_glob {
+            DIRECTIVES.iter().filter(|d| glob_match(pattern, d.name.as_bytes(), true)).collect()
+        } else {
+            find_directive(&args::lossy(pattern)).into_iter().collect()
+        };
+        for d in matches {
+            if seen.insert(d.name) {
+                pairs.push((Reply::bulk(Bytes::from_static(d.name.as_bytes())), Reply::bulk((d.get)(&config))));
+            }
+        }
+    }
+    Reply::Map(pairs)
+}
+
+/// `CONFIG SET parameter value [parameter value …]`: all or nothing.
+fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() % 2 != 0 {
+        return Reply::error(errors::arity("config|set"));
+    }
+    let mut candidate = ctx.shared.config.read().clone();
+    let mut seen = HashSet::new();
+    for pair in args[2..].chunks(2) {
+        let name = args::lossy(&pair[0]);
+        let Some(d) = find_directive(&name) else {
+            return Reply::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+        };
+        let fail = |why: &str| Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+        if !d.mutable {
+            return fail("can't set immutable config");
+        }
+        if !seen.insert(d.name) {
+            return fail("duplicate parameter");
+        }
+        if let Err(why) = (d.set)(&mut candidate, &[args::lossy(&pair[1])]) {
+            return fail(&why);
+        }
+    }
+    *ctx.shared.config.write() = candidate;
+    ctx.shared.apply_config();
+    Reply::OK
+}
+
+fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    ctx.shared.stats.reset();
+    let ks = &ctx.shared.store.stats;
+    for c in [&ks.expired_keys, &ks.evicted_keys, &ks.keyspace_hits, &ks.keyspace_misses, &ks.expire_cycle_cpu_ms] {
+        c.store(0, Ordering::Relaxed);
+    }
+    for spec in super::table::all() {
+        spec.stats().reset();
+        for sub in spec.subcommands {
+            sub.stats().reset();
+        }
+    }
+    Reply::OK
+}
+
+fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "config",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+        ],
+    )
+}
+
+/// `MEMORY USAGE key [SAMPLES count]`: bytes the key costs, by the store's own account.
+fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match args.len() {
+        3 => {}
+        5 if is(&args[3], "samples") => {
+            if let Err(e) = args::int(&args[4]).and_then(|n| if n < 0 { Err(Reply::err(errors::SYNTAX)) } else { Ok(n) }) {
+                return e;
+            }
+        }
+        _ => return Reply::err(errors::SYNTAX),
+    }
+    let db = ctx.db();
+    match ctx.ks.peek(db, &args[2]) {
+        Some(e) => Reply::Integer(entry_size(&args[2], e)),
+        None => Reply::Null,
+    }
+}
+
+fn memory_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    help_reply(
+        "memory",
+        &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value. Nested values are", "    sampled up to <count> times (default: 5, 0 means sample all)."],
+    )
+}
+
+/// `MONITOR`: this connection receives every command from now on.
+fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if !ctx.client.monitor {
+        ctx.client.monitor = true;
+        ctx.client.info.meta.lock().flags = "O".into();
+    }
+    Reply::OK
+}
+
+/// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
+fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for a in &args[1..] {
+        if is(a, "nosave") {
+            nosave = true;
+        } else if is(a, "save") {
+            save = true;
+        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "abort") {
+            abort = true;
+        } else {
+            return Reply::err(errors::SYNTAX);
+        }
+    }
+    if (save && nosave) || (abort && args.len() > 2) {
+        return Reply::err(errors::SYNTAX);
+    }
+    if abort {
+        return Reply::err("ERR No shutdown in progress.");
+    }
+    if save {
+        // RDB persistence arrives with the persistence work; refusing is better than
+        // claiming a save that did not happen.
+        tracing::warn!("SHUTDOWN SAVE refused: RDB persistence is not implemented yet");
+        return Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
+    }
+    tracing::warn!("User requested shutdown...");
+    ctx.shared.shutdown.cancel();
+    ctx.client.close_after_reply = true;
+    // Redis closes the connection without a reply when the shutdown succeeds.
+    Reply::Raw(Bytes::new())
+}
+
+/// The sections INFO prints by default, in Redis's order.
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+
+/// `INFO [section …]`
+fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let mut wanted: Vec<String> = Vec::new();
+    let mut everything = false;
+    if args.len() == 1 {
+        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+    }
+    for a in &args[1..] {
+        let s = args::lossy(a).to_ascii_lowercase();
+        match s.as_str() {
+            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
+            "all" | "everything" => {
+                everything = true;
+                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
+                wanted.push("commandstats".into());
+                wanted.push("latencystats".into());
+            }
+            _ => wanted.push(s),
+        }
+    }
+    let _ = everything;
+    let order = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+    ];
+    let mut out = String::new();
+    for section in order.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        info_section(ctx, section, &mut out);
+    }
+    Reply::Verbatim("txt", Bytes::from(out))
+}
+
+fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b < 1024.0 {
+        format!("{bytes}B")
+    } else if b < 1024.0 * 1024.0 {
+        format!("{:.2}K", b / 1024.0)
+    } else if b < 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2}M", b / 1024.0 / 1024.0)
+    } else {
+        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
+    }
+}
+
+/// User and system CPU seconds of this process, from /proc/self/stat.
+fn cpu_times() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    // Fields 14 (utime) and 15 (stime) of stat; after ")" they are the 12th and 13th.
+    (ticks(11), ticks(12))
+}
+
+fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
+    let shared = ctx.shared;
+    let config = shared.config.read().clone();
+    let stats = &shared.stats;
+    let ks = &shared.store.stats;
+    let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    macro_rules! w {
+        ($k:expr, $v:expr) => {{
+            let _ = write!(out, "{}:{}\r\n", $k, $v);
+        }};
+    }
+    match section {
+        "server" => {
+            out.push_str("# Server\r\n");
+            let up = shared.started.elapsed().as_secs();
+            w!("redis_version", &REDIS_COMPAT_VERSION);
+            w!("ferrocache_version", &env!("CARGO_PKG_VERSION"));
+            w!("redis_git_sha1", &"00000000");
+            w!("redis_git_dirty", &0);
+            w!("redis_build_id", &"0");
+            w!("redis_mode", &"standalone");
+            w!("os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            w!("arch_bits", &(usize::BITS));
+            w!("multiplexing_api", &"tokio");
+            w!("process_id", &std::process::id());
+            w!("process_supervised", &"no");
+            w!("run_id", &shared.run_id);
+            w!("tcp_port", &shared.port);
+            w!("server_time_usec", &system_now_us());
+            w!("uptime_in_seconds", &up);
+            w!("uptime_in_days", &(up / 86400));
+            w!("hz", &config.hz);
+            w!("configured_hz", &config.hz);
+            w!("lru_clock", &((shared.store.now_ms() / 1000) & ((1 << 24) - 1)));
+            w!("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            w!("config_file", &"");
+            w!("io_threads_active", &0);
+        }
+        "clients" => {
+            out.push_str("# Clients\r\n");
+            w!("connected_clients", &shared.clients.count());
+            w!("cluster_connections", &0);
+            w!("maxclients", &config.maxclients);
+            w!("client_recent_max_input_buffer", &0);
+            w!("client_recent_max_output_buffer", &0);
+            w!("blocked_clients", &0);
+            w!("tracking_clients", &0);
+            w!("clients_in_timeout_table", &0);
+        }
+        "memory" => {
+            out.push_str("# Memory\r\n");
+            let used = shared.memory.refresh_with(shared.store.logical_used());
+            let rss = process_rss();
+            let peak = shared.memory.peak.load(Ordering::Relaxed).max(used);
+            let startup = shared.memory.startup;
+            let dataset = shared.store.logical_used().max(0) as u64;
+            w!("used_memory", &used);
+            w!("used_memory_human", &human(used));
+            w!("used_memory_rss", &rss);
+            w!("used_memory_rss_human", &human(rss));
+            w!("used_memory_peak", &peak);
+            w!("used_memory_peak_human", &human(peak));
+            w!("used_memory_peak_perc", &format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64));
+            w!("used_memory_overhead", &used.saturating_sub(dataset));
+            w!("used_memory_startup", &startup);
+            w!("used_memory_dataset", &dataset);
+            w!("allocator_resident", &resident_now());
+            w!("maxmemory", &config.maxmemory);
+            w!("maxmemory_human", &human(config.maxmemory));
+            w!("maxmemory_policy", &config.maxmemory_policy.name());
+            w!("mem_fragmentation_ratio", &format!("{:.2}", rss as f64 / used.max(1) as f64));
+            w!("mem_allocator", &"jemalloc-5.3.0");
+            w!("lazyfree_pending_objects", &0);
+        }
+        "persistence" => {
+            out.push_str("# Persistence\r\n");
+            w!("loading", &0);
+            w!("async_loading", &0);
+            w!("rdb_changes_since_last_save", &get(&ks.dirty));
+            w!("rdb_bgsave_in_progress", &0);
+            w!("rdb_last_save_time", &(crate::store::system_now_ms() / 1000 - shared.started.elapsed().as_secs()));
+            w!("rdb_last_bgsave_status", &"ok");
+            w!("aof_enabled", &(config.appendonly as u8));
+            w!("aof_rewrite_in_progress", &0);
+            w!("aof_rewrite_scheduled", &0);
+            w!("aof_last_write_status", &"ok");
+        }
+        "stats" => {
+            out.push_str("# Stats\r\n");
+            w!("total_connections_received", &get(&stats.total_connections_received));
+            w!("total_commands_processed", &get(&stats.total_commands_processed));
+            w!("instantaneous_ops_per_sec", &0);
+            w!("total_net_input_bytes", &get(&stats.total_net_input_bytes));
+            w!("total_net_output_bytes", &get(&stats.total_net_output_bytes));
+            w!("rejected_connections", &get(&stats.rejected_connections));
+            w!("expired_keys", &get(&ks.expired_keys));
+            w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
+            w!("evicted_keys", &get(&ks.evicted_keys));
+            w!("evicted_clients", &0);
+            w!("keyspace_hits", &get(&ks.keyspace_hits));
+            w!("keyspace_misses", &get(&ks.keyspace_misses));
+            w!("pubsub_channels", &0);
+            w!("pubsub_patterns", &0);
+            w!("total_error_replies", &get(&stats.total_error_replies));
+        }
+        "replication" => {
+            out.push_str("# Replication\r\n");
+            w!("role", &"master");
+            w!("connected_slaves", &0);
+            w!("master_failover_state", &"no-failover");
+            w!("master_replid", &shared.run_id);
+            w!("master_replid2", &"0000000000000000000000000000000000000000");
+            w!("master_repl_offset", &0);
+            w!("second_repl_offset", &-1);
+            w!("repl_backlog_active", &0);
+            w!("repl_backlog_size", &1048576);
+            w!("repl_backlog_first_byte_offset", &0);
+            w!("repl_backlog_histlen", &0);
+        }
+        "cpu" => {
+            out.push_str("# CPU\r\n");
+            let (user, sys) = cpu_times();
+            w!("used_cpu_sys", &format!("{sys:.6}"));
+            w!("used_cpu_user", &format!("{user:.6}"));
+            w!("used_cpu_sys_children", &"0.000000");
+            w!("used_cpu_user_children", &"0.000000");
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => {
+            out.push_str("# Errorstats\r\n");
+            for (prefix, count) in stats.errors.lock().iter() {
+                let _ = write!(out, "errorstat_{prefix}:count={count}\r\n");
+            }
+        }
+        "commandstats" => {
+            out.push_str("# Commandstats\r\n");
+            for spec in super::table::all() {
+                for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
+                    let calls = get(&s.stats().calls);
+                    let (rejected, failed) = (get(&s.stats().rejected_calls), get(&s.stats().failed_calls));
+                    if calls == 0 && rejected == 0 && failed == 0 {
+                        continue;
+                    }
+                    let usec = get(&s.stats().usec);
+                    let _ = write!(
+                        out,
+                        "cmdstat_{}:calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={failed}\r\n",
+                        s.full_name(),
+                        usec as f64 / calls.max(1) as f64
+                    );
+                }
+            }
+        }
+        "latencystats" => out.push_str("# Latencystats\r\n"),
+        "cluster" => {
+            out.push_str("# Cluster\r\n");
+            w!("cluster_enabled", &0);
+        }
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            let now = ctx.ks.now();
+            for db in 0..shared.store.databases() {
+                let keys = ctx.ks.dbsize(db);
+                if keys == 0 {
+                    continue;
+                }
+                let expires = ctx.ks.expires_count(db);
+                let avg_ttl = average_ttl(ctx, db, now);
+                let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Average remaining TTL in ms over a sample of each shard's volatile keys (Redis also
+/// reports an estimate, from its expiry cycle's samples).
+fn average_ttl(ctx: &mut Ctx, db: usize, now: u64) -> u64 {
+    let (mut sum, mut n) = (0u128, 0u128);
+    for pos in 0..ctx.ks.locked_shard_count() {
+        let table = ctx.ks.table(pos, db);
+        for at in table.volatile_sample(16) {
+            sum += at.saturating_sub(now) as u128;
+            n += 1;
+        }
+    }
+    if n == 0 {
+        0
+    } else {
+        (sum / n) as u64
+    }
+}

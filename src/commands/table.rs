@@ -1,0 +1,316 @@
+//! The command table: the single source of truth for every command's name, arity, flags,
+//! key positions and documentation. Arity checks, shard locking, `COMMAND INFO/DOCS/COUNT`
+//! and (later) cluster routing and replication all read it.
+//!
+//! Each family module declares its own `pub static COMMANDS: &[CommandSpec]`; this module
+//! only joins them.
+
+use super::Handler;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Command flags, as in Redis's command JSON files. Only the low 32 bits go on the wire
+/// (COMMAND INFO); `ALL_SHARDS` is Ferrocache's own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flags(pub u64);
+
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+    pub const WRITE: Flags = Flags(1 << 0);
+    pub const READONLY: Flags = Flags(1 << 1);
+    pub const DENYOOM: Flags = Flags(1 << 2);
+    pub const ADMIN: Flags = Flags(1 << 3);
+    pub const PUBSUB: Flags = Flags(1 << 4);
+    pub const NOSCRIPT: Flags = Flags(1 << 5);
+    pub const BLOCKING: Flags = Flags(1 << 6);
+    pub const LOADING: Flags = Flags(1 << 7);
+    pub const STALE: Flags = Flags(1 << 8);
+    pub const SKIP_MONITOR: Flags = Flags(1 << 9);
+    pub const SKIP_SLOWLOG: Flags = Flags(1 << 10);
+    pub const ASKING: Flags = Flags(1 << 11);
+    pub const FAST: Flags = Flags(1 << 12);
+    pub const NO_AUTH: Flags = Flags(1 << 13);
+    pub const MAY_REPLICATE: Flags = Flags(1 << 14);
+    pub const NO_MULTI: Flags = Flags(1 << 15);
+    pub const MOVABLE_KEYS: Flags = Flags(1 << 16);
+    pub const ALLOW_BUSY: Flags = Flags(1 << 17);
+    pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 18);
+    /// Not a Redis flag: the command walks the whole keyspace (KEYS, SCAN, FLUSHALL, EXEC…),
+    /// so the dispatcher locks every shard for it.
+    pub const ALL_SHARDS: Flags = Flags(1 << 40);
+
+    pub const fn or(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+
+    pub const fn has(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Names as `COMMAND INFO` reports them, in Redis's order.
+    pub fn names(self) -> Vec<&'static str> {
+        const NAMES: &[(Flags, &str)] = &[
+            (Flags::WRITE, "write"),
+            (Flags::READONLY, "readonly"),
+            (Flags::DENYOOM, "denyoom"),
+            (Flags::ADMIN, "admin"),
+            (Flags::PUBSUB, "pubsub"),
+            (Flags::NOSCRIPT, "noscript"),
+            (Flags::BLOCKING, "blocking"),
+            (Flags::LOADING, "loading"),
+            (Flags::STALE, "stale"),
+            (Flags::SKIP_MONITOR, "skip_monitor"),
+            (Flags::SKIP_SLOWLOG, "skip_slowlog"),
+            (Flags::ASKING, "asking"),
+            (Flags::FAST, "fast"),
+            (Flags::NO_AUTH, "no_auth"),
+            (Flags::MAY_REPLICATE, "may_replicate"),
+            (Flags::NO_MULTI, "no_multi"),
+            (Flags::MOVABLE_KEYS, "movablekeys"),
+            (Flags::ALLOW_BUSY, "allow_busy"),
+            (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+        ];
+        NAMES.iter().filter(|(f, _)| self.has(*f)).map(|(_, n)| *n).collect()
+    }
+}
+
+impl std::ops::BitOr for Flags {
+    type Output = Flags;
+    fn bitor(self, rhs: Flags) -> Flags {
+        self.or(rhs)
+    }
+}
+
+/// Per-command counters for INFO commandstats.
+#[derive(Debug, Default)]
+pub struct CommandStats {
+    pub calls: AtomicU64,
+    pub usec: AtomicU64,
+    pub rejected_calls: AtomicU64,
+    pub failed_calls: AtomicU64,
+}
+
+impl CommandStats {
+    pub const fn new() -> Self {
+        CommandStats {
+            calls: AtomicU64::new(0),
+            usec: AtomicU64::new(0),
+            rejected_calls: AtomicU64::new(0),
+            failed_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn reset(&self) {
+        for c in [&self.calls, &self.usec, &self.rejected_calls, &self.failed_calls] {
+            c.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One command (or subcommand) and everything the server needs to know about it.
+pub struct CommandSpec {
+    /// Lower-case name; for a subcommand, the subcommand alone (`get` of `config|get`).
+    pub name: &'static str,
+    /// Redis's convention: N means exactly N arguments (name included), -N at least N.
+    pub arity: i32,
+    pub flags: Flags,
+    /// Key positions (1-based, `last` negative counts from the end, 0: no keys).
+    pub first_key: i32,
+    pub last_key: i32,
+    pub step: i32,
+    pub handler: Handler,
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    /// Redis's syntax line for the arguments, e.g. `key value [NX|XX]`; feeds COMMAND DOCS.
+    pub syntax: &'static str,
+    /// ACL categories as COMMAND INFO lists them (without the leading `@`).
+    pub acl: &'static [&'static str],
+    pub subcommands: &'static [CommandSpec],
+    /// Set for subcommands: the container's name (`config`), to print `config|get`.
+    pub parent: Option<&'static str>,
+}
+
+impl CommandSpec {
+    /// A command with no keys, no flags and no documentation yet; chain the setters below.
+    pub const fn new(name: &'static str, arity: i32, handler: Handler) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags: Flags::NONE,
+            first_key: 0,
+            last_key: 0,
+            step: 0,
+            handler,
+            group: "generic",
+            since: "1.0.0",
+            summary: "",
+            syntax: "",
+            acl: &[],
+            subcommands: &[],
+            parent: None,
+        }
+    }
+
+    pub const fn flags(mut self, flags: Flags) -> Self {
+        self.flags = flags;
+        self
+    }
+
+    pub const fn keys(mut self, first: i32, last: i32, step: i32) -> Self {
+        self.first_key = first;
+        self.last_key = last;
+        self.step = step;
+        self
+    }
+
+    /// Group, version it appeared in, one-line summary, and argument syntax.
+    pub const fn doc(mut self, group: &'static str, since: &'static str, summary: &'static str, syntax: &'static str) -> Self {
+        self.group = group;
+        self.since = since;
+        self.summary = summary;
+        self.syntax = syntax;
+        self
+    }
+
+    pub const fn acl(mut self, acl: &'static [&'static str]) -> Self {
+        self.acl = acl;
+        self
+    }
+
+    pub const fn subcommands(mut self, subs: &'static [CommandSpec]) -> Self {
+        self.subcommands = subs;
+        self
+    }
+
+    pub const fn parent(mut self, parent: &'static str) -> Self {
+        self.parent = Some(parent);
+        self
+    }
+
+    /// `get`, or `config|get` for a subcommand: the name used in errors and stats.
+    pub fn full_name(&self) -> String {
+        match self.parent {
+            Some(p) => format!("{p}|{}", self.name),
+            None => self.name.to_string(),
+        }
+    }
+
+    /// This command's INFO commandstats counters.
+    pub fn stats(&'static self) -> &'static CommandStats {
+        stats_index().get(&(self as *const CommandSpec as usize)).expect("every table entry has stats")
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags.has(Flags::WRITE)
+    }
+
+    /// Does `argc` satisfy the arity?
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        let arity = self.arity as i64;
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Positions of the keys in `args` (0-based), from the table's first/last/step.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let (first, step) = (self.first_key, self.step.max(1));
+        let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
+        let valid = first > 0 && (last as usize) < argc;
+        let (first, last) = if valid { (first, last) } else { (1, 0) };
+        (first..=last).step_by(step as usize).map(|i| i as usize)
+    }
+}
+
+/// Every family's commands.
+pub static COMMANDS: &[&[CommandSpec]] = &[
+    super::connection::COMMANDS,
+    super::string::COMMANDS,
+    super::keyspace::COMMANDS,
+    super::server::COMMANDS,
+    super::transaction::COMMANDS,
+    super::introspection::COMMANDS,
+];
+
+fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
+    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut map = HashMap::new();
+        for family in COMMANDS {
+            for spec in family.iter() {
+                let previous = map.insert(spec.name, spec);
+                assert!(previous.is_none(), "command {} declared twice", spec.name);
+            }
+        }
+        map
+    })
+}
+
+/// Counters per command and subcommand, keyed by the spec's address: the specs live in
+/// statics, which may not hold atomics behind a shared reference.
+fn stats_index() -> &'static HashMap<usize, CommandStats> {
+    static STATS: OnceLock<HashMap<usize, CommandStats>> = OnceLock::new();
+    STATS.get_or_init(|| {
+        all()
+            .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
+            .map(|s| (s as *const CommandSpec as usize, CommandStats::new()))
+            .collect()
+    })
+}
+
+/// Looks up a command by name, case-insensitively, without allocating for short names.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    let mut buf = [0u8; 32];
+    if name.len() > buf.len() {
+        return None;
+    }
+    let lower = &mut buf[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    index().get(std::str::from_utf8(lower).ok()?).copied()
+}
+
+/// Looks up a subcommand of `parent`.
+pub fn lookup_sub(parent: &'static CommandSpec, name: &[u8]) -> Option<&'static CommandSpec> {
+    parent.subcommands.iter().find(|s| s.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// All commands, for COMMAND / COMMAND COUNT / COMMAND LIST.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    COMMANDS.iter().flat_map(|f| f.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_reachable_and_consistent() {
+        for spec in all() {
+            assert_eq!(lookup(spec.name.as_bytes()).map(|s| s.name), Some(spec.name));
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase());
+            assert!(spec.arity != 0, "{} has arity 0", spec.name);
+            for sub in spec.subcommands {
+                assert_eq!(sub.parent, Some(spec.name), "{}|{} has no parent set", spec.name, sub.name);
+            }
+        }
+        assert!(lookup(b"GeT").is_some());
+    }
+
+    #[test]
+    fn key_positions_follow_first_last_step() {
+        let mset = lookup(b"mset").unwrap();
+        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        let get = lookup(b"get").unwrap();
+        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        let del = lookup(b"del").unwrap();
+        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let ping = lookup(b"ping").unwrap();
+        assert_eq!(ping.key_positions(1).count(), 0);
+    }
+}

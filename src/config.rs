@@ -1,0 +1,530 @@
+//! The server's configuration: one struct read by command-line flags, redis.conf-style
+//! files, and `CONFIG GET` / `CONFIG SET`, through one table of directives.
+//!
+//! Directive names, value syntax (`yes`/`no`, memory units like `100mb`) and error texts
+//! follow redis-server 7.0 so that a user's redis.conf and habits carry over.
+
+use crate::store::EvictionPolicy;
+
+/// Every setting the server reads. Defaults are redis-server 7.0's.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub databases: usize,
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    pub maxmemory_samples: u32,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub requirepass: String,
+    pub maxclients: u32,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub loglevel: String,
+    pub logfile: String,
+    pub daemonize: bool,
+    pub save: String,
+    pub appendonly: bool,
+    pub appendfsync: String,
+    pub dir: String,
+    pub dbfilename: String,
+    pub hz: u32,
+    pub protected_mode: bool,
+    pub io_threads: u32,
+    /// Ferrocache's own: shards of the keyspace (a power of two).
+    pub shards: usize,
+    /// Ferrocache's own: tokio worker threads (0: one per core).
+    pub threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into()],
+            databases: 16,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            requirepass: String::new(),
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            daemonize: false,
+            save: "3600 1 300 100 60 10000".into(),
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            dir: ".".into(),
+            dbfilename: "dump.rdb".into(),
+            hz: 10,
+            protected_mode: true,
+            io_threads: 1,
+            shards: 64,
+            threads: 0,
+        }
+    }
+}
+
+/// Why a value was refused; rendered by the caller into the CONFIG SET or start-up message.
+pub type SetError = String;
+
+type Getter = fn(&Config) -> String;
+type Setter = fn(&mut Config, &[String]) -> Result<(), SetError>;
+
+/// One directive: its name, how to read and write it, and whether CONFIG SET may change it.
+pub struct Directive {
+    pub name: &'static str,
+    pub get: Getter,
+    pub set: Setter,
+    pub mutable: bool,
+}
+
+fn yes_no(v: bool) -> String {
+    if v { "yes" } else { "no" }.to_string()
+}
+
+fn one(v: &[String]) -> Result<&str, SetError> {
+    match v {
+        [s] => Ok(s),
+        _ => Err("wrong number of arguments".into()),
+    }
+}
+
+fn parse_bool(v: &[String]) -> Result<bool, SetError> {
+    match one(v)?.to_ascii_lowercase().as_str() {
+        "yes" => Ok(true),
+        "no" => Ok(false),
+        _ => Err("argument must be 'yes' or 'no'".into()),
+    }
+}
+
+fn parse_int(v: &[String], min: i64, max: i64) -> Result<i64, SetError> {
+    let n: i64 = one(v)?.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < min || n > max {
+        return Err(format!("argument must be between {min} and {max} inclusive"));
+    }
+    Ok(n)
+}
+
+/// Redis's `memtoull`: a number with an optional unit (k, kb, m, mb, g, gb; case-insensitive).
+pub fn parse_memory(s: &str) -> Option<u64> {
+    let lower = s.to_ascii_lowercase();
+    let split = lower.find(|c: char| !c.is_ascii_digit()).unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(split);
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return None,
+    };
+    if num.is_empty() {
+        return None;
+    }
+    num.parse::<u64>().ok()?.checked_mul(mul)
+}
+
+fn parse_mem_arg(v: &[String]) -> Result<u64, SetError> {
+    parse_memory(one(v)?).ok_or_else(|| "argument must be a memory value".to_string())
+}
+
+fn parse_enum(v: &[String], allowed: &[&str]) -> Result<String, SetError> {
+    let s = one(v)?.to_ascii_lowercase();
+    if allowed.contains(&s.as_str()) {
+        Ok(s)
+    } else {
+        Err(format!("argument(s) must be one of the following: {}", allowed.join(", ")))
+    }
+}
+
+/// Checks a `save` spec: pairs of `<seconds> <changes>`, or empty to disable.
+fn parse_save(v: &[String]) -> Result<String, SetError> {
+    let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
+    if words.len() % 2 != 0 {
+        return Err("Invalid save parameters".into());
+    }
+    for w in &words {
+        if w.parse::<u64>().is_err() {
+            return Err("Invalid save parameters".into());
+        }
+    }
+    Ok(words.join(" "))
+}
+
+macro_rules! directive {
+    ($name:literal, $mutable:expr, |$c:ident| $get:expr, |$cs:ident, $v:ident| $set:expr) => {
+        Directive {
+            name: $name,
+            mutable: $mutable,
+            get: |$c: &Config| $get,
+            set: |$cs: &mut Config, $v: &[String]| {
+                $set;
+                Ok(())
+            },
+        }
+    };
+}
+
+/// The directive table: the single list CLI flags, config files and CONFIG read.
+pub static DIRECTIVES: &[Directive] = &[
+    directive!("port", false, |c| c.port.to_string(), |c, v| c.port = parse_int(v, 0, 65535)? as u16),
+    directive!("bind", false, |c| c.bind.join(" "), |c, v| {
+        let addrs: Vec<String> = v.iter().flat_map(|s| s.split_whitespace().map(str::to_string)).collect();
+        if addrs.is_empty() {
+            return Err("wrong number of arguments".into());
+        }
+        c.bind = addrs
+    }),
+    directive!("databases", false, |c| c.databases.to_string(), |c, v| c.databases = parse_int(v, 1, 1 << 20)? as usize),
+    directive!("maxmemory", true, |c| c.maxmemory.to_string(), |c, v| c.maxmemory = parse_mem_arg(v)?),
+    directive!("maxmemory-policy", true, |c| c.maxmemory_policy.name().to_string(), |c, v| {
+        let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
+        c.maxmemory_policy = EvictionPolicy::parse(&parse_enum(v, &names)?).expect("validated")
+    }),
+    directive!("maxmemory-samples", true, |c| c.maxmemory_samples.to_string(), |c, v| c.maxmemory_samples =
+        parse_int(v, 1, 64)? as u32),
+    directive!("lfu-log-factor", true, |c| c.lfu_log_factor.to_string(), |c, v| c.lfu_log_factor =
+        parse_int(v, 0, i32::MAX as i64)? as u32),
+    directive!("lfu-decay-time", true, |c| c.lfu_decay_time.to_string(), |c, v| c.lfu_decay_time =
+        parse_int(v, 0, i32::MAX as i64)? as u32),
+    directive!("requirepass", true, |c| c.requirepass.clone(), |c, v| c.requirepass = one(v)?.to_string()),
+    directive!("maxclients", true, |c| c.maxclients.to_string(), |c, v| c.maxclients = parse_int(v, 1, u32::MAX as i64)? as u32),
+    directive!("timeout", true, |c| c.timeout.to_string(), |c, v| c.timeout = parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("tcp-keepalive", true, |c| c.tcp_keepalive.to_string(), |c, v| c.tcp_keepalive =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("proto-max-bulk-len", true, |c| c.proto_max_bulk_len.to_string(), |c, v| {
+        let n = parse_mem_arg(v)?;
+        if n < 1024 * 1024 {
+            return Err(format!("argument must be between {} and {} inclusive", 1024 * 1024, i64::MAX));
+        }
+        c.proto_max_bulk_len = n
+    }),
+    directive!("client-query-buffer-limit", true, |c| c.client_query_buffer_limit.to_string(), |c, v| {
+        let n = parse_mem_arg(v)?;
+        if n < 1024 * 1024 {
+            return Err(format!("argument must be between {} and {} inclusive", 1024 * 1024, i64::MAX));
+        }
+        c.client_query_buffer_limit = n
+    }),
+    directive!("loglevel", true, |c| c.loglevel.clone(), |c, v| c.loglevel =
+        parse_enum(v, &["debug", "verbose", "notice", "warning", "nothing"])?),
+    directive!("logfile", false, |c| c.logfile.clone(), |c, v| c.logfile = one(v)?.to_string()),
+    directive!("daemonize", false, |c| yes_no(c.daemonize), |c, v| {
+        if parse_bool(v)? {
+            return Err("daemonize yes is not supported: run ferrocache under a supervisor instead".into());
+        }
+        c.daemonize = false
+    }),
+    directive!("save", true, |c| c.save.clone(), |c, v| c.save = parse_save(v)?),
+    directive!("appendonly", true, |c| yes_no(c.appendonly), |c, v| {
+        if parse_bool(v)? {
+            return Err("appendonly yes is not supported yet (AOF is not implemented)".into());
+        }
+        c.appendonly = false
+    }),
+    directive!("appendfsync", true, |c| c.appendfsync.clone(), |c, v| c.appendfsync =
+        parse_enum(v, &["always", "everysec", "no"])?),
+    directive!("dir", true, |c| c.dir.clone(), |c, v| {
+        let d = one(v)?;
+        if !std::path::Path::new(d).is_dir() {
+            return Err(format!("No such file or directory: {d}"));
+        }
+        c.dir = d.to_string()
+    }),
+    directive!("dbfilename", true, |c| c.dbfilename.clone(), |c, v| {
+        let f = one(v)?;
+        if f.contains('/') {
+            return Err("dbfilename can't be a path, just a filename".into());
+        }
+        c.dbfilename = f.to_string()
+    }),
+    directive!("hz", true, |c| c.hz.to_string(), |c, v| c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
+    directive!("protected-mode", true, |c| yes_no(c.protected_mode), |c, v| c.protected_mode = parse_bool(v)?),
+    directive!("io-threads", false, |c| c.io_threads.to_string(), |c, v| c.io_threads = parse_int(v, 1, 128)? as u32),
+    directive!("shards", false, |c| c.shards.to_string(), |c, v| {
+        let n = parse_int(v, 1, 65536)? as usize;
+        if !n.is_power_of_two() {
+            return Err("argument must be a power of two".into());
+        }
+        c.shards = n
+    }),
+    directive!("threads", false, |c| c.threads.to_string(), |c, v| c.threads = parse_int(v, 0, 1024)? as usize),
+];
+
+pub fn find_directive(name: &str) -> Option<&'static Directive> {
+    DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
+}
+
+/// A start-up configuration error, shown the way redis-server shows one.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Applies one `name value…` line (from a file or a `--name value…` flag).
+    pub fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
+        let d = find_directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        (d.set)(self, values)
+    }
+
+    /// Reads redis.conf syntax: one directive per line, `#` comments, Redis's quoting.
+    pub fn apply_file_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words = ferrocache_protocol::split_args(line.as_bytes()).ok_or_else(|| ConfigError {
+                message: fatal(origin, n + 1, raw, "Unbalanced quotes in configuration line"),
+            })?;
+            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            let Some((name, values)) = words.split_first() else { continue };
+            if name.eq_ignore_ascii_case("include") {
+                let inc = values.first().ok_or_else(|| ConfigError {
+                    message: fatal(origin, n + 1, raw, "wrong number of arguments"),
+                })?;
+                let text = std::fs::read_to_string(inc).map_err(|e| ConfigError {
+                    message: fatal(origin, n + 1, raw, &format!("Can't open the included file: {e}")),
+                })?;
+                self.apply_file_text(&text, inc)?;
+                continue;
+            }
+            self.apply_line(name, values).map_err(|e| ConfigError { message: fatal(origin, n + 1, raw, &e) })?;
+        }
+        Ok(())
+    }
+
+    /// Parses redis-server's command line: `[config-file] [--directive value…]…`.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
+        let args: Vec<String> = args.into_iter().collect();
+        let mut config = Config::default();
+        let mut rest = &args[..];
+        if let Some(first) = rest.first() {
+            if !first.starts_with("--") {
+                let text = std::fs::read_to_string(first).map_err(|e| ConfigError {
+                    message: format!("Fatal error, can't open config file '{first}': {e}"),
+                })?;
+                config.apply_file_text(&text, first)?;
+                rest = &rest[1..];
+            }
+        }
+        while let Some((flag, tail)) = rest.split_first() {
+            let Some(name) = flag.strip_prefix("--") else {
+                return Err(ConfigError { message: format!("Invalid argument '{flag}': directives start with '--'") });
+            };
+            let n = tail.iter().position(|a| a.starts_with("--") && a.len() > 2).unwrap_or(tail.len());
+            let values = &tail[..n];
+            let line = format!("{name} {}", values.join(" "));
+            config
+                .apply_line(name, values)
+                .map_err(|e| ConfigError { message: fatal("(command line)", 1, &line, &e) })?;
+            rest = &tail[n..];
+        }
+        Ok(config)
+    }
+}
+
+fn fatal(origin: &str, line: usize, text: &str, reason: &str) -> String {
+    format!(
+        "\n*** FATAL CONFIG FILE ERROR (Ferrocache {}) ***\nReading the configuration file {origin}, at line {line}\n>>> '{}'\n{reason}",
+        env!("CARGO_PKG_VERSION"),
+        text.trim()
+    )
+}
+
+/// Redis's `stringmatchlen`: glob matching with `*`, `?`, `[…]` (ranges, `^` negation) and
+/// `\` escapes, optionally case-insensitive. Used by CONFIG GET, KEYS and SCAN MATCH.
+pub fn glob_match(pattern: &[u8], string: &[u8], nocase: bool) -> bool {
+    fn eq(a: u8, b: u8, nocase: bool) -> bool {
+        if nocase {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    }
+    fn m(p: &[u8], s: &[u8], nocase: bool, depth: usize) -> bool {
+        // Redis bounds recursion on pathological patterns the same way (nesting > 1000: no match).
+        if depth > 1000 {
+            return false;
+        }
+        let (mut p, mut s) = (p, s);
+        while !p.is_empty() && !s.is_empty() {
+            match p[0] {
+                b'*' => {
+                    while p.len() > 1 && p[1] == b'*' {
+                        p = &p[1..];
+                    }
+                    if p.len() == 1 {
+                        return true;
+                    }
+                    for i in 0..s.len() {
+                        if m(&p[1..], &s[i..], nocase, depth + 1) {
+                            return true;
+                        }
+                    }
+                    return false;
+                }
+                b'?' => s = &s[1..],
+                b'[' => {
+                    p = &p[1..];
+                    let not = p.first() == Some(&b'^');
+                    if not {
+                        p = &p[1..];
+                    }
+                    let mut matched = false;
+                    loop {
+                        if p.is_empty() {
+                            break;
+                        }
+                        if p[0] == b'\\' && p.len() >= 2 {
+                            p = &p[1..];
+                            if p[0] == s[0] {
+                                matched = true;
+                            }
+                        } else if p[0] == b']' {
+                            break;
+                        } else if p.len() >= 3 && p[1] == b'-' {
+                            let (mut start, mut end) = (p[0], p[2]);
+                            let mut c = s[0];
+                            if start > end {
+                                std::mem::swap(&mut start, &mut end);
+                            }
+                            if nocase {
+                                start = start.to_ascii_lowercase();
+                                end = end.to_ascii_lowercase();
+                                c = c.to_ascii_lowercase();
+                            }
+                            p = &p[2..];
+                            if c >= start && c <= end {
+                                matched = true;
+                            }
+                        } else if eq(p[0], s[0], nocase) {
+                            matched = true;
+                        }
+                        p = &p[1..];
+                    }
+                    if p.is_empty() {
+                        // Unterminated class: Redis treats the end of pattern as its end.
+                        if not {
+                            matched = !matched;
+                        }
+                        if !matched {
+                            return false;
+                        }
+                        s = &s[1..];
+                        continue;
+                    }
+                    if not {
+                        matched = !matched;
+                    }
+                    if !matched {
+                        return false;
+                    }
+                    s = &s[1..];
+                }
+                b'\\' if p.len() >= 2 => {
+                    p = &p[1..];
+                    if !eq(p[0], s[0], nocase) {
+                        return false;
+                    }
+                    s = &s[1..];
+                }
+                c => {
+                    if !eq(c, s[0], nocase) {
+                        return false;
+                    }
+                    s = &s[1..];
+                }
+            }
+            p = &p[1..];
+            if s.is_empty() {
+                while p.first() == Some(&b'*') {
+                    p = &p[1..];
+                }
+                break;
+            }
+        }
+        p.is_empty() && s.is_empty()
+    }
+    m(pattern, string, nocase, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("1x"), None);
+        assert_eq!(parse_memory("mb"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn command_line_like_redis_server() {
+        let c = Config::from_args(
+            ["--port", "7000", "--maxmemory", "100mb", "--save", "900", "1", "--maxmemory-policy", "allkeys-lru"]
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.maxmemory, 100 << 20);
+        assert_eq!(c.save, "900 1");
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        let err = Config::from_args(["--bogus", "1"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("'bogus 1'"), "{}", err.message);
+        assert!(err.message.contains("Bad directive"), "{}", err.message);
+        let err = Config::from_args(["--port", "abc"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("couldn't be parsed into an integer"), "{}", err.message);
+    }
+
+    #[test]
+    fn config_file_syntax() {
+        let mut c = Config::default();
+        c.apply_file_text("# comment\nport 7001\nrequirepass \"a b\"\n\nmaxmemory 1gb\n", "t.conf").unwrap();
+        assert_eq!((c.port, c.requirepass.as_str(), c.maxmemory), (7001, "a b", 1 << 30));
+        assert!(c.apply_file_text("port 1 2\n", "t.conf").is_err());
+    }
+
+    #[test]
+    fn globs_follow_stringmatchlen() {
+        assert!(glob_match(b"*", b"anything", false));
+        assert!(glob_match(b"h?llo", b"hello", false));
+        assert!(glob_match(b"h[ae]llo", b"hallo", false));
+        assert!(!glob_match(b"h[^e]llo", b"hello", false));
+        assert!(glob_match(b"h[a-b]llo", b"hbllo", false));
+        assert!(glob_match(b"max*", b"maxmemory", false));
+        assert!(glob_match(b"MAX*", b"maxmemory", true));
+        assert!(glob_match(b"a\\*b", b"a*b", false));
+        assert!(!glob_match(b"a\\*b", b"axb", false));
+        assert!(glob_match(b"*a*", b"bab", false));
+        assert!(!glob_match(b"", b"a", false));
+        assert!(glob_match(b"a*", b"a", false));
+    }
+}

@@ -1,0 +1,106 @@
+//! Memory accounting for `maxmemory` and INFO.
+//!
+//! jemalloc's `stats.allocated` is the truth (what INFO reports as `used_memory`), but reading
+//! it needs an epoch advance that merges every arena's stats: too slow for every write. So the
+//! meter keeps the last reading plus the change in the store's logical size since then, and
+//! re-reads jemalloc every few milliseconds. Eviction decisions use that estimate, the way
+//! Redis uses its cheap `zmalloc_used_memory` counter.
+
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+const REFRESH_EVERY: Duration = Duration::from_millis(5);
+
+pub struct MemoryMeter {
+    /// jemalloc's allocated bytes at the last refresh.
+    allocated: AtomicU64,
+    /// The store's logical size at the last refresh.
+    logical_at_refresh: AtomicI64,
+    last_refresh: Mutex<Instant>,
+    /// Allocated bytes right after start-up, before any key (`used_memory_startup`).
+    pub startup: u64,
+    pub peak: AtomicU64,
+}
+
+impl Default for MemoryMeter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryMeter {
+    pub fn new() -> MemoryMeter {
+        let now = allocated_now();
+        MemoryMeter {
+            allocated: AtomicU64::new(now),
+            logical_at_refresh: AtomicI64::new(0),
+            last_refresh: Mutex::new(Instant::now()),
+            startup: now,
+            peak: AtomicU64::new(now),
+        }
+    }
+
+    /// Re-reads jemalloc (INFO, the cron, and the estimate when it is stale).
+    pub fn refresh_with(&self, logical: i64) -> u64 {
+        let now = allocated_now();
+        self.allocated.store(now, Ordering::Relaxed);
+        self.logical_at_refresh.store(logical, Ordering::Relaxed);
+        self.peak.fetch_max(now, Ordering::Relaxed);
+        *self.last_refresh.lock() = Instant::now();
+        now
+    }
+
+    pub fn refresh(&self) {
+        // The cron does not know the store; a refresh without a logical size keeps the old one.
+        let logical = self.logical_at_refresh.load(Ordering::Relaxed);
+        self.refresh_with(logical);
+    }
+
+    /// Estimated used memory: the last jemalloc reading plus logical growth since.
+    pub fn estimate(&self, logical_now: i64) -> u64 {
+        if let Some(mut last) = self.last_refresh.try_lock() {
+            if last.elapsed() >= REFRESH_EVERY {
+                *last = Instant::now();
+                drop(last);
+                return self.refresh_with(logical_now);
+            }
+        }
+        let base = self.allocated.load(Ordering::Relaxed) as i64;
+        let delta = logical_now - self.logical_at_refresh.load(Ordering::Relaxed);
+        (base + delta).max(0) as u64
+    }
+}
+
+#[cfg(not(target_env = "msvc"))]
+pub fn allocated_now() -> u64 {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    stats::allocated::read().unwrap_or(0) as u64
+}
+
+#[cfg(not(target_env = "msvc"))]
+pub fn resident_now() -> u64 {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    stats::resident::read().unwrap_or(0) as u64
+}
+
+#[cfg(target_env = "msvc")]
+pub fn allocated_now() -> u64 {
+    0
+}
+
+#[cfg(target_env = "msvc")]
+pub fn resident_now() -> u64 {
+    0
+}
+
+/// The process's resident set size from /proc (INFO `used_memory_rss`).
+pub fn process_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map(|pages| pages * 4096)
+        .unwrap_or(0)
+}

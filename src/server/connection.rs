@@ -1,0 +1,156 @@
+//! One client connection: read → parse every complete request → dispatch each → encode all
+//! replies into one buffer → one write. Framing errors reply and close; command errors reply
+//! and keep the connection.
+
+use super::Shared;
+use crate::client::{Client, ClientInfo, ReplyMode};
+use crate::commands::{self, errors};
+use bytes::BytesMut;
+use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::error::RecvError;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
+    shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    let _ = stream.set_nodelay(true);
+    let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
+    if shared.clients.count() >= maxclients {
+        shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(format!("-{}\r\n", errors::MAX_CLIENTS).as_bytes()).await;
+        return;
+    }
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let info = Arc::new(ClientInfo::new(shared.clients.next_id(), addr, laddr));
+    shared.clients.register(info.clone());
+    let mut client = Client::new(info.clone(), !shared.auth_required());
+    let result = serve_client(&mut stream, &shared, &mut client).await;
+    if let Err(e) = result {
+        tracing::debug!(client = client.id, "connection closed: {e}");
+    }
+    if client.monitor {
+        shared.monitors.unsubscribe();
+    }
+    shared.clients.unregister(info.id);
+}
+
+async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Client) -> std::io::Result<()> {
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
+    let mut output = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new();
+    let mut monitor_rx = None;
+    let info = client.info.clone();
+    loop {
+        // Execute every complete request already buffered.
+        let mut last_cmd = None;
+        loop {
+            let limits = Limits {
+                max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
+                authenticated: client.authenticated,
+            };
+            match parser.parse(&mut input, &limits) {
+                Ok(Some(args)) => {
+                    last_cmd = Some(args[0].clone());
+                    let reply = commands::execute(shared, client, args);
+                    write_reply(client, &reply, &mut output);
+                    if client.close_after_reply {
+                        stream.write_all(&output).await?;
+                        return Ok(());
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    // Redis logs the protocol error, replies, then closes.
+                    tracing::debug!(client = client.id, "{e}");
+                    encode(&Reply::error(e.reply_text()), client.resp, &mut output);
+                    stream.write_all(&output).await?;
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(cmd) = last_cmd {
+            info.touch();
+            let mut meta = info.meta.lock();
+            meta.last_cmd = String::from_utf8_lossy(&cmd).to_ascii_lowercase();
+            meta.resp = client.resp;
+            meta.multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
+        }
+        if !output.is_empty() {
+            shared.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+            stream.write_all(&output).await?;
+            output.clear();
+        }
+        if client.monitor && monitor_rx.is_none() {
+            monitor_rx = Some(shared.monitors.subscribe());
+        }
+        // A request larger than client-query-buffer-limit: Redis closes without replying.
+        let limit = shared.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
+        if input.len() > limit {
+            tracing::warn!(client = client.id, "closing client that reached max query buffer length");
+            return Ok(());
+        }
+        if input.capacity() - input.len() < READ_CHUNK / 4 {
+            input.reserve(READ_CHUNK);
+        }
+        let idle = shared.hot.timeout_secs.load(Ordering::Relaxed);
+        let idle_timeout = async {
+            if idle == 0 || client.monitor {
+                std::future::pending::<()>().await
+            } else {
+                tokio::time::sleep(Duration::from_secs(idle)).await
+            }
+        };
+        tokio::select! {
+            read = stream.read_buf(&mut input) => {
+                let n = read?;
+                if n == 0 {
+                    return Ok(());
+                }
+                shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            line = recv_monitor(&mut monitor_rx) => {
+                if let Some(line) = line {
+                    stream.write_all(&line).await?;
+                }
+            }
+            _ = info.kill.notified() => return Ok(()),
+            _ = shared.shutdown.cancelled() => return Ok(()),
+            _ = idle_timeout => return Ok(()),
+        }
+        if info.killed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+    }
+}
+
+/// Appends the reply unless CLIENT REPLY silences it.
+fn write_reply(client: &mut Client, reply: &Reply, output: &mut BytesMut) {
+    match client.reply_mode {
+        ReplyMode::On => encode(reply, client.resp, output),
+        ReplyMode::Off => {}
+        // Armed by CLIENT REPLY SKIP: that command's own reply is suppressed too
+        // (Redis skips "CLIENT REPLY SKIP" itself and the next command).
+        ReplyMode::SkipNext => client.reply_mode = ReplyMode::Skipping,
+        ReplyMode::Skipping => client.reply_mode = ReplyMode::On,
+    }
+}
+
+async fn recv_monitor(rx: &mut Option<tokio::sync::broadcast::Receiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
+    match rx {
+        None => std::future::pending().await,
+        Some(rx) => loop {
+            match rx.recv().await {
+                Ok(line) => return Some(line),
+                // A slow monitor misses lines rather than stalling everyone.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        },
+    }
+}

@@ -1,0 +1,156 @@
+//! The server: shared state, the accept loop, background cycles and shutdown.
+
+mod connection;
+mod monitor;
+mod stats;
+
+pub use monitor::MonitorHub;
+pub use stats::ServerStats;
+
+use crate::client::ClientRegistry;
+use crate::config::Config;
+use crate::memory::MemoryMeter;
+use crate::store::{Clock, Store};
+use parking_lot::RwLock;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Settings read on every command, mirrored out of `Config` into atomics so the hot path
+/// takes no lock. `Shared::apply_config` keeps them in step with CONFIG SET.
+#[derive(Debug, Default)]
+pub struct HotConfig {
+    pub maxmemory: AtomicU64,
+    pub maxmemory_samples: AtomicU64,
+    pub requirepass_set: AtomicBool,
+    pub proto_max_bulk_len: AtomicU64,
+    pub client_query_buffer_limit: AtomicU64,
+    pub maxclients: AtomicU64,
+    pub timeout_secs: AtomicU64,
+    pub hz: AtomicU64,
+}
+
+/// Everything connections share.
+pub struct Shared {
+    pub config: RwLock<Config>,
+    pub hot: HotConfig,
+    pub store: Store,
+    pub clients: ClientRegistry,
+    pub stats: ServerStats,
+    pub monitors: MonitorHub,
+    pub memory: MemoryMeter,
+    pub started: Instant,
+    pub run_id: String,
+    /// The port actually bound (differs from the config when it asked for port 0).
+    pub port: u16,
+    pub shutdown: CancellationToken,
+}
+
+impl Shared {
+    pub fn new(config: Config, clock: Clock, port: u16) -> Shared {
+        let store = Store::new(config.databases, config.shards, clock);
+        let shared = Shared {
+            hot: HotConfig::default(),
+            store,
+            clients: ClientRegistry::default(),
+            stats: ServerStats::default(),
+            monitors: MonitorHub::default(),
+            memory: MemoryMeter::new(),
+            started: Instant::now(),
+            run_id: random_hex(40),
+            port,
+            shutdown: CancellationToken::new(),
+            config: RwLock::new(config),
+        };
+        shared.apply_config();
+        shared
+    }
+
+    /// Pushes the config's values into the hot atomics and the store (after start-up and
+    /// after every successful CONFIG SET).
+    pub fn apply_config(&self) {
+        let c = self.config.read();
+        let h = &self.hot;
+        h.maxmemory.store(c.maxmemory, Ordering::Relaxed);
+        h.maxmemory_samples.store(c.maxmemory_samples as u64, Ordering::Relaxed);
+        h.requirepass_set.store(!c.requirepass.is_empty(), Ordering::Relaxed);
+        h.proto_max_bulk_len.store(c.proto_max_bulk_len, Ordering::Relaxed);
+        h.client_query_buffer_limit.store(c.client_query_buffer_limit, Ordering::Relaxed);
+        h.maxclients.store(c.maxclients as u64, Ordering::Relaxed);
+        h.timeout_secs.store(c.timeout, Ordering::Relaxed);
+        h.hz.store(c.hz as u64, Ordering::Relaxed);
+        self.store.set_eviction_policy(c.maxmemory_policy);
+        self.store.lfu_params().set_log_factor(c.lfu_log_factor);
+        self.store.lfu_params().set_decay_time(c.lfu_decay_time);
+    }
+
+    pub fn auth_required(&self) -> bool {
+        self.hot.requirepass_set.load(Ordering::Relaxed)
+    }
+}
+
+fn random_hex(n: usize) -> String {
+    (0..n).map(|_| char::from_digit(rand::random::<u32>() % 16, 16).expect("digit < 16")).collect()
+}
+
+/// Serves `listener` until `shutdown` resolves or a client sends SHUTDOWN.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    run_with_clock(listener, config, Clock::System, shutdown).await
+}
+
+/// [`run`] with an injected clock (TTL tests).
+pub async fn run_with_clock(
+    listener: TcpListener,
+    config: Config,
+    clock: Clock,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let port = listener.local_addr()?.port();
+    let shared = Arc::new(Shared::new(config, clock, port));
+    serve(listener, shared, shutdown).await
+}
+
+/// Accept loop and background cycles over an existing [`Shared`].
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+    tracing::info!(port = shared.port, "Ready to accept connections tcp");
+    let cron = tokio::spawn(server_cron(shared.clone()));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, addr)) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move { connection::handle(stream, addr, shared).await });
+                }
+                // Out of file descriptors and the like: keep serving the clients we have.
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+    tracing::info!("Shutting down: closing {} client connection(s)", shared.clients.count());
+    shared.shutdown.cancel();
+    shared.clients.kill_all();
+    cron.abort();
+    Ok(())
+}
+
+/// Redis's `serverCron` duties that apply here: the active expiry cycle, `hz` times a second.
+async fn server_cron(shared: Arc<Shared>) {
+    loop {
+        let hz = shared.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
+        let period = Duration::from_millis(1000 / hz);
+        tokio::time::sleep(period).await;
+        // Redis gives the slow cycle 25% of a tick; run it off the async workers.
+        let s = shared.clone();
+        let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
+        shared.memory.refresh();
+    }
+}

@@ -1,0 +1,196 @@
+//! `maxmemory` eviction: Redis's sampled approximation of LRU / LFU / TTL order.
+//!
+//! Each round samples `maxmemory-samples` keys from a shard, merges them into a small pool
+//! of the best candidates seen so far (Redis's `EVPOOL_SIZE` eviction pool), and deletes the
+//! best candidate still present. No per-key list is kept, so LRU costs no memory per key.
+
+use super::access::{idle_ms, lfu_counter};
+use super::{entry_size, Store};
+use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+/// Candidates kept between rounds (`EVPOOL_SIZE`).
+const POOL_SIZE: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum EvictionPolicy {
+    NoEviction = 0,
+    AllKeysLru,
+    AllKeysLfu,
+    AllKeysRandom,
+    VolatileLru,
+    VolatileLfu,
+    VolatileRandom,
+    VolatileTtl,
+}
+
+impl EvictionPolicy {
+    pub const ALL: [EvictionPolicy; 8] = [
+        EvictionPolicy::VolatileLru,
+        EvictionPolicy::VolatileLfu,
+        EvictionPolicy::VolatileRandom,
+        EvictionPolicy::VolatileTtl,
+        EvictionPolicy::AllKeysLru,
+        EvictionPolicy::AllKeysLfu,
+        EvictionPolicy::AllKeysRandom,
+        EvictionPolicy::NoEviction,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::AllKeysLfu => "allkeys-lfu",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::VolatileLfu => "volatile-lfu",
+            EvictionPolicy::VolatileRandom => "volatile-random",
+            EvictionPolicy::VolatileTtl => "volatile-ttl",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<EvictionPolicy> {
+        Self::ALL.into_iter().find(|p| p.name().eq_ignore_ascii_case(s))
+    }
+
+    pub(super) fn from_u8(v: u8) -> EvictionPolicy {
+        Self::ALL.into_iter().find(|p| *p as u8 == v).unwrap_or(EvictionPolicy::NoEviction)
+    }
+
+    pub fn is_lfu(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
+    }
+
+    fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictionPolicy::VolatileLru
+                | EvictionPolicy::VolatileLfu
+                | EvictionPolicy::VolatileRandom
+                | EvictionPolicy::VolatileTtl
+        )
+    }
+
+    fn random(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysRandom | EvictionPolicy::VolatileRandom)
+    }
+}
+
+/// Why memory could not be brought under the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvictError {
+    /// The policy is `noeviction`, or no key qualifies (volatile-* with no TTLs).
+    NothingToEvict,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    /// Higher is a better victim: idle ms, 255 - LFU counter, or ms-until-expiry inverted.
+    score: u64,
+    shard: usize,
+    db: usize,
+    key: Bytes,
+}
+
+impl Store {
+    /// Evicts keys until the logical size is at most `limit` bytes (`performEvictions`).
+    /// `used` reports current usage; it is re-read after every deletion.
+    pub fn evict_to(&self, limit: u64, samples: usize, used: impl Fn(&Store) -> u64) -> Result<usize, EvictError> {
+        let policy = self.eviction_policy();
+        let mut evicted = 0;
+        let mut pool: Vec<Candidate> = Vec::with_capacity(POOL_SIZE + samples);
+        while used(self) > limit {
+            if policy == EvictionPolicy::NoEviction {
+                return Err(EvictError::NothingToEvict);
+            }
+            if !self.evict_one(policy, samples.max(1), &mut pool) {
+                return Err(EvictError::NothingToEvict);
+            }
+            evicted += 1;
+        }
+        Ok(evicted)
+    }
+
+    /// One eviction: refill the pool from every shard in turn (as Redis samples every db),
+    /// then delete the best candidate that still exists. False when no key qualifies.
+    fn evict_one(&self, policy: EvictionPolicy, samples: usize, pool: &mut Vec<Candidate>) -> bool {
+        let n = self.shard_count();
+        let start = rand::random::<usize>() & (n - 1);
+        let now = self.now_ms();
+        if policy.random() {
+            // Random policies: the first qualifying random key of a random shard.
+            for off in 0..n {
+                let si = (start + off) & (n - 1);
+                let mut shard = self.shard(si);
+                for db in 0..self.databases() {
+                    let t = &shard.dbs[db];
+                    let len = if policy.volatile_only() { t.expires.len() } else { t.map.len() };
+                    if len == 0 {
+                        continue;
+                    }
+                    let i = rand::random::<usize>() % len;
+                    let key = if policy.volatile_only() {
+                        t.expires.get_index(i).expect("in range").clone()
+                    } else {
+                        t.map.get_index(i).expect("in range").0.clone()
+                    };
+                    self.delete_evicted(&mut shard, db, &key);
+                    return true;
+                }
+            }
+            return false;
+        }
+        for off in 0..n {
+            let si = (start + off) & (n - 1);
+            let shard = self.shard(si);
+            for db in 0..self.databases() {
+                let t = &shard.dbs[db];
+                let len = if policy.volatile_only() { t.expires.len() } else { t.map.len() };
+                for _ in 0..samples.min(len) {
+                    let i = rand::random::<usize>() % len;
+                    let key = if policy.volatile_only() {
+                        t.expires.get_index(i).expect("in range")
+                    } else {
+                        t.map.get_index(i).expect("in range").0
+                    };
+                    let e = &t.map[key];
+                    let score = match policy {
+                        EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at,
+                        p if p.is_lfu() => 255 - lfu_counter(e, now, self.lfu_params()) as u64,
+                        _ => idle_ms(e, now),
+                    };
+                    if pool.iter().any(|c| c.shard == si && c.db == db && c.key == key) {
+                        continue;
+                    }
+                    pool.push(Candidate { score, shard: si, db, key: key.clone() });
+                }
+            }
+            drop(shard);
+            // Keep only the best POOL_SIZE candidates, best last.
+            pool.sort_by_key(|c| c.score);
+            if pool.len() > POOL_SIZE {
+                pool.drain(..pool.len() - POOL_SIZE);
+            }
+            if off + 1 >= n.min(4) && !pool.is_empty() {
+                break; // Sampling a few shards per round is enough, as Redis samples per db.
+            }
+        }
+        while let Some(c) = pool.pop() {
+            let mut shard = self.shard(c.shard);
+            if shard.dbs[c.db].map.contains_key(&c.key) {
+                self.delete_evicted(&mut shard, c.db, &c.key);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn delete_evicted(&self, shard: &mut super::Shard, db: usize, key: &[u8]) {
+        if let Some(old) = shard.dbs[db].remove(key) {
+            shard.touch_watched(db, key);
+            self.account(shard, -entry_size(key, &old));
+            self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}

@@ -1,0 +1,458 @@
+//! The sharded keyspace.
+//!
+//! Keys are spread over a power-of-two number of shards by a seeded hash; each shard sits
+//! behind its own `parking_lot::Mutex` and holds every database's keys for that hash range
+//! (so `MOVE` and `SWAPDB` never cross a shard boundary for one key).
+//!
+//! Command handlers never lock anything themselves. The dispatcher works out from the
+//! command table which shards a command touches, locks them in ascending order (so
+//! multi-key commands cannot deadlock) and hands the handler a [`Locked`] view. `EXEC` and
+//! whole-keyspace commands (KEYS, SCAN, FLUSHALL, SWAPDB, …) lock every shard, which makes
+//! them atomic across shards just as they are in single-threaded Redis.
+
+mod access;
+mod clock;
+mod eviction;
+mod expiry;
+mod table;
+mod value;
+
+pub use access::{AccessPolicy, LfuParams};
+pub use clock::{system_now_ms, system_now_us, Clock};
+pub use eviction::{EvictError, EvictionPolicy};
+pub use table::Table;
+pub use value::{parse_i64_strict, Entry, Value, EMBSTR_MAX};
+
+use bytes::Bytes;
+use crossbeam_utils::CachePadded;
+use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// Fixed cost charged per key on top of its bytes in the logical memory account; roughly
+/// what the map slot, the key's and value's headers and the allocator's rounding cost.
+pub const ENTRY_OVERHEAD: usize = 64;
+
+/// Counters the keyspace keeps for INFO.
+#[derive(Debug, Default)]
+pub struct KeyspaceStats {
+    pub expired_keys: AtomicU64,
+    pub evicted_keys: AtomicU64,
+    pub keyspace_hits: AtomicU64,
+    pub keyspace_misses: AtomicU64,
+    /// Writes since the last save (`rdb_changes_since_last_save`).
+    pub dirty: AtomicU64,
+    /// Sampled-but-not-expired and expired counts of the active cycle, for INFO.
+    pub expired_stale_perc: AtomicU64,
+    pub expire_cycle_cpu_ms: AtomicU64,
+}
+
+/// A flag a client raises on itself when a key it WATCHes is modified.
+pub type WatchFlag = Arc<AtomicBool>;
+
+/// One shard: every database's keys in this hash range, plus who watches them.
+#[derive(Debug)]
+pub struct Shard {
+    dbs: Box<[Table]>,
+    /// Clients WATCHing keys of this shard, by (db, key).
+    watched: HashMap<(usize, Bytes), Vec<WatchFlag>>,
+    /// Logical bytes held (see [`ENTRY_OVERHEAD`]); mirrored in `Store::used` for lock-free reads.
+    used: i64,
+}
+
+impl Shard {
+    fn new(databases: usize) -> Shard {
+        Shard {
+            dbs: (0..databases).map(|_| Table::default()).collect(),
+            watched: HashMap::new(),
+            used: 0,
+        }
+    }
+
+    pub fn table(&self, db: usize) -> &Table {
+        &self.dbs[db]
+    }
+
+    fn touch_watched(&mut self, db: usize, key: &[u8]) {
+        if self.watched.is_empty() {
+            return;
+        }
+        // Only the (db, key) pair matters; the allocation is on the rare watched path.
+        if let Some(flags) = self.watched.get(&(db, Bytes::copy_from_slice(key))) {
+            for f in flags {
+                f.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// Marks every watcher of `db` whose key exists in it (FLUSHDB, SWAPDB semantics).
+    fn touch_watched_db(&mut self, db: usize, also_if_in: Option<usize>) {
+        for ((wdb, key), flags) in &self.watched {
+            if *wdb != db {
+                continue;
+            }
+            let exists = self.dbs[db].map.contains_key(key)
+                || also_if_in.is_some_and(|other| self.dbs[other].map.contains_key(key));
+            if exists {
+                for f in flags {
+                    f.store(true, Ordering::Release);
+                }
+            }
+        }
+    }
+}
+
+/// Logical size of one entry for the memory account.
+pub fn entry_size(key: &[u8], entry: &Entry) -> i64 {
+    (key.len() + entry.value.heap_size() + ENTRY_OVERHEAD) as i64
+}
+
+/// The whole keyspace: all shards, all databases.
+pub struct Store {
+    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    mask: usize,
+    hasher: ahash::RandomState,
+    databases: usize,
+    pub clock: Clock,
+    pub stats: KeyspaceStats,
+    /// Sum of the shards' logical sizes.
+    used: AtomicI64,
+    policy: AtomicU8,
+    lfu: LfuParams,
+}
+
+impl Store {
+    /// A store of `databases` databases over `shards` shards (rounded up to a power of two).
+    pub fn new(databases: usize, shards: usize, clock: Clock) -> Store {
+        let n = shards.max(1).next_power_of_two();
+        Store {
+            shards: (0..n).map(|_| CachePadded::new(Mutex::new(Shard::new(databases)))).collect(),
+            mask: n - 1,
+            hasher: ahash::RandomState::with_seeds(0x9e37_79b9, 0x7f4a_7c15, 0xf39c_c060, 0x5ced_c834),
+            databases,
+            clock,
+            stats: KeyspaceStats::default(),
+            used: AtomicI64::new(0),
+            policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
+            lfu: LfuParams::default(),
+        }
+    }
+
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    pub fn shard_index(&self, key: &[u8]) -> usize {
+        (self.hasher.hash_one(key) as usize) & self.mask
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Logical bytes held by all keys.
+    pub fn logical_used(&self) -> i64 {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    pub fn eviction_policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_u8(self.policy.load(Ordering::Relaxed))
+    }
+
+    pub fn set_eviction_policy(&self, p: EvictionPolicy) {
+        self.policy.store(p as u8, Ordering::Relaxed);
+    }
+
+    pub fn lfu_params(&self) -> &LfuParams {
+        &self.lfu
+    }
+
+    fn access_policy(&self) -> AccessPolicy {
+        if self.eviction_policy().is_lfu() {
+            AccessPolicy::Lfu
+        } else {
+            AccessPolicy::Lru
+        }
+    }
+
+    /// Locks the shards that hold `keys` (ascending order, each once).
+    pub fn lock_keys<'s, K: AsRef<[u8]>>(&'s self, keys: impl IntoIterator<Item = K>) -> Locked<'s> {
+        let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k.as_ref())).collect();
+        idx.sort_unstable();
+        idx.dedup();
+        self.lock_indices(&idx, false)
+    }
+
+    /// Locks every shard: for EXEC and whole-keyspace commands.
+    pub fn lock_all(&self) -> Locked<'_> {
+        let idx: SmallVec<[usize; 4]> = (0..self.shards.len()).collect();
+        self.lock_indices(&idx, true)
+    }
+
+    /// A view that holds no shard: for keyless commands.
+    pub fn lock_none(&self) -> Locked<'_> {
+        self.lock_indices(&[], false)
+    }
+
+    fn lock_indices(&self, idx: &[usize], all: bool) -> Locked<'_> {
+        Locked {
+            store: self,
+            guards: idx.iter().map(|&i| (i, self.shards[i].lock())).collect(),
+            all,
+            now: self.clock.now_ms(),
+            access: self.access_policy(),
+        }
+    }
+
+    /// Locks one shard by index (background cycles: active expiry, eviction sampling).
+    pub(crate) fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
+        self.shards[i].lock()
+    }
+
+    fn account(&self, shard: &mut Shard, delta: i64) {
+        shard.used += delta;
+        self.used.fetch_add(delta, Ordering::Relaxed);
+    }
+}
+
+/// The shards one command holds, and the keyspace operations handlers use.
+///
+/// Every key a handler touches must belong to a locked shard; asking for another is a bug in
+/// the command table's key positions and panics in debug builds.
+pub struct Locked<'s> {
+    store: &'s Store,
+    guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
+    all: bool,
+    now: u64,
+    access: AccessPolicy,
+}
+
+impl<'s> Locked<'s> {
+    pub fn store(&self) -> &'s Store {
+        self.store
+    }
+
+    /// The time this command runs at: fixed for the whole command (and the whole EXEC), as
+    /// Redis caches `server.mstime`, so a key cannot expire half-way through.
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    /// Re-reads the clock (between the commands of an EXEC).
+    pub fn refresh_now(&mut self) {
+        self.now = self.store.clock.now_ms();
+        self.access = self.store.access_policy();
+    }
+
+    pub fn holds_all(&self) -> bool {
+        self.all
+    }
+
+    fn slot(&mut self, key: &[u8]) -> usize {
+        let i = self.store.shard_index(key);
+        if self.all {
+            return i;
+        }
+        match self.guards.iter().position(|(g, _)| *g == i) {
+            Some(p) => p,
+            None => panic!("key {:?} is not in a locked shard: command table key positions are wrong", key),
+        }
+    }
+
+    fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
+        let p = self.slot(key);
+        &mut self.guards[p].1
+    }
+
+    /// Deletes `key` if its TTL has passed; true if it did.
+    fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
+        let now = self.now;
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        match shard.dbs[db].map.get(key) {
+            Some(e) if e.is_expired(now) => {
+                let old = shard.dbs[db].remove(key).expect("present");
+                let delta = -entry_size(key, &old);
+                shard.touch_watched(db, key);
+                store.account(shard, delta);
+                store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Looks a key up for reading: expires it lazily, updates its LRU/LFU data and counts a
+    /// keyspace hit or miss (`lookupKeyRead`).
+    pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        let stats = &self.store.stats;
+        let found = self.lookup(db, key, true);
+        let counter = if found.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    /// Looks a key up before writing it: like [`get`](Self::get) but counts no hit or miss
+    /// (`lookupKeyWrite`).
+    pub fn get_for_write(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
+        self.lookup(db, key, true)
+    }
+
+    /// Looks a key up without touching its access data (TYPE, OBJECT, TTL-like inspection).
+    pub fn peek(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        self.lookup(db, key, false).map(|e| &*e)
+    }
+
+    fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
+        self.expire_if_needed(db, key);
+        let (access, now) = (self.access, self.now);
+        let lfu = self.store.lfu.clone();
+        let entry = self.shard_mut(key).dbs[db].map.get_mut(key)?;
+        if touch {
+            access.touch(entry, now, &lfu);
+        }
+        Some(entry)
+    }
+
+    pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
+        self.peek(db, key).is_some()
+    }
+
+    /// Stores `value` under `key` with absolute expiry `expire_at` (0: none), replacing
+    /// whatever was there, TTL included.
+    pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
+        let entry = Entry { value, expire_at, access: self.access.initial(self.now, &self.store.lfu) };
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        let mut delta = entry_size(key, &entry);
+        // Reuse the stored key's allocation when overwriting, else copy the key out of the
+        // read buffer so the map never pins a connection's buffer.
+        let old = match shard.dbs[db].map.get_full_mut(key) {
+            Some((_, _, slot)) => {
+                let old = std::mem::replace(slot, entry);
+                if old.expire_at != 0 && expire_at == 0 {
+                    shard.dbs[db].expires.swap_remove(key);
+                } else if old.expire_at == 0 && expire_at != 0 {
+                    shard.dbs[db].expires.insert(Bytes::copy_from_slice(key));
+                }
+                Some(old)
+            }
+            None => shard.dbs[db].insert(Bytes::copy_from_slice(key), entry),
+        };
+        if let Some(old) = old {
+            delta -= entry_size(key, &old);
+        }
+        shard.touch_watched(db, key);
+        store.account(shard, delta);
+        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Replaces the value of an existing key, keeping its TTL (INCR, APPEND, SET KEEPTTL, …).
+    /// Returns false if the key does not exist.
+    pub fn update<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        let entry = shard.dbs[db].map.get_mut(key)?;
+        let before = entry_size(key, entry);
+        let r = f(entry);
+        let delta = entry_size(key, entry) - before;
+        shard.touch_watched(db, key);
+        store.account(shard, delta);
+        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        Some(r)
+    }
+
+    /// Deletes `key`; returns its entry if it existed (and had not expired).
+    pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        if self.expire_if_needed(db, key) {
+            return None;
+        }
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        let old = shard.dbs[db].remove(key)?;
+        shard.touch_watched(db, key);
+        store.account(shard, -entry_size(key, &old));
+        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        Some(old)
+    }
+
+    /// Sets (or with 0 clears) the absolute expiry of an existing key. False if missing.
+    pub fn set_expire(&mut self, db: usize, key: &[u8], at: u64) -> bool {
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        if !shard.dbs[db].set_expire(key, at) {
+            return false;
+        }
+        shard.touch_watched(db, key);
+        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Registers `flag` to be raised when `key` in `db` changes (WATCH). Flags whose client has
+    /// since unwatched (only the registry still holds them) are pruned here.
+    pub fn watch(&mut self, db: usize, key: &[u8], flag: &WatchFlag) {
+        let shard = self.shard_mut(key);
+        let flags = shard.watched.entry((db, Bytes::copy_from_slice(key))).or_default();
+        flags.retain(|f| Arc::strong_count(f) > 1);
+        flags.push(flag.clone());
+    }
+
+    /// Number of keys in `db` (expired-but-not-yet-collected keys included, as Redis's DBSIZE).
+    pub fn dbsize(&mut self, db: usize) -> usize {
+        debug_assert!(self.all);
+        self.guards.iter().map(|(_, g)| g.dbs[db].len()).sum()
+    }
+
+    /// Keys with a TTL in `db`.
+    pub fn expires_count(&mut self, db: usize) -> usize {
+        self.guards.iter().map(|(_, g)| g.dbs[db].expires_len()).sum()
+    }
+
+    /// The table of `db` in the i-th locked shard (whole-keyspace walks: KEYS, SCAN, RANDOMKEY).
+    pub fn table(&self, shard_pos: usize, db: usize) -> &Table {
+        &self.guards[shard_pos].1.dbs[db]
+    }
+
+    pub fn locked_shard_count(&self) -> usize {
+        self.guards.len()
+    }
+
+    /// Is `key` logically expired right now (present but past its TTL)?
+    pub fn is_expired_entry(&self, e: &Entry) -> bool {
+        e.is_expired(self.now)
+    }
+
+    /// Removes every key of `db`; returns how many there were.
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        debug_assert!(self.all);
+        let store = self.store;
+        let mut removed = 0;
+        for (_, shard) in self.guards.iter_mut() {
+            let shard = &mut **shard;
+            shard.touch_watched_db(db, None);
+            let freed: i64 = shard.dbs[db].iter().map(|(k, e)| entry_size(k, e)).sum();
+            removed += shard.dbs[db].len();
+            shard.dbs[db].clear();
+            store.account(shard, -freed);
+        }
+        store.stats.dirty.fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+
+    /// Exchanges databases `a` and `b` (SWAPDB).
+    pub fn swap_db(&mut self, a: usize, b: usize) {
+        debug_assert!(self.all);
+        for (_, shard) in self.guards.iter_mut() {
+            shard.touch_watched_db(a, Some(b));
+            shard.touch_watched_db(b, Some(a));
+            shard.dbs.swap(a, b);
+        }
+        self.store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+    }
+}

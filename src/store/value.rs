@@ -1,0 +1,158 @@
+//! Values and entries as the keyspace holds them.
+
+use bytes::Bytes;
+
+/// Longest string Redis stores with the `embstr` encoding (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
+pub const EMBSTR_MAX: usize = 44;
+
+/// A stored value. Only strings exist today; the enum is where lists, hashes, sets and
+/// sorted sets will join, and `TYPE` / `WRONGTYPE` checks already go through it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// A string that is the canonical decimal text of an i64 (`OBJECT ENCODING` "int").
+    Int(i64),
+    /// An immutable string ("embstr" up to 44 bytes, "raw" beyond), as `SET` stores it.
+    Str(Bytes),
+    /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw").
+    Raw(Vec<u8>),
+}
+
+impl Value {
+    /// The value `SET` stores for `bytes`: an integer when Redis would encode it as one
+    /// (`tryObjectEncoding`: at most 20 chars that `string2l` accepts), otherwise an owned copy.
+    pub fn from_set(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(n) = parse_i64_strict(bytes) {
+                return Value::Int(n);
+            }
+        }
+        Value::Str(Bytes::copy_from_slice(bytes))
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => "string",
+        }
+    }
+
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Str(_) | Value::Raw(_))
+    }
+
+    /// The string's bytes (integers rendered to decimal). `None` for non-string types.
+    pub fn as_bytes(&self) -> Option<Bytes> {
+        match self {
+            Value::Int(n) => Some(Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes())),
+            Value::Str(b) => Some(b.clone()),
+            Value::Raw(v) => Some(Bytes::copy_from_slice(v)),
+        }
+    }
+
+    /// Length of the string value (STRLEN), without allocating for integers.
+    pub fn str_len(&self) -> usize {
+        match self {
+            Value::Int(n) => itoa::Buffer::new().format(*n).len(),
+            Value::Str(b) => b.len(),
+            Value::Raw(v) => v.len(),
+        }
+    }
+
+    /// Turns the value into an editable byte vector (APPEND, SETRANGE, SETBIT), as Redis
+    /// converts the object to a raw sds before editing it.
+    pub fn make_raw(&mut self) -> &mut Vec<u8> {
+        if !matches!(self, Value::Raw(_)) {
+            let bytes = self.as_bytes().map(|b| b.to_vec()).unwrap_or_default();
+            *self = Value::Raw(bytes);
+        }
+        match self {
+            Value::Raw(v) => v,
+            _ => unreachable!("just converted to Raw"),
+        }
+    }
+
+    /// Bytes this value keeps on the heap, for memory accounting and `MEMORY USAGE`.
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(b) => b.len(),
+            Value::Raw(v) => v.capacity(),
+        }
+    }
+}
+
+/// A key's value plus its metadata.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub value: Value,
+    /// Absolute expiry in Unix milliseconds; 0 means no TTL.
+    pub expire_at: u64,
+    /// LRU clock (seconds, 24 bits) or LFU data (16-bit minutes << 8 | 8-bit counter),
+    /// depending on the eviction policy, as in Redis's `robj.lru`.
+    pub access: u32,
+}
+
+impl Entry {
+    pub fn ttl(&self) -> Option<u64> {
+        (self.expire_at != 0).then_some(self.expire_at)
+    }
+
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+}
+
+/// Redis's `string2ll`: optional '-', digits, no '+', no spaces, no leading zeros (but "0").
+pub fn parse_i64_strict(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s {
+        [] => return None,
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    match digits {
+        [] => return None,
+        [b'0'] if !neg => return Some(0),
+        [b'1'..=b'9', ..] => {}
+        _ => return None,
+    }
+    let mut v: i64 = 0;
+    for &c in digits {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        let d = (c - b'0') as i64;
+        v = if neg { v.checked_mul(10)?.checked_sub(d)? } else { v.checked_mul(10)?.checked_add(d)? };
+    }
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_integers_follow_string2ll() {
+        assert_eq!(parse_i64_strict(b"0"), Some(0));
+        assert_eq!(parse_i64_strict(b"-12"), Some(-12));
+        assert_eq!(parse_i64_strict(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_i64_strict(b"-9223372036854775808"), Some(i64::MIN));
+        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1a"] {
+            assert_eq!(parse_i64_strict(bad), None, "{:?}", bad);
+        }
+    }
+
+    #[test]
+    fn set_encodings_match_redis() {
+        assert_eq!(Value::from_set(b"123").encoding(), "int");
+        assert_eq!(Value::from_set(b"0123").encoding(), "embstr");
+        assert_eq!(Value::from_set(&[b'a'; 44]).encoding(), "embstr");
+        assert_eq!(Value::from_set(&[b'a'; 45]).encoding(), "raw");
+    }
+}
