@@ -139,11 +139,8 @@ impl RequestParser {
             match self.state {
                 State::Start => {
                     let Some(&first) = buf.first() else { return Ok(None) };
-                    let request = if first == b'*' {
-                        self.parse_multibulk_count(buf, limits)?
-                    } else {
-                        self.parse_inline(buf)?
-                    };
+                    let request =
+                        if first == b'*' { self.parse_multibulk_count(buf, limits)? } else { self.parse_inline(buf)? };
                     match request {
                         Step::NeedMore => return Ok(None),
                         Step::Request(args) => return Ok(Some(args)),
@@ -472,3 +469,6 @@ fn hex_value(b: u8) -> u8 {
         _ => b - b'A' + 10,
     }
 }
+
+#[cfg(test)]
+mod tests;
