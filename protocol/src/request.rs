@@ -132,7 +132,7 @@ impl RequestParser {
     /// `*0` / `*-1` are consumed and skipped, as Redis does.
     ///
     /// `buf` must be the same buffer on every call, only ever appended to by the caller between
-    /// calls. After an error the connection is to be closed; the parser's state is then undefined
+    /// calls. After an error the connection is to be closed; the parser's state is then unspecified
     /// (but using it further is still memory-safe and panic-free).
     pub fn parse(&mut self, buf: &mut BytesMut, limits: &Limits) -> Result<Option<Vec<Bytes>>, ProtocolError> {
         loop {
