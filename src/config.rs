@@ -187,7 +187,8 @@ pub static DIRECTIVES: &[Directive] = &[
         }
         c.bind = addrs
     }),
-    directive!("databases", false, |c| c.databases.to_string(), |c, v| c.databases = parse_int(v, 1, 1 << 20)? as usize),
+    directive!("databases", false, |c| c.databases.to_string(), |c, v| c.databases =
+        parse_int(v, 1, 1 << 20)? as usize),
     directive!("maxmemory", true, |c| c.maxmemory.to_string(), |c, v| c.maxmemory = parse_mem_arg(v)?),
     directive!("maxmemory-policy", true, |c| c.maxmemory_policy.name().to_string(), |c, v| {
         let names: Vec<&str> = EvictionPolicy::ALL.iter().map(|p| p.name()).collect();
@@ -200,7 +201,8 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("lfu-decay-time", true, |c| c.lfu_decay_time.to_string(), |c, v| c.lfu_decay_time =
         parse_int(v, 0, i32::MAX as i64)? as u32),
     directive!("requirepass", true, |c| c.requirepass.clone(), |c, v| c.requirepass = one(v)?.to_string()),
-    directive!("maxclients", true, |c| c.maxclients.to_string(), |c, v| c.maxclients = parse_int(v, 1, u32::MAX as i64)? as u32),
+    directive!("maxclients", true, |c| c.maxclients.to_string(), |c, v| c.maxclients =
+        parse_int(v, 1, u32::MAX as i64)? as u32),
     directive!("timeout", true, |c| c.timeout.to_string(), |c, v| c.timeout = parse_int(v, 0, i32::MAX as i64)? as u64),
     directive!("tcp-keepalive", true, |c| c.tcp_keepalive.to_string(), |c, v| c.tcp_keepalive =
         parse_int(v, 0, i32::MAX as i64)? as u64),
@@ -295,15 +297,16 @@ impl Config {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words = ferrocache_protocol::split_args(line.as_bytes()).ok_or_else(|| ConfigError {
-                message: fatal(origin, n + 1, raw, "Unbalanced quotes in configuration line"),
-            })?;
+            let words =
+                ferrocache_protocol::split_args(&bytes::Bytes::copy_from_slice(line.as_bytes())).ok_or_else(|| {
+                    ConfigError { message: fatal(origin, n + 1, raw, "Unbalanced quotes in configuration line") }
+                })?;
             let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
             let Some((name, values)) = words.split_first() else { continue };
             if name.eq_ignore_ascii_case("include") {
-                let inc = values.first().ok_or_else(|| ConfigError {
-                    message: fatal(origin, n + 1, raw, "wrong number of arguments"),
-                })?;
+                let inc = values
+                    .first()
+                    .ok_or_else(|| ConfigError { message: fatal(origin, n + 1, raw, "wrong number of arguments") })?;
                 let text = std::fs::read_to_string(inc).map_err(|e| ConfigError {
                     message: fatal(origin, n + 1, raw, &format!("Can't open the included file: {e}")),
                 })?;

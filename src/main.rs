@@ -18,7 +18,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("-v" | "--version") => {
-            println!("Ferrocache server v={} (Redis {} compatible)", env!("CARGO_PKG_VERSION"), ferrocache::commands::REDIS_COMPAT_VERSION);
+            println!(
+                "Ferrocache server v={} (Redis {} compatible)",
+                env!("CARGO_PKG_VERSION"),
+                ferrocache::commands::REDIS_COMPAT_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Some("-h" | "--help") => {
@@ -87,7 +91,8 @@ fn init_logging(config: &Config) {
         "warning" => "warn",
         _ => "off",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     if config.logfile.is_empty() {
         builder.with_writer(std::io::stderr).init();

@@ -18,8 +18,6 @@
 
 mod reply;
 mod request;
-mod split_args;
 
 pub use reply::{encode, format_double, Reply};
-pub use request::{Limits, ProtocolError, RequestParser, INLINE_MAX_SIZE};
-pub use split_args::split_args;
+pub use request::{split_args, Limits, ProtocolError, RequestParser, INLINE_MAX_SIZE};

@@ -357,7 +357,7 @@ fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// Redis's `sdssplitargs`: splits an inline request line into arguments, or `None` for
+/// Redis's `sdssplitargs`: splits an inline request (or config file) line into arguments, or `None` for
 /// unbalanced quotes (which includes a closing quote not followed by a blank).
 ///
 /// Quirks copied from Redis: blanks between arguments are anything `isspace` accepts, but an
@@ -368,7 +368,7 @@ fn is_c_space(b: u8) -> bool {
 ///
 /// The line never contains NUL (see the module docs), so its end plays the role of C's `\0`.
 /// Arguments without quotes are zero-copy slices of `line`.
-fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
+pub fn split_args(line: &Bytes) -> Option<Vec<Bytes>> {
     let s: &[u8] = line;
     // C-string view: reading past the end gives the terminating NUL.
     let at = |i: usize| s.get(i).copied().unwrap_or(0);

@@ -23,7 +23,14 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("connection", "1.0.0", "Returns the given string.", "message")
         .acl(&["fast", "connection"]),
     CommandSpec::new("quit", -1, quit)
-        .flags(Flags::ALLOW_BUSY.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE).or(Flags::FAST).or(Flags::NO_AUTH))
+        .flags(
+            Flags::ALLOW_BUSY
+                .or(Flags::NOSCRIPT)
+                .or(Flags::LOADING)
+                .or(Flags::STALE)
+                .or(Flags::FAST)
+                .or(Flags::NO_AUTH),
+        )
         .doc("connection", "1.0.0", "Closes the connection.", "")
         .acl(&["fast", "connection"]),
     CommandSpec::new("reset", 1, reset)
@@ -32,7 +39,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         .acl(&["fast", "connection"]),
     CommandSpec::new("hello", -1, hello)
         .flags(CONN.or(Flags::NO_AUTH).or(Flags::ALLOW_BUSY))
-        .doc("connection", "6.0.0", "Handshakes with the Redis server.", "[protover [AUTH username password] [SETNAME clientname]]")
+        .doc(
+            "connection",
+            "6.0.0",
+            "Handshakes with the Redis server.",
+            "[protover [AUTH username password] [SETNAME clientname]]",
+        )
         .acl(&["fast", "connection"]),
     CommandSpec::new("auth", -2, auth)
         .flags(CONN.or(Flags::NO_AUTH).or(Flags::ALLOW_BUSY))

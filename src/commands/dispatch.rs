@@ -61,7 +61,13 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
 
 /// Runs a resolved, checked command on already-locked shards: the part EXEC repeats for
 /// every queued command. Counts stats and feeds MONITOR.
-pub fn call(shared: &Shared, client: &mut Client, ks: &mut Locked, spec: &'static CommandSpec, args: &[Bytes]) -> Reply {
+pub fn call(
+    shared: &Shared,
+    client: &mut Client,
+    ks: &mut Locked,
+    spec: &'static CommandSpec,
+    args: &[Bytes],
+) -> Reply {
     let start = Instant::now();
     if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
         let db = client.db;

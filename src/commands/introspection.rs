@@ -26,17 +26,32 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("info", -2, command_info)
         .flags(INTRO)
         .parent("command")
-        .doc("server", "2.8.13", "Returns information about one, multiple or all commands.", "[command-name [command-name ...]]")
+        .doc(
+            "server",
+            "2.8.13",
+            "Returns information about one, multiple or all commands.",
+            "[command-name [command-name ...]]",
+        )
         .acl(&["slow", "connection"]),
     CommandSpec::new("docs", -2, command_docs)
         .flags(INTRO)
         .parent("command")
-        .doc("server", "7.0.0", "Returns documentary information about one, multiple or all commands.", "[command-name [command-name ...]]")
+        .doc(
+            "server",
+            "7.0.0",
+            "Returns documentary information about one, multiple or all commands.",
+            "[command-name [command-name ...]]",
+        )
         .acl(&["slow", "connection"]),
     CommandSpec::new("list", -2, command_list)
         .flags(INTRO)
         .parent("command")
-        .doc("server", "7.0.0", "Returns a list of command names.", "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]")
+        .doc(
+            "server",
+            "7.0.0",
+            "Returns a list of command names.",
+            "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",
+        )
         .acl(&["slow", "connection"]),
     CommandSpec::new("getkeys", -3, command_getkeys)
         .flags(INTRO)
@@ -66,18 +81,34 @@ fn info_entry(spec: &CommandSpec) -> Reply {
         let kv = |k: &str, v: Reply| (bulk_str(k), v);
         key_specs.push(Reply::Map(vec![
             kv("flags", simple_set(flags.into_iter().map(String::from))),
-            kv("begin_search", Reply::Map(vec![
-                kv("type", bulk_str("index")),
-                kv("spec", Reply::Map(vec![kv("index", Reply::Integer(spec.first_key as i64))])),
-            ])),
-            kv("find_keys", Reply::Map(vec![
-                kv("type", bulk_str("range")),
-                kv("spec", Reply::Map(vec![
-                    kv("lastkey", Reply::Integer(if spec.last_key < 0 { spec.last_key as i64 } else { (spec.last_key - spec.first_key) as i64 })),
-                    kv("keystep", Reply::Integer(spec.step as i64)),
-                    kv("limit", Reply::Integer(0)),
-                ])),
-            ])),
+            kv(
+                "begin_search",
+                Reply::Map(vec![
+                    kv("type", bulk_str("index")),
+                    kv("spec", Reply::Map(vec![kv("index", Reply::Integer(spec.first_key as i64))])),
+                ]),
+            ),
+            kv(
+                "find_keys",
+                Reply::Map(vec![
+                    kv("type", bulk_str("range")),
+                    kv(
+                        "spec",
+                        Reply::Map(vec![
+                            kv(
+                                "lastkey",
+                                Reply::Integer(if spec.last_key < 0 {
+                                    spec.last_key as i64
+                                } else {
+                                    (spec.last_key - spec.first_key) as i64
+                                }),
+                            ),
+                            kv("keystep", Reply::Integer(spec.step as i64)),
+                            kv("limit", Reply::Integer(0)),
+                        ]),
+                    ),
+                ]),
+            ),
         ]));
     }
     Reply::Array(vec![

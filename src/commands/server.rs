@@ -35,8 +35,20 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("server", "1.0.0", "Listens for all requests received by the server in real-time.", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("shutdown", -1, shutdown)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE).or(Flags::NO_MULTI).or(Flags::ALLOW_BUSY))
-        .doc("server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server.", "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]")
+        .flags(
+            Flags::ADMIN
+                .or(Flags::NOSCRIPT)
+                .or(Flags::LOADING)
+                .or(Flags::STALE)
+                .or(Flags::NO_MULTI)
+                .or(Flags::ALLOW_BUSY),
+        )
+        .doc(
+            "server",
+            "1.0.0",
+            "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+            "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
+        )
         .acl(&["admin", "slow", "dangerous"]),
 ];
 
@@ -46,7 +58,12 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
     CommandSpec::new("get", -3, config_get)
         .flags(CONFIG_FLAGS)
         .parent("config")
-        .doc("server", "2.0.0", "Returns the effective values of configuration parameters.", "parameter [parameter ...]")
+        .doc(
+            "server",
+            "2.0.0",
+            "Returns the effective values of configuration parameters.",
+            "parameter [parameter ...]",
+        )
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("set", -4, config_set)
         .flags(CONFIG_FLAGS.or(Flags::MAY_REPLICATE))
@@ -118,7 +135,8 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Some(d) = find_directive(&name) else {
             return Reply::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
         };
-        let fail = |why: &str| Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+        let fail =
+            |why: &str| Reply::error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         if !d.mutable {
             return fail("can't set immutable config");
         }
@@ -168,7 +186,9 @@ fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match args.len() {
         3 => {}
         5 if is(&args[3], "samples") => {
-            if let Err(e) = args::int(&args[4]).and_then(|n| if n < 0 { Err(Reply::err(errors::SYNTAX)) } else { Ok(n) }) {
+            if let Err(e) =
+                args::int(&args[4]).and_then(|n| if n < 0 { Err(Reply::err(errors::SYNTAX)) } else { Ok(n) })
+            {
                 return e;
             }
         }
@@ -184,7 +204,11 @@ fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn memory_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     help_reply(
         "memory",
-        &["USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value. Nested values are", "    sampled up to <count> times (default: 5, 0 means sample all)."],
+        &[
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+        ],
     )
 }
 
@@ -232,8 +256,19 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// The sections INFO prints by default, in Redis's order.
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "errorstats", "cluster", "keyspace"];
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 /// `INFO [section …]`
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {

@@ -166,7 +166,13 @@ impl CommandSpec {
     }
 
     /// Group, version it appeared in, one-line summary, and argument syntax.
-    pub const fn doc(mut self, group: &'static str, since: &'static str, summary: &'static str, syntax: &'static str) -> Self {
+    pub const fn doc(
+        mut self,
+        group: &'static str,
+        since: &'static str,
+        summary: &'static str,
+        syntax: &'static str,
+    ) -> Self {
         self.group = group;
         self.since = since;
         self.summary = summary;

@@ -30,7 +30,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("watch", -2, watch)
         .flags(TX)
         .keys(1, -1, 1)
-        .doc("transactions", "2.2.0", "Monitors changes to keys to determine the execution of a transaction.", "key [key ...]")
+        .doc(
+            "transactions",
+            "2.2.0",
+            "Monitors changes to keys to determine the execution of a transaction.",
+            "key [key ...]",
+        )
         .acl(&["fast", "transaction"]),
     CommandSpec::new("unwatch", 1, unwatch)
         .flags(TX)

@@ -114,7 +114,11 @@ pub async fn run_with_clock(
 }
 
 /// Accept loop and background cycles over an existing [`Shared`].
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     tracing::info!(port = shared.port, "Ready to accept connections tcp");
     let cron = tokio::spawn(server_cron(shared.clone()));
     tokio::pin!(shutdown);

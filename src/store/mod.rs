@@ -17,7 +17,7 @@ mod expiry;
 mod table;
 mod value;
 
-pub use access::{AccessPolicy, LfuParams};
+pub use access::{idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use clock::{system_now_ms, system_now_us, Clock};
 pub use eviction::{EvictError, EvictionPolicy};
 pub use table::Table;
@@ -64,11 +64,7 @@ pub struct Shard {
 
 impl Shard {
     fn new(databases: usize) -> Shard {
-        Shard {
-            dbs: (0..databases).map(|_| Table::default()).collect(),
-            watched: HashMap::new(),
-            used: 0,
-        }
+        Shard { dbs: (0..databases).map(|_| Table::default()).collect(), watched: HashMap::new(), used: 0 }
     }
 
     pub fn table(&self, db: usize) -> &Table {
