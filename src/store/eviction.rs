@@ -194,3 +194,122 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Clock, Value};
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn store(policy: EvictionPolicy) -> (Store, Clock) {
+        let clock = Clock::manual(T0);
+        let store = Store::new(1, 8, clock.clone());
+        store.set_eviction_policy(policy);
+        (store, clock)
+    }
+
+    fn set(store: &Store, key: &str, expire_at: u64) {
+        let mut ks = store.lock_keys([key]);
+        ks.insert(0, key.as_bytes(), Value::from_set(b"some value"), expire_at);
+    }
+
+    fn exists(store: &Store, key: &str) -> bool {
+        store.lock_keys([key]).peek(0, key.as_bytes()).is_some()
+    }
+
+    fn touch(store: &Store, key: &str) {
+        store.lock_keys([key]).get(0, key.as_bytes());
+    }
+
+    /// Evicts until the logical size drops by `fraction` of what it was.
+    fn evict_fraction(store: &Store, fraction: f64) -> Result<usize, EvictError> {
+        let target = (store.logical_used() as f64 * (1.0 - fraction)) as u64;
+        store.evict_to(target, 5, |s| s.logical_used() as u64)
+    }
+
+    fn survivors(store: &Store, prefix: &str, n: usize) -> usize {
+        (0..n).filter(|i| exists(store, &format!("{prefix}{i}"))).count()
+    }
+
+    #[test]
+    fn noeviction_refuses() {
+        let (store, _) = store(EvictionPolicy::NoEviction);
+        set(&store, "a", 0);
+        assert_eq!(store.evict_to(0, 5, |s| s.logical_used() as u64), Err(EvictError::NothingToEvict));
+        assert!(exists(&store, "a"));
+    }
+
+    #[test]
+    fn allkeys_lru_prefers_idle_keys() {
+        let (store, clock) = store(EvictionPolicy::AllKeysLru);
+        for i in 0..200 {
+            set(&store, &format!("old{i}"), 0);
+        }
+        clock.advance(100_000);
+        for i in 0..200 {
+            set(&store, &format!("new{i}"), 0);
+        }
+        evict_fraction(&store, 0.5).unwrap();
+        let (old, new) = (survivors(&store, "old", 200), survivors(&store, "new", 200));
+        assert!(new > old + 100, "LRU kept old={old} new={new}");
+        assert!(store.stats.evicted_keys.load(Ordering::Relaxed) >= 190);
+    }
+
+    #[test]
+    fn allkeys_lfu_prefers_rarely_used_keys() {
+        let (store, _) = store(EvictionPolicy::AllKeysLfu);
+        for i in 0..200 {
+            set(&store, &format!("cold{i}"), 0);
+            set(&store, &format!("hot{i}"), 0);
+        }
+        for _ in 0..50 {
+            for i in 0..200 {
+                touch(&store, &format!("hot{i}"));
+            }
+        }
+        evict_fraction(&store, 0.5).unwrap();
+        let (cold, hot) = (survivors(&store, "cold", 200), survivors(&store, "hot", 200));
+        assert!(hot > cold + 100, "LFU kept cold={cold} hot={hot}");
+    }
+
+    #[test]
+    fn volatile_policies_only_evict_keys_with_ttl() {
+        for policy in [EvictionPolicy::VolatileLru, EvictionPolicy::VolatileRandom, EvictionPolicy::VolatileTtl] {
+            let (store, _) = store(policy);
+            for i in 0..100 {
+                set(&store, &format!("keep{i}"), 0);
+                set(&store, &format!("ttl{i}"), T0 + 1_000_000);
+            }
+            // Asking for more than the volatile keys hold: they all go, then it fails.
+            assert_eq!(evict_fraction(&store, 0.9), Err(EvictError::NothingToEvict), "{policy:?}");
+            assert_eq!(survivors(&store, "keep", 100), 100, "{policy:?}");
+            assert_eq!(survivors(&store, "ttl", 100), 0, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn volatile_ttl_evicts_nearest_expiry_first() {
+        let (store, _) = store(EvictionPolicy::VolatileTtl);
+        for i in 0..200 {
+            set(&store, &format!("soon{i}"), T0 + 1_000 + i);
+            set(&store, &format!("late{i}"), T0 + 10_000_000 + i);
+        }
+        evict_fraction(&store, 0.5).unwrap();
+        let (soon, late) = (survivors(&store, "soon", 200), survivors(&store, "late", 200));
+        assert!(late > soon + 100, "volatile-ttl kept soon={soon} late={late}");
+    }
+
+    #[test]
+    fn allkeys_random_evicts_from_everything() {
+        let (store, _) = store(EvictionPolicy::AllKeysRandom);
+        for i in 0..100 {
+            set(&store, &format!("a{i}"), 0);
+            set(&store, &format!("b{i}"), T0 + 1_000_000);
+        }
+        evict_fraction(&store, 0.5).unwrap();
+        let (a, b) = (survivors(&store, "a", 100), survivors(&store, "b", 100));
+        assert!(a < 100 && b < 100, "random eviction should hit both kinds: a={a} b={b}");
+        assert!(store.logical_used() >= 0);
+    }
+}

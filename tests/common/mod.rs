@@ -1,0 +1,143 @@
+//! Shared test support: start a Ferrocache server in-process on an ephemeral port, and talk to
+//! it with raw bytes.
+#![allow(dead_code)]
+
+use ferrocache::store::Clock;
+use ferrocache::Config;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A server running on its own runtime thread; stopped on drop.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(Config::default(), Clock::System)
+    }
+
+    pub fn with_config(f: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::default();
+        f(&mut config);
+        Self::start_with(config, Clock::System)
+    }
+
+    /// Binds 127.0.0.1:0 before returning, so the server is ready to accept at once.
+    pub fn start_with(config: Config, clock: Clock) -> TestServer {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                ferrocache::run_with_clock(listener, config, clock, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+            });
+        });
+        let addr = addr_rx.recv().expect("server thread bound its listener");
+        TestServer { addr, stop: Some(stop_tx), thread: Some(thread) }
+    }
+
+    pub fn connect(&self) -> Conn {
+        Conn::new(self.addr)
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    /// Waits until the server thread has finished (after SHUTDOWN).
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A raw connection: write bytes, read exactly the reply bytes expected.
+pub struct Conn {
+    pub stream: TcpStream,
+}
+
+impl Conn {
+    pub fn new(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Conn { stream }
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a command as RESP multibulk.
+    pub fn cmd(&mut self, args: &[&[u8]]) {
+        self.send(&resp(args));
+    }
+
+    /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
+    pub fn expect(&mut self, expected: &[u8]) {
+        let mut buf = vec![0; expected.len()];
+        self.stream.read_exact(&mut buf).unwrap_or_else(|e| panic!("reading {:?}: {e}", String::from_utf8_lossy(expected)));
+        assert_eq!(String::from_utf8_lossy(&buf), String::from_utf8_lossy(expected));
+    }
+
+    /// Sends a command and asserts the reply bytes.
+    pub fn roundtrip(&mut self, args: &[&[u8]], expected: &[u8]) {
+        self.cmd(args);
+        self.expect(expected);
+    }
+
+    /// Reads one CRLF-terminated line (for replies whose content varies).
+    pub fn read_line(&mut self) -> String {
+        let mut out = Vec::new();
+        let mut b = [0u8; 1];
+        while !out.ends_with(b"\r\n") {
+            self.stream.read_exact(&mut b).unwrap();
+            out.push(b[0]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Asserts the server closes the connection (EOF or reset) with nothing more to read.
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 64];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("expected close, got {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!("expected close, got error {e}"),
+        }
+    }
+}
+
+pub fn resp(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}

@@ -1,0 +1,401 @@
+//! End-to-end behaviour of the server over TCP: framing, pipelining, limits, auth,
+//! connection management and shutdown. Replies are asserted byte for byte.
+
+mod common;
+
+use common::{resp, Conn, TestServer};
+use ferrocache::store::Clock;
+use ferrocache::Config;
+use std::time::{Duration, Instant};
+
+#[test]
+fn inline_and_multibulk_requests() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.send(b"PING\r\n");
+    c.expect(b"+PONG\r\n");
+    c.send(b"SET k \"hello world\"\r\nGET k\r\n");
+    c.expect(b"+OK\r\n$11\r\nhello world\r\n");
+    c.roundtrip(&[b"ECHO", b"bin\x00\r\nary"], b"$9\r\nbin\x00\r\nary\r\n");
+    // Empty lines and *0 are skipped, as in Redis.
+    c.send(b"\r\n*0\r\nPING\r\n");
+    c.expect(b"+PONG\r\n");
+}
+
+#[test]
+fn pipelined_replies_come_back_in_order() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..500 {
+        let key = format!("key:{i}");
+        let val = format!("value:{i}");
+        batch.extend(resp(&[b"SET", key.as_bytes(), val.as_bytes()]));
+        batch.extend(resp(&[b"GET", key.as_bytes()]));
+        expected.extend_from_slice(b"+OK\r\n");
+        expected.extend(format!("${}\r\n{val}\r\n", val.len()).into_bytes());
+    }
+    c.send(&batch);
+    c.expect(&expected);
+}
+
+#[test]
+fn a_request_split_across_writes_is_reassembled() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let req = resp(&[b"SET", b"split", b"across many packets"]);
+    for b in &req {
+        c.send(std::slice::from_ref(b));
+    }
+    c.expect(b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"split"], b"$19\r\nacross many packets\r\n");
+}
+
+#[test]
+fn protocol_error_replies_then_closes_only_that_connection() {
+    let server = TestServer::start();
+    let mut other = server.connect();
+    for (bad, reply) in [
+        (&b"*1\r\n$x\r\n"[..], &b"-ERR Protocol error: invalid bulk length\r\n"[..]),
+        (b"*abc\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
+        (b"*1\r\nfoo\r\n", b"-ERR Protocol error: expected '$', got 'f'\r\n"),
+        (b"SET \"k v\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
+    ] {
+        let mut c = server.connect();
+        c.send(bad);
+        c.expect(reply);
+        c.expect_closed();
+    }
+    other.roundtrip(&[b"PING"], b"+PONG\r\n");
+}
+
+#[test]
+fn command_errors_keep_the_connection() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(&[b"NOSUCH", b"a", b"b"], b"-ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \r\n");
+    c.roundtrip(&[b"GET"], b"-ERR wrong number of arguments for 'get' command\r\n");
+    c.roundtrip(&[b"CONFIG", b"GET"], b"-ERR wrong number of arguments for 'config|get' command\r\n");
+    c.roundtrip(&[b"CLIENT", b"FOO"], b"-ERR unknown subcommand 'FOO'. Try CLIENT HELP.\r\n");
+    c.roundtrip(&[b"PING"], b"+PONG\r\n");
+}
+
+#[test]
+fn too_big_inline_request_is_a_protocol_error() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.send(&vec![b'a'; 70 * 1024]);
+    c.expect(b"-ERR Protocol error: too big inline request\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn bulk_over_proto_max_bulk_len_is_refused() {
+    let server = TestServer::with_config(|c| c.proto_max_bulk_len = 1024 * 1024);
+    let mut c = server.connect();
+    c.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
+    c.expect(b"-ERR Protocol error: invalid bulk length\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn query_buffer_over_the_limit_closes_the_connection() {
+    let server = TestServer::with_config(|c| c.client_query_buffer_limit = 1024 * 1024);
+    let mut c = server.connect();
+    // A 3 MB bulk is within proto-max-bulk-len but its buffer passes the 1 MB limit.
+    c.send(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    while sent < 3_000_000 {
+        use std::io::Write;
+        if c.stream.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    c.expect_closed();
+    server.connect().roundtrip(&[b"EXISTS", b"k"], b":0\r\n");
+}
+
+#[test]
+fn large_binary_values_roundtrip() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let value: Vec<u8> = (0..8 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
+    c.roundtrip(&[b"SET", b"big", &value], b"+OK\r\n");
+    c.cmd(&[b"GET", b"big"]);
+    let mut expected = format!("${}\r\n", value.len()).into_bytes();
+    expected.extend_from_slice(&value);
+    expected.extend_from_slice(b"\r\n");
+    c.expect(&expected);
+}
+
+#[test]
+fn requirepass_gates_commands_until_auth() {
+    let server = TestServer::with_config(|c| c.requirepass = "s3cret".into());
+    let mut c = server.connect();
+    c.roundtrip(&[b"GET", b"k"], b"-NOAUTH Authentication required.\r\n");
+    c.roundtrip(&[b"AUTH", b"wrong"], b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    c.roundtrip(&[b"AUTH", b"default", b"wrong"], b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    c.roundtrip(&[b"AUTH", b"s3cret"], b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"k"], b"$-1\r\n");
+    // Before AUTH, requests are kept small, as Redis does.
+    let mut d = server.connect();
+    let many: Vec<&[u8]> = std::iter::repeat(&b"x"[..]).take(11).collect();
+    d.cmd(&many);
+    d.expect(b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    d.expect_closed();
+    let mut e = server.connect();
+    e.send(b"*2\r\n$4\r\nAUTH\r\n$20000\r\n");
+    e.expect(b"-ERR Protocol error: unauthenticated bulk length\r\n");
+    // HELLO can authenticate and switch protocol at once.
+    let mut h = server.connect();
+    h.cmd(&[b"HELLO", b"3", b"AUTH", b"default", b"s3cret"]);
+    assert_eq!(h.read_line(), "%7\r\n");
+}
+
+#[test]
+fn auth_without_requirepass_is_refused_like_redis() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(
+        &[b"AUTH", b"x"],
+        b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n",
+    );
+    c.roundtrip(&[b"AUTH", b"default", b"anything"], b"+OK\r\n");
+}
+
+#[test]
+fn maxclients_refuses_the_extra_connection() {
+    let server = TestServer::with_config(|c| c.maxclients = 2);
+    let mut a = server.connect();
+    let mut b = server.connect();
+    a.roundtrip(&[b"PING"], b"+PONG\r\n");
+    b.roundtrip(&[b"PING"], b"+PONG\r\n");
+    let mut c = server.connect();
+    c.expect(b"-ERR max number of clients reached\r\n");
+    c.expect_closed();
+    drop(a);
+    // The freed slot becomes usable once the server has seen the close.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut d = server.connect();
+        d.cmd(&[b"PING"]);
+        let line = d.read_line();
+        if line == "+PONG\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "slot never freed: {line}");
+    }
+}
+
+#[test]
+fn idle_clients_are_closed_after_timeout() {
+    let server = TestServer::with_config(|c| c.timeout = 1);
+    let mut c = server.connect();
+    c.roundtrip(&[b"PING"], b"+PONG\r\n");
+    let start = Instant::now();
+    c.expect_closed();
+    assert!(start.elapsed() >= Duration::from_millis(900), "closed too early: {:?}", start.elapsed());
+}
+
+#[test]
+fn quit_replies_ok_and_closes() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.send(b"QUIT\r\nPING\r\n");
+    c.expect(b"+OK\r\n");
+    c.expect_closed();
+}
+
+#[test]
+fn client_kill_closes_another_connection() {
+    let server = TestServer::start();
+    let mut victim = server.connect();
+    victim.roundtrip(&[b"CLIENT", b"SETNAME", b"victim"], b"+OK\r\n");
+    victim.cmd(&[b"CLIENT", b"ID"]);
+    let id = victim.read_line();
+    let id = id.trim().trim_start_matches(':').to_string();
+    let mut killer = server.connect();
+    killer.roundtrip(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()], b":1\r\n");
+    victim.expect_closed();
+    killer.roundtrip(&[b"CLIENT", b"KILL", b"ID", id.as_bytes()], b":0\r\n");
+}
+
+#[test]
+fn client_reply_off_and_skip() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.send(&resp(&[b"CLIENT", b"REPLY", b"SKIP"]));
+    c.send(&resp(&[b"PING", b"skipped"]));
+    c.send(&resp(&[b"PING", b"seen"]));
+    c.expect(b"$4\r\nseen\r\n");
+    c.send(&resp(&[b"CLIENT", b"REPLY", b"OFF"]));
+    c.send(&resp(&[b"PING", b"hidden"]));
+    c.send(&resp(&[b"CLIENT", b"REPLY", b"ON"]));
+    c.expect(b"+OK\r\n");
+}
+
+#[test]
+fn hello_switches_to_resp3() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(&[b"HELLO", b"4"], b"-NOPROTO unsupported protocol version\r\n");
+    c.roundtrip(&[b"HELLO", b"abc"], b"-ERR Protocol version is not an integer or out of range\r\n");
+    c.cmd(&[b"HELLO", b"3"]);
+    assert_eq!(c.read_line(), "%7\r\n");
+    for _ in 0..10 {
+        c.read_line(); // "server" "redis" "version" "7.0.15" "proto", each a $len line and a body line
+    }
+    assert_eq!(c.read_line(), ":3\r\n");
+    // Drain id, mode, role, modules; then a RESP3 null and map.
+    c.roundtrip(&[b"PING"], b"");
+    let mut rest = String::new();
+    while !rest.ends_with("*0\r\n") {
+        rest.push_str(&c.read_line());
+    }
+    c.expect(b"+PONG\r\n");
+    c.roundtrip(&[b"GET", b"missing"], b"_\r\n");
+    c.roundtrip(&[b"CONFIG", b"GET", b"maxmemory"], b"%1\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n");
+}
+
+#[test]
+fn transactions_are_atomic_and_watch_aborts() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.send(b"MULTI\r\nSET a 1\r\nGET a\r\nEXEC\r\n");
+    c.expect(b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n+OK\r\n$1\r\n1\r\n");
+    c.send(b"MULTI\r\nNOSUCH\r\nEXEC\r\n");
+    c.expect(b"+OK\r\n-ERR unknown command 'NOSUCH', with args beginning with: \r\n-EXECABORT Transaction discarded because of previous errors.\r\n");
+    let mut other = server.connect();
+    c.send(b"WATCH w\r\nMULTI\r\nSET w mine\r\n");
+    c.expect(b"+OK\r\n+OK\r\n+QUEUED\r\n");
+    other.roundtrip(&[b"SET", b"w", b"theirs"], b"+OK\r\n");
+    c.send(b"EXEC\r\nGET w\r\n");
+    c.expect(b"*-1\r\n$6\r\ntheirs\r\n");
+}
+
+#[test]
+fn watched_key_expiring_aborts_exec() {
+    let clock = Clock::manual(1_700_000_000_000);
+    let server = TestServer::start_with(Config::default(), clock.clone());
+    let mut c = server.connect();
+    c.send(b"SET w v PX 1000\r\nWATCH w\r\nMULTI\r\nPING\r\n");
+    c.expect(b"+OK\r\n+OK\r\n+OK\r\n+QUEUED\r\n");
+    clock.advance(2000);
+    c.send(b"EXEC\r\n");
+    c.expect(b"*-1\r\n");
+}
+
+#[test]
+fn keys_expire_actively_without_being_read() {
+    let clock = Clock::manual(1_700_000_000_000);
+    let server = TestServer::start_with(Config::default(), clock.clone());
+    let mut c = server.connect();
+    for i in 0..100 {
+        c.roundtrip(&[b"SET", format!("k{i}").as_bytes(), b"v", b"PX", b"500"], b"+OK\r\n");
+    }
+    c.roundtrip(&[b"SET", b"stays", b"v"], b"+OK\r\n");
+    clock.advance(1000);
+    // DBSIZE counts expired keys until something deletes them: only the active cycle can.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        c.cmd(&[b"DBSIZE"]);
+        if c.read_line() == ":1\r\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "active expiry never collected the keys");
+        std::thread::yield_now();
+    }
+    c.cmd(&[b"INFO", b"stats"]);
+    let header = c.read_line();
+    let len: usize = header.trim()[1..].parse().unwrap();
+    let mut body = vec![0; len + 2];
+    std::io::Read::read_exact(&mut c.stream, &mut body).unwrap();
+    assert!(String::from_utf8_lossy(&body).contains("expired_keys:100\r\n"));
+}
+
+#[test]
+fn select_and_databases() {
+    let server = TestServer::with_config(|c| c.databases = 4);
+    let mut c = server.connect();
+    c.send(b"SET k zero\r\nSELECT 3\r\nGET k\r\nSET k three\r\nSELECT 4\r\nSELECT 0\r\nGET k\r\n");
+    c.expect(b"+OK\r\n+OK\r\n$-1\r\n+OK\r\n-ERR DB index is out of range\r\n+OK\r\n$4\r\nzero\r\n");
+}
+
+#[test]
+fn shutdown_stops_the_server() {
+    let server = TestServer::start();
+    let addr = server.addr;
+    let mut c = server.connect();
+    c.send(b"SHUTDOWN NOSAVE\r\n");
+    c.expect_closed();
+    server.join();
+    assert!(std::net::TcpStream::connect(addr).is_err(), "still accepting after SHUTDOWN");
+}
+
+#[test]
+fn monitor_sees_other_clients_commands() {
+    let server = TestServer::start();
+    let mut m = server.connect();
+    m.roundtrip(&[b"MONITOR"], b"+OK\r\n");
+    let mut c = server.connect();
+    // The monitor subscribes after its OK is written; retry until it sees a command.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    m.stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    loop {
+        c.roundtrip(&[b"SET", b"watched", b"a\"b"], b"+OK\r\n");
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        let mut got = false;
+        while let Ok(1) = std::io::Read::read(&mut m.stream, &mut b) {
+            line.push(b[0]);
+            if line.ends_with(b"\r\n") {
+                got = true;
+                break;
+            }
+        }
+        if got {
+            let s = String::from_utf8_lossy(&line);
+            assert!(s.starts_with('+') && s.ends_with("\"SET\" \"watched\" \"a\\\"b\"\r\n"), "{s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "monitor saw nothing");
+    }
+}
+
+#[test]
+fn redis_crate_client_works() {
+    let server = TestServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("x").arg(42).query(&mut con).unwrap();
+    let v: i64 = redis::cmd("GET").arg("x").query(&mut con).unwrap();
+    assert_eq!(v, 42);
+    let (a, b): (String, Option<String>) = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("p")
+        .arg("q")
+        .ignore()
+        .cmd("GET")
+        .arg("p")
+        .cmd("GET")
+        .arg("nope")
+        .query(&mut con)
+        .unwrap();
+    assert_eq!((a.as_str(), b), ("q", None));
+}
+
+#[test]
+fn redis_crate_resp3_connection_works() {
+    let server = TestServer::start();
+    let client = redis::Client::open(format!("{}?protocol=resp3", server.url())).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("x").arg("y").query(&mut con).unwrap();
+    let v: Option<String> = redis::cmd("GET").arg("missing").query(&mut con).unwrap();
+    assert_eq!(v, None);
+    let v: String = redis::cmd("GET").arg("x").query(&mut con).unwrap();
+    assert_eq!(v, "y");
+}
