@@ -152,7 +152,7 @@ fn parse_enum(v: &[String], allowed: &[&str]) -> Result<String, SetError> {
 /// Checks a `save` spec: pairs of `<seconds> <changes>`, or empty to disable.
 fn parse_save(v: &[String]) -> Result<String, SetError> {
     let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err("Invalid save parameters".into());
     }
     for w in &words {

@@ -30,9 +30,10 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod logging;
 pub mod memory;
 pub mod server;
 pub mod store;
 
 pub use config::Config;
-pub use server::{run, run_with_clock, Shared};
+pub use server::{run, run_listeners, run_with_clock, Shared};

@@ -38,10 +38,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
+    if let Err(e) = ferrocache::logging::init(&config.loglevel, &config.logfile) {
+        eprintln!("Can't open the log file: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
+    // `threads` is ours; redis.conf's `io-threads` sizes the pool when it is not set.
+    let workers = if config.threads > 0 {
+        config.threads
+    } else if config.io_threads > 1 {
+        config.io_threads as usize
+    } else {
+        0
+    };
+    if workers > 0 {
+        runtime.worker_threads(workers);
     }
     let runtime = match runtime.enable_all().build() {
         Ok(r) => r,
@@ -59,12 +70,36 @@ fn main() -> ExitCode {
     }
 }
 
+/// Binds every `bind` address on `port`, as redis-server does, then serves them all.
 async fn serve(config: Config) -> std::io::Result<()> {
-    let addr = format!("{}:{}", config.bind.first().map(String::as_str).unwrap_or("127.0.0.1"), config.port);
-    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("Could not create server TCP listening socket {addr}: {e}"))
-    })?;
-    ferrocache::run(listener, config, shutdown_signal()).await
+    let mut listeners = Vec::new();
+    for host in &config.bind {
+        // Redis's "-::*" / "*" forms: an optional address that may fail to bind.
+        let (host, optional) = match host.strip_prefix('-') {
+            Some(h) => (h, true),
+            None => (host.as_str(), false),
+        };
+        let host = if host == "*" {
+            "0.0.0.0"
+        } else if host == "::*" {
+            "::"
+        } else {
+            host
+        };
+        let addr =
+            if host.contains(':') { format!("[{host}]:{}", config.port) } else { format!("{host}:{}", config.port) };
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => tracing::warn!("Could not create server TCP listening socket {addr}: {e}"),
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    ferrocache::run_listeners(listeners, config, shutdown_signal()).await
 }
 
 /// SIGINT or SIGTERM: stop accepting, close clients, exit 0 (as redis-server does).
@@ -81,28 +116,4 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
     tracing::warn!("Received shutdown signal, scheduling shutdown...");
-}
-
-fn init_logging(config: &Config) {
-    let level = match config.loglevel.as_str() {
-        "debug" => "debug",
-        "verbose" => "info",
-        "notice" => "info",
-        "warning" => "warn",
-        _ => "off",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    if config.logfile.is_empty() {
-        builder.with_writer(std::io::stderr).init();
-    } else {
-        match std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile) {
-            Ok(file) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
-            Err(e) => {
-                eprintln!("Can't open the log file: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{resp, Conn, TestServer};
+use common::{resp, TestServer};
 use ferrocache::store::Clock;
 use ferrocache::Config;
 use std::time::{Duration, Instant};
@@ -137,12 +137,15 @@ fn requirepass_gates_commands_until_auth() {
     let mut c = server.connect();
     c.roundtrip(&[b"GET", b"k"], b"-NOAUTH Authentication required.\r\n");
     c.roundtrip(&[b"AUTH", b"wrong"], b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
-    c.roundtrip(&[b"AUTH", b"default", b"wrong"], b"-WRONGPASS invalid username-password pair or user is disabled.\r\n");
+    c.roundtrip(
+        &[b"AUTH", b"default", b"wrong"],
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n",
+    );
     c.roundtrip(&[b"AUTH", b"s3cret"], b"+OK\r\n");
     c.roundtrip(&[b"GET", b"k"], b"$-1\r\n");
     // Before AUTH, requests are kept small, as Redis does.
     let mut d = server.connect();
-    let many: Vec<&[u8]> = std::iter::repeat(&b"x"[..]).take(11).collect();
+    let many: Vec<&[u8]> = std::iter::repeat_n(&b"x"[..], 11).collect();
     d.cmd(&many);
     d.expect(b"-ERR Protocol error: unauthenticated multibulk length\r\n");
     d.expect_closed();

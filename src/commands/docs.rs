@@ -20,7 +20,14 @@ struct Arg {
 
 impl Arg {
     fn value(name: &str) -> Arg {
-        Arg { name: name.to_string(), kind: value_type(name), token: None, optional: false, multiple: false, children: vec![] }
+        Arg {
+            name: name.to_string(),
+            kind: value_type(name),
+            token: None,
+            optional: false,
+            multiple: false,
+            children: vec![],
+        }
     }
 
     fn token(tok: &str) -> Arg {
@@ -69,9 +76,25 @@ impl Arg {
 fn value_type(name: &str) -> &'static str {
     match name {
         "key" | "source" | "destination" | "newkey" => "key",
-        "seconds" | "milliseconds" | "count" | "index" | "offset" | "start" | "end" | "db" | "numkeys"
-        | "increment" | "decrement" | "cursor" | "bit" | "len" | "unix-time-seconds" | "unix-time-milliseconds"
-        | "protover" | "client-id" | "min-match-len" => "integer",
+        "seconds"
+        | "milliseconds"
+        | "count"
+        | "index"
+        | "offset"
+        | "start"
+        | "end"
+        | "db"
+        | "numkeys"
+        | "increment"
+        | "decrement"
+        | "cursor"
+        | "bit"
+        | "len"
+        | "unix-time-seconds"
+        | "unix-time-milliseconds"
+        | "protover"
+        | "client-id"
+        | "min-match-len" => "integer",
         _ => "string",
     }
 }
@@ -184,13 +207,19 @@ mod tests {
     fn set_syntax() {
         let args = parse("key value [NX|XX] [GET] [EX seconds|PX milliseconds|KEEPTTL]");
         assert_eq!(args.len(), 5);
-        assert_eq!(names(&args[..2]), vec![("key".into(), "key", None, false, false), ("value".into(), "string", None, false, false)]);
+        assert_eq!(
+            names(&args[..2]),
+            vec![("key".into(), "key", None, false, false), ("value".into(), "string", None, false, false)]
+        );
         assert_eq!(args[2].kind, "oneof");
         assert!(args[2].optional);
-        assert_eq!(names(&args[2].children), vec![
-            ("nx".into(), "pure-token", Some("NX".into()), false, false),
-            ("xx".into(), "pure-token", Some("XX".into()), false, false)
-        ]);
+        assert_eq!(
+            names(&args[2].children),
+            vec![
+                ("nx".into(), "pure-token", Some("NX".into()), false, false),
+                ("xx".into(), "pure-token", Some("XX".into()), false, false)
+            ]
+        );
         assert_eq!(names(&args[3..4]), vec![("get".into(), "pure-token", Some("GET".into()), true, false)]);
         assert_eq!(names(&args[4].children)[0], ("seconds".into(), "integer", Some("EX".into()), false, false));
         assert_eq!(names(&args[4].children)[2], ("keepttl".into(), "pure-token", Some("KEEPTTL".into()), false, false));

@@ -125,7 +125,7 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `CONFIG SET parameter value [parameter value …]`: all or nothing.
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Reply::error(errors::arity("config|set"));
     }
     let mut candidate = ctx.shared.config.read().clone();
@@ -525,9 +525,5 @@ fn average_ttl(ctx: &mut Ctx, db: usize, now: u64) -> u64 {
             n += 1;
         }
     }
-    if n == 0 {
-        0
-    } else {
-        (sum / n) as u64
-    }
+    sum.checked_div(n).unwrap_or(0) as u64
 }

@@ -17,9 +17,21 @@ use tokio::sync::broadcast::error::RecvError;
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// What Redis 7.0 tells a non-loopback client in protected mode, word for word.
+const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>) {
     shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let _ = stream.set_nodelay(true);
+    let keepalive = shared.hot.tcp_keepalive_secs.load(Ordering::Relaxed);
+    if keepalive > 0 {
+        let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));
+        let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
+    }
+    if shared.hot.protected_mode.load(Ordering::Relaxed) && !shared.auth_required() && !addr.ip().is_loopback() {
+        let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
+        return;
+    }
     let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
     if shared.clients.count() >= maxclients {
         shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);

@@ -31,6 +31,8 @@ pub struct HotConfig {
     pub maxclients: AtomicU64,
     pub timeout_secs: AtomicU64,
     pub hz: AtomicU64,
+    pub protected_mode: AtomicBool,
+    pub tcp_keepalive_secs: AtomicU64,
 }
 
 /// Everything connections share.
@@ -82,6 +84,9 @@ impl Shared {
         h.maxclients.store(c.maxclients as u64, Ordering::Relaxed);
         h.timeout_secs.store(c.timeout, Ordering::Relaxed);
         h.hz.store(c.hz as u64, Ordering::Relaxed);
+        h.protected_mode.store(c.protected_mode, Ordering::Relaxed);
+        h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
+        crate::logging::set_level(&c.loglevel);
         self.store.set_eviction_policy(c.maxmemory_policy);
         self.store.lfu_params().set_log_factor(c.lfu_log_factor);
         self.store.lfu_params().set_decay_time(c.lfu_decay_time);
@@ -101,6 +106,20 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     run_with_clock(listener, config, Clock::System, shutdown).await
 }
 
+/// [`run`] over several listeners (one per `bind` address).
+pub async fn run_listeners(
+    listeners: Vec<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let port = match listeners.first() {
+        Some(l) => l.local_addr()?.port(),
+        None => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")),
+    };
+    let shared = Arc::new(Shared::new(config, Clock::System, port));
+    serve(listeners, shared, shutdown).await
+}
+
 /// [`run`] with an injected clock (TTL tests).
 pub async fn run_with_clock(
     listener: TcpListener,
@@ -110,40 +129,49 @@ pub async fn run_with_clock(
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
     let shared = Arc::new(Shared::new(config, clock, port));
-    serve(listener, shared, shutdown).await
+    serve(vec![listener], shared, shutdown).await
 }
 
-/// Accept loop and background cycles over an existing [`Shared`].
+/// Accept loops and background cycles over an existing [`Shared`], until shutdown.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     tracing::info!(port = shared.port, "Ready to accept connections tcp");
     let cron = tokio::spawn(server_cron(shared.clone()));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            _ = &mut shutdown => break,
-            _ = shared.shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, addr)) => {
-                    let shared = shared.clone();
-                    tokio::spawn(async move { connection::handle(stream, addr, shared).await });
-                }
-                // Out of file descriptors and the like: keep serving the clients we have.
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        }
+    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
+    tokio::select! {
+        _ = shutdown => {}
+        _ = shared.shutdown.cancelled() => {}
     }
     tracing::info!("Shutting down: closing {} client connection(s)", shared.clients.count());
     shared.shutdown.cancel();
+    for a in &accepts {
+        a.abort();
+    }
+    for a in accepts {
+        let _ = a.await; // each listener closes when its task is gone
+    }
     shared.clients.kill_all();
     cron.abort();
     Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let shared = shared.clone();
+                tokio::spawn(async move { connection::handle(stream, addr, shared).await });
+            }
+            // Out of file descriptors and the like: keep serving the clients we have.
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    }
 }
 
 /// Redis's `serverCron` duties that apply here: the active expiry cycle, `hz` times a second.

@@ -99,7 +99,9 @@ impl Conn {
     /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
     pub fn expect(&mut self, expected: &[u8]) {
         let mut buf = vec![0; expected.len()];
-        self.stream.read_exact(&mut buf).unwrap_or_else(|e| panic!("reading {:?}: {e}", String::from_utf8_lossy(expected)));
+        self.stream
+            .read_exact(&mut buf)
+            .unwrap_or_else(|e| panic!("reading {:?}: {e}", String::from_utf8_lossy(expected)));
         assert_eq!(String::from_utf8_lossy(&buf), String::from_utf8_lossy(expected));
     }
 
