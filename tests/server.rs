@@ -402,3 +402,77 @@ fn redis_crate_resp3_connection_works() {
     let v: String = redis::cmd("GET").arg("x").query(&mut con).unwrap();
     assert_eq!(v, "y");
 }
+
+#[test]
+fn info_sections_follow_redis() {
+    let server = TestServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut con).unwrap();
+    let info: String = redis::cmd("INFO").query(&mut con).unwrap();
+    let headers: Vec<&str> = info.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(
+        headers,
+        [
+            "# Server",
+            "# Clients",
+            "# Memory",
+            "# Persistence",
+            "# Stats",
+            "# Replication",
+            "# CPU",
+            "# Modules",
+            "# Errorstats",
+            "# Cluster",
+            "# Keyspace"
+        ]
+    );
+    assert!(info.contains("\r\n\r\n# Clients\r\n"), "sections are separated by a blank CRLF line");
+    assert!(info.contains("db0:keys=1,expires=0,avg_ttl=0\r\n"));
+    for field in ["redis_version:", "redis_mode:standalone", "connected_clients:1", "used_memory:", "mem_allocator:"] {
+        assert!(info.contains(field), "missing {field}");
+    }
+    let some: String = redis::cmd("INFO").arg("CLIENTS").arg("server").query(&mut con).unwrap();
+    let headers: Vec<&str> = some.lines().filter(|l| l.starts_with("# ")).collect();
+    assert_eq!(headers, ["# Server", "# Clients"]);
+    let all: String = redis::cmd("INFO").arg("all").query(&mut con).unwrap();
+    assert!(all.contains("# Commandstats\r\ncmdstat_"), "{all}");
+    assert!(all.contains("cmdstat_set:calls=1,"));
+    let none: String = redis::cmd("INFO").arg("nosuchsection").query(&mut con).unwrap();
+    assert_eq!(none, "");
+}
+
+#[test]
+fn command_docs_have_the_shape_redis_cli_asserts() {
+    let server = TestServer::start();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let docs: redis::Value = redis::cmd("COMMAND").arg("DOCS").query(&mut con).unwrap();
+    let redis::Value::Array(flat) = docs else { panic!("COMMAND DOCS is not an array in RESP2: {docs:?}") };
+    assert!(flat.len() >= 2 * 20 && flat.len() % 2 == 0);
+    for pair in flat.chunks(2) {
+        assert!(matches!(pair[0], redis::Value::BulkString(_)), "name must be a bulk string");
+        let redis::Value::Array(fields) = &pair[1] else { panic!("docs entry is not a map: {:?}", pair[1]) };
+        let keys: Vec<String> = fields
+            .chunks(2)
+            .map(|kv| match &kv[0] {
+                redis::Value::BulkString(b) => String::from_utf8_lossy(b).into_owned(),
+                other => panic!("doc field name not a bulk: {other:?}"),
+            })
+            .collect();
+        assert!(keys.starts_with(&["summary".into(), "since".into(), "group".into()]), "{keys:?}");
+    }
+    // COMMAND: the entries redis-py's cluster client reads key positions from.
+    let cmds: Vec<redis::Value> = redis::cmd("COMMAND").query(&mut con).unwrap();
+    let get = cmds
+        .iter()
+        .find_map(|c| match c {
+            redis::Value::Array(e) if e[0] == redis::Value::BulkString(b"get".to_vec()) => Some(e.clone()),
+            _ => None,
+        })
+        .expect("get in COMMAND");
+    assert_eq!(
+        &get[1..6],
+        &[redis::Value::Int(2), get[2].clone(), redis::Value::Int(1), redis::Value::Int(1), redis::Value::Int(1)]
+    );
+}

@@ -307,11 +307,10 @@ impl<'s> Locked<'s> {
 
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
         self.expire_if_needed(db, key);
-        let (access, now) = (self.access, self.now);
-        let lfu = self.store.lfu.clone();
+        let (access, now, store) = (self.access, self.now, self.store);
         let entry = self.shard_mut(key).dbs[db].map.get_mut(key)?;
         if touch {
-            access.touch(entry, now, &lfu);
+            access.touch(entry, now, &store.lfu);
         }
         Some(entry)
     }
