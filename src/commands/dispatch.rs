@@ -1,5 +1,5 @@
 //! The one dispatch function, in Redis's `processCommand` order:
-//! lookup → unknown command → arity → auth → OOM → MULTI queueing → lock shards → handler.
+//! lookup → unknown command → arity → auth → no-multi → OOM → MULTI queueing → lock shards → handler.
 
 use super::table::{lookup, lookup_sub, CommandSpec, Flags};
 use super::{errors, Ctx};
@@ -45,6 +45,9 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     }
     if shared.auth_required() && !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
         return reject(shared, client, Some(spec), Reply::err(errors::NOAUTH));
+    }
+    if client.multi.is_some() && spec.flags.has(Flags::NO_MULTI) {
+        return reject(shared, client, Some(spec), Reply::err("ERR Command not allowed inside a transaction"));
     }
     if let Some(reply) = check_memory(shared, client, spec) {
         return reject(shared, client, Some(spec), reply);
