@@ -255,59 +255,41 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Raw(Bytes::new())
 }
 
-/// The sections INFO prints by default, in Redis's order.
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "modules",
-    "errorstats",
-    "cluster",
-    "keyspace",
+/// Every INFO section in Redis's print order, and whether `INFO` / `INFO default` includes it
+/// (`all` and `everything` add the others).
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("modules", true),
+    ("commandstats", false),
+    ("errorstats", true),
+    ("latencystats", false),
+    ("cluster", true),
+    ("keyspace", true),
 ];
 
-/// `INFO [section …]`
+/// `INFO [section …]`: names are case-insensitive, may repeat, unknown ones print nothing.
 fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let mut wanted: Vec<String> = Vec::new();
-    let mut everything = false;
-    if args.len() == 1 {
-        wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
-    }
-    for a in &args[1..] {
-        let s = args::lossy(a).to_ascii_lowercase();
-        match s.as_str() {
-            "default" => wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string())),
-            "all" | "everything" => {
-                everything = true;
-                wanted.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
-                wanted.push("commandstats".into());
-                wanted.push("latencystats".into());
+    let mut wanted = HashSet::new();
+    let requested: Vec<String> = args[1..].iter().map(|a| args::lossy(a).to_ascii_lowercase()).collect();
+    for name in if requested.is_empty() { vec!["default".to_string()] } else { requested } {
+        match name.as_str() {
+            "default" => wanted.extend(SECTIONS.iter().filter(|(_, default)| *default).map(|(s, _)| *s)),
+            "all" | "everything" => wanted.extend(SECTIONS.iter().map(|(s, _)| *s)),
+            other => {
+                if let Some((s, _)) = SECTIONS.iter().find(|(s, _)| *s == other) {
+                    wanted.insert(*s);
+                }
             }
-            _ => wanted.push(s),
         }
     }
-    let _ = everything;
-    let order = [
-        "server",
-        "clients",
-        "memory",
-        "persistence",
-        "stats",
-        "replication",
-        "cpu",
-        "modules",
-        "commandstats",
-        "errorstats",
-        "latencystats",
-        "cluster",
-        "keyspace",
-    ];
     let mut out = String::new();
-    for section in order.iter().filter(|s| wanted.iter().any(|w| w == *s)) {
+    for (section, _) in SECTIONS.iter().filter(|(s, _)| wanted.contains(s)) {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
