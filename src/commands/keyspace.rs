@@ -229,8 +229,9 @@ fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, Reply> {
     Ok(n as usize)
 }
 
-/// Stores `entry` under `key`, keeping its TTL and access data (the object moves, as in
-/// Redis's RENAME and MOVE, so OBJECT IDLETIME/FREQ survive).
+/// Stores `entry` under `key`, keeping its TTL and access data: Redis's RENAME and MOVE move
+/// the object itself, so its LFU counter survives (the write lookup has just touched it, so
+/// OBJECT IDLETIME reads 0 afterwards, as in Redis).
 fn put_moved(ks: &mut Locked, db: usize, key: &[u8], entry: Entry) {
     let access = entry.access;
     ks.insert(db, key, entry.value, entry.expire_at);
@@ -625,7 +626,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, basetime: i64, seco
     let current = entry.ttl().map(|t| t as i64);
     let refused = (nx && current.is_some())
         || (xx && current.is_none())
-        || (gt && current.map_or(true, |c| when <= c))
+        || (gt && !matches!(current, Some(c) if c < when))
         || (lt && current.is_some_and(|c| when >= c));
     if refused {
         return Reply::Integer(0);
@@ -801,4 +802,532 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ctx.ks.flush_db(db);
     }
     Reply::OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::Harness;
+    use super::*;
+
+    fn int(n: i64) -> Reply {
+        Reply::Integer(n)
+    }
+
+    fn bulk(s: &str) -> Reply {
+        Reply::bulk(Bytes::copy_from_slice(s.as_bytes()))
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::error(s.to_string())
+    }
+
+    fn sorted_keys(r: Reply) -> Vec<String> {
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
+        let mut v: Vec<String> = items
+            .into_iter()
+            .map(|i| match i {
+                Reply::Bulk(b) => String::from_utf8(b.to_vec()).expect("utf8"),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// One SCAN call: (next cursor, keys).
+    fn scan_once(h: &mut Harness, args: &[&str]) -> (String, Vec<String>) {
+        let Reply::Array(mut parts) = h.run(args) else { panic!("scan reply") };
+        let keys = sorted_keys(parts.pop().expect("keys"));
+        let Some(Reply::Bulk(c)) = parts.pop() else { panic!("cursor") };
+        (String::from_utf8(c.to_vec()).expect("utf8"), keys)
+    }
+
+    #[test]
+    fn del_unlink_exists_touch_type() {
+        let mut h = Harness::new();
+        h.run(&["set", "a", "1"]);
+        h.run(&["set", "b", "x"]);
+        assert_eq!(h.run(&["exists", "a", "a", "b", "nokey"]), int(3));
+        assert_eq!(h.run(&["touch", "a", "a", "nokey"]), int(2));
+        assert_eq!(h.run(&["type", "a"]), Reply::simple("string"));
+        assert_eq!(h.run(&["type", "nokey"]), Reply::simple("none"));
+        assert_eq!(h.run(&["del", "a", "a", "nokey"]), int(1));
+        assert_eq!(h.run(&["unlink", "b", "b"]), int(1));
+        assert_eq!(h.run(&["exists", "a", "b"]), int(0));
+        assert_eq!(h.run(&["del"]), err("ERR wrong number of arguments for 'del' command"));
+        assert_eq!(h.run(&["unlink"]), err("ERR wrong number of arguments for 'unlink' command"));
+    }
+
+    #[test]
+    fn keys_matches_globs_and_skips_expired() {
+        let mut h = Harness::new();
+        for k in ["hello", "hallo", "hxllo", "world", "h[x]"] {
+            h.run(&["set", k, "v"]);
+        }
+        assert_eq!(sorted_keys(h.run(&["keys", "h?llo"])), ["hallo", "hello", "hxllo"]);
+        assert_eq!(sorted_keys(h.run(&["keys", "h[ae]llo"])), ["hallo", "hello"]);
+        assert_eq!(sorted_keys(h.run(&["keys", "h\\[x\\]"])), ["h[x]"]);
+        assert_eq!(sorted_keys(h.run(&["keys", "*"])).len(), 5);
+        h.run(&["pexpire", "world", "10"]);
+        h.advance(10);
+        assert_eq!(sorted_keys(h.run(&["keys", "w*"])), Vec::<String>::new());
+        assert_eq!(h.run(&["keys"]), err("ERR wrong number of arguments for 'keys' command"));
+    }
+
+    #[test]
+    fn expire_family_and_ttls_follow_the_clock() {
+        let mut h = Harness::new();
+        let now = 1_700_000_000_000i64;
+        h.run(&["set", "k", "v"]);
+        assert_eq!(h.run(&["ttl", "k"]), int(-1));
+        assert_eq!(h.run(&["pttl", "k"]), int(-1));
+        assert_eq!(h.run(&["expiretime", "k"]), int(-1));
+        assert_eq!(h.run(&["ttl", "nokey"]), int(-2));
+        assert_eq!(h.run(&["pexpiretime", "nokey"]), int(-2));
+        assert_eq!(h.run(&["expire", "k", "100"]), int(1));
+        assert_eq!(h.run(&["ttl", "k"]), int(100));
+        assert_eq!(h.run(&["pttl", "k"]), int(100_000));
+        assert_eq!(h.run(&["expiretime", "k"]), int(now / 1000 + 100));
+        assert_eq!(h.run(&["pexpiretime", "k"]), int(now + 100_000));
+        h.advance(40_400);
+        assert_eq!(h.run(&["ttl", "k"]), int(60)); // 59.6 s rounds to 60
+        assert_eq!(h.run(&["pttl", "k"]), int(59_600));
+        assert_eq!(h.run(&["pexpire", "k", "1500"]), int(1));
+        assert_eq!(h.run(&["ttl", "k"]), int(2));
+        h.advance(1499);
+        assert_eq!(h.run(&["pttl", "k"]), int(1));
+        h.advance(1);
+        assert_eq!(h.run(&["exists", "k"]), int(0));
+        assert_eq!(h.run(&["ttl", "k"]), int(-2));
+
+        let now = now as u64 + 40_400 + 1500;
+        h.run(&["set", "k", "v"]);
+        let at = (now / 1000 + 10).to_string();
+        assert_eq!(h.run(&["expireat", "k", &at]), int(1));
+        assert_eq!(h.run(&["expiretime", "k"]), int(now as i64 / 1000 + 10));
+        let pat = (now + 5000).to_string();
+        assert_eq!(h.run(&["pexpireat", "k", &pat]), int(1));
+        assert_eq!(h.run(&["pexpiretime", "k"]), int(now as i64 + 5000));
+        assert_eq!(h.run(&["persist", "k"]), int(1));
+        assert_eq!(h.run(&["persist", "k"]), int(0));
+        assert_eq!(h.run(&["persist", "nokey"]), int(0));
+        assert_eq!(h.run(&["ttl", "k"]), int(-1));
+        assert_eq!(h.run(&["expire", "nokey", "10"]), int(0));
+    }
+
+    #[test]
+    fn expire_in_the_past_deletes() {
+        let mut h = Harness::new();
+        for args in [
+            &["expire", "k", "0"][..],
+            &["expire", "k", "-5"],
+            &["pexpire", "k", "-9223372036854775808"],
+            &["expireat", "k", "1"],
+            &["pexpireat", "k", "1700000000000"],
+        ] {
+            h.run(&["set", "k", "v"]);
+            assert_eq!(h.run(args), int(1), "{args:?}");
+            assert_eq!(h.run(&["exists", "k"]), int(0), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn expire_options() {
+        let mut h = Harness::new();
+        h.run(&["set", "k", "v"]);
+        // No TTL: XX and GT refuse, NX and LT accept.
+        assert_eq!(h.run(&["expire", "k", "100", "xx"]), int(0));
+        assert_eq!(h.run(&["expire", "k", "100", "gt"]), int(0));
+        assert_eq!(h.run(&["expire", "k", "100", "NX"]), int(1));
+        assert_eq!(h.run(&["expire", "k", "200", "nx"]), int(0));
+        assert_eq!(h.run(&["expire", "k", "200", "xx"]), int(1));
+        assert_eq!(h.run(&["expire", "k", "100", "gt"]), int(0));
+        assert_eq!(h.run(&["expire", "k", "200", "gt"]), int(0)); // equal is not greater
+        assert_eq!(h.run(&["expire", "k", "300", "gt", "xx"]), int(1));
+        assert_eq!(h.run(&["expire", "k", "300", "lt"]), int(0));
+        assert_eq!(h.run(&["expire", "k", "50", "lt", "lt"]), int(1));
+        assert_eq!(h.run(&["ttl", "k"]), int(50));
+        h.run(&["persist", "k"]);
+        assert_eq!(h.run(&["expire", "k", "20", "lt"]), int(1));
+        assert_eq!(h.run(&["ttl", "k"]), int(20));
+        assert_eq!(h.run(&["expire", "k", "0", "gt"]), int(0));
+        assert_eq!(h.run(&["exists", "k"]), int(1));
+        assert_eq!(h.run(&["expire", "k", "0", "lt"]), int(1));
+        assert_eq!(h.run(&["exists", "k"]), int(0));
+    }
+
+    #[test]
+    fn expire_errors() {
+        let mut h = Harness::new();
+        h.run(&["set", "k", "v"]);
+        let nx = "ERR NX and XX, GT or LT options at the same time are not compatible";
+        assert_eq!(h.run(&["expire", "k", "10", "nx", "xx"]), err(nx));
+        assert_eq!(h.run(&["expire", "k", "10", "nx", "gt"]), err(nx));
+        assert_eq!(h.run(&["pexpire", "k", "10", "lt", "nx"]), err(nx));
+        let gtlt = "ERR GT and LT options at the same time are not compatible";
+        assert_eq!(h.run(&["expireat", "k", "10", "gt", "lt"]), err(gtlt));
+        assert_eq!(h.run(&["expire", "k", "10", "foo"]), err("ERR Unsupported option foo"));
+        assert_eq!(h.run(&["expire", "nokey", "abc", "foo"]), err("ERR Unsupported option foo"));
+        assert_eq!(h.run(&["expire", "k", "abc"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["expire", "k", "1.5"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["expire", "k", "99999999999999999"]), err("ERR invalid expire time in 'expire' command"));
+        assert_eq!(h.run(&["expire", "k", "-9223372036854775808"]), err("ERR invalid expire time in 'expire' command"));
+        assert_eq!(
+            h.run(&["pexpire", "k", "9223372036854775807"]),
+            err("ERR invalid expire time in 'pexpire' command")
+        );
+        assert_eq!(
+            h.run(&["expireat", "k", "9223372036854775807"]),
+            err("ERR invalid expire time in 'expireat' command")
+        );
+        assert_eq!(h.run(&["pexpireat", "k", "9223372036854775807"]), int(1));
+        assert_eq!(h.run(&["expire", "k"]), err("ERR wrong number of arguments for 'expire' command"));
+        assert_eq!(h.run(&["ttl"]), err("ERR wrong number of arguments for 'ttl' command"));
+        assert_eq!(h.run(&["ttl", "a", "b"]), err("ERR wrong number of arguments for 'ttl' command"));
+    }
+
+    #[test]
+    fn rename_and_renamenx() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["rename", "nokey", "x"]), err("ERR no such key"));
+        assert_eq!(h.run(&["rename", "nokey", "nokey"]), err("ERR no such key"));
+        assert_eq!(h.run(&["renamenx", "nokey", "x"]), err("ERR no such key"));
+        h.run(&["set", "a", "1"]);
+        assert_eq!(h.run(&["rename", "a", "a"]), Reply::OK);
+        assert_eq!(h.run(&["renamenx", "a", "a"]), int(0));
+        h.run(&["expire", "a", "100"]);
+        assert_eq!(h.run(&["rename", "a", "b"]), Reply::OK);
+        assert_eq!(h.run(&["exists", "a"]), int(0));
+        assert_eq!(h.run(&["get", "b"]), bulk("1"));
+        assert_eq!(h.run(&["ttl", "b"]), int(100));
+        h.run(&["set", "c", "3"]);
+        assert_eq!(h.run(&["renamenx", "b", "c"]), int(0));
+        assert_eq!(h.run(&["get", "c"]), bulk("3"));
+        assert_eq!(h.run(&["rename", "c", "b"]), Reply::OK);
+        assert_eq!(h.run(&["get", "b"]), bulk("3"));
+        assert_eq!(h.run(&["ttl", "b"]), int(-1)); // the source had no TTL
+        assert_eq!(h.run(&["renamenx", "b", "d"]), int(1));
+        assert_eq!(h.run(&["get", "d"]), bulk("3"));
+        // An expired source is missing.
+        h.run(&["pexpire", "d", "5"]);
+        h.advance(5);
+        assert_eq!(h.run(&["rename", "d", "e"]), err("ERR no such key"));
+    }
+
+    #[test]
+    fn copy_with_db_and_replace() {
+        let mut h = Harness::new();
+        let same = "ERR source and destination objects are the same";
+        assert_eq!(h.run(&["copy", "nokey", "nokey"]), err(same));
+        assert_eq!(h.run(&["copy", "nokey", "x"]), int(0));
+        h.run(&["set", "a", "hello"]);
+        h.run(&["expire", "a", "50"]);
+        assert_eq!(h.run(&["copy", "a", "a"]), err(same));
+        assert_eq!(h.run(&["copy", "a", "a", "db", "0"]), err(same));
+        assert_eq!(h.run(&["copy", "a", "b", "db", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["copy", "a", "b", "db", "-1"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["copy", "a", "b", "db", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["copy", "a", "b", "db"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["copy", "a", "b", "foo"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["copy", "a"]), err("ERR wrong number of arguments for 'copy' command"));
+        assert_eq!(h.run(&["copy", "a", "b"]), int(1));
+        assert_eq!(h.run(&["get", "b"]), bulk("hello"));
+        assert_eq!(h.run(&["ttl", "b"]), int(50));
+        h.run(&["set", "c", "other"]);
+        assert_eq!(h.run(&["copy", "a", "c"]), int(0));
+        assert_eq!(h.run(&["get", "c"]), bulk("other"));
+        assert_eq!(h.run(&["copy", "a", "c", "REPLACE"]), int(1));
+        assert_eq!(h.run(&["get", "c"]), bulk("hello"));
+        assert_eq!(h.run(&["copy", "a", "a", "db", "1"]), int(1));
+        assert_eq!(h.run(&["copy", "a", "a", "db", "1"]), int(0));
+        assert_eq!(h.run(&["copy", "a", "a", "replace", "db", "1"]), int(1));
+        h.run(&["select", "1"]);
+        assert_eq!(h.run(&["get", "a"]), bulk("hello"));
+        assert_eq!(h.run(&["ttl", "a"]), int(50));
+        // The copy is independent of the source.
+        h.run(&["select", "0"]);
+        h.run(&["set", "a", "changed"]);
+        assert_eq!(h.run(&["get", "b"]), bulk("hello"));
+    }
+
+    #[test]
+    fn move_between_databases() {
+        let mut h = Harness::new();
+        let same = "ERR source and destination objects are the same";
+        assert_eq!(h.run(&["move", "nokey", "0"]), err(same));
+        assert_eq!(h.run(&["move", "nokey", "1"]), int(0));
+        h.run(&["set", "a", "1"]);
+        assert_eq!(h.run(&["move", "a", "0"]), err(same));
+        assert_eq!(h.run(&["move", "a", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["move", "a", "-1"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["move", "a", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["move", "a", "99999999999"]), err("ERR value is not an integer or out of range"));
+        h.run(&["expire", "a", "30"]);
+        assert_eq!(h.run(&["move", "a", "1"]), int(1));
+        assert_eq!(h.run(&["exists", "a"]), int(0));
+        h.run(&["set", "a", "2"]);
+        assert_eq!(h.run(&["move", "a", "1"]), int(0)); // exists in the target
+        assert_eq!(h.run(&["get", "a"]), bulk("2"));
+        h.run(&["select", "1"]);
+        assert_eq!(h.run(&["get", "a"]), bulk("1"));
+        assert_eq!(h.run(&["ttl", "a"]), int(30));
+    }
+
+    #[test]
+    fn swapdb_and_errors() {
+        let mut h = Harness::new();
+        h.run(&["set", "a", "in0"]);
+        h.run(&["select", "2"]);
+        h.run(&["set", "b", "in2"]);
+        assert_eq!(h.run(&["swapdb", "0", "2"]), Reply::OK);
+        assert_eq!(h.run(&["get", "a"]), bulk("in0"));
+        assert_eq!(h.run(&["exists", "b"]), int(0));
+        assert_eq!(h.run(&["swapdb", "1", "1"]), Reply::OK);
+        assert_eq!(h.run(&["swapdb", "x", "1"]), err("ERR invalid first DB index"));
+        assert_eq!(h.run(&["swapdb", "99999999999", "1"]), err("ERR invalid first DB index"));
+        assert_eq!(h.run(&["swapdb", "1", "x"]), err("ERR invalid second DB index"));
+        assert_eq!(h.run(&["swapdb", "x", "y"]), err("ERR invalid first DB index"));
+        assert_eq!(h.run(&["swapdb", "1", "16"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["swapdb", "-1", "0"]), err("ERR DB index is out of range"));
+        assert_eq!(h.run(&["swapdb", "0"]), err("ERR wrong number of arguments for 'swapdb' command"));
+    }
+
+    #[test]
+    fn dbsize_flushdb_flushall() {
+        let mut h = Harness::new();
+        h.run(&["set", "a", "1"]);
+        h.run(&["set", "b", "1"]);
+        h.run(&["select", "3"]);
+        h.run(&["set", "c", "1"]);
+        assert_eq!(h.run(&["dbsize"]), int(1));
+        assert_eq!(h.run(&["dbsize", "x"]), err("ERR wrong number of arguments for 'dbsize' command"));
+        assert_eq!(h.run(&["flushdb", "x"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["flushdb", "sync", "async"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["flushdb", "ASYNC"]), Reply::OK);
+        assert_eq!(h.run(&["dbsize"]), int(0));
+        h.run(&["select", "0"]);
+        assert_eq!(h.run(&["dbsize"]), int(2));
+        h.run(&["set", "c", "1"]);
+        assert_eq!(h.run(&["flushdb", "sync"]), Reply::OK);
+        assert_eq!(h.run(&["dbsize"]), int(0));
+        h.run(&["set", "a", "1"]);
+        h.run(&["select", "5"]);
+        h.run(&["set", "b", "1"]);
+        assert_eq!(h.run(&["flushall", "foo"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["flushall", "async", "sync"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["dbsize"]), int(1));
+        assert_eq!(h.run(&["flushall"]), Reply::OK);
+        assert_eq!(h.run(&["dbsize"]), int(0));
+        h.run(&["select", "0"]);
+        assert_eq!(h.run(&["dbsize"]), int(0));
+        h.run(&["set", "a", "1"]);
+        assert_eq!(h.run(&["flushall", "Sync"]), Reply::OK);
+        assert_eq!(h.run(&["dbsize"]), int(0));
+    }
+
+    #[test]
+    fn randomkey_returns_live_keys_or_nil() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["randomkey"]), Reply::Null);
+        h.run(&["set", "only", "1"]);
+        assert_eq!(h.run(&["randomkey"]), bulk("only"));
+        for i in 0..50 {
+            h.run(&["set", &format!("gone{i}"), "1"]);
+            h.run(&["pexpire", &format!("gone{i}"), "1"]);
+        }
+        h.advance(1);
+        for _ in 0..20 {
+            assert_eq!(h.run(&["randomkey"]), bulk("only"));
+        }
+        h.run(&["pexpire", "only", "1"]);
+        h.advance(1);
+        assert_eq!(h.run(&["randomkey"]), Reply::Null);
+        assert_eq!(h.run(&["randomkey", "x"]), err("ERR wrong number of arguments for 'randomkey' command"));
+    }
+
+    #[test]
+    fn object_subcommands() {
+        let mut h = Harness::new();
+        h.run(&["set", "int", "123"]);
+        h.run(&["set", "big", "99999"]);
+        h.run(&["set", "emb", "hello"]);
+        h.run(&["set", "raw", &"x".repeat(45)]);
+        assert_eq!(h.run(&["object", "encoding", "int"]), bulk("int"));
+        assert_eq!(h.run(&["OBJECT", "ENCODING", "emb"]), bulk("embstr"));
+        assert_eq!(h.run(&["object", "encoding", "raw"]), bulk("raw"));
+        assert_eq!(h.run(&["object", "refcount", "int"]), int(2147483647));
+        assert_eq!(h.run(&["object", "refcount", "big"]), int(1));
+        assert_eq!(h.run(&["object", "refcount", "emb"]), int(1));
+        for sub in ["encoding", "freq", "idletime", "refcount"] {
+            assert_eq!(h.run(&["object", sub, "nokey"]), Reply::Null, "{sub}");
+        }
+        assert_eq!(h.run(&["object", "idletime", "emb"]), int(0));
+        h.advance(12_000);
+        assert_eq!(h.run(&["object", "idletime", "emb"]), int(12));
+        h.run(&["get", "emb"]);
+        assert_eq!(h.run(&["object", "idletime", "emb"]), int(0));
+        h.advance(3_000);
+        // RENAME's write lookup touches the key, as Redis's lookupKeyWrite does.
+        h.run(&["rename", "emb", "emb2"]);
+        assert_eq!(h.run(&["object", "idletime", "emb2"]), int(0));
+        assert_eq!(
+            h.run(&["object", "freq", "int"]),
+            err("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when \
+                 switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        );
+        h.shared.store.set_eviction_policy(EvictionPolicy::AllKeysLfu);
+        h.run(&["set", "f", "v"]);
+        assert_eq!(h.run(&["object", "freq", "f"]), int(5));
+        assert_eq!(
+            h.run(&["object", "idletime", "f"]),
+            err("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching \
+                 between policies at runtime LRU and LFU data will take some time to adjust.")
+        );
+        assert_eq!(h.run(&["object", "freq", "nokey"]), Reply::Null);
+        assert_eq!(h.run(&["object"]), err("ERR wrong number of arguments for 'object' command"));
+        assert_eq!(h.run(&["object", "encoding"]), err("ERR wrong number of arguments for 'object|encoding' command"));
+        assert_eq!(h.run(&["object", "foo"]), err("ERR unknown subcommand 'foo'. Try OBJECT HELP."));
+        let Reply::Array(help) = h.run(&["object", "help"]) else { panic!("help") };
+        assert_eq!(help.len(), 15);
+        assert_eq!(help[14], Reply::simple("    Prints this help."));
+    }
+
+    #[test]
+    fn refcount_is_not_shared_under_lru_with_maxmemory() {
+        let mut h = Harness::new();
+        h.run(&["set", "int", "1"]);
+        h.shared.hot.maxmemory.store(1 << 40, Ordering::Relaxed);
+        h.shared.store.set_eviction_policy(EvictionPolicy::AllKeysLru);
+        assert_eq!(h.run(&["object", "refcount", "int"]), int(1));
+    }
+
+    #[test]
+    fn scan_arguments_and_errors() {
+        let mut h = Harness::new();
+        assert_eq!(h.run(&["scan", "abc"]), err("ERR invalid cursor"));
+        assert_eq!(h.run(&["scan", " 1"]), err("ERR invalid cursor"));
+        assert_eq!(h.run(&["scan", "18446744073709551616"]), err("ERR invalid cursor"));
+        assert_eq!(h.run(&["scan", "0", "count", "0"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["scan", "0", "count", "-1"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["scan", "0", "count", "x"]), err("ERR value is not an integer or out of range"));
+        assert_eq!(h.run(&["scan", "0", "match"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["scan", "0", "foo", "bar"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["scan"]), err("ERR wrong number of arguments for 'scan' command"));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+7"), Some(7));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"+"), None);
+        // An out-of-range cursor ends the scan, as Redis's does.
+        assert_eq!(scan_once(&mut h, &["scan", "-1"]), ("0".to_string(), vec![]));
+        h.run(&["set", "a", "1"]);
+        assert_eq!(scan_once(&mut h, &["scan", ""]), ("0".to_string(), vec!["a".to_string()]));
+    }
+
+    #[test]
+    fn scan_filters_by_match_and_type() {
+        let mut h = Harness::new();
+        for i in 0..30 {
+            h.run(&["set", &format!("user:{i}"), "v"]);
+            h.run(&["set", &format!("item:{i}"), "v"]);
+        }
+        h.run(&["pexpire", "user:0", "1"]);
+        h.advance(1);
+        let full = |h: &mut Harness, extra: &[&str]| {
+            let mut cursor = "0".to_string();
+            let mut all = Vec::new();
+            loop {
+                let mut args = vec!["scan", cursor.as_str()];
+                args.extend_from_slice(extra);
+                let (next, keys) = scan_once(h, &args);
+                all.extend(keys);
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+            all.sort();
+            all.dedup();
+            all
+        };
+        let users = full(&mut h, &["match", "user:*", "count", "7"]);
+        assert_eq!(users.len(), 29);
+        assert!(users.iter().all(|k| k.starts_with("user:")));
+        assert_eq!(full(&mut h, &["type", "STRING", "count", "1000"]).len(), 59);
+        assert_eq!(full(&mut h, &["type", "hash"]).len(), 0);
+        assert_eq!(full(&mut h, &["type", "hash", "type", "string"]).len(), 59);
+        assert_eq!(full(&mut h, &["match", "*"]).len(), 59);
+        // The expired key met on the way was deleted.
+        assert_eq!(h.run(&["dbsize"]), int(59));
+    }
+
+    #[test]
+    fn scan_returns_every_surviving_key_despite_deletions_and_insertions() {
+        let mut h = Harness::new();
+        let n = 2000;
+        for i in 0..n {
+            h.run(&["set", &format!("k{i}"), "v"]);
+        }
+        // Keys k0..k999 stay for the whole scan; odd keys of the rest are deleted as we go,
+        // and new keys keep arriving.
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = "0".to_string();
+        let mut deleted = 1000;
+        let mut added = 0;
+        let mut calls = 0;
+        loop {
+            let (next, keys) = scan_once(&mut h, &["scan", &cursor, "count", "25"]);
+            seen.extend(keys);
+            calls += 1;
+            for _ in 0..10 {
+                if deleted < n {
+                    h.run(&["del", &format!("k{deleted}")]);
+                    deleted += 1;
+                }
+            }
+            h.run(&["set", &format!("new{added}"), "v"]);
+            added += 1;
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        assert!(calls > 10, "the scan took several calls ({calls})");
+        for i in 0..1000 {
+            assert!(seen.contains(&format!("k{i}")), "k{i} was never returned");
+        }
+    }
+
+    #[test]
+    fn scan_cursor_walks_shards_downward() {
+        let mut h = Harness::new();
+        for i in 0..500 {
+            h.run(&["set", &format!("k{i}"), "v"]);
+        }
+        let (cursor, keys) = scan_once(&mut h, &["scan", "0", "count", "3"]);
+        assert_eq!(keys.len(), 3);
+        let c: u64 = cursor.parse().expect("numeric cursor");
+        assert_ne!(c, 0);
+        // The cursor names a shard and the indices still to visit in it.
+        assert!(c & CURSOR_SHARD_MASK < h.shared.store.shard_count() as u64);
+        let mut total = keys.len();
+        let mut cursor = cursor;
+        while cursor != "0" {
+            let (next, keys) = scan_once(&mut h, &["scan", &cursor, "count", "3"]);
+            total += keys.len();
+            cursor = next;
+        }
+        assert_eq!(total, 500, "no deletions, no duplicates");
+    }
+
+    #[test]
+    fn keyspace_commands_lock_what_they_touch() {
+        for name in ["keys", "scan", "randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
+            let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
+            assert!(spec.flags.has(Flags::ALL_SHARDS), "{name}");
+        }
+        for name in ["rename", "renamenx", "copy"] {
+            let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
+            assert_eq!(spec.key_positions(3).collect::<Vec<_>>(), vec![1, 2], "{name}");
+        }
+    }
 }
