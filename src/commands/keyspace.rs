@@ -221,7 +221,7 @@ fn peek_counted<'a>(ks: &'a mut Locked, db: usize, key: &[u8]) -> Option<&'a Ent
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, Reply> {
     let n = args::int(arg)?;
     if n < i32::MIN as i64 || n > i32::MAX as i64 {
-        return Err(Reply::err(errors::NOT_INTEGER));
+        return Err(Reply::err(errors::INT_RANGE));
     }
     if n < 0 || n as usize >= ctx.shared.store.databases() {
         return Err(Reply::err(errors::DB_INDEX));
@@ -1061,7 +1061,9 @@ mod tests {
         assert_eq!(h.run(&["move", "a", "16"]), err("ERR DB index is out of range"));
         assert_eq!(h.run(&["move", "a", "-1"]), err("ERR DB index is out of range"));
         assert_eq!(h.run(&["move", "a", "x"]), err("ERR value is not an integer or out of range"));
-        assert_eq!(h.run(&["move", "a", "99999999999"]), err("ERR value is not an integer or out of range"));
+        let range = "ERR value is out of range, value must between -2147483648 and 2147483647";
+        assert_eq!(h.run(&["move", "a", "99999999999"]), err(range));
+        assert_eq!(h.run(&["copy", "a", "b", "db", "-99999999999"]), err(range));
         h.run(&["expire", "a", "30"]);
         assert_eq!(h.run(&["move", "a", "1"]), int(1));
         assert_eq!(h.run(&["exists", "a"]), int(0));

@@ -123,6 +123,8 @@ pub mod errors {
     pub const OFFSET_RANGE: &str = "ERR offset is out of range";
     pub const EXPIRE_NX_INCOMPATIBLE: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
     pub const EXPIRE_GT_LT_INCOMPATIBLE: &str = "ERR GT and LT options at the same time are not compatible";
+    /// `getIntFromObjectOrReply` on an integer outside the i32 range (SELECT, MOVE, COPY … DB).
+    pub const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
     pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
     pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
     pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
