@@ -15,6 +15,9 @@ pub mod server;
 pub mod string;
 pub mod transaction;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use connection::REDIS_COMPAT_VERSION;
 pub use dispatch::{execute, DispatchOutcome};
 pub use table::{lookup, CommandSpec, Flags, COMMANDS};
@@ -118,6 +121,16 @@ pub mod errors {
     pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
     pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
     pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+    pub const EXPIRE_NX_INCOMPATIBLE: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+    pub const EXPIRE_GT_LT_INCOMPATIBLE: &str = "ERR GT and LT options at the same time are not compatible";
+    /// `getIntFromObjectOrReply` on an integer outside the i32 range (SELECT, MOVE, COPY … DB).
+    pub const INT_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
+    pub const INVALID_FIRST_DB: &str = "ERR invalid first DB index";
+    pub const INVALID_SECOND_DB: &str = "ERR invalid second DB index";
+    pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. \
+Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. \
+Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
     /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
     pub fn arity(name: &str) -> String {
