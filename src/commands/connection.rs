@@ -256,9 +256,11 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `SELECT index`
 fn select(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    // `getIntFromObjectOrReply`: an integer that does not fit an int has its own message.
     let id = match args::int(&args[1]) {
         Ok(id) if id >= i32::MIN as i64 && id <= i32::MAX as i64 => id,
-        _ => return Reply::err(errors::NOT_INTEGER),
+        Ok(_) => return Reply::err(errors::INT_RANGE),
+        Err(e) => return e,
     };
     if id < 0 || id as usize >= ctx.shared.store.databases() {
         return Reply::err(errors::DB_INDEX);
@@ -480,7 +482,7 @@ pub fn help_reply(cmd: &str, lines: &[&str]) -> Reply {
     )];
     out.extend(lines.iter().map(|l| Reply::Simple(l.to_string().into())));
     out.push(Reply::simple("HELP"));
-    out.push(Reply::simple("    Print this help."));
+    out.push(Reply::simple("    Prints this help."));
     Reply::Array(out)
 }
 
