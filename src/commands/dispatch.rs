@@ -80,11 +80,11 @@ pub fn call(
         let mut ctx = Ctx { shared, client, ks };
         (spec.handler)(&mut ctx, args)
     };
-    spec.stats().calls.fetch_add(1, Ordering::Relaxed);
-    spec.stats().usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    shared.command_stats.get(spec).calls.fetch_add(1, Ordering::Relaxed);
+    shared.command_stats.get(spec).usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     if let Reply::Error(e) = &reply {
-        spec.stats().failed_calls.fetch_add(1, Ordering::Relaxed);
+        shared.command_stats.get(spec).failed_calls.fetch_add(1, Ordering::Relaxed);
         shared.stats.count_error(e);
     }
     reply
@@ -108,7 +108,7 @@ fn reject(shared: &Shared, client: &mut Client, spec: Option<&'static CommandSpe
         multi.aborted = true;
     }
     if let Some(spec) = spec {
-        spec.stats().rejected_calls.fetch_add(1, Ordering::Relaxed);
+        shared.command_stats.get(spec).rejected_calls.fetch_add(1, Ordering::Relaxed);
     }
     if let Reply::Error(e) = &reply {
         shared.stats.count_error(e);

@@ -20,7 +20,7 @@ pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
 pub use dispatch::{execute, DispatchOutcome};
-pub use table::{lookup, CommandSpec, Flags, COMMANDS};
+pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, COMMANDS};
 
 use crate::client::Client;
 use crate::server::Shared;

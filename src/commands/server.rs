@@ -159,9 +159,8 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         c.store(0, Ordering::Relaxed);
     }
     for spec in super::table::all() {
-        spec.stats().reset();
-        for sub in spec.subcommands {
-            sub.stats().reset();
+        for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
+            ctx.shared.command_stats.get(s).reset();
         }
     }
     Reply::OK
@@ -459,12 +458,12 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             out.push_str("# Commandstats\r\n");
             for spec in super::table::all() {
                 for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
-                    let calls = get(&s.stats().calls);
-                    let (rejected, failed) = (get(&s.stats().rejected_calls), get(&s.stats().failed_calls));
+                    let calls = get(&shared.command_stats.get(s).calls);
+                    let (rejected, failed) = (get(&shared.command_stats.get(s).rejected_calls), get(&shared.command_stats.get(s).failed_calls));
                     if calls == 0 && rejected == 0 && failed == 0 {
                         continue;
                     }
-                    let usec = get(&s.stats().usec);
+                    let usec = get(&shared.command_stats.get(s).usec);
                     let _ = write!(
                         out,
                         "cmdstat_{}:calls={calls},usec={usec},usec_per_call={:.2},rejected_calls={rejected},failed_calls={failed}\r\n",

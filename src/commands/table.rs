@@ -203,11 +203,6 @@ impl CommandSpec {
         }
     }
 
-    /// This command's INFO commandstats counters.
-    pub fn stats(&'static self) -> &'static CommandStats {
-        stats_index().get(&(self as *const CommandSpec as usize)).expect("every table entry has stats")
-    }
-
     pub fn is_write(&self) -> bool {
         self.flags.has(Flags::WRITE)
     }
@@ -257,16 +252,25 @@ fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
     })
 }
 
-/// Counters per command and subcommand, keyed by the spec's address: the specs live in
-/// statics, which may not hold atomics behind a shared reference.
-fn stats_index() -> &'static HashMap<usize, CommandStats> {
-    static STATS: OnceLock<HashMap<usize, CommandStats>> = OnceLock::new();
-    STATS.get_or_init(|| {
-        all()
-            .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
-            .map(|s| (s as *const CommandSpec as usize, CommandStats::new()))
-            .collect()
-    })
+/// One server's counters for every command and subcommand, keyed by the spec's address
+/// (specs live in statics; counters belong to a server, so tests can run several).
+pub struct CommandStatsTable(HashMap<usize, CommandStats>);
+
+impl Default for CommandStatsTable {
+    fn default() -> Self {
+        CommandStatsTable(
+            all()
+                .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
+                .map(|s| (s as *const CommandSpec as usize, CommandStats::new()))
+                .collect(),
+        )
+    }
+}
+
+impl CommandStatsTable {
+    pub fn get(&self, spec: &'static CommandSpec) -> &CommandStats {
+        self.0.get(&(spec as *const CommandSpec as usize)).expect("every table entry has stats")
+    }
 }
 
 /// Looks up a command by name, case-insensitively, without allocating for short names.
