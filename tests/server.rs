@@ -476,3 +476,22 @@ fn command_docs_have_the_shape_redis_cli_asserts() {
         &[redis::Value::Int(2), get[2].clone(), redis::Value::Int(1), redis::Value::Int(1), redis::Value::Int(1)]
     );
 }
+
+#[test]
+fn client_setinfo_follows_redis_7_2() {
+    // Redis 7.0 lacks CLIENT SETINFO; redis-py and redis-rs send it, and 7.2 answers +OK and
+    // shows the values in CLIENT LIST / INFO.
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(&[b"CLIENT", b"SETINFO", b"LIB-NAME", b"redis-py"], b"+OK\r\n");
+    c.roundtrip(&[b"CLIENT", b"SETINFO", b"lib-ver", b"5.0.1"], b"+OK\r\n");
+    c.roundtrip(&[b"CLIENT", b"SETINFO", b"color", b"blue"], b"-ERR Unrecognized option 'color'\r\n");
+    c.roundtrip(
+        &[b"CLIENT", b"SETINFO", b"lib-name", b"a b"],
+        b"-ERR lib-name cannot contain spaces, newlines or special characters.\r\n",
+    );
+    c.cmd(&[b"CLIENT", b"INFO"]);
+    c.read_line();
+    let line = c.read_line();
+    assert!(line.contains(" lib-name=redis-py lib-ver=5.0.1"), "{line}");
+}

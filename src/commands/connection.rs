@@ -209,7 +209,6 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let mut creds = None;
-    let mut name = None;
     let mut j = next;
     while j < args.len() {
         let more = args.len() - 1 - j;
@@ -220,7 +219,9 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if let Err(e) = validate_name(&args[j + 1]) {
                 return e;
             }
-            name = Some(args[j + 1].clone());
+            // Redis sets the name as soon as it parses the option, even if HELLO fails later.
+            let name = &args[j + 1];
+            ctx.client.info.meta.lock().name = (!name.is_empty()).then(|| name.clone());
             j += 1;
         } else {
             return Reply::error(format!("ERR Syntax error in HELLO option '{}'", args::lossy(&args[j])));
@@ -237,9 +238,6 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::err(
             "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
         );
-    }
-    if let Some(name) = name {
-        ctx.client.info.meta.lock().name = (!name.is_empty()).then_some(name);
     }
     ctx.client.resp = ver as u8;
     let kv = |k: &'static str, v: Reply| (Reply::bulk(Bytes::from_static(k.as_bytes())), v);

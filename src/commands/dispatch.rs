@@ -110,6 +110,16 @@ fn reject(shared: &Shared, client: &mut Client, spec: Option<&'static CommandSpe
     if let Some(spec) = spec {
         shared.command_stats.get(spec).rejected_calls.fetch_add(1, Ordering::Relaxed);
     }
+    // A refused EXEC discards the transaction and says why (`execCommandAbort`).
+    let reply = match (spec, reply) {
+        (Some(spec), Reply::Error(e)) if spec.name == "exec" => {
+            client.multi = None;
+            client.unwatch_all();
+            let reason = e.strip_prefix("ERR ").unwrap_or(&e);
+            Reply::error(format!("EXECABORT Transaction discarded because of: {reason}"))
+        }
+        (_, reply) => reply,
+    };
     if let Reply::Error(e) = &reply {
         shared.stats.count_error(e);
     }

@@ -53,7 +53,17 @@ static COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
             "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",
         )
         .acl(&["slow", "connection"]),
-    CommandSpec::new("getkeys", -3, command_getkeys)
+    CommandSpec::new("getkeysandflags", -4, command_getkeysandflags)
+        .flags(INTRO)
+        .parent("command")
+        .doc(
+            "server",
+            "7.0.0",
+            "Extracts the key names and access flags for an arbitrary command.",
+            "command [arg [arg ...]]",
+        )
+        .acl(&["slow", "connection"]),
+    CommandSpec::new("getkeys", -4, command_getkeys)
         .flags(INTRO)
         .parent("command")
         .doc("server", "2.8.13", "Extracts the key names from an arbitrary command.", "command [arg [arg ...]]")
@@ -77,7 +87,7 @@ fn bulk_str(s: &str) -> Reply {
 fn info_entry(spec: &CommandSpec) -> Reply {
     let mut key_specs = Vec::new();
     if spec.first_key > 0 {
-        let flags = if spec.is_write() { vec!["RW", "UPDATE"] } else { vec!["RO", "ACCESS"] };
+        let flags = if spec.is_write() { vec!["RW", "update"] } else { vec!["RO", "access"] };
         let kv = |k: &str, v: Reply| (bulk_str(k), v);
         key_specs.push(Reply::Map(vec![
             kv("flags", simple_set(flags.into_iter().map(String::from))),
@@ -169,7 +179,7 @@ fn command_info(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() == 2 {
         return Reply::Array(table::all().map(info_entry).collect());
     }
-    Reply::Array(args[2..].iter().map(|n| find(n).map_or(Reply::NullArray, info_entry)).collect())
+    Reply::Array(args[2..].iter().map(|n| find(n).map_or(Reply::Null, info_entry)).collect())
 }
 
 fn command_docs(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -201,21 +211,47 @@ fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(names().filter(|s| keep(s)).map(|s| bulk_str(&s.full_name())).collect())
 }
 
-/// `COMMAND GETKEYS command [arg …]`
-fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+/// The keys of a full command line, checked the way `getKeysSubCommandImpl` checks it.
+fn keys_of(args: &[Bytes]) -> Result<(&'static CommandSpec, Vec<usize>), Reply> {
     let cmd_args = &args[2..];
-    let spec = match resolve(cmd_args) {
-        Ok(spec) => spec,
-        Err(_) => return Reply::err("ERR Invalid command specified"),
-    };
+    let spec = resolve(cmd_args).map_err(|_| Reply::err("ERR Invalid command specified"))?;
+    if spec.first_key == 0 {
+        return Err(Reply::err("ERR The command has no key arguments"));
+    }
     if !spec.arity_ok(cmd_args.len()) {
-        return Reply::err("ERR Invalid number of arguments specified for command");
+        return Err(Reply::err("ERR Invalid number of arguments specified for command"));
     }
-    let keys: Vec<Reply> = spec.key_positions(cmd_args.len()).map(|i| Reply::Bulk(cmd_args[i].clone())).collect();
+    let keys: Vec<usize> = spec.key_positions(cmd_args.len()).map(|i| i + 2).collect();
     if keys.is_empty() {
-        return Reply::err("ERR The command has no key arguments");
+        return Err(Reply::err("ERR Invalid arguments specified for command"));
     }
-    Reply::Array(keys)
+    Ok((spec, keys))
+}
+
+/// `COMMAND GETKEYS command arg [arg …]`
+fn command_getkeys(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match keys_of(args) {
+        Ok((_, keys)) => Reply::Array(keys.into_iter().map(|i| Reply::Bulk(args[i].clone())).collect()),
+        Err(e) => e,
+    }
+}
+
+/// `COMMAND GETKEYSANDFLAGS command arg [arg …]`: each key with its key-spec flags.
+fn command_getkeysandflags(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match keys_of(args) {
+        Ok((spec, keys)) => {
+            let flags = if spec.is_write() { ["RW", "update"] } else { ["RO", "access"] };
+            Reply::Array(
+                keys.into_iter()
+                    .map(|i| {
+                        let flags = simple_set(flags.iter().map(|f| f.to_string()));
+                        Reply::Array(vec![Reply::Bulk(args[i].clone()), flags])
+                    })
+                    .collect(),
+            )
+        }
+        Err(e) => e,
+    }
 }
 
 fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
@@ -238,6 +274,8 @@ fn command_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    commands are returned.",
             "GETKEYS <full-command>",
             "    Return the keys from a full Redis command.",
+            "GETKEYSANDFLAGS <full-command>",
+            "    Return the keys and the access flags from a full Redis command.",
         ],
     )
 }

@@ -75,6 +75,11 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         .parent("config")
         .doc("server", "2.0.0", "Resets the server's statistics.", "")
         .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("rewrite", 2, config_rewrite)
+        .flags(CONFIG_FLAGS)
+        .parent("config")
+        .doc("server", "2.8.0", "Persists the effective configuration to file.", "")
+        .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("help", 2, config_help)
         .flags(Flags::LOADING.or(Flags::STALE))
         .parent("config")
@@ -109,14 +114,17 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
         let has_glob = pattern.iter().any(|c| matches!(c, b'*' | b'?' | b'['));
+        // An exact name is echoed as typed (`CONFIG GET MAXMEMORY` answers `MAXMEMORY`), a
+        // pattern lists the directives' own names, as Redis 7.0 does.
         let matches: Vec<_> = if has_glob {
-            DIRECTIVES.iter().filter(|d| glob_match(pattern, d.name.as_bytes(), true)).collect()
+            DIRECTIVES.iter().filter(|d| glob_match(pattern, d.name.as_bytes(), true)).map(|d| (d, None)).collect()
         } else {
-            find_directive(&args::lossy(pattern)).into_iter().collect()
+            find_directive(&args::lossy(pattern)).into_iter().map(|d| (d, Some(pattern.clone()))).collect()
         };
-        for d in matches {
+        for (d, typed) in matches {
             if seen.insert(d.name) {
-                pairs.push((Reply::bulk(Bytes::from_static(d.name.as_bytes())), Reply::bulk((d.get)(&config))));
+                let name = typed.unwrap_or_else(|| Bytes::from_static(d.name.as_bytes()));
+                pairs.push((Reply::Bulk(name), Reply::bulk((d.get)(&config))));
             }
         }
     }
@@ -126,7 +134,7 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `CONFIG SET parameter value [parameter value …]`: all or nothing.
 fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !args.len().is_multiple_of(2) {
-        return Reply::error(errors::arity("config|set"));
+        return Reply::err(errors::SYNTAX);
     }
     let mut candidate = ctx.shared.config.read().clone();
     let mut seen = HashSet::new();
@@ -166,6 +174,25 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::OK
 }
 
+/// `CONFIG REWRITE`: writes the running configuration back to the file it came from.
+fn config_rewrite(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    let config = ctx.shared.config.read().clone();
+    let Some(path) = config.config_file.clone() else {
+        return Reply::err("ERR The server is running without a config file");
+    };
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let tmp = format!("{path}.tmp-{}", std::process::id());
+    let result = std::fs::write(&tmp, config.rewrite_text(&old)).and_then(|_| std::fs::rename(&tmp, &path));
+    match result {
+        Ok(()) => Reply::OK,
+        Err(e) => {
+            tracing::warn!("CONFIG REWRITE failed: {e}");
+            let _ = std::fs::remove_file(&tmp);
+            Reply::error(format!("ERR Rewriting config file: {e}"))
+        }
+    }
+}
+
 fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     help_reply(
         "config",
@@ -176,6 +203,8 @@ fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     )
 }
@@ -459,7 +488,10 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             for spec in super::table::all() {
                 for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
                     let calls = get(&shared.command_stats.get(s).calls);
-                    let (rejected, failed) = (get(&shared.command_stats.get(s).rejected_calls), get(&shared.command_stats.get(s).failed_calls));
+                    let (rejected, failed) = (
+                        get(&shared.command_stats.get(s).rejected_calls),
+                        get(&shared.command_stats.get(s).failed_calls),
+                    );
                     if calls == 0 && rejected == 0 && failed == 0 {
                         continue;
                     }
