@@ -15,6 +15,9 @@ pub mod server;
 pub mod string;
 pub mod transaction;
 
+#[cfg(test)]
+pub(crate) mod testing;
+
 pub use connection::REDIS_COMPAT_VERSION;
 pub use dispatch::{execute, DispatchOutcome};
 pub use table::{lookup, CommandSpec, Flags, COMMANDS};
@@ -118,6 +121,12 @@ pub mod errors {
     pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
     pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
     pub const OFFSET_RANGE: &str = "ERR offset is out of range";
+    pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
+    pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+    pub const BIT_ARGUMENT: &str = "ERR The bit argument must be 1 or 0.";
+    pub const LCS_WRONGTYPE: &str = "ERR The specified keys must contain string values";
+    pub const LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
+    pub const LCS_TOO_BIG: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 
     /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
     pub fn arity(name: &str) -> String {
