@@ -41,11 +41,6 @@ impl Harness {
     pub fn advance(&self, ms: u64) {
         self.shared.store.clock.advance(ms);
     }
-
-    /// The clock's current time in Unix milliseconds.
-    pub fn now(&self) -> u64 {
-        self.shared.store.now_ms()
-    }
 }
 
 impl Default for Harness {
