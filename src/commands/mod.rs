@@ -131,6 +131,12 @@ pub mod errors {
 Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
     pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. \
 Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+    pub const DECR_OVERFLOW: &str = "ERR decrement would overflow";
+    pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+    pub const BIT_ARGUMENT: &str = "ERR The bit argument must be 1 or 0.";
+    pub const LCS_WRONGTYPE: &str = "ERR The specified keys must contain string values";
+    pub const LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
+    pub const LCS_TOO_BIG: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
 
     /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
     pub fn arity(name: &str) -> String {

@@ -1,5 +1,5 @@
-//! An in-process harness for command tests: a server state with a manual clock and one
-//! client, driven through the real dispatcher.
+//! An in-process harness for command unit tests: one server state on a manual clock and one
+//! client, with requests run through the real dispatcher (arity, key locking, handlers).
 
 use crate::client::{Client, ClientInfo};
 use crate::config::Config;
@@ -7,8 +7,10 @@ use crate::server::Shared;
 use crate::store::Clock;
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
-use std::net::SocketAddr;
 use std::sync::Arc;
+
+/// The manual clock's starting point: 2023-11-14T22:13:20Z, in Unix milliseconds.
+pub(crate) const START_MS: u64 = 1_700_000_000_000;
 
 pub(crate) struct Harness {
     pub shared: Shared,
@@ -16,22 +18,43 @@ pub(crate) struct Harness {
 }
 
 impl Harness {
-    /// Default config, a manual clock at 1_700_000_000_000 ms, one authenticated client.
     pub fn new() -> Harness {
-        let shared = Shared::new(Config::default(), Clock::manual(1_700_000_000_000), 0);
-        let addr: SocketAddr = "127.0.0.1:50000".parse().expect("valid address");
-        let client = Client::new(Arc::new(ClientInfo::new(1, addr, addr)), true);
+        let shared = Shared::new(Config::default(), Clock::manual(START_MS), 0);
+        let addr = "127.0.0.1:40000".parse().expect("valid address");
+        let laddr = "127.0.0.1:6379".parse().expect("valid address");
+        let client = Client::new(Arc::new(ClientInfo::new(1, addr, laddr)), true);
         Harness { shared, client }
     }
 
-    /// Executes one command as the client would send it.
+    /// Runs one request and returns its reply.
     pub fn run(&mut self, args: &[&str]) -> Reply {
-        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        self.run_bytes(args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>().as_slice())
+    }
+
+    /// Runs one request whose arguments are raw bytes.
+    pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
+        let args = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         crate::commands::execute(&self.shared, &mut self.client, args)
     }
 
-    /// Moves the manual clock forward.
+    /// Moves the manual clock forward by `ms` milliseconds.
     pub fn advance(&self, ms: u64) {
         self.shared.store.clock.advance(ms);
     }
+}
+
+impl Default for Harness {
+    fn default() -> Self {
+        Harness::new()
+    }
+}
+
+/// `Reply::Bulk` from a string, for terse assertions.
+pub(crate) fn bulk(s: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(s.as_bytes()))
+}
+
+/// `Reply::Error` from a string, for terse assertions.
+pub(crate) fn err(s: &str) -> Reply {
+    Reply::Error(s.to_string().into())
 }
