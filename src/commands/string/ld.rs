@@ -143,28 +143,7 @@ fn parse_dec(s: &[u8], neg: bool) -> Option<Ld> {
     if !any {
         return None;
     }
-    if i < s.len() {
-        if s[i] != b'e' {
-            return None;
-        }
-        let mut j = i + 1;
-        let eneg = match s.get(j) {
-            Some(b'-') => {
-                j += 1;
-                true
-            }
-            Some(b'+') => {
-                j += 1;
-                false
-            }
-            _ => false,
-        };
-        if j >= s.len() || !s[j..].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let e = s[j..].iter().fold(0i64, |acc, &c| (acc * 10 + (c - b'0') as i64).min(1_000_000_000));
-        exp10 += if eneg { -e } else { e };
-    }
+    exp10 += parse_exponent(&s[i..], b'e')?;
     if digits.is_zero() {
         return Some(Ld::Zero { neg });
     }
@@ -190,6 +169,25 @@ fn parse_dec(s: &[u8], neg: bool) -> Option<Ld> {
         Ld::Zero { .. } => None,
         v => Some(v),
     }
+}
+
+/// The optional exponent that ends a number: nothing (0), or `marker[+-]digits`, clamped so
+/// huge exponents saturate instead of overflowing. `None` if anything else follows.
+fn parse_exponent(rest: &[u8], marker: u8) -> Option<i64> {
+    let Some((&first, tail)) = rest.split_first() else { return Some(0) };
+    if first != marker {
+        return None;
+    }
+    let (neg, digits) = match tail {
+        [b'-', d @ ..] => (true, d),
+        [b'+', d @ ..] => (false, d),
+        d => (false, d),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let e = digits.iter().fold(0i64, |acc, &c| (acc * 10 + (c - b'0') as i64).min(1_000_000_000));
+    Some(if neg { -e } else { e })
 }
 
 /// Hexadecimal `strtold` after the `0x`: hex digits, an optional fraction, an optional
@@ -222,28 +220,7 @@ fn parse_hex(s: &[u8], neg: bool) -> Option<Ld> {
         // "0x" with no digits: strtold reads the "0" and stops at the "x".
         return None;
     }
-    if i < s.len() {
-        if s[i] != b'p' {
-            return None;
-        }
-        let mut j = i + 1;
-        let eneg = match s.get(j) {
-            Some(b'-') => {
-                j += 1;
-                true
-            }
-            Some(b'+') => {
-                j += 1;
-                false
-            }
-            _ => false,
-        };
-        if j >= s.len() || !s[j..].iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let e = s[j..].iter().fold(0i64, |acc, &c| (acc * 10 + (c - b'0') as i64).min(1_000_000_000));
-        exp2 += if eneg { -e } else { e };
-    }
+    exp2 += parse_exponent(&s[i..], b'p')?;
     if mant.is_zero() {
         return Some(Ld::Zero { neg });
     }
