@@ -62,7 +62,8 @@ impl Default for Config {
             loglevel: "notice".into(),
             logfile: String::new(),
             daemonize: false,
-            save: "3600 1 300 100 60 10000".into(),
+            // Redis defaults to "3600 1 300 100 60 10000"; with no RDB writer yet, no save points.
+            save: String::new(),
             appendonly: false,
             appendfsync: "everysec".into(),
             dir: ".".into(),
@@ -232,7 +233,13 @@ pub static DIRECTIVES: &[Directive] = &[
         }
         c.daemonize = false
     }),
-    directive!("save", true, |c| c.save.clone(), |c, v| c.save = parse_save(v)?),
+    directive!("save", true, |c| c.save.clone(), |c, v| {
+        let save = parse_save(v)?;
+        if !save.is_empty() {
+            return Err("save points are not supported yet (RDB persistence is not implemented): use save \"\"".into());
+        }
+        c.save = save
+    }),
     directive!("appendonly", true, |c| yes_no(c.appendonly), |c, v| {
         if parse_bool(v)? {
             return Err("appendonly yes is not supported yet (AOF is not implemented)".into());
@@ -548,13 +555,15 @@ mod tests {
     #[test]
     fn command_line_like_redis_server() {
         let c = Config::from_args(
-            ["--port", "7000", "--maxmemory", "100mb", "--save", "900", "1", "--maxmemory-policy", "allkeys-lru"]
+            ["--port", "7000", "--maxmemory", "100mb", "--save", "", "--maxmemory-policy", "allkeys-lru"]
                 .map(String::from),
         )
         .unwrap();
         assert_eq!(c.port, 7000);
         assert_eq!(c.maxmemory, 100 << 20);
-        assert_eq!(c.save, "900 1");
+        assert_eq!(c.save, "");
+        let err = Config::from_args(["--save", "900", "1"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("save points are not supported yet"), "{}", err.message);
         assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
         let err = Config::from_args(["--bogus", "1"].map(String::from)).unwrap_err();
         assert!(err.message.contains("'bogus 1'"), "{}", err.message);
