@@ -80,11 +80,12 @@ pub fn call(
         let mut ctx = Ctx { shared, client, ks };
         (spec.handler)(&mut ctx, args)
     };
-    shared.command_stats.get(spec).calls.fetch_add(1, Ordering::Relaxed);
-    shared.command_stats.get(spec).usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
+    let stats = shared.command_stats.get(spec);
+    stats.calls.fetch_add(1, Ordering::Relaxed);
+    stats.usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
     shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
     if let Reply::Error(e) = &reply {
-        shared.command_stats.get(spec).failed_calls.fetch_add(1, Ordering::Relaxed);
+        stats.failed_calls.fetch_add(1, Ordering::Relaxed);
         shared.stats.count_error(e);
     }
     reply
@@ -94,6 +95,12 @@ pub fn call(
 pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
     if spec.flags.has(Flags::ALL_SHARDS) {
         shared.store.lock_all()
+    } else if spec.first_key > 0 && spec.first_key == spec.last_key {
+        // The common single-key command: one shard, no sorting.
+        match args.get(spec.first_key as usize) {
+            Some(key) => shared.store.lock_key(key),
+            None => shared.store.lock_none(),
+        }
     } else if spec.first_key > 0 {
         shared.store.lock_keys(spec.key_positions(args.len()).map(|i| &args[i]))
     } else {

@@ -238,13 +238,17 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::introspection::COMMANDS,
 ];
 
-fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
-    static INDEX: OnceLock<HashMap<&'static str, &'static CommandSpec>> = OnceLock::new();
+/// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once
+/// per request and SipHash showed up in profiles.
+type Index = HashMap<&'static [u8], &'static CommandSpec, ahash::RandomState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = Index::default();
         for family in COMMANDS {
             for spec in family.iter() {
-                let previous = map.insert(spec.name, spec);
+                let previous = map.insert(spec.name.as_bytes(), spec);
                 assert!(previous.is_none(), "command {} declared twice", spec.name);
             }
         }
@@ -254,7 +258,7 @@ fn index() -> &'static HashMap<&'static str, &'static CommandSpec> {
 
 /// One server's counters for every command and subcommand, keyed by the spec's address
 /// (specs live in statics; counters belong to a server, so tests can run several).
-pub struct CommandStatsTable(HashMap<usize, CommandStats>);
+pub struct CommandStatsTable(HashMap<usize, CommandStats, ahash::RandomState>);
 
 impl Default for CommandStatsTable {
     fn default() -> Self {
@@ -282,7 +286,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut buf[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    index().get(std::str::from_utf8(lower).ok()?).copied()
+    index().get(&*lower).copied()
 }
 
 /// Looks up a subcommand of `parent`.

@@ -185,6 +185,11 @@ impl Store {
         self.lock_indices(&idx, false)
     }
 
+    /// Locks the one shard holding `key`.
+    pub fn lock_key(&self, key: &[u8]) -> Locked<'_> {
+        self.lock_indices(&[self.shard_index(key)], false)
+    }
+
     /// Locks every shard: for EXEC and whole-keyspace commands.
     pub fn lock_all(&self) -> Locked<'_> {
         let idx: SmallVec<[usize; 4]> = (0..self.shards.len()).collect();
@@ -305,10 +310,20 @@ impl<'s> Locked<'s> {
         self.lookup(db, key, false).map(|e| &*e)
     }
 
+    /// One hash lookup: find the entry, delete it if its TTL has passed, else touch it.
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
-        self.expire_if_needed(db, key);
         let (access, now, store) = (self.access, self.now, self.store);
-        let entry = self.shard_mut(key).dbs[db].map.get_mut(key)?;
+        let shard = self.shard_mut(key);
+        let idx = shard.dbs[db].map.get_index_of(key)?;
+        if shard.dbs[db].map[idx].is_expired(now) {
+            let (k, old) = shard.dbs[db].map.swap_remove_index(idx).expect("index just found");
+            shard.dbs[db].expires.swap_remove(&k);
+            shard.touch_watched(db, &k);
+            store.account(shard, -entry_size(&k, &old));
+            store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        let entry = &mut shard.dbs[db].map[idx];
         if touch {
             access.touch(entry, now, &store.lfu);
         }
