@@ -440,7 +440,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             out.push_str("# Stats\r\n");
             w!("total_connections_received", &get(&stats.total_connections_received));
             w!("total_commands_processed", &get(&stats.total_commands_processed));
-            w!("instantaneous_ops_per_sec", &0);
+            w!("instantaneous_ops_per_sec", &stats.instantaneous_ops());
             w!("total_net_input_bytes", &get(&stats.total_net_input_bytes));
             w!("total_net_output_bytes", &get(&stats.total_net_output_bytes));
             w!("rejected_connections", &get(&stats.rejected_connections));
@@ -452,6 +452,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("keyspace_misses", &get(&ks.keyspace_misses));
             w!("pubsub_channels", &0);
             w!("pubsub_patterns", &0);
+            w!("sync_full", &0);
+            w!("sync_partial_ok", &0);
+            w!("sync_partial_err", &0);
             w!("total_error_replies", &get(&stats.total_error_replies));
         }
         "replication" => {

@@ -186,5 +186,6 @@ async fn server_cron(shared: Arc<Shared>) {
         let s = shared.clone();
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
         shared.memory.refresh();
+        shared.stats.sample_ops();
     }
 }
