@@ -288,7 +288,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for s in 0..ctx.ks.locked_shard_count() {
         for (k, e) in ctx.ks.table(s, db).iter() {
             if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
-                out.push(Reply::Bulk(k.clone()));
+                out.push(Reply::Bulk(k.to_bytes()));
             }
         }
     }
@@ -384,7 +384,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
                 continue;
             }
-            found.push(Reply::Bulk(k.clone()));
+            found.push(Reply::Bulk(k.to_bytes()));
         }
         if remaining > 0 {
             break (remaining as u64) << CURSOR_SHARD_BITS | shard as u64;
@@ -430,7 +430,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         }
         let (key, is_expired) = chosen.expect("pick below total");
         if !is_expired {
-            return Reply::Bulk(key);
+            return Reply::Bulk(key.to_bytes());
         }
         // Deleting it guarantees progress: each round returns or removes one key.
         ctx.ks.remove(db, &key);

@@ -11,7 +11,7 @@ mod tests;
 
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
-use crate::store::{parse_i64_strict, Value};
+use crate::store::{parse_i64_strict, Str, Value};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use ld::Ld;
@@ -197,7 +197,7 @@ fn read_string(ctx: &mut Ctx, key: &[u8]) -> Result<Option<Bytes>, Reply> {
     match ctx.ks.get(db, key) {
         None => Ok(None),
         Some(e) => match &e.value {
-            Value::Str(b) => Ok(Some(b.clone())),
+            Value::Str(b) => Ok(Some(b.to_bytes())),
             v => str_bytes(v).map(|b| Some(Bytes::copy_from_slice(&b))).ok_or_else(wrongtype),
         },
     }
@@ -453,7 +453,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .iter()
         .map(|k| match ctx.ks.get(db, k) {
             Some(e) => match &e.value {
-                Value::Str(b) => Reply::Bulk(b.clone()),
+                Value::Str(b) => Reply::Bulk(b.to_bytes()),
                 v => str_bytes(v).map_or(Reply::Null, |b| Reply::Bulk(Bytes::copy_from_slice(&b))),
             },
             None => Reply::Null,
@@ -574,7 +574,7 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let mut raw = vec![0u8; offset + patch.len()];
             raw[offset..].copy_from_slice(patch);
             let len = raw.len();
-            ctx.ks.insert(db, key, Value::Raw(raw), 0);
+            ctx.ks.insert(db, key, Value::raw(raw), 0);
             Reply::Integer(len as i64)
         }
         Existing::Len(len) => {
@@ -676,7 +676,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let text = Bytes::from(sum.to_human());
     // Stored as the text (embstr/raw), never int-encoded, exactly as Redis does.
-    let value = Value::Str(text.clone());
+    let value = Value::Str(Str::new(&text));
     if exists {
         ctx.ks.update(db, &args[1], |e| e.value = value);
     } else {
@@ -846,7 +846,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Existing::Missing => {
             let mut raw = vec![0u8; byte + 1];
             let reply = flip(&mut raw);
-            ctx.ks.insert(db, key, Value::Raw(raw), 0);
+            ctx.ks.insert(db, key, Value::raw(raw), 0);
             reply
         }
         Existing::Len(_) => ctx.ks.update(db, key, |e| flip(e.value.make_raw())).unwrap_or(Reply::Integer(0)),

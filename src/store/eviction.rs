@@ -5,8 +5,8 @@
 //! best candidate still present. No per-key list is kept, so LRU costs no memory per key.
 
 use super::access::{idle_ms, lfu_counter};
+use super::bytes24::Str;
 use super::{entry_size, Store};
-use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
 /// Candidates kept between rounds (`EVPOOL_SIZE`).
@@ -90,7 +90,7 @@ struct Candidate {
     score: u64,
     shard: usize,
     db: usize,
-    key: Bytes,
+    key: Str,
 }
 
 impl Store {
@@ -160,7 +160,7 @@ impl Store {
                         p if p.is_lfu() => 255 - lfu_counter(e, now, self.lfu_params()) as u64,
                         _ => idle_ms(e, now),
                     };
-                    if pool.iter().any(|c| c.shard == si && c.db == db && c.key == key) {
+                    if pool.iter().any(|c| c.shard == si && c.db == db && c.key == *key) {
                         continue;
                     }
                     pool.push(Candidate { score, shard: si, db, key: key.clone() });

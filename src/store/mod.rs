@@ -11,6 +11,7 @@
 //! them atomic across shards just as they are in single-threaded Redis.
 
 mod access;
+mod bytes24;
 mod clock;
 mod eviction;
 mod expiry;
@@ -18,6 +19,7 @@ mod table;
 mod value;
 
 pub use access::{idle_ms, lfu_counter, AccessPolicy, LfuParams};
+pub use bytes24::Str;
 pub use clock::{system_now_ms, system_now_us, Clock};
 pub use eviction::{EvictError, EvictionPolicy};
 pub use table::Table;
@@ -89,8 +91,8 @@ impl Shard {
             if *wdb != db {
                 continue;
             }
-            let exists = self.dbs[db].map.contains_key(key)
-                || also_if_in.is_some_and(|other| self.dbs[other].map.contains_key(key));
+            let exists = self.dbs[db].map.contains_key(&key[..])
+                || also_if_in.is_some_and(|other| self.dbs[other].map.contains_key(&key[..]));
             if exists {
                 for f in flags {
                     f.store(true, Ordering::Release);
@@ -349,11 +351,11 @@ impl<'s> Locked<'s> {
                 if old.expire_at != 0 && expire_at == 0 {
                     shard.dbs[db].expires.swap_remove(key);
                 } else if old.expire_at == 0 && expire_at != 0 {
-                    shard.dbs[db].expires.insert(Bytes::copy_from_slice(key));
+                    shard.dbs[db].expires.insert(Str::new(key));
                 }
                 Some(old)
             }
-            None => shard.dbs[db].insert(Bytes::copy_from_slice(key), entry),
+            None => shard.dbs[db].insert(Str::new(key), entry),
         };
         if let Some(old) = old {
             delta -= entry_size(key, &old);

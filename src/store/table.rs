@@ -1,7 +1,7 @@
 //! One database's keys within one shard.
 
+use super::bytes24::Str;
 use super::value::Entry;
-use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 
 pub type BuildHasher = ahash::RandomState;
@@ -13,8 +13,8 @@ pub type BuildHasher = ahash::RandomState;
 /// Keys with a TTL are also kept in `expires` so the expiry cycle samples only them.
 #[derive(Debug, Default)]
 pub struct Table {
-    pub(super) map: IndexMap<Bytes, Entry, BuildHasher>,
-    pub(super) expires: IndexSet<Bytes, BuildHasher>,
+    pub(super) map: IndexMap<Str, Entry, BuildHasher>,
+    pub(super) expires: IndexSet<Str, BuildHasher>,
 }
 
 impl Table {
@@ -34,11 +34,11 @@ impl Table {
         self.map.get(key)
     }
 
-    pub fn get_index(&self, i: usize) -> Option<(&Bytes, &Entry)> {
+    pub fn get_index(&self, i: usize) -> Option<(&Str, &Entry)> {
         self.map.get_index(i)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Str, &Entry)> {
         self.map.iter()
     }
 
@@ -47,7 +47,7 @@ impl Table {
         self.expires.iter().take(n).filter_map(|k| self.map.get(k).map(|e| e.expire_at))
     }
 
-    pub(super) fn insert(&mut self, key: Bytes, entry: Entry) -> Option<Entry> {
+    pub(super) fn insert(&mut self, key: Str, entry: Entry) -> Option<Entry> {
         if entry.expire_at != 0 {
             self.expires.insert(key.clone());
         }

@@ -1,5 +1,6 @@
 //! Values and entries as the keyspace holds them.
 
+use super::bytes24::Str;
 use bytes::Bytes;
 
 /// Longest string Redis stores with the `embstr` encoding (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
@@ -12,9 +13,10 @@ pub enum Value {
     /// A string that is the canonical decimal text of an i64 (`OBJECT ENCODING` "int").
     Int(i64),
     /// An immutable string ("embstr" up to 44 bytes, "raw" beyond), as `SET` stores it.
-    Str(Bytes),
-    /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw").
-    Raw(Vec<u8>),
+    Str(Str),
+    /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw"). Boxed: rare,
+    /// and it keeps `Value` at 24 bytes.
+    Raw(Box<Vec<u8>>),
 }
 
 impl Value {
@@ -26,7 +28,7 @@ impl Value {
                 return Value::Int(n);
             }
         }
-        Value::Str(Bytes::copy_from_slice(bytes))
+        Value::Str(Str::new(bytes))
     }
 
     pub fn type_name(&self) -> &'static str {
@@ -51,7 +53,7 @@ impl Value {
     pub fn as_bytes(&self) -> Option<Bytes> {
         match self {
             Value::Int(n) => Some(Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes())),
-            Value::Str(b) => Some(b.clone()),
+            Value::Str(b) => Some(b.to_bytes()),
             Value::Raw(v) => Some(Bytes::copy_from_slice(v)),
         }
     }
@@ -70,7 +72,7 @@ impl Value {
     pub fn make_raw(&mut self) -> &mut Vec<u8> {
         if !matches!(self, Value::Raw(_)) {
             let bytes = self.as_bytes().map(|b| b.to_vec()).unwrap_or_default();
-            *self = Value::Raw(bytes);
+            *self = Value::Raw(Box::new(bytes));
         }
         match self {
             Value::Raw(v) => v,
@@ -82,9 +84,14 @@ impl Value {
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Int(_) => 0,
-            Value::Str(b) => b.len(),
-            Value::Raw(v) => v.capacity(),
+            Value::Str(b) => b.heap_size(),
+            Value::Raw(v) => v.capacity() + 24,
         }
+    }
+
+    /// A raw (editable) string value.
+    pub fn raw(bytes: Vec<u8>) -> Value {
+        Value::Raw(Box::new(bytes))
     }
 }
 
@@ -146,6 +153,13 @@ mod tests {
         for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1a"] {
             assert_eq!(parse_i64_strict(bad), None, "{:?}", bad);
         }
+    }
+
+    #[test]
+    fn values_and_entries_stay_small() {
+        // Per-key memory is a goal: a value fits 24 bytes (inline strings up to 22 bytes).
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Entry>(), 40);
     }
 
     #[test]
