@@ -149,12 +149,12 @@ impl Store {
                 let len = if policy.volatile_only() { t.expires.len() } else { t.map.len() };
                 for _ in 0..samples.min(len) {
                     let i = rand::random::<usize>() % len;
-                    let key = if policy.volatile_only() {
-                        t.expires.get_index(i).expect("in range")
+                    let (key, e) = if policy.volatile_only() {
+                        let key = t.expires.get_index(i).expect("in range");
+                        (key, t.map.get(key).expect("a volatile key is in the map"))
                     } else {
-                        t.map.get_index(i).expect("in range").0
+                        t.map.get_index(i).expect("in range")
                     };
-                    let e = &t.map[key];
                     let score = match policy {
                         EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at,
                         p if p.is_lfu() => 255 - lfu_counter(e, now, self.lfu_params()) as u64,

@@ -13,6 +13,7 @@
 mod access;
 mod bytes24;
 mod clock;
+mod dense;
 mod eviction;
 mod expiry;
 mod table;

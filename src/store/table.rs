@@ -1,20 +1,18 @@
 //! One database's keys within one shard.
 
 use super::bytes24::Str;
+use super::dense::{DenseMap, DenseSet};
 use super::value::Entry;
-use indexmap::{IndexMap, IndexSet};
-
-pub type BuildHasher = ahash::RandomState;
 
 /// Keys of one database that hash to one shard.
 ///
-/// `IndexMap` gives O(1) access to the i-th entry, which is what Redis-style sampling
+/// [`DenseMap`] gives O(1) access to the i-th entry, which is what Redis-style sampling
 /// (eviction, active expiry, RANDOMKEY) needs, and a dense order SCAN can walk with a cursor.
 /// Keys with a TTL are also kept in `expires` so the expiry cycle samples only them.
 #[derive(Debug, Default)]
 pub struct Table {
-    pub(super) map: IndexMap<Str, Entry, BuildHasher>,
-    pub(super) expires: IndexSet<Str, BuildHasher>,
+    pub(super) map: DenseMap<Entry>,
+    pub(super) expires: DenseSet,
 }
 
 impl Table {
@@ -51,9 +49,10 @@ impl Table {
         if entry.expire_at != 0 {
             self.expires.insert(key.clone());
         }
+        let new_has_ttl = entry.expire_at != 0;
         let old = self.map.insert(key.clone(), entry);
         if let Some(old) = &old {
-            if old.expire_at != 0 && self.map[&key].expire_at == 0 {
+            if old.expire_at != 0 && !new_has_ttl {
                 self.expires.swap_remove(&key);
             }
         }
@@ -61,7 +60,7 @@ impl Table {
     }
 
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
-        let old = self.map.swap_remove(key)?;
+        let (_, old) = self.map.swap_remove(key)?;
         if old.expire_at != 0 {
             self.expires.swap_remove(key);
         }
@@ -80,7 +79,7 @@ impl Table {
     }
 
     pub(super) fn clear(&mut self) {
-        self.map = IndexMap::default();
-        self.expires = IndexSet::default();
+        self.map = DenseMap::default();
+        self.expires = DenseSet::default();
     }
 }
