@@ -492,7 +492,7 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
         bench_cmd = bench_cmd.replace(f"-n {wl0.requests}", "-n N").replace(
             f"-d {wl0.size}", "-d SIZE").replace(f"-P {wl0.pipeline}", "-P DEPTH").replace(
             "-p 0", "-p PORT")
-        ns = ", ".join(sorted({f"-P {w.pipeline}: -n {w.requests}" for w in workloads}))
+        ns = ", ".join(f"-P {p}: -n {n}" for p, n in sorted({(w.pipeline, w.requests) for w in workloads}))
         out += [
             f"- per run: `{bench_cmd}` ({ns})",
             f"- median of {args.rounds} alternating rounds; latencies in ms",
@@ -587,7 +587,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sizes", default="3,1024", help="value sizes in bytes (redis-benchmark -d)")
     p.add_argument("--pipelines", default="1,16", help="pipeline depths (redis-benchmark -P)")
     p.add_argument("--requests", type=int, default=100_000, help="-n per test without pipelining")
-    p.add_argument("--requests-pipelined", type=int, default=300_000,
+    # Defaults measured on 2 cores: a full 3-round run takes about 6 minutes.
+    p.add_argument("--requests-pipelined", type=int, default=500_000,
                    help="-n per test at pipeline depth > 1")
     p.add_argument("--memory-keys", type=int, default=1_000_000, help="keys loaded for the memory test")
     p.add_argument("--skip-throughput", action="store_true", help="only measure memory")
