@@ -460,13 +460,6 @@ def machine_info(args) -> list[str]:
     uname = platform.uname()
     rv = subprocess.run([args.redis_server, "--version"], capture_output=True, text=True).stdout
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
-            capture_output=True, text=True, timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.TimeoutExpired):
-        commit = ""
-    try:
         model = next(
             l.split(":", 1)[1].strip()
             for l in open("/proc/cpuinfo")
@@ -478,7 +471,7 @@ def machine_info(args) -> list[str]:
         f"- cores: {os.cpu_count()} ({model}); servers and redis-benchmark share them",
         f"- kernel: {uname.system} {uname.release}",
         f"- redis-server: {rv.strip()}",
-        f"- ferrocache: {args.ferrocache}" + (f" (git {commit})" if commit else ""),
+        f"- ferrocache: {args.ferrocache}" + (f" (tree at git {args.git_commit})" if args.git_commit else ""),
         f"- command: `{' '.join(shlex.quote(a) for a in ['python3'] + sys.argv)}`",
     ]
 
@@ -541,6 +534,17 @@ def default_ferrocache() -> Path:
     target = os.environ.get("CARGO_TARGET_DIR")
     base = Path(target) if target else REPO_ROOT / "target"
     return base / "release" / "ferrocache"
+
+
+def git_describe() -> str:
+    # Taken at start-up: the tree may change (e.g. docs edits) while the run goes on.
+    try:
+        return subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "describe", "--always", "--dirty"],
+            capture_output=True, text=True, timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
 
 
 def ensure_tools(args) -> None:
@@ -629,12 +633,17 @@ def run_all(args, workloads: list[Workload], tmp: Path) -> str:
                 print(f"compare.py: could not stop {s.name}: {e}", file=sys.stderr)
 
 
+def _exit_on_signal(signum, _frame) -> None:
+    print(f"compare.py: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    sys.exit(128 + signum)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     # SIGTERM/SIGHUP would otherwise kill us without running the finally that
     # stops the servers; turn them into an ordinary exit.
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
+        signal.signal(sig, _exit_on_signal)
 
     workloads = [
         Workload(size, pipe, args.requests if pipe == 1 else args.requests_pipelined)
@@ -645,6 +654,7 @@ def main(argv: list[str]) -> int:
     try:
         ensure_tools(args)
         ensure_ferrocache(args)
+        args.git_commit = git_describe()
         with tempfile.TemporaryDirectory(prefix="ferrocache-bench-") as tmp:
             text = run_all(args, workloads, Path(tmp))
     except BenchError as e:
