@@ -232,9 +232,9 @@ fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, Reply> {
 /// Stores `entry` under `key`, keeping its TTL and access data: Redis's RENAME and MOVE move
 /// the object itself, so its LFU counter survives (the write lookup has just touched it, so
 /// OBJECT IDLETIME reads 0 afterwards, as in Redis).
-fn put_moved(ks: &mut Locked, db: usize, key: &[u8], entry: Entry) {
+fn put_moved(ks: &mut Locked, db: usize, key: &[u8], (entry, expire_at): (Entry, u64)) {
     let access = entry.access;
-    ks.insert(db, key, entry.value, entry.expire_at);
+    ks.insert(db, key, entry.value, expire_at);
     if let Some(e) = ks.get_for_write(db, key) {
         e.access = access;
     }
@@ -286,8 +286,9 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now = ctx.now();
     let mut out = Vec::new();
     for s in 0..ctx.ks.locked_shard_count() {
-        for (k, e) in ctx.ks.table(s, db).iter() {
-            if !e.is_expired(now) && (all || glob_match(pattern, k, false)) {
+        let table = ctx.ks.table(s, db);
+        for (k, _) in table.iter() {
+            if !table.is_expired(k, now) && (all || glob_match(pattern, k, false)) {
                 out.push(Reply::Bulk(k.to_bytes()));
             }
         }
@@ -374,7 +375,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             remaining -= 1;
             budget -= 1;
             let (k, e) = table.get_index(remaining).expect("index below len");
-            if e.is_expired(now) {
+            if table.is_expired(k, now) {
                 expired.push(k.clone());
                 continue;
             }
@@ -422,8 +423,8 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         for s in 0..shards {
             let table = ctx.ks.table(s, db);
             if pick < table.len() {
-                let (k, e) = table.get_index(pick).expect("index below len");
-                chosen = Some((k.clone(), e.is_expired(now)));
+                let (k, _) = table.get_index(pick).expect("index below len");
+                chosen = Some((k.clone(), table.is_expired(k, now)));
                 break;
             }
             pick -= table.len();
@@ -468,8 +469,8 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     if nx && ctx.ks.get_for_write(db, dst).is_some() {
         return Reply::Integer(0);
     }
-    let entry = ctx.ks.remove(db, src).expect("looked up above");
-    put_moved(ctx.ks, db, dst, entry);
+    let moved = ctx.ks.remove_with_expiry(db, src).expect("looked up above");
+    put_moved(ctx.ks, db, dst, moved);
     if nx {
         Reply::Integer(1)
     } else {
@@ -504,7 +505,8 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(e) = ctx.ks.get(src_db, src) else {
         return Reply::Integer(0);
     };
-    let (value, expire_at): (Value, u64) = (e.value.clone(), e.expire_at);
+    let value: Value = e.value.clone();
+    let expire_at = ctx.ks.expire_at(src_db, src).unwrap_or(0);
     if ctx.ks.get_for_write(dst_db, dst).is_some() {
         if !replace {
             return Reply::Integer(0);
@@ -529,8 +531,8 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.ks.get_for_write(src_db, key).is_none() || ctx.ks.get_for_write(dst_db, key).is_some() {
         return Reply::Integer(0);
     }
-    let entry = ctx.ks.remove(src_db, key).expect("looked up above");
-    put_moved(ctx.ks, dst_db, key, entry);
+    let moved = ctx.ks.remove_with_expiry(src_db, key).expect("looked up above");
+    put_moved(ctx.ks, dst_db, key, moved);
     Reply::Integer(1)
 }
 
@@ -620,10 +622,10 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, basetime: i64, seco
 
     let db = ctx.db();
     let key = &args[1];
-    let Some(entry) = ctx.ks.get_for_write(db, key) else {
+    if ctx.ks.get_for_write(db, key).is_none() {
         return Reply::Integer(0);
-    };
-    let current = entry.ttl().map(|t| t as i64);
+    }
+    let current = ctx.ks.expire_at(db, key).filter(|&at| at != 0).map(|at| at as i64);
     let refused = (nx && current.is_some())
         || (xx && current.is_none())
         || (gt && !matches!(current, Some(c) if c < when))
@@ -659,12 +661,13 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], ms: bool, absolute: bool) -> Reply {
     let db = ctx.db();
     let now = ctx.now() as i64;
-    let Some(e) = peek_counted(ctx.ks, db, &args[1]) else {
+    if peek_counted(ctx.ks, db, &args[1]).is_none() {
         return Reply::Integer(-2);
-    };
-    let Some(at) = e.ttl() else {
+    }
+    let at = ctx.ks.expire_at(db, &args[1]).unwrap_or(0);
+    if at == 0 {
         return Reply::Integer(-1);
-    };
+    }
     let t = if absolute { at as i64 } else { (at as i64 - now).max(0) };
     Reply::Integer(if ms { t } else { (t + 500) / 1000 })
 }
@@ -672,7 +675,8 @@ fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], ms: bool, absolute: bool) -> Reply
 /// `PERSIST key`: 1 if a TTL was removed.
 fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let had_ttl = ctx.ks.get_for_write(db, &args[1]).is_some_and(|e| e.expire_at != 0);
+    let had_ttl =
+        ctx.ks.get_for_write(db, &args[1]).is_some() && ctx.ks.expire_at(db, &args[1]).is_some_and(|at| at != 0);
     if had_ttl {
         ctx.ks.set_expire(db, &args[1], 0);
     }

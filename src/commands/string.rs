@@ -439,7 +439,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
             Err(e) => return e,
         },
-        None if opts.persist && ctx.ks.peek(db, &args[1]).is_some_and(|e| e.expire_at != 0) => {
+        None if opts.persist && ctx.ks.expire_at(db, &args[1]).is_some_and(|at| at != 0) => {
             ctx.ks.set_expire(db, &args[1], 0);
         }
         None => {}

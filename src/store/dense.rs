@@ -142,37 +142,6 @@ impl<V> std::ops::IndexMut<usize> for DenseMap<V> {
     }
 }
 
-/// A set of keys with the same layout (the keys that carry a TTL).
-#[derive(Debug, Default)]
-pub struct DenseSet(DenseMap<()>);
-
-impl DenseSet {
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// True if the key was not there.
-    pub fn insert(&mut self, key: Str) -> bool {
-        self.0.insert(key, ()).is_none()
-    }
-
-    pub fn swap_remove(&mut self, key: &[u8]) -> bool {
-        self.0.swap_remove(key).is_some()
-    }
-
-    pub fn get_index(&self, i: usize) -> Option<&Str> {
-        self.0.get_index(i).map(|(k, _)| k)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Str> {
-        self.0.iter().map(|(k, _)| k)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -131,7 +131,7 @@ impl Store {
                     }
                     let i = rand::random::<usize>() % len;
                     let key = if policy.volatile_only() {
-                        t.expires.get_index(i).expect("in range").clone()
+                        t.expires.get_index(i).expect("in range").0.clone()
                     } else {
                         t.map.get_index(i).expect("in range").0.clone()
                     };
@@ -149,14 +149,15 @@ impl Store {
                 let len = if policy.volatile_only() { t.expires.len() } else { t.map.len() };
                 for _ in 0..samples.min(len) {
                     let i = rand::random::<usize>() % len;
-                    let (key, e) = if policy.volatile_only() {
-                        let key = t.expires.get_index(i).expect("in range");
-                        (key, t.map.get(key).expect("a volatile key is in the map"))
+                    let (key, e, at) = if policy.volatile_only() {
+                        let (key, at) = t.expires.get_index(i).expect("in range");
+                        (key, t.map.get(key).expect("a volatile key is in the map"), *at)
                     } else {
-                        t.map.get_index(i).expect("in range")
+                        let (key, e) = t.map.get_index(i).expect("in range");
+                        (key, e, 0)
                     };
                     let score = match policy {
-                        EvictionPolicy::VolatileTtl => u64::MAX - e.expire_at,
+                        EvictionPolicy::VolatileTtl => u64::MAX - at,
                         p if p.is_lfu() => 255 - lfu_counter(e, now, self.lfu_params()) as u64,
                         _ => idle_ms(e, now),
                     };
@@ -187,7 +188,7 @@ impl Store {
     }
 
     fn delete_evicted(&self, shard: &mut super::Shard, db: usize, key: &[u8]) {
-        if let Some(old) = shard.dbs[db].remove(key) {
+        if let Some((old, _)) = shard.dbs[db].remove(key) {
             shard.touch_watched(db, key);
             self.account(shard, -entry_size(key, &old));
             self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);

@@ -43,9 +43,10 @@ impl Store {
                             break;
                         }
                         let i = rand::random::<usize>() % t.expires.len();
-                        let key = t.expires.get_index(i).expect("in range").clone();
-                        if t.map.get(&key).is_some_and(|e| e.is_expired(now)) {
-                            let old = t.remove(&key).expect("present");
+                        let (key, at) = t.expires.get_index(i).expect("in range");
+                        if *at <= now {
+                            let key = key.clone();
+                            let (old, _) = t.remove(&key).expect("an expiring key is in the map");
                             shard.touch_watched(db, &key);
                             self.account(&mut shard, -entry_size(&key, &old));
                             self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);

@@ -279,17 +279,15 @@ impl<'s> Locked<'s> {
         let now = self.now;
         let store = self.store;
         let shard = self.shard_mut(key);
-        match shard.dbs[db].map.get(key) {
-            Some(e) if e.is_expired(now) => {
-                let old = shard.dbs[db].remove(key).expect("present");
-                let delta = -entry_size(key, &old);
-                shard.touch_watched(db, key);
-                store.account(shard, delta);
-                store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-                true
-            }
-            _ => false,
+        if !shard.dbs[db].is_expired(key, now) {
+            return false;
         }
+        if let Some((old, _)) = shard.dbs[db].remove(key) {
+            shard.touch_watched(db, key);
+            store.account(shard, -entry_size(key, &old));
+            store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Looks a key up for reading: expires it lazily, updates its LRU/LFU data and counts a
@@ -313,12 +311,13 @@ impl<'s> Locked<'s> {
         self.lookup(db, key, false).map(|e| &*e)
     }
 
-    /// One hash lookup: find the entry, delete it if its TTL has passed, else touch it.
+    /// Finds the entry, deleting it instead if its TTL has passed, else touching it. One
+    /// lookup in the keys, plus one in the expiry times only if the table has any.
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
         let (access, now, store) = (self.access, self.now, self.store);
         let shard = self.shard_mut(key);
         let idx = shard.dbs[db].map.get_index_of(key)?;
-        if shard.dbs[db].map[idx].is_expired(now) {
+        if shard.dbs[db].is_expired(key, now) {
             let (k, old) = shard.dbs[db].map.swap_remove_index(idx).expect("index just found");
             shard.dbs[db].expires.swap_remove(&k);
             shard.touch_watched(db, &k);
@@ -333,6 +332,13 @@ impl<'s> Locked<'s> {
         Some(entry)
     }
 
+    /// The absolute expiry (Unix ms) of a live key: `Some(0)` without a TTL, `None` if the
+    /// key does not exist (or has just expired). Does not touch the key's access data.
+    pub fn expire_at(&mut self, db: usize, key: &[u8]) -> Option<u64> {
+        self.peek(db, key)?;
+        Some(self.shard_mut(key).dbs[db].expire_at(key))
+    }
+
     pub fn exists(&mut self, db: usize, key: &[u8]) -> bool {
         self.peek(db, key).is_some()
     }
@@ -340,23 +346,21 @@ impl<'s> Locked<'s> {
     /// Stores `value` under `key` with absolute expiry `expire_at` (0: none), replacing
     /// whatever was there, TTL included.
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
-        let entry = Entry { value, expire_at, access: self.access.initial(self.now, &self.store.lfu) };
+        let entry = Entry { value, access: self.access.initial(self.now, &self.store.lfu) };
         let store = self.store;
         let shard = self.shard_mut(key);
         let mut delta = entry_size(key, &entry);
-        // Reuse the stored key's allocation when overwriting, else copy the key out of the
-        // read buffer so the map never pins a connection's buffer.
-        let old = match shard.dbs[db].map.get_full_mut(key) {
-            Some((_, _, slot)) => {
+        let table = &mut shard.dbs[db];
+        // Reuse the stored key when overwriting, else copy the key out of the read buffer so
+        // the map never pins a connection's buffer.
+        let old = match table.map.get_full_mut(key) {
+            Some((_, k, slot)) => {
+                let k = k.clone();
                 let old = std::mem::replace(slot, entry);
-                if old.expire_at != 0 && expire_at == 0 {
-                    shard.dbs[db].expires.swap_remove(key);
-                } else if old.expire_at == 0 && expire_at != 0 {
-                    shard.dbs[db].expires.insert(Str::new(key));
-                }
+                table.set_expire(&k, expire_at);
                 Some(old)
             }
-            None => shard.dbs[db].insert(Str::new(key), entry),
+            None => table.insert(Str::new(key), entry, expire_at),
         };
         if let Some(old) = old {
             delta -= entry_size(key, &old);
@@ -383,16 +387,22 @@ impl<'s> Locked<'s> {
 
     /// Deletes `key`; returns its entry if it existed (and had not expired).
     pub fn remove(&mut self, db: usize, key: &[u8]) -> Option<Entry> {
+        self.remove_with_expiry(db, key).map(|(e, _)| e)
+    }
+
+    /// Deletes `key`; returns its entry and absolute expiry (0: none) — RENAME and MOVE carry
+    /// both to the new name.
+    pub fn remove_with_expiry(&mut self, db: usize, key: &[u8]) -> Option<(Entry, u64)> {
         if self.expire_if_needed(db, key) {
             return None;
         }
         let store = self.store;
         let shard = self.shard_mut(key);
-        let old = shard.dbs[db].remove(key)?;
+        let (old, at) = shard.dbs[db].remove(key)?;
         shard.touch_watched(db, key);
         store.account(shard, -entry_size(key, &old));
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
-        Some(old)
+        Some((old, at))
     }
 
     /// Sets (or with 0 clears) the absolute expiry of an existing key. False if missing.
@@ -434,11 +444,6 @@ impl<'s> Locked<'s> {
 
     pub fn locked_shard_count(&self) -> usize {
         self.guards.len()
-    }
-
-    /// Is `key` logically expired right now (present but past its TTL)?
-    pub fn is_expired_entry(&self, e: &Entry) -> bool {
-        e.is_expired(self.now)
     }
 
     /// Removes every key of `db`; returns how many there were.

@@ -1,18 +1,19 @@
 //! One database's keys within one shard.
 
 use super::bytes24::Str;
-use super::dense::{DenseMap, DenseSet};
+use super::dense::DenseMap;
 use super::value::Entry;
 
 /// Keys of one database that hash to one shard.
 ///
 /// [`DenseMap`] gives O(1) access to the i-th entry, which is what Redis-style sampling
 /// (eviction, active expiry, RANDOMKEY) needs, and a dense order SCAN can walk with a cursor.
-/// Keys with a TTL are also kept in `expires` so the expiry cycle samples only them.
+/// Keys with a TTL also have their absolute expiry (Unix ms) in `expires`, which the expiry
+/// cycle and the volatile eviction policies sample directly.
 #[derive(Debug, Default)]
 pub struct Table {
     pub(super) map: DenseMap<Entry>,
-    pub(super) expires: DenseSet,
+    pub(super) expires: DenseMap<u64>,
 }
 
 impl Table {
@@ -40,46 +41,57 @@ impl Table {
         self.map.iter()
     }
 
+    /// Absolute expiry of `key` in Unix ms, 0 if it has none (or does not exist).
+    pub fn expire_at(&self, key: &[u8]) -> u64 {
+        // Most tables have no TTLs at all: skip the second lookup then, as Redis does.
+        if self.expires.is_empty() {
+            return 0;
+        }
+        self.expires.get(key).copied().unwrap_or(0)
+    }
+
+    /// Has `key`'s TTL passed at `now_ms`?
+    pub fn is_expired(&self, key: &[u8], now_ms: u64) -> bool {
+        let at = self.expire_at(key);
+        at != 0 && at <= now_ms
+    }
+
     /// Expiry times of up to `n` keys that have a TTL (INFO's avg_ttl estimate).
     pub fn volatile_sample(&self, n: usize) -> impl Iterator<Item = u64> + '_ {
-        self.expires.iter().take(n).filter_map(|k| self.map.get(k).map(|e| e.expire_at))
+        self.expires.iter().take(n).map(|(_, at)| *at)
     }
 
-    pub(super) fn insert(&mut self, key: Str, entry: Entry) -> Option<Entry> {
-        if entry.expire_at != 0 {
-            self.expires.insert(key.clone());
+    /// Stores `entry` with expiry `expire_at` (0: none), replacing any previous value and TTL.
+    pub(super) fn insert(&mut self, key: Str, entry: Entry, expire_at: u64) -> Option<Entry> {
+        if expire_at != 0 {
+            self.expires.insert(key.clone(), expire_at);
+        } else if !self.expires.is_empty() {
+            self.expires.swap_remove(&key);
         }
-        let new_has_ttl = entry.expire_at != 0;
-        let old = self.map.insert(key.clone(), entry);
-        if let Some(old) = &old {
-            if old.expire_at != 0 && !new_has_ttl {
-                self.expires.swap_remove(&key);
-            }
-        }
-        old
+        self.map.insert(key, entry)
     }
 
-    pub(super) fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    /// Removes `key`; returns its entry and expiry (0: none).
+    pub(super) fn remove(&mut self, key: &[u8]) -> Option<(Entry, u64)> {
         let (_, old) = self.map.swap_remove(key)?;
-        if old.expire_at != 0 {
-            self.expires.swap_remove(key);
-        }
-        Some(old)
+        let at = if self.expires.is_empty() { 0 } else { self.expires.swap_remove(key).map_or(0, |(_, at)| at) };
+        Some((old, at))
     }
 
+    /// Sets (`at` > 0) or clears (0) the expiry of an existing key; false if it is missing.
     pub(super) fn set_expire(&mut self, key: &[u8], at: u64) -> bool {
-        let Some((_, k, e)) = self.map.get_full_mut(key) else { return false };
-        if e.expire_at == 0 && at != 0 {
-            self.expires.insert(k.clone());
-        } else if e.expire_at != 0 && at == 0 {
+        let Some((_, k, _)) = self.map.get_full_mut(key) else { return false };
+        if at != 0 {
+            let k = k.clone();
+            self.expires.insert(k, at);
+        } else if !self.expires.is_empty() {
             self.expires.swap_remove(key);
         }
-        e.expire_at = at;
         true
     }
 
     pub(super) fn clear(&mut self) {
         self.map = DenseMap::default();
-        self.expires = DenseSet::default();
+        self.expires = DenseMap::default();
     }
 }

@@ -95,25 +95,14 @@ impl Value {
     }
 }
 
-/// A key's value plus its metadata.
+/// A key's value plus its access data. Expiry times live apart, in the table's `expires`
+/// map (as Redis keeps its `expires` dict), so keys without a TTL do not pay 8 bytes for one.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub value: Value,
-    /// Absolute expiry in Unix milliseconds; 0 means no TTL.
-    pub expire_at: u64,
     /// LRU clock (seconds, 24 bits) or LFU data (16-bit minutes << 8 | 8-bit counter),
     /// depending on the eviction policy, as in Redis's `robj.lru`.
     pub access: u32,
-}
-
-impl Entry {
-    pub fn ttl(&self) -> Option<u64> {
-        (self.expire_at != 0).then_some(self.expire_at)
-    }
-
-    pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now_ms
-    }
 }
 
 /// Redis's `string2ll`: optional '-', digits, no '+', no spaces, no leading zeros (but "0").
@@ -159,7 +148,7 @@ mod tests {
     fn values_and_entries_stay_small() {
         // Per-key memory is a goal: a value fits 24 bytes (inline strings up to 22 bytes).
         assert_eq!(std::mem::size_of::<Value>(), 24);
-        assert_eq!(std::mem::size_of::<Entry>(), 40);
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn encoding(h: &Harness, key: &str) -> Option<&'static str> {
 /// The absolute expiry of a key (0: none), `None` when the key is missing.
 fn expire_at(h: &Harness, key: &str) -> Option<u64> {
     let mut ks = h.shared.store.lock_keys([key]);
-    ks.peek(0, key.as_bytes()).map(|e| e.expire_at)
+    ks.expire_at(0, key.as_bytes())
 }
 
 fn exists(h: &mut Harness, key: &str) -> bool {
