@@ -11,9 +11,6 @@ use ferrocache_protocol::Reply;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-/// What executing one request produced.
-pub type DispatchOutcome = Reply;
-
 /// Commands that run at once even inside MULTI, instead of being queued.
 fn runs_inside_multi(spec: &CommandSpec) -> bool {
     matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")

@@ -19,7 +19,7 @@ pub mod transaction;
 pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
-pub use dispatch::{execute, DispatchOutcome};
+pub use dispatch::execute;
 pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, COMMANDS};
 
 use crate::client::Client;
