@@ -699,7 +699,7 @@ fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `OBJECT FREQ key`: only under an LFU policy.
 fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let now = ctx.now();
+    let now = ctx.ks.store().coarse_now_ms();
     let store = ctx.ks.store();
     let Some(e) = peek_counted(ctx.ks, db, &args[2]) else {
         return Reply::Null;
@@ -713,7 +713,7 @@ fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `OBJECT IDLETIME key`: seconds since the last access; not under an LFU policy.
 fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let now = ctx.now();
+    let now = ctx.ks.store().coarse_now_ms();
     let store = ctx.ks.store();
     let Some(e) = peek_counted(ctx.ks, db, &args[2]) else {
         return Reply::Null;

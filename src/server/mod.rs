@@ -182,6 +182,7 @@ async fn server_cron(shared: Arc<Shared>) {
         let hz = shared.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
         let period = Duration::from_millis(1000 / hz);
         tokio::time::sleep(period).await;
+        shared.store.refresh_coarse_clock();
         // Redis gives the slow cycle 25% of a tick; run it off the async workers.
         let s = shared.clone();
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;

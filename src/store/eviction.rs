@@ -117,7 +117,7 @@ impl Store {
     fn evict_one(&self, policy: EvictionPolicy, samples: usize, pool: &mut Vec<Candidate>) -> bool {
         let n = self.shard_count();
         let start = rand::random::<usize>() & (n - 1);
-        let now = self.now_ms();
+        let now = self.coarse_now_ms();
         if policy.random() {
             // Random policies: the first qualifying random key of a random shard.
             for off in 0..n {

@@ -30,6 +30,7 @@ use bytes::Bytes;
 use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -120,6 +121,9 @@ pub struct Store {
     used: AtomicI64,
     policy: AtomicU8,
     lfu: LfuParams,
+    /// Wall-clock ms as of the last cron tick: what LRU/LFU access data is stamped with, as
+    /// Redis stamps objects with its cron-cached `server.lruclock` (1 s resolution anyway).
+    coarse_ms: AtomicU64,
 }
 
 impl Store {
@@ -131,11 +135,12 @@ impl Store {
             mask: n - 1,
             hasher: ahash::RandomState::with_seeds(0x9e37_79b9, 0x7f4a_7c15, 0xf39c_c060, 0x5ced_c834),
             databases,
-            clock,
             stats: KeyspaceStats::default(),
             used: AtomicI64::new(0),
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             lfu: LfuParams::default(),
+            coarse_ms: AtomicU64::new(clock.now_ms()),
+            clock,
         }
     }
 
@@ -153,6 +158,20 @@ impl Store {
 
     pub fn now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    /// The time access data (LRU clock, LFU decay) is measured with: refreshed by the cron
+    /// for the system clock, exact for a manual (test) clock.
+    pub fn coarse_now_ms(&self) -> u64 {
+        match self.clock {
+            Clock::System => self.coarse_ms.load(Ordering::Relaxed),
+            Clock::Manual(_) => self.clock.now_ms(),
+        }
+    }
+
+    /// Called by the server cron every tick.
+    pub fn refresh_coarse_clock(&self) {
+        self.coarse_ms.store(self.clock.now_ms(), Ordering::Relaxed);
     }
 
     /// Logical bytes held by all keys.
@@ -209,7 +228,7 @@ impl Store {
             store: self,
             guards: idx.iter().map(|&i| (i, self.shards[i].lock())).collect(),
             all,
-            now: self.clock.now_ms(),
+            now: Cell::new(None),
             access: self.access_policy(),
         }
     }
@@ -233,7 +252,9 @@ pub struct Locked<'s> {
     store: &'s Store,
     guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
     all: bool,
-    now: u64,
+    /// Read from the clock on first use only: a GET on a table without TTLs never needs it,
+    /// and reading the system clock costs ~50 ns.
+    now: Cell<Option<u64>>,
     access: AccessPolicy,
 }
 
@@ -245,12 +266,19 @@ impl<'s> Locked<'s> {
     /// The time this command runs at: fixed for the whole command (and the whole EXEC), as
     /// Redis caches `server.mstime`, so a key cannot expire half-way through.
     pub fn now(&self) -> u64 {
-        self.now
+        match self.now.get() {
+            Some(now) => now,
+            None => {
+                let now = self.store.clock.now_ms();
+                self.now.set(Some(now));
+                now
+            }
+        }
     }
 
     /// Re-reads the clock (between the commands of an EXEC).
     pub fn refresh_now(&mut self) {
-        self.now = self.store.clock.now_ms();
+        self.now.set(None);
         self.access = self.store.access_policy();
     }
 
@@ -276,12 +304,12 @@ impl<'s> Locked<'s> {
 
     /// Deletes `key` if its TTL has passed; true if it did.
     fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
-        let now = self.now;
         let store = self.store;
-        let shard = self.shard_mut(key);
-        if !shard.dbs[db].is_expired(key, now) {
+        let at = self.shard_mut(key).dbs[db].expire_at(key);
+        if at == 0 || at > self.now() {
             return false;
         }
+        let shard = self.shard_mut(key);
         if let Some((old, _)) = shard.dbs[db].remove(key) {
             shard.touch_watched(db, key);
             store.account(shard, -entry_size(key, &old));
@@ -314,10 +342,14 @@ impl<'s> Locked<'s> {
     /// Finds the entry, deleting it instead if its TTL has passed, else touching it. One
     /// lookup in the keys, plus one in the expiry times only if the table has any.
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
-        let (access, now, store) = (self.access, self.now, self.store);
+        let (access, store) = (self.access, self.store);
+        // The expiry first (free when the table has no TTLs), so the clock is read only for
+        // keys that have one.
+        let at = self.shard_mut(key).dbs[db].expire_at(key);
+        let expired = at != 0 && at <= self.now();
         let shard = self.shard_mut(key);
         let idx = shard.dbs[db].map.get_index_of(key)?;
-        if shard.dbs[db].is_expired(key, now) {
+        if expired {
             let (k, old) = shard.dbs[db].map.swap_remove_index(idx).expect("index just found");
             shard.dbs[db].expires.swap_remove(&k);
             shard.touch_watched(db, &k);
@@ -327,7 +359,7 @@ impl<'s> Locked<'s> {
         }
         let entry = &mut shard.dbs[db].map[idx];
         if touch {
-            access.touch(entry, now, &store.lfu);
+            access.touch(entry, store.coarse_now_ms(), &store.lfu);
         }
         Some(entry)
     }
@@ -346,7 +378,7 @@ impl<'s> Locked<'s> {
     /// Stores `value` under `key` with absolute expiry `expire_at` (0: none), replacing
     /// whatever was there, TTL included.
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
-        let entry = Entry { value, access: self.access.initial(self.now, &self.store.lfu) };
+        let entry = Entry { value, access: self.access.initial(self.store.coarse_now_ms(), &self.store.lfu) };
         let store = self.store;
         let shard = self.shard_mut(key);
         let mut delta = entry_size(key, &entry);
