@@ -572,3 +572,31 @@ fn string2ll_is_strict() {
         assert_eq!(string2ll(s), None, "{}", String::from_utf8_lossy(s));
     }
 }
+
+/// The one-pass path for complete multibulk requests must agree with the resumable path
+/// (which a byte-by-byte feed always takes) on well-formed and quirky headers alike.
+#[test]
+fn fast_path_agrees_with_the_resumable_path() {
+    let cases: &[&[u8]] = &[
+        b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPING\r\n",
+        b"*1\r\n$0\r\n\r\n",
+        b"*2\r\n$3\r\nGET\r\n$1\r\nkXY",
+        b"*1\r\n$01\r\nx\r\n",
+        b"*01\r\n$1\r\nx\r\n",
+        b"*-1\r\n*1\r\n$1\r\nx\r\n",
+        b"*1\r\n$-1\r\n",
+        b"*1\r\n$+1\r\nx\r\n",
+        b"*1\r\n$1\0\r\nx\r\n",
+        b"*1\r\n$1\rXx\r\n",
+        b"*2\r\n$1\r\nx\r\n",
+        b"*2\r\n$1\r\nx\r\n$1\r\ny",
+        b"*1\r\n$1\r\nxy\r\n",
+        b"*1\r\n$9999999999999999999\r\n",
+        b"*1\r\nfoo\r\n",
+    ];
+    for input in cases {
+        let whole = parse_all(input);
+        let bytewise = feed(input.chunks(1), &AUTH);
+        assert_eq!(whole, bytewise, "{:?}", String::from_utf8_lossy(input));
+    }
+}
