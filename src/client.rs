@@ -105,6 +105,9 @@ pub struct ClientInfo {
     pub killed: AtomicBool,
     pub kill: Notify,
     pub no_evict: AtomicBool,
+    /// The socket's file descriptor, or -1 for a client without one (tests, as Redis's fake
+    /// clients show).
+    pub fd: std::sync::atomic::AtomicI64,
 }
 
 impl ClientInfo {
@@ -120,6 +123,7 @@ impl ClientInfo {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             no_evict: AtomicBool::new(false),
+            fd: std::sync::atomic::AtomicI64::new(-1),
         }
     }
 
@@ -146,10 +150,11 @@ impl ClientInfo {
         let lib_name = m.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = m.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
+            self.fd.load(Ordering::Relaxed),
             name,
             self.created.elapsed().as_secs(),
             self.idle_secs(),

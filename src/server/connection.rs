@@ -40,6 +40,8 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
     }
     let laddr = stream.local_addr().unwrap_or(addr);
     let info = Arc::new(ClientInfo::new(shared.clients.next_id(), addr, laddr));
+    #[cfg(unix)]
+    info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream) as i64, Ordering::Relaxed);
     shared.clients.register(info.clone());
     let mut client = Client::new(info.clone(), !shared.auth_required());
     let result = serve_client(&mut stream, &shared, &mut client).await;
