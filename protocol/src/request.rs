@@ -322,51 +322,57 @@ fn take_complete_multibulk(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<By
     if !limits.authenticated {
         return None;
     }
-    let b: &[u8] = buf;
-    let (count, mut pos) = plain_header(b, 0, b'*')?;
+    // First pass: check the request is complete and well-formed, without storing anything.
+    let (count, first) = plain_header(buf, 0, b'*')?;
     if count == 0 || count > FAST_PATH_MAX_ARGS {
         return None;
     }
-    let mut spans = Vec::with_capacity(count as usize);
+    let mut pos = first;
     for _ in 0..count {
-        let (len, body) = plain_header(b, pos, b'$')?;
+        let (len, body) = plain_header(buf, pos, b'$')?;
         if len > limits.max_bulk_len {
             return None;
         }
-        let end = body.checked_add(len as usize)?;
         // Like Redis, the two bytes after a body are skipped without being looked at.
-        if end.checked_add(2)? > b.len() {
+        pos = body.checked_add(len as usize)?.checked_add(2)?;
+        if pos > buf.len() {
             return None;
         }
-        spans.push((body, end));
+    }
+    // Second pass over the (few) header bytes again: slice the arguments out of one split.
+    let request = buf.split_to(pos).freeze();
+    let mut args = Vec::with_capacity(count as usize);
+    let mut pos = first;
+    for _ in 0..count {
+        let (len, body) = plain_header(&request, pos, b'$').expect("validated by the first pass");
+        let end = body + len as usize;
+        args.push(request.slice(body..end));
         pos = end + 2;
     }
-    let request = buf.split_to(pos).freeze();
-    Some(spans.into_iter().map(|(start, end)| request.slice(start..end)).collect())
+    Some(args)
 }
 
 /// `<marker><digits>\r<any byte>` at `at`: the number and the index after the header. Only the
 /// plain form (no sign, no leading zero, at most 18 digits) — anything else is for the slow path.
 fn plain_header(b: &[u8], at: usize, marker: u8) -> Option<(i64, usize)> {
-    if *b.get(at)? != marker {
+    let (&first, line) = b.get(at..)?.split_first()?;
+    if first != marker {
         return None;
     }
-    let mut i = at + 1;
     let mut n: i64 = 0;
-    while let Some(&c) = b.get(i) {
+    for (k, &c) in line.iter().enumerate() {
         match c {
-            b'0'..=b'9' if i - at <= 18 => n = n * 10 + (c - b'0') as i64,
-            b'\r' => break,
+            b'\r' => {
+                // Digits present, no leading zero, and the byte after `\r` already in `b`.
+                let after = at + 1 + k + 2;
+                let ok = k > 0 && !(k > 1 && line[0] == b'0') && after <= b.len();
+                return ok.then_some((n, after));
+            }
+            b'0'..=b'9' if k < 18 => n = n * 10 + (c - b'0') as i64,
             _ => return None,
         }
-        i += 1;
     }
-    let digits = i - at - 1;
-    // Needs the `\r` and the byte after it (Redis waits for it but never reads it).
-    if digits == 0 || (digits > 1 && b[at + 1] == b'0') || i + 1 >= b.len() {
-        return None;
-    }
-    Some((n, i + 2))
+    None
 }
 
 /// What one step at a request boundary produced.
