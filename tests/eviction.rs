@@ -26,8 +26,17 @@ fn maxmemory_evicts_or_refuses_by_policy() {
     for i in 0..20_000 {
         let _: () = redis::cmd("SET").arg(format!("key:{i}")).arg(&value).query(&mut con).unwrap();
     }
-    let evicted = info_field(&mut con, "stats", "evicted_keys");
-    let keys: u64 = redis::cmd("DBSIZE").query(&mut con).unwrap();
+    // One snapshot: every command may evict first, so INFO and DBSIZE read apart could
+    // straddle an eviction. Inside MULTI/EXEC they run back to back on the locked keyspace.
+    let (info, keys): (String, u64) =
+        redis::pipe().atomic().cmd("INFO").arg("stats").cmd("DBSIZE").query(&mut con).unwrap();
+    let evicted: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("evicted_keys:"))
+        .expect("evicted_keys in INFO stats")
+        .trim()
+        .parse()
+        .unwrap();
     assert!(evicted > 10_000, "evicted only {evicted}");
     assert_eq!(keys + evicted, 20_000, "every key is either stored or counted as evicted");
     let used = info_field(&mut con, "memory", "used_memory");
