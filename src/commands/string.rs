@@ -324,12 +324,16 @@ fn set_generic(
     ok_reply: Reply,
     abort_reply: Reply,
 ) -> Reply {
-    let now = ctx.now();
+    // The clock is read only when an expiry option needs it.
     let at = match opts.expire {
-        Some((kind, arg)) => match expire_at(kind, arg, now, cmd) {
-            Ok(at) => Some(at),
-            Err(e) => return e,
-        },
+        Some((kind, arg)) => {
+            let now = ctx.now();
+            match expire_at(kind, arg, now, cmd) {
+                // An absolute time already past: the key is born expired, so it is simply gone.
+                Ok(at) => Some((at, at <= now)),
+                Err(e) => return e,
+            }
+        }
         None => None,
     };
     let old = if opts.get {
@@ -342,17 +346,23 @@ fn set_generic(
         Reply::Null
     };
     let db = ctx.db();
-    let found = ctx.ks.get_for_write(db, key).is_some();
+    let found = if opts.nx || opts.xx || opts.keepttl {
+        ctx.ks.get_for_write(db, key).is_some()
+    } else {
+        // A plain SET overwrites whatever is there; only a stale key must be expired first
+        // (counted in expired_keys), as `lookupKeyWrite` does in Redis.
+        ctx.ks.expire_stale(db, key);
+        false
+    };
     if (opts.nx && found) || (opts.xx && !found) {
         return if opts.get { old } else { abort_reply };
     }
     let value = Value::from_set(value);
     match at {
-        // An absolute time already past: the key is born expired, so it is simply gone.
-        Some(at) if at <= now => {
+        Some((_, true)) => {
             ctx.ks.remove(db, key);
         }
-        Some(at) => ctx.ks.insert(db, key, value, at),
+        Some((at, false)) => ctx.ks.insert(db, key, value, at),
         None if opts.keepttl && found => {
             ctx.ks.update(db, key, |e| e.value = value);
         }

@@ -302,14 +302,21 @@ impl<'s> Locked<'s> {
         &mut self.guards[p].1
     }
 
+    /// Deletes `key` if its TTL has passed (counting it as expired); true if it did. For
+    /// writes that replace a key without reading it.
+    pub fn expire_stale(&mut self, db: usize, key: &[u8]) -> bool {
+        self.expire_if_needed(db, key)
+    }
+
     /// Deletes `key` if its TTL has passed; true if it did.
     fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
         let store = self.store;
-        let at = self.shard_mut(key).dbs[db].expire_at(key);
+        let p = self.slot(key);
+        let at = self.guards[p].1.dbs[db].expire_at(key);
         if at == 0 || at > self.now() {
             return false;
         }
-        let shard = self.shard_mut(key);
+        let shard = &mut *self.guards[p].1;
         if let Some((old, _)) = shard.dbs[db].remove(key) {
             shard.touch_watched(db, key);
             store.account(shard, -entry_size(key, &old));
@@ -343,11 +350,12 @@ impl<'s> Locked<'s> {
     /// lookup in the keys, plus one in the expiry times only if the table has any.
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
         let (access, store) = (self.access, self.store);
+        let p = self.slot(key);
         // The expiry first (free when the table has no TTLs), so the clock is read only for
         // keys that have one.
-        let at = self.shard_mut(key).dbs[db].expire_at(key);
+        let at = self.guards[p].1.dbs[db].expire_at(key);
         let expired = at != 0 && at <= self.now();
-        let shard = self.shard_mut(key);
+        let shard = &mut *self.guards[p].1;
         let idx = shard.dbs[db].map.get_index_of(key)?;
         if expired {
             let (k, old) = shard.dbs[db].map.swap_remove_index(idx).expect("index just found");

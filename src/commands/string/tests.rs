@@ -587,3 +587,16 @@ fn command_table_entries() {
     assert_eq!(mset.key_positions(7).collect::<Vec<_>>(), vec![1, 3, 5]);
     assert_eq!(lookup(b"lcs").unwrap().key_positions(5).collect::<Vec<_>>(), vec![1, 2]);
 }
+
+#[test]
+fn plain_set_over_a_stale_key_counts_it_expired() {
+    // Redis's SET looks the key up for writing first, which expires a stale key (and counts it)
+    // before the new value goes in without a TTL.
+    let mut h = Harness::new();
+    h.run(&["set", "k", "old", "px", "100"]);
+    h.advance(200);
+    assert_eq!(h.run(&["set", "k", "new"]), Reply::OK);
+    assert_eq!(h.shared.store.stats.expired_keys.load(Ordering::Relaxed), 1);
+    assert_eq!(expire_at(&h, "k"), Some(0));
+    assert_eq!(h.run(&["get", "k"]), bulk("new"));
+}
