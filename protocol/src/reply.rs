@@ -9,7 +9,7 @@ use std::borrow::Cow;
 /// the way Redis's `addReply*` functions do: a map becomes a flat array, a set an array,
 /// a double a bulk string, a boolean an integer, a verbatim string a bulk string, and
 /// both nulls `$-1` / `*-1`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Reply {
     /// `+OK`: a status line. Must not contain CR or LF.
     Simple(Cow<'static, str>),
@@ -35,6 +35,35 @@ pub enum Reply {
     Verbatim(&'static str, Bytes),
     /// Bytes already encoded (shared replies, MONITOR lines); written as they are.
     Raw(Bytes),
+    /// A bulk string of at most [`SHORT_BULK_MAX`] bytes held in place: a GET of a short value
+    /// replies without allocating. Encodes, and compares equal, exactly like `Bulk`.
+    ShortBulk(u8, [u8; SHORT_BULK_MAX]),
+}
+
+/// Longest bulk string [`Reply::ShortBulk`] holds (it keeps `Reply` no larger than before).
+pub const SHORT_BULK_MAX: usize = 38;
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Reply) -> bool {
+        // A bulk string is a bulk string however it is held.
+        match (self.bulk_bytes(), other.bulk_bytes()) {
+            (Some(a), Some(b)) => return a == b,
+            (Some(_), None) | (None, Some(_)) => return false,
+            (None, None) => {}
+        }
+        match (self, other) {
+            (Reply::Simple(a), Reply::Simple(b)) | (Reply::Error(a), Reply::Error(b)) => a == b,
+            (Reply::Integer(a), Reply::Integer(b)) => a == b,
+            (Reply::Null, Reply::Null) | (Reply::NullArray, Reply::NullArray) => true,
+            (Reply::Array(a), Reply::Array(b)) | (Reply::Set(a), Reply::Set(b)) => a == b,
+            (Reply::Map(a), Reply::Map(b)) => a == b,
+            (Reply::Double(a), Reply::Double(b)) => a == b,
+            (Reply::Bool(a), Reply::Bool(b)) => a == b,
+            (Reply::Verbatim(f, a), Reply::Verbatim(g, b)) => f == g && a == b,
+            (Reply::Raw(a), Reply::Raw(b)) => a == b,
+            _ => false,
+        }
+    }
 }
 
 impl Reply {
@@ -62,6 +91,26 @@ impl Reply {
         Reply::Bulk(b.into())
     }
 
+    /// A bulk string copied from `b`: held in place when short, else in a new `Bytes`.
+    pub fn bulk_copy(b: &[u8]) -> Reply {
+        if b.len() <= SHORT_BULK_MAX {
+            let mut data = [0u8; SHORT_BULK_MAX];
+            data[..b.len()].copy_from_slice(b);
+            Reply::ShortBulk(b.len() as u8, data)
+        } else {
+            Reply::Bulk(Bytes::copy_from_slice(b))
+        }
+    }
+
+    /// The bytes of a bulk string reply, however it is held.
+    pub fn bulk_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Reply::Bulk(b) => Some(b),
+            Reply::ShortBulk(len, data) => Some(&data[..*len as usize]),
+            _ => None,
+        }
+    }
+
     /// A bulk string holding the decimal text of an integer.
     pub fn bulk_int(n: i64) -> Reply {
         let mut buf = itoa::Buffer::new();
@@ -80,6 +129,7 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
         Reply::Error(e) => error_line(out, e),
         Reply::Integer(n) => int_line(out, b':', *n),
         Reply::Bulk(b) => bulk(out, b'$', b),
+        Reply::ShortBulk(len, data) => bulk(out, b'$', &data[..*len as usize]),
         Reply::Null if proto >= 3 => out.put_slice(b"_\r\n"),
         Reply::Null => out.put_slice(b"$-1\r\n"),
         Reply::NullArray if proto >= 3 => out.put_slice(b"_\r\n"),
@@ -237,6 +287,19 @@ mod tests {
         assert_eq!(enc(&Reply::Double(1.5), 3), b",1.5\r\n");
         assert_eq!(enc(&Reply::Bool(false), 3), b"#f\r\n");
         assert_eq!(enc(&Reply::Verbatim("txt", Bytes::from_static(b"hi")), 3), b"=6\r\ntxt:hi\r\n");
+    }
+
+    #[test]
+    fn short_bulks_are_bulks() {
+        let short = Reply::bulk_copy(b"abc");
+        assert!(matches!(short, Reply::ShortBulk(..)));
+        assert_eq!(short, Reply::bulk(&b"abc"[..]));
+        assert_ne!(short, Reply::bulk(&b"abd"[..]));
+        assert_eq!(enc(&short, 2), b"$3\r\nabc\r\n");
+        let long = Reply::bulk_copy(&[b'x'; 100]);
+        assert!(matches!(long, Reply::Bulk(_)));
+        // Adding the variant did not grow the enum.
+        assert!(std::mem::size_of::<Reply>() <= 56, "{}", std::mem::size_of::<Reply>());
     }
 
     #[test]

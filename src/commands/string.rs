@@ -376,10 +376,21 @@ fn set_generic(
 }
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match read_string(ctx, &args[1]) {
-        Ok(Some(b)) => Reply::Bulk(b),
-        Ok(None) => Reply::Null,
-        Err(e) => e,
+    let db = ctx.db();
+    match ctx.ks.get(db, &args[1]) {
+        None => Reply::Null,
+        Some(e) => string_reply(&e.value).unwrap_or_else(wrongtype),
+    }
+}
+
+/// A string value as a bulk reply without an allocation for short values (`None`: not a
+/// string). Long values are shared with the reply, not copied.
+fn string_reply(v: &Value) -> Option<Reply> {
+    match v {
+        Value::Str(s @ Str::Shared(_)) => Some(Reply::Bulk(s.to_bytes())),
+        Value::Str(s) => Some(Reply::bulk_copy(s)),
+        Value::Int(n) => Some(Reply::bulk_copy(itoa::Buffer::new().format(*n).as_bytes())),
+        Value::Raw(r) => Some(Reply::bulk_copy(r)),
     }
 }
 
@@ -462,10 +473,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let replies = args[1..]
         .iter()
         .map(|k| match ctx.ks.get(db, k) {
-            Some(e) => match &e.value {
-                Value::Str(b) => Reply::Bulk(b.to_bytes()),
-                v => str_bytes(v).map_or(Reply::Null, |b| Reply::Bulk(Bytes::copy_from_slice(&b))),
-            },
+            Some(e) => string_reply(&e.value).unwrap_or(Reply::Null),
             None => Reply::Null,
         })
         .collect();
