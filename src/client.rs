@@ -47,6 +47,8 @@ pub struct Client {
     /// Close the connection once this batch's replies are written (QUIT, CLIENT KILL self).
     pub close_after_reply: bool,
     pub monitor: bool,
+    /// The last command executed (CLIENT LIST `cmd=`), recorded by the dispatcher.
+    pub last_cmd: Option<&'static CommandSpec>,
 }
 
 impl Client {
@@ -63,6 +65,7 @@ impl Client {
             reply_mode: ReplyMode::On,
             close_after_reply: false,
             monitor: false,
+            last_cmd: None,
         }
     }
 
@@ -85,7 +88,8 @@ pub struct ClientMeta {
     pub name: Option<Bytes>,
     pub lib_name: Option<Bytes>,
     pub lib_ver: Option<Bytes>,
-    pub last_cmd: String,
+    /// Name and container (`("list", Some("client"))` for CLIENT LIST) of the last command.
+    pub last_cmd: Option<(&'static str, Option<&'static str>)>,
     pub resp: u8,
     pub multi: i64,
     pub flags: String,
@@ -161,7 +165,11 @@ impl ClientInfo {
             m.flags,
             self.db.load(Ordering::Relaxed),
             m.multi,
-            if m.last_cmd.is_empty() { "NULL" } else { &m.last_cmd },
+            match m.last_cmd {
+                Some((name, Some(parent))) => format!("{parent}|{name}"),
+                Some((name, None)) => name.to_string(),
+                None => "NULL".to_string(),
+            },
             m.resp,
             lib_name,
             lib_ver,

@@ -495,3 +495,19 @@ fn client_setinfo_follows_redis_7_2() {
     let line = c.read_line();
     assert!(line.contains(" lib-name=redis-py lib-ver=5.0.1"), "{line}");
 }
+
+#[test]
+fn client_list_shows_the_command_running_now() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(&[b"SET", b"k", b"v"], b"+OK\r\n");
+    c.cmd(&[b"CLIENT", b"INFO"]);
+    c.read_line();
+    let line = c.read_line();
+    assert!(line.contains(" cmd=client|info "), "{line}");
+    let mut other = server.connect();
+    other.cmd(&[b"CLIENT", b"LIST"]);
+    other.read_line();
+    let first = other.read_line();
+    assert!(first.contains(" cmd=client|info "), "the other connection's last command: {first}");
+}

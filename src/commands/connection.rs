@@ -318,9 +318,14 @@ fn client_setinfo(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::OK
 }
 
-fn client_text(ctx: &Ctx, text: String) -> Reply {
-    let _ = ctx;
+fn client_text(text: String) -> Reply {
     Reply::Verbatim("txt", Bytes::from(text))
+}
+
+/// The caller's own line shows the command running now (`cmd=client|list`), as in Redis;
+/// other connections publish theirs after each batch.
+fn publish_own_command(ctx: &Ctx) {
+    ctx.client.info.meta.lock().last_cmd = ctx.client.last_cmd.map(|spec| (spec.name, spec.parent));
 }
 
 /// `CLIENT LIST [TYPE type] [ID id …]`
@@ -350,6 +355,7 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::err(errors::SYNTAX);
         }
     }
+    publish_own_command(ctx);
     let mut out = String::new();
     for c in ctx.shared.clients.snapshot() {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
@@ -358,13 +364,13 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         out.push_str(&c.list_line());
         out.push('\n');
     }
-    client_text(ctx, out)
+    client_text(out)
 }
 
 /// `CLIENT INFO`
 fn client_info(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    let line = format!("{}\n", ctx.client.info.list_line());
-    client_text(ctx, line)
+    publish_own_command(ctx);
+    client_text(format!("{}\n", ctx.client.info.list_line()))
 }
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> …`

@@ -73,6 +73,7 @@ pub fn call(
         let db = client.db;
         shared.monitors.publish(system_now_us(), db, &client.info.addr.to_string(), &redact(spec, args));
     }
+    client.last_cmd = Some(spec);
     let reply = {
         let mut ctx = Ctx { shared, client, ks };
         (spec.handler)(&mut ctx, args)

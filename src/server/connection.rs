@@ -62,7 +62,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let info = client.info.clone();
     loop {
         // Execute every complete request already buffered.
-        let mut last_cmd = None;
+        let mut executed = false;
         loop {
             let limits = Limits {
                 max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
@@ -70,7 +70,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             };
             match parser.parse(&mut input, &limits) {
                 Ok(Some(args)) => {
-                    last_cmd = Some(args[0].clone());
+                    executed = true;
                     let reply = commands::execute(shared, client, args);
                     write_reply(client, &reply, &mut output);
                     if client.close_after_reply {
@@ -88,10 +88,10 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 }
             }
         }
-        if let Some(cmd) = last_cmd {
+        if executed {
             info.touch();
             let mut meta = info.meta.lock();
-            meta.last_cmd = String::from_utf8_lossy(&cmd).to_ascii_lowercase();
+            meta.last_cmd = client.last_cmd.map(|spec| (spec.name, spec.parent));
             meta.resp = client.resp;
             meta.multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
         }
