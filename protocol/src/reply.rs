@@ -69,10 +69,6 @@ impl PartialEq for Reply {
 impl Reply {
     pub const OK: Reply = Reply::Simple(Cow::Borrowed("OK"));
 
-    pub fn ok() -> Reply {
-        Reply::OK
-    }
-
     /// An error reply from a static string (the common case: all wire strings are constants).
     pub fn err(msg: &'static str) -> Reply {
         Reply::Error(Cow::Borrowed(msg))

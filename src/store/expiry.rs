@@ -4,7 +4,7 @@
 //! each shard samples keys that have a TTL, deletes the expired ones, and repeats while more
 //! than a quarter of a sample was expired, within a time budget so it never stalls clients.
 
-use super::{entry_size, Store};
+use super::Store;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -46,11 +46,9 @@ impl Store {
                         let (key, at) = t.expires.get_index(i).expect("in range");
                         if *at <= now {
                             let key = key.clone();
-                            let (old, _) = t.remove(&key).expect("an expiring key is in the map");
-                            shard.touch_watched(db, &key);
-                            self.account(&mut shard, -entry_size(&key, &old));
-                            self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-                            expired += 1;
+                            if self.remove_expired(&mut shard, db, &key) {
+                                expired += 1;
+                            }
                         }
                     }
                     total += expired;

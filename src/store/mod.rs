@@ -48,8 +48,6 @@ pub struct KeyspaceStats {
     pub keyspace_misses: AtomicU64,
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
-    /// Sampled-but-not-expired and expired counts of the active cycle, for INFO.
-    pub expired_stale_perc: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
 }
 
@@ -62,13 +60,11 @@ pub struct Shard {
     dbs: Box<[Table]>,
     /// Clients WATCHing keys of this shard, by (db, key).
     watched: HashMap<(usize, Bytes), Vec<WatchFlag>>,
-    /// Logical bytes held (see [`ENTRY_OVERHEAD`]); mirrored in `Store::used` for lock-free reads.
-    used: i64,
 }
 
 impl Shard {
     fn new(databases: usize) -> Shard {
-        Shard { dbs: (0..databases).map(|_| Table::default()).collect(), watched: HashMap::new(), used: 0 }
+        Shard { dbs: (0..databases).map(|_| Table::default()).collect(), watched: HashMap::new() }
     }
 
     pub fn table(&self, db: usize) -> &Table {
@@ -238,9 +234,19 @@ impl Store {
         self.shards[i].lock()
     }
 
-    fn account(&self, shard: &mut Shard, delta: i64) {
-        shard.used += delta;
+    /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]).
+    fn account(&self, delta: i64) {
         self.used.fetch_add(delta, Ordering::Relaxed);
+    }
+
+    /// Deletes a key whose TTL has passed, as lazy and active expiry both do: the watchers
+    /// see a change, the memory account and `expired_keys` follow. False if it was not there.
+    fn remove_expired(&self, shard: &mut Shard, db: usize, key: &[u8]) -> bool {
+        let Some((old, _)) = shard.dbs[db].remove(key) else { return false };
+        shard.touch_watched(db, key);
+        self.account(-entry_size(key, &old));
+        self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        true
     }
 }
 
@@ -282,10 +288,6 @@ impl<'s> Locked<'s> {
         self.access = self.store.access_policy();
     }
 
-    pub fn holds_all(&self) -> bool {
-        self.all
-    }
-
     fn slot(&mut self, key: &[u8]) -> usize {
         let i = self.store.shard_index(key);
         if self.all {
@@ -316,12 +318,7 @@ impl<'s> Locked<'s> {
         if at == 0 || at > self.now() {
             return false;
         }
-        let shard = &mut *self.guards[p].1;
-        if let Some((old, _)) = shard.dbs[db].remove(key) {
-            shard.touch_watched(db, key);
-            store.account(shard, -entry_size(key, &old));
-            store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
-        }
+        store.remove_expired(&mut self.guards[p].1, db, key);
         true
     }
 
@@ -356,15 +353,11 @@ impl<'s> Locked<'s> {
         let at = self.guards[p].1.dbs[db].expire_at(key);
         let expired = at != 0 && at <= self.now();
         let shard = &mut *self.guards[p].1;
-        let idx = shard.dbs[db].map.get_index_of(key)?;
         if expired {
-            let (k, old) = shard.dbs[db].map.swap_remove_index(idx).expect("index just found");
-            shard.dbs[db].expires.swap_remove(&k);
-            shard.touch_watched(db, &k);
-            store.account(shard, -entry_size(&k, &old));
-            store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+            store.remove_expired(shard, db, key);
             return None;
         }
+        let idx = shard.dbs[db].map.get_index_of(key)?;
         let entry = &mut shard.dbs[db].map[idx];
         if touch {
             access.touch(entry, store.coarse_now_ms(), &store.lfu);
@@ -406,7 +399,7 @@ impl<'s> Locked<'s> {
             delta -= entry_size(key, &old);
         }
         shard.touch_watched(db, key);
-        store.account(shard, delta);
+        store.account(delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -420,7 +413,7 @@ impl<'s> Locked<'s> {
         let r = f(entry);
         let delta = entry_size(key, entry) - before;
         shard.touch_watched(db, key);
-        store.account(shard, delta);
+        store.account(delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some(r)
     }
@@ -440,7 +433,7 @@ impl<'s> Locked<'s> {
         let shard = self.shard_mut(key);
         let (old, at) = shard.dbs[db].remove(key)?;
         shard.touch_watched(db, key);
-        store.account(shard, -entry_size(key, &old));
+        store.account(-entry_size(key, &old));
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         Some((old, at))
     }
@@ -497,7 +490,7 @@ impl<'s> Locked<'s> {
             let freed: i64 = shard.dbs[db].iter().map(|(k, e)| entry_size(k, e)).sum();
             removed += shard.dbs[db].len();
             shard.dbs[db].clear();
-            store.account(shard, -freed);
+            store.account(-freed);
         }
         store.stats.dirty.fetch_add(removed as u64, Ordering::Relaxed);
         removed
