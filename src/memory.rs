@@ -41,7 +41,8 @@ impl MemoryMeter {
         }
     }
 
-    /// Re-reads jemalloc (INFO, the cron, and the estimate when it is stale).
+    /// Re-reads jemalloc (INFO, the cron, and the estimate when it is stale). `logical` must be
+    /// the store's logical size now, so later growth is measured from the same instant.
     pub fn refresh_with(&self, logical: i64) -> u64 {
         let now = allocated_now();
         self.allocated.store(now, Ordering::Relaxed);
@@ -49,12 +50,6 @@ impl MemoryMeter {
         self.peak.fetch_max(now, Ordering::Relaxed);
         *self.last_refresh.lock() = Instant::now();
         now
-    }
-
-    pub fn refresh(&self) {
-        // The cron does not know the store; a refresh without a logical size keeps the old one.
-        let logical = self.logical_at_refresh.load(Ordering::Relaxed);
-        self.refresh_with(logical);
     }
 
     /// Estimated used memory: the last jemalloc reading plus logical growth since.

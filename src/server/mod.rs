@@ -186,7 +186,7 @@ async fn server_cron(shared: Arc<Shared>) {
         // Redis gives the slow cycle 25% of a tick; run it off the async workers.
         let s = shared.clone();
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
-        shared.memory.refresh();
+        shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
     }
 }
