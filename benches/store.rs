@@ -1,10 +1,18 @@
-//! Keyspace store hot paths: GET hit, GET miss and SET through `Store::lock_keys` → `Locked`,
+//! Keyspace store hot paths: GET hit, GET miss and SET through `Store::lock_key` → `Locked`,
 //! over a store pre-filled with 1,000,000 keys (16-byte names `key:%012d`, 10-byte values).
 //!
 //! Keys come from a precomputed pseudo-random sequence, walked by a cursor that carries over
 //! from one iteration to the next, so neither the key nor its table slot stays cache-hot.
 //! The `parts` group splits a GET into its pieces (shard hash, lock + clock read, full GET) to
 //! show where the time goes; `all_cores` runs GETs on every core at once.
+//!
+//! Two more groups put the 1 M-key figures in context. `hot` repeats GET over a 10,000-key
+//! working set that stays in the CPU caches (the hot keys of a cache). `reference` runs the
+//! same random 1 M-key GETs against a bare `hashbrown` map of inline 16-byte keys and
+//! 24-byte values, sharded 64 ways, once unlocked and once behind a `parking_lot` mutex per
+//! lookup: the floor this machine's memory sets for any design that looks a random key up
+//! under a lock. (A mutex's atomic instructions keep one lookup's cache misses from
+//! overlapping with the next one's, so that floor is far below the unlocked loop's.)
 //!
 //! Run: `cargo bench --bench store -- --measurement-time 3 --warm-up-time 1`
 
@@ -15,6 +23,8 @@ use std::time::Instant;
 
 /// Keys the store is pre-filled with.
 const KEYS: usize = 1_000_000;
+/// Keys of the cache-resident working set of the `hot` group.
+const HOT_KEYS: usize = 10_000;
 /// Length of the precomputed key sequence (a power of two; 4 MiB of key bytes).
 const SEQ: usize = 1 << 18;
 /// Operations per Criterion iteration: amortises the harness's own per-iteration cost.
@@ -40,22 +50,23 @@ fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// `SEQ` keys drawn uniformly from `base..base + KEYS`: base 0 gives hits, base `KEYS` misses
+/// `SEQ` keys drawn uniformly from `base..base + n`: base 0 gives hits, base `n` misses
 /// (same length and prefix, so the work up to the table probe is identical).
-fn sequence(base: usize, seed: u64) -> Vec<Key> {
+fn sequence(base: usize, n: usize, seed: u64) -> Vec<Key> {
     let mut s = seed;
-    (0..SEQ).map(|_| key(base + (splitmix(&mut s) % KEYS as u64) as usize)).collect()
+    (0..SEQ).map(|_| key(base + (splitmix(&mut s) % n as u64) as usize)).collect()
 }
 
-/// A store laid out as the server builds it (default databases and shard count), pre-filled.
-fn filled_store() -> Store {
+/// A store laid out as the server builds it (default databases and shard count), pre-filled
+/// with `n` keys.
+fn filled_store(n: usize) -> Store {
     let config = Config::default();
     let store = Store::new(config.databases, config.shards, Clock::System);
-    for i in 0..KEYS {
+    for i in 0..n {
         let k = key(i);
         let v = format!("val:{:06}", i % 1_000_000);
         debug_assert_eq!(v.len(), 10);
-        store.lock_keys([&k]).insert(DB, &k, Value::from_set(v.as_bytes()), 0);
+        store.lock_key(&k).insert(DB, &k, Value::from_set(v.as_bytes()), 0);
     }
     store
 }
@@ -67,8 +78,9 @@ fn next_keys<'a>(seq: &'a [Key], cursor: &mut usize, n: usize) -> impl Iterator<
     (0..n).map(move |i| &seq[(start + i) % seq.len()])
 }
 
+#[inline(never)] // one call per measured GET, and a name for profilers to find
 fn get_one(store: &Store, k: &Key) -> bool {
-    let mut l = store.lock_keys([k]);
+    let mut l = store.lock_key(k);
     l.get(DB, k).is_some()
 }
 
@@ -104,7 +116,7 @@ fn bench_single_thread(c: &mut Criterion, store: &Store, hits: &[Key], misses: &
     g.bench_function("set_overwrite", |b| {
         b.iter(|| {
             for k in next_keys(hits, &mut cursor, BATCH) {
-                let mut l = store.lock_keys([k]);
+                let mut l = store.lock_key(k);
                 l.insert(DB, black_box(k), Value::from_set(black_box(b"val:abcdef")), 0);
             }
         })
@@ -130,7 +142,7 @@ fn bench_parts(c: &mut Criterion, store: &Store, hits: &[Key]) {
     g.bench_function("lock_keys_only", |b| {
         b.iter(|| {
             for k in next_keys(hits, &mut cursor, BATCH) {
-                black_box(store.lock_keys([black_box(k)]).now());
+                black_box(store.lock_key(black_box(k)).now());
             }
         })
     });
@@ -172,16 +184,72 @@ fn bench_all_cores(c: &mut Criterion, store: &Store, hits: &[Key]) {
     g.finish();
 }
 
+/// GET hits over a working set that fits in the caches.
+fn bench_hot(c: &mut Criterion) {
+    let store = filled_store(HOT_KEYS);
+    let hits = sequence(0, HOT_KEYS, 0x5eed);
+    assert!(hits.iter().take(100).all(|k| get_one(&store, k)));
+    let mut g = c.benchmark_group("store/hot");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut cursor = 0;
+    g.bench_function(format!("get_hit_{HOT_KEYS}keys"), |b| {
+        b.iter(|| {
+            for k in next_keys(&hits, &mut cursor, BATCH) {
+                black_box(get_one(&store, black_box(k)));
+            }
+        })
+    });
+    g.finish();
+}
+
+/// The floor: a bare map with the same keys, values as large as ours, the same sharding.
+fn bench_reference(c: &mut Criterion, hits: &[Key]) {
+    type Map = hashbrown::HashMap<Key, [u8; 24], ahash::RandomState>;
+    const SHARDS: usize = 64;
+    let hasher = ahash::RandomState::new();
+    let shard_of = |k: &Key| (hasher.hash_one(k) >> 32) as usize % SHARDS;
+    let shards: Vec<parking_lot::Mutex<Map>> = (0..SHARDS).map(|_| Default::default()).collect();
+    for i in 0..KEYS {
+        let k = key(i);
+        shards[shard_of(&k)].lock().insert(k, [1; 24]);
+    }
+    let mut g = c.benchmark_group("store/reference");
+    g.throughput(Throughput::Elements(BATCH as u64));
+    let mut cursor = 0;
+    g.bench_function("hashbrown_mutex_get_hit", |b| {
+        b.iter(|| {
+            for k in next_keys(hits, &mut cursor, BATCH) {
+                let k = black_box(k);
+                black_box(shards[shard_of(k)].lock().get(k).map(|v| v[0]));
+            }
+        })
+    });
+    let unlocked: Vec<Map> = shards.into_iter().map(parking_lot::Mutex::into_inner).collect();
+    let mut cursor = 0;
+    g.bench_function("hashbrown_unlocked_get_hit", |b| {
+        b.iter(|| {
+            for k in next_keys(hits, &mut cursor, BATCH) {
+                let k = black_box(k);
+                black_box(unlocked[shard_of(k)].get(k).map(|v| v[0]));
+            }
+        })
+    });
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
     let t = Instant::now();
-    let store = filled_store();
-    let hits = sequence(0, 0x5eed);
-    let misses = sequence(KEYS, 0xfeed);
+    let store = filled_store(KEYS);
+    let hits = sequence(0, KEYS, 0x5eed);
+    let misses = sequence(KEYS, KEYS, 0xfeed);
     eprintln!("filled {KEYS} keys in {:?}", t.elapsed());
 
     bench_single_thread(c, &store, &hits, &misses);
     bench_parts(c, &store, &hits);
     bench_all_cores(c, &store, &hits);
+    drop(store);
+    bench_hot(c);
+    bench_reference(c, &hits);
 }
 
 criterion_group!(store_benches, benches);

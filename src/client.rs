@@ -1,7 +1,7 @@
 //! Per-connection state: what the connection task owns (`Client`) and what other
 //! connections may read about it through the registry (`ClientInfo`, for CLIENT LIST/KILL).
 
-use crate::commands::CommandSpec;
+use crate::commands::{CommandSpec, PendingStats};
 use crate::store::WatchFlag;
 use bytes::Bytes;
 use parking_lot::Mutex;
@@ -49,9 +49,16 @@ pub struct Client {
     pub monitor: bool,
     /// The last command executed (CLIENT LIST `cmd=`), recorded by the dispatcher.
     pub last_cmd: Option<&'static CommandSpec>,
+    /// Command statistics counted but not yet published to the shared table.
+    pub pending_stats: PendingStats,
 }
 
 impl Client {
+    /// Publishes this client's pending command statistics (see [`PendingStats`]).
+    pub fn publish_stats(&mut self, shared: &crate::server::Shared) {
+        self.pending_stats.publish(&shared.command_stats, &shared.stats.total_commands_processed);
+    }
+
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
         Client {
             id: info.id,
@@ -66,6 +73,7 @@ impl Client {
             close_after_reply: false,
             monitor: false,
             last_cmd: None,
+            pending_stats: PendingStats::default(),
         }
     }
 

@@ -442,6 +442,54 @@ fn info_sections_follow_redis() {
     assert_eq!(none, "");
 }
 
+/// Reads one RESP bulk string reply.
+fn read_bulk(c: &mut common::Conn) -> String {
+    let header = c.read_line();
+    let len: usize = header.trim_start_matches('$').trim_end().parse().unwrap();
+    let mut body = vec![0; len + 2];
+    std::io::Read::read_exact(&mut c.stream, &mut body).unwrap();
+    String::from_utf8_lossy(&body[..len]).into_owned()
+}
+
+/// The counter after `field=` in the INFO line starting with `line`, if the line is there.
+fn info_field(info: &str, line: &str, field: &str) -> Option<u64> {
+    let l = info.lines().find(|l| l.starts_with(line))?;
+    let v = l.split([':', ',']).find_map(|kv| kv.strip_prefix(field))?;
+    Some(v.trim_start_matches('=').parse().unwrap())
+}
+
+#[test]
+fn commandstats_count_pipelined_calls_in_order() {
+    let server = TestServer::start();
+    let mut a = server.connect();
+    // One write: fast commands in a run, then INFO twice, as one pipelined batch.
+    let mut batch = Vec::new();
+    for _ in 0..3 {
+        batch.extend(resp(&[b"GET", b"k"]));
+    }
+    batch.extend(resp(&[b"INCR", b"n"]));
+    batch.extend(resp(&[b"GET", b"k"]));
+    batch.extend(resp(&[b"INFO", b"commandstats"]));
+    batch.extend(resp(&[b"INFO", b"all"]));
+    a.send(&batch);
+    a.expect(b"$-1\r\n$-1\r\n$-1\r\n:1\r\n$-1\r\n");
+    // Like Redis, a command is counted once it has run: INFO sees the calls before it only.
+    let first = read_bulk(&mut a);
+    assert_eq!(info_field(&first, "cmdstat_get:", "calls"), Some(4), "{first}");
+    assert_eq!(info_field(&first, "cmdstat_incr:", "calls"), Some(1), "{first}");
+    assert_eq!(info_field(&first, "cmdstat_info:", "calls"), None, "{first}");
+    let second = read_bulk(&mut a);
+    assert_eq!(info_field(&second, "cmdstat_info:", "calls"), Some(1), "{second}");
+    let total = second.lines().find_map(|l| l.strip_prefix("total_commands_processed:")).unwrap();
+    assert_eq!(total, "6", "{second}");
+    // Another client sees the whole batch once its replies are out.
+    let mut b = server.connect();
+    b.cmd(&[b"INFO", b"commandstats"]);
+    let other = read_bulk(&mut b);
+    assert_eq!(info_field(&other, "cmdstat_get:", "calls"), Some(4), "{other}");
+    assert_eq!(info_field(&other, "cmdstat_info:", "calls"), Some(2), "{other}");
+}
+
 #[test]
 fn command_docs_have_the_shape_redis_cli_asserts() {
     let server = TestServer::start();

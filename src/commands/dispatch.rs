@@ -68,6 +68,7 @@ pub fn call(
     spec: &'static CommandSpec,
     args: &[Bytes],
 ) -> Reply {
+    client.pending_stats.switch_to(spec, &shared.command_stats, &shared.stats.total_commands_processed);
     let start = Instant::now();
     if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
         let db = client.db;
@@ -78,12 +79,13 @@ pub fn call(
         let mut ctx = Ctx { shared, client, ks };
         (spec.handler)(&mut ctx, args)
     };
-    let stats = shared.command_stats.get(spec);
-    stats.calls.fetch_add(1, Ordering::Relaxed);
-    stats.usec.fetch_add(start.elapsed().as_micros() as u64, Ordering::Relaxed);
-    shared.stats.total_commands_processed.fetch_add(1, Ordering::Relaxed);
+    let failed = matches!(&reply, Reply::Error(_));
+    client.pending_stats.count(start.elapsed().as_micros() as u64, failed);
+    if !spec.flags.has(Flags::FAST) {
+        // Only runs of fast commands wait; INFO, CONFIG RESETSTAT and the like count at once.
+        client.publish_stats(shared);
+    }
     if let Reply::Error(e) = &reply {
-        stats.failed_calls.fetch_add(1, Ordering::Relaxed);
         shared.stats.count_error(e);
     }
     reply

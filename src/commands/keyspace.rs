@@ -207,16 +207,6 @@ static OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// A read lookup that does not touch the key's access data but counts a keyspace hit or
-/// miss (`lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: EXISTS, TYPE, TTL, OBJECT).
-fn peek_counted<'a>(ks: &'a mut Locked, db: usize, key: &[u8]) -> Option<&'a Entry> {
-    let stats = &ks.store().stats;
-    let found = ks.peek(db, key);
-    let counter = if found.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
-    counter.fetch_add(1, Ordering::Relaxed);
-    found
-}
-
 /// A database index argument (`getIntFromObjectOrReply` + `selectDb`).
 fn db_index(ctx: &Ctx, arg: &[u8]) -> Result<usize, Reply> {
     let n = args::int(arg)?;
@@ -254,14 +244,14 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `EXISTS key [key ...]`: a key named twice counts twice.
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let n = args[1..].iter().filter(|k| peek_counted(ctx.ks, db, k).is_some()).count();
+    let n = args[1..].iter().filter(|k| ctx.ks.peek_counted(db, k).is_some()).count();
     Reply::Integer(n as i64)
 }
 
 /// `TYPE key`: the type name, or `none`.
 fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match peek_counted(ctx.ks, db, &args[1]) {
+    match ctx.ks.peek_counted(db, &args[1]) {
         Some(e) => Reply::simple(e.value.type_name()),
         None => Reply::simple("none"),
     }
@@ -661,7 +651,7 @@ fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], ms: bool, absolute: bool) -> Reply {
     let db = ctx.db();
     let now = ctx.now() as i64;
-    if peek_counted(ctx.ks, db, &args[1]).is_none() {
+    if ctx.ks.peek_counted(db, &args[1]).is_none() {
         return Reply::Integer(-2);
     }
     let at = ctx.ks.expire_at(db, &args[1]).unwrap_or(0);
@@ -690,7 +680,7 @@ fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `OBJECT ENCODING key`.
 fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    match peek_counted(ctx.ks, db, &args[2]) {
+    match ctx.ks.peek_counted(db, &args[2]) {
         Some(e) => Reply::bulk(e.value.encoding()),
         None => Reply::Null,
     }
@@ -701,7 +691,7 @@ fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
     let now = ctx.ks.store().coarse_now_ms();
     let store = ctx.ks.store();
-    let Some(e) = peek_counted(ctx.ks, db, &args[2]) else {
+    let Some(e) = ctx.ks.peek_counted(db, &args[2]) else {
         return Reply::Null;
     };
     if !store.eviction_policy().is_lfu() {
@@ -715,7 +705,7 @@ fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
     let now = ctx.ks.store().coarse_now_ms();
     let store = ctx.ks.store();
-    let Some(e) = peek_counted(ctx.ks, db, &args[2]) else {
+    let Some(e) = ctx.ks.peek_counted(db, &args[2]) else {
         return Reply::Null;
     };
     if store.eviction_policy().is_lfu() {
@@ -743,7 +733,7 @@ fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 | EvictionPolicy::AllKeysLfu
                 | EvictionPolicy::VolatileLfu
         );
-    match peek_counted(ctx.ks, db, &args[2]) {
+    match ctx.ks.peek_counted(db, &args[2]) {
         None => Reply::Null,
         Some(Entry { value: Value::Int(n), .. }) if (0..SHARED_INTEGERS).contains(n) && !no_sharing => {
             Reply::Integer(SHARED_REFCOUNT)

@@ -20,7 +20,7 @@ pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
 pub use dispatch::execute;
-pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, COMMANDS};
+pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS};
 
 use crate::client::Client;
 use crate::server::Shared;

@@ -163,9 +163,10 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.shared.stats.reset();
     let ks = &ctx.shared.store.stats;
-    for c in [&ks.expired_keys, &ks.evicted_keys, &ks.keyspace_hits, &ks.keyspace_misses, &ks.expire_cycle_cpu_ms] {
+    for c in [&ks.expired_keys, &ks.evicted_keys, &ks.expire_cycle_cpu_ms] {
         c.store(0, Ordering::Relaxed);
     }
+    ctx.shared.store.reset_keyspace_hits_misses();
     for spec in super::table::all() {
         for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
             ctx.shared.command_stats.get(s).reset();
@@ -448,8 +449,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
             w!("evicted_keys", &get(&ks.evicted_keys));
             w!("evicted_clients", &0);
-            w!("keyspace_hits", &get(&ks.keyspace_hits));
-            w!("keyspace_misses", &get(&ks.keyspace_misses));
+            let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
+            w!("keyspace_hits", &hits);
+            w!("keyspace_misses", &misses);
             w!("pubsub_channels", &0);
             w!("pubsub_patterns", &0);
             w!("sync_full", &0);

@@ -34,7 +34,10 @@ impl Harness {
     /// Runs one request whose arguments are raw bytes.
     pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
         let args = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
-        crate::commands::execute(&self.shared, &mut self.client, args)
+        // One request is one batch, as the connection loop would publish it.
+        let reply = crate::commands::execute(&self.shared, &mut self.client, args);
+        self.client.publish_stats(&self.shared);
+        reply
     }
 
     /// Moves the manual clock forward by `ms` milliseconds.

@@ -45,6 +45,7 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
     shared.clients.register(info.clone());
     let mut client = Client::new(info.clone(), !shared.auth_required());
     let result = serve_client(&mut stream, &shared, &mut client).await;
+    client.publish_stats(&shared);
     if let Err(e) = result {
         tracing::debug!(client = client.id, "connection closed: {e}");
     }
@@ -89,6 +90,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             }
         }
         if executed {
+            client.publish_stats(shared);
             info.touch();
             let mut meta = info.meta.lock();
             meta.last_cmd = client.last_cmd.map(|spec| (spec.name, spec.parent));

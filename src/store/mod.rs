@@ -44,8 +44,6 @@ pub const ENTRY_OVERHEAD: usize = 64;
 pub struct KeyspaceStats {
     pub expired_keys: AtomicU64,
     pub evicted_keys: AtomicU64,
-    pub keyspace_hits: AtomicU64,
-    pub keyspace_misses: AtomicU64,
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
@@ -53,6 +51,23 @@ pub struct KeyspaceStats {
 
 /// A flag a client raises on itself when a key it WATCHes is modified.
 pub type WatchFlag = Arc<AtomicBool>;
+
+/// A shard with its read counters. The counters sit first, on the cache line of the lock
+/// word, which the thread counting has just taken exclusively: a global counter instead
+/// would bounce between cores on every GET.
+#[repr(C)]
+struct ShardSlot {
+    keyspace_hits: AtomicU64,
+    keyspace_misses: AtomicU64,
+    lock: Mutex<Shard>,
+}
+
+/// Adds one to a counter of a shard the caller holds locked. Every writer holds that lock,
+/// so a plain load and store cannot lose an increment and costs no atomic read-modify-write;
+/// only a concurrent CONFIG RESETSTAT may be overwritten, as it may be in any order anyway.
+fn count(counter: &AtomicU64) {
+    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+}
 
 /// One shard: every database's keys in this hash range, plus who watches them.
 #[derive(Debug)]
@@ -107,9 +122,8 @@ pub fn entry_size(key: &[u8], entry: &Entry) -> i64 {
 
 /// The whole keyspace: all shards, all databases.
 pub struct Store {
-    shards: Box<[CachePadded<Mutex<Shard>>]>,
+    shards: Box<[CachePadded<ShardSlot>]>,
     mask: usize,
-    hasher: ahash::RandomState,
     databases: usize,
     pub clock: Clock,
     pub stats: KeyspaceStats,
@@ -127,9 +141,16 @@ impl Store {
     pub fn new(databases: usize, shards: usize, clock: Clock) -> Store {
         let n = shards.max(1).next_power_of_two();
         Store {
-            shards: (0..n).map(|_| CachePadded::new(Mutex::new(Shard::new(databases)))).collect(),
+            shards: (0..n)
+                .map(|_| {
+                    CachePadded::new(ShardSlot {
+                        keyspace_hits: AtomicU64::new(0),
+                        keyspace_misses: AtomicU64::new(0),
+                        lock: Mutex::new(Shard::new(databases)),
+                    })
+                })
+                .collect(),
             mask: n - 1,
-            hasher: ahash::RandomState::with_seeds(0x9e37_79b9, 0x7f4a_7c15, 0xf39c_c060, 0x5ced_c834),
             databases,
             stats: KeyspaceStats::default(),
             used: AtomicI64::new(0),
@@ -149,7 +170,14 @@ impl Store {
     }
 
     pub fn shard_index(&self, key: &[u8]) -> usize {
-        (self.hasher.hash_one(key) as usize) & self.mask
+        self.shard_of_hash(dense::hash(key))
+    }
+
+    /// The shard for a key's [`dense::hash`]. Bits 32 and up: the tables inside a shard
+    /// index their buckets by the low bits and tag them with the top 7, so neither is
+    /// constant within a shard.
+    fn shard_of_hash(&self, hash: u64) -> usize {
+        ((hash >> 32) as usize) & self.mask
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -168,6 +196,21 @@ impl Store {
     /// Called by the server cron every tick.
     pub fn refresh_coarse_clock(&self) {
         self.coarse_ms.store(self.clock.now_ms(), Ordering::Relaxed);
+    }
+
+    /// `keyspace_hits` and `keyspace_misses` of INFO: summed over the shards.
+    pub fn keyspace_hits_misses(&self) -> (u64, u64) {
+        self.shards.iter().fold((0, 0), |(h, m), s| {
+            (h + s.keyspace_hits.load(Ordering::Relaxed), m + s.keyspace_misses.load(Ordering::Relaxed))
+        })
+    }
+
+    /// CONFIG RESETSTAT's part for the read counters.
+    pub fn reset_keyspace_hits_misses(&self) {
+        for s in self.shards.iter() {
+            s.keyspace_hits.store(0, Ordering::Relaxed);
+            s.keyspace_misses.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Logical bytes held by all keys.
@@ -205,7 +248,11 @@ impl Store {
 
     /// Locks the one shard holding `key`.
     pub fn lock_key(&self, key: &[u8]) -> Locked<'_> {
-        self.lock_indices(&[self.shard_index(key)], false)
+        let i = self.shard_index(key);
+        let mut guards = SmallVec::new();
+        // Pushed, not collected: the general path costs ~60 instructions more per command.
+        guards.push((i, self.shards[i].lock.lock()));
+        self.locked(guards, false)
     }
 
     /// Locks every shard: for EXEC and whole-keyspace commands.
@@ -220,18 +267,16 @@ impl Store {
     }
 
     fn lock_indices(&self, idx: &[usize], all: bool) -> Locked<'_> {
-        Locked {
-            store: self,
-            guards: idx.iter().map(|&i| (i, self.shards[i].lock())).collect(),
-            all,
-            now: Cell::new(None),
-            access: self.access_policy(),
-        }
+        self.locked(idx.iter().map(|&i| (i, self.shards[i].lock.lock())).collect(), all)
+    }
+
+    fn locked<'s>(&'s self, guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>, all: bool) -> Locked<'s> {
+        Locked { store: self, guards, all, now: Cell::new(None), access: self.access_policy() }
     }
 
     /// Locks one shard by index (background cycles: active expiry, eviction sampling).
     pub(crate) fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
-        self.shards[i].lock()
+        self.shards[i].lock.lock()
     }
 
     /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]).
@@ -288,19 +333,22 @@ impl<'s> Locked<'s> {
         self.access = self.store.access_policy();
     }
 
-    fn slot(&mut self, key: &[u8]) -> usize {
-        let i = self.store.shard_index(key);
+    /// The position in `guards` of the shard holding `key`, and the key's hash (computed
+    /// once here and reused for the table lookups).
+    fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let hash = dense::hash(key);
+        let i = self.store.shard_of_hash(hash);
         if self.all {
-            return i;
+            return (i, hash);
         }
         match self.guards.iter().position(|(g, _)| *g == i) {
-            Some(p) => p,
+            Some(p) => (p, hash),
             None => panic!("key {:?} is not in a locked shard: command table key positions are wrong", key),
         }
     }
 
     fn shard_mut(&mut self, key: &[u8]) -> &mut Shard {
-        let p = self.slot(key);
+        let (p, _) = self.locate(key);
         &mut self.guards[p].1
     }
 
@@ -313,8 +361,8 @@ impl<'s> Locked<'s> {
     /// Deletes `key` if its TTL has passed; true if it did.
     fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
         let store = self.store;
-        let p = self.slot(key);
-        let at = self.guards[p].1.dbs[db].expire_at(key);
+        let (p, hash) = self.locate(key);
+        let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
         if at == 0 || at > self.now() {
             return false;
         }
@@ -325,11 +373,23 @@ impl<'s> Locked<'s> {
     /// Looks a key up for reading: expires it lazily, updates its LRU/LFU data and counts a
     /// keyspace hit or miss (`lookupKeyRead`).
     pub fn get(&mut self, db: usize, key: &[u8]) -> Option<&mut Entry> {
-        let stats = &self.store.stats;
-        let found = self.lookup(db, key, true);
-        let counter = if found.is_some() { &stats.keyspace_hits } else { &stats.keyspace_misses };
-        counter.fetch_add(1, Ordering::Relaxed);
+        let store = self.store;
+        let (p, hash) = self.locate(key);
+        let slot = &store.shards[self.guards[p].0];
+        let found = self.lookup_at(p, hash, db, key, true);
+        count(if found.is_some() { &slot.keyspace_hits } else { &slot.keyspace_misses });
         found
+    }
+
+    /// A lookup that does not touch the key's access data but counts a keyspace hit or miss
+    /// (`lookupKeyReadWithFlags(LOOKUP_NOTOUCH)`: EXISTS, TYPE, TTL, OBJECT).
+    pub fn peek_counted(&mut self, db: usize, key: &[u8]) -> Option<&Entry> {
+        let store = self.store;
+        let (p, hash) = self.locate(key);
+        let slot = &store.shards[self.guards[p].0];
+        let found = self.lookup_at(p, hash, db, key, false);
+        count(if found.is_some() { &slot.keyspace_hits } else { &slot.keyspace_misses });
+        found.map(|e| &*e)
     }
 
     /// Looks a key up before writing it: like [`get`](Self::get) but counts no hit or miss
@@ -346,18 +406,23 @@ impl<'s> Locked<'s> {
     /// Finds the entry, deleting it instead if its TTL has passed, else touching it. One
     /// lookup in the keys, plus one in the expiry times only if the table has any.
     fn lookup(&mut self, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
+        let (p, hash) = self.locate(key);
+        self.lookup_at(p, hash, db, key, touch)
+    }
+
+    /// [`lookup`](Self::lookup) with the key already [located](Self::locate).
+    fn lookup_at(&mut self, p: usize, hash: u64, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
         let (access, store) = (self.access, self.store);
-        let p = self.slot(key);
         // The expiry first (free when the table has no TTLs), so the clock is read only for
         // keys that have one.
-        let at = self.guards[p].1.dbs[db].expire_at(key);
+        let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
         let expired = at != 0 && at <= self.now();
         let shard = &mut *self.guards[p].1;
         if expired {
             store.remove_expired(shard, db, key);
             return None;
         }
-        let idx = shard.dbs[db].map.get_index_of(key)?;
+        let idx = shard.dbs[db].map.get_index_of_hashed(hash, key)?;
         let entry = &mut shard.dbs[db].map[idx];
         if touch {
             access.touch(entry, store.coarse_now_ms(), &store.lfu);
@@ -381,19 +446,21 @@ impl<'s> Locked<'s> {
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
         let entry = Entry { value, access: self.access.initial(self.store.coarse_now_ms(), &self.store.lfu) };
         let store = self.store;
-        let shard = self.shard_mut(key);
+        let (p, hash) = self.locate(key);
+        let shard = &mut *self.guards[p].1;
         let mut delta = entry_size(key, &entry);
         let table = &mut shard.dbs[db];
         // Reuse the stored key when overwriting, else copy the key out of the read buffer so
         // the map never pins a connection's buffer.
-        let old = match table.map.get_full_mut(key) {
-            Some((_, k, slot)) => {
-                let k = k.clone();
-                let old = std::mem::replace(slot, entry);
-                table.set_expire(&k, expire_at);
+        let old = match table.map.get_index_of_hashed(hash, key) {
+            Some(i) => {
+                let old = std::mem::replace(&mut table.map[i], entry);
+                if expire_at != 0 || !table.expires.is_empty() {
+                    table.set_expire(key, expire_at);
+                }
                 Some(old)
             }
-            None => table.insert(Str::new(key), entry, expire_at),
+            None => table.insert(hash, Str::new(key), entry, expire_at),
         };
         if let Some(old) = old {
             delta -= entry_size(key, &old);

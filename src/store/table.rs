@@ -43,11 +43,16 @@ impl Table {
 
     /// Absolute expiry of `key` in Unix ms, 0 if it has none (or does not exist).
     pub fn expire_at(&self, key: &[u8]) -> u64 {
+        self.expire_at_hashed(super::dense::hash(key), key)
+    }
+
+    /// [`expire_at`](Self::expire_at) with the key's hash already computed.
+    pub(super) fn expire_at_hashed(&self, hash: u64, key: &[u8]) -> u64 {
         // Most tables have no TTLs at all: skip the second lookup then, as Redis does.
         if self.expires.is_empty() {
             return 0;
         }
-        self.expires.get(key).copied().unwrap_or(0)
+        self.expires.get_index_of_hashed(hash, key).map_or(0, |i| self.expires[i])
     }
 
     /// Has `key`'s TTL passed at `now_ms`?
@@ -62,13 +67,14 @@ impl Table {
     }
 
     /// Stores `entry` with expiry `expire_at` (0: none), replacing any previous value and TTL.
-    pub(super) fn insert(&mut self, key: Str, entry: Entry, expire_at: u64) -> Option<Entry> {
+    /// `hash` is the key's [`hash`](super::dense::hash).
+    pub(super) fn insert(&mut self, hash: u64, key: Str, entry: Entry, expire_at: u64) -> Option<Entry> {
         if expire_at != 0 {
-            self.expires.insert(key.clone(), expire_at);
+            self.expires.insert_hashed(hash, key.clone(), expire_at);
         } else if !self.expires.is_empty() {
             self.expires.swap_remove(&key);
         }
-        self.map.insert(key, entry)
+        self.map.insert_hashed(hash, key, entry)
     }
 
     /// Removes `key`; returns its entry and expiry (0: none).
