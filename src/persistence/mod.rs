@@ -1,0 +1,9 @@
+//! Persistence in Redis's own formats, so that Redis's tools and dumps keep working with us.
+//!
+//! This is the format layer only: bytes in, bytes out, no store and no server state.
+//!
+//! ```text
+//! crc64.rs   CRC-64 (Jones) as Redis computes it, for RDB trailers and DUMP footers
+//! ```
+
+pub mod crc64;
