@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! crc64.rs   CRC-64 (Jones) as Redis computes it, for RDB trailers and DUMP footers
+//! lzf.rs     LZF compression, byte-identical to the liblzf Redis uses
 //! ```
 
 pub mod crc64;
+pub mod lzf;
