@@ -5,7 +5,12 @@
 //! ```text
 //! crc64.rs   CRC-64 (Jones) as Redis computes it, for RDB trailers and DUMP footers
 //! lzf.rs     LZF compression, byte-identical to the liblzf Redis uses
+//! rdb/       RDB version 10: length/string encodings, streaming RdbWriter and RdbReader
 //! ```
 
 pub mod crc64;
 pub mod lzf;
+pub mod rdb;
+
+#[cfg(test)]
+mod fixtures;
