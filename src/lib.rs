@@ -10,6 +10,7 @@
 //! commands/      the command table, the dispatcher, one module per command family
 //! store/         the sharded keyspace: tables, values, expiry, eviction, clock
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
+//! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF)
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
 //! ```
 //!
@@ -32,6 +33,7 @@ pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod memory;
+pub mod persistence;
 pub mod server;
 pub mod store;
 

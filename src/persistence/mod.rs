@@ -1,0 +1,18 @@
+//! Persistence in Redis's own formats, so that Redis's tools and dumps keep working with us.
+//!
+//! This is the format layer only: bytes in, bytes out, no store and no server state.
+//!
+//! ```text
+//! crc64.rs   CRC-64 (Jones) as Redis computes it, for RDB trailers and DUMP footers
+//! lzf.rs     LZF compression, byte-identical to the liblzf Redis uses
+//! rdb/       RDB version 10: length/string encodings, streaming RdbWriter and RdbReader
+//! dump.rs    DUMP / RESTORE payloads: one RDB-encoded value + version + CRC-64
+//! ```
+
+pub mod crc64;
+pub mod dump;
+pub mod lzf;
+pub mod rdb;
+
+#[cfg(test)]
+mod fixtures;

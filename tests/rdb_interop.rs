@@ -1,0 +1,282 @@
+//! # Interop with a real redis-server 7.0: RDB files and DUMP payloads
+//!
+//! - a file written by `RdbWriter` passes `redis-check-rdb` and loads into redis-server with the
+//!   same keys, values and TTLs;
+//! - a file saved by redis-server reads back through `RdbReader` as the keys that were set;
+//! - `dump_payload` gives Redis's DUMP bytes exactly, for many strings of every size and entropy,
+//!   and each side RESTOREs the other's payloads.
+//!
+//! `redis-server` and `redis-check-rdb` must be on `PATH` (or named by `REDIS_SERVER` and
+//! `REDIS_CHECK_RDB`); if they are missing the tests fail, they never skip:
+//! `apt-get install -y redis-server redis-tools`.
+
+use ferrocache::persistence::dump::{dump_payload, restore_payload};
+use ferrocache::persistence::rdb::{
+    AuxFields, RdbEntry, RdbReader, RdbRecord, RdbStr, RdbString, RdbWriteOptions, RdbWriter,
+};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// 2100-01-01T00:00:00.123Z: TTLs that do not run out while a test looks at them.
+const FAR_FUTURE_MS: i64 = 4_102_444_800_123;
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let path = std::env::temp_dir().join(format!("ferrocache-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn program(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_string())
+}
+
+/// A redis-server child working in `dir`, killed on drop.
+struct RedisServer {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl RedisServer {
+    /// Starts redis-server on a free port, loading `dir/dbfilename` if it exists, and waits until
+    /// it answers PING (not `-LOADING`).
+    fn start(dir: &Path, dbfilename: &str) -> RedisServer {
+        let bin = program("REDIS_SERVER", "redis-server");
+        let port = free_port();
+        let log = dir.join("redis.log");
+        let child = Command::new(&bin)
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(dir)
+            .args(["--dbfilename", dbfilename])
+            .arg("--logfile")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting `{bin}` ({e}): install it with apt-get install -y redis-server"));
+        let mut server = RedisServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(&log).unwrap_or_default();
+                panic!("redis-server exited during start-up ({status}):\n{log}");
+            }
+            if let Ok(mut con) = redis::Client::open(server.url()).unwrap().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "redis-server did not become ready");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    fn connect(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Strings of every kind: empty, integers, short, long, compressible or not.
+fn sample_value(rng: &mut SmallRng) -> Vec<u8> {
+    let len = match rng.gen_range(0..10) {
+        0 => rng.gen_range(0..12),
+        1..=4 => rng.gen_range(12..200),
+        5..=7 => rng.gen_range(200..5000),
+        _ => rng.gen_range(5000..40_000),
+    };
+    match rng.gen_range(0..5) {
+        0 => {
+            let number = rng.gen::<i64>().to_string().into_bytes();
+            number[..len.min(number.len())].to_vec()
+        }
+        1 => (0..len).map(|_| rng.gen()).collect(),
+        2 => (0..len).map(|_| b"ab"[rng.gen_range(0..2)]).collect(),
+        3 => {
+            let words: [&[u8]; 6] = [b"cache ", b"redis ", b"key ", b"value ", b"ferro ", b"\x00\xff"];
+            let mut text = Vec::with_capacity(len);
+            while text.len() < len {
+                text.extend_from_slice(words[rng.gen_range(0..words.len())]);
+            }
+            text.truncate(len);
+            text
+        }
+        _ => {
+            let mut runs = Vec::with_capacity(len);
+            while runs.len() < len {
+                let byte = rng.gen_range(b'a'..=b'e');
+                runs.extend(std::iter::repeat_n(byte, rng.gen_range(1..50)));
+            }
+            runs.truncate(len);
+            runs
+        }
+    }
+}
+
+fn entry(db: u32, key: &str, value: RdbString, expire_at_ms: Option<i64>) -> RdbEntry {
+    RdbEntry { db, key: key.as_bytes().to_vec(), value, expire_at_ms, lru_idle_secs: None, lfu_freq: None }
+}
+
+/// What the tests put in files: several databases, integers, TTLs, every size of string.
+fn sample_entries() -> Vec<RdbEntry> {
+    let mut rng = SmallRng::seed_from_u64(2024);
+    let mut entries = vec![
+        entry(0, "short", RdbString::Bytes(b"hello".to_vec()), None),
+        entry(0, "int", RdbString::Int(12345), None),
+        entry(0, "neg", RdbString::Int(-1), Some(FAR_FUTURE_MS)),
+        entry(0, "big", RdbString::Int(1 << 40), None),
+        entry(0, "a100", RdbString::Bytes(vec![b'a'; 100]), Some(FAR_FUTURE_MS + 1)),
+        entry(0, "empty", RdbString::Bytes(Vec::new()), None),
+        entry(0, "12345", RdbString::Bytes(b"a key that is an integer".to_vec()), None),
+        RdbEntry { lru_idle_secs: Some(77), lfu_freq: Some(9), ..entry(0, "hints", RdbString::Int(7), None) },
+        entry(3, "db3", RdbString::Bytes(b"three".to_vec()), Some(FAR_FUTURE_MS + 3)),
+        entry(15, "db15", RdbString::Int(i64::MIN), None),
+    ];
+    for i in 0..300 {
+        let db = [0, 3, 15][i % 3];
+        let expire = (i % 4 == 0).then(|| FAR_FUTURE_MS + i as i64);
+        entries.push(entry(db, &format!("sample:{i}"), RdbString::Bytes(sample_value(&mut rng)), expire));
+    }
+    entries.sort_by_key(|e| e.db);
+    entries
+}
+
+fn write_rdb(path: &Path, entries: &[RdbEntry], options: RdbWriteOptions) {
+    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: false };
+    let mut writer = RdbWriter::new(BufWriter::new(File::create(path).unwrap()), options, aux).unwrap();
+    let mut dbs: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
+    for e in entries {
+        let counts = dbs.entry(e.db).or_default();
+        counts.0 += 1;
+        counts.1 += u64::from(e.expire_at_ms.is_some());
+    }
+    for (&db, &(keys, expires)) in &dbs {
+        writer.select_db(db, keys, expires).unwrap();
+        for e in entries.iter().filter(|e| e.db == db) {
+            writer.write_entry(&e.as_entry_ref()).unwrap();
+        }
+    }
+    writer.finish().unwrap().into_inner().unwrap().sync_all().unwrap();
+}
+
+#[test]
+fn redis_loads_the_files_we_write() {
+    let entries = sample_entries();
+    for options in
+        [RdbWriteOptions { compression: true, checksum: true }, RdbWriteOptions { compression: false, checksum: false }]
+    {
+        let dir = TempDir::new("rdb-ours");
+        write_rdb(&dir.0.join("ours.rdb"), &entries, options);
+
+        let check = Command::new(program("REDIS_CHECK_RDB", "redis-check-rdb"))
+            .arg(dir.0.join("ours.rdb"))
+            .output()
+            .expect("redis-check-rdb on PATH (apt-get install -y redis-tools)");
+        let report = String::from_utf8_lossy(&check.stdout);
+        assert!(check.status.success() && report.contains("RDB looks OK"), "{options:?}:\n{report}");
+        assert!(report.contains(&format!("{} keys read", entries.len())), "{report}");
+
+        let server = RedisServer::start(&dir.0, "ours.rdb");
+        let mut con = server.connect();
+        for db in [0, 3, 15] {
+            redis::cmd("SELECT").arg(db).query::<()>(&mut con).unwrap();
+            let dbsize: usize = redis::cmd("DBSIZE").query(&mut con).unwrap();
+            assert_eq!(dbsize, entries.iter().filter(|e| e.db == db).count(), "db {db}");
+            for e in entries.iter().filter(|e| e.db == db) {
+                let value: Vec<u8> = redis::cmd("GET").arg(&e.key).query(&mut con).unwrap();
+                assert_eq!(value, e.value.clone().into_bytes(), "{}", e.key.escape_ascii());
+                let expire: i64 = redis::cmd("PEXPIRETIME").arg(&e.key).query(&mut con).unwrap();
+                assert_eq!(expire, e.expire_at_ms.unwrap_or(-1), "{}", e.key.escape_ascii());
+            }
+        }
+    }
+}
+
+#[test]
+fn we_read_the_files_redis_writes() {
+    let dir = TempDir::new("rdb-redis");
+    let server = RedisServer::start(&dir.0, "dump.rdb");
+    let mut con = server.connect();
+    let entries = sample_entries();
+    for e in &entries {
+        redis::cmd("SELECT").arg(e.db).query::<()>(&mut con).unwrap();
+        redis::cmd("SET").arg(&e.key).arg(e.value.clone().into_bytes()).query::<()>(&mut con).unwrap();
+        if let Some(at) = e.expire_at_ms {
+            redis::cmd("PEXPIREAT").arg(&e.key).arg(at).query::<()>(&mut con).unwrap();
+        }
+    }
+    redis::cmd("SAVE").query::<()>(&mut con).unwrap();
+
+    let mut reader = RdbReader::new(BufReader::new(File::open(dir.0.join("dump.rdb")).unwrap())).unwrap();
+    let mut read = BTreeMap::new();
+    while let Some(record) = reader.next_record().unwrap() {
+        if let RdbRecord::Entry(e) = record {
+            read.insert((e.db, e.key), (e.value.into_bytes(), e.expire_at_ms));
+        }
+    }
+    let expected: BTreeMap<_, _> =
+        entries.into_iter().map(|e| ((e.db, e.key), (e.value.into_bytes(), e.expire_at_ms))).collect();
+    assert_eq!(read.len(), expected.len());
+    assert!(read == expected, "the keys read differ from the keys set");
+}
+
+#[test]
+fn dump_payloads_match_redis_byte_for_byte() {
+    let dir = TempDir::new("dump");
+    let server = RedisServer::start(&dir.0, "dump.rdb");
+    let mut con = server.connect();
+    let mut rng = SmallRng::seed_from_u64(7);
+    for compression in ["yes", "no"] {
+        redis::cmd("CONFIG").arg("SET").arg("rdbcompression").arg(compression).query::<()>(&mut con).unwrap();
+        for i in 0..400 {
+            let value = sample_value(&mut rng);
+            redis::cmd("SET").arg("k").arg(&value[..]).query::<()>(&mut con).unwrap();
+            let theirs: Vec<u8> = redis::cmd("DUMP").arg("k").query(&mut con).unwrap();
+            let ours = dump_payload(RdbStr::Bytes(&value), compression == "yes");
+            assert!(
+                ours == theirs,
+                "value {i} (rdbcompression {compression}, {} bytes) dumps differently",
+                value.len()
+            );
+            assert_eq!(restore_payload(&theirs).unwrap().into_bytes(), value);
+            redis::cmd("RESTORE").arg("restored").arg(0).arg(&ours[..]).arg("REPLACE").query::<()>(&mut con).unwrap();
+            let restored: Vec<u8> = redis::cmd("GET").arg("restored").query(&mut con).unwrap();
+            assert_eq!(restored, value);
+        }
+    }
+}
