@@ -697,7 +697,7 @@ fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !store.eviction_policy().is_lfu() {
         return Reply::err(errors::LFU_NOT_SELECTED);
     }
-    Reply::Integer(lfu_counter(e, now, store.lfu_params()) as i64)
+    Reply::Integer(lfu_counter(e.access, now, store.lfu_params()) as i64)
 }
 
 /// `OBJECT IDLETIME key`: seconds since the last access; not under an LFU policy.
@@ -711,7 +711,7 @@ fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if store.eviction_policy().is_lfu() {
         return Reply::err(errors::LFU_SELECTED);
     }
-    Reply::Integer((idle_ms(e, now) / 1000) as i64)
+    Reply::Integer((idle_ms(e.access, now) / 1000) as i64)
 }
 
 /// Redis's `OBJ_SHARED_REFCOUNT` (INT_MAX): what shared integer objects report.

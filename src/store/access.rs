@@ -48,9 +48,9 @@ pub fn lru_clock(now_ms: u64) -> u32 {
 }
 
 /// Idle time in ms of an entry whose access field holds an LRU clock (`estimateObjectIdleTime`).
-pub fn idle_ms(entry: &Entry, now_ms: u64) -> u64 {
+pub fn idle_ms(access: u32, now_ms: u64) -> u64 {
     let clock = lru_clock(now_ms) as u64;
-    let lru = entry.access as u64 & LRU_CLOCK_MAX;
+    let lru = access as u64 & LRU_CLOCK_MAX;
     if clock >= lru {
         (clock - lru) * LRU_RESOLUTION_MS
     } else {
@@ -58,14 +58,32 @@ pub fn idle_ms(entry: &Entry, now_ms: u64) -> u64 {
     }
 }
 
+/// LRU access data of a key idle for `idle_secs` (RDB `IDLE`, RESTORE `IDLETIME`), as
+/// `objectSetLRUOrLFU` computes it.
+pub fn access_from_idle(idle_secs: u64, now_ms: u64) -> u32 {
+    let clock = lru_clock(now_ms) as u64;
+    // With a 1 s clock resolution the idle seconds are clock ticks. An idle time longer
+    // than the wrapping clock can express gets Redis's answer: half-way into the future.
+    match clock.checked_sub(idle_secs) {
+        Some(abs) => abs as u32,
+        None => ((clock + LRU_CLOCK_MAX / 2) % LRU_CLOCK_MAX) as u32,
+    }
+}
+
+/// LFU access data of a key with counter `freq` (RDB `FREQ`, RESTORE `FREQ`), as
+/// `objectSetLRUOrLFU` computes it: the counter, last decremented now.
+pub fn access_from_freq(freq: u8, now_ms: u64) -> u32 {
+    (lfu_minutes(now_ms) << 8) | freq as u32
+}
+
 fn lfu_minutes(now_ms: u64) -> u32 {
     ((now_ms / 1000 / 60) & 65535) as u32
 }
 
 /// The LFU counter after decay (`LFUDecrAndReturn`); what OBJECT FREQ reports.
-pub fn lfu_counter(entry: &Entry, now_ms: u64, params: &LfuParams) -> u8 {
-    let ldt = entry.access >> 8;
-    let counter = (entry.access & 255) as u8;
+pub fn lfu_counter(access: u32, now_ms: u64, params: &LfuParams) -> u8 {
+    let ldt = access >> 8;
+    let counter = (access & 255) as u8;
     let now = lfu_minutes(now_ms);
     let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
     let periods = match params.decay_time() {
@@ -104,7 +122,7 @@ impl AccessPolicy {
         entry.access = match self {
             AccessPolicy::Lru => lru_clock(now_ms),
             AccessPolicy::Lfu => {
-                let c = lfu_log_incr(lfu_counter(entry, now_ms, params), params);
+                let c = lfu_log_incr(lfu_counter(entry.access, now_ms, params), params);
                 (lfu_minutes(now_ms) << 8) | c as u32
             }
         };

@@ -158,8 +158,8 @@ impl Store {
                     };
                     let score = match policy {
                         EvictionPolicy::VolatileTtl => u64::MAX - at,
-                        p if p.is_lfu() => 255 - lfu_counter(e, now, self.lfu_params()) as u64,
-                        _ => idle_ms(e, now),
+                        p if p.is_lfu() => 255 - lfu_counter(e.access, now, self.lfu_params()) as u64,
+                        _ => idle_ms(e.access, now),
                     };
                     if pool.iter().any(|c| c.shard == si && c.db == db && c.key == *key) {
                         continue;

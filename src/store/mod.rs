@@ -16,19 +16,21 @@ mod clock;
 mod dense;
 mod eviction;
 mod expiry;
+mod snapshot;
 mod table;
 mod value;
 
-pub use access::{idle_ms, lfu_counter, AccessPolicy, LfuParams};
+pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use bytes24::Str;
 pub use clock::{system_now_ms, system_now_us, Clock};
 pub use eviction::{EvictError, EvictionPolicy};
+pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::Table;
 pub use value::{parse_i64_strict, Entry, Value, EMBSTR_MAX};
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -134,6 +136,9 @@ pub struct Store {
     /// Wall-clock ms as of the last cron tick: what LRU/LFU access data is stamped with, as
     /// Redis stamps objects with its cron-cached `server.lruclock` (1 s resolution anyway).
     coarse_ms: AtomicU64,
+    /// Held for reading by every command that locks more than one shard, for writing while
+    /// a snapshot copies the shards (see `snapshot.rs`).
+    cross_shard_gate: RwLock<()>,
 }
 
 impl Store {
@@ -157,6 +162,7 @@ impl Store {
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             lfu: LfuParams::default(),
             coarse_ms: AtomicU64::new(clock.now_ms()),
+            cross_shard_gate: RwLock::new(()),
             clock,
         }
     }
@@ -267,11 +273,15 @@ impl Store {
     }
 
     fn lock_indices(&self, idx: &[usize], all: bool) -> Locked<'_> {
-        self.locked(idx.iter().map(|&i| (i, self.shards[i].lock.lock())).collect(), all)
+        // Taken before any shard, so a snapshot waiting for it holds no shard either.
+        let gate = (idx.len() > 1).then(|| self.cross_shard_gate.read());
+        let mut locked = self.locked(idx.iter().map(|&i| (i, self.shards[i].lock.lock())).collect(), all);
+        locked._gate = gate;
+        locked
     }
 
     fn locked<'s>(&'s self, guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>, all: bool) -> Locked<'s> {
-        Locked { store: self, guards, all, now: Cell::new(None), access: self.access_policy() }
+        Locked { store: self, guards, _gate: None, all, now: Cell::new(None), access: self.access_policy() }
     }
 
     /// Locks one shard by index (background cycles: active expiry, eviction sampling).
@@ -302,6 +312,9 @@ impl Store {
 pub struct Locked<'s> {
     store: &'s Store,
     guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
+    /// The cross-shard gate, for commands holding more than one shard. Declared after
+    /// `guards` so the shards are released first.
+    _gate: Option<RwLockReadGuard<'s, ()>>,
     all: bool,
     /// Read from the clock on first use only: a GET on a table without TTLs never needs it,
     /// and reading the system clock costs ~50 ns.
@@ -468,6 +481,18 @@ impl<'s> Locked<'s> {
         shard.touch_watched(db, key);
         store.account(delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets a key's LRU/LFU data (RDB loading, RESTORE IDLETIME/FREQ). False if it is missing.
+    pub fn set_access(&mut self, db: usize, key: &[u8], access: u32) -> bool {
+        let shard = self.shard_mut(key);
+        match shard.dbs[db].map.get_mut(key) {
+            Some(entry) => {
+                entry.access = access;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Replaces the value of an existing key, keeping its TTL (INCR, APPEND, SET KEEPTTL, …).
