@@ -13,6 +13,7 @@ pub mod crc64;
 pub mod dump;
 pub mod lzf;
 pub mod rdb;
+pub mod rdb_file;
 
 #[cfg(test)]
 mod fixtures;

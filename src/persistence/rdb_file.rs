@@ -1,0 +1,327 @@
+//! The keyspace to and from an RDB file: what SAVE, BGSAVE and start-up loading do with the
+//! format layer in [`rdb`](super::rdb).
+
+use super::rdb::{
+    AuxFields, RdbEntryRef, RdbError, RdbReader, RdbRecord, RdbStr, RdbString, RdbWriteOptions, RdbWriter,
+};
+use crate::store::{
+    access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams, Snapshot, Store, Value,
+};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter};
+use std::path::{Path, PathBuf};
+
+/// What a save needs besides the keys.
+#[derive(Debug, Clone)]
+pub struct SaveOptions {
+    pub compression: bool,
+    pub checksum: bool,
+    /// The eviction policy's kind: Redis writes each key's idle time under an LRU policy and
+    /// its LFU counter under an LFU one, so a restart keeps the eviction order.
+    pub access: Option<AccessPolicy>,
+    pub lfu: LfuParams,
+    pub now_ms: u64,
+    pub used_mem: u64,
+}
+
+/// Writes `snapshot` to `path` as Redis does: into `temp-<pid>.rdb` beside it, fsync, rename
+/// over `path`, fsync the directory. A crash mid-save leaves the previous file intact.
+/// Returns the file's size.
+pub fn save(snapshot: &Snapshot, path: &Path, options: &SaveOptions) -> io::Result<u64> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = dir.join(format!("temp-{}.rdb", std::process::id()));
+    let result = write_file(snapshot, &temp, options).and_then(|size| {
+        std::fs::rename(&temp, path)?;
+        File::open(dir)?.sync_all()?;
+        Ok(size)
+    });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Result<u64> {
+    let file = File::create(temp)?;
+    let aux = AuxFields {
+        redis_ver: crate::commands::REDIS_COMPAT_VERSION,
+        ctime: (options.now_ms / 1000) as i64,
+        used_mem: options.used_mem,
+        aof_base: false,
+    };
+    let write_options = RdbWriteOptions { compression: options.compression, checksum: options.checksum };
+    let mut rdb = RdbWriter::new(BufWriter::with_capacity(1 << 16, file), write_options, aux)?;
+    for (db, entries) in snapshot.dbs.iter().enumerate() {
+        if entries.is_empty() {
+            continue;
+        }
+        let expires = entries.iter().filter(|e| e.expire_at != 0).count();
+        rdb.select_db(db as u32, entries.len() as u64, expires as u64)?;
+        for e in entries {
+            let value = match &e.value {
+                Value::Int(n) => RdbStr::Int(*n),
+                Value::Str(s) => RdbStr::Bytes(s),
+                Value::Raw(v) => RdbStr::Bytes(v),
+            };
+            let (lru_idle_secs, lfu_freq) = match options.access {
+                Some(AccessPolicy::Lru) => (Some(idle_ms(e.access, options.now_ms) / 1000), None),
+                Some(AccessPolicy::Lfu) => (None, Some(lfu_counter(e.access, options.now_ms, &options.lfu))),
+                None => (None, None),
+            };
+            rdb.write_entry(&RdbEntryRef {
+                key: &e.key,
+                value,
+                expire_at_ms: (e.expire_at != 0).then_some(e.expire_at as i64),
+                lru_idle_secs,
+                lfu_freq,
+            })?;
+        }
+    }
+    let file = rdb.finish()?.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    file.metadata().map(|m| m.len())
+}
+
+/// Why a load failed. The server refuses to start on any of these, as Redis does, rather
+/// than serve part of a dataset.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Rdb(#[from] RdbError),
+    #[error("FATAL: Data file was created with a Redis server configured to handle more than {databases} databases. Exiting")]
+    DatabaseOutOfRange { databases: usize },
+    #[error("RDB has duplicated key '{}' in DB {db}", String::from_utf8_lossy(key))]
+    DuplicateKey { db: u32, key: Vec<u8> },
+}
+
+/// What a load did, for the log line Redis prints.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LoadStats {
+    pub keys_loaded: u64,
+    pub keys_expired: u64,
+    pub bytes: u64,
+}
+
+/// Loads the RDB file at `path` into `store` (which should be empty). Keys whose TTL has
+/// already passed are dropped, as a primary does. `progress(bytes_read, file_size)` is called
+/// now and then so the caller can log it. On error the keys loaded so far stay in the store;
+/// the caller is expected to give up (Redis exits).
+pub fn load(
+    store: &Store,
+    path: &Path,
+    verify_checksum: bool,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<LoadStats, LoadError> {
+    let file = File::open(path).map_err(RdbError::Io)?;
+    let size = file.metadata().map_err(RdbError::Io)?.len();
+    let mut rdb = RdbReader::new(BufReader::with_capacity(1 << 16, file))?;
+    rdb.set_verify_checksum(verify_checksum);
+    let now = store.now_ms();
+    let access = if store.eviction_policy().is_lfu() { AccessPolicy::Lfu } else { AccessPolicy::Lru };
+    let mut stats = LoadStats::default();
+    let mut next_report = 0;
+    while let Some(record) = rdb.next_record()? {
+        let RdbRecord::Entry(e) = record else { continue };
+        let db = e.db as usize;
+        if db >= store.databases() {
+            return Err(LoadError::DatabaseOutOfRange { databases: store.databases() });
+        }
+        if let Some(at) = e.expire_at_ms {
+            if at <= now as i64 {
+                stats.keys_expired += 1;
+                continue;
+            }
+        }
+        let value = match e.value {
+            RdbString::Int(n) => Value::Int(n),
+            // Larger integers come back as text: store them as SET would.
+            RdbString::Bytes(b) => Value::from_set(&b),
+        };
+        let mut ks = store.lock_key(&e.key);
+        if ks.exists(db, &e.key) {
+            return Err(LoadError::DuplicateKey { db: e.db, key: e.key });
+        }
+        ks.insert(db, &e.key, value, e.expire_at_ms.map_or(0, |at| at as u64));
+        let loaded_access = match (access, e.lru_idle_secs, e.lfu_freq) {
+            (AccessPolicy::Lru, Some(idle), _) => Some(access_from_idle(idle, now)),
+            (AccessPolicy::Lfu, _, Some(freq)) => Some(access_from_freq(freq, now)),
+            _ => None,
+        };
+        if let Some(a) = loaded_access {
+            ks.set_access(db, &e.key, a);
+        }
+        stats.keys_loaded += 1;
+        if rdb.bytes_read() >= next_report {
+            progress(rdb.bytes_read(), size);
+            next_report = rdb.bytes_read() + (size / 20).max(1 << 20);
+        }
+    }
+    stats.bytes = rdb.bytes_read();
+    // Loading is not a change to save again.
+    store.stats.dirty.store(0, std::sync::atomic::Ordering::Relaxed);
+    Ok(stats)
+}
+
+/// `dir` + `dbfilename`.
+pub fn rdb_path(dir: &str, dbfilename: &str) -> PathBuf {
+    Path::new(dir).join(dbfilename)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Clock, EvictionPolicy, LfuParams};
+
+    /// A directory under the system temp dir, removed on drop.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+            let path = std::env::temp_dir().join(format!("ferrocache-unit-{name}-{}-{nanos}", std::process::id()));
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const NOW: u64 = 1_700_000_000_000;
+
+    fn options() -> SaveOptions {
+        SaveOptions {
+            compression: true,
+            checksum: true,
+            access: None,
+            lfu: LfuParams::default(),
+            now_ms: NOW,
+            used_mem: 0,
+        }
+    }
+
+    fn put(store: &Store, db: usize, key: &str, value: Value, expire_at: u64) {
+        store.lock_key(key.as_bytes()).insert(db, key.as_bytes(), value, expire_at);
+    }
+
+    fn contents(store: &Store) -> Vec<(usize, Vec<u8>, Value, u64)> {
+        let mut all: Vec<_> = store
+            .snapshot()
+            .dbs
+            .into_iter()
+            .enumerate()
+            .flat_map(|(db, entries)| entries.into_iter().map(move |e| (db, e.key.to_vec(), e.value, e.expire_at)))
+            .collect();
+        all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        all
+    }
+
+    #[test]
+    fn save_then_load_gives_back_every_key_value_and_ttl() {
+        let dir = TempDir::new("roundtrip");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 8, Clock::manual(NOW));
+        put(&store, 0, "int", Value::Int(-42), 0);
+        put(&store, 0, "short", Value::from_set(b"hello"), NOW + 5_000);
+        put(&store, 3, "long", Value::from_set(&b"abc".repeat(1000)), 0);
+        put(&store, 15, "big-int-text", Value::from_set(b"123456789012345678901234567890"), NOW + 1);
+        let size = save(&store.snapshot(), &path, &options()).unwrap();
+        assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+        assert!(!dir.0.join(format!("temp-{}.rdb", std::process::id())).exists());
+
+        let loaded = Store::new(16, 4, Clock::manual(NOW));
+        let stats = load(&loaded, &path, true, |_, _| {}).unwrap();
+        assert_eq!((stats.keys_loaded, stats.keys_expired, stats.bytes), (4, 0, size));
+        assert_eq!(contents(&loaded), contents(&store));
+        assert_eq!(loaded.stats.dirty.load(std::sync::atomic::Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn keys_expired_by_load_time_are_dropped_and_counted() {
+        let dir = TempDir::new("expired");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 4, Clock::manual(NOW));
+        put(&store, 0, "gone", Value::Int(1), NOW + 10);
+        put(&store, 0, "kept", Value::Int(2), NOW + 10_000);
+        save(&store.snapshot(), &path, &options()).unwrap();
+        let later = Store::new(16, 4, Clock::manual(NOW + 10));
+        let stats = load(&later, &path, true, |_, _| {}).unwrap();
+        assert_eq!((stats.keys_loaded, stats.keys_expired), (1, 1));
+        assert_eq!(contents(&later), vec![(0, b"kept".to_vec(), Value::Int(2), NOW + 10_000)]);
+    }
+
+    #[test]
+    fn lru_idle_time_survives_a_save_and_load() {
+        let dir = TempDir::new("lru");
+        let path = dir.0.join("dump.rdb");
+        let clock = Clock::manual(NOW);
+        let store = Store::new(16, 4, clock.clone());
+        store.set_eviction_policy(EvictionPolicy::AllKeysLru);
+        put(&store, 0, "k", Value::Int(1), 0);
+        clock.advance(90_000);
+        let opts = SaveOptions { access: Some(AccessPolicy::Lru), now_ms: NOW + 90_000, ..options() };
+        save(&store.snapshot(), &path, &opts).unwrap();
+        let loaded = Store::new(16, 4, Clock::manual(NOW + 90_000));
+        loaded.set_eviction_policy(EvictionPolicy::AllKeysLru);
+        load(&loaded, &path, true, |_, _| {}).unwrap();
+        let access = loaded.snapshot().dbs[0][0].access;
+        let idle_s = idle_ms(access, NOW + 90_000) / 1000;
+        assert!((89..=91).contains(&idle_s), "idle {idle_s}s after reload, 90s before");
+    }
+
+    #[test]
+    fn a_database_beyond_the_configured_count_refuses_to_load() {
+        let dir = TempDir::new("dbrange");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 4, Clock::manual(NOW));
+        put(&store, 9, "k", Value::Int(1), 0);
+        save(&store.snapshot(), &path, &options()).unwrap();
+        let small = Store::new(4, 4, Clock::manual(NOW));
+        let err = load(&small, &path, true, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::DatabaseOutOfRange { databases: 4 }), "{err}");
+    }
+
+    #[test]
+    fn a_corrupt_or_truncated_file_is_an_error_not_a_partial_success() {
+        let dir = TempDir::new("corrupt");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 4, Clock::manual(NOW));
+        for i in 0..100 {
+            put(&store, 0, &format!("key:{i}"), Value::Int(i), 0);
+        }
+        save(&store.snapshot(), &path, &options()).unwrap();
+        let good = std::fs::read(&path).unwrap();
+
+        std::fs::write(&path, &good[..good.len() - 20]).unwrap();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::Rdb(RdbError::Truncated)), "{err}");
+
+        let mut flipped = good.clone();
+        let middle = flipped.len() / 2;
+        flipped[middle] ^= 0x01;
+        std::fs::write(&path, &flipped).unwrap();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::Rdb(RdbError::ChecksumMismatch { .. } | RdbError::Corrupt(_))), "{err}");
+
+        std::fs::write(&path, b"not an rdb file at all").unwrap();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::Rdb(RdbError::NotRdb)), "{err}");
+    }
+
+    #[test]
+    fn a_failed_save_leaves_the_previous_file_and_no_temp_file() {
+        let dir = TempDir::new("failed-save");
+        let path = dir.0.join("dump.rdb");
+        std::fs::write(&path, b"previous").unwrap();
+        // A directory where the temp file would go makes the save fail part way.
+        let temp = dir.0.join(format!("temp-{}.rdb", std::process::id()));
+        std::fs::create_dir(&temp).unwrap();
+        let store = Store::new(16, 4, Clock::manual(NOW));
+        put(&store, 0, "k", Value::Int(1), 0);
+        assert!(save(&store.snapshot(), &path, &options()).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+    }
+}
