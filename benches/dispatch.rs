@@ -46,7 +46,7 @@ fn batch(kind: &str) -> Vec<u8> {
     out
 }
 
-fn setup() -> (Shared, Client) {
+fn setup() -> (Arc<Shared>, Client) {
     let shared = Shared::new(Config::default(), Clock::System, 0);
     let addr: SocketAddr = "127.0.0.1:40000".parse().expect("valid address");
     let laddr: SocketAddr = "127.0.0.1:6379".parse().expect("valid address");

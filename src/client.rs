@@ -40,6 +40,8 @@ pub struct Client {
     pub authenticated: bool,
     pub info: Arc<ClientInfo>,
     pub multi: Option<MultiState>,
+    /// EXEC is running this client's queued commands.
+    pub in_exec: bool,
     /// Keys WATCHed (db, key) and the flag the store raises when one changes.
     pub watched: Vec<(usize, Bytes)>,
     pub watch_flag: WatchFlag,
@@ -67,6 +69,7 @@ impl Client {
             authenticated,
             info,
             multi: None,
+            in_exec: false,
             watched: Vec::new(),
             watch_flag: Arc::new(AtomicBool::new(false)),
             reply_mode: ReplyMode::On,

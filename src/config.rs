@@ -26,7 +26,16 @@ pub struct Config {
     pub loglevel: String,
     pub logfile: String,
     pub daemonize: bool,
+    /// RDB save points, `"<seconds> <changes> …"`, empty for none.
     pub save: String,
+    pub stop_writes_on_bgsave_error: bool,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    /// Microseconds to sleep per key written by a save: Redis's testing knob, which makes a
+    /// BGSAVE last long enough to observe.
+    pub rdb_key_save_delay: u64,
+    /// Microseconds to sleep per key loaded at start-up (Redis's `key-load-delay`, for tests).
+    pub key_load_delay: u64,
     pub appendonly: bool,
     pub appendfsync: String,
     pub dir: String,
@@ -38,6 +47,9 @@ pub struct Config {
     pub shards: usize,
     /// Ferrocache's own: tokio worker threads (0: one per core).
     pub threads: usize,
+    /// `no`, `yes` or `local`: whether CONFIG SET may change protected settings (`dir`,
+    /// `dbfilename`), which can point the server's writes anywhere.
+    pub enable_protected_configs: String,
     /// The file the configuration was read from, if any (CONFIG REWRITE writes it back).
     pub config_file: Option<String>,
 }
@@ -62,8 +74,12 @@ impl Default for Config {
             loglevel: "notice".into(),
             logfile: String::new(),
             daemonize: false,
-            // Redis defaults to "3600 1 300 100 60 10000"; with no RDB writer yet, no save points.
-            save: String::new(),
+            save: "3600 1 300 100 60 10000".into(),
+            stop_writes_on_bgsave_error: true,
+            rdbcompression: true,
+            rdbchecksum: true,
+            rdb_key_save_delay: 0,
+            key_load_delay: 0,
             appendonly: false,
             appendfsync: "everysec".into(),
             dir: ".".into(),
@@ -73,6 +89,7 @@ impl Default for Config {
             io_threads: 1,
             shards: 64,
             threads: 0,
+            enable_protected_configs: "no".into(),
             config_file: None,
         }
     }
@@ -233,13 +250,16 @@ pub static DIRECTIVES: &[Directive] = &[
         }
         c.daemonize = false
     }),
-    directive!("save", true, |c| c.save.clone(), |c, v| {
-        let save = parse_save(v)?;
-        if !save.is_empty() {
-            return Err("save points are not supported yet (RDB persistence is not implemented): use save \"\"".into());
-        }
-        c.save = save
-    }),
+    directive!("save", true, |c| c.save.clone(), |c, v| c.save = parse_save(v)?),
+    directive!("stop-writes-on-bgsave-error", true, |c| yes_no(c.stop_writes_on_bgsave_error), |c, v| c
+        .stop_writes_on_bgsave_error =
+        parse_bool(v)?),
+    directive!("rdbcompression", true, |c| yes_no(c.rdbcompression), |c, v| c.rdbcompression = parse_bool(v)?),
+    directive!("rdbchecksum", false, |c| yes_no(c.rdbchecksum), |c, v| c.rdbchecksum = parse_bool(v)?),
+    directive!("rdb-key-save-delay", true, |c| c.rdb_key_save_delay.to_string(), |c, v| c.rdb_key_save_delay =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("key-load-delay", true, |c| c.key_load_delay.to_string(), |c, v| c.key_load_delay =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
     directive!("appendonly", true, |c| yes_no(c.appendonly), |c, v| {
         if parse_bool(v)? {
             return Err("appendonly yes is not supported yet (AOF is not implemented)".into());
@@ -262,6 +282,9 @@ pub static DIRECTIVES: &[Directive] = &[
         }
         c.dbfilename = f.to_string()
     }),
+    directive!("enable-protected-configs", false, |c| c.enable_protected_configs.clone(), |c, v| c
+        .enable_protected_configs =
+        parse_enum(v, &["no", "yes", "local"])?),
     directive!("hz", true, |c| c.hz.to_string(), |c, v| c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
     directive!("protected-mode", true, |c| yes_no(c.protected_mode), |c, v| c.protected_mode = parse_bool(v)?),
     directive!("io-threads", false, |c| c.io_threads.to_string(), |c, v| c.io_threads = parse_int(v, 1, 128)? as u32),
@@ -274,6 +297,21 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     directive!("threads", false, |c| c.threads.to_string(), |c, v| c.threads = parse_int(v, 0, 1024)? as usize),
 ];
+
+/// Settings CONFIG SET changes only as `enable-protected-configs` allows (Redis 7.0's
+/// `PROTECTED_CONFIG`).
+pub const PROTECTED_DIRECTIVES: &[&str] = &["dir", "dbfilename"];
+
+impl Config {
+    /// Whether CONFIG SET may change a protected setting for a client from `peer`.
+    pub fn protected_configs_allowed(&self, peer: std::net::SocketAddr) -> bool {
+        match self.enable_protected_configs.as_str() {
+            "yes" => true,
+            "local" => peer.ip().is_loopback(),
+            _ => false,
+        }
+    }
+}
 
 pub fn find_directive(name: &str) -> Option<&'static Directive> {
     DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
@@ -294,6 +332,12 @@ impl std::fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
+    /// The `save` rules as `(seconds, changes)` pairs (validated when set).
+    pub fn save_points(&self) -> Vec<(u64, u64)> {
+        let n: Vec<u64> = self.save.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        n.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+    }
+
     /// Applies one `name value…` line (from a file or a `--name value…` flag).
     pub fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
         let d = find_directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
@@ -562,9 +606,11 @@ mod tests {
         assert_eq!(c.port, 7000);
         assert_eq!(c.maxmemory, 100 << 20);
         assert_eq!(c.save, "");
-        let err = Config::from_args(["--save", "900", "1"].map(String::from)).unwrap_err();
-        assert!(err.message.contains("save points are not supported yet"), "{}", err.message);
         assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        let c = Config::from_args(["--save", "900", "1", "300", "10"].map(String::from)).unwrap();
+        assert_eq!(c.save_points(), vec![(900, 1), (300, 10)]);
+        let err = Config::from_args(["--save", "900"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("Invalid save parameters"), "{}", err.message);
         let err = Config::from_args(["--bogus", "1"].map(String::from)).unwrap_err();
         assert!(err.message.contains("'bogus 1'"), "{}", err.message);
         assert!(err.message.contains("Bad directive"), "{}", err.message);

@@ -1,5 +1,6 @@
 //! The one dispatch function, in Redis's `processCommand` order:
-//! lookup → unknown command → arity → auth → no-multi → OOM → MULTI queueing → lock shards → handler.
+//! lookup → unknown command → arity → auth → no-multi → OOM → MISCONF → LOADING → MULTI queueing
+//! → lock shards → handler.
 
 use super::table::{lookup, lookup_sub, CommandSpec, Flags};
 use super::{errors, Ctx};
@@ -48,6 +49,12 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     }
     if let Some(reply) = check_memory(shared, client, spec) {
         return reject(shared, client, Some(spec), reply);
+    }
+    if (spec.name == "ping" || is_write(client, spec)) && shared.writes_denied_by_disk_error() {
+        return reject(shared, client, Some(spec), Reply::err(errors::MISCONF_RDB));
+    }
+    if !spec.flags.has(Flags::LOADING) && shared.persistence.loading() {
+        return reject(shared, client, Some(spec), Reply::err(errors::LOADING));
     }
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
@@ -147,12 +154,20 @@ fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
     if !out_of_memory {
         return None;
     }
-    let denyoom = if spec.name == "exec" {
-        client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(s, _)| s.flags.has(Flags::DENYOOM)))
+    queued_or_own_flag(client, spec, Flags::DENYOOM).then(|| Reply::err(errors::OOM))
+}
+
+/// Whether the command has `flag`, or for EXEC, whether any queued command has it.
+fn queued_or_own_flag(client: &Client, spec: &CommandSpec, flag: Flags) -> bool {
+    if spec.name == "exec" {
+        client.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(s, _)| s.flags.has(flag)))
     } else {
-        spec.flags.has(Flags::DENYOOM)
-    };
-    denyoom.then(|| Reply::err(errors::OOM))
+        spec.flags.has(flag)
+    }
+}
+
+fn is_write(client: &Client, spec: &CommandSpec) -> bool {
+    queued_or_own_flag(client, spec, Flags::WRITE)
 }
 
 /// MONITOR hides passwords the way Redis does.

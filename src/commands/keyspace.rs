@@ -795,6 +795,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for db in 0..ctx.shared.store.databases() {
         ctx.ks.flush_db(db);
     }
+    ctx.shared.save_empty_after_flushall();
     Reply::OK
 }
 

@@ -108,6 +108,11 @@ pub mod errors {
     pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
     pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";
+    pub const LOADING: &str = "LOADING Redis is loading the dataset in memory";
+    pub const MISCONF_RDB: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to \
+        persist to disk. Commands that may modify the data set are disabled, because this instance is configured to \
+        report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the \
+        Redis logs for details about the RDB error.";
     pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
     pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
     pub const INVALID_CURSOR: &str = "ERR invalid cursor";

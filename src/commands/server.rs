@@ -1,11 +1,12 @@
-//! Server commands: INFO, CONFIG, TIME, MEMORY, MONITOR, SHUTDOWN.
+//! Server commands: INFO, CONFIG, TIME, MEMORY, MONITOR, SAVE, BGSAVE, LASTSAVE, SHUTDOWN.
 
 use super::args::{self, is};
 use super::connection::{help_reply, REDIS_COMPAT_VERSION};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
-use crate::config::{find_directive, glob_match, DIRECTIVES};
+use crate::config::{find_directive, glob_match, DIRECTIVES, PROTECTED_DIRECTIVES};
 use crate::memory::{process_rss, resident_now};
+use crate::server::{BgsaveOutcome, SaveError};
 use crate::store::{entry_size, system_now_us};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
@@ -34,6 +35,18 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE))
         .doc("server", "1.0.0", "Listens for all requests received by the server in real-time.", "")
         .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("save", 1, save)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI))
+        .doc("server", "1.0.0", "Synchronously save the dataset to disk", "")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("bgsave", -1, bgsave)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
+        .doc("server", "1.0.0", "Asynchronously save the dataset to disk", "[SCHEDULE]")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("lastsave", 1, lastsave)
+        .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
+        .doc("server", "1.0.0", "Get the UNIX time stamp of the last successful save to disk", "")
+        .acl(&["admin", "fast", "dangerous"]),
     CommandSpec::new("shutdown", -1, shutdown)
         .flags(
             Flags::ADMIN
@@ -148,6 +161,9 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if !d.mutable {
             return fail("can't set immutable config");
         }
+        if PROTECTED_DIRECTIVES.contains(&d.name) && !candidate.protected_configs_allowed(ctx.client.info.addr) {
+            return fail("can't set protected config");
+        }
         if !seen.insert(d.name) {
             return fail("duplicate parameter");
         }
@@ -250,15 +266,45 @@ fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     Reply::OK
 }
 
+/// `SAVE`: writes the RDB file now, blocking this client (and, for the copy, multi-key writers).
+fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match ctx.shared.save_now() {
+        Ok(()) => Reply::OK,
+        Err(SaveError::BgsaveInProgress) => Reply::err("ERR Background save already in progress"),
+        // Redis replies a bare `-ERR` and leaves the reason to the log.
+        Err(SaveError::Io(_)) => Reply::err("ERR"),
+    }
+}
+
+/// `BGSAVE [SCHEDULE]`: writes the RDB file from a background thread. SCHEDULE only matters
+/// while another background job runs, which is never the case here without AOF rewrites.
+fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 2 || args.get(1).is_some_and(|a| !is(a, "schedule")) {
+        return Reply::err(errors::SYNTAX);
+    }
+    match ctx.shared.bgsave(ctx.client.in_exec) {
+        BgsaveOutcome::Started => Reply::simple("Background saving started"),
+        BgsaveOutcome::Scheduled => Reply::simple("Background saving scheduled"),
+        BgsaveOutcome::AlreadyInProgress => Reply::err("ERR Background save already in progress"),
+    }
+}
+
+fn lastsave(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Integer(ctx.shared.persistence.lastsave() as i64)
+}
+
 /// `SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]`
 fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for a in &args[1..] {
         if is(a, "nosave") {
             nosave = true;
         } else if is(a, "save") {
             save = true;
-        } else if is(a, "now") || is(a, "force") {
+        } else if is(a, "force") {
+            force = true;
+        } else if is(a, "now") {
+            // NOW skips waiting for lagging replicas; there are none to wait for.
         } else if is(a, "abort") {
             abort = true;
         } else {
@@ -271,13 +317,15 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if abort {
         return Reply::err("ERR No shutdown in progress.");
     }
-    if save {
-        // RDB persistence arrives with the persistence work; refusing is better than
-        // claiming a save that did not happen.
-        tracing::warn!("SHUTDOWN SAVE refused: RDB persistence is not implemented yet");
-        return Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
-    }
     tracing::warn!("User requested shutdown...");
+    if !nosave {
+        if let Err(e) = ctx.shared.final_save(save) {
+            tracing::warn!("Error trying to save the DB, can't exit: {e}");
+            if !force {
+                return Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
+            }
+        }
+    }
     ctx.shared.shutdown.cancel();
     ctx.client.close_after_reply = true;
     // Redis closes the connection without a reply when the shutdown succeeds.
@@ -426,12 +474,26 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
-            w!("loading", &0);
+            let rdb = shared.rdb_info();
+            w!("loading", &(rdb.loading as u8));
             w!("async_loading", &0);
-            w!("rdb_changes_since_last_save", &get(&ks.dirty));
-            w!("rdb_bgsave_in_progress", &0);
-            w!("rdb_last_save_time", &(crate::store::system_now_ms() / 1000 - shared.started.elapsed().as_secs()));
-            w!("rdb_last_bgsave_status", &"ok");
+            w!("current_cow_peak", &0);
+            w!("current_cow_size", &0);
+            w!("current_cow_size_age", &0);
+            w!("current_fork_perc", &"0.00");
+            w!("current_save_keys_processed", &0);
+            w!("current_save_keys_total", &0);
+            w!("rdb_changes_since_last_save", &rdb.changes_since_last_save);
+            w!("rdb_bgsave_in_progress", &(rdb.bgsave_in_progress as u8));
+            w!("rdb_last_save_time", &rdb.last_save_time);
+            w!("rdb_last_bgsave_status", &if rdb.last_bgsave_ok { "ok" } else { "err" });
+            w!("rdb_last_bgsave_time_sec", &rdb.last_bgsave_time_sec);
+            w!("rdb_current_bgsave_time_sec", &rdb.current_bgsave_time_sec);
+            w!("rdb_saves", &rdb.saves);
+            // No fork, so no copy-on-write: the snapshot's copy is counted in used_memory.
+            w!("rdb_last_cow_size", &0);
+            w!("rdb_last_load_keys_expired", &rdb.last_load_keys_expired);
+            w!("rdb_last_load_keys_loaded", &rdb.last_load_keys_loaded);
             w!("aof_enabled", &(config.appendonly as u8));
             w!("aof_rewrite_in_progress", &0);
             w!("aof_rewrite_scheduled", &0);

@@ -13,13 +13,15 @@ use std::sync::Arc;
 pub(crate) const START_MS: u64 = 1_700_000_000_000;
 
 pub(crate) struct Harness {
-    pub shared: Shared,
+    pub shared: Arc<Shared>,
     pub client: Client,
 }
 
 impl Harness {
     pub fn new() -> Harness {
-        let shared = Shared::new(Config::default(), Clock::manual(START_MS), 0);
+        // No save points: FLUSHALL would otherwise write dump.rdb into the working directory.
+        let config = Config { save: String::new(), ..Config::default() };
+        let shared = Shared::new(config, Clock::manual(START_MS), 0);
         let addr = "127.0.0.1:40000".parse().expect("valid address");
         let laddr = "127.0.0.1:6379".parse().expect("valid address");
         let client = Client::new(Arc::new(ClientInfo::new(1, addr, laddr)), true);

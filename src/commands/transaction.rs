@@ -80,10 +80,12 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         return Reply::NullArray;
     }
     let mut replies = Vec::with_capacity(state.queue.len());
+    ctx.client.in_exec = true;
     for (spec, args) in state.queue {
         ctx.ks.refresh_now();
         replies.push(call(ctx.shared, ctx.client, ctx.ks, spec, &args));
     }
+    ctx.client.in_exec = false;
     Reply::Array(replies)
 }
 

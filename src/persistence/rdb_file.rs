@@ -22,6 +22,8 @@ pub struct SaveOptions {
     pub lfu: LfuParams,
     pub now_ms: u64,
     pub used_mem: u64,
+    /// `rdb-key-save-delay`: microseconds to sleep after each key (a testing knob).
+    pub key_delay_us: u64,
 }
 
 /// Writes `snapshot` to `path` as Redis does: into `temp-<pid>.rdb` beside it, fsync, rename
@@ -75,6 +77,9 @@ fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Re
                 lru_idle_secs,
                 lfu_freq,
             })?;
+            if options.key_delay_us > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(options.key_delay_us));
+            }
         }
     }
     let file = rdb.finish()?.into_inner().map_err(|e| e.into_error())?;
@@ -102,6 +107,15 @@ pub struct LoadStats {
     pub bytes: u64,
 }
 
+/// How to read a file.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// `rdbchecksum`: verify the CRC-64 trailer (a zero trailer is never checked).
+    pub verify_checksum: bool,
+    /// `key-load-delay`: microseconds to sleep after each key (a testing knob, as in Redis).
+    pub key_delay_us: u64,
+}
+
 /// Loads the RDB file at `path` into `store` (which should be empty). Keys whose TTL has
 /// already passed are dropped, as a primary does. `progress(bytes_read, file_size)` is called
 /// now and then so the caller can log it. On error the keys loaded so far stay in the store;
@@ -109,13 +123,13 @@ pub struct LoadStats {
 pub fn load(
     store: &Store,
     path: &Path,
-    verify_checksum: bool,
+    options: LoadOptions,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<LoadStats, LoadError> {
     let file = File::open(path).map_err(RdbError::Io)?;
     let size = file.metadata().map_err(RdbError::Io)?.len();
     let mut rdb = RdbReader::new(BufReader::with_capacity(1 << 16, file))?;
-    rdb.set_verify_checksum(verify_checksum);
+    rdb.set_verify_checksum(options.verify_checksum);
     let now = store.now_ms();
     let access = if store.eviction_policy().is_lfu() { AccessPolicy::Lfu } else { AccessPolicy::Lru };
     let mut stats = LoadStats::default();
@@ -151,6 +165,9 @@ pub fn load(
             ks.set_access(db, &e.key, a);
         }
         stats.keys_loaded += 1;
+        if options.key_delay_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(options.key_delay_us));
+        }
         if rdb.bytes_read() >= next_report {
             progress(rdb.bytes_read(), size);
             next_report = rdb.bytes_read() + (size / 20).max(1 << 20);
@@ -191,6 +208,7 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000_000;
+    const CHECKED: LoadOptions = LoadOptions { verify_checksum: true, key_delay_us: 0 };
 
     fn options() -> SaveOptions {
         SaveOptions {
@@ -200,6 +218,7 @@ mod tests {
             lfu: LfuParams::default(),
             now_ms: NOW,
             used_mem: 0,
+            key_delay_us: 0,
         }
     }
 
@@ -233,7 +252,7 @@ mod tests {
         assert!(!dir.0.join(format!("temp-{}.rdb", std::process::id())).exists());
 
         let loaded = Store::new(16, 4, Clock::manual(NOW));
-        let stats = load(&loaded, &path, true, |_, _| {}).unwrap();
+        let stats = load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
         assert_eq!((stats.keys_loaded, stats.keys_expired, stats.bytes), (4, 0, size));
         assert_eq!(contents(&loaded), contents(&store));
         assert_eq!(loaded.stats.dirty.load(std::sync::atomic::Ordering::Relaxed), 0);
@@ -248,7 +267,7 @@ mod tests {
         put(&store, 0, "kept", Value::Int(2), NOW + 10_000);
         save(&store.snapshot(), &path, &options()).unwrap();
         let later = Store::new(16, 4, Clock::manual(NOW + 10));
-        let stats = load(&later, &path, true, |_, _| {}).unwrap();
+        let stats = load(&later, &path, CHECKED, |_, _| {}).unwrap();
         assert_eq!((stats.keys_loaded, stats.keys_expired), (1, 1));
         assert_eq!(contents(&later), vec![(0, b"kept".to_vec(), Value::Int(2), NOW + 10_000)]);
     }
@@ -266,7 +285,7 @@ mod tests {
         save(&store.snapshot(), &path, &opts).unwrap();
         let loaded = Store::new(16, 4, Clock::manual(NOW + 90_000));
         loaded.set_eviction_policy(EvictionPolicy::AllKeysLru);
-        load(&loaded, &path, true, |_, _| {}).unwrap();
+        load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
         let access = loaded.snapshot().dbs[0][0].access;
         let idle_s = idle_ms(access, NOW + 90_000) / 1000;
         assert!((89..=91).contains(&idle_s), "idle {idle_s}s after reload, 90s before");
@@ -280,7 +299,7 @@ mod tests {
         put(&store, 9, "k", Value::Int(1), 0);
         save(&store.snapshot(), &path, &options()).unwrap();
         let small = Store::new(4, 4, Clock::manual(NOW));
-        let err = load(&small, &path, true, |_, _| {}).unwrap_err();
+        let err = load(&small, &path, CHECKED, |_, _| {}).unwrap_err();
         assert!(matches!(err, LoadError::DatabaseOutOfRange { databases: 4 }), "{err}");
     }
 
@@ -296,18 +315,26 @@ mod tests {
         let good = std::fs::read(&path).unwrap();
 
         std::fs::write(&path, &good[..good.len() - 20]).unwrap();
-        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, CHECKED, |_, _| {}).unwrap_err();
         assert!(matches!(err, LoadError::Rdb(RdbError::Truncated)), "{err}");
 
-        let mut flipped = good.clone();
-        let middle = flipped.len() / 2;
-        flipped[middle] ^= 0x01;
-        std::fs::write(&path, &flipped).unwrap();
-        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
-        assert!(matches!(err, LoadError::Rdb(RdbError::ChecksumMismatch { .. } | RdbError::Corrupt(_))), "{err}");
+        let mut bad_crc = good.clone();
+        *bad_crc.last_mut().unwrap() ^= 0x01;
+        std::fs::write(&path, &bad_crc).unwrap();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, CHECKED, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::Rdb(RdbError::ChecksumMismatch { .. })), "{err}");
+
+        // A flipped bit inside the data fails one way or another (checksum, a bad length, a
+        // key renamed into a duplicate), depending on what it hits; it never loads.
+        for at in [9, good.len() / 3, good.len() / 2, good.len() - 10] {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x01;
+            std::fs::write(&path, &flipped).unwrap();
+            assert!(load(&Store::new(16, 4, Clock::manual(NOW)), &path, CHECKED, |_, _| {}).is_err(), "bit at {at}");
+        }
 
         std::fs::write(&path, b"not an rdb file at all").unwrap();
-        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, CHECKED, |_, _| {}).unwrap_err();
         assert!(matches!(err, LoadError::Rdb(RdbError::NotRdb)), "{err}");
     }
 

@@ -2,9 +2,11 @@
 
 mod connection;
 mod monitor;
+mod persistence;
 mod stats;
 
 pub use monitor::MonitorHub;
+pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
 pub use stats::ServerStats;
 
 use crate::client::ClientRegistry;
@@ -14,7 +16,7 @@ use crate::store::{Clock, Store};
 use parking_lot::RwLock;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,12 +52,16 @@ pub struct Shared {
     /// The port actually bound (differs from the config when it asked for port 0).
     pub port: u16,
     pub shutdown: CancellationToken,
+    pub persistence: Persistence,
+    /// A weak reference to the `Arc` holding this state, for work that outlives a handler
+    /// (BGSAVE's thread); see [`Shared::arc`].
+    me: Weak<Shared>,
 }
 
 impl Shared {
-    pub fn new(config: Config, clock: Clock, port: u16) -> Shared {
+    pub fn new(config: Config, clock: Clock, port: u16) -> Arc<Shared> {
         let store = Store::new(config.databases, config.shards, clock);
-        let shared = Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             hot: HotConfig::default(),
             store,
             clients: ClientRegistry::default(),
@@ -67,8 +73,10 @@ impl Shared {
             run_id: random_hex(40),
             port,
             shutdown: CancellationToken::new(),
+            persistence: Persistence::default(),
+            me: me.clone(),
             config: RwLock::new(config),
-        };
+        });
         shared.apply_config();
         shared
     }
@@ -118,7 +126,7 @@ pub async fn run_listeners(
         Some(l) => l.local_addr()?.port(),
         None => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")),
     };
-    let shared = Arc::new(Shared::new(config, Clock::System, port));
+    let shared = Shared::new(config, Clock::System, port);
     serve(listeners, shared, shutdown).await
 }
 
@@ -130,23 +138,55 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let port = listener.local_addr()?.port();
-    let shared = Arc::new(Shared::new(config, clock, port));
+    let shared = Shared::new(config, clock, port);
     serve(vec![listener], shared, shutdown).await
 }
 
 /// Accept loops and background cycles over an existing [`Shared`], until shutdown.
+///
+/// The RDB file is loaded after the listeners start, as Redis answers `-LOADING` meanwhile;
+/// a file that cannot be loaded stops the server with an error rather than serving part of it.
 pub async fn serve(
     listeners: Vec<TcpListener>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let to_load = shared.begin_loading();
+    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
+    let loader = shared.clone();
+    let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |path| loader.load_rdb(&path)));
+    tokio::pin!(shutdown);
+    let loaded = tokio::select! {
+        loaded = loaded => loaded.map_err(std::io::Error::other)?,
+        // Interrupted while loading: exit without saving a half-loaded dataset (Redis too).
+        _ = &mut shutdown => return stop_serving(&shared, accepts).await,
+    };
+    if let Err(e) = loaded {
+        tracing::error!("Fatal error loading the DB: {e}. Exiting.");
+        stop_serving(&shared, accepts).await?;
+        return Err(std::io::Error::other(format!("Fatal error loading the DB: {e}")));
+    }
     tracing::info!(port = shared.port, "Ready to accept connections tcp");
     let cron = tokio::spawn(server_cron(shared.clone()));
-    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
     tokio::select! {
-        _ = shutdown => {}
+        _ = &mut shutdown => {
+            // A signal: save as SHUTDOWN without arguments would (the command saves by itself).
+            let saver = shared.clone();
+            let saved = tokio::task::spawn_blocking(move || saver.final_save(false)).await.map_err(std::io::Error::other)?;
+            if let Err(e) = saved {
+                tracing::error!("Error trying to save the DB, can't exit: {e}");
+                tracing::warn!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
+                // Keep serving (and keep the data) until SHUTDOWN NOSAVE or a successful SHUTDOWN.
+                shared.shutdown.cancelled().await;
+            }
+        }
         _ = shared.shutdown.cancelled() => {}
     }
+    cron.abort();
+    stop_serving(&shared, accepts).await
+}
+
+async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>) -> std::io::Result<()> {
     tracing::info!("Shutting down: closing {} client connection(s)", shared.clients.count());
     shared.shutdown.cancel();
     for a in &accepts {
@@ -156,7 +196,6 @@ pub async fn serve(
         let _ = a.await; // each listener closes when its task is gone
     }
     shared.clients.kill_all();
-    cron.abort();
     Ok(())
 }
 
@@ -176,7 +215,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Redis's `serverCron` duties that apply here: the active expiry cycle, `hz` times a second.
+/// Redis's `serverCron` duties that apply here, `hz` times a second: the active expiry
+/// cycle, memory and ops sampling, the `save` rules.
 async fn server_cron(shared: Arc<Shared>) {
     loop {
         let hz = shared.hot.hz.load(Ordering::Relaxed).clamp(1, 500);
@@ -188,5 +228,6 @@ async fn server_cron(shared: Arc<Shared>) {
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
+        shared.persistence_cron();
     }
 }

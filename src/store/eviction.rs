@@ -58,6 +58,10 @@ impl EvictionPolicy {
         Self::ALL.into_iter().find(|p| *p as u8 == v).unwrap_or(EvictionPolicy::NoEviction)
     }
 
+    pub fn is_lru(self) -> bool {
+        matches!(self, EvictionPolicy::AllKeysLru | EvictionPolicy::VolatileLru)
+    }
+
     pub fn is_lfu(self) -> bool {
         matches!(self, EvictionPolicy::AllKeysLfu | EvictionPolicy::VolatileLfu)
     }

@@ -2,6 +2,8 @@
 //! it with raw bytes.
 #![allow(dead_code)]
 
+pub mod process;
+
 use ferrocache::store::Clock;
 use ferrocache::Config;
 use std::io::{Read, Write};
@@ -14,6 +16,33 @@ pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// The server's `dir` when the test did not choose one, removed after the server stops.
+    own_dir: Option<TempDir>,
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("ferrocache-test-{name}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create a temp dir");
+        TempDir(path)
+    }
+
+    pub fn path_str(&self) -> String {
+        self.0.to_str().expect("utf-8 temp path").to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl TestServer {
@@ -27,8 +56,14 @@ impl TestServer {
         Self::start_with(config, Clock::System)
     }
 
-    /// Binds 127.0.0.1:0 before returning, so the server is ready to accept at once.
-    pub fn start_with(config: Config, clock: Clock) -> TestServer {
+    /// Binds 127.0.0.1:0 before returning, so the server is ready to accept at once. Unless
+    /// the test chose a `dir`, the server gets a fresh one, so no test reads or leaves a
+    /// dump.rdb in the working directory.
+    pub fn start_with(mut config: Config, clock: Clock) -> TestServer {
+        let own_dir = (config.dir == ".").then(|| TempDir::new("server"));
+        if let Some(d) = &own_dir {
+            config.dir = d.path_str();
+        }
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -44,7 +79,7 @@ impl TestServer {
             });
         });
         let addr = addr_rx.recv().expect("server thread bound its listener");
-        TestServer { addr, stop: Some(stop_tx), thread: Some(thread) }
+        TestServer { addr, stop: Some(stop_tx), thread: Some(thread), own_dir }
     }
 
     pub fn connect(&self) -> Conn {
@@ -65,6 +100,14 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // A test that failed may have left the server unable to make its final save, and a
+        // server that cannot save keeps running (as Redis does): tell it not to save.
+        if std::thread::panicking() {
+            if let Ok(mut s) = TcpStream::connect(self.addr) {
+                let _ = s.write_all(&resp(&[b"SHUTDOWN", b"NOSAVE"]));
+                let _ = s.read(&mut [0u8; 1]);
+            }
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

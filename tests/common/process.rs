@@ -1,0 +1,144 @@
+//! Servers as child processes: a real redis-server (the reference) and the `ferrocache`
+//! binary (for what only a process shows: signals, exit codes, start-up failures).
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `$env` if set, else `default` (so CI can point at a particular build).
+pub fn program(env: &str, default: &str) -> String {
+    std::env::var(env).unwrap_or_else(|_| default.to_string())
+}
+
+/// A server child process, killed on drop if still running.
+pub struct ServerProcess {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: std::path::PathBuf,
+}
+
+impl ServerProcess {
+    /// redis-server on a free port working in `dir`, persistence off unless `extra` says
+    /// otherwise (later flags win), ready when it answers PING.
+    pub fn redis(dir: &Path, extra: &[&str]) -> ServerProcess {
+        let bin = program("REDIS_SERVER", "redis-server");
+        let port = free_port();
+        let log = dir.join("redis.log");
+        let child = Command::new(&bin)
+            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
+            .args(["--port", &port.to_string()])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(&log)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting `{bin}` ({e}): install it with apt-get install -y redis-server"));
+        let server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
+        server.wait_ready()
+    }
+
+    /// The `ferrocache` binary on a free port working in `dir`, with `extra` flags, ready when
+    /// it answers PING (not `-LOADING`).
+    pub fn ferrocache(dir: &Path, extra: &[&str]) -> ServerProcess {
+        let port = free_port();
+        let log = dir.join("ferrocache.log");
+        let child = Self::ferrocache_command(dir, port, &log, extra).spawn().expect("spawn the ferrocache binary");
+        let server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
+        server.wait_ready()
+    }
+
+    /// Runs the `ferrocache` binary expecting it to fail at start-up; returns its exit status
+    /// and log.
+    pub fn ferrocache_failing(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {
+        let log = dir.join("ferrocache.log");
+        let mut child = Self::ferrocache_command(dir, free_port(), &log, extra).spawn().expect("spawn ferrocache");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return (status, std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("ferrocache kept running: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn ferrocache_command(dir: &Path, port: u16, log: &Path, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferrocache"));
+        cmd.args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--threads", "2"])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(log)
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    }
+
+    /// Polls PING (bounded, backing off) until `+PONG`; panics with the log if the process
+    /// exits first.
+    fn wait_ready(mut self) -> ServerProcess {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut backoff = Duration::from_millis(5);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("server exited during start-up ({status}):\n{}", self.log_text());
+            }
+            if let Ok(mut con) = redis::Client::open(self.url()).unwrap().get_connection() {
+                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
+                    return self;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready:\n{}", self.log_text());
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_millis(100));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://{}", self.addr)
+    }
+
+    pub fn connect(&self) -> redis::Connection {
+        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then the exit status (bounded wait).
+    pub fn terminate(mut self) -> ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server ignored SIGTERM:\n{}", self.log_text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
