@@ -143,7 +143,7 @@ pub fn load(
         }
         ks.insert(db, &e.key, value, e.expire_at_ms.map_or(0, |at| at as u64));
         let loaded_access = match (access, e.lru_idle_secs, e.lfu_freq) {
-            (AccessPolicy::Lru, Some(idle), _) => Some(access_from_idle(idle, now)),
+            (AccessPolicy::Lru, Some(idle), _) => access_from_idle(idle, now),
             (AccessPolicy::Lfu, _, Some(freq)) => Some(access_from_freq(freq, now)),
             _ => None,
         };
