@@ -299,12 +299,21 @@ mod tests {
         let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
         assert!(matches!(err, LoadError::Rdb(RdbError::Truncated)), "{err}");
 
+        // A flipped bit in the trailer is a checksum mismatch.
+        let mut flipped = good.clone();
+        *flipped.last_mut().unwrap() ^= 0x01;
+        std::fs::write(&path, &flipped).unwrap();
+        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
+        assert!(matches!(err, LoadError::Rdb(RdbError::ChecksumMismatch { .. })), "{err}");
+
+        // One in the middle is an error too, though which one depends on what the byte was (the
+        // key order follows a per-process hash seed): a length (truncated), a type byte (an
+        // unsupported type), a key name (a duplicate key) or a value (the checksum).
         let mut flipped = good.clone();
         let middle = flipped.len() / 2;
         flipped[middle] ^= 0x01;
         std::fs::write(&path, &flipped).unwrap();
-        let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
-        assert!(matches!(err, LoadError::Rdb(RdbError::ChecksumMismatch { .. } | RdbError::Corrupt(_))), "{err}");
+        assert!(load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).is_err());
 
         std::fs::write(&path, b"not an rdb file at all").unwrap();
         let err = load(&Store::new(16, 4, Clock::manual(NOW)), &path, true, |_, _| {}).unwrap_err();
