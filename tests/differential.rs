@@ -483,7 +483,14 @@ impl Ferrocache {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build().unwrap();
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind ferrocache");
         let addr = listener.local_addr().unwrap();
-        let config = ferrocache::Config { save: String::new(), ..ferrocache::Config::default() };
+        // No saves, and no dump to load: a stray dump.rdb in the working directory must not
+        // leak into the comparison.
+        let config = ferrocache::Config {
+            save: String::new(),
+            dir: std::env::temp_dir().to_string_lossy().into_owned(),
+            dbfilename: format!("ferrocache-differential-{}-never-written.rdb", std::process::id()),
+            ..ferrocache::Config::default()
+        };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         runtime.spawn(async move {
             let shutdown = async move {

@@ -4,12 +4,18 @@
 //!   same keys, values and TTLs;
 //! - a file saved by redis-server reads back through `RdbReader` as the keys that were set;
 //! - `dump_payload` gives Redis's DUMP bytes exactly, for many strings of every size and entropy,
-//!   and each side RESTOREs the other's payloads.
+//!   and each side RESTOREs the other's payloads;
+//! - the DUMP and RESTORE commands of a running Ferrocache and of redis-server trade keys both
+//!   ways, and after each move both DUMP the key to the same bytes.
 //!
 //! `redis-server` and `redis-check-rdb` must be on `PATH` (or named by `REDIS_SERVER` and
 //! `REDIS_CHECK_RDB`); if they are missing the tests fail, they never skip:
 //! `apt-get install -y redis-server redis-tools`.
 
+mod common;
+
+use common::process::{program, ServerProcess};
+use common::{TempDir, TestServer};
 use ferrocache::persistence::dump::{dump_payload, restore_payload};
 use ferrocache::persistence::rdb::{
     AuxFields, RdbEntry, RdbReader, RdbRecord, RdbStr, RdbString, RdbWriteOptions, RdbWriter,
@@ -19,98 +25,11 @@ use rand::{Rng, SeedableRng};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 
 /// 2100-01-01T00:00:00.123Z: TTLs that do not run out while a test looks at them.
 const FAR_FUTURE_MS: i64 = 4_102_444_800_123;
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let path = std::env::temp_dir().join(format!("ferrocache-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn program(env: &str, default: &str) -> String {
-    std::env::var(env).unwrap_or_else(|_| default.to_string())
-}
-
-/// A redis-server child working in `dir`, killed on drop.
-struct RedisServer {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl RedisServer {
-    /// Starts redis-server on a free port, loading `dir/dbfilename` if it exists, and waits until
-    /// it answers PING (not `-LOADING`).
-    fn start(dir: &Path, dbfilename: &str) -> RedisServer {
-        let bin = program("REDIS_SERVER", "redis-server");
-        let port = free_port();
-        let log = dir.join("redis.log");
-        let child = Command::new(&bin)
-            .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
-            .args(["--port", &port.to_string()])
-            .arg("--dir")
-            .arg(dir)
-            .args(["--dbfilename", dbfilename])
-            .arg("--logfile")
-            .arg(&log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting `{bin}` ({e}): install it with apt-get install -y redis-server"));
-        let mut server = RedisServer { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                panic!("redis-server exited during start-up ({status}):\n{log}");
-            }
-            if let Ok(mut con) = redis::Client::open(server.url()).unwrap().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                    return server;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server did not become ready");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-
-    fn connect(&self) -> redis::Connection {
-        redis::Client::open(self.url()).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Strings of every kind: empty, integers, short, long, compressible or not.
 fn sample_value(rng: &mut SmallRng) -> Vec<u8> {
@@ -211,7 +130,7 @@ fn redis_loads_the_files_we_write() {
         assert!(check.status.success() && report.contains("RDB looks OK"), "{options:?}:\n{report}");
         assert!(report.contains(&format!("{} keys read", entries.len())), "{report}");
 
-        let server = RedisServer::start(&dir.0, "ours.rdb");
+        let server = ServerProcess::redis(&dir.0, &["--dbfilename", "ours.rdb"]);
         let mut con = server.connect();
         for db in [0, 3, 15] {
             redis::cmd("SELECT").arg(db).query::<()>(&mut con).unwrap();
@@ -230,7 +149,7 @@ fn redis_loads_the_files_we_write() {
 #[test]
 fn we_read_the_files_redis_writes() {
     let dir = TempDir::new("rdb-redis");
-    let server = RedisServer::start(&dir.0, "dump.rdb");
+    let server = ServerProcess::redis(&dir.0, &[]);
     let mut con = server.connect();
     let entries = sample_entries();
     for e in &entries {
@@ -258,7 +177,7 @@ fn we_read_the_files_redis_writes() {
 #[test]
 fn dump_payloads_match_redis_byte_for_byte() {
     let dir = TempDir::new("dump");
-    let server = RedisServer::start(&dir.0, "dump.rdb");
+    let server = ServerProcess::redis(&dir.0, &[]);
     let mut con = server.connect();
     let mut rng = SmallRng::seed_from_u64(7);
     for compression in ["yes", "no"] {
@@ -278,5 +197,151 @@ fn dump_payloads_match_redis_byte_for_byte() {
             let restored: Vec<u8> = redis::cmd("GET").arg("restored").query(&mut con).unwrap();
             assert_eq!(restored, value);
         }
+    }
+}
+
+/// Runs a command whose reply is a bulk string or nil.
+fn bulk(con: &mut redis::Connection, cmd: &mut redis::Cmd) -> Option<Vec<u8>> {
+    cmd.query(con).unwrap()
+}
+
+/// Values whose DUMP exercises every encoding: integers of each width and as text, strings
+/// that look like integers but are not, the LZF threshold, and the random samples.
+fn dump_command_values() -> Vec<Vec<u8>> {
+    let mut values: Vec<Vec<u8>> = [
+        "",
+        "0",
+        "-1",
+        "127",
+        "128",
+        "-129",
+        "32768",
+        "2147483647",
+        "2147483648",
+        "-2147483649",
+        "1099511627776",
+        "9223372036854775807",
+        "-9223372036854775808",
+        "9223372036854775808",
+        "007",
+        "+1",
+        "-0",
+        " 1",
+        "1 ",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    values.push(vec![b'a'; 20]);
+    values.push(vec![b'a'; 21]);
+    values.push(vec![b'x'; 44]);
+    values.push(vec![b'x'; 45]);
+    let mut rng = SmallRng::seed_from_u64(99);
+    values.extend((0..300).map(|_| sample_value(&mut rng)));
+    values
+}
+
+#[test]
+fn dump_and_restore_commands_trade_keys_with_redis_both_ways() {
+    let dir = TempDir::new("dump-cmd");
+    let redis_server = ServerProcess::redis(&dir.0, &[]);
+    let ours_server = TestServer::start();
+    let mut redis = redis_server.connect();
+    let mut ours = redis::Client::open(ours_server.url()).unwrap().get_connection().unwrap();
+
+    for (i, value) in dump_command_values().iter().enumerate() {
+        let what = format!("value {i} ({} bytes: {:.40})", value.len(), value.escape_ascii().to_string());
+        // Some keys move with an absolute expiry, which must arrive unchanged.
+        let expire_at = (i % 3 == 0).then(|| FAR_FUTURE_MS + i as i64);
+        let restore = |key: &str, payload: &[u8]| {
+            let mut cmd = redis::cmd("RESTORE");
+            cmd.arg(key).arg(expire_at.unwrap_or(0)).arg(payload);
+            if expire_at.is_some() {
+                cmd.arg("ABSTTL");
+            }
+            cmd
+        };
+
+        // Redis → Ferrocache.
+        let key = format!("from-redis:{i}");
+        redis::cmd("SET").arg(&key).arg(&value[..]).query::<()>(&mut redis).unwrap();
+        if let Some(at) = expire_at {
+            redis::cmd("PEXPIREAT").arg(&key).arg(at).query::<()>(&mut redis).unwrap();
+        }
+        let theirs = bulk(&mut redis, redis::cmd("DUMP").arg(&key)).expect("the key was just set");
+        restore(&key, &theirs).query::<()>(&mut ours).unwrap_or_else(|e| panic!("{what}: RESTORE: {e}"));
+        let ours_dump = bulk(&mut ours, redis::cmd("DUMP").arg(&key));
+        assert!(ours_dump.as_deref() == Some(&theirs[..]), "{what}: Ferrocache DUMPs a Redis key differently");
+
+        // Ferrocache → Redis.
+        let key = format!("from-ours:{i}");
+        redis::cmd("SET").arg(&key).arg(&value[..]).query::<()>(&mut ours).unwrap();
+        if let Some(at) = expire_at {
+            redis::cmd("PEXPIREAT").arg(&key).arg(at).query::<()>(&mut ours).unwrap();
+        }
+        let ours_payload = bulk(&mut ours, redis::cmd("DUMP").arg(&key)).expect("the key was just set");
+        restore(&key, &ours_payload).query::<()>(&mut redis).unwrap_or_else(|e| panic!("{what}: Redis RESTORE: {e}"));
+        let theirs_dump = bulk(&mut redis, redis::cmd("DUMP").arg(&key));
+        assert!(theirs_dump.as_deref() == Some(&ours_payload[..]), "{what}: Redis DUMPs our payload differently");
+
+        // Both keys now hold the same value, encoding and expiry on both servers.
+        for key in [format!("from-redis:{i}"), format!("from-ours:{i}")] {
+            let query = |con: &mut redis::Connection| -> (Vec<u8>, String, i64) {
+                (
+                    redis::cmd("GET").arg(&key).query(con).unwrap(),
+                    redis::cmd("OBJECT").arg("ENCODING").arg(&key).query(con).unwrap(),
+                    redis::cmd("PEXPIRETIME").arg(&key).query(con).unwrap(),
+                )
+            };
+            let (r, o) = (query(&mut redis), query(&mut ours));
+            assert!(r == o, "{what}, {key}: redis has {:?}, Ferrocache {:?}", (&r.1, r.2), (&o.1, o.2));
+            assert_eq!(r.0, *value, "{what}, {key}");
+        }
+    }
+}
+
+#[test]
+fn restore_options_and_other_types_against_redis() {
+    let dir = TempDir::new("restore-opts");
+    let redis_server = ServerProcess::redis(&dir.0, &[]);
+    let ours_server = TestServer::start();
+    let mut redis = redis_server.connect();
+    let mut ours = redis::Client::open(ours_server.url()).unwrap().get_connection().unwrap();
+    redis::cmd("SET").arg("s").arg("hello").query::<()>(&mut redis).unwrap();
+    let payload = bulk(&mut redis, redis::cmd("DUMP").arg("s")).unwrap();
+
+    // IDLETIME lands as the same idle time on both (a second may pass between the commands).
+    for con in [&mut redis, &mut ours] {
+        redis::cmd("RESTORE").arg("idle").arg(0).arg(&payload[..]).arg("IDLETIME").arg(1000).query::<()>(con).unwrap();
+        let idle: i64 = redis::cmd("OBJECT").arg("IDLETIME").arg("idle").query(con).unwrap();
+        assert!((1000..=1001).contains(&idle), "OBJECT IDLETIME {idle} after RESTORE ... IDLETIME 1000");
+    }
+    // FREQ under an LFU policy.
+    for con in [&mut redis, &mut ours] {
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-lfu").query::<()>(con).unwrap();
+        redis::cmd("RESTORE").arg("freq").arg(0).arg(&payload[..]).arg("FREQ").arg(42).query::<()>(con).unwrap();
+        let freq: i64 = redis::cmd("OBJECT").arg("FREQ").arg("freq").query(con).unwrap();
+        assert!((41..=42).contains(&freq), "OBJECT FREQ {freq} after RESTORE ... FREQ 42");
+        redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("noeviction").query::<()>(con).unwrap();
+    }
+
+    // Other types: Redis restores them; Ferrocache refuses, naming the type, and creates nothing.
+    redis::cmd("RPUSH").arg("list").arg("a").arg("b").query::<()>(&mut redis).unwrap();
+    redis::cmd("HSET").arg("hash").arg("f").arg("v").query::<()>(&mut redis).unwrap();
+    redis::cmd("SADD").arg("set").arg("x").arg("y").query::<()>(&mut redis).unwrap();
+    redis::cmd("SADD").arg("intset").arg(1).arg(2).query::<()>(&mut redis).unwrap();
+    redis::cmd("ZADD").arg("zset").arg(1).arg("m").query::<()>(&mut redis).unwrap();
+    redis::cmd("XADD").arg("stream").arg("1-1").arg("f").arg("v").query::<()>(&mut redis).unwrap();
+    for (key, type_name) in
+        [("list", "list"), ("hash", "hash"), ("set", "set"), ("intset", "set"), ("zset", "zset"), ("stream", "stream")]
+    {
+        let payload = bulk(&mut redis, redis::cmd("DUMP").arg(key)).unwrap();
+        let copy = format!("{key}-copy");
+        redis::cmd("RESTORE").arg(&copy).arg(0).arg(&payload[..]).query::<()>(&mut redis).unwrap();
+        let err = redis::cmd("RESTORE").arg(&copy).arg(0).arg(&payload[..]).query::<()>(&mut ours).unwrap_err();
+        let expected = format!("DUMP payload holds a {type_name}, a type Ferrocache does not support");
+        assert!(err.to_string().contains(&expected), "{key}: {err}");
+        let exists: i64 = redis::cmd("EXISTS").arg(&copy).query(&mut ours).unwrap();
+        assert_eq!(exists, 0, "{key}");
     }
 }

@@ -94,7 +94,9 @@ fn value_type(name: &str) -> &'static str {
         | "unix-time-milliseconds"
         | "protover"
         | "client-id"
-        | "min-match-len" => "integer",
+        | "min-match-len"
+        | "ttl"
+        | "frequency" => "integer",
         _ => "string",
     }
 }

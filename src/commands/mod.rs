@@ -10,6 +10,7 @@ mod introspection;
 mod table;
 
 pub mod connection;
+pub mod dump;
 pub mod keyspace;
 pub mod server;
 pub mod string;
@@ -142,6 +143,11 @@ Please note that when switching between policies at runtime LRU and LFU data wil
     pub const LCS_WRONGTYPE: &str = "ERR The specified keys must contain string values";
     pub const LCS_IDX_AND_LEN: &str = "ERR If you want both the length and indexes, please just use IDX.";
     pub const LCS_TOO_BIG: &str = "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+    pub const INVALID_TTL: &str = "ERR Invalid TTL value, must be >= 0";
+    pub const INVALID_IDLETIME: &str = "ERR Invalid IDLETIME value, must be >= 0";
+    pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
+    pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
+    pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
 
     /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
     pub fn arity(name: &str) -> String {

@@ -279,6 +279,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::connection::COMMANDS,
     super::string::COMMANDS,
     super::keyspace::COMMANDS,
+    super::dump::COMMANDS,
     super::server::COMMANDS,
     super::transaction::COMMANDS,
     super::introspection::COMMANDS,

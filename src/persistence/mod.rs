@@ -16,4 +16,4 @@ pub mod rdb;
 pub mod rdb_file;
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

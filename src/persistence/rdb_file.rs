@@ -60,11 +60,7 @@ fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Re
         let expires = entries.iter().filter(|e| e.expire_at != 0).count();
         rdb.select_db(db as u32, entries.len() as u64, expires as u64)?;
         for e in entries {
-            let value = match &e.value {
-                Value::Int(n) => RdbStr::Int(*n),
-                Value::Str(s) => RdbStr::Bytes(s),
-                Value::Raw(v) => RdbStr::Bytes(v),
-            };
+            let value = rdb_str(&e.value);
             let (lru_idle_secs, lfu_freq) = match options.access {
                 Some(AccessPolicy::Lru) => (Some(idle_ms(e.access, options.now_ms) / 1000), None),
                 Some(AccessPolicy::Lfu) => (None, Some(lfu_counter(e.access, options.now_ms, &options.lfu))),
@@ -85,6 +81,24 @@ fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Re
     let file = rdb.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     file.metadata().map(|m| m.len())
+}
+
+/// A stored value as RDB writes it (SAVE, DUMP): an integer keeps its integer encoding.
+pub fn rdb_str(value: &Value) -> RdbStr<'_> {
+    match value {
+        Value::Int(n) => RdbStr::Int(*n),
+        Value::Str(s) => RdbStr::Bytes(s),
+        Value::Raw(v) => RdbStr::Bytes(v),
+    }
+}
+
+/// The value to store for a string read from RDB (loading, RESTORE), as Redis's
+/// `tryObjectEncoding` leaves it: integers written as text (over 32 bits) become integers again.
+pub fn value_from_rdb(value: RdbString) -> Value {
+    match value {
+        RdbString::Int(n) => Value::Int(n),
+        RdbString::Bytes(b) => Value::from_set(&b),
+    }
 }
 
 /// Why a load failed. The server refuses to start on any of these, as Redis does, rather
@@ -146,18 +160,14 @@ pub fn load(
                 continue;
             }
         }
-        let value = match e.value {
-            RdbString::Int(n) => Value::Int(n),
-            // Larger integers come back as text: store them as SET would.
-            RdbString::Bytes(b) => Value::from_set(&b),
-        };
+        let value = value_from_rdb(e.value);
         let mut ks = store.lock_key(&e.key);
         if ks.exists(db, &e.key) {
             return Err(LoadError::DuplicateKey { db: e.db, key: e.key });
         }
         ks.insert(db, &e.key, value, e.expire_at_ms.map_or(0, |at| at as u64));
         let loaded_access = match (access, e.lru_idle_secs, e.lfu_freq) {
-            (AccessPolicy::Lru, Some(idle), _) => Some(access_from_idle(idle, now)),
+            (AccessPolicy::Lru, Some(idle), _) => access_from_idle(idle, now),
             (AccessPolicy::Lfu, _, Some(freq)) => Some(access_from_freq(freq, now)),
             _ => None,
         };

@@ -58,16 +58,31 @@ pub fn idle_ms(access: u32, now_ms: u64) -> u64 {
     }
 }
 
-/// LRU access data of a key idle for `idle_secs` (RDB `IDLE`, RESTORE `IDLETIME`), as
-/// `objectSetLRUOrLFU` computes it.
-pub fn access_from_idle(idle_secs: u64, now_ms: u64) -> u32 {
-    let clock = lru_clock(now_ms) as u64;
-    // With a 1 s clock resolution the idle seconds are clock ticks. An idle time longer
-    // than the wrapping clock can express gets Redis's answer: half-way into the future.
-    match clock.checked_sub(idle_secs) {
-        Some(abs) => abs as u32,
-        None => ((clock + LRU_CLOCK_MAX / 2) % LRU_CLOCK_MAX) as u32,
+/// LRU access data of a key idle for `idle_secs` (RDB `IDLE`, RESTORE `IDLETIME`), as Redis
+/// 7.0.15's `objectSetLRUOrLFU` computes it, arithmetic quirks included, so that OBJECT
+/// IDLETIME afterwards reads what Redis's would:
+///
+/// - the seconds are taken as a signed `long long` and scaled by `*1000/1000`, which wraps
+///   for values over `i64::MAX / 1000`; a negative result leaves the key's access data alone
+///   (`None`), as it does in Redis;
+/// - an access time before the clock's zero is moved up by `LRU_CLOCK_MAX` (once) and then cut
+///   to 24 bits, so an idle time beyond the ~194-day clock reads back modulo that clock.
+///
+/// (Older Redis releases put such keys "half-way into the future" instead; 7.0.15, the
+/// reference, does not.)
+pub fn access_from_idle(idle_secs: u64, now_ms: u64) -> Option<u32> {
+    let idle = idle_secs as i64;
+    if idle < 0 {
+        return None;
     }
+    let clock = lru_clock(now_ms) as i64;
+    // With a 1 s clock resolution the idle seconds are clock ticks.
+    let ticks = idle.wrapping_mul(1000) / LRU_RESOLUTION_MS as i64;
+    let mut abs = clock - ticks;
+    if abs < 0 {
+        abs += LRU_CLOCK_MAX as i64;
+    }
+    Some((abs & LRU_CLOCK_MAX as i64) as u32)
 }
 
 /// LFU access data of a key with counter `freq` (RDB `FREQ`, RESTORE `FREQ`), as
@@ -126,5 +141,64 @@ impl AccessPolicy {
                 (lfu_minutes(now_ms) << 8) | c as u32
             }
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Unix ms at which the LRU clock reads `clock` (the clock counts seconds modulo 2^24).
+    fn at_clock(clock: u64) -> u64 {
+        (1_776_000_000 / (LRU_CLOCK_MAX + 1) * (LRU_CLOCK_MAX + 1) + clock) * 1000 + 250
+    }
+
+    /// `RESTORE k 0 <payload> IDLETIME x` on redis-server 7.0.15 (started with
+    /// `--enable-debug-command yes`), then `DEBUG OBJECT k` for `lru:` and `OBJECT IDLETIME k`.
+    #[test]
+    fn idle_times_read_back_as_in_redis_7_0_15() {
+        let now = at_clock(799_475);
+        assert_eq!(lru_clock(now), 799_475);
+        // (IDLETIME, lru: of DEBUG OBJECT)
+        for (idle, lru) in [
+            (5, 799_470),
+            (800_449, 16_776_241),
+            (16_777_215, 799_475),
+            (16_777_216, 799_474),
+            (20_000_000, 14_353_906),
+            (100_000_000, 1_462_770),
+        ] {
+            assert_eq!(access_from_idle(idle, now), Some(lru), "IDLETIME {idle}");
+        }
+        let now = at_clock(799_450);
+        // (IDLETIME, OBJECT IDLETIME)
+        for (idle, reported) in [
+            (799_449, 799_449),
+            (799_450, 799_450),
+            (799_451, 799_451),
+            (16_777_215, 0),
+            (16_777_216, 1),
+            (20_000_000, 3_222_784),
+            (100_000_000, 16_113_920),
+            (9_223_372_036_854_775, 14_898_167),
+            (9_223_372_036_854_776, 1_879_048),
+            (i64::MAX as u64, 16_777_214),
+        ] {
+            let access = access_from_idle(idle, now).expect("a non-negative idle time");
+            assert_eq!(idle_ms(access, now) / 1000, reported, "IDLETIME {idle}");
+        }
+        // RDB IDLE values above i64::MAX are negative to Redis: the key keeps a fresh clock.
+        assert_eq!(access_from_idle(1 << 63, now), None);
+        assert_eq!(access_from_idle(u64::MAX, now), None);
+    }
+
+    #[test]
+    fn freq_is_stamped_with_the_current_minute() {
+        let now = 1_700_000_000_000;
+        let access = access_from_freq(100, now);
+        assert_eq!(access & 255, 100);
+        assert_eq!(lfu_counter(access, now, &LfuParams::default()), 100);
+        // One decay period (lfu-decay-time 1: a minute) later, one less.
+        assert_eq!(lfu_counter(access, now + 60_000, &LfuParams::default()), 99);
     }
 }
