@@ -30,7 +30,7 @@ pub use value::{parse_i64_strict, Entry, Value, EMBSTR_MAX};
 
 use bytes::Bytes;
 use crossbeam_utils::CachePadded;
-use parking_lot::{Mutex, MutexGuard, RwLock, RwLockReadGuard};
+use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -77,11 +77,14 @@ pub struct Shard {
     dbs: Box<[Table]>,
     /// Clients WATCHing keys of this shard, by (db, key).
     watched: HashMap<(usize, Bytes), Vec<WatchFlag>>,
+    /// A snapshot cut this shard is still owed a copy for: whoever locks the shard next
+    /// copies it first (see `snapshot.rs`).
+    owed_copy: Option<std::sync::Arc<snapshot::PendingSnapshot>>,
 }
 
 impl Shard {
     fn new(databases: usize) -> Shard {
-        Shard { dbs: (0..databases).map(|_| Table::default()).collect(), watched: HashMap::new() }
+        Shard { dbs: (0..databases).map(|_| Table::default()).collect(), watched: HashMap::new(), owed_copy: None }
     }
 
     pub fn table(&self, db: usize) -> &Table {
@@ -136,9 +139,8 @@ pub struct Store {
     /// Wall-clock ms as of the last cron tick: what LRU/LFU access data is stamped with, as
     /// Redis stamps objects with its cron-cached `server.lruclock` (1 s resolution anyway).
     coarse_ms: AtomicU64,
-    /// Held for reading by every command that locks more than one shard, for writing while
-    /// a snapshot copies the shards (see `snapshot.rs`).
-    cross_shard_gate: RwLock<()>,
+    /// One snapshot at a time (see `snapshot.rs`).
+    snapshot_lock: Mutex<()>,
 }
 
 impl Store {
@@ -162,7 +164,7 @@ impl Store {
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             lfu: LfuParams::default(),
             coarse_ms: AtomicU64::new(clock.now_ms()),
-            cross_shard_gate: RwLock::new(()),
+            snapshot_lock: Mutex::new(()),
             clock,
         }
     }
@@ -257,7 +259,7 @@ impl Store {
         let i = self.shard_index(key);
         let mut guards = SmallVec::new();
         // Pushed, not collected: the general path costs ~60 instructions more per command.
-        guards.push((i, self.shards[i].lock.lock()));
+        guards.push((i, self.acquire(i)));
         self.locked(guards, false)
     }
 
@@ -273,20 +275,27 @@ impl Store {
     }
 
     fn lock_indices(&self, idx: &[usize], all: bool) -> Locked<'_> {
-        // Taken before any shard, so a snapshot waiting for it holds no shard either.
-        let gate = (idx.len() > 1).then(|| self.cross_shard_gate.read());
-        let mut locked = self.locked(idx.iter().map(|&i| (i, self.shards[i].lock.lock())).collect(), all);
-        locked._gate = gate;
-        locked
+        self.locked(idx.iter().map(|&i| (i, self.acquire(i))).collect(), all)
     }
 
     fn locked<'s>(&'s self, guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>, all: bool) -> Locked<'s> {
-        Locked { store: self, guards, _gate: None, all, now: Cell::new(None), access: self.access_policy() }
+        Locked { store: self, guards, all, now: Cell::new(None), access: self.access_policy() }
     }
 
     /// Locks one shard by index (background cycles: active expiry, eviction sampling).
     pub(crate) fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
-        self.shards[i].lock.lock()
+        self.acquire(i)
+    }
+
+    /// Every shard lock is taken here: a shard still owed to a snapshot is copied before
+    /// anyone can change it.
+    #[inline]
+    fn acquire(&self, i: usize) -> MutexGuard<'_, Shard> {
+        let mut guard = self.shards[i].lock.lock();
+        if guard.owed_copy.is_some() {
+            self.pay_copy(i, &mut guard);
+        }
+        guard
     }
 
     /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]).
@@ -312,9 +321,6 @@ impl Store {
 pub struct Locked<'s> {
     store: &'s Store,
     guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
-    /// The cross-shard gate, for commands holding more than one shard. Declared after
-    /// `guards` so the shards are released first.
-    _gate: Option<RwLockReadGuard<'s, ()>>,
     all: bool,
     /// Read from the clock on first use only: a GET on a table without TTLs never needs it,
     /// and reading the system clock costs ~50 ns.
