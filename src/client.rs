@@ -42,6 +42,8 @@ pub struct Client {
     pub multi: Option<MultiState>,
     /// EXEC is running this client's queued commands.
     pub in_exec: bool,
+    /// This EXEC has sent MULTI to the effect sink (so it owes an EXEC).
+    pub exec_propagated: bool,
     /// Keys WATCHed (db, key) and the flag the store raises when one changes.
     pub watched: Vec<(usize, Bytes)>,
     pub watch_flag: WatchFlag,
@@ -70,6 +72,7 @@ impl Client {
             info,
             multi: None,
             in_exec: false,
+            exec_propagated: false,
             watched: Vec::new(),
             watch_flag: Arc::new(AtomicBool::new(false)),
             reply_mode: ReplyMode::On,

@@ -3,7 +3,7 @@
 //! → lock shards → handler.
 
 use super::table::{lookup, lookup_sub, CommandSpec, Flags};
-use super::{errors, Ctx};
+use super::{errors, Ctx, Propagation};
 use crate::client::Client;
 use crate::server::Shared;
 use crate::store::{system_now_us, Locked};
@@ -82,10 +82,15 @@ pub fn call(
         shared.monitors.publish(system_now_us(), db, &client.info.addr.to_string(), &redact(spec, args));
     }
     client.last_cmd = Some(spec);
-    let reply = {
-        let mut ctx = Ctx { shared, client, ks };
-        (spec.handler)(&mut ctx, args)
+    let changes_before = ks.changes();
+    let (reply, propagation) = {
+        let mut ctx = Ctx { shared, client, ks, propagation: Propagation::AsRequest };
+        let reply = (spec.handler)(&mut ctx, args);
+        (reply, ctx.propagation)
     };
+    if shared.store.effects.enabled() {
+        propagate(shared, client, ks.changes() != changes_before, propagation, args);
+    }
     let failed = matches!(&reply, Reply::Error(_));
     client.pending_stats.count(start.elapsed().as_micros() as u64, failed);
     if !spec.flags.has(Flags::FAST) {
@@ -96,6 +101,34 @@ pub fn call(
         shared.stats.count_error(e);
     }
     reply
+}
+
+/// Sends a command's effect to the store's effect sink (the AOF), wrapping the effects of
+/// an EXEC in MULTI … EXEC. Runs with the command's shards still locked.
+fn propagate(shared: &Shared, client: &mut Client, changed: bool, propagation: Propagation, args: &[Bytes]) {
+    let commands: Vec<Vec<&[u8]>> = match &propagation {
+        Propagation::AsRequest if !changed => return,
+        Propagation::AsRequest | Propagation::Forced => vec![args.iter().map(|a| &a[..]).collect()],
+        Propagation::Rewritten(cmds) => cmds.iter().map(|c| c.iter().map(|a| &a[..]).collect()).collect(),
+    };
+    if commands.is_empty() {
+        return;
+    }
+    let effects = &shared.store.effects;
+    if client.in_exec && !client.exec_propagated {
+        effects.emit(client.db, &[b"MULTI"]);
+        client.exec_propagated = true;
+    }
+    for c in &commands {
+        effects.emit(client.db, c);
+    }
+}
+
+/// Closes the MULTI that [`propagate`] opened for an EXEC, if it opened one.
+pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
+    if std::mem::take(&mut client.exec_propagated) {
+        shared.store.effects.emit(client.db, &[b"EXEC"]);
+    }
 }
 
 /// Locks what the command needs: every shard, its keys' shards, or nothing.

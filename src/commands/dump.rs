@@ -107,8 +107,17 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if expire_at != 0 && expire_at <= now {
         if existed {
             ctx.ks.remove(db, key);
+            ctx.propagate_one(&[b"DEL", key]);
         }
         return Reply::OK;
+    }
+    // A relative TTL replays as the absolute time it meant: Redis 7.0 rewrites the TTL
+    // argument and appends ABSTTL.
+    if ttl != 0 && !absttl && ctx.propagating() {
+        let mut rewritten: Vec<Bytes> = args.to_vec();
+        rewritten[2] = Bytes::copy_from_slice(itoa::Buffer::new().format(expire_at).as_bytes());
+        rewritten.push(Bytes::from_static(b"ABSTTL"));
+        ctx.propagate_as(vec![rewritten]);
     }
     // Replaces an existing key (REPLACE) with its TTL: the new key has only the one given here.
     ctx.ks.insert(db, key, value_from_rdb(value), expire_at as u64);

@@ -623,10 +623,15 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, basetime: i64, seco
     if refused {
         return Reply::Integer(0);
     }
+    // Effects as Redis 7.0 propagates them: DEL for a time already past, else PEXPIREAT.
     if when <= ctx.now() as i64 {
         ctx.ks.remove(db, key);
+        ctx.propagate_one(&[b"DEL", key]);
     } else {
         ctx.ks.set_expire(db, key, when as u64);
+        if name != "pexpireat" {
+            ctx.propagate_one(&[b"PEXPIREAT", key, itoa::Buffer::new().format(when).as_bytes()]);
+        }
     }
     Reply::Integer(1)
 }
@@ -784,6 +789,8 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let db = ctx.db();
     ctx.ks.flush_db(db);
+    // Even an empty database's flush is propagated, as Redis forces it.
+    ctx.propagation = super::Propagation::Forced;
     Reply::OK
 }
 
@@ -796,6 +803,7 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ctx.ks.flush_db(db);
     }
     ctx.shared.save_empty_after_flushall();
+    ctx.propagation = super::Propagation::Forced;
     Reply::OK
 }
 

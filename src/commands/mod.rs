@@ -17,6 +17,8 @@ pub mod string;
 pub mod transaction;
 
 #[cfg(test)]
+mod propagation_tests;
+#[cfg(test)]
 pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
@@ -34,9 +36,46 @@ pub struct Ctx<'a, 's> {
     pub shared: &'a Shared,
     pub client: &'a mut Client,
     pub ks: &'a mut Locked<'s>,
+    /// How this command's effect is propagated (AOF); see [`Propagation`].
+    pub propagation: Propagation,
+}
+
+/// How a command's effect reaches the AOF. By default the request itself, if the command
+/// changed anything; handlers whose request would not replay the same (relative TTLs,
+/// floating point, deletions in disguise) rewrite it, as Redis does.
+#[derive(Debug, Default)]
+pub enum Propagation {
+    #[default]
+    AsRequest,
+    /// These commands instead, whether or not the store counted a change.
+    Rewritten(Vec<Vec<Bytes>>),
+    /// The request even if nothing changed (FLUSHALL on an empty server, as Redis forces).
+    Forced,
 }
 
 impl Ctx<'_, '_> {
+    /// Whether effects are wanted at all: handlers skip building rewrites when not.
+    pub fn propagating(&self) -> bool {
+        self.shared.store.effects.enabled()
+    }
+
+    /// Propagates `commands` instead of the request (only worth calling when [`propagating`](Self::propagating)).
+    pub fn propagate_as(&mut self, commands: Vec<Vec<Bytes>>) {
+        self.propagation = Propagation::Rewritten(commands);
+    }
+
+    /// Propagates the one command `parts` instead of the request, if effects are wanted.
+    pub fn propagate_one(&mut self, parts: &[&[u8]]) {
+        if self.propagating() {
+            self.propagation = Propagation::Rewritten(vec![parts.iter().map(|p| Bytes::copy_from_slice(p)).collect()]);
+        }
+    }
+
+    /// Propagates nothing for this command (it changed nothing worth replaying).
+    pub fn propagate_nothing(&mut self) {
+        self.propagation = Propagation::Rewritten(Vec::new());
+    }
+
     /// The client's selected database.
     pub fn db(&self) -> usize {
         self.client.db

@@ -357,16 +357,28 @@ fn set_generic(
     if (opts.nx && found) || (opts.xx && !found) {
         return if opts.get { old } else { abort_reply };
     }
-    let value = Value::from_set(value);
+    let stored = Value::from_set(value);
     match at {
         Some((_, true)) => {
-            ctx.ks.remove(db, key);
+            // Replays as what it did: the key is gone.
+            if ctx.ks.remove(db, key).is_some() {
+                ctx.propagate_one(&[b"DEL", key]);
+            } else {
+                ctx.propagate_nothing();
+            }
         }
-        Some((at, false)) => ctx.ks.insert(db, key, value, at),
+        Some((at, false)) => {
+            ctx.ks.insert(db, key, stored, at);
+            // A relative or second-based expiry replays as the absolute time it meant
+            // (Redis 7.0 propagates `SET key value PXAT <ms>`; NX, XX and GET have done their part).
+            if !matches!(opts.expire, Some((ExpireKind::PxAt, _))) {
+                ctx.propagate_one(&[b"SET", key, value, b"PXAT", itoa::Buffer::new().format(at).as_bytes()]);
+            }
+        }
         None if opts.keepttl && found => {
-            ctx.ks.update(db, key, |e| e.value = value);
+            ctx.ks.update(db, key, |e| e.value = stored);
         }
-        None => ctx.ks.insert(db, key, value, 0),
+        None => ctx.ks.insert(db, key, stored, 0),
     }
     if opts.get {
         old
@@ -432,6 +444,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(b)) => {
             let db = ctx.db();
             ctx.ks.remove(db, &args[1]);
+            ctx.propagate_one(&[b"DEL", &args[1]]);
             Reply::Bulk(b)
         }
         Ok(None) => Reply::Null,
@@ -451,17 +464,21 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let (db, now) = (ctx.db(), ctx.now());
     match opts.expire {
+        // Effects as Redis 7.0 propagates them: DEL, PEXPIREAT <ms>, PERSIST.
         Some((kind, arg)) => match expire_at(kind, arg, now, "getex") {
             Ok(at) if at <= now => {
                 ctx.ks.remove(db, &args[1]);
+                ctx.propagate_one(&[b"DEL", &args[1]]);
             }
             Ok(at) => {
                 ctx.ks.set_expire(db, &args[1], at);
+                ctx.propagate_one(&[b"PEXPIREAT", &args[1], itoa::Buffer::new().format(at).as_bytes()]);
             }
             Err(e) => return e,
         },
         None if opts.persist && ctx.ks.expire_at(db, &args[1]).is_some_and(|at| at != 0) => {
             ctx.ks.set_expire(db, &args[1], 0);
+            ctx.propagate_one(&[b"PERSIST", &args[1]]);
         }
         None => {}
     }
@@ -700,6 +717,8 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         ctx.ks.insert(db, &args[1], value, 0);
     }
+    // The sum as text, so a replay does not depend on float arithmetic (Redis does the same).
+    ctx.propagate_one(&[b"SET", &args[1], &text, b"KEEPTTL"]);
     Reply::Bulk(text)
 }
 

@@ -42,9 +42,35 @@ impl Harness {
         reply
     }
 
+    /// Records what the store propagates, for effect tests.
+    pub fn capture_effects(&self) -> Arc<EffectLog> {
+        let log = Arc::new(EffectLog::default());
+        self.shared.store.effects.set_sink(log.clone());
+        self.shared.store.effects.set_enabled(true);
+        log
+    }
+
     /// Moves the manual clock forward by `ms` milliseconds.
     pub fn advance(&self, ms: u64) {
         self.shared.store.clock.advance(ms);
+    }
+}
+
+/// Effects as the sink received them: `db> args…`, one string per effect.
+#[derive(Default)]
+pub(crate) struct EffectLog(parking_lot::Mutex<Vec<String>>);
+
+impl EffectLog {
+    /// Everything recorded since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock())
+    }
+}
+
+impl crate::store::EffectSink for EffectLog {
+    fn emit(&self, db: usize, args: &[&[u8]]) {
+        let words: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        self.0.lock().push(format!("{db}> {}", words.join(" ")));
     }
 }
 

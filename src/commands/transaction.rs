@@ -86,6 +86,9 @@ fn exec(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         replies.push(call(ctx.shared, ctx.client, ctx.ks, spec, &args));
     }
     ctx.client.in_exec = false;
+    super::dispatch::end_exec_propagation(ctx.shared, ctx.client);
+    // The queued commands propagated themselves; EXEC adds nothing of its own.
+    ctx.propagation = super::Propagation::Rewritten(Vec::new());
     Reply::Array(replies)
 }
 

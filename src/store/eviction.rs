@@ -196,6 +196,7 @@ impl Store {
             shard.touch_watched(db, key);
             self.account(-entry_size(key, &old));
             self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
+            self.effects.emit(db, &[b"DEL", key]);
         }
     }
 }

@@ -14,6 +14,7 @@ mod access;
 mod bytes24;
 mod clock;
 mod dense;
+mod effects;
 mod eviction;
 mod expiry;
 mod snapshot;
@@ -23,6 +24,7 @@ mod value;
 pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use bytes24::Str;
 pub use clock::{system_now_ms, system_now_us, Clock};
+pub use effects::{EffectSink, Effects};
 pub use eviction::{EvictError, EvictionPolicy};
 pub use snapshot::{Snapshot, SnapshotEntry};
 pub use table::Table;
@@ -141,6 +143,8 @@ pub struct Store {
     coarse_ms: AtomicU64,
     /// One snapshot at a time (see `snapshot.rs`).
     snapshot_lock: Mutex<()>,
+    /// Where write effects go, when anything consumes them (the AOF).
+    pub effects: Effects,
 }
 
 impl Store {
@@ -165,6 +169,7 @@ impl Store {
             lfu: LfuParams::default(),
             coarse_ms: AtomicU64::new(clock.now_ms()),
             snapshot_lock: Mutex::new(()),
+            effects: Effects::default(),
             clock,
         }
     }
@@ -279,7 +284,7 @@ impl Store {
     }
 
     fn locked<'s>(&'s self, guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>, all: bool) -> Locked<'s> {
-        Locked { store: self, guards, all, now: Cell::new(None), access: self.access_policy() }
+        Locked { store: self, guards, all, changes: 0, now: Cell::new(None), access: self.access_policy() }
     }
 
     /// Locks one shard by index (background cycles: active expiry, eviction sampling).
@@ -310,6 +315,7 @@ impl Store {
         shard.touch_watched(db, key);
         self.account(-entry_size(key, &old));
         self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+        self.effects.emit(db, &[b"DEL", key]);
         true
     }
 }
@@ -322,6 +328,9 @@ pub struct Locked<'s> {
     store: &'s Store,
     guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
     all: bool,
+    /// Changes made through this view (the store's `dirty` counts everyone's): what tells
+    /// the dispatcher a command wrote something to propagate.
+    changes: u64,
     /// Read from the clock on first use only: a GET on a table without TTLs never needs it,
     /// and reading the system clock costs ~50 ns.
     now: Cell<Option<u64>>,
@@ -331,6 +340,11 @@ pub struct Locked<'s> {
 impl<'s> Locked<'s> {
     pub fn store(&self) -> &'s Store {
         self.store
+    }
+
+    /// Changes made through this view so far.
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The time this command runs at: fixed for the whole command (and the whole EXEC), as
@@ -487,6 +501,7 @@ impl<'s> Locked<'s> {
         shard.touch_watched(db, key);
         store.account(delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
     }
 
     /// Sets a key's LRU/LFU data (RDB loading, RESTORE IDLETIME/FREQ). False if it is missing.
@@ -513,6 +528,7 @@ impl<'s> Locked<'s> {
         shard.touch_watched(db, key);
         store.account(delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
         Some(r)
     }
 
@@ -533,6 +549,7 @@ impl<'s> Locked<'s> {
         shard.touch_watched(db, key);
         store.account(-entry_size(key, &old));
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
         Some((old, at))
     }
 
@@ -545,6 +562,7 @@ impl<'s> Locked<'s> {
         }
         shard.touch_watched(db, key);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
         true
     }
 
@@ -591,6 +609,7 @@ impl<'s> Locked<'s> {
             store.account(-freed);
         }
         store.stats.dirty.fetch_add(removed as u64, Ordering::Relaxed);
+        self.changes += removed as u64;
         removed
     }
 
@@ -603,5 +622,6 @@ impl<'s> Locked<'s> {
             shard.dbs.swap(a, b);
         }
         self.store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
     }
 }
