@@ -1,0 +1,38 @@
+//! Redis 7.0's multi-part append-only file: the manifest, the file names, commands as RESP, and a
+//! reader that tells a whole file from a truncated or a corrupt one. The format only: what to
+//! log, when to fsync and when to rewrite belong to the server.
+//!
+//! ```text
+//! appendonlydir/
+//!   appendonly.aof.manifest      which files, in what order       Manifest::parse / to_text
+//!   appendonly.aof.3.base.rdb    the last rewrite's snapshot      rdb::RdbReader (starts with "REDIS")
+//!   appendonly.aof.3.incr.aof    commands written since           AofReader / encode_command
+//! ```
+//!
+//! Loading replays the base, then each incr file in the manifest's order. A rewrite, as the
+//! manifest sees it:
+//!
+//! ```text
+//! rewrite starts      m.new_incr(name)                 new writes go to a new incr file; persist
+//! rewrite succeeds    m.new_base(name, rdb_preamble)   the snapshot becomes the base, the old base history
+//!                     m.mark_incrs_as_history()        incr files the snapshot covers become history; persist
+//! history deleted     m.take_history()                 delete those files; persist
+//! ```
+//!
+//! Layout:
+//!
+//! ```text
+//! manifest.rs   Manifest, AofInfo, AofFileType, ManifestError: parse, print, change
+//! sds.rs        the sds.c and libc string routines whose quirks the manifest format inherits
+//! dir.rs        file names in the AOF directory; read_manifest, write_manifest (temp, fsync, rename)
+//! ```
+
+mod dir;
+mod manifest;
+mod sds;
+
+pub use dir::{
+    manifest_file_name, read_manifest, temp_incr_file_name, temp_manifest_file_name, write_manifest,
+    DEFAULT_APPEND_DIRNAME, DEFAULT_APPEND_FILENAME,
+};
+pub use manifest::{AofFileType, AofInfo, Manifest, ManifestError, ManifestErrorKind};
