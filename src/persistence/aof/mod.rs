@@ -25,14 +25,20 @@
 //! manifest.rs   Manifest, AofInfo, AofFileType, ManifestError: parse, print, change
 //! sds.rs        the sds.c and libc string routines whose quirks the manifest format inherits
 //! dir.rs        file names in the AOF directory; read_manifest, write_manifest (temp, fsync, rename)
+//! command.rs    encode_command, encode_timestamp_annotation
+//! reader.rs     AofReader, AofReadError, starts_with_rdb_preamble
 //! ```
 
+mod command;
 mod dir;
 mod manifest;
+mod reader;
 mod sds;
 
+pub use command::{encode_command, encode_timestamp_annotation, encoded_len};
 pub use dir::{
     manifest_file_name, read_manifest, temp_incr_file_name, temp_manifest_file_name, write_manifest,
     DEFAULT_APPEND_DIRNAME, DEFAULT_APPEND_FILENAME,
 };
 pub use manifest::{AofFileType, AofInfo, Manifest, ManifestError, ManifestErrorKind};
+pub use reader::{starts_with_rdb_preamble, AofReadError, AofReader, Corruption};
