@@ -9,14 +9,17 @@
 //!   appendonly.aof.3.incr.aof    commands written since           AofReader / encode_command
 //! ```
 //!
-//! Loading replays the base, then each incr file in the manifest's order. A rewrite, as the
-//! manifest sees it:
+//! Loading replays the base, then each incr file in the manifest's order. The manifest's life,
+//! as Redis 7.0 changes it (each change persisted before the next step relies on it):
 //!
 //! ```text
-//! rewrite starts      m.new_incr(name)                 new writes go to a new incr file; persist
-//! rewrite succeeds    m.new_base(name, rdb_preamble)   the snapshot becomes the base, the old base history
-//!                     m.mark_incrs_as_history()        incr files the snapshot covers become history; persist
-//! history deleted     m.take_history()                 delete those files; persist
+//! start, nothing yet  m.new_base(name, preamble)       an empty base is written at once
+//! start               m.last_or_new_incr(name)         the incr file to append to
+//! start, after load   m.take_history()                 delete those files (unless aof-disable-auto-gc)
+//! rewrite starts      m.new_incr(name)                 new writes go to a new incr file
+//! rewrite succeeds    m.new_base(name, preamble)       the snapshot becomes the base, the old base history
+//!                     m.mark_incrs_as_history()        incr files the snapshot covers become history
+//!                     m.take_history()                 delete those files (unless aof-disable-auto-gc)
 //! ```
 //!
 //! Layout:
