@@ -7,8 +7,10 @@
 //! lzf.rs     LZF compression, byte-identical to the liblzf Redis uses
 //! rdb/       RDB version 10: length/string encodings, streaming RdbWriter and RdbReader
 //! dump.rs    DUMP / RESTORE payloads: one RDB-encoded value + version + CRC-64
+//! aof/       the multi-part AOF of 7.0: manifest, file names, commands as RESP, AofReader
 //! ```
 
+pub mod aof;
 pub mod crc64;
 pub mod dump;
 pub mod lzf;
