@@ -63,6 +63,12 @@ impl Client {
         self.pending_stats.publish(&shared.command_stats, &shared.stats.total_commands_processed);
     }
 
+    /// The client AOF loading runs commands as (Redis's fake client).
+    pub fn replayer() -> Client {
+        let nowhere: SocketAddr = ([0, 0, 0, 0], 0).into();
+        Client::new(Arc::new(ClientInfo::new(0, nowhere, nowhere)), true)
+    }
+
     pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Client {
         Client {
             id: info.id,

@@ -37,7 +37,14 @@ pub struct Config {
     /// Microseconds to sleep per key loaded at start-up (Redis's `key-load-delay`, for tests).
     pub key_load_delay: u64,
     pub appendonly: bool,
+    /// `always`, `everysec` or `no`.
     pub appendfsync: String,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    pub aof_load_truncated: bool,
+    pub aof_use_rdb_preamble: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
     pub dir: String,
     pub dbfilename: String,
     pub hz: u32,
@@ -82,6 +89,12 @@ impl Default for Config {
             key_load_delay: 0,
             appendonly: false,
             appendfsync: "everysec".into(),
+            appendfilename: "appendonly.aof".into(),
+            appenddirname: "appendonlydir".into(),
+            aof_load_truncated: true,
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
             dir: ".".into(),
             dbfilename: "dump.rdb".into(),
             hz: 10,
@@ -260,12 +273,31 @@ pub static DIRECTIVES: &[Directive] = &[
         parse_int(v, 0, i32::MAX as i64)? as u64),
     directive!("key-load-delay", true, |c| c.key_load_delay.to_string(), |c, v| c.key_load_delay =
         parse_int(v, 0, i32::MAX as i64)? as u64),
-    directive!("appendonly", true, |c| yes_no(c.appendonly), |c, v| {
-        if parse_bool(v)? {
-            return Err("appendonly yes is not supported yet (AOF is not implemented)".into());
+    directive!("appendonly", true, |c| yes_no(c.appendonly), |c, v| c.appendonly = parse_bool(v)?),
+    directive!("appendfilename", false, |c| c.appendfilename.clone(), |c, v| {
+        let f = one(v)?;
+        if f.is_empty() || f.contains('/') {
+            return Err("appendfilename can't be a path, just a filename".into());
         }
-        c.appendonly = false
+        c.appendfilename = f.to_string()
     }),
+    directive!("appenddirname", false, |c| c.appenddirname.clone(), |c, v| {
+        let d = one(v)?;
+        if d.is_empty() || d.contains('/') {
+            return Err("appenddirname can't be a path, just a dirname".into());
+        }
+        c.appenddirname = d.to_string()
+    }),
+    directive!("aof-load-truncated", true, |c| yes_no(c.aof_load_truncated), |c, v| c.aof_load_truncated =
+        parse_bool(v)?),
+    directive!("aof-use-rdb-preamble", true, |c| yes_no(c.aof_use_rdb_preamble), |c, v| c.aof_use_rdb_preamble =
+        parse_bool(v)?),
+    directive!("auto-aof-rewrite-percentage", true, |c| c.auto_aof_rewrite_percentage.to_string(), |c, v| c
+        .auto_aof_rewrite_percentage =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("auto-aof-rewrite-min-size", true, |c| c.auto_aof_rewrite_min_size.to_string(), |c, v| c
+        .auto_aof_rewrite_min_size =
+        parse_mem_arg(v)?),
     directive!("appendfsync", true, |c| c.appendfsync.clone(), |c, v| c.appendfsync =
         parse_enum(v, &["always", "everysec", "no"])?),
     directive!("dir", true, |c| c.dir.clone(), |c, v| {

@@ -10,7 +10,7 @@
 //! commands/      the command table, the dispatcher, one module per command family
 //! store/         the sharded keyspace: tables, values, expiry, eviction, clock
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
-//! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF)
+//! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF), AOF files and manifest
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
 //! ```
 //!

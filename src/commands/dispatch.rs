@@ -50,8 +50,10 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     if let Some(reply) = check_memory(shared, client, spec) {
         return reject(shared, client, Some(spec), reply);
     }
-    if (spec.name == "ping" || is_write(client, spec)) && shared.writes_denied_by_disk_error() {
-        return reject(shared, client, Some(spec), Reply::err(errors::MISCONF_RDB));
+    if spec.name == "ping" || is_write(client, spec) {
+        if let Some(e) = shared.disk_error() {
+            return reject(shared, client, Some(spec), Reply::error(e));
+        }
     }
     if !spec.flags.has(Flags::LOADING) && shared.persistence.loading() {
         return reject(shared, client, Some(spec), Reply::err(errors::LOADING));
@@ -64,6 +66,26 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     }
     let mut ks = lock_for(shared, spec, &args);
     call(shared, client, &mut ks, spec, &args)
+}
+
+/// Runs one command read from the AOF, as Redis's fake loading client does: no auth, memory,
+/// MISCONF or LOADING checks (effects are off while loading, so nothing propagates). An
+/// unknown command or a wrong argument count means the file is not what we wrote.
+pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<(), String> {
+    let name = || String::from_utf8_lossy(&args[0]).into_owned();
+    let spec = resolve(&args).map_err(|_| format!("Unknown command '{}'", name()))?;
+    if !spec.arity_ok(args.len()) {
+        return Err(format!("Wrong number of arguments for '{}'", name()));
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !runs_inside_multi(spec) {
+            multi.queue.push((spec, args));
+            return Ok(());
+        }
+    }
+    let mut ks = lock_for(shared, spec, &args);
+    call(shared, client, &mut ks, spec, &args);
+    Ok(())
 }
 
 /// Runs a resolved, checked command on already-locked shards: the part EXEC repeats for

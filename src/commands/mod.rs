@@ -22,7 +22,7 @@ mod propagation_tests;
 pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
-pub use dispatch::execute;
+pub use dispatch::{execute, replay};
 pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS};
 
 use crate::client::Client;

@@ -6,7 +6,7 @@ use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
 use crate::config::{find_directive, glob_match, DIRECTIVES, PROTECTED_DIRECTIVES};
 use crate::memory::{process_rss, resident_now};
-use crate::server::{BgsaveOutcome, SaveError};
+use crate::server::{BgsaveOutcome, RewriteOutcome, SaveError};
 use crate::store::{entry_size, system_now_us};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
@@ -42,6 +42,10 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("bgsave", -1, bgsave)
         .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
         .doc("server", "1.0.0", "Asynchronously save the dataset to disk", "[SCHEDULE]")
+        .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("bgrewriteaof", 1, bgrewriteaof)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
+        .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("lastsave", 1, lastsave)
         .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
@@ -173,6 +177,7 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     *ctx.shared.config.write() = candidate;
     ctx.shared.apply_config();
+    ctx.shared.apply_appendonly();
     Reply::OK
 }
 
@@ -286,6 +291,16 @@ fn bgsave(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         BgsaveOutcome::Started => Reply::simple("Background saving started"),
         BgsaveOutcome::Scheduled => Reply::simple("Background saving scheduled"),
         BgsaveOutcome::AlreadyInProgress => Reply::err("ERR Background save already in progress"),
+    }
+}
+
+/// `BGREWRITEAOF`: a new AOF base from a snapshot, written from a background thread.
+fn bgrewriteaof(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    match ctx.shared.bgrewriteaof() {
+        RewriteOutcome::Started => Reply::simple("Background append only file rewriting started"),
+        RewriteOutcome::AlreadyInProgress => {
+            Reply::err("ERR Background append only file rewriting already in progress")
+        }
     }
 }
 
@@ -494,10 +509,28 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("rdb_last_cow_size", &0);
             w!("rdb_last_load_keys_expired", &rdb.last_load_keys_expired);
             w!("rdb_last_load_keys_loaded", &rdb.last_load_keys_loaded);
-            w!("aof_enabled", &(config.appendonly as u8));
-            w!("aof_rewrite_in_progress", &0);
-            w!("aof_rewrite_scheduled", &0);
-            w!("aof_last_write_status", &"ok");
+            let aof = shared.aof_info();
+            let status = |ok: bool| if ok { "ok" } else { "err" };
+            w!("aof_enabled", &(aof.enabled as u8));
+            w!("aof_rewrite_in_progress", &(aof.rewrite_in_progress as u8));
+            w!("aof_rewrite_scheduled", &(aof.rewrite_scheduled as u8));
+            w!("aof_last_rewrite_time_sec", &aof.last_rewrite_time_sec);
+            w!("aof_current_rewrite_time_sec", &aof.current_rewrite_time_sec);
+            w!("aof_last_bgrewrite_status", &status(aof.last_bgrewrite_ok));
+            w!("aof_rewrites", &aof.rewrites);
+            w!("aof_rewrites_consecutive_failures", &aof.consecutive_failures);
+            w!("aof_last_write_status", &status(aof.last_write_ok));
+            w!("aof_last_cow_size", &0);
+            w!("module_fork_in_progress", &0);
+            w!("module_fork_last_cow_size", &0);
+            if aof.enabled {
+                w!("aof_current_size", &aof.current_size);
+                w!("aof_base_size", &aof.base_size);
+                w!("aof_pending_rewrite", &0);
+                w!("aof_buffer_length", &aof.buffer_length);
+                w!("aof_pending_bio_fsync", &0);
+                w!("aof_delayed_fsync", &0);
+            }
         }
         "stats" => {
             out.push_str("# Stats\r\n");

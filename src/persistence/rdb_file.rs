@@ -24,6 +24,8 @@ pub struct SaveOptions {
     pub used_mem: u64,
     /// `rdb-key-save-delay`: microseconds to sleep after each key (a testing knob).
     pub key_delay_us: u64,
+    /// The file is an AOF base (`aof-base` aux field set), not a plain dump.
+    pub aof_base: bool,
 }
 
 /// Writes `snapshot` to `path` as Redis does: into `temp-<pid>.rdb` beside it, fsync, rename
@@ -49,7 +51,7 @@ fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Re
         redis_ver: crate::commands::REDIS_COMPAT_VERSION,
         ctime: (options.now_ms / 1000) as i64,
         used_mem: options.used_mem,
-        aof_base: false,
+        aof_base: options.aof_base,
     };
     let write_options = RdbWriteOptions { compression: options.compression, checksum: options.checksum };
     let mut rdb = RdbWriter::new(BufWriter::with_capacity(1 << 16, file), write_options, aux)?;
@@ -229,6 +231,7 @@ mod tests {
             now_ms: NOW,
             used_mem: 0,
             key_delay_us: 0,
+            aof_base: false,
         }
     }
 

@@ -75,6 +75,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                     let reply = commands::execute(shared, client, args);
                     write_reply(client, &reply, &mut output);
                     if client.close_after_reply {
+                        shared.aof_flush();
                         stream.write_all(&output).await?;
                         return Ok(());
                     }
@@ -90,6 +91,8 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             }
         }
         if executed {
+            // The batch's writes reach the AOF before its replies reach the client.
+            shared.aof_flush();
             client.publish_stats(shared);
             info.touch();
             let mut meta = info.meta.lock();

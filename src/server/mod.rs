@@ -1,10 +1,12 @@
 //! The server: shared state, the accept loop, background cycles and shutdown.
 
+mod aof;
 mod connection;
 mod monitor;
 mod persistence;
 mod stats;
 
+pub use aof::{Aof, AofInfo, RewriteOutcome};
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
 pub use stats::ServerStats;
@@ -53,6 +55,8 @@ pub struct Shared {
     pub port: u16,
     pub shutdown: CancellationToken,
     pub persistence: Persistence,
+    /// The append-only file; also the store's effect sink.
+    pub aof: Arc<Aof>,
     /// A weak reference to the `Arc` holding this state, for work that outlives a handler
     /// (BGSAVE's thread); see [`Shared::arc`].
     me: Weak<Shared>,
@@ -61,6 +65,8 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, clock: Clock, port: u16) -> Arc<Shared> {
         let store = Store::new(config.databases, config.shards, clock);
+        let aof = Arc::new(Aof::default());
+        store.effects.set_sink(aof.clone());
         let shared = Arc::new_cyclic(|me| Shared {
             hot: HotConfig::default(),
             store,
@@ -74,6 +80,7 @@ impl Shared {
             port,
             shutdown: CancellationToken::new(),
             persistence: Persistence::default(),
+            aof,
             me: me.clone(),
             config: RwLock::new(config),
         });
@@ -154,7 +161,7 @@ pub async fn serve(
     let to_load = shared.begin_loading();
     let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
     let loader = shared.clone();
-    let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |path| loader.load_rdb(&path)));
+    let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |source| loader.load_dataset(source)));
     tokio::pin!(shutdown);
     let loaded = tokio::select! {
         loaded = loaded => loaded.map_err(std::io::Error::other)?,
@@ -229,5 +236,6 @@ async fn server_cron(shared: Arc<Shared>) {
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
         shared.persistence_cron();
+        shared.aof_cron();
     }
 }

@@ -117,7 +117,7 @@ impl Shared {
         rdb_file::rdb_path(&c.dir, &c.dbfilename)
     }
 
-    fn save_options(&self) -> SaveOptions {
+    pub(super) fn save_options(&self) -> SaveOptions {
         let c = self.config.read();
         let policy = self.store.eviction_policy();
         SaveOptions {
@@ -134,6 +134,7 @@ impl Shared {
             now_ms: self.store.now_ms(),
             used_mem: self.memory.estimate(self.store.logical_used()),
             key_delay_us: c.rdb_key_save_delay,
+            aof_base: false,
         }
     }
 
@@ -243,14 +244,17 @@ impl Shared {
         }
     }
 
-    /// The last save failed and `stop-writes-on-bgsave-error` is on with save points set:
-    /// Redis refuses writes with `-MISCONF` until a save succeeds.
-    pub fn writes_denied_by_disk_error(&self) -> bool {
-        if self.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
-            return false;
+    /// Why writes are refused with `-MISCONF`, if they are (`writeCommandsDeniedByDiskError`):
+    /// the last RDB save failed with save points set and `stop-writes-on-bgsave-error yes`,
+    /// or the last AOF write failed.
+    pub fn disk_error(&self) -> Option<String> {
+        if !self.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
+            let c = self.config.read();
+            if c.stop_writes_on_bgsave_error && !c.save.is_empty() {
+                return Some(crate::commands::errors::MISCONF_RDB.to_string());
+            }
         }
-        let c = self.config.read();
-        c.stop_writes_on_bgsave_error && !c.save.is_empty()
+        self.aof_write_error().map(|e| format!("MISCONF Errors writing to the AOF file: {e}"))
     }
 
     /// The save SHUTDOWN and SIGTERM make before exiting: `force_save` for SHUTDOWN SAVE,
@@ -258,6 +262,7 @@ impl Shared {
     /// (Redis kills its child instead; our thread cannot be killed, and it is superseded
     /// anyway).
     pub fn final_save(&self, force_save: bool) -> std::io::Result<()> {
+        self.aof_flush_and_sync();
         if !force_save && self.config.read().save.is_empty() {
             return Ok(());
         }
@@ -286,14 +291,33 @@ impl Shared {
         p.lastsave_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
     }
 
-    /// The RDB file to load at start-up, if there is one; raises the `loading` flag at once,
+    /// What to load at start-up, if anything: the AOF when `appendonly yes` (even none yet:
+    /// one is created), else the RDB file if it exists. Raises the `loading` flag at once,
     /// before the server accepts anyone, so no client sees an empty keyspace meanwhile.
-    pub fn begin_loading(&self) -> Option<PathBuf> {
-        let path = self.rdb_path();
-        path.exists().then(|| {
+    pub fn begin_loading(&self) -> Option<DataSource> {
+        let source = if self.config.read().appendonly {
+            Some(DataSource::Aof)
+        } else {
+            let path = self.rdb_path();
+            path.exists().then_some(DataSource::Rdb(path))
+        };
+        if source.is_some() {
             self.persistence.loading.store(true, Ordering::Relaxed);
-            path
-        })
+        }
+        source
+    }
+
+    /// Loads what [`begin_loading`](Self::begin_loading) chose. On error the store is partly
+    /// filled and `loading` stays raised: the caller must stop.
+    pub fn load_dataset(&self, source: DataSource) -> Result<(), String> {
+        match source {
+            DataSource::Rdb(path) => self.load_rdb(&path).map_err(|e| e.to_string()),
+            DataSource::Aof => {
+                self.load_aof().map_err(|e| e.to_string())?;
+                self.persistence.loading.store(false, Ordering::Relaxed);
+                Ok(())
+            }
+        }
     }
 
     /// Loads `path` (from [`begin_loading`](Self::begin_loading)) and lowers the `loading`
@@ -342,6 +366,13 @@ impl Shared {
     pub fn arc(&self) -> Arc<Shared> {
         self.me.upgrade().expect("Shared is only built inside an Arc")
     }
+}
+
+/// Where the dataset comes from at start-up.
+#[derive(Debug)]
+pub enum DataSource {
+    Rdb(PathBuf),
+    Aof,
 }
 
 /// Why SAVE failed.

@@ -6,8 +6,9 @@
 //! shards they touch are still locked, so those on any one key reach the sink in the order
 //! they happened.
 
+use parking_lot::RwLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// Where effects go.
 pub trait EffectSink: Send + Sync {
@@ -20,7 +21,7 @@ pub trait EffectSink: Send + Sync {
 #[derive(Default)]
 pub struct Effects {
     on: AtomicBool,
-    sink: OnceLock<Arc<dyn EffectSink>>,
+    sink: RwLock<Option<Arc<dyn EffectSink>>>,
 }
 
 impl std::fmt::Debug for Effects {
@@ -30,13 +31,13 @@ impl std::fmt::Debug for Effects {
 }
 
 impl Effects {
-    /// Installs the sink (once, at start-up); effects flow once [`set_enabled`](Self::set_enabled).
+    /// Installs the sink; effects flow once [`set_enabled`](Self::set_enabled).
     pub fn set_sink(&self, sink: Arc<dyn EffectSink>) {
-        let _ = self.sink.set(sink);
+        *self.sink.write() = Some(sink);
     }
 
     pub fn set_enabled(&self, on: bool) {
-        self.on.store(on && self.sink.get().is_some(), Ordering::Release);
+        self.on.store(on && self.sink.read().is_some(), Ordering::Release);
     }
 
     #[inline]
@@ -47,7 +48,7 @@ impl Effects {
     #[inline]
     pub fn emit(&self, db: usize, args: &[&[u8]]) {
         if self.enabled() {
-            if let Some(sink) = self.sink.get() {
+            if let Some(sink) = &*self.sink.read() {
                 sink.emit(db, args);
             }
         }

@@ -1,0 +1,641 @@
+//! The append-only file as the server runs it, in Redis 7.0's multi-part layout:
+//! `<dir>/<appenddirname>/` holds a base (an RDB, or commands), incremental files of
+//! commands, and a manifest naming them. Ferrocache writes the same layout so `redis-check-aof`
+//! reads it and a redis-server pointed at the directory loads it, and the other way round.
+//!
+//! - **Effects in:** the store's effect sink ([`EffectSink`]) encodes each effect as RESP into
+//!   `pending` (with a SELECT when the database changes), with the key's shard still locked,
+//!   so the file holds each key's writes in order.
+//! - **To disk:** every connection writes `pending` to the current incr file after a batch and
+//!   before sending its replies ([`Shared::aof_flush`]); under `appendfsync always` it fsyncs
+//!   too, so an acknowledged write is on disk. Concurrent flushes group-commit: one writes and
+//!   syncs everything pending. `everysec` syncs from the cron once a second (a clone of the
+//!   file descriptor, so writers are not blocked), `no` leaves it to the kernel.
+//! - **Rewrite:** a snapshot whose cut also switches writing to a new incr file; the copy
+//!   becomes the new base and the manifest then drops the old base and incr files.
+//! - **Loading:** base, then each incr file, replayed through the dispatcher; a torn tail of the
+//!   last file is cut off under `aof-load-truncated yes`, as Redis does.
+
+use super::Shared;
+use crate::commands::replay;
+use crate::persistence::aof::{self, AofReadError, AofReader, Manifest};
+use crate::persistence::rdb_file::{self, LoadError, LoadOptions};
+use crate::store::{system_now_ms, EffectSink};
+use parking_lot::Mutex;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
+
+/// `appendfsync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FsyncPolicy {
+    Always,
+    EverySec,
+    No,
+}
+
+impl FsyncPolicy {
+    pub fn parse(s: &str) -> FsyncPolicy {
+        match s {
+            "always" => FsyncPolicy::Always,
+            "no" => FsyncPolicy::No,
+            _ => FsyncPolicy::EverySec,
+        }
+    }
+}
+
+/// Effects waiting to be written, and the database the file's command stream is in.
+#[derive(Debug, Default)]
+struct Pending {
+    bytes: Vec<u8>,
+    /// None at the start of a file: the first effect is preceded by a SELECT.
+    selected_db: Option<usize>,
+}
+
+/// The incr file being appended to.
+#[derive(Debug)]
+struct IncrFile {
+    file: File,
+    /// Written since the last fsync.
+    unsynced: bool,
+}
+
+/// The server's AOF state.
+#[derive(Debug)]
+pub struct Aof {
+    /// Effects are being recorded (appendonly yes, loaded, file open).
+    on: AtomicBool,
+    pending: Mutex<Pending>,
+    /// Held while writing `pending` out (group commit) and while switching files.
+    incr: Mutex<Option<IncrFile>>,
+    manifest: Mutex<Option<Manifest>>,
+    fsync: AtomicU8,
+    last_fsync_ms: AtomicU64,
+    /// A write error, reported as `aof_last_write_status:err` and `-MISCONF` until a write
+    /// succeeds again.
+    write_error: Mutex<Option<String>>,
+    /// `write_error.is_some()`, readable on every write without the lock.
+    write_failed: AtomicBool,
+    rewrite_started: Mutex<Option<Instant>>,
+    rewrite_scheduled: AtomicBool,
+    last_rewrite_ok: AtomicBool,
+    last_rewrite_secs: AtomicI64,
+    rewrites: AtomicU64,
+    consecutive_failures: AtomicU64,
+    /// Bytes of the base and of all incr files, for INFO and the auto-rewrite rule.
+    base_size: AtomicU64,
+    current_size: AtomicU64,
+}
+
+impl Default for Aof {
+    fn default() -> Self {
+        Aof {
+            on: AtomicBool::new(false),
+            pending: Mutex::default(),
+            incr: Mutex::new(None),
+            manifest: Mutex::new(None),
+            fsync: AtomicU8::new(FsyncPolicy::EverySec as u8),
+            last_fsync_ms: AtomicU64::new(0),
+            write_error: Mutex::new(None),
+            write_failed: AtomicBool::new(false),
+            rewrite_started: Mutex::new(None),
+            rewrite_scheduled: AtomicBool::new(false),
+            last_rewrite_ok: AtomicBool::new(true),
+            last_rewrite_secs: AtomicI64::new(-1),
+            rewrites: AtomicU64::new(0),
+            consecutive_failures: AtomicU64::new(0),
+            base_size: AtomicU64::new(0),
+            current_size: AtomicU64::new(0),
+        }
+    }
+}
+
+impl EffectSink for Aof {
+    fn emit(&self, db: usize, args: &[&[u8]]) {
+        let mut p = self.pending.lock();
+        if p.selected_db != Some(db) {
+            aof::encode_command(&mut p.bytes, &[b"SELECT", itoa::Buffer::new().format(db).as_bytes()]);
+            p.selected_db = Some(db);
+        }
+        aof::encode_command(&mut p.bytes, args);
+    }
+}
+
+/// What INFO persistence prints about the AOF.
+#[derive(Debug)]
+pub struct AofInfo {
+    pub enabled: bool,
+    pub rewrite_in_progress: bool,
+    pub rewrite_scheduled: bool,
+    pub last_rewrite_time_sec: i64,
+    pub current_rewrite_time_sec: i64,
+    pub last_bgrewrite_ok: bool,
+    pub rewrites: u64,
+    pub consecutive_failures: u64,
+    pub last_write_ok: bool,
+    pub current_size: u64,
+    pub base_size: u64,
+    pub buffer_length: u64,
+}
+
+/// What BGREWRITEAOF did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RewriteOutcome {
+    Started,
+    AlreadyInProgress,
+}
+
+/// Why the AOF could not be loaded at start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum AofLoadError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Manifest(String),
+    #[error("{0}")]
+    Base(#[from] LoadError),
+    #[error(
+        "Unexpected end of file reading the append only file {file}. You can: 1) Make a backup of your AOF file, \
+         then use ./redis-check-aof --fix <filename.manifest>. 2) Alternatively you can set the \
+         'aof-load-truncated' configuration option to yes and restart the server."
+    )]
+    Truncated { file: String },
+    #[error(
+        "Bad file format reading the append only file {file}: make a backup of your AOF file, then use \
+         ./redis-check-aof --fix <filename.manifest>"
+    )]
+    Corrupt { file: String },
+    #[error("{message} reading the append only file {file}")]
+    Replay { message: String, file: String },
+}
+
+impl Shared {
+    fn aof_dir(&self) -> PathBuf {
+        let c = self.config.read();
+        Path::new(&c.dir).join(&c.appenddirname)
+    }
+
+    fn aof_basename(&self) -> String {
+        self.config.read().appendfilename.clone()
+    }
+
+    pub fn aof_enabled(&self) -> bool {
+        self.aof.on.load(Ordering::Relaxed)
+    }
+
+    fn fsync_policy(&self) -> FsyncPolicy {
+        match self.aof.fsync.load(Ordering::Relaxed) {
+            0 => FsyncPolicy::Always,
+            1 => FsyncPolicy::EverySec,
+            _ => FsyncPolicy::No,
+        }
+    }
+
+    /// Follows `appendfsync` after CONFIG SET.
+    pub fn apply_aof_config(&self) {
+        let policy = FsyncPolicy::parse(&self.config.read().appendfsync);
+        self.aof.fsync.store(policy as u8, Ordering::Relaxed);
+    }
+
+    /// Writes pending effects to the incr file (and syncs under `always`). Called by each
+    /// connection after a batch, before its replies leave.
+    pub fn aof_flush(&self) {
+        if !self.aof_enabled() {
+            return;
+        }
+        let mut incr = self.aof.incr.lock();
+        let data = std::mem::take(&mut self.aof.pending.lock().bytes);
+        if data.is_empty() {
+            return;
+        }
+        let Some(f) = incr.as_mut() else { return };
+        match f.file.write_all(&data) {
+            Ok(()) => {
+                self.aof.current_size.fetch_add(data.len() as u64, Ordering::Relaxed);
+                f.unsynced = true;
+                if self.fsync_policy() == FsyncPolicy::Always {
+                    if let Err(e) = f.file.sync_data() {
+                        self.aof_write_failed(&e);
+                        return;
+                    }
+                    f.unsynced = false;
+                    self.aof.last_fsync_ms.store(system_now_ms(), Ordering::Relaxed);
+                }
+                if self.aof.write_failed.swap(false, Ordering::Relaxed) {
+                    *self.aof.write_error.lock() = None;
+                    tracing::warn!("AOF write error looks solved, Redis can write again.");
+                }
+            }
+            Err(e) => {
+                // Keep the effects for the next try, ahead of anything newer.
+                let mut p = self.aof.pending.lock();
+                let newer = std::mem::replace(&mut p.bytes, data);
+                p.bytes.extend_from_slice(&newer);
+                self.aof_write_failed(&e);
+            }
+        }
+    }
+
+    fn aof_write_failed(&self, e: &io::Error) {
+        tracing::warn!("Error writing to the AOF file: {e}");
+        *self.aof.write_error.lock() = Some(e.to_string());
+        self.aof.write_failed.store(true, Ordering::Relaxed);
+        if self.fsync_policy() == FsyncPolicy::Always {
+            // An acknowledged write must be on disk; if it cannot be, Redis stops.
+            tracing::error!("Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
+            std::process::exit(1);
+        }
+    }
+
+    /// The AOF's `-MISCONF` condition: the last write to it failed.
+    pub fn aof_write_error(&self) -> Option<String> {
+        if !self.aof_enabled() || !self.aof.write_failed.load(Ordering::Relaxed) {
+            return None;
+        }
+        self.aof.write_error.lock().clone()
+    }
+
+    /// The cron's AOF duties: flush what background work (expiry, eviction) produced,
+    /// fsync once a second under `everysec`, start a scheduled or automatic rewrite.
+    pub fn aof_cron(&self) {
+        if !self.aof_enabled() {
+            return;
+        }
+        self.aof_flush();
+        if self.fsync_policy() == FsyncPolicy::EverySec {
+            let now = system_now_ms();
+            if now.saturating_sub(self.aof.last_fsync_ms.load(Ordering::Relaxed)) >= 1000 {
+                self.aof_fsync_in_background();
+                self.aof.last_fsync_ms.store(now, Ordering::Relaxed);
+            }
+        }
+        if self.aof.rewrite_started.lock().is_some() {
+            return;
+        }
+        let (percentage, min_size) = {
+            let c = self.config.read();
+            (c.auto_aof_rewrite_percentage, c.auto_aof_rewrite_min_size)
+        };
+        let (base, current) =
+            (self.aof.base_size.load(Ordering::Relaxed), self.aof.current_size.load(Ordering::Relaxed));
+        let scheduled = self.aof.rewrite_scheduled.swap(false, Ordering::Relaxed);
+        let growth = (current.saturating_sub(base) * 100).checked_div(base).unwrap_or(0);
+        if scheduled || (percentage > 0 && current > min_size && growth >= percentage) {
+            if !scheduled {
+                tracing::info!("Starting automatic rewriting of AOF on {growth}% growth");
+            }
+            self.bgrewriteaof();
+        }
+    }
+
+    /// fsync from a clone of the descriptor on another thread, so the writers' lock is not
+    /// held for the duration (`aof_background_fsync`).
+    fn aof_fsync_in_background(&self) {
+        let clone = {
+            let mut incr = self.aof.incr.lock();
+            match incr.as_mut() {
+                Some(f) if f.unsynced => {
+                    f.unsynced = false;
+                    f.file.try_clone()
+                }
+                _ => return,
+            }
+        };
+        match clone {
+            Ok(file) => {
+                let _ = std::thread::Builder::new().name("aof-fsync".into()).spawn(move || {
+                    if let Err(e) = file.sync_data() {
+                        tracing::warn!("AOF fsync failed: {e}");
+                    }
+                });
+            }
+            Err(e) => tracing::warn!("AOF fsync: can't clone the descriptor: {e}"),
+        }
+    }
+
+    /// Flushes and syncs everything (SHUTDOWN, turning the AOF off).
+    pub fn aof_flush_and_sync(&self) {
+        if !self.aof_enabled() {
+            return;
+        }
+        self.aof_flush();
+        if let Some(f) = self.aof.incr.lock().as_mut() {
+            if let Err(e) = f.file.sync_data() {
+                tracing::warn!("AOF fsync failed: {e}");
+            }
+            f.unsynced = false;
+        }
+    }
+
+    /// `BGREWRITEAOF`, also how `appendonly yes` begins: a new base from a snapshot whose cut
+    /// opens a new incr file.
+    pub fn bgrewriteaof(&self) -> RewriteOutcome {
+        {
+            let mut started = self.aof.rewrite_started.lock();
+            if started.is_some() {
+                return RewriteOutcome::AlreadyInProgress;
+            }
+            *started = Some(Instant::now());
+        }
+        let shared = self.arc();
+        tracing::info!("Background append only file rewriting started");
+        let spawned = std::thread::Builder::new().name("aof-rewrite".into()).spawn(move || {
+            let started = Instant::now();
+            let result = shared.rewrite_aof();
+            let a = &shared.aof;
+            a.last_rewrite_secs.store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
+            match &result {
+                Ok(()) => {
+                    a.last_rewrite_ok.store(true, Ordering::Relaxed);
+                    a.rewrites.fetch_add(1, Ordering::Relaxed);
+                    a.consecutive_failures.store(0, Ordering::Relaxed);
+                    tracing::info!("Background AOF rewrite terminated with success");
+                    tracing::info!("Background AOF rewrite finished successfully");
+                }
+                Err(e) => {
+                    a.last_rewrite_ok.store(false, Ordering::Relaxed);
+                    a.consecutive_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("Background AOF rewrite failed: {e}");
+                }
+            }
+            *a.rewrite_started.lock() = None;
+        });
+        if let Err(e) = spawned {
+            tracing::warn!("Can't rewrite append only file in background: {e}");
+            *self.aof.rewrite_started.lock() = None;
+        }
+        RewriteOutcome::Started
+    }
+
+    fn rewrite_aof(&self) -> io::Result<()> {
+        let dir = self.aof_dir();
+        std::fs::create_dir_all(&dir)?;
+        let basename = self.aof_basename();
+        let (preamble, appendonly) = {
+            let c = self.config.read();
+            (c.aof_use_rdb_preamble, c.appendonly)
+        };
+        // With the AOF on (or being turned on), the cut also switches files: everything before
+        // it is in the old incr files (and the copy), everything after goes to a new one, which
+        // the manifest names before the cut ends. With it off, Redis only writes a base.
+        let mut switched: io::Result<()> = Ok(());
+        let snapshot = if appendonly {
+            self.store.snapshot_at_cut(|| switched = self.switch_incr_file(&dir, &basename))
+        } else {
+            self.store.snapshot()
+        };
+        switched?;
+        let base_name = self.aof.manifest.lock().get_or_insert_with(Manifest::default).new_base(&basename, preamble);
+        let base_path = dir.join(&base_name);
+        let size = if preamble {
+            let mut options = self.save_options();
+            options.aof_base = true;
+            rdb_file::save(&snapshot, &base_path, &options)?
+        } else {
+            write_command_base(&snapshot, &base_path)?
+        };
+        // The new base replaces the old one and every incr file before the current one.
+        let obsolete = {
+            let mut m = self.aof.manifest.lock();
+            let m = m.as_mut().expect("manifest set above");
+            if appendonly {
+                m.mark_incrs_as_history();
+            } else {
+                m.mark_all_incrs_as_history();
+            }
+            aof::write_manifest(&dir, &basename, m)?;
+            m.take_history()
+        };
+        self.delete_history(&dir, &basename, obsolete);
+        let incr_size = self.current_incr_size();
+        self.aof.base_size.store(size, Ordering::Relaxed);
+        self.aof.current_size.store(size + incr_size, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Deletes files the manifest no longer names, and records that (`aofDelHistoryFiles`).
+    fn delete_history(&self, dir: &Path, basename: &str, history: Vec<aof::AofInfo>) {
+        if history.is_empty() {
+            return;
+        }
+        for old in &history {
+            match std::fs::remove_file(dir.join(&old.name)) {
+                Ok(()) => tracing::info!("Removing the history file {} in the background", old.name),
+                Err(e) => tracing::warn!("Can't remove the history file {}: {e}", old.name),
+            }
+        }
+        if let Some(m) = self.aof.manifest.lock().as_ref() {
+            if let Err(e) = aof::write_manifest(dir, basename, m) {
+                tracing::warn!("Can't persist the AOF manifest: {e}");
+            }
+        }
+    }
+
+    fn current_incr_size(&self) -> u64 {
+        self.aof.incr.lock().as_ref().and_then(|f| f.file.metadata().ok()).map_or(0, |m| m.len())
+    }
+
+    /// Opens the next incr file, records it in the manifest (persisted), and makes it the one
+    /// effects go to; turns effects on if they were not (`appendonly yes` at run time).
+    fn switch_incr_file(&self, dir: &Path, basename: &str) -> io::Result<()> {
+        let mut incr = self.aof.incr.lock();
+        // What was emitted before the cut belongs to the old file.
+        if let Some(f) = incr.as_mut() {
+            let data = std::mem::take(&mut self.aof.pending.lock().bytes);
+            f.file.write_all(&data)?;
+            f.file.sync_data()?;
+        }
+        let mut m = self.aof.manifest.lock();
+        let manifest = m.get_or_insert_with(Manifest::default);
+        let name = manifest.new_incr(basename);
+        let file = OpenOptions::new().create(true).append(true).open(dir.join(&name))?;
+        aof::write_manifest(dir, basename, manifest)?;
+        *incr = Some(IncrFile { file, unsynced: false });
+        // The new file starts with a SELECT.
+        self.aof.pending.lock().selected_db = None;
+        if !self.aof.on.swap(true, Ordering::Relaxed) {
+            self.store.effects.set_enabled(true);
+        }
+        Ok(())
+    }
+
+    /// Follows `appendonly` and `appendfsync` after CONFIG SET: turning the AOF on starts a
+    /// rewrite that creates it; turning it off closes it.
+    pub fn apply_appendonly(&self) {
+        self.apply_aof_config();
+        let wanted = self.config.read().appendonly;
+        if wanted && !self.aof_enabled() {
+            self.start_aof();
+        } else if !wanted && self.aof_enabled() {
+            self.stop_aof();
+        }
+    }
+
+    /// `CONFIG SET appendonly no`: flush, sync, close; effects stop.
+    pub fn stop_aof(&self) {
+        self.aof_flush_and_sync();
+        self.store.effects.set_enabled(false);
+        self.aof.on.store(false, Ordering::Relaxed);
+        *self.aof.incr.lock() = None;
+        self.aof.pending.lock().bytes.clear();
+    }
+
+    /// `CONFIG SET appendonly yes`: a rewrite creates the base and opens the incr file.
+    pub fn start_aof(&self) {
+        if !self.aof_enabled() {
+            self.bgrewriteaof();
+        }
+    }
+
+    /// Loads the AOF at start-up when `appendonly yes` (instead of the RDB file), then opens
+    /// it for appending. With no AOF yet, creates one from the (empty) dataset, as Redis 7.0
+    /// does.
+    pub fn load_aof(&self) -> Result<(), AofLoadError> {
+        self.apply_aof_config();
+        let dir = self.aof_dir();
+        let basename = self.aof_basename();
+        let Some(mut manifest) = aof::read_manifest(&dir, &basename)? else {
+            tracing::info!("No AOF yet: creating one from the current dataset");
+            *self.aof.manifest.lock() = Some(Manifest::default());
+            self.rewrite_aof()?;
+            return Ok(());
+        };
+        let started = Instant::now();
+        let mut base_size = 0;
+        if let Some(base) = &manifest.base {
+            let path = dir.join(&base.name);
+            base_size = std::fs::metadata(&path)?.len();
+            let mut head = [0u8; 5];
+            let n = io::Read::read(&mut File::open(&path)?, &mut head)?;
+            if aof::starts_with_rdb_preamble(&head[..n]) {
+                let options = {
+                    let c = self.config.read();
+                    LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay }
+                };
+                let stats = rdb_file::load(&self.store, &path, options, |_, _| {})?;
+                tracing::info!("DB loaded from base file {}: {} keys", base.name, stats.keys_loaded);
+            } else {
+                self.replay_aof_file(&path, &base.name, false)?;
+            }
+        }
+        let last = manifest.incrs.len().saturating_sub(1);
+        for (i, incr) in manifest.incrs.iter().enumerate() {
+            self.replay_aof_file(&dir.join(&incr.name), &incr.name, i == last)?;
+        }
+        tracing::info!("DB loaded from append only file: {:.3} seconds", started.elapsed().as_secs_f64());
+        // Loading is not a change to save again.
+        self.store.stats.dirty.store(0, Ordering::Relaxed);
+        // Appending goes on in the last incr file (or a new one), as Redis does at start-up.
+        let incr_name = manifest.last_or_new_incr(&basename);
+        let history = manifest.take_history();
+        aof::write_manifest(&dir, &basename, &manifest)?;
+        let file = OpenOptions::new().create(true).append(true).open(dir.join(&incr_name))?;
+        let incr_size = file.metadata()?.len();
+        *self.aof.incr.lock() = Some(IncrFile { file, unsynced: false });
+        *self.aof.manifest.lock() = Some(manifest);
+        self.delete_history(&dir, &basename, history);
+        self.aof.base_size.store(base_size, Ordering::Relaxed);
+        self.aof.current_size.store(base_size + incr_size, Ordering::Relaxed);
+        self.aof.pending.lock().selected_db = None;
+        self.aof.on.store(true, Ordering::Relaxed);
+        self.store.effects.set_enabled(true);
+        Ok(())
+    }
+
+    /// Replays one file of commands. A torn tail (or an unfinished MULTI) is cut off when it is
+    /// the last file and `aof-load-truncated` allows it.
+    fn replay_aof_file(&self, path: &Path, name: &str, last: bool) -> Result<(), AofLoadError> {
+        let file = File::open(path)?;
+        let mut reader = AofReader::new(io::BufReader::with_capacity(1 << 16, file));
+        let mut client = crate::client::Client::replayer();
+        let mut commands = 0u64;
+        let cut_at = loop {
+            match reader.next_command() {
+                Ok(Some(args)) => {
+                    if let Err(message) = replay(self, &mut client, args) {
+                        return Err(AofLoadError::Replay { message, file: name.to_string() });
+                    }
+                    commands += 1;
+                }
+                Ok(None) => break None,
+                Err(AofReadError::Io(e)) => return Err(AofLoadError::Io(e)),
+                Err(e) => match e.truncate_to() {
+                    Some(at) if last && self.config.read().aof_load_truncated => {
+                        if matches!(e, AofReadError::UnfinishedMulti { .. }) {
+                            tracing::warn!("Revert incomplete MULTI/EXEC transaction in AOF file {name}");
+                        } else {
+                            tracing::warn!("!!! Warning: short read while loading the AOF file {name}!!!");
+                        }
+                        // A transaction cut short goes too: cut before its MULTI.
+                        break Some(reader.open_multi().map_or(at, |multi| multi.min(at)));
+                    }
+                    Some(_) => return Err(AofLoadError::Truncated { file: name.to_string() }),
+                    None => return Err(AofLoadError::Corrupt { file: name.to_string() }),
+                },
+            }
+        };
+        if let Some(keep) = cut_at {
+            OpenOptions::new().write(true).open(path)?.set_len(keep)?;
+            tracing::warn!("AOF {name} loaded anyway because aof-load-truncated is enabled (cut at byte {keep})");
+        }
+        tracing::info!("Replayed {commands} commands from {name}");
+        Ok(())
+    }
+
+    pub fn aof_info(&self) -> AofInfo {
+        let a = &self.aof;
+        let started = *a.rewrite_started.lock();
+        AofInfo {
+            enabled: self.aof_enabled(),
+            rewrite_in_progress: started.is_some(),
+            rewrite_scheduled: a.rewrite_scheduled.load(Ordering::Relaxed),
+            last_rewrite_time_sec: a.last_rewrite_secs.load(Ordering::Relaxed),
+            current_rewrite_time_sec: started.map_or(-1, |s| s.elapsed().as_secs() as i64),
+            last_bgrewrite_ok: a.last_rewrite_ok.load(Ordering::Relaxed),
+            rewrites: a.rewrites.load(Ordering::Relaxed),
+            consecutive_failures: a.consecutive_failures.load(Ordering::Relaxed),
+            last_write_ok: a.write_error.lock().is_none(),
+            current_size: a.current_size.load(Ordering::Relaxed),
+            base_size: a.base_size.load(Ordering::Relaxed),
+            buffer_length: a.pending.lock().bytes.len() as u64,
+        }
+    }
+}
+
+/// A base of commands (`aof-use-rdb-preamble no`): SELECT, then a SET (PXAT when it
+/// expires) per key.
+fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Result<u64> {
+    let temp = path.with_extension("tmp");
+    let mut out = io::BufWriter::new(File::create(&temp)?);
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut size = 0u64;
+    for (db, entries) in snapshot.dbs.iter().enumerate() {
+        if entries.is_empty() {
+            continue;
+        }
+        aof::encode_command(&mut buf, &[b"SELECT", itoa::Buffer::new().format(db).as_bytes()]);
+        for e in entries {
+            let value = e.value.as_bytes().expect("only strings are stored");
+            if e.expire_at == 0 {
+                aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..]]);
+            } else {
+                let at = itoa::Buffer::new().format(e.expire_at).to_string();
+                aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..], b"PXAT", at.as_bytes()]);
+            }
+            if buf.len() >= 1 << 16 {
+                out.write_all(&buf)?;
+                size += buf.len() as u64;
+                buf.clear();
+            }
+        }
+    }
+    out.write_all(&buf)?;
+    size += buf.len() as u64;
+    let file = out.into_inner().map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    std::fs::rename(&temp, path)?;
+    Ok(size)
+}
