@@ -50,8 +50,8 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     if let Some(reply) = check_memory(shared, client, spec) {
         return reject(shared, client, Some(spec), reply);
     }
-    if spec.name == "ping" || is_write(client, spec) {
-        if let Some(e) = shared.disk_error() {
+    if let Some(e) = shared.disk_error() {
+        if spec.name == "ping" || is_write(client, spec) {
             return reject(shared, client, Some(spec), Reply::error(e));
         }
     }
@@ -105,11 +105,9 @@ pub fn call(
     }
     client.last_cmd = Some(spec);
     let changes_before = ks.changes();
-    let (reply, propagation) = {
-        let mut ctx = Ctx { shared, client, ks, propagation: Propagation::AsRequest };
-        let reply = (spec.handler)(&mut ctx, args);
-        (reply, ctx.propagation)
-    };
+    let mut ctx = Ctx { shared, client, ks, propagation: Propagation::AsRequest };
+    let reply = (spec.handler)(&mut ctx, args);
+    let Ctx { client, ks, propagation, .. } = ctx;
     if shared.store.effects.enabled() {
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
     }
@@ -126,7 +124,9 @@ pub fn call(
 }
 
 /// Sends a command's effect to the store's effect sink (the AOF), wrapping the effects of
-/// an EXEC in MULTI … EXEC. Runs with the command's shards still locked.
+/// an EXEC in MULTI … EXEC. Runs with the command's shards still locked. Out of line: the
+/// common case (no AOF) must not pay for it in `call`.
+#[inline(never)]
 fn propagate(shared: &Shared, client: &mut Client, changed: bool, propagation: Propagation, args: &[Bytes]) {
     let commands: Vec<Vec<&[u8]>> = match &propagation {
         Propagation::AsRequest if !changed => return,

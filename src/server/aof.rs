@@ -113,6 +113,14 @@ impl Default for Aof {
     }
 }
 
+impl Aof {
+    /// The last write to the file failed (cheap: read on every write command).
+    #[inline]
+    pub fn write_failed(&self) -> bool {
+        self.write_failed.load(Ordering::Relaxed)
+    }
+}
+
 impl EffectSink for Aof {
     fn emit(&self, db: usize, args: &[&[u8]]) {
         let mut p = self.pending.lock();

@@ -245,9 +245,25 @@ impl Shared {
     }
 
     /// Why writes are refused with `-MISCONF`, if they are (`writeCommandsDeniedByDiskError`):
+    /// inlined into the dispatcher, so the common case costs two loads.
     /// the last RDB save failed with save points set and `stop-writes-on-bgsave-error yes`,
     /// or the last AOF write failed.
+    #[inline]
     pub fn disk_error(&self) -> Option<String> {
+        if !self.may_refuse_writes() {
+            return None;
+        }
+        self.disk_error_slow()
+    }
+
+    /// Two relaxed loads, on every write: whether [`disk_error`](Self::disk_error) needs a look.
+    #[inline]
+    fn may_refuse_writes(&self) -> bool {
+        !self.persistence.last_bgsave_ok.load(Ordering::Relaxed) || self.aof.write_failed()
+    }
+
+    #[cold]
+    fn disk_error_slow(&self) -> Option<String> {
         if !self.persistence.last_bgsave_ok.load(Ordering::Relaxed) {
             let c = self.config.read();
             if c.stop_writes_on_bgsave_error && !c.save.is_empty() {

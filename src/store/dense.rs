@@ -17,12 +17,14 @@ use std::sync::OnceLock;
 /// One process-wide, randomly seeded hasher: a per-table hasher would cost bytes in each of
 /// the (shards × databases) tables and buy nothing. foldhash (hashbrown's own default) takes
 /// about half the instructions of ahash's portable fallback on a 16-byte key.
+#[inline]
 fn hasher() -> &'static foldhash::fast::RandomState {
     static HASHER: OnceLock<foldhash::fast::RandomState> = OnceLock::new();
     HASHER.get_or_init(foldhash::fast::RandomState::default)
 }
 
 /// The hash every table and the shard choice use: a key is hashed once per command step.
+#[inline]
 pub fn hash(key: &[u8]) -> u64 {
     hasher().hash_one(key)
 }

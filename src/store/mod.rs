@@ -368,6 +368,7 @@ impl<'s> Locked<'s> {
 
     /// The position in `guards` of the shard holding `key`, and the key's hash (computed
     /// once here and reused for the table lookups).
+    #[inline]
     fn locate(&self, key: &[u8]) -> (usize, u64) {
         let hash = dense::hash(key);
         let i = self.store.shard_of_hash(hash);
