@@ -157,6 +157,8 @@ pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
 pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
     if spec.flags.has(Flags::ALL_SHARDS) {
         shared.store.lock_all()
+    } else if let Some(find) = spec.movable_keys {
+        shared.store.lock_keys(find(args).into_iter().map(|i| &args[i]))
     } else if spec.first_key > 0 && spec.first_key == spec.last_key {
         // The common single-key command: one shard, no sorting.
         match args.get(spec.first_key as usize) {

@@ -221,7 +221,7 @@ fn keys_of(args: &[Bytes]) -> Result<(&'static CommandSpec, Vec<usize>), Reply> 
     if !spec.arity_ok(cmd_args.len()) {
         return Err(Reply::err("ERR Invalid number of arguments specified for command"));
     }
-    let keys: Vec<usize> = spec.key_positions(cmd_args.len()).map(|i| i + 2).collect();
+    let keys: Vec<usize> = spec.keys_of(cmd_args).into_iter().map(|i| i + 2).collect();
     if keys.is_empty() {
         return Err(Reply::err("ERR Invalid arguments specified for command"));
     }

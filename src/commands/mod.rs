@@ -12,6 +12,7 @@ mod table;
 pub mod connection;
 pub mod dump;
 pub mod keyspace;
+pub mod migrate;
 pub mod server;
 pub mod string;
 pub mod transaction;

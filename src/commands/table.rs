@@ -6,6 +6,7 @@
 //! only joins them.
 
 use super::Handler;
+use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -154,6 +155,9 @@ impl PendingStats {
     }
 }
 
+/// Finds the key positions of one request (Redis's `getkeys_proc`).
+pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
+
 /// One command (or subcommand) and everything the server needs to know about it.
 pub struct CommandSpec {
     /// Lower-case name; for a subcommand, the subcommand alone (`get` of `config|get`).
@@ -176,6 +180,10 @@ pub struct CommandSpec {
     pub subcommands: &'static [CommandSpec],
     /// Set for subcommands: the container's name (`config`), to print `config|get`.
     pub parent: Option<&'static str>,
+    /// For commands whose keys move with their options (MIGRATE … KEYS): the key positions
+    /// of a request (Redis's `getkeys_proc`). The first/last/step fields then describe the
+    /// fixed part only, as COMMAND INFO reports it.
+    pub movable_keys: Option<KeyFinder>,
 }
 
 impl CommandSpec {
@@ -196,6 +204,7 @@ impl CommandSpec {
             acl: &[],
             subcommands: &[],
             parent: None,
+            movable_keys: None,
         }
     }
 
@@ -265,6 +274,22 @@ impl CommandSpec {
     }
 
     /// Positions of the keys in `args` (0-based), from the table's first/last/step.
+    /// Declares a key-finding function for a request (see [`CommandSpec::movable_keys`]).
+    pub const fn movable_keys(mut self, find: KeyFinder) -> Self {
+        self.movable_keys = Some(find);
+        self.flags = self.flags.or(Flags::MOVABLE_KEYS);
+        self
+    }
+
+    /// The key positions of this request: the movable-keys function's if there is one,
+    /// else the fixed first/last/step.
+    pub fn keys_of(&self, args: &[Bytes]) -> Vec<usize> {
+        match self.movable_keys {
+            Some(find) => find(args),
+            None => self.key_positions(args.len()).collect(),
+        }
+    }
+
     pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, step) = (self.first_key, self.step.max(1));
         let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };
@@ -283,6 +308,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::server::COMMANDS,
     super::transaction::COMMANDS,
     super::introspection::COMMANDS,
+    super::migrate::COMMANDS,
 ];
 
 /// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once

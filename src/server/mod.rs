@@ -57,6 +57,8 @@ pub struct Shared {
     pub persistence: Persistence,
     /// The append-only file; also the store's effect sink.
     pub aof: Arc<Aof>,
+    /// Connections MIGRATE keeps to its targets.
+    pub migrate_sockets: crate::commands::migrate::MigrateSockets,
     /// A weak reference to the `Arc` holding this state, for work that outlives a handler
     /// (BGSAVE's thread); see [`Shared::arc`].
     me: Weak<Shared>,
@@ -81,6 +83,7 @@ impl Shared {
             shutdown: CancellationToken::new(),
             persistence: Persistence::default(),
             aof,
+            migrate_sockets: Default::default(),
             me: me.clone(),
             config: RwLock::new(config),
         });

@@ -165,6 +165,21 @@ impl Conn {
         String::from_utf8_lossy(&out).into_owned()
     }
 
+    /// Sends a command and returns its reply as text: the first line, and for a bulk string
+    /// its content too (enough for replies that are not nested arrays).
+    pub fn call_text(&mut self, args: &[&[u8]]) -> String {
+        self.cmd(args);
+        let line = self.read_line();
+        match line.strip_prefix('$').and_then(|n| n.trim_end().parse::<usize>().ok()) {
+            Some(len) => {
+                let mut body = vec![0; len + 2];
+                self.stream.read_exact(&mut body).unwrap();
+                format!("{line}{}", String::from_utf8_lossy(&body))
+            }
+            None => line,
+        }
+    }
+
     /// Asserts the server closes the connection (EOF or reset) with nothing more to read.
     pub fn expect_closed(&mut self) {
         let mut buf = [0u8; 64];

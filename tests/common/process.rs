@@ -28,7 +28,7 @@ impl ServerProcess {
     pub fn redis(dir: &Path, extra: &[&str]) -> ServerProcess {
         let bin = program("REDIS_SERVER", "redis-server");
         let port = free_port();
-        let log = dir.join("redis.log");
+        let log = dir.join(format!("redis-{port}.log"));
         let child = Command::new(&bin)
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
             .args(["--port", &port.to_string()])
@@ -98,8 +98,11 @@ impl ServerProcess {
                 panic!("server exited during start-up ({status}):\n{}", self.log_text());
             }
             if let Ok(mut con) = redis::Client::open(self.url()).unwrap().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                    return self;
+                match redis::cmd("PING").query::<String>(&mut con) {
+                    Ok(_) => return self,
+                    // Serving, behind a password.
+                    Err(e) if e.code() == Some("NOAUTH") => return self,
+                    Err(_) => {}
                 }
             }
             assert!(Instant::now() < deadline, "server did not become ready:\n{}", self.log_text());

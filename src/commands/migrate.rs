@@ -1,0 +1,302 @@
+//! MIGRATE: move keys to another server with DUMP payloads and RESTORE, as Redis 7.0's
+//! `migrateCommand` does — the building block of `redis-cli --cluster reshard`.
+//!
+//! Like Redis, the command is synchronous: it holds the keys' shards while it talks to the
+//! target (so nobody changes a key between its copy and its deletion) and waits at most
+//! `timeout` ms per step. Connections are cached per `host:port` for ten seconds, with the
+//! database last selected on them, as Redis caches them, so a reshard's thousands of MIGRATEs
+//! do not each pay a connect.
+
+use super::args::{self, is};
+use super::table::{CommandSpec, Flags};
+use super::{errors, Ctx};
+use crate::persistence::dump::dump_payload;
+use crate::persistence::rdb_file::rdb_str;
+use bytes::Bytes;
+use ferrocache_protocol::Reply;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, migrate)
+    .flags(Flags::WRITE)
+    .keys(3, 3, 1)
+    .movable_keys(migrate_keys)
+    .doc(
+        "generic",
+        "2.6.0",
+        "Atomically transfer a key from a Redis instance to another one.",
+        "host port key|\"\" destination-db timeout [COPY] [REPLACE] [AUTH password|AUTH2 username password] [KEYS key [key ...]]",
+    )
+    .acl(&["keyspace", "write", "slow", "dangerous"])];
+
+/// How long an idle cached connection is kept (`MIGRATE_SOCKET_CACHE_TTL`).
+const SOCKET_TTL: Duration = Duration::from_secs(10);
+/// At most this many cached connections (`MIGRATE_SOCKET_CACHE_ITEMS`).
+const SOCKET_CACHE_ITEMS: usize = 64;
+
+/// The keys of a MIGRATE request: `key`, or with an empty `key` those after the last `KEYS`
+/// token (Redis 7.0's key spec searches for the keyword from the end).
+fn migrate_keys(args: &[Bytes]) -> Vec<usize> {
+    if !args[3].is_empty() {
+        return vec![3];
+    }
+    (6..args.len().saturating_sub(1))
+        .rev()
+        .find(|&i| is(&args[i], "keys"))
+        .map_or_else(Vec::new, |i| (i + 1..args.len()).collect())
+}
+
+/// Connections to MIGRATE targets, by `host:port`.
+#[derive(Default)]
+pub struct MigrateSockets(Mutex<HashMap<String, CachedSocket>>);
+
+struct CachedSocket {
+    conn: BufReader<TcpStream>,
+    /// The database last selected on this connection (None: unknown, SELECT again).
+    db: Option<i64>,
+    last_use: Instant,
+}
+
+impl std::fmt::Debug for MigrateSockets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MigrateSockets").field("cached", &self.0.lock().len()).finish()
+    }
+}
+
+impl MigrateSockets {
+    /// A cached connection (taken out of the cache while in use), or a new one.
+    fn take(&self, target: &str, timeout: Duration) -> Result<(CachedSocket, bool), Reply> {
+        {
+            let mut cache = self.0.lock();
+            cache.retain(|_, s| s.last_use.elapsed() < SOCKET_TTL);
+            if let Some(s) = cache.remove(target) {
+                return Ok((s, true));
+            }
+        }
+        let connect_error = || Reply::err("IOERR error or timeout connecting to the client");
+        let addr = target.to_socket_addrs().map_err(|_| connect_error())?.next().ok_or_else(connect_error)?;
+        let stream = match TcpStream::connect_timeout(&addr, timeout) {
+            Ok(s) => s,
+            // Redis connects without blocking and finds a refused connection when it writes.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Err(write_error()),
+            Err(_) => return Err(connect_error()),
+        };
+        let _ = stream.set_nodelay(true);
+        Ok((CachedSocket { conn: BufReader::new(stream), db: None, last_use: Instant::now() }, false))
+    }
+
+    fn put_back(&self, target: String, mut socket: CachedSocket) {
+        socket.last_use = Instant::now();
+        let mut cache = self.0.lock();
+        if cache.len() < SOCKET_CACHE_ITEMS || cache.contains_key(&target) {
+            cache.insert(target, socket);
+        }
+    }
+}
+
+fn write_error() -> Reply {
+    Reply::err("IOERR error or timeout writing to target instance")
+}
+
+fn read_error() -> Reply {
+    Reply::err("IOERR error or timeout reading to target instance")
+}
+
+/// `MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS key …]`
+fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut copy, mut replace) = (false, false);
+    let mut auth: Option<Vec<&[u8]>> = None;
+    let mut first_key = 3;
+    let mut num_keys = 1;
+    let mut j = 6;
+    while j < args.len() {
+        let more = args.len() - j - 1;
+        if is(&args[j], "copy") {
+            copy = true;
+        } else if is(&args[j], "replace") {
+            replace = true;
+        } else if is(&args[j], "auth") && more >= 1 {
+            auth = Some(vec![&args[j + 1]]);
+            j += 1;
+        } else if is(&args[j], "auth2") && more >= 2 {
+            auth = Some(vec![&args[j + 1], &args[j + 2]]);
+            j += 2;
+        } else if is(&args[j], "keys") {
+            if !args[3].is_empty() {
+                return Reply::err(
+                    "ERR When using MIGRATE KEYS option, the key argument must be set to the empty string",
+                );
+            }
+            first_key = j + 1;
+            num_keys = args.len() - j - 1;
+            break;
+        } else {
+            return Reply::err(errors::SYNTAX);
+        }
+        j += 1;
+    }
+    let dbid = match args::int(&args[4]) {
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let timeout_ms = match args::int(&args[5]) {
+        Ok(n) if n <= 0 => 1000,
+        Ok(n) => n,
+        Err(e) => return e,
+    };
+    let timeout = Duration::from_millis(timeout_ms as u64);
+
+    // The keys that exist (read lookups, as Redis's), with their payloads and remaining TTLs.
+    let (db, now) = (ctx.db(), ctx.now());
+    let compress = ctx.shared.config.read().rdbcompression;
+    let mut found: Vec<(&Bytes, u64, Vec<u8>)> = Vec::new();
+    for key in &args[first_key..first_key + num_keys] {
+        let Some(entry) = ctx.ks.get(db, key) else { continue };
+        let payload = dump_payload(rdb_str(&entry.value), compress);
+        let ttl = match ctx.ks.expire_at(db, key) {
+            Some(at) if at != 0 => at.saturating_sub(now).max(1),
+            _ => 0,
+        };
+        found.push((key, ttl, payload));
+    }
+    if found.is_empty() {
+        ctx.propagate_nothing();
+        return Reply::simple("NOKEY");
+    }
+
+    let target = format!("{}:{}", args::lossy(&args[1]), args::lossy(&args[2]));
+    let sockets = &ctx.shared.migrate_sockets;
+    let mut may_retry = true;
+    loop {
+        let (mut socket, cached) = match sockets.take(&target, timeout) {
+            Ok(s) => s,
+            Err(e) => return e,
+        };
+        let select = socket.db != Some(dbid);
+        let mut out = Vec::with_capacity(found.iter().map(|(_, _, p)| p.len() + 64).sum());
+        if let Some(auth) = &auth {
+            let mut cmd: Vec<&[u8]> = vec![b"AUTH"];
+            cmd.extend_from_slice(auth);
+            encode(&mut out, &cmd);
+        }
+        if select {
+            encode(&mut out, &[b"SELECT", itoa::Buffer::new().format(dbid).as_bytes()]);
+        }
+        for (key, ttl, payload) in &found {
+            let ttl = itoa::Buffer::new().format(*ttl).to_string();
+            let mut cmd: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+            if replace {
+                cmd.push(b"REPLACE");
+            }
+            encode(&mut out, &cmd);
+        }
+        let stream = socket.conn.get_mut();
+        let _ = stream.set_write_timeout(Some(timeout));
+        let _ = stream.set_read_timeout(Some(timeout));
+        if stream.write_all(&out).is_err() {
+            // A cached connection the target closed meanwhile: one fresh try, as Redis.
+            if cached && may_retry {
+                may_retry = false;
+                continue;
+            }
+            return write_error();
+        }
+        return finish(ctx, socket, target, auth.is_some(), select, dbid, &found, copy);
+    }
+}
+
+/// Reads the target's replies in order; deletes each key whose RESTORE succeeded (unless
+/// COPY) and reports the first error, as `migrateCommand` does.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    ctx: &mut Ctx,
+    mut socket: CachedSocket,
+    target: String,
+    sent_auth: bool,
+    sent_select: bool,
+    dbid: i64,
+    found: &[(&Bytes, u64, Vec<u8>)],
+    copy: bool,
+) -> Reply {
+    let mut line = Vec::new();
+    let mut read_line = |socket: &mut CachedSocket| -> Option<Vec<u8>> {
+        line.clear();
+        match socket.conn.read_until(b'\n', &mut line) {
+            Ok(n) if n > 0 && line.ends_with(b"\r\n") => Some(line[..line.len() - 2].to_vec()),
+            _ => None,
+        }
+    };
+    let mut first_error: Option<Vec<u8>> = None;
+    // A refused AUTH or SELECT means no RESTORE counts, even one that said OK (it ran
+    // unauthenticated or in the wrong database).
+    let mut setup_failed = false;
+    for sent in [sent_auth, sent_select] {
+        if !sent {
+            continue;
+        }
+        let Some(reply) = read_line(&mut socket) else { return read_error() };
+        if reply.first() == Some(&b'-') {
+            setup_failed = true;
+            first_error.get_or_insert(reply);
+        }
+    }
+    let db = ctx.db();
+    let mut deleted: Vec<Bytes> = Vec::new();
+    let mut socket_error = false;
+    for (key, _, _) in found {
+        let Some(reply) = read_line(&mut socket) else {
+            socket_error = true;
+            break;
+        };
+        if reply.first() == Some(&b'-') || setup_failed {
+            first_error.get_or_insert(reply);
+        } else if !copy && ctx.ks.remove(db, key).is_some() {
+            deleted.push((*key).clone());
+        }
+    }
+    // Replays as the deletions it made.
+    if deleted.is_empty() {
+        ctx.propagate_nothing();
+    } else if ctx.propagating() {
+        let mut del = vec![Bytes::from_static(b"DEL")];
+        del.extend(deleted);
+        ctx.propagate_as(vec![del]);
+    }
+    if socket_error {
+        // The connection's state is unknown: drop it.
+        return read_error();
+    }
+    socket.db = if first_error.is_some() { None } else { Some(dbid) };
+    ctx.shared.migrate_sockets.put_back(target, socket);
+    match first_error {
+        Some(e) => {
+            Reply::error(format!("ERR Target instance replied with error: {}", String::from_utf8_lossy(&e[1..])))
+        }
+        None => Reply::OK,
+    }
+}
+
+fn encode(out: &mut Vec<u8>, args: &[&[u8]]) {
+    crate::persistence::aof::encode_command(out, args);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(parts: &[&str]) -> Vec<Bytes> {
+        parts.iter().map(|p| Bytes::copy_from_slice(p.as_bytes())).collect()
+    }
+
+    #[test]
+    fn keys_are_the_key_or_those_after_the_last_keys_token() {
+        assert_eq!(migrate_keys(&b(&["migrate", "h", "1", "k", "0", "10"])), vec![3]);
+        assert_eq!(migrate_keys(&b(&["migrate", "h", "1", "", "0", "10", "keys", "a", "b"])), vec![7, 8]);
+        assert_eq!(migrate_keys(&b(&["migrate", "h", "1", "", "0", "10", "auth", "pw", "KEYS", "a"])), vec![9]);
+        assert_eq!(migrate_keys(&b(&["migrate", "h", "1", "", "0", "10"])), Vec::<usize>::new());
+        assert_eq!(migrate_keys(&b(&["migrate", "h", "1", "", "0", "10", "keys"])), Vec::<usize>::new());
+    }
+}
