@@ -287,6 +287,14 @@ impl Store {
         Locked { store: self, guards, all, changes: 0, now: Cell::new(None), access: self.access_policy() }
     }
 
+    /// Keeps db 0's keys by cluster hash slot from now on (cluster mode), so slot queries
+    /// need no scan; `slot_of` is the key → slot function.
+    pub fn index_slots(&self, slot_of: fn(&[u8]) -> u16) {
+        for i in 0..self.shard_count() {
+            self.acquire(i).dbs[0].index_slots(slot_of);
+        }
+    }
+
     /// Locks one shard by index (background cycles: active expiry, eviction sampling).
     pub(crate) fn shard(&self, i: usize) -> MutexGuard<'_, Shard> {
         self.acquire(i)
@@ -580,6 +588,21 @@ impl<'s> Locked<'s> {
     pub fn dbsize(&mut self, db: usize) -> usize {
         debug_assert!(self.all);
         self.guards.iter().map(|(_, g)| g.dbs[db].len()).sum()
+    }
+
+    /// Keys of db 0 in hash slot `slot` (cluster mode), across the locked shards.
+    pub fn count_keys_in_slot(&self, slot: u16) -> usize {
+        self.guards.iter().map(|(_, g)| g.dbs[0].count_in_slot(slot)).sum()
+    }
+
+    /// Up to `count` keys of db 0 in hash slot `slot` (cluster mode), across the locked shards.
+    pub fn keys_in_slot(&self, slot: u16, count: usize) -> Vec<Bytes> {
+        self.guards
+            .iter()
+            .flat_map(|(_, g)| g.dbs[0].keys_in_slot(slot))
+            .take(count)
+            .map(|k| Bytes::copy_from_slice(k))
+            .collect()
     }
 
     /// Keys with a TTL in `db`.

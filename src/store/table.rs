@@ -3,6 +3,7 @@
 use super::bytes24::Str;
 use super::dense::DenseMap;
 use super::value::Entry;
+use hashbrown::{HashMap, HashSet};
 
 /// Keys of one database that hash to one shard.
 ///
@@ -14,6 +15,33 @@ use super::value::Entry;
 pub struct Table {
     pub(super) map: DenseMap<Entry>,
     pub(super) expires: DenseMap<u64>,
+    /// Keys by hash slot, kept only in cluster mode (db 0).
+    slots: Option<Box<SlotKeys>>,
+}
+
+/// Keys by cluster hash slot, so COUNTKEYSINSLOT and GETKEYSINSLOT read a slot's keys
+/// without scanning the keyspace (Redis keeps a per-slot list for the same reason). Costs a
+/// second set entry per key, and only when cluster mode turns it on.
+#[derive(Debug)]
+pub struct SlotKeys {
+    slot_of: fn(&[u8]) -> u16,
+    by_slot: HashMap<u16, HashSet<Str>>,
+}
+
+impl SlotKeys {
+    fn add(&mut self, key: &Str) {
+        self.by_slot.entry((self.slot_of)(key)).or_default().insert(key.clone());
+    }
+
+    fn remove(&mut self, key: &[u8]) {
+        let slot = (self.slot_of)(key);
+        if let Some(keys) = self.by_slot.get_mut(&slot) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_slot.remove(&slot);
+            }
+        }
+    }
 }
 
 impl Table {
@@ -74,13 +102,25 @@ impl Table {
         } else if !self.expires.is_empty() {
             self.expires.swap_remove(&key);
         }
-        self.map.insert_hashed(hash, key, entry)
+        match &mut self.slots {
+            Some(slots) => {
+                let old = self.map.insert_hashed(hash, key.clone(), entry);
+                if old.is_none() {
+                    slots.add(&key);
+                }
+                old
+            }
+            None => self.map.insert_hashed(hash, key, entry),
+        }
     }
 
     /// Removes `key`; returns its entry and expiry (0: none).
     pub(super) fn remove(&mut self, key: &[u8]) -> Option<(Entry, u64)> {
         let (_, old) = self.map.swap_remove(key)?;
         let at = if self.expires.is_empty() { 0 } else { self.expires.swap_remove(key).map_or(0, |(_, at)| at) };
+        if let Some(slots) = &mut self.slots {
+            slots.remove(key);
+        }
         Some((old, at))
     }
 
@@ -99,5 +139,72 @@ impl Table {
     pub(super) fn clear(&mut self) {
         self.map = DenseMap::default();
         self.expires = DenseMap::default();
+        if let Some(slots) = &mut self.slots {
+            slots.by_slot = HashMap::new();
+        }
+    }
+
+    /// Starts keeping keys by slot (`slot_of` maps a key to its slot), indexing those present.
+    pub(super) fn index_slots(&mut self, slot_of: fn(&[u8]) -> u16) {
+        let mut slots = SlotKeys { slot_of, by_slot: HashMap::new() };
+        for (key, _) in self.map.iter() {
+            slots.add(key);
+        }
+        self.slots = Some(Box::new(slots));
+    }
+
+    /// Keys of `slot` in this table (empty if slots are not indexed).
+    pub fn keys_in_slot(&self, slot: u16) -> impl Iterator<Item = &Str> {
+        self.slots.as_ref().and_then(|s| s.by_slot.get(&slot)).into_iter().flatten()
+    }
+
+    pub fn count_in_slot(&self, slot: u16) -> usize {
+        self.slots.as_ref().and_then(|s| s.by_slot.get(&slot)).map_or(0, |k| k.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Clock, Store, Value};
+
+    /// A stand-in slot function: the key's first byte.
+    fn first_byte(key: &[u8]) -> u16 {
+        key.first().copied().unwrap_or(0) as u16
+    }
+
+    fn keys(store: &Store, slot: u16) -> Vec<String> {
+        let ks = store.lock_all();
+        let mut k: Vec<String> =
+            ks.keys_in_slot(slot, usize::MAX).iter().map(|k| String::from_utf8_lossy(k).into_owned()).collect();
+        k.sort();
+        k
+    }
+
+    #[test]
+    fn slot_index_follows_inserts_removals_expiry_and_flush() {
+        let store = Store::new(16, 8, Clock::manual(1_000));
+        store.lock_key(b"apre").insert(0, b"apre", Value::Int(1), 0);
+        store.index_slots(first_byte);
+        for k in ["a1", "a2", "b1", "a3"] {
+            store.lock_key(k.as_bytes()).insert(0, k.as_bytes(), Value::Int(1), 0);
+        }
+        // Overwriting is not a second key; other databases are not indexed.
+        store.lock_key(b"a1").insert(0, b"a1", Value::Int(2), 0);
+        store.lock_key(b"a9").insert(3, b"a9", Value::Int(1), 0);
+        assert_eq!(keys(&store, b'a' as u16), ["a1", "a2", "a3", "apre"]);
+        assert_eq!(store.lock_all().count_keys_in_slot(b'b' as u16), 1);
+        assert_eq!(store.lock_all().keys_in_slot(b'a' as u16, 2).len(), 2);
+
+        store.lock_key(b"a2").remove(0, b"a2");
+        store.lock_key(b"a3").insert(0, b"a3", Value::Int(1), 1_500);
+        store.clock.advance(1_000);
+        // A lazy expiry removes the key from its slot too.
+        assert!(store.lock_key(b"a3").get(0, b"a3").is_none());
+        assert_eq!(keys(&store, b'a' as u16), ["a1", "apre"]);
+
+        store.lock_all().flush_db(0);
+        assert_eq!(store.lock_all().count_keys_in_slot(b'a' as u16), 0);
+        store.lock_key(b"b2").insert(0, b"b2", Value::Int(1), 0);
+        assert_eq!(keys(&store, b'b' as u16), ["b2"]);
     }
 }
