@@ -54,6 +54,13 @@ pub struct Config {
     pub shards: usize,
     /// Ferrocache's own: tokio worker threads (0: one per core).
     pub threads: usize,
+    /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
+    pub cluster_enabled: bool,
+    pub cluster_config_file: String,
+    pub cluster_node_timeout: u64,
+    /// The cluster bus port; 0 means the client port + 10000, as Redis.
+    pub cluster_port: u16,
+    pub cluster_announce_ip: String,
     /// `no`, `yes` or `local`: whether CONFIG SET may change protected settings (`dir`,
     /// `dbfilename`), which can point the server's writes anywhere.
     pub enable_protected_configs: String,
@@ -103,6 +110,11 @@ impl Default for Config {
             shards: 64,
             threads: 0,
             enable_protected_configs: "no".into(),
+            cluster_enabled: false,
+            cluster_config_file: "nodes.conf".into(),
+            cluster_node_timeout: 15_000,
+            cluster_port: 0,
+            cluster_announce_ip: String::new(),
             config_file: None,
         }
     }
@@ -317,6 +329,21 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("enable-protected-configs", false, |c| c.enable_protected_configs.clone(), |c, v| c
         .enable_protected_configs =
         parse_enum(v, &["no", "yes", "local"])?),
+    directive!("cluster-enabled", false, |c| yes_no(c.cluster_enabled), |c, v| {
+        if parse_bool(v)? {
+            // Until the CLUSTER commands and redirects are in, claiming cluster mode would lie.
+            return Err("cluster-enabled yes is not supported yet".into());
+        }
+        c.cluster_enabled = false
+    }),
+    directive!("cluster-config-file", false, |c| c.cluster_config_file.clone(), |c, v| c.cluster_config_file =
+        one(v)?.to_string()),
+    directive!("cluster-node-timeout", true, |c| c.cluster_node_timeout.to_string(), |c, v| c.cluster_node_timeout =
+        parse_int(v, 0, i64::MAX)? as u64),
+    directive!("cluster-port", false, |c| c.cluster_port.to_string(), |c, v| c.cluster_port =
+        parse_int(v, 0, 65535)? as u16),
+    directive!("cluster-announce-ip", true, |c| c.cluster_announce_ip.clone(), |c, v| c.cluster_announce_ip =
+        one(v)?.to_string()),
     directive!("hz", true, |c| c.hz.to_string(), |c, v| c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
     directive!("protected-mode", true, |c| yes_no(c.protected_mode), |c, v| c.protected_mode = parse_bool(v)?),
     directive!("io-threads", false, |c| c.io_threads.to_string(), |c, v| c.io_threads = parse_int(v, 1, 128)? as u32),

@@ -246,7 +246,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         kv("version", Reply::bulk(Bytes::from_static(REDIS_COMPAT_VERSION.as_bytes()))),
         kv("proto", Reply::Integer(ver)),
         kv("id", Reply::Integer(ctx.client.id as i64)),
-        kv("mode", Reply::bulk(Bytes::from_static(b"standalone"))),
+        kv("mode", Reply::bulk(Bytes::from_static(mode_name(ctx.shared.config.read().cluster_enabled).as_bytes()))),
         kv("role", Reply::bulk(Bytes::from_static(b"master"))),
         kv("modules", Reply::Array(vec![])),
     ])
@@ -528,4 +528,13 @@ fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Protect current client connection from eviction.",
         ],
     )
+}
+
+/// `standalone` or `cluster`, as HELLO's `mode` and INFO's `redis_mode` say.
+pub fn mode_name(cluster_enabled: bool) -> &'static str {
+    if cluster_enabled {
+        "cluster"
+    } else {
+        "standalone"
+    }
 }

@@ -433,7 +433,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("redis_git_sha1", &"00000000");
             w!("redis_git_dirty", &0);
             w!("redis_build_id", &"0");
-            w!("redis_mode", &"standalone");
+            w!("redis_mode", &super::connection::mode_name(config.cluster_enabled));
             w!("os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
             w!("arch_bits", &(usize::BITS));
             w!("multiplexing_api", &"tokio");
@@ -608,7 +608,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "latencystats" => out.push_str("# Latencystats\r\n"),
         "cluster" => {
             out.push_str("# Cluster\r\n");
-            w!("cluster_enabled", &0);
+            w!("cluster_enabled", &(config.cluster_enabled as u8));
         }
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
