@@ -111,7 +111,7 @@ impl Drop for RedisNode {
 }
 
 /// The text inside a raw reply: the body of a bulk or verbatim string, or the line of a
-/// status / error / integer.
+/// status / error / integer without its type byte.
 pub fn reply_text(raw: &[u8]) -> String {
     let text = String::from_utf8_lossy(raw).into_owned();
     match raw.first() {
@@ -123,6 +123,7 @@ pub fn reply_text(raw: &[u8]) -> String {
                 body.to_string()
             }
         }
+        Some(b'+') | Some(b'-') | Some(b':') => text[1..].trim_end_matches("\r\n").to_string(),
         _ => text.trim_end_matches("\r\n").to_string(),
     }
 }
