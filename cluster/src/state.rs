@@ -1021,4 +1021,4 @@ impl TryFrom<StateRepr> for ClusterState {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
