@@ -259,6 +259,12 @@ fn replies_routes_and_errors_match_a_real_cluster() {
     });
     for node in [&a, &b, &c, &r] {
         compare_node(node);
+        // Its nodes.conf (with a replica line and a vars line) reads back and renders identically.
+        assert_eq!(node.text(&["CLUSTER", "SAVECONFIG"]), "OK");
+        let file = std::fs::read_to_string(node.dir.0.join("nodes.conf")).unwrap();
+        assert_eq!(render_nodes_conf(&ClusterState::from_nodes_text(&file).unwrap()), file);
+        let loaded = load_nodes_conf(&file, 1).unwrap().unwrap();
+        assert_eq!(loaded.my_id(), myid(node));
     }
 
     // CLUSTER REPLICAS.

@@ -56,8 +56,11 @@ impl RedisNode {
     }
 
     pub fn start_with(extra: &[&str]) -> RedisNode {
-        let dir = TempDir::new("node");
-        let port = free_port();
+        Self::start_at(free_port(), TempDir::new("node"), extra)
+    }
+
+    /// A node on `port` working in `dir` (where a nodes.conf may be waiting).
+    pub fn start_at(port: u16, dir: TempDir, extra: &[&str]) -> RedisNode {
         let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string());
         let child = Command::new(&bin)
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--cluster-enabled", "yes"])
