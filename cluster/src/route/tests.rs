@@ -121,17 +121,17 @@ fn migrating_slot() {
     let (here, gone, gone2) = (key(100, "here"), key(100, "gone"), key(100, "gone2"));
     let present: &[&[u8]] = &[&here];
     let ask = Route::Ask { slot: 100, node: id('b'), endpoint: "127.0.0.1".into(), port: 7002 };
-    assert_eq!(go(&s, &[here.clone()], false, CommandKind::Regular, NONE, present), Route::Local);
-    assert_eq!(go(&s, &[gone.clone()], false, CommandKind::Regular, NONE, present), ask);
+    assert_eq!(go(&s, std::slice::from_ref(&here), false, CommandKind::Regular, NONE, present), Route::Local);
+    assert_eq!(go(&s, std::slice::from_ref(&gone), false, CommandKind::Regular, NONE, present), ask);
     assert_eq!(ask.error_text().unwrap(), "ASK 100 127.0.0.1:7002");
     assert_eq!(go(&s, &[gone.clone(), gone2.clone()], true, CommandKind::Regular, NONE, present), ask);
     let r = go(&s, &[here.clone(), gone.clone()], false, CommandKind::Regular, NONE, present);
     assert_eq!(r, Route::TryAgain);
     assert_eq!(r.error_text().unwrap(), "TRYAGAIN Multiple keys request during rehashing of slot");
     // MIGRATE runs here while the slot is open, keys or not.
-    assert_eq!(go(&s, &[gone.clone()], true, CommandKind::Migrate, NONE, present), Route::Local);
+    assert_eq!(go(&s, std::slice::from_ref(&gone), true, CommandKind::Migrate, NONE, present), Route::Local);
     // ASKING changes nothing on the source.
-    assert_eq!(go(&s, &[gone.clone()], false, CommandKind::Regular, ASKING, present), ask);
+    assert_eq!(go(&s, std::slice::from_ref(&gone), false, CommandKind::Regular, ASKING, present), ask);
     // Shard channels are never looked up: served by the source until the slot moves.
     assert_eq!(go(&s, &[gone], false, CommandKind::ShardPubSub, NONE, present), Route::Local);
 }
@@ -165,10 +165,10 @@ fn importing_slot() {
     let s = importing();
     let (k1, k2) = (key(6000, "one"), key(6000, "two"));
     // Without ASKING: MOVED to the owner.
-    assert_eq!(go(&s, &[k1.clone()], false, CommandKind::Regular, NONE, &[]), moved(6000, 'b', 7002));
+    assert_eq!(go(&s, std::slice::from_ref(&k1), false, CommandKind::Regular, NONE, &[]), moved(6000, 'b', 7002));
     // With ASKING (or as RESTORE-ASKING): served here.
-    assert_eq!(go(&s, &[k1.clone()], true, CommandKind::Regular, ASKING, &[]), Route::Local);
-    assert_eq!(go(&s, &[k1.clone()], true, CommandKind::Asking, NONE, &[]), Route::Local);
+    assert_eq!(go(&s, std::slice::from_ref(&k1), true, CommandKind::Regular, ASKING, &[]), Route::Local);
+    assert_eq!(go(&s, std::slice::from_ref(&k1), true, CommandKind::Asking, NONE, &[]), Route::Local);
     // One key repeated is not "multiple keys".
     assert_eq!(go(&s, &[k1.clone(), k1.clone()], false, CommandKind::Regular, ASKING, &[]), Route::Local);
     // Several keys: all must be here already.
