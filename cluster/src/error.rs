@@ -89,7 +89,8 @@ pub enum ClusterError {
     /// `ERR unknown subcommand or wrong number of arguments for '<name>'. Try CLUSTER HELP.`
     /// (`addReplySubcommandSyntaxError`, for a known subcommand `clusterCommand` itself refuses).
     SubcommandSyntax(String),
-    /// `ERR wrong number of arguments for 'cluster|<sub>' command` (`<sub>` lower-case).
+    /// `ERR wrong number of arguments for '<name>' command`, the name as the command table
+    /// spells it: `cluster|nodes`, or `cluster` alone.
     WrongArity(String),
     /// An operation named a node the state does not hold (a `ClusterCommand` built by the
     /// server with a bad id, a corrupt snapshot). Not a Redis reply: `ERR <text>`.
@@ -158,7 +159,7 @@ impl fmt::Display for ClusterError {
             SubcommandSyntax(s) => {
                 write!(f, "unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.", truncate(s))
             }
-            WrongArity(s) => write!(f, "wrong number of arguments for 'cluster|{s}' command"),
+            WrongArity(s) => write!(f, "wrong number of arguments for '{s}' command"),
             Invalid(s) => f.write_str(s),
         }
     }
@@ -188,7 +189,7 @@ mod tests {
             "ERR unknown subcommand 'FOO'. Try CLUSTER HELP."
         );
         assert_eq!(
-            ClusterError::WrongArity("nodes".into()).reply_text(),
+            ClusterError::WrongArity("cluster|nodes".into()).reply_text(),
             "ERR wrong number of arguments for 'cluster|nodes' command"
         );
         assert_eq!(

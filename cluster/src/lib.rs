@@ -13,6 +13,7 @@
 //! | [`route`] | [`route`]: Local / MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN | `getNodeByQuery`, `clusterRedirectClient` |
 //! | [`replies`] | CLUSTER NODES / SLOTS / SHARDS / INFO / MYID / LINKS / HELP … as [`Reply`] values | `clusterGenNodesDescription`, `clusterReplyMultiBulkSlots`, … |
 //! | [`nodes_conf`] | nodes.conf read / write, [`ClusterState::from_nodes_text`] | `clusterLoadConfig`, `clusterSaveConfig` |
+//! | [`command`] | [`parse_cluster`]: CLUSTER's arguments → a [`ClusterRequest`] (a reply, a [`ClusterCommand`], or work for the server) | the command table's arity checks, `clusterCommand`'s parsing |
 //! | [`error`] | [`ClusterError`]: every refusal, rendering to Redis's exact text | the `addReplyError*` calls |
 //!
 //! # How the server uses it
@@ -45,6 +46,7 @@
 //! assert_eq!(busy.reply_text(), "ERR Slot 1 is already busy");
 //! ```
 
+pub mod command;
 pub mod error;
 pub mod node;
 pub mod nodes_conf;
@@ -53,6 +55,7 @@ pub mod route;
 pub mod slot;
 pub mod state;
 
+pub use command::{check_subcommand, parse_cluster, ClusterRequest, LocalFacts};
 pub use error::ClusterError;
 pub use ferrocache_protocol::Reply;
 pub use node::{LinkState, Node, NodeFlags, NodeId, NODE_ID_LEN};

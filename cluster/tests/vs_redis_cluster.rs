@@ -401,6 +401,79 @@ fn replies_routes_and_errors_match_a_real_cluster() {
     assert_eq!(replies::replicas_reply(&state, myid(&r).as_bytes()).unwrap_err().to_string(), not_master);
     assert_eq!(enc(&replies::help_reply(), 2), a.client().call(&["CLUSTER", "HELP"]));
 
+    // Whole CLUSTER commands through `parse_cluster` (+ `apply`), against the node's answers.
+    let lines = [
+        "",
+        "NODES x",
+        "FOO",
+        "foo bar",
+        "ADDSLOTS",
+        "ADDSLOTSRANGE 1 2 3",
+        "SETSLOT 1",
+        "SETSLOT 1 STABLE x",
+        "SETSLOT 1 NODE",
+        "SETSLOT abc STABLE",
+        "SETSLOT 1 FOO",
+        "setslot 0 migrating x y",
+        "RESET x",
+        "RESET soft x",
+        "MEET a",
+        "MEET 127.0.0.1 abc",
+        "MEET 127.0.0.1 7000 abc",
+        "MEET 127.0.0.1 7000 17000 1",
+        "MEET nothost 7000",
+        "MEET 127.0.0.1 -5",
+        "MEET 127.0.0.1 70000",
+        "COUNTKEYSINSLOT abc",
+        "COUNTKEYSINSLOT -1",
+        "GETKEYSINSLOT 1 abc",
+        "GETKEYSINSLOT 1 -1",
+        "FAILOVER x",
+        "FAILOVER force x",
+        "FAILOVER",
+        "SET-CONFIG-EPOCH abc",
+        "SET-CONFIG-EPOCH 9",
+        "HELP x",
+        "ADDSLOTS abc 0",
+        "ADDSLOTS 0 abc",
+        "ADDSLOTS 0",
+        "ADDSLOTS 16000 16000",
+        "ADDSLOTSRANGE 0 1 abc 2",
+        "ADDSLOTSRANGE 5 3 abc 2",
+        "DELSLOTS 99999",
+        "DELSLOTSRANGE 1 2 x 3",
+        "KEYSLOT a b",
+        "FORGET nobody",
+        "REPLICATE nobody",
+        "SLAVES nobody",
+        "REPLICAS nobody",
+        "COUNT-FAILURE-REPORTS nobody",
+        "SETSLOT 0 MIGRATING nobody",
+        "SETSLOT 0 IMPORTING nobody",
+        "SETSLOT 0 NODE nobody",
+        "KEYSLOT {user1000}.following",
+        "MYID",
+        "HELP",
+    ];
+    for line in lines {
+        let words: Vec<&str> = line.split(' ').filter(|w| !w.is_empty()).collect();
+        let mut args = vec!["CLUSTER"];
+        args.extend(&words);
+        let redis = b.client().call(&args);
+        let mut state = state_of(&b.text(&["CLUSTER", "NODES"]), &b.text(&["CLUSTER", "INFO"]));
+        let no_keys = |_: u16| 0;
+        let facts = LocalFacts { db_keys: 0, keys_in_slot: &no_keys, allow_replica_migration: true };
+        let ours = match parse_cluster(&words, &state, &facts) {
+            Ok(ClusterRequest::Reply(reply)) => enc(&reply, 2),
+            Ok(ClusterRequest::Change(cmd)) => {
+                enc(&state.apply(&cmd).map_or_else(|e| e.to_reply(), |a| a.to_reply()), 2)
+            }
+            Ok(other) => panic!("CLUSTER {line}: {other:?}"),
+            Err(e) => enc(&e.to_reply(), 2),
+        };
+        assert_bytes(&format!("CLUSTER {line}"), &ours, &redis);
+    }
+
     // SETSLOT … STABLE closes both ends, and the views match again.
     assert_eq!(a.text(&["CLUSTER", "SETSLOT", "100", "STABLE"]), "OK");
     assert_eq!(a.text(&["CLUSTER", "SETSLOT", "6000", "STABLE"]), "OK");
