@@ -480,7 +480,34 @@ fn replies_routes_and_errors_match_a_real_cluster() {
     assert_eq!(b.text(&["CLUSTER", "SETSLOT", "100", "STABLE"]), "OK");
     compare_node(&a);
 
-    // BUMPEPOCH: `a` (epoch 1 of 3) takes epoch 4, then stays.
+    // A whole slot move (slot 200, no keys), as redis-cli --cluster reshard does it: each
+    // node's SETSLOT, applied to that node's view, leaves the view the node then prints.
+    let moves: [(&RedisNode, &[&str]); 4] = [
+        (&b, &["SETSLOT", "200", "IMPORTING", ida.as_str()]),
+        (&a, &["SETSLOT", "200", "MIGRATING", idb.as_str()]),
+        // The importing side closes the slot: it takes a new config epoch.
+        (&b, &["SETSLOT", "200", "NODE", idb.as_str()]),
+        // The source learns it; with no keys left its migration closes.
+        (&a, &["SETSLOT", "200", "NODE", idb.as_str()]),
+    ];
+    for (node, words) in moves {
+        let mut state = state_of(&node.text(&["CLUSTER", "NODES"]), &node.text(&["CLUSTER", "INFO"]));
+        let no_keys = |_: u16| 0;
+        let facts = LocalFacts { db_keys: 1, keys_in_slot: &no_keys, allow_replica_migration: true };
+        let Ok(ClusterRequest::Change(cmd)) = parse_cluster(words, &state, &facts) else { panic!("{words:?}") };
+        assert_eq!(state.apply(&cmd), Ok(Applied::Ok));
+        let mut args = vec!["CLUSTER"];
+        args.extend(words);
+        assert_eq!(node.text(&args), "OK");
+        let after = state_of(&node.text(&["CLUSTER", "NODES"]), &node.text(&["CLUSTER", "INFO"]));
+        let mine =
+            |s: &ClusterState| replies::node_line(s, s.myself()).split(' ').skip(6).collect::<Vec<_>>().join(" ");
+        assert_eq!(mine(&state), mine(&after), "{words:?}");
+        assert_eq!(state.current_epoch(), after.current_epoch(), "{words:?}");
+        assert_eq!(state.slot_owner(200).map(|n| n.id), after.slot_owner(200).map(|n| n.id), "{words:?}");
+    }
+
+    // BUMPEPOCH: the node takes a new epoch past the greatest, then keeps it.
     for _ in 0..2 {
         let mut state = state_of(&c.text(&["CLUSTER", "NODES"]), &c.text(&["CLUSTER", "INFO"]));
         let ours = state.apply(&ClusterCommand::BumpEpoch { node: state.my_id() }).unwrap();
