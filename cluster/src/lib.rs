@@ -10,7 +10,7 @@
 //! | [`slot`] | [`key_slot`] (CRC16-XMODEM of the first non-empty `{tag}`), slot argument parsing | `keyHashSlot`, `crc16`, `getSlotOrReply` |
 //! | [`node`] | [`NodeId`], [`NodeFlags`], [`Node`], [`LinkState`] | `clusterNode` |
 //! | [`state`] | [`ClusterState`], the [`ClusterCommand`]s that change it, [`ClusterState::apply`] | `clusterState`, `clusterCommand`'s mutations |
-//! | [`route`] | [`route`]: Local / MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN | `getNodeByQuery`, `clusterRedirectClient` |
+//! | [`route`](mod@route) | [`route()`]: Local / MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN | `getNodeByQuery`, `clusterRedirectClient` |
 //! | [`replies`] | CLUSTER NODES / SLOTS / SHARDS / INFO / MYID / LINKS / HELP … as [`Reply`] values | `clusterGenNodesDescription`, `clusterReplyMultiBulkSlots`, … |
 //! | [`nodes_conf`] | nodes.conf read / write, [`ClusterState::from_nodes_text`] | `clusterLoadConfig`, `clusterSaveConfig` |
 //! | [`command`] | [`parse_cluster`]: CLUSTER's arguments → a [`ClusterRequest`] (a reply, a [`ClusterCommand`], or work for the server) | the command table's arity checks, `clusterCommand`'s parsing |
@@ -45,6 +45,53 @@
 //! let busy = state.apply(&ClusterCommand::AddSlots { node: me, ranges: vec![(1, 1)] }).unwrap_err();
 //! assert_eq!(busy.reply_text(), "ERR Slot 1 is already busy");
 //! ```
+
+//! # Integrating it (what the server does)
+//!
+//! **Start-up** (`--cluster-enabled yes`): read `cluster-config-file` with
+//! [`load_nodes_conf`]; `Ok(None)` (missing or empty file) means a new node:
+//! `ClusterState::new(Node::new(NodeId::random(), "", port, port + 10000))`, then write
+//! [`render_nodes_conf`] at once (Redis does, so the id survives a crash). Rewrite the file
+//! (write + fsync, or write-and-rename) after every applied change. Set the node-local settings
+//! with [`ClusterState::set_config`], and record [`ClusterState::evaluate_health`]'s verdict with
+//! [`ClusterCommand::SetHealth`] (Redis waits 2 s after start-up before a master turns `ok`).
+//!
+//! **Dispatch**: [`route()`] for every command with keys and for EXEC, after arity and auth, not on
+//! the primary's replication link; see the [`route`](mod@route) module docs for MULTI, ASKING and blocked
+//! clients ([`route_blocked`]). `SELECT` other than 0, `ASKING`, `READONLY`, `READWRITE` are the
+//! server's.
+//!
+//! **CLUSTER**: `parse_cluster(&args[1..], &state, &facts)` after the cluster-enabled check
+//! (with cluster mode off, [`check_subcommand`] first, then [`ClusterError::ClusterDisabled`]):
+//!
+//! | subcommand | [`ClusterRequest`] | the server then |
+//! |---|---|---|
+//! | HELP, NODES, SLOTS, SHARDS, MYID, KEYSLOT, REPLICAS, SLAVES, COUNT-FAILURE-REPORTS | `Reply` | sends it |
+//! | INFO | `Info` | [`replies::info_reply`] with its [`replies::MessageStats`] |
+//! | LINKS | `Links` | [`replies::links_reply`] with its bus links |
+//! | SAVECONFIG | `SaveConfig` | writes [`render_nodes_conf`] |
+//! | COUNTKEYSINSLOT, GETKEYSINSLOT | `CountKeysInSlot`, `GetKeysInSlot` | asks the store |
+//! | ADDSLOTS, ADDSLOTSRANGE | `Change(AddSlots)` | applies (through the log), replies [`Applied::to_reply`] |
+//! | DELSLOTS, DELSLOTSRANGE | `Change(DelSlots)` | 〃 |
+//! | FLUSHSLOTS | `Change(FlushSlots)` | 〃 |
+//! | SETSLOT | `Change(SetSlot)` | 〃; after NODE, if myself became a replica, starts replicating |
+//! | BUMPEPOCH | `Change(BumpEpoch)` | 〃 (`+BUMPED n` / `+STILL n`) |
+//! | SET-CONFIG-EPOCH | `Change(SetConfigEpoch)` | 〃 |
+//! | MEET | `Change(Meet)` | 〃, then contacts the node; on its answer applies [`ClusterCommand::RenameNode`] (real id) |
+//! | FORGET | `Change(Forget)` | 〃 |
+//! | REPLICATE | `Change(Replicate)` | 〃, then replicates the new primary |
+//! | RESET [SOFT\|HARD] | `Change(Reset)` | applies locally; a replica also flushes its data and stops replicating |
+//! | FAILOVER [FORCE\|TAKEOVER] | `Failover` | runs the failover, ending with [`ClusterCommand::Failover`] |
+//!
+//! Knowledge that arrives from elsewhere (the control plane, gossip, the node's own timers)
+//! enters through the other commands: [`ClusterCommand::AddNode`], `SetRole`, `SetAddress`,
+//! `ObserveEpoch`, `SetLastVoteEpoch`, and the local observations `SetLink`, `SetFailState`,
+//! `SetReplOffset` (keep myself's current: CLUSTER SLOTS and SHARDS read it), `SetFailureReports`,
+//! `SetNoFailover`, `SetHealth`.
+//!
+//! Not here: sockets and the cluster bus, failure-detection timers, the FORGET blacklist (60 s
+//! during which gossip may not re-add a node: a Raft control plane does not need it), TLS
+//! plaintext ports (`pport`), module flags, pub/sub channel bookkeeping per slot.
 
 pub mod command;
 pub mod error;

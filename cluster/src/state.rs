@@ -28,7 +28,7 @@ use crate::slot::{slot_ranges, SLOTS};
 /// Slot table entry of an unassigned slot.
 const NO_OWNER: u16 = u16::MAX;
 
-/// Most nodes a state holds (node indices are `u16`, one value is [`NO_OWNER`]).
+/// Most nodes a state holds (node indices are `u16`, one value marks unassigned slots).
 pub const MAX_NODES: usize = NO_OWNER as usize;
 
 /// `cluster_state` of CLUSTER INFO.
@@ -139,7 +139,7 @@ pub enum ClusterCommand {
     /// replicas become its replicas (as they do in Redis once they hear of it). `takeover`
     /// takes the epoch as BUMPEPOCH does instead of as an election winner.
     Failover { node: NodeId, takeover: bool },
-    /// CLUSTER RESET [HARD]: `node` forgets every other node and all slots, becomes a master;
+    /// CLUSTER RESET \[HARD\]: `node` forgets every other node and all slots, becomes a master;
     /// HARD also zeroes the epochs and renames it `new_id`. A node's own affair: apply it locally.
     Reset { node: NodeId, hard: bool, new_id: NodeId, db_keys: u64 },
     /// A node's address changed (`nodeUpdateAddressIfNeeded`, `cluster-announce-*`); clears `noaddr`.
@@ -397,7 +397,7 @@ impl ClusterState {
         Ok(())
     }
 
-    /// The checks of CLUSTER ADDSLOTS / DELSLOTS[RANGE] (`checkSlotAssignmentsOrReply`), in
+    /// The checks of CLUSTER ADDSLOTS / DELSLOTS\[RANGE\] (`checkSlotAssignmentsOrReply`), in
     /// Redis's order, without changing anything: the slots named, or the first refusal.
     pub fn check_slot_assignments(&self, del: bool, ranges: &[(u16, u16)]) -> Result<Vec<u16>, ClusterError> {
         let mut seen = vec![false; usize::from(SLOTS)];
