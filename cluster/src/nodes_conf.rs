@@ -24,7 +24,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::node::{LinkState, Node, NodeFlags, NodeId};
-use crate::replies::node_line;
+use crate::replies::nodes_text;
 use crate::slot::{slot_ranges, SLOTS};
 use crate::state::ClusterState;
 
@@ -64,8 +64,8 @@ pub fn load_nodes_conf(text: &str, now_ms: u64) -> Result<Option<ClusterState>, 
 /// `vars` line.
 pub fn render_nodes_conf(state: &ClusterState) -> String {
     let mut text = String::new();
-    for node in state.nodes().iter().filter(|n| !n.in_handshake()) {
-        text.push_str(&node_line(state, node));
+    for line in nodes_text(state).lines().zip(state.nodes()).filter(|(_, n)| !n.in_handshake()).map(|(l, _)| l) {
+        text.push_str(line);
         text.push('\n');
     }
     text.push_str(&format!("vars currentEpoch {} lastVoteEpoch {}\n", state.current_epoch(), state.last_vote_epoch()));

@@ -45,6 +45,11 @@ pub fn flags_text(state: &ClusterState, node: &Node) -> String {
 /// <config-epoch> <connected|disconnected> <slot ranges>…`, plus `[slot->-id]` / `[slot-<-id]`
 /// for the open slots of myself.
 pub fn node_line(state: &ClusterState, node: &Node) -> String {
+    node_line_with(state, node, &state.slot_ranges_of(&node.id))
+}
+
+/// [`node_line`] with the node's slot ranges already known.
+fn node_line_with(state: &ClusterState, node: &Node, ranges: &[(u16, u16)]) -> String {
     let mut line = String::with_capacity(128);
     let _ = write!(line, "{} {}:{}@{}", node.id, node.ip, node.port, node.cport);
     if let Some(hostname) = node.hostname() {
@@ -60,7 +65,7 @@ pub fn node_line(state: &ClusterState, node: &Node) -> String {
     let is_myself = node.id == state.my_id();
     let link = if node.link == LinkState::Connected || is_myself { "connected" } else { "disconnected" };
     let _ = write!(line, " {} {} {} {}", node.ping_sent, node.pong_received, state.shown_epoch(node), link);
-    for (start, end) in state.slot_ranges_of(&node.id) {
+    for &(start, end) in ranges {
         if start == end {
             let _ = write!(line, " {start}");
         } else {
@@ -86,8 +91,8 @@ pub fn node_line(state: &ClusterState, node: &Node) -> String {
 /// The CLUSTER NODES text: one line per node, each ending `\n`.
 pub fn nodes_text(state: &ClusterState) -> String {
     let mut text = String::with_capacity(state.nodes().len() * 128);
-    for node in state.nodes() {
-        text.push_str(&node_line(state, node));
+    for (node, ranges) in state.nodes().iter().zip(state.slot_ranges_by_node()) {
+        text.push_str(&node_line_with(state, node, &ranges));
         text.push('\n');
     }
     text
@@ -198,10 +203,10 @@ pub fn shards_reply(state: &ClusterState) -> Reply {
     let shards = state
         .nodes()
         .iter()
-        .filter(|n| n.is_master())
-        .map(|master| {
-            let slots = state
-                .slot_ranges_of(&master.id)
+        .zip(state.slot_ranges_by_node())
+        .filter(|(n, _)| n.is_master())
+        .map(|(master, ranges)| {
+            let slots = ranges
                 .into_iter()
                 .flat_map(|(s, e)| [Reply::Integer(i64::from(s)), Reply::Integer(i64::from(e))])
                 .collect();

@@ -306,23 +306,38 @@ impl ClusterState {
             _ => Vec::new(),
         }
     }
+    /// Every node's slot ranges, in one pass over the slot table (`clusterGenNodesSlotsInfo`),
+    /// indexed like [`ClusterState::nodes`].
+    pub fn slot_ranges_by_node(&self) -> Vec<Vec<(u16, u16)>> {
+        let mut ranges = vec![Vec::new(); self.nodes.len()];
+        for (start, end, owner) in self.slot_run_indices() {
+            ranges[owner].push((start, end));
+        }
+        ranges
+    }
     /// Runs of consecutive slots with the same owner, in slot order, with the owner:
     /// the rows of CLUSTER SLOTS.
     pub fn slot_runs(&self) -> Vec<(u16, u16, &Node)> {
-        let mut runs = Vec::new();
+        self.slot_run_indices().map(|(start, end, owner)| (start, end, &self.nodes[owner])).collect()
+    }
+    /// Runs of consecutive assigned slots with one owner: `(start, end, owner index)`.
+    fn slot_run_indices(&self) -> impl Iterator<Item = (u16, u16, usize)> + '_ {
         let mut start = 0usize;
-        while start < usize::from(SLOTS) {
-            let owner = self.owners[start];
-            let mut end = start;
-            while end + 1 < usize::from(SLOTS) && self.owners[end + 1] == owner {
-                end += 1;
+        std::iter::from_fn(move || {
+            while start < usize::from(SLOTS) {
+                let owner = self.owners[start];
+                let mut end = start;
+                while end + 1 < usize::from(SLOTS) && self.owners[end + 1] == owner {
+                    end += 1;
+                }
+                let run = (start as u16, end as u16, usize::from(owner));
+                start = end + 1;
+                if owner != NO_OWNER {
+                    return Some(run);
+                }
             }
-            if owner != NO_OWNER {
-                runs.push((start as u16, end as u16, &self.nodes[usize::from(owner)]));
-            }
-            start = end + 1;
-        }
-        runs
+            None
+        })
     }
     /// Number of assigned slots.
     pub fn slots_assigned(&self) -> usize {
@@ -998,8 +1013,8 @@ struct NodeRepr {
 
 impl From<ClusterState> for StateRepr {
     fn from(state: ClusterState) -> StateRepr {
-        let nodes =
-            state.nodes.iter().map(|n| NodeRepr { node: n.clone(), slots: state.slot_ranges_of(&n.id) }).collect();
+        let ranges = state.slot_ranges_by_node();
+        let nodes = state.nodes.iter().zip(ranges).map(|(n, slots)| NodeRepr { node: n.clone(), slots }).collect();
         StateRepr {
             myself: state.myself,
             current_epoch: state.current_epoch,
