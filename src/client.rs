@@ -40,6 +40,10 @@ pub struct Client {
     pub authenticated: bool,
     pub info: Arc<ClientInfo>,
     pub multi: Option<MultiState>,
+    /// Cluster mode: ASKING was sent (for the next command only).
+    pub asking: bool,
+    /// Cluster mode: READONLY is on (a replica may serve reads).
+    pub readonly: bool,
     /// EXEC is running this client's queued commands.
     pub in_exec: bool,
     /// This EXEC has sent MULTI to the effect sink (so it owes an EXEC).
@@ -78,6 +82,8 @@ impl Client {
             info,
             multi: None,
             in_exec: false,
+            asking: false,
+            readonly: false,
             exec_propagated: false,
             watched: Vec::new(),
             watch_flag: Arc::new(AtomicBool::new(false)),

@@ -329,13 +329,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("enable-protected-configs", false, |c| c.enable_protected_configs.clone(), |c, v| c
         .enable_protected_configs =
         parse_enum(v, &["no", "yes", "local"])?),
-    directive!("cluster-enabled", false, |c| yes_no(c.cluster_enabled), |c, v| {
-        if parse_bool(v)? {
-            // Until the CLUSTER commands and redirects are in, claiming cluster mode would lie.
-            return Err("cluster-enabled yes is not supported yet".into());
-        }
-        c.cluster_enabled = false
-    }),
+    directive!("cluster-enabled", false, |c| yes_no(c.cluster_enabled), |c, v| c.cluster_enabled = parse_bool(v)?),
     directive!("cluster-config-file", false, |c| c.cluster_config_file.clone(), |c, v| c.cluster_config_file =
         one(v)?.to_string()),
     directive!("cluster-node-timeout", true, |c| c.cluster_node_timeout.to_string(), |c, v| c.cluster_node_timeout =

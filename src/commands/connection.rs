@@ -260,6 +260,9 @@ fn select(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(_) => return Reply::err(errors::INT_RANGE),
         Err(e) => return e,
     };
+    if id != 0 && ctx.shared.cluster().is_some() {
+        return Reply::err("ERR SELECT is not allowed in cluster mode");
+    }
     if id < 0 || id as usize >= ctx.shared.store.databases() {
         return Reply::err(errors::DB_INDEX);
     }

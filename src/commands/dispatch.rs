@@ -34,6 +34,16 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
 
 /// Executes one request from `client`, with every check Redis makes before running it.
 pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
+    let was_asking = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"asking"));
+    let reply = execute_checked(shared, client, args);
+    // ASKING covers one command (or a whole MULTI): `resetClient`.
+    if client.asking && client.multi.is_none() && !was_asking {
+        client.asking = false;
+    }
+    reply
+}
+
+fn execute_checked(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
     let spec = match resolve(&args) {
         Ok(spec) => spec,
         Err(reply) => return reject(shared, client, None, reply),
@@ -46,6 +56,19 @@ pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply 
     }
     if client.multi.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return reject(shared, client, Some(spec), Reply::err("ERR Command not allowed inside a transaction"));
+    }
+    if let Some(reply) = super::cluster::redirect(shared, client, spec, &args) {
+        // A redirected EXEC discards the transaction; anything else poisons it (`flagTransaction`).
+        if spec.name == "exec" {
+            client.multi = None;
+            client.unwatch_all();
+            shared.command_stats.get(spec).rejected_calls.fetch_add(1, Ordering::Relaxed);
+            if let Reply::Error(e) = &reply {
+                shared.stats.count_error(e);
+            }
+            return reply;
+        }
+        return reject(shared, client, Some(spec), reply);
     }
     if let Some(reply) = check_memory(shared, client, spec) {
         return reject(shared, client, Some(spec), reply);

@@ -51,7 +51,7 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// the options left to right (IDLETIME and FREQ exclude each other), then BUSYKEY unless
 /// REPLACE, then the TTL, then the payload. A TTL already past replies OK without creating the
 /// key, and deletes the key REPLACE would have replaced.
-fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+pub(super) fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
     let mut j = 4;

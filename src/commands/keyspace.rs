@@ -509,6 +509,9 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `MOVE key db`: 1 if moved, 0 if the key is missing or exists in the target database.
 fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.shared.cluster().is_some() {
+        return Reply::err("ERR MOVE is not allowed in cluster mode");
+    }
     let src_db = ctx.db();
     let dst_db = match db_index(ctx, &args[2]) {
         Ok(n) => n,
@@ -528,6 +531,9 @@ fn move_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `SWAPDB index1 index2`.
 fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.shared.cluster().is_some() {
+        return Reply::err("ERR SWAPDB is not allowed in cluster mode");
+    }
     let parse = |arg: &[u8], err: &'static str| match args::int(arg) {
         Ok(n) if n >= i32::MIN as i64 && n <= i32::MAX as i64 => Ok(n),
         _ => Err(Reply::err(err)),

@@ -168,6 +168,8 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 
     let target = format!("{}:{}", args::lossy(&args[1]), args::lossy(&args[2]));
+    // In a cluster the target is importing the slot: RESTORE-ASKING gets past its redirect.
+    let cluster_mode = ctx.shared.cluster().is_some();
     let sockets = &ctx.shared.migrate_sockets;
     let mut may_retry = true;
     loop {
@@ -187,7 +189,8 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         for (key, ttl, payload) in &found {
             let ttl = itoa::Buffer::new().format(*ttl).to_string();
-            let mut cmd: Vec<&[u8]> = vec![b"RESTORE", key, ttl.as_bytes(), payload];
+            let restore: &[u8] = if cluster_mode { b"RESTORE-ASKING" } else { b"RESTORE" };
+            let mut cmd: Vec<&[u8]> = vec![restore, key, ttl.as_bytes(), payload];
             if replace {
                 cmd.push(b"REPLACE");
             }

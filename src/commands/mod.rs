@@ -9,6 +9,7 @@ mod docs;
 mod introspection;
 mod table;
 
+pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod keyspace;

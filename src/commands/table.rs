@@ -309,6 +309,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::transaction::COMMANDS,
     super::introspection::COMMANDS,
     super::migrate::COMMANDS,
+    super::cluster::COMMANDS,
 ];
 
 /// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once

@@ -1,12 +1,14 @@
 //! The server: shared state, the accept loop, background cycles and shutdown.
 
 mod aof;
+mod cluster;
 mod connection;
 mod monitor;
 mod persistence;
 mod stats;
 
 pub use aof::{Aof, AofInfo, RewriteOutcome};
+pub use cluster::ClusterNode;
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
 pub use stats::ServerStats;
@@ -57,6 +59,8 @@ pub struct Shared {
     pub persistence: Persistence,
     /// The append-only file; also the store's effect sink.
     pub aof: Arc<Aof>,
+    /// Cluster mode's node (`cluster-enabled yes`), set at start-up.
+    pub cluster: std::sync::OnceLock<ClusterNode>,
     /// Connections MIGRATE keeps to its targets.
     pub migrate_sockets: crate::commands::migrate::MigrateSockets,
     /// A weak reference to the `Arc` holding this state, for work that outlives a handler
@@ -84,6 +88,7 @@ impl Shared {
             persistence: Persistence::default(),
             aof,
             migrate_sockets: Default::default(),
+            cluster: std::sync::OnceLock::new(),
             me: me.clone(),
             config: RwLock::new(config),
         });
@@ -161,6 +166,9 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    if shared.config.read().cluster_enabled {
+        shared.init_cluster()?;
+    }
     let to_load = shared.begin_loading();
     let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
     let loader = shared.clone();
@@ -240,5 +248,8 @@ async fn server_cron(shared: Arc<Shared>) {
         shared.stats.sample_ops();
         shared.persistence_cron();
         shared.aof_cron();
+        if let Some(cluster) = shared.cluster() {
+            cluster.cron();
+        }
     }
 }

@@ -590,6 +590,11 @@ impl<'s> Locked<'s> {
         self.guards.iter().map(|(_, g)| g.dbs[db].len()).sum()
     }
 
+    /// Keys of db 0 across the locked shards (cluster mode's `dictSize(db[0])`).
+    pub fn keys_in_db0(&self) -> usize {
+        self.guards.iter().map(|(_, g)| g.dbs[0].len()).sum()
+    }
+
     /// Keys of db 0 in hash slot `slot` (cluster mode), across the locked shards.
     pub fn count_keys_in_slot(&self, slot: u16) -> usize {
         self.guards.iter().map(|(_, g)| g.dbs[0].count_in_slot(slot)).sum()

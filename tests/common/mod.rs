@@ -165,18 +165,31 @@ impl Conn {
         String::from_utf8_lossy(&out).into_owned()
     }
 
-    /// Sends a command and returns its reply as text: the first line, and for a bulk string
-    /// its content too (enough for replies that are not nested arrays).
+    /// Sends a command and returns its reply as text, exactly as sent (nested arrays included).
     pub fn call_text(&mut self, args: &[&[u8]]) -> String {
         self.cmd(args);
+        self.read_reply_text()
+    }
+
+    /// Reads one whole reply (any RESP2/RESP3 type) and returns its bytes as text.
+    pub fn read_reply_text(&mut self) -> String {
         let line = self.read_line();
-        match line.strip_prefix('$').and_then(|n| n.trim_end().parse::<usize>().ok()) {
-            Some(len) => {
-                let mut body = vec![0; len + 2];
+        let count = |l: &str| l[1..].trim_end().parse::<i64>().unwrap_or(-1);
+        match line.as_bytes().first() {
+            Some(b'$' | b'=' | b'!') if count(&line) >= 0 => {
+                let mut body = vec![0; count(&line) as usize + 2];
                 self.stream.read_exact(&mut body).unwrap();
                 format!("{line}{}", String::from_utf8_lossy(&body))
             }
-            None => line,
+            Some(b'*' | b'~' | b'>') if count(&line) > 0 => {
+                let items: String = (0..count(&line)).map(|_| self.read_reply_text()).collect();
+                format!("{line}{items}")
+            }
+            Some(b'%') if count(&line) > 0 => {
+                let items: String = (0..2 * count(&line)).map(|_| self.read_reply_text()).collect();
+                format!("{line}{items}")
+            }
+            _ => line,
         }
     }
 

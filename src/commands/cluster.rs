@@ -1,0 +1,166 @@
+//! Cluster mode's commands: CLUSTER (parsed and answered by the `ferrocache-cluster` crate,
+//! in Redis 7.0's order and words), ASKING, READONLY, READWRITE, RESTORE-ASKING; and the
+//! redirection check the dispatcher runs before a keyed command (`getNodeByQuery`).
+
+use super::table::{CommandSpec, Flags};
+use super::Ctx;
+use crate::client::Client;
+use crate::server::Shared;
+use crate::store::Locked;
+use bytes::Bytes;
+use ferrocache_cluster::replies::{info_reply, links_reply};
+use ferrocache_cluster::{
+    check_subcommand, parse_cluster, route, ClientFlags, ClusterCommand, ClusterError, ClusterRequest, CommandKind,
+    LocalFacts, Query, Route,
+};
+use ferrocache_protocol::Reply;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("cluster", -2, cluster)
+        .flags(Flags::STALE)
+        .doc("cluster", "3.0.0", "A container for cluster commands", "")
+        .acl(&["slow"]),
+    CommandSpec::new("asking", 1, asking)
+        .flags(Flags::FAST)
+        .doc("cluster", "3.0.0", "Sent by cluster clients after an -ASK redirect", "")
+        .acl(&["fast", "connection"]),
+    CommandSpec::new("readonly", 1, readonly)
+        .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
+        .doc("cluster", "3.0.0", "Enables read queries for a connection to a Redis Cluster replica node", "")
+        .acl(&["fast", "connection"]),
+    CommandSpec::new("readwrite", 1, readwrite)
+        .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
+        .doc("cluster", "3.0.0", "Disables read queries for a connection to a Redis Cluster replica node", "")
+        .acl(&["fast", "connection"]),
+    CommandSpec::new("restore-asking", -4, super::dump::restore)
+        .flags(Flags::WRITE.or(Flags::DENYOOM).or(Flags::ASKING))
+        .keys(1, 1, 1)
+        .doc(
+            "server",
+            "3.0.0",
+            "An internal command for migrating keys in a cluster",
+            "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        )
+        .acl(&["keyspace", "write", "slow", "dangerous"]),
+];
+
+fn disabled() -> Reply {
+    ClusterError::ClusterDisabled.to_reply()
+}
+
+fn asking(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if ctx.shared.cluster().is_none() {
+        return disabled();
+    }
+    ctx.client.asking = true;
+    Reply::OK
+}
+
+fn readonly(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if ctx.shared.cluster().is_none() {
+        return disabled();
+    }
+    ctx.client.readonly = true;
+    Reply::OK
+}
+
+fn readwrite(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if ctx.shared.cluster().is_none() {
+        return disabled();
+    }
+    ctx.client.readonly = false;
+    Reply::OK
+}
+
+/// Runs `f` over every shard: the caller's view when it already holds them all (inside EXEC,
+/// where locking again would deadlock), else a fresh lock of all shards (CLUSTER locks none).
+fn with_all_shards<R>(ctx: &Ctx, f: impl FnOnce(&Locked) -> R) -> R {
+    if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
+        f(ctx.ks)
+    } else {
+        f(&ctx.shared.store.lock_all())
+    }
+}
+
+/// `CLUSTER <subcommand> …`
+fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(node) = ctx.shared.cluster() else {
+        // Unknown subcommands and wrong arities are reported before "disabled", as Redis does.
+        return match check_subcommand(&args[1..]) {
+            Err(e) => e.to_reply(),
+            Ok(_) => disabled(),
+        };
+    };
+    let sub = args[1].to_ascii_lowercase();
+    let db_keys = match &sub[..] {
+        b"flushslots" | b"replicate" | b"reset" => with_all_shards(ctx, |ks| ks.keys_in_db0()) as u64,
+        _ => 0,
+    };
+    let request = {
+        let in_slot = |slot: u16| with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as u64;
+        let facts = LocalFacts { db_keys, keys_in_slot: &in_slot, allow_replica_migration: true };
+        let state = node.state.read();
+        parse_cluster(&args[1..], &state, &facts)
+    };
+    match request {
+        Err(e) => e.to_reply(),
+        Ok(ClusterRequest::Reply(reply)) => reply,
+        Ok(ClusterRequest::Info) => info_reply(&node.state.read(), &node.stats.lock()),
+        Ok(ClusterRequest::Links) => links_reply(&[]),
+        Ok(ClusterRequest::SaveConfig) => match node.save() {
+            Ok(()) => Reply::OK,
+            Err(e) => Reply::error(format!("ERR error saving the cluster node config: {e}")),
+        },
+        Ok(ClusterRequest::CountKeysInSlot(slot)) => {
+            Reply::Integer(with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as i64)
+        }
+        Ok(ClusterRequest::GetKeysInSlot { slot, count }) => Reply::Array(
+            with_all_shards(ctx, |ks| ks.keys_in_slot(slot, count as usize)).into_iter().map(Reply::Bulk).collect(),
+        ),
+        // Joining nodes and failing over need the control plane that replicates these
+        // commands to every node; refusing beats pretending.
+        Ok(ClusterRequest::Change(ClusterCommand::Meet { .. })) => {
+            Reply::err("ERR CLUSTER MEET is not supported yet: this build has no cluster control plane")
+        }
+        Ok(ClusterRequest::Failover { .. }) => {
+            Reply::err("ERR CLUSTER FAILOVER is not supported yet: this build has no replication")
+        }
+        Ok(ClusterRequest::Change(cmd)) => match node.apply(&cmd) {
+            Ok(applied) => applied.to_reply(),
+            Err(e) => e.to_reply(),
+        },
+    }
+}
+
+/// Cluster mode's check before a command runs (`getNodeByQuery` + `clusterRedirectClient`):
+/// `None` to run it here, or the redirection / refusal to reply instead.
+pub fn redirect(shared: &Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    let node = shared.cluster()?;
+    let (keys, kind): (Vec<&[u8]>, CommandKind) = if spec.name == "exec" {
+        let queue = client.multi.as_ref().map(|m| &m.queue[..]).unwrap_or(&[]);
+        let keys = queue.iter().flat_map(|(s, a)| s.keys_of(a).into_iter().map(move |i| &a[i][..])).collect();
+        let queued_write = queue.iter().any(|(s, _)| s.flags.has(Flags::WRITE));
+        (keys, CommandKind::Exec { queued_write })
+    } else {
+        let keys: Vec<&[u8]> = spec.keys_of(args).into_iter().map(|i| &args[i][..]).collect();
+        if keys.is_empty() {
+            return None;
+        }
+        let kind = if spec.name == "migrate" {
+            CommandKind::Migrate
+        } else if spec.flags.has(Flags::ASKING) {
+            CommandKind::Asking
+        } else {
+            CommandKind::Regular
+        };
+        (keys, kind)
+    };
+    // No shard is held yet here, so looking a key up cannot deadlock.
+    let exists = |key: &[u8]| shared.store.lock_key(key).exists(0, key);
+    let query = Query { keys: &keys, write: spec.flags.has(Flags::WRITE), kind, key_exists: &exists };
+    let flags = ClientFlags { asking: client.asking, readonly: client.readonly, multi: client.multi.is_some() };
+    match route(&query, &node.state.read(), flags) {
+        Route::Local => None,
+        other => other.to_reply(),
+    }
+}

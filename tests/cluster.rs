@@ -1,0 +1,182 @@
+//! # Cluster mode on one node, against a real redis-server 7.0 cluster node
+//!
+//! The same requests go to a fresh `redis-server --cluster-enabled yes` and to a fresh
+//! Ferrocache in cluster mode; the replies must be the same bytes (CLUSTER INFO, HELP, KEYSLOT,
+//! the errors, CLUSTERDOWN/CROSSSLOT, slots served once assigned). Then: the node id and slots
+//! survive a restart, and a node that knows others (from its nodes.conf) redirects with MOVED
+//! and ASK and accepts ASKING / RESTORE-ASKING for an importing slot.
+
+mod common;
+
+use common::process::ServerProcess;
+use common::{Conn, TempDir, TestServer};
+use ferrocache::store::Clock;
+use ferrocache::Config;
+use std::time::{Duration, Instant};
+
+fn cluster_server(dir: &TempDir) -> TestServer {
+    let config = Config { dir: dir.path_str(), cluster_enabled: true, save: String::new(), ..Config::default() };
+    TestServer::start_with(config, Clock::System)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn cluster_ok(c: &mut Conn) -> bool {
+    c.call_text(&[b"CLUSTER", b"INFO"]).contains("cluster_state:ok")
+}
+
+/// Requests whose replies do not depend on node ids or time.
+fn script(c: &mut Conn) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = |c: &mut Conn, args: &[&[u8]]| {
+        let reply = c.call_text(args);
+        out.push(format!("{} -> {reply}", String::from_utf8_lossy(&args.join(&b' '))));
+    };
+    // (Not CLUSTER INFO yet: Redis says cluster_size:1 for its first two seconds, then 0.)
+    run(c, &[b"GET", b"foo"]);
+    run(c, &[b"CLUSTER", b"KEYSLOT", b"foo"]);
+    run(c, &[b"CLUSTER", b"KEYSLOT", b"{user1000}.following"]);
+    run(c, &[b"CLUSTER", b"COUNTKEYSINSLOT", b"16384"]);
+    run(c, &[b"CLUSTER", b"GETKEYSINSLOT", b"1", b"-1"]);
+    run(c, &[b"CLUSTER", b"ADDSLOTS", b"16384"]);
+    run(c, &[b"CLUSTER", b"ADDSLOTSRANGE", b"5", b"1"]);
+    run(c, &[b"CLUSTER", b"SETSLOT", b"1", b"MIGRATING", b"0123456789012345678901234567890123456789"]);
+    run(c, &[b"CLUSTER", b"FORGET", b"0123456789012345678901234567890123456789"]);
+    run(c, &[b"CLUSTER", b"NOSUCH"]);
+    run(c, &[b"CLUSTER", b"BUMPEPOCH"]);
+    run(c, &[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"16383"]);
+    run(c, &[b"CLUSTER", b"ADDSLOTS", b"7"]);
+    out
+}
+
+fn script_when_ok(c: &mut Conn) -> Vec<String> {
+    let mut out = Vec::new();
+    // The node's own id and port differ between the two servers: compare around them.
+    let myid = c.call_text(&[b"CLUSTER", b"MYID"]).lines().nth(1).unwrap().to_string();
+    let port = c.stream.peer_addr().unwrap().port().to_string();
+    let mut run = |c: &mut Conn, args: &[&[u8]]| {
+        let reply = c.call_text(args).replace(&myid, "<myid>").replace(&format!(":{port}\r\n"), ":<port>\r\n");
+        out.push(format!("{} -> {reply}", String::from_utf8_lossy(&args.join(&b' '))));
+    };
+    run(c, &[b"CLUSTER", b"INFO"]);
+    run(c, &[b"SET", b"foo", b"bar"]);
+    run(c, &[b"GET", b"foo"]);
+    run(c, &[b"CLUSTER", b"GETKEYSINSLOT", b"12182", b"10"]);
+    run(c, &[b"SET", b"{foo}2", b"x"]);
+    run(c, &[b"CLUSTER", b"COUNTKEYSINSLOT", b"12182"]);
+    run(c, &[b"CLUSTER", b"COUNTKEYSINSLOT", b"0"]);
+    run(c, &[b"MSET", b"a", b"1", b"b", b"2"]);
+    run(c, &[b"MSET", b"{t}a", b"1", b"{t}b", b"2"]);
+    run(c, &[b"SELECT", b"1"]);
+    run(c, &[b"SELECT", b"0"]);
+    run(c, &[b"MOVE", b"foo", b"1"]);
+    run(c, &[b"SWAPDB", b"0", b"1"]);
+    run(c, &[b"ASKING"]);
+    run(c, &[b"READONLY"]);
+    run(c, &[b"READWRITE"]);
+    run(c, &[b"MULTI"]);
+    run(c, &[b"SET", b"a", b"1"]);
+    run(c, &[b"SET", b"b", b"1"]);
+    run(c, &[b"EXEC"]);
+    run(c, &[b"CLUSTER", b"FLUSHSLOTS"]);
+    run(c, &[b"CLUSTER", b"SETSLOT", b"12182", b"STABLE"]);
+    run(c, &[b"CLUSTER", b"DELSLOTS", b"0"]);
+    run(c, &[b"CLUSTER", b"DELSLOTS", b"0"]);
+    run(c, &[b"CLUSTER", b"SLOTS"]);
+    out
+}
+
+#[test]
+fn a_single_node_answers_as_redis_does() {
+    let dir = TempDir::new("cluster-redis");
+    let redis = ServerProcess::redis(&dir.0, &["--cluster-enabled", "yes"]);
+    let mut r = Conn::new(redis.addr);
+    let expected = script(&mut r);
+    wait_until("redis to report ok", || cluster_ok(&mut r));
+    let expected_ok = script_when_ok(&mut r);
+
+    let ours_dir = TempDir::new("cluster-ours");
+    let ours = cluster_server(&ours_dir);
+    let mut c = ours.connect();
+    let got = script(&mut c);
+    wait_until("ferrocache to report ok", || cluster_ok(&mut c));
+    let got_ok = script_when_ok(&mut c);
+    for (e, g) in expected.iter().chain(&expected_ok).zip(got.iter().chain(&got_ok)) {
+        assert_eq!(g, e);
+    }
+    assert_eq!(got.len() + got_ok.len(), expected.len() + expected_ok.len());
+}
+
+#[test]
+fn node_id_and_slots_survive_a_restart() {
+    let dir = TempDir::new("cluster-restart");
+    let (id, nodes) = {
+        let server = cluster_server(&dir);
+        let mut c = server.connect();
+        c.roundtrip(&[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"99"], b"+OK\r\n");
+        let id = c.call_text(&[b"CLUSTER", b"MYID"]);
+        (id, c.call_text(&[b"CLUSTER", b"NODES"]))
+    };
+    let server = cluster_server(&dir);
+    let mut c = server.connect();
+    assert_eq!(c.call_text(&[b"CLUSTER", b"MYID"]), id);
+    let after = c.call_text(&[b"CLUSTER", b"NODES"]);
+    let slots = |n: &str| n.split_whitespace().last().map(str::to_string);
+    assert_eq!(slots(&after), slots(&nodes));
+    assert!(after.contains(id.lines().nth(1).unwrap()), "{after}");
+}
+
+#[test]
+fn known_peers_get_moved_and_ask_redirects() {
+    let dir = TempDir::new("cluster-peers");
+    let me = "1111111111111111111111111111111111111111";
+    let peer = "2222222222222222222222222222222222222222";
+    // foo is slot 12182 (the peer's), bar 5061 (ours, to migrate to the peer), and
+    // {t}x 15891 (the peer's, importing here).
+    let conf = format!(
+        "{me} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [15891-<-{peer}]\n\
+         {peer} 127.0.0.1:7777@17777 master - 0 0 2 connected 8192-16383\n\
+         vars currentEpoch 2 lastVoteEpoch 0\n"
+    );
+    std::fs::write(dir.0.join("nodes.conf"), conf).unwrap();
+    let server = cluster_server(&dir);
+    let mut c = server.connect();
+    wait_until("the node to report ok", || cluster_ok(&mut c));
+    c.roundtrip(&[b"CLUSTER", b"MYID"], format!("${}\r\n{me}\r\n", me.len()).as_bytes());
+    c.roundtrip(&[b"GET", b"foo"], b"-MOVED 12182 127.0.0.1:7777\r\n");
+    // Migrating: a key still here is served, a missing one is asked for at the target.
+    c.roundtrip(&[b"SET", b"bar", b"1"], b"+OK\r\n");
+    let migrating = format!("CLUSTER SETSLOT 5061 MIGRATING {peer}");
+    let args: Vec<&[u8]> = migrating.split(' ').map(str::as_bytes).collect();
+    c.roundtrip(&args, b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"bar"], b"$1\r\n1\r\n");
+    c.roundtrip(&[b"DEL", b"bar"], b":1\r\n");
+    c.roundtrip(&[b"GET", b"bar"], b"-ASK 5061 127.0.0.1:7777\r\n");
+    // Importing: only after ASKING, and only for that one command.
+    c.roundtrip(&[b"SET", b"{t}x", b"1"], b"-MOVED 15891 127.0.0.1:7777\r\n");
+    c.roundtrip(&[b"ASKING"], b"+OK\r\n");
+    c.roundtrip(&[b"SET", b"{t}x", b"1"], b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"{t}x"], b"-MOVED 15891 127.0.0.1:7777\r\n");
+    c.roundtrip(&[b"ASKING"], b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"{t}x"], b"$1\r\n1\r\n");
+    // RESTORE-ASKING needs no ASKING (MIGRATE's way in).
+    c.roundtrip(&[b"ASKING"], b"+OK\r\n");
+    c.cmd(&[b"DUMP", b"{t}x"]);
+    let header = c.read_line();
+    let len: usize = header[1..].trim().parse().unwrap();
+    let mut payload = vec![0; len + 2];
+    std::io::Read::read_exact(&mut c.stream, &mut payload).unwrap();
+    payload.truncate(len);
+    c.roundtrip(&[b"RESTORE-ASKING", b"{t}y", b"0", &payload], b"+OK\r\n");
+    c.roundtrip(&[b"CLUSTER", b"COUNTKEYSINSLOT", b"15891"], b":2\r\n");
+    // A transaction touching a redirected slot is discarded with the redirect.
+    c.roundtrip(&[b"MULTI"], b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"foo"], b"-MOVED 12182 127.0.0.1:7777\r\n");
+    c.roundtrip(&[b"EXEC"], b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+}
