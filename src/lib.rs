@@ -12,6 +12,7 @@
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
 //! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF), AOF files and manifest
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
+//! cluster/       (crate ferrocache-cluster) hash slots, cluster state, routing, CLUSTER replies
 //! ```
 //!
 //! # Request flow
@@ -19,7 +20,8 @@
 //! ```text
 //! TcpListener ──accept──▶ connection task (one per client)
 //!   read into BytesMut ─▶ RequestParser::parse (every complete request; Incomplete ≠ error)
-//!     ─▶ commands::execute: lookup → arity → auth → OOM/evict → MULTI queue → lock shards
+//!     ─▶ commands::execute: lookup → arity → auth → cluster route (MOVED/ASK) → OOM/evict
+//!        → MISCONF / LOADING → MULTI queue → lock shards
 //!        → handler(&mut Ctx, args) → Reply            (handlers never touch the socket)
 //!   encode every reply of the batch into one buffer ─▶ one write
 //! ```
