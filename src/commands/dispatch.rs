@@ -34,10 +34,10 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
 
 /// Executes one request from `client`, with every check Redis makes before running it.
 pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
-    let was_asking = args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"asking"));
+    // ASKING covers the next command only (or a whole MULTI): `resetClient`.
+    let ends_asking = client.asking && !args[0].eq_ignore_ascii_case(b"asking");
     let reply = execute_checked(shared, client, args);
-    // ASKING covers one command (or a whole MULTI): `resetClient`.
-    if client.asking && client.multi.is_none() && !was_asking {
+    if ends_asking && client.multi.is_none() {
         client.asking = false;
     }
     reply

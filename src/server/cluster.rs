@@ -17,6 +17,7 @@ use ferrocache_cluster::{
 use parking_lot::{Mutex, RwLock};
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Redis lets a node call itself `ok` only this long after start-up
@@ -25,7 +26,8 @@ const WRITABLE_DELAY_MS: u128 = 2000;
 
 #[derive(Debug)]
 pub struct ClusterNode {
-    pub state: RwLock<ClusterState>,
+    /// The applied state; shared with the control plane that will apply replicated changes.
+    pub state: Arc<RwLock<ClusterState>>,
     config_file: PathBuf,
     pub stats: Mutex<MessageStats>,
     started: Instant,
@@ -56,7 +58,7 @@ impl ClusterNode {
             }
         };
         let node = ClusterNode {
-            state: RwLock::new(state),
+            state: Arc::new(RwLock::new(state)),
             config_file: path,
             stats: Mutex::default(),
             started: Instant::now(),
