@@ -5,7 +5,7 @@
 use super::table::{CommandSpec, Flags};
 use super::Ctx;
 use crate::client::Client;
-use crate::server::Shared;
+use crate::server::{ClusterNode, Shared};
 use crate::store::Locked;
 use bytes::Bytes;
 use ferrocache_cluster::replies::{info_reply, links_reply};
@@ -134,8 +134,14 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// Cluster mode's check before a command runs (`getNodeByQuery` + `clusterRedirectClient`):
 /// `None` to run it here, or the redirection / refusal to reply instead.
-pub fn redirect(shared: &Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
-    let node = shared.cluster()?;
+#[inline(never)]
+pub fn redirect(
+    shared: &Shared,
+    node: &ClusterNode,
+    client: &Client,
+    spec: &CommandSpec,
+    args: &[Bytes],
+) -> Option<Reply> {
     let (keys, kind): (Vec<&[u8]>, CommandKind) = if spec.name == "exec" {
         let queue = client.multi.as_ref().map(|m| &m.queue[..]).unwrap_or(&[]);
         let keys = queue.iter().flat_map(|(s, a)| s.keys_of(a).into_iter().map(move |i| &a[i][..])).collect();

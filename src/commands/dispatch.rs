@@ -57,7 +57,11 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Re
     if client.multi.is_some() && spec.flags.has(Flags::NO_MULTI) {
         return reject(shared, client, Some(spec), Reply::err("ERR Command not allowed inside a transaction"));
     }
-    if let Some(reply) = super::cluster::redirect(shared, client, spec, &args) {
+    let redirect = match shared.cluster() {
+        Some(node) => super::cluster::redirect(shared, node, client, spec, &args),
+        None => None,
+    };
+    if let Some(reply) = redirect {
         // A redirected EXEC discards the transaction; anything else poisons it (`flagTransaction`).
         if spec.name == "exec" {
             client.multi = None;

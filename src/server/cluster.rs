@@ -105,6 +105,7 @@ impl ClusterNode {
 
 impl Shared {
     /// Cluster mode's node, when `cluster-enabled yes`.
+    #[inline]
     pub fn cluster(&self) -> Option<&ClusterNode> {
         self.cluster.get()
     }
