@@ -94,6 +94,7 @@
 //! plaintext ports (`pport`), module flags, pub/sub channel bookkeeping per slot.
 
 pub mod command;
+pub mod control;
 pub mod error;
 pub mod node;
 pub mod nodes_conf;
