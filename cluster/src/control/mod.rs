@@ -66,7 +66,9 @@
 //! With three voters, losing one leaves a majority: proposals go on, and the lost node catches
 //! up from the log (or a snapshot) when it is back. A node cut off from the majority cannot
 //! commit: its proposals fail after `cluster-node-timeout` with a [`ClusterError::ControlPlane`]
-//! error, and its view stays as it was. Raft's heartbeat and election timeouts are derived from
+//! error, and its view stays as it was. Such a failure is in doubt, as in any Raft system: a
+//! leader that logged the change before losing its majority commits it if it hears from a
+//! majority again while still leader. Raft's heartbeat and election timeouts are derived from
 //! `cluster-node-timeout` ([`ControlOptions::node_timeout`]): heartbeat 1/30 of it, election
 //! between 1/10 and 1/5.
 //!
@@ -351,10 +353,17 @@ impl ControlPlane {
                 break;
             }
         }
-        Err(ClusterError::ControlPlane(format!(
-            "the cluster did not commit the change within {:?} (no majority reachable: {last})",
+        Err(self.not_committed(&last))
+    }
+
+    /// The error of a proposal that timed out. Raft cannot take it back: a leader that had
+    /// logged it may still commit it once a majority answers again.
+    fn not_committed(&self, why: &str) -> ClusterError {
+        ClusterError::ControlPlane(format!(
+            "the cluster did not commit the change within {:?} (no majority reachable: {why}); \
+             it may still be applied if a majority comes back",
             self.timing.propose
-        )))
+        ))
     }
 
     /// Commits `cmd` if this node is the leader.
@@ -409,12 +418,9 @@ impl ControlPlane {
             }
             Request::Hello => Reply::Hello(self.hello(peer)),
             Request::Propose(cmd) => Reply::Propose(
-                tokio::time::timeout(self.timing.propose, self.propose_here(cmd)).await.unwrap_or_else(|_| {
-                    ProposeReply::Failed(ClusterError::ControlPlane(format!(
-                        "the cluster did not commit the change within {:?} (no majority reachable)",
-                        self.timing.propose
-                    )))
-                }),
+                tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
+                    .await
+                    .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
             ),
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
         }
