@@ -127,7 +127,7 @@ async fn create_cluster() -> Vec<TestNode> {
     nodes
 }
 
-fn follower<'a>(nodes: &'a [TestNode]) -> &'a TestNode {
+fn follower(nodes: &[TestNode]) -> &TestNode {
     let (leader, _) = nodes[0].plane.leader().expect("a leader");
     nodes.iter().find(|n| n.id() != leader).unwrap()
 }

@@ -91,9 +91,9 @@ fn apply_replicated(state: &mut ClusterState, cmd: &ClusterCommand) -> Result<Ap
     state.apply(cmd)
 }
 
-fn snapshot_bytes(replicated: &Option<Replicated>) -> Result<Vec<u8>, StorageError> {
-    serde_json::to_vec(replicated)
-        .map_err(|e| StorageError::from_io_error(ErrorSubject::StateMachine, ErrorVerb::Read, e.into()))
+/// What a snapshot's data is: the replicated state as JSON.
+fn snapshot_bytes(replicated: &Option<Replicated>) -> io::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(replicated)?)
 }
 
 fn snapshot_error(verb: ErrorVerb, e: io::Error) -> StorageError {
@@ -186,7 +186,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         match stored {
             None => Ok(None),
             Some(stored) => {
-                let bytes = snapshot_bytes(&stored.replicated)?;
+                let bytes = snapshot_bytes(&stored.replicated).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
                 Ok(Some(Snapshot { meta: stored.meta, snapshot: Box::new(Cursor::new(bytes)) }))
             }
         }
@@ -213,7 +213,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let stored = StoredSnapshot { meta: meta.clone(), replicated: self.data.replicated.clone() };
         let file = serde_json::to_vec(&stored).map_err(|e| snapshot_error(ErrorVerb::Write, e.into()))?;
         write_atomic(&self.dir.join(SNAPSHOT_FILE), &file, true).map_err(|e| snapshot_error(ErrorVerb::Write, e))?;
-        let bytes = snapshot_bytes(&self.data.replicated)?;
+        let bytes = snapshot_bytes(&self.data.replicated).map_err(|e| snapshot_error(ErrorVerb::Read, e))?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
