@@ -239,7 +239,7 @@ async fn restart_kill_and_partition() {
 
     // Restart node 3 from its directory, after the others moved on without it.
     let (dir, bus, last_state, port) = nodes.remove(2).stop().await;
-    for slot in 0..5u16 {
+    for slot in 0..12u16 {
         let del = ClusterCommand::DelSlots { node: nodes[0].id(), ranges: vec![(slot, slot)] };
         assert_eq!(nodes[1].propose(del).await, Ok(Applied::Ok), "two of three still commit");
     }
@@ -247,7 +247,7 @@ async fn restart_kill_and_partition() {
     nodes.push(back);
     let all: Vec<&TestNode> = nodes.iter().collect();
     eventually(&all, "the restarted node caught up", || agree(&all)).await;
-    assert_eq!(nodes[2].state().slots_assigned(), usize::from(SLOTS) - 5);
+    assert_eq!(nodes[2].state().slots_assigned(), usize::from(SLOTS) - 12);
     assert_eq!(nodes[2].state().my_id(), nodes[2].id());
 
     // Kill the leader: the other two elect one and go on.
@@ -256,7 +256,7 @@ async fn restart_kill_and_partition() {
     let killed = nodes.remove(at);
     let killed_id = killed.id();
     let _ = killed.stop().await;
-    let add = ClusterCommand::AddSlots { node: nodes[0].id(), ranges: vec![(0, 4)] };
+    let add = ClusterCommand::AddSlots { node: nodes[0].id(), ranges: vec![(0, 11)] };
     assert_eq!(nodes[1].propose(add).await, Ok(Applied::Ok));
     let two: Vec<&TestNode> = nodes.iter().collect();
     eventually(&two, "the survivors agree", || agree(&two)).await;

@@ -217,3 +217,42 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Node;
+
+    #[test]
+    fn forgetting_the_replicated_myself_removes_it() {
+        let (a, b, c) = (NodeId::random(), NodeId::random(), NodeId::random());
+        let mut state = ClusterState::new(Node::new(a, "127.0.0.1", 7000, 17000));
+        for (id, port) in [(b, 7001), (c, 7002)] {
+            let mut node = Node::new(id, "127.0.0.1", port, port + 10000);
+            node.flags = crate::NodeFlags::MASTER;
+            state.apply(&ClusterCommand::AddNode { node: Box::new(node) }).unwrap();
+        }
+        state.apply(&ClusterCommand::AddSlots { node: a, ranges: vec![(0, 9)] }).unwrap();
+        // a is the replicated state's myself (it seeded the cluster); b forgets it.
+        let forget = ClusterCommand::Forget { node: b, target: a.to_string() };
+        assert_eq!(apply_replicated(&mut state, &forget), Ok(Applied::Ok));
+        assert!(state.node(&a).is_none(), "gone, as on every other member");
+        assert_eq!(state.slots_assigned(), 0);
+        assert_eq!(state.my_id(), b);
+        // The same command on a copy whose myself is c gives the same state but for myself.
+        let mut other = ClusterState::new(Node::new(a, "127.0.0.1", 7000, 17000));
+        for (id, port) in [(b, 7001), (c, 7002)] {
+            let mut node = Node::new(id, "127.0.0.1", port, port + 10000);
+            node.flags = crate::NodeFlags::MASTER;
+            other.apply(&ClusterCommand::AddNode { node: Box::new(node) }).unwrap();
+        }
+        other.set_myself(c).unwrap();
+        other.apply(&ClusterCommand::AddSlots { node: a, ranges: vec![(0, 9)] }).unwrap();
+        assert_eq!(apply_replicated(&mut other, &forget), Ok(Applied::Ok));
+        other.set_myself(b).unwrap();
+        assert_eq!(other, state);
+        // Node-local commands never apply from the log.
+        let link = ClusterCommand::SetHealth { health: crate::ClusterHealth::Ok };
+        assert!(matches!(apply_replicated(&mut state, &link), Err(ClusterError::ControlPlane(_))));
+    }
+}
