@@ -357,3 +357,45 @@ async fn meet_refusals_and_pending_state() {
         node.plane.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_meets_make_one_cluster() {
+    let mut nodes = Vec::new();
+    for port in 7000..7004 {
+        nodes.push(TestNode::fresh(port).await);
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        let slot = i as u16;
+        let add = ClusterCommand::AddSlots { node: node.id(), ranges: vec![(slot, slot)] };
+        assert_eq!(node.propose(add).await, Ok(Applied::Ok));
+    }
+    // Everyone meets node 1 at once: node 1 seeds one cluster and takes them in one by one.
+    let (r1, r2, r3) = tokio::join!(nodes[1].meet(&nodes[0]), nodes[2].meet(&nodes[0]), nodes[3].meet(&nodes[0]));
+    r1.unwrap();
+    r2.unwrap();
+    r3.unwrap();
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    eventually(&all, "four states agree", || agree(&all)).await;
+    let state = nodes[3].state();
+    assert_eq!(state.nodes().len(), 4);
+    for (i, node) in nodes.iter().enumerate() {
+        assert_eq!(state.slot_owner(i as u16).unwrap().id, node.id());
+    }
+    for node in nodes {
+        node.plane.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bus_closes_on_redis_gossip() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let node = TestNode::fresh(7000).await;
+    let mut stream = tokio::net::TcpStream::connect(node.plane.bus_addr()).await.unwrap();
+    // The start of a Redis cluster bus message: signature, total length, version, …
+    stream.write_all(b"RCmb\x00\x00\x08\x00\x00\x01\x00\x00").await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = timeout(PATIENCE, stream.read(&mut buf)).await.expect("closed, not left hanging");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(node.plane.cluster_id(), None);
+    node.plane.shutdown().await;
+}
