@@ -8,10 +8,13 @@
 use std::fmt;
 
 use ferrocache_protocol::Reply;
+use serde::{Deserialize, Serialize};
 
 /// A refused cluster operation. Variants holding a `String` node name keep the argument as
 /// the client typed it, because Redis echoes it back verbatim (`ERR Unknown node foo`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Serialize + Deserialize` so that a refusal travels back over the cluster bus to the node
+/// that forwarded the command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClusterError {
     /// `ERR This instance has cluster support disabled`
     ClusterDisabled,
@@ -92,6 +95,13 @@ pub enum ClusterError {
     /// `ERR wrong number of arguments for '<name>' command`, the name as the command table
     /// spells it: `cluster|nodes`, or `cluster` alone.
     WrongArity(String),
+    /// CLUSTER MEET between two nodes that are members of two different clusters: a cluster
+    /// only takes in nodes that belong to no cluster yet. `ERR <text>` (not a Redis reply: Redis
+    /// would merge the two through gossip).
+    DifferentClusters(String),
+    /// The control plane could not do it: the peer is unreachable, no majority answered before
+    /// the timeout, the node is shutting down. `ERR <text>` (not a Redis reply).
+    ControlPlane(String),
     /// An operation named a node the state does not hold (a `ClusterCommand` built by the
     /// server with a bad id, a corrupt snapshot). Not a Redis reply: `ERR <text>`.
     Invalid(String),
@@ -160,7 +170,7 @@ impl fmt::Display for ClusterError {
                 write!(f, "unknown subcommand or wrong number of arguments for '{}'. Try CLUSTER HELP.", truncate(s))
             }
             WrongArity(s) => write!(f, "wrong number of arguments for '{s}' command"),
-            Invalid(s) => f.write_str(s),
+            DifferentClusters(s) | ControlPlane(s) | Invalid(s) => f.write_str(s),
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Ferrocache's Redis Cluster core: pure data and decisions, no sockets, no tokio, no store.
+//! Ferrocache's Redis Cluster core: pure data and decisions, no store; sockets and tokio only
+//! in [`control`], the Raft control plane that replicates the topology.
 //!
 //! Everything here mirrors Redis 7.0.15's `cluster.c`: replies and error texts are compared
 //! byte for byte with a real `redis-server` in this crate's `tests/`.
@@ -15,6 +16,7 @@
 //! | [`nodes_conf`] | nodes.conf read / write, [`ClusterState::from_nodes_text`] | `clusterLoadConfig`, `clusterSaveConfig` |
 //! | [`command`] | [`parse_cluster`]: CLUSTER's arguments → a [`ClusterRequest`] (a reply, a [`ClusterCommand`], or work for the server) | the command table's arity checks, `clusterCommand`'s parsing |
 //! | [`error`] | [`ClusterError`]: every refusal, rendering to Redis's exact text | the `addReplyError*` calls |
+//! | [`control`] | [`control::ControlPlane`]: the topology replicated in Raft (openraft), CLUSTER MEET, the cluster bus | `cluster.c`'s gossip, replaced |
 //!
 //! # How the server uses it
 //!
@@ -77,7 +79,7 @@
 //! | SETSLOT | `Change(SetSlot)` | 〃; after NODE, if myself became a replica, starts replicating |
 //! | BUMPEPOCH | `Change(BumpEpoch)` | 〃 (`+BUMPED n` / `+STILL n`) |
 //! | SET-CONFIG-EPOCH | `Change(SetConfigEpoch)` | 〃 |
-//! | MEET | `Change(Meet)` | 〃, then contacts the node; on its answer applies [`ClusterCommand::RenameNode`] (real id) |
+//! | MEET | `Change(Meet)` | [`control::ControlPlane::propose`] (or `meet`): joins the two nodes' clusters |
 //! | FORGET | `Change(Forget)` | 〃 |
 //! | REPLICATE | `Change(Replicate)` | 〃, then replicates the new primary |
 //! | RESET [SOFT\|HARD] | `Change(Reset)` | applies locally; a replica also flushes its data and stops replicating |
@@ -89,11 +91,17 @@
 //! `SetReplOffset` (keep myself's current: CLUSTER SLOTS and SHARDS read it), `SetFailureReports`,
 //! `SetNoFailover`, `SetHealth`.
 //!
-//! Not here: sockets and the cluster bus, failure-detection timers, the FORGET blacklist (60 s
+//! With the control plane, "applies (through the log)" is [`control::ControlPlane::propose`]
+//! (local observations and a node in no cluster apply at once; a member's changes go through
+//! the leader), the state read is [`control::ControlPlane::state`], and nodes.conf is rewritten
+//! on each bump of [`control::ControlPlane::changes`]. See the [`control`] module docs.
+//!
+//! Not here: failure-detection timers, the FORGET blacklist (60 s
 //! during which gossip may not re-add a node: a Raft control plane does not need it), TLS
 //! plaintext ports (`pport`), module flags, pub/sub channel bookkeeping per slot.
 
 pub mod command;
+pub mod control;
 pub mod error;
 pub mod node;
 pub mod nodes_conf;

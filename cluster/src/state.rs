@@ -180,7 +180,7 @@ impl ClusterCommand {
 }
 
 /// What an applied command answers, when it is more than `+OK`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     Ok,
     /// CLUSTER BUMPEPOCH took a new epoch: `+BUMPED <epoch>`.

@@ -1,0 +1,252 @@
+//! CLUSTER MEET in a Raft world: which node takes in which, seeding a cluster, and adding a
+//! member (see the [module docs](super) for the rules).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ChangeMembers, ServerState};
+use tokio::time::{timeout_at, Instant};
+
+use super::network::{Hello, JoinRequest, Reply, Request};
+use super::types::{Payload, RaftId};
+use super::ControlPlane;
+use crate::{ClusterError, NodeId};
+
+/// Why a join did not happen here.
+enum JoinError {
+    /// This node is not the leader: the join must go to the one that is.
+    NotLeader,
+    Failed(ClusterError),
+}
+
+fn failed(text: String) -> JoinError {
+    JoinError::Failed(ClusterError::ControlPlane(text))
+}
+
+impl ControlPlane {
+    /// The answer to [`Request::Hello`] from a node connected from `peer`.
+    pub(crate) fn hello(&self, peer: SocketAddr) -> Hello {
+        Hello {
+            id: self.me,
+            claims: self.view.claims(),
+            cluster: self.view.cluster_id(),
+            your_ip: peer.ip().to_string(),
+        }
+    }
+
+    /// CLUSTER MEET `ip` `port` (client port), reached on its cluster bus at `ip:bus_port`.
+    ///
+    /// Returns once the two nodes are in one cluster: this node has joined the other's (or the
+    /// cluster the other seeded) and applied its state, or this node's cluster has taken the
+    /// other in. Errors: the other node is unreachable ([`ClusterError::ControlPlane`], and
+    /// nothing changed), both are members of different clusters
+    /// ([`ClusterError::DifferentClusters`]), no majority answered in time.
+    pub async fn meet(&self, ip: &str, port: u16, bus_port: u16) -> Result<(), ClusterError> {
+        let invalid = || ClusterError::InvalidNodeAddress(ip.to_string(), port.to_string());
+        let ip_addr: IpAddr = ip.parse().map_err(|_| invalid())?;
+        if port == 0 || bus_port == 0 {
+            return Err(invalid());
+        }
+        let addr = SocketAddr::new(ip_addr, bus_port).to_string();
+        let mut peer = self.peer(addr.clone());
+        let hello = match peer.call(&Request::Hello, self.timing.rpc).await {
+            Ok(Reply::Hello(hello)) => hello,
+            Ok(_) => {
+                return Err(ClusterError::ControlPlane(format!(
+                    "MEET {ip}:{port}: {addr} did not answer as a Ferrocache cluster bus"
+                )))
+            }
+            Err(e) => {
+                return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: cannot reach its cluster bus: {e}")))
+            }
+        };
+        if hello.id == self.me {
+            return Ok(());
+        }
+        match (self.view.cluster_id(), hello.cluster) {
+            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+            (Some(mine), Some(theirs)) => Err(ClusterError::DifferentClusters(format!(
+                "MEET {ip}:{port}: node {} is a member of another cluster ({theirs}; this node's is {mine}): \
+                 a cluster only takes in nodes that are in no cluster",
+                hello.id
+            ))),
+            (Some(_), None) => {
+                // The other node is in no cluster: ours takes it in, its claims with it.
+                let mut claims = hello.claims;
+                if claims.node.ip.is_empty() {
+                    claims.node.ip = ip_addr.to_string();
+                }
+                let _guard = self.join_lock.lock().await;
+                self.join_locked(JoinRequest { claims, bus_addr: addr }).await
+            }
+            (None, _) if self.view.is_member() => Err(ClusterError::ControlPlane(
+                "MEET: this node's cluster state is still being restored; try again".to_string(),
+            )),
+            (None, _) => {
+                // This node is in no cluster: it joins the other's, or the one the other seeds.
+                let mut claims = self.view.claims();
+                if claims.node.ip.is_empty() {
+                    claims.node.ip = hello.your_ip.clone();
+                }
+                let my_ip: IpAddr = claims.node.ip.parse().map_err(|_| {
+                    ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
+                })?;
+                let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
+                let deadline = Instant::now() + self.timing.join;
+                let request = Request::Join(JoinRequest { claims, bus_addr });
+                match peer.call(&request, self.timing.join).await {
+                    Ok(Reply::Join(result)) => result?,
+                    Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
+                    Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
+                }
+                self.wait_joined(deadline).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Until this node has applied a replicated state that holds it, or `deadline`.
+    async fn wait_joined(&self, deadline: Instant) {
+        let mut changes = self.view.subscribe();
+        while self.view.cluster_id().is_none() {
+            if timeout_at(deadline, changes.changed()).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The answer to [`Request::Join`]: take the node in, seeding a cluster first if this node
+    /// is in none. `local_ip`: the address the joining node reached this one at.
+    pub(crate) async fn handle_join(&self, req: JoinRequest, local_ip: Option<IpAddr>) -> Result<(), ClusterError> {
+        let _guard = self.join_lock.lock().await;
+        if !self.view.is_member() {
+            self.seed(local_ip).await?;
+        }
+        self.join_locked(req).await
+    }
+
+    /// Adds the node as the leader, or has the leader do it. Holding `join_lock`.
+    async fn join_locked(&self, req: JoinRequest) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + self.timing.join;
+        loop {
+            let attempt = async {
+                match self.add_member(&req).await {
+                    Ok(()) => Some(Ok(())),
+                    Err(JoinError::Failed(e)) => Some(Err(e)),
+                    Err(JoinError::NotLeader) => {
+                        let (_, addr) = self.leader()?;
+                        let mut peer = self.peer(addr);
+                        match peer.call(&Request::Join(req.clone()), self.timing.join).await {
+                            Ok(Reply::Join(result)) => Some(result),
+                            _ => None,
+                        }
+                    }
+                }
+            };
+            match timeout_at(deadline, attempt).await {
+                Ok(Some(result)) => return result,
+                Ok(None) => {}
+                Err(_) => break,
+            }
+            if timeout_at(deadline, tokio::time::sleep(self.timing.heartbeat)).await.is_err() {
+                break;
+            }
+        }
+        Err(ClusterError::ControlPlane(format!(
+            "MEET: could not add node {} to the cluster within {:?} (no leader, or no majority)",
+            req.claims.node.id, self.timing.join
+        )))
+    }
+
+    /// Makes this node, in no cluster, the single voter of a new one whose state is its own.
+    async fn seed(&self, local_ip: Option<IpAddr>) -> Result<(), ClusterError> {
+        let state = self.view.seed_state(local_ip);
+        let ip = match state.myself().ip.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => local_ip.unwrap_or(self.bus_addr.ip()),
+        };
+        let me = BasicNode::new(SocketAddr::new(ip, self.bus_addr.port()));
+        self.view.set_member();
+        let control = |what: &str, e: &dyn std::fmt::Display| {
+            ClusterError::ControlPlane(format!("seeding a cluster: {what}: {e}"))
+        };
+        match self.raft.initialize(BTreeMap::from([(RaftId(self.me), me)])).await {
+            Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+            Err(e) => return Err(control("initialize", &e)),
+        }
+        self.raft
+            .wait(Some(self.timing.propose))
+            .state(ServerState::Leader, "seed")
+            .await
+            .map_err(|e| control("election", &e))?;
+        let seed = Payload::Seed { cluster_id: NodeId::random().to_string(), state };
+        match tokio::time::timeout(self.timing.propose, self.raft.client_write(seed)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(control("first entry", &e)),
+            Err(e) => Err(control("first entry", &e)),
+        }
+    }
+
+    /// As the leader: the node becomes a learner (it receives the log, or a snapshot), its
+    /// record and claims are committed, then it becomes a voter.
+    async fn add_member(&self, req: &JoinRequest) -> Result<(), JoinError> {
+        let id = RaftId(req.claims.node.id);
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(RaftId(self.me)) {
+            return Err(JoinError::NotLeader);
+        }
+        if metrics.membership_config.membership().voter_ids().any(|v| v == id) {
+            return Ok(());
+        }
+        let forward = |e: &RaftError<RaftId, ClientWriteError<RaftId, BasicNode>>| {
+            matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)))
+        };
+        let node = BasicNode::new(&req.bus_addr);
+        match tokio::time::timeout(self.timing.propose, self.raft.add_learner(id, node, true)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
+            outcome => {
+                let why = match outcome {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("it did not catch up within {:?}", self.timing.propose),
+                };
+                // Leave no learner behind that the leader would keep trying to reach.
+                let gone = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
+                let _ = tokio::time::timeout(self.timing.propose, self.raft.change_membership(gone, false)).await;
+                return Err(failed(format!("MEET: cannot replicate to node {} at {}: {why}", id, req.bus_addr)));
+            }
+        }
+        if self.view.state().read().node(&req.claims.node.id).is_none() {
+            let cmds = req.claims.commands();
+            let written =
+                tokio::time::timeout(self.timing.propose, self.raft.client_write(Payload::Commands(cmds))).await;
+            match written {
+                Ok(Ok(response)) => {
+                    // AddNode first: its refusal refuses the join; a refused claim (a slot
+                    // another node already serves) only stays unclaimed.
+                    if let Some(Err(e)) = response.data.first() {
+                        return Err(JoinError::Failed(e.clone()));
+                    }
+                    for refused in response.data.iter().filter_map(|r| r.as_ref().err()) {
+                        tracing::warn!(node = %id, "a claim of the joining node was refused: {refused}");
+                    }
+                }
+                Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
+                Ok(Err(e)) => return Err(failed(format!("MEET: adding node {id}: {e}"))),
+                Err(_) => {
+                    return Err(failed(format!("MEET: adding node {id}: no majority within {:?}", self.timing.propose)))
+                }
+            }
+        }
+        let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(voters, false)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if forward(&e) => Err(JoinError::NotLeader),
+            Ok(Err(e)) => Err(failed(format!("MEET: making node {id} a voter: {e}"))),
+            Err(_) => {
+                Err(failed(format!("MEET: making node {id} a voter: no majority within {:?}", self.timing.propose)))
+            }
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The control plane: the cluster topology ([`ClusterState`]) as a replicated state machine in
+//! Raft (`openraft`), and CLUSTER MEET as the way a node gets into a cluster.
+//!
+//! This is the one part of the crate with sockets and tokio: the cluster bus (the cluster port,
+//! `port + 10000` by default) carries Raft's traffic and the control plane's own requests.
+//!
+//! # Layout
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`ControlOptions`], [`ControlPlane`]: start, propose, state, changes, shutdown |
+//! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in |
+//! | `view.rs` | the state the server reads: pending state, or the replicated one with `myself`, plus local observations |
+//! | `state_machine.rs` | the replicated [`ClusterState`] as the log made it, snapshots |
+//! | `storage.rs` | the Raft log and vote on disk |
+//! | `network.rs` | the bus protocol, openraft's network, the bus server |
+//! | `types.rs` | the Raft type configuration: member ids, log payloads |
+//!
+//! # How changes flow
+//!
+//! ```text
+//!  CLUSTER ADDSLOTS … ─▶ ClusterCommand ─▶ propose ─┬─ local observation ─────────▶ view (this node only)
+//!                                                  ├─ in no cluster ─────────────▶ view (pending claims)
+//!                                                  └─ member ─▶ leader (forwarded from a follower)
+//!                                                               ─▶ Raft log, committed by a majority
+//!                                                               ─▶ every member: state machine apply
+//!                                                               ─▶ view = replicated state, myself = me
+//!                                                               ─▶ changes() bumps (rewrite nodes.conf)
+//! ```
+//!
+//! Every member applies the same committed commands to the same replicated state
+//! ([`ClusterState::apply`] is deterministic), so every member's [`ControlPlane::state`] is the
+//! same but for `myself` and the node-local observations (link state, `fail?`, replication
+//! offsets, failure reports, `nofailover`, the `cluster_state` verdict:
+//! [`ClusterCommand::is_local`]), which never go through the log. A follower's proposal returns
+//! once this follower has applied it too (read your writes).
+//!
+//! # Joining: CLUSTER MEET
+//!
+//! A fresh node is in no Raft cluster. Its changes (ADDSLOTS, SET-CONFIG-EPOCH, …) apply to its
+//! own state at once: they are its *pending claims*. When node A is told `CLUSTER MEET ip port`
+//! it asks B, on B's bus, who it is and which cluster it is in, then:
+//!
+//! | A | B | what happens |
+//! |---|---|---|
+//! | in no cluster | in a cluster | B's leader takes A in: A becomes a learner and receives the log (or a snapshot), A's node record, slots and current epoch are committed (one entry: `AddNode`, `AddSlots`, `ObserveEpoch`), A becomes a voter. A's view is then the replicated state: its previous state is replaced, its claims kept. |
+//! | in no cluster | in no cluster | B *seeds* a cluster: it becomes the single voter of a new Raft cluster whose first entry is B's own pending state, then takes A in as above. |
+//! | in a cluster | in no cluster | A's leader takes B in as above, with the claims B told A. |
+//! | in a cluster | the same | nothing to do. |
+//! | in a cluster | another | [`ClusterError::DifferentClusters`]: a cluster only takes in nodes that are in no cluster (Redis would merge them by gossip; here two logs cannot be merged). |
+//! | — | unreachable | [`ClusterError::ControlPlane`]; nothing changes. |
+//!
+//! So `redis-cli --cluster create` (ADDSLOTS and SET-CONFIG-EPOCH on each fresh node, then
+//! every other node MEETs the first) gives one cluster seeded by the first node, holding every
+//! node's slots and epochs. A claim the cluster refuses (a slot some member already serves) is
+//! dropped, and logged; the node joins all the same. Changes made on A while its join is under
+//! way are lost with its pending state. MEET returns once A has applied the replicated state
+//! (or after the join timeout).
+//!
+//! Every member is a voter. CLUSTER FORGET of a member, once committed, also removes it from
+//! the Raft membership; the forgotten node keeps its last view (as a Redis node does) and can
+//! join no other cluster with its old Raft directory.
+//!
+//! # Failures
+//!
+//! With three voters, losing one leaves a majority: proposals go on, and the lost node catches
+//! up from the log (or a snapshot) when it is back. A node cut off from the majority cannot
+//! commit: its proposals fail after `cluster-node-timeout` with a [`ClusterError::ControlPlane`]
+//! error, and its view stays as it was. Such a failure is in doubt, as in any Raft system: a
+//! leader that logged the change before losing its majority commits it if it hears from a
+//! majority again while still leader. Raft's heartbeat and election timeouts are derived from
+//! `cluster-node-timeout` ([`ControlOptions::node_timeout`]): heartbeat 1/30 of it, election
+//! between 1/10 and 1/5.
+//!
+//! # Persistence
+//!
+//! Under [`ControlOptions::dir`]: the vote, the log and the last snapshot (the replicated
+//! state as JSON); see `storage.rs` and `state_machine.rs`. A node restarted with the same
+//! directory and bus address rejoins as the same member and catches up. nodes.conf is the
+//! server's: it rewrites it from [`ControlPlane::state`] after each bump of
+//! [`ControlPlane::changes`], and passes what it read as [`ControlOptions::initial`] (used
+//! until the restored state is applied).
+//!
+//! # The bus
+//!
+//! A small framed protocol of its own (see `network.rs`), not Redis's gossip: **a Redis node
+//! cannot join a Ferrocache cluster**, nor a Ferrocache node a Redis cluster.
+//!
+//! # Not (yet) here
+//!
+//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory),
+//! address changes of a member (a node must come back on the same bus address), failure
+//! detection and automatic failover by the leader, and a limit on the number of voters.
+
+mod membership;
+mod network;
+mod state_machine;
+mod storage;
+mod types;
+mod view;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{ChangeMembers, Config, SnapshotPolicy};
+use parking_lot::{Mutex, RwLock};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout_at, Instant};
+
+use self::network::{Network, Peer, ProposeReply, Reply, Request};
+use self::state_machine::StateMachine;
+use self::storage::LogStore;
+use self::types::{Payload, Raft, RaftId};
+use self::view::View;
+use crate::{Applied, ClusterCommand, ClusterError, ClusterState, NodeId};
+
+/// Redis's default `cluster-node-timeout`.
+pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(15_000);
+
+/// How to start a [`ControlPlane`].
+#[derive(Debug, Clone)]
+pub struct ControlOptions {
+    /// Where the Raft vote, log and snapshot live (created if missing).
+    pub dir: PathBuf,
+    /// Where the cluster bus listens. Port 0 takes a free port: the bus port actually bound
+    /// ([`ControlPlane::bus_addr`]) becomes myself's cluster port.
+    pub bus_bind: SocketAddr,
+    /// This node's state as nodes.conf left it, or a fresh node's
+    /// (`ClusterState::new(Node::new(NodeId::random(), "", port, port + 10000))`).
+    pub initial: ClusterState,
+    /// `cluster-node-timeout`: Raft's timings derive from it, and proposals give up after it.
+    pub node_timeout: Duration,
+    /// Take a snapshot every this many log entries (and keep as many entries after it for
+    /// members that lag).
+    pub snapshot_logs: u64,
+}
+
+impl ControlOptions {
+    /// Options with the default node timeout (15 s) and snapshot interval (1000 entries).
+    pub fn new(dir: impl Into<PathBuf>, bus_bind: SocketAddr, initial: ClusterState) -> ControlOptions {
+        ControlOptions { dir: dir.into(), bus_bind, initial, node_timeout: DEFAULT_NODE_TIMEOUT, snapshot_logs: 1000 }
+    }
+}
+
+/// Durations derived from the node timeout.
+struct Timing {
+    heartbeat: Duration,
+    /// How long a proposal may take.
+    propose: Duration,
+    /// How long a MEET's join may take (several commits).
+    join: Duration,
+    /// How long a plain request (hello) may take.
+    rpc: Duration,
+}
+
+/// A running control plane. See the [module docs](self).
+pub struct ControlPlane {
+    me: NodeId,
+    bus_addr: SocketAddr,
+    raft: Raft,
+    view: Arc<View>,
+    timing: Timing,
+    /// Serializes seeding and adding members on this node.
+    join_lock: tokio::sync::Mutex<()>,
+    /// Test hook: the bus is cut (no traffic in or out).
+    cut: Arc<AtomicBool>,
+    closed: AtomicBool,
+    server: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl ControlPlane {
+    /// Binds the bus, restores the Raft state under `opts.dir` if there is one, and starts.
+    pub async fn start(opts: ControlOptions) -> io::Result<Arc<ControlPlane>> {
+        std::fs::create_dir_all(&opts.dir)?;
+        let listener = TcpListener::bind(opts.bus_bind).await?;
+        let bus_addr = listener.local_addr()?;
+        let mut initial = opts.initial;
+        let me = initial.myself().clone();
+        if me.cport != bus_addr.port() {
+            initial
+                .apply(&ClusterCommand::SetAddress {
+                    node: me.id,
+                    ip: me.ip.clone(),
+                    port: me.port,
+                    cport: bus_addr.port(),
+                    hostname: me.hostname.clone(),
+                })
+                .map_err(io::Error::other)?;
+        }
+        let view = Arc::new(View::new(initial));
+        let log = LogStore::open(&opts.dir)?;
+        let sm = StateMachine::open(&opts.dir, view.clone())?;
+        if !log.is_blank() || !sm.is_blank() {
+            view.set_member();
+        }
+
+        let nt = (opts.node_timeout.as_millis() as u64).max(300);
+        let heartbeat = nt / 30;
+        let config = Config {
+            cluster_name: "ferrocache".to_string(),
+            heartbeat_interval: heartbeat,
+            election_timeout_min: nt / 10,
+            election_timeout_max: nt / 5,
+            install_snapshot_timeout: (nt / 5).max(500),
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(opts.snapshot_logs.max(1)),
+            max_in_snapshot_log_to_keep: opts.snapshot_logs,
+            ..Config::default()
+        };
+        let config = Arc::new(config.validate().map_err(io::Error::other)?);
+        let cut = Arc::new(AtomicBool::new(false));
+        let network = Network { cut: cut.clone(), backoff: Duration::from_millis(heartbeat * 2) };
+        let raft = Raft::new(RaftId(me.id), config, network, log, sm).await.map_err(io::Error::other)?;
+        let timing = Timing {
+            heartbeat: Duration::from_millis(heartbeat),
+            propose: Duration::from_millis(nt),
+            join: Duration::from_millis(nt * 2),
+            rpc: Duration::from_millis(nt),
+        };
+        let plane = Arc::new(ControlPlane {
+            me: me.id,
+            bus_addr,
+            raft,
+            view,
+            timing,
+            join_lock: tokio::sync::Mutex::new(()),
+            cut,
+            closed: AtomicBool::new(false),
+            server: Mutex::new(None),
+        });
+        let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
+        *plane.server.lock() = Some(server);
+        Ok(plane)
+    }
+
+    /// The applied state: the replicated state with `myself` = this node (or this node's
+    /// pending state while it is in no cluster), with this node's local observations.
+    ///
+    /// Read it; change it only through [`ControlPlane::propose`]: each apply replaces it
+    /// whole (keeping only [`ClusterState::set_config`]'s settings).
+    pub fn state(&self) -> Arc<RwLock<ClusterState>> {
+        self.view.state()
+    }
+
+    /// A counter bumped after every change of [`ControlPlane::state`].
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.view.subscribe()
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.me
+    }
+
+    /// The address the cluster bus is bound to.
+    pub fn bus_addr(&self) -> SocketAddr {
+        self.bus_addr
+    }
+
+    /// The id of this node's Raft cluster, once it has applied a replicated state holding it.
+    pub fn cluster_id(&self) -> Option<String> {
+        self.view.cluster_id()
+    }
+
+    /// The current leader as this node knows it: its id and bus address.
+    pub fn leader(&self) -> Option<(NodeId, String)> {
+        let metrics = self.raft.metrics().borrow().clone();
+        let leader = metrics.current_leader?;
+        let node = metrics.membership_config.membership().get_node(&leader)?.clone();
+        Some((leader.0, node.addr))
+    }
+
+    /// Applies `cmd` where it belongs, and answers what applying it answered:
+    ///
+    /// * a local observation ([`ClusterCommand::is_local`]): to this node's state only;
+    /// * on a node in no cluster: to its pending state (its claims);
+    /// * on a member: through the leader (forwarded there from a follower), committed by a
+    ///   majority, applied by every member; returns once this node has applied it. No
+    ///   majority within `cluster-node-timeout`: [`ClusterError::ControlPlane`].
+    ///
+    /// [`ClusterCommand::Meet`] is [`ControlPlane::meet`] (its address checked as Redis does;
+    /// the random id is not used). CLUSTER RESET of a member is refused.
+    pub async fn propose(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(ClusterError::ControlPlane("the control plane is shut down".to_string()));
+        }
+        if let ClusterCommand::Meet { ip, port, cport, .. } = &cmd {
+            let invalid = || ClusterError::InvalidNodeAddress(ip.clone(), port.to_string());
+            let port = u16::try_from(*port).ok().filter(|&p| p != 0).ok_or_else(invalid)?;
+            let cport = u16::try_from(*cport).ok().filter(|&p| p != 0).ok_or_else(invalid)?;
+            return self.meet(ip, port, cport).await.map(|()| Applied::Ok);
+        }
+        if cmd.is_local() {
+            if matches!(cmd, ClusterCommand::Reset { .. }) && self.view.is_member() {
+                return Err(ClusterError::ControlPlane(
+                    "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
+                     then restart it with an empty cluster directory"
+                        .to_string(),
+                ));
+            }
+            return self.view.apply_local(&cmd);
+        }
+        if !self.view.is_member() {
+            if let Some(result) = self.view.apply_pending(&cmd) {
+                return result;
+            }
+        }
+        self.replicate(cmd).await
+    }
+
+    /// Commits `cmd` through the leader, retrying while there is none, until the timeout.
+    async fn replicate(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
+        let deadline = Instant::now() + self.timing.propose;
+        let mut last = String::from("no leader");
+        loop {
+            // Ok(answer), or Err(why it should be tried again).
+            let attempt = async {
+                match self.propose_here(cmd.clone()).await {
+                    ProposeReply::Done { result, .. } => Ok(result),
+                    ProposeReply::Failed(e) => Ok(Err(e)),
+                    ProposeReply::NotLeader => {
+                        let (_, addr) = self.leader().ok_or_else(|| "no leader".to_string())?;
+                        let mut peer = self.peer(addr.clone());
+                        match peer.call(&Request::Propose(cmd.clone()), self.timing.propose).await {
+                            Ok(Reply::Propose(ProposeReply::Done { result, index })) => {
+                                // Read your writes: wait until this node has applied it too.
+                                let left = deadline.saturating_duration_since(Instant::now());
+                                let _ = self.raft.wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
+                                Ok(result)
+                            }
+                            Ok(Reply::Propose(ProposeReply::Failed(e))) => Ok(Err(e)),
+                            Ok(Reply::Propose(ProposeReply::NotLeader)) => {
+                                Err(format!("{addr} is no longer the leader"))
+                            }
+                            Ok(_) => Err(format!("unexpected answer from the leader at {addr}")),
+                            Err(e) => Err(format!("leader unreachable: {e}")),
+                        }
+                    }
+                }
+            };
+            match timeout_at(deadline, attempt).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(why)) => last = why,
+                Err(_) => break,
+            }
+            if timeout_at(deadline, tokio::time::sleep(self.timing.heartbeat)).await.is_err() {
+                break;
+            }
+        }
+        Err(self.not_committed(&last))
+    }
+
+    /// The error of a proposal that timed out. Raft cannot take it back: a leader that had
+    /// logged it may still commit it once a majority answers again.
+    fn not_committed(&self, why: &str) -> ClusterError {
+        ClusterError::ControlPlane(format!(
+            "the cluster did not commit the change within {:?} (no majority reachable: {why}); \
+             it may still be applied if a majority comes back",
+            self.timing.propose
+        ))
+    }
+
+    /// Commits `cmd` if this node is the leader.
+    async fn propose_here(&self, cmd: ClusterCommand) -> ProposeReply {
+        match self.raft.client_write(Payload::Commands(vec![cmd.clone()])).await {
+            Ok(response) => {
+                let result = response
+                    .data
+                    .into_iter()
+                    .next()
+                    .unwrap_or_else(|| Err(ClusterError::ControlPlane("no result".to_string())));
+                if let (Ok(_), ClusterCommand::Forget { target, .. }) = (&result, &cmd) {
+                    self.drop_member(target).await;
+                }
+                ProposeReply::Done { result, index: response.log_id.index }
+            }
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => ProposeReply::NotLeader,
+            Err(e) => ProposeReply::Failed(ClusterError::ControlPlane(format!("cannot commit: {e}"))),
+        }
+    }
+
+    /// After a committed FORGET: the forgotten node leaves the Raft membership too.
+    async fn drop_member(&self, target: &str) {
+        let Some(id) = NodeId::parse(target.as_bytes()).map(RaftId) else { return };
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let change = if membership.voter_ids().any(|v| v == id) {
+            ChangeMembers::RemoveVoters([id].into())
+        } else if membership.get_node(&id).is_some() {
+            ChangeMembers::RemoveNodes([id].into())
+        } else {
+            return;
+        };
+        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(change, false)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: {e}"),
+            Err(_) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: no majority"),
+        }
+    }
+
+    /// Answers one bus request from `peer`, received on `local`.
+    pub(crate) async fn handle(&self, req: Request, peer: SocketAddr, local: Option<SocketAddr>) -> Reply {
+        if self.closed.load(Ordering::Relaxed) {
+            return Reply::Refused("shutting down".to_string());
+        }
+        match req {
+            Request::AppendEntries(rpc) => Reply::AppendEntries(self.raft.append_entries(rpc).await),
+            Request::Vote(rpc) => Reply::Vote(self.raft.vote(rpc).await),
+            Request::Snapshot { vote, meta, data } => {
+                let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
+                Reply::Snapshot(self.raft.install_full_snapshot(vote, snapshot).await)
+            }
+            Request::Hello => Reply::Hello(self.hello(peer)),
+            Request::Propose(cmd) => Reply::Propose(
+                tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
+                    .await
+                    .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
+            ),
+            Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
+        }
+    }
+
+    fn peer(&self, addr: String) -> Peer {
+        Peer::new(addr, self.cut.clone())
+    }
+
+    pub(crate) fn is_cut(&self) -> bool {
+        self.cut.load(Ordering::Relaxed)
+    }
+
+    /// Test hook: cut this node's bus (no request in or out) to simulate a partition, or mend it.
+    #[doc(hidden)]
+    pub fn set_bus_cut(&self, cut: bool) {
+        self.cut.store(cut, Ordering::Relaxed);
+    }
+
+    /// Stops Raft and the bus. The state stays readable; proposals fail.
+    pub async fn shutdown(&self) {
+        if self.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Some(server) = self.server.lock().take() {
+            server.abort();
+        }
+        let _ = self.raft.shutdown().await;
+    }
+}

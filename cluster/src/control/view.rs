@@ -1,0 +1,227 @@
+//! The applied state the server reads ([`View`]): the replicated state seen from this node, or
+//! this node's pending state while it is in no cluster, plus its local observations.
+//!
+//! * **Pending** (no cluster yet): the state is this node's own, changed directly by
+//!   [`View::apply_pending`]. What it claims there (its slots, its config epoch, its current
+//!   epoch) is what it brings into the cluster it joins ([`View::claims`], [`View::seed_state`]).
+//! * **Member**: every apply of the replicated state machine publishes a copy of the replicated
+//!   state with `myself` set to this node ([`View::publish`]). The pending state is dropped then:
+//!   its claims went into the log with the join.
+//!
+//! Local observations ([`ClusterCommand::is_local`]: link state, `fail?`, replication offsets,
+//! failure reports, `nofailover`, the `cluster_state` verdict) never go through the log; the
+//! latest of each kind per node is kept here and laid again over every published state, so a
+//! topology change does not wipe them. The node-local [`crate::ClusterConfig`] is kept too.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+
+use super::state_machine::Replicated;
+use crate::{Applied, ClusterCommand, ClusterError, ClusterHealth, ClusterState, LinkState, Node, NodeFlags, NodeId};
+
+pub(crate) struct View {
+    me: NodeId,
+    state: Arc<RwLock<ClusterState>>,
+    inner: Mutex<ViewInner>,
+    changes: watch::Sender<u64>,
+}
+
+struct ViewInner {
+    /// The replicated state's cluster id, once it holds this node.
+    cluster_id: Option<String>,
+    /// This node's Raft storage is not blank: it belongs (or belonged) to a cluster, even before
+    /// its replicated state is applied again.
+    member: bool,
+    /// Latest local observation of each kind per node.
+    overlay: Vec<ClusterCommand>,
+}
+
+/// What a node brings into the cluster that takes it in: itself, its slots, its epoch.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Claims {
+    /// Its own node record, cleaned of local observations and of references to other nodes.
+    pub node: Node,
+    pub slots: Vec<(u16, u16)>,
+    pub current_epoch: u64,
+}
+
+impl Claims {
+    /// The commands that bring the node and its claims into a replicated state.
+    pub(crate) fn commands(&self) -> Vec<ClusterCommand> {
+        let id = self.node.id;
+        let mut cmds = vec![ClusterCommand::AddNode { node: Box::new(self.node.clone()) }];
+        if !self.slots.is_empty() {
+            cmds.push(ClusterCommand::AddSlots { node: id, ranges: self.slots.clone() });
+        }
+        cmds.push(ClusterCommand::ObserveEpoch { epoch: self.current_epoch });
+        cmds
+    }
+}
+
+impl View {
+    pub(crate) fn new(initial: ClusterState) -> View {
+        let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new() };
+        View {
+            me: initial.my_id(),
+            state: Arc::new(RwLock::new(initial)),
+            inner: Mutex::new(inner),
+            changes: watch::channel(0).0,
+        }
+    }
+
+    pub(crate) fn state(&self) -> Arc<RwLock<ClusterState>> {
+        self.state.clone()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn cluster_id(&self) -> Option<String> {
+        self.inner.lock().cluster_id.clone()
+    }
+
+    /// True once this node belongs to a Raft cluster (its changes go through the log).
+    pub(crate) fn is_member(&self) -> bool {
+        let inner = self.inner.lock();
+        inner.member || inner.cluster_id.is_some()
+    }
+
+    pub(crate) fn set_member(&self) {
+        self.inner.lock().member = true;
+    }
+
+    fn bump(&self) {
+        self.changes.send_modify(|v| *v += 1);
+    }
+
+    /// Applies a local observation now and keeps it for later published states.
+    pub(crate) fn apply_local(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        let mut inner = self.inner.lock();
+        let result = self.state.write().apply(cmd);
+        if result.is_ok() {
+            if let Some(key) = overlay_key(cmd) {
+                inner.overlay.retain(|c| overlay_key(c) != Some(key));
+                inner.overlay.push(cmd.clone());
+            }
+            self.bump();
+        }
+        result
+    }
+
+    /// Applies `cmd` to the pending state; `None` if this node became a member meanwhile (the
+    /// command must then go through the log).
+    pub(crate) fn apply_pending(&self, cmd: &ClusterCommand) -> Option<Result<Applied, ClusterError>> {
+        let inner = self.inner.lock();
+        if inner.member || inner.cluster_id.is_some() {
+            return None;
+        }
+        let result = self.state.write().apply(cmd);
+        if result.is_ok() {
+            self.bump();
+        }
+        Some(result)
+    }
+
+    /// Publishes the replicated state as this node's view, if it holds this node. One that no
+    /// longer does (this node was forgotten) leaves the view as it was.
+    pub(crate) fn publish(&self, replicated: &Replicated) {
+        let mut inner = self.inner.lock();
+        if replicated.state.node(&self.me).is_none() {
+            return;
+        }
+        let mut next = replicated.state.clone();
+        // Present: checked above.
+        let _ = next.set_myself(self.me);
+        next.set_config(*self.state.read().config());
+        for cmd in &inner.overlay {
+            let cmd = match cmd {
+                // `fail?` is ours; `fail` is the cluster's: keep the replicated one.
+                ClusterCommand::SetFailState { node, pfail, .. } => ClusterCommand::SetFailState {
+                    node: *node,
+                    pfail: *pfail,
+                    fail: next.node(node).is_some_and(Node::is_failed),
+                },
+                other => other.clone(),
+            };
+            // A node the cluster has forgotten meanwhile: nothing to lay over.
+            let _ = next.apply(&cmd);
+        }
+        inner.cluster_id = Some(replicated.cluster_id.clone());
+        *self.state.write() = next;
+        drop(inner);
+        self.bump();
+    }
+
+    /// This node's claims, from its current view.
+    pub(crate) fn claims(&self) -> Claims {
+        let state = self.state.read();
+        let mut node = state.myself().clone();
+        clean_node(&mut node);
+        Claims { node, slots: state.slot_ranges_of(&self.me), current_epoch: state.current_epoch() }
+    }
+
+    /// The pending state made the first replicated state of a new cluster: local observations
+    /// dropped, and myself's IP filled in with `my_ip` (how the joining node reached this one)
+    /// if it was not known.
+    pub(crate) fn seed_state(&self, my_ip: Option<IpAddr>) -> ClusterState {
+        let mut state = self.state.read().clone();
+        let ids: Vec<(NodeId, bool)> = state.nodes().iter().map(|n| (n.id, n.is_failed())).collect();
+        for (node, fail) in ids {
+            // The nodes exist: these cannot fail.
+            let _ = state.apply(&ClusterCommand::SetLink {
+                node,
+                link: LinkState::Disconnected,
+                ping_sent: 0,
+                pong_received: 0,
+            });
+            let _ = state.apply(&ClusterCommand::SetReplOffset { node, offset: 0 });
+            let _ = state.apply(&ClusterCommand::SetFailureReports { node, count: 0 });
+            let _ = state.apply(&ClusterCommand::SetFailState { node, pfail: false, fail });
+        }
+        let _ = state.apply(&ClusterCommand::SetHealth { health: ClusterHealth::Fail });
+        let me = state.myself().clone();
+        if let (true, Some(ip)) = (me.ip.is_empty(), my_ip) {
+            let _ = state.apply(&ClusterCommand::SetAddress {
+                node: me.id,
+                ip: ip.to_string(),
+                port: me.port,
+                cport: me.cport,
+                hostname: me.hostname.clone(),
+            });
+        }
+        state
+    }
+}
+
+/// A node record as another cluster may take it in: no local observations, no references to
+/// nodes that cluster may not know (its primary, its open slots), a master.
+fn clean_node(node: &mut Node) {
+    node.link = LinkState::Disconnected;
+    node.ping_sent = 0;
+    node.pong_received = 0;
+    node.repl_offset = 0;
+    node.failure_reports = 0;
+    node.flags.remove(NodeFlags::PFAIL | NodeFlags::FAIL | NodeFlags::HANDSHAKE | NodeFlags::MEET | NodeFlags::SLAVE);
+    node.flags.insert(NodeFlags::MASTER);
+    node.primary = None;
+    node.migrating.clear();
+    node.importing.clear();
+}
+
+/// Which observation a local command records: its kind and the node observed.
+fn overlay_key(cmd: &ClusterCommand) -> Option<(u8, Option<NodeId>)> {
+    use ClusterCommand as C;
+    Some(match cmd {
+        C::SetLink { node, .. } => (0, Some(*node)),
+        C::SetFailState { node, fail: false, .. } => (1, Some(*node)),
+        C::SetReplOffset { node, .. } => (2, Some(*node)),
+        C::SetFailureReports { node, .. } => (3, Some(*node)),
+        C::SetNoFailover { node, .. } => (4, Some(*node)),
+        C::SetHealth { .. } => (5, None),
+        _ => return None,
+    })
+}
