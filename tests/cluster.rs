@@ -8,14 +8,20 @@
 
 mod common;
 
-use common::process::ServerProcess;
+use common::process::{program, ServerProcess};
 use common::{Conn, TempDir, TestServer};
 use ferrocache::store::Clock;
 use ferrocache::Config;
 use std::time::{Duration, Instant};
 
 fn cluster_server(dir: &TempDir) -> TestServer {
-    let config = Config { dir: dir.path_str(), cluster_enabled: true, save: String::new(), ..Config::default() };
+    let config = Config {
+        dir: dir.path_str(),
+        cluster_enabled: true,
+        cluster_port: common::process::free_port(),
+        save: String::new(),
+        ..Config::default()
+    };
     TestServer::start_with(config, Clock::System)
 }
 
@@ -179,4 +185,102 @@ fn known_peers_get_moved_and_ask_redirects() {
     c.roundtrip(&[b"MULTI"], b"+OK\r\n");
     c.roundtrip(&[b"GET", b"foo"], b"-MOVED 12182 127.0.0.1:7777\r\n");
     c.roundtrip(&[b"EXEC"], b"-EXECABORT Transaction discarded because of previous errors.\r\n");
+}
+
+/// A client port whose cluster bus port (+10000, Redis's rule, which redis-cli's MEET relies
+/// on) is free too.
+fn port_pair() -> u16 {
+    use std::net::TcpListener;
+    loop {
+        let p = common::process::free_port();
+        if p <= 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+        // Ephemeral ports are mostly above 55535: try a lower one.
+        let p = 20000 + (std::process::id() as u16 % 1000) * 30 + (Instant::now().elapsed().subsec_nanos() % 30) as u16;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+fn redis_cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(program("REDIS_CLI", "redis-cli"))
+        .args(args)
+        .output()
+        .expect("run redis-cli (apt-get install -y redis-tools)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[test]
+fn redis_cli_creates_and_checks_a_three_node_cluster() {
+    let dirs: Vec<TempDir> = (0..3).map(|i| TempDir::new(&format!("cluster-node{i}"))).collect();
+    let ports: Vec<u16> = (0..3).map(|_| port_pair()).collect();
+    let start = |i: usize| {
+        let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
+        ServerProcess::ferrocache_on(&dirs[i].0, ports[i], &args)
+    };
+    let mut nodes: Vec<Option<ServerProcess>> = (0..3).map(|i| Some(start(i))).collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    create.push("--cluster-yes");
+    let (ok, out) = redis_cli(&create);
+    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+    let check = || redis_cli(&["--cluster", "check", &addrs[0]]);
+    wait_until("the cluster check to pass", || {
+        let (ok, out) = check();
+        ok && out.contains("[OK] All nodes agree about slots configuration.")
+            && out.contains("[OK] All 16384 slots covered.")
+    });
+
+    for port in &ports {
+        let port = port.to_string();
+        wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
+    }
+    // Clients that follow redirects work against any node.
+    for (i, key) in ["alpha", "beta", "gamma", "{user}1", "{user}2"].iter().enumerate() {
+        let port = ports[i % 3].to_string();
+        let (ok, out) = redis_cli(&["-c", "-p", &port, "SET", key, &format!("v{i}")]);
+        assert!(ok && out.trim() == "OK", "{out}");
+    }
+    for (i, key) in ["alpha", "beta", "gamma", "{user}1", "{user}2"].iter().enumerate() {
+        let port = ports[(i + 1) % 3].to_string();
+        let (ok, out) = redis_cli(&["-c", "-p", &port, "GET", key]);
+        assert!(ok && out.trim() == format!("v{i}"), "{key}: {out}");
+    }
+
+    // Killing and restarting a node keeps the topology.
+    let nodes_of = |port: u16| -> Vec<String> {
+        let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
+        let mut lines: Vec<String> = out
+            .lines()
+            .map(|l| {
+                // id, address, flags, primary, then skip ping/pong times, epoch, link, slots
+                let f: Vec<&str> = l.split(' ').collect();
+                [&f[..4], &f[6..7], &f[8..]].concat().join(" ")
+            })
+            .collect();
+        lines.sort();
+        lines
+    };
+    let before = nodes_of(ports[0]);
+    assert_eq!(before.len(), 3, "{before:?}");
+    nodes[1].take().unwrap().kill9();
+    nodes[1] = Some(start(1));
+    wait_until("the restarted node to agree", || {
+        let (ok, out) = check();
+        ok && out.contains("[OK] All nodes agree about slots configuration.")
+    });
+    let port = ports[1].to_string();
+    wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
+    let (ok, out) = redis_cli(&["-c", "-p", &port, "GET", "alpha"]);
+    assert!(ok && out.trim() == "v0", "{out}");
+    assert_eq!(nodes_of(ports[0]), before);
+    let mut after_restart = nodes_of(ports[1]);
+    after_restart.iter_mut().for_each(|l| *l = l.replace("myself,", ""));
+    let mut expected: Vec<String> = before.iter().map(|l| l.replace("myself,", "")).collect();
+    expected.sort();
+    after_restart.sort();
+    assert_eq!(after_restart, expected);
 }

@@ -10,8 +10,8 @@ use crate::store::Locked;
 use bytes::Bytes;
 use ferrocache_cluster::replies::{info_reply, links_reply};
 use ferrocache_cluster::{
-    check_subcommand, parse_cluster, route, ClientFlags, ClusterCommand, ClusterError, ClusterRequest, CommandKind,
-    LocalFacts, Query, Route,
+    check_subcommand, parse_cluster, route, ClientFlags, ClusterError, ClusterRequest, CommandKind, LocalFacts, Query,
+    Route,
 };
 use ferrocache_protocol::Reply;
 
@@ -117,11 +117,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ClusterRequest::GetKeysInSlot { slot, count }) => Reply::Array(
             with_all_shards(ctx, |ks| ks.keys_in_slot(slot, count as usize)).into_iter().map(Reply::Bulk).collect(),
         ),
-        // Joining nodes and failing over need the control plane that replicates these
-        // commands to every node; refusing beats pretending.
-        Ok(ClusterRequest::Change(ClusterCommand::Meet { .. })) => {
-            Reply::err("ERR CLUSTER MEET is not supported yet: this build has no cluster control plane")
-        }
+        // Failing over needs replicas, which need replication: refusing beats pretending.
         Ok(ClusterRequest::Failover { .. }) => {
             Reply::err("ERR CLUSTER FAILOVER is not supported yet: this build has no replication")
         }

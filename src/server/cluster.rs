@@ -1,14 +1,14 @@
-//! Cluster mode on this node: the applied [`ClusterState`], kept in `cluster-config-file`
-//! (Redis's nodes.conf format, so the node id survives restarts), and changed only through
-//! [`ClusterNode::apply`].
-//!
-//! Today changes apply locally: a node serves its slots, redirects for slots it knows other
-//! nodes own (from its nodes.conf), and runs the whole single-node CLUSTER command set. Joining
-//! nodes (MEET) needs the Raft control plane, which will sit behind `apply` so every node
-//! applies the same commands in the same order.
+//! Cluster mode on this node: the applied [`ClusterState`], changed only through
+//! [`ClusterNode::apply`], which hands each change to the Raft control plane
+//! ([`ControlPlane`]): node-local observations and a node in no cluster apply at once, a
+//! member's changes are committed by a majority and applied by every member in the same order.
+//! CLUSTER MEET goes the same way. After every change the node rewrites `cluster-config-file`
+//! (Redis's nodes.conf format, so ids and the view survive restarts); the Raft log itself lives
+//! under `<dir>/raft`.
 
 use super::Shared;
 use crate::store::system_now_ms;
+use ferrocache_cluster::control::{ControlOptions, ControlPlane};
 use ferrocache_cluster::replies::MessageStats;
 use ferrocache_cluster::{
     load_nodes_conf, render_nodes_conf, Applied, ClusterCommand, ClusterConfig, ClusterError, ClusterHealth,
@@ -24,26 +24,38 @@ use std::time::Instant;
 /// (`CLUSTER_WRITABLE_DELAY`), so a restarted node does not serve before it has news.
 const WRITABLE_DELAY_MS: u128 = 2000;
 
-#[derive(Debug)]
 pub struct ClusterNode {
-    /// The applied state; shared with the control plane that will apply replicated changes.
+    /// The applied state, which the control plane replaces on every change.
     pub state: Arc<RwLock<ClusterState>>,
+    control: Arc<ControlPlane>,
     config_file: PathBuf,
     pub stats: Mutex<MessageStats>,
     started: Instant,
 }
 
+impl std::fmt::Debug for ClusterNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterNode").field("config_file", &self.config_file).finish_non_exhaustive()
+    }
+}
+
 impl ClusterNode {
     /// Reads `cluster-config-file` (relative to `dir`, as Redis resolves it after its chdir),
-    /// or makes a new node with a random id and writes the file at once.
-    pub fn open(dir: &str, config_file: &str, port: u16, bus_port: u16) -> Result<ClusterNode, String> {
+    /// or makes a new node with a random id; starts the control plane on the bus address.
+    pub async fn open(
+        dir: &str,
+        config_file: &str,
+        port: u16,
+        bus: std::net::SocketAddr,
+        node_timeout_ms: u64,
+    ) -> Result<ClusterNode, String> {
         let path = PathBuf::from(dir).join(config_file);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(format!("Can't open {} for reading: {e}", path.display())),
         };
-        let state = match load_nodes_conf(&text, system_now_ms()) {
+        let mut state = match load_nodes_conf(&text, system_now_ms()) {
             Ok(Some(state)) => {
                 tracing::info!("Node configuration loaded, I'm {}", state.myself().id);
                 state
@@ -51,14 +63,20 @@ impl ClusterNode {
             Ok(None) => {
                 let me = NodeId::random();
                 tracing::info!("No cluster configuration found, I'm {me}");
-                ClusterState::new(Node::new(me, "", port, bus_port))
+                ClusterState::new(Node::new(me, "", port, bus.port()))
             }
             Err(e) => {
                 return Err(format!("Unrecoverable error: corrupted cluster config file \"{}\": {e}", path.display()))
             }
         };
+        state.set_config(ClusterConfig::default());
+        let mut options = ControlOptions::new(PathBuf::from(dir).join("raft"), bus, state);
+        options.node_timeout = std::time::Duration::from_millis(node_timeout_ms.max(1));
+        let control =
+            ControlPlane::start(options).await.map_err(|e| format!("Can't start the cluster bus on {bus}: {e}"))?;
         let node = ClusterNode {
-            state: Arc::new(RwLock::new(state)),
+            state: control.state(),
+            control,
             config_file: path,
             stats: Mutex::default(),
             started: Instant::now(),
@@ -68,13 +86,28 @@ impl ClusterNode {
         Ok(node)
     }
 
-    /// Applies `cmd` and rewrites nodes.conf, as Redis saves the config after every change.
+    /// Applies `cmd` through the control plane (CLUSTER handlers are synchronous: this waits
+    /// for the commit on the calling worker thread, as Redis's CLUSTER commands block too).
+    /// nodes.conf follows through [`ClusterNode::watch_changes`].
     pub fn apply(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
-        let applied = self.state.write().apply(cmd)?;
-        if let Err(e) = self.save() {
-            tracing::warn!("Can't save the cluster config file: {e}");
+        let control = self.control.clone();
+        let cmd = cmd.clone();
+        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(control.propose(cmd)))
+    }
+
+    /// Rewrites nodes.conf after every change the control plane applies (here or replicated
+    /// from another node).
+    pub async fn watch_changes(&self) {
+        let mut changes = self.control.changes();
+        while changes.changed().await.is_ok() {
+            if let Err(e) = self.save() {
+                tracing::warn!("Can't save the cluster config file: {e}");
+            }
         }
-        Ok(applied)
+    }
+
+    pub async fn shutdown(&self) {
+        self.control.shutdown().await;
     }
 
     /// Writes nodes.conf: temp file, fsync, rename (CLUSTER SAVECONFIG, and after changes).
@@ -88,13 +121,16 @@ impl ClusterNode {
     }
 
     /// The cron's part: `cluster_state` follows slot coverage once the writable delay is over.
-    pub fn cron(&self) {
+    pub async fn cron(&self) {
         if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS {
             return;
         }
-        let health = self.state.read().evaluate_health();
-        if self.state.read().health() != health {
-            let _ = self.state.write().apply(&ClusterCommand::SetHealth { health });
+        let (health, current) = {
+            let state = self.state.read();
+            (state.evaluate_health(), state.health())
+        };
+        if health != current {
+            let _ = self.control.propose(ClusterCommand::SetHealth { health }).await;
         }
     }
 
@@ -111,14 +147,32 @@ impl Shared {
     }
 
     /// Opens the cluster node (cluster mode): before the dataset loads, so the store indexes
-    /// keys by slot from the first one.
-    pub fn init_cluster(&self) -> io::Result<()> {
-        let (dir, file, bus_port) = {
+    /// keys by slot from the first one. The bus listens on the first `bind` address at
+    /// `cluster-port` (0: the client port + 10000, as Redis).
+    pub async fn init_cluster(&self) -> io::Result<()> {
+        let (dir, file, bus, timeout) = {
             let c = self.config.read();
-            let bus = if c.cluster_port != 0 { c.cluster_port } else { self.port.wrapping_add(10000) };
-            (c.dir.clone(), c.cluster_config_file.clone(), bus)
+            let bus_port =
+                match c.cluster_port {
+                    0 if self.port > 55535 => return Err(io::Error::other(
+                        "Redis port number too high. Cluster communication port is 10,000 port numbers higher than \
+                         your Redis port. Your Redis port number must be 55535 or less.",
+                    )),
+                    0 => self.port + 10000,
+                    p => p,
+                };
+            let host = c.bind.first().map(|h| h.trim_start_matches('-')).unwrap_or("127.0.0.1");
+            let host = if host == "*" || host == "::*" { "0.0.0.0" } else { host };
+            let ip: std::net::IpAddr =
+                host.parse().map_err(|_| io::Error::other(format!("bad bind address {host}")))?;
+            (
+                c.dir.clone(),
+                c.cluster_config_file.clone(),
+                std::net::SocketAddr::new(ip, bus_port),
+                c.cluster_node_timeout,
+            )
         };
-        let node = ClusterNode::open(&dir, &file, self.port, bus_port).map_err(io::Error::other)?;
+        let node = ClusterNode::open(&dir, &file, self.port, bus, timeout).await.map_err(io::Error::other)?;
         self.store.index_slots(ferrocache_cluster::key_slot);
         let _ = self.cluster.set(node);
         Ok(())

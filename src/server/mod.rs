@@ -166,8 +166,15 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    if shared.config.read().cluster_enabled {
-        shared.init_cluster()?;
+    let cluster_enabled = shared.config.read().cluster_enabled;
+    if cluster_enabled {
+        shared.init_cluster().await?;
+        let watcher = shared.clone();
+        tokio::spawn(async move {
+            if let Some(node) = watcher.cluster() {
+                node.watch_changes().await;
+            }
+        });
     }
     let to_load = shared.begin_loading();
     let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
@@ -214,6 +221,9 @@ async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>
         let _ = a.await; // each listener closes when its task is gone
     }
     shared.clients.kill_all();
+    if let Some(cluster) = shared.cluster() {
+        cluster.shutdown().await;
+    }
     Ok(())
 }
 
@@ -249,7 +259,7 @@ async fn server_cron(shared: Arc<Shared>) {
         shared.persistence_cron();
         shared.aof_cron();
         if let Some(cluster) = shared.cluster() {
-            cluster.cron();
+            cluster.cron().await;
         }
     }
 }

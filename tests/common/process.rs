@@ -56,6 +56,15 @@ impl ServerProcess {
         server.wait_ready()
     }
 
+    /// The `ferrocache` binary on a chosen port (cluster tests need the client port and its
+    /// bus port +10000 both known); `extra` must not repeat `--port`.
+    pub fn ferrocache_on(dir: &Path, port: u16, extra: &[&str]) -> ServerProcess {
+        let log = dir.join("ferrocache.log");
+        let child = Self::ferrocache_command(dir, port, &log, extra).spawn().expect("spawn the ferrocache binary");
+        let server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
+        server.wait_ready()
+    }
+
     /// Runs the `ferrocache` binary expecting it to fail at start-up; returns its exit status
     /// and log.
     pub fn ferrocache_failing(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {
