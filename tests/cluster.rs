@@ -284,3 +284,132 @@ fn redis_cli_creates_and_checks_a_three_node_cluster() {
     after_restart.sort();
     assert_eq!(after_restart, expected);
 }
+
+/// The node serving each slot, from a node's CLUSTER NODES: slot → client port.
+fn slot_map(port: u16) -> Vec<u16> {
+    let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
+    let mut owners = vec![0u16; 16384];
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let node_port: u16 = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+        for range in &f[8..] {
+            if range.starts_with('[') {
+                continue;
+            }
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            for s in a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap() {
+                owners[s] = node_port;
+            }
+        }
+    }
+    owners
+}
+
+/// A client following MOVED and ASK as cluster clients do, over raw connections.
+struct Follower {
+    conns: std::collections::HashMap<u16, Conn>,
+    owners: Vec<u16>,
+    redirects: u64,
+}
+
+impl Follower {
+    fn call(&mut self, args: &[&[u8]]) -> String {
+        let slot = ferrocache_cluster::key_slot(args[1]) as usize;
+        let mut port = self.owners[slot];
+        let mut asking = false;
+        for _ in 0..5 {
+            let c = self.conns.entry(port).or_insert_with(|| Conn::new(([127, 0, 0, 1], port).into()));
+            if asking {
+                assert_eq!(c.call_text(&[b"ASKING"]), "+OK\r\n");
+            }
+            let reply = c.call_text(args);
+            let target = |r: &str| r.trim_end().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            if reply.starts_with("-MOVED") {
+                port = target(&reply);
+                self.owners[slot] = port;
+                asking = false;
+            } else if reply.starts_with("-ASK") {
+                port = target(&reply);
+                asking = true;
+            } else {
+                return reply;
+            }
+            self.redirects += 1;
+        }
+        panic!("too many redirects for {:?}", String::from_utf8_lossy(args[1]));
+    }
+}
+
+#[test]
+fn reshard_moves_keys_while_a_client_keeps_working() {
+    let dirs: Vec<TempDir> = (0..3).map(|i| TempDir::new(&format!("reshard-node{i}"))).collect();
+    let ports: Vec<u16> = (0..3).map(|_| port_pair()).collect();
+    let _nodes: Vec<ServerProcess> = (0..3)
+        .map(|i| {
+            let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
+            ServerProcess::ferrocache_on(&dirs[i].0, ports[i], &args)
+        })
+        .collect();
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs.iter().map(String::as_str));
+    create.push("--cluster-yes");
+    let (ok, out) = redis_cli(&create);
+    assert!(ok, "{out}");
+    for port in &ports {
+        let port = port.to_string();
+        wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
+    }
+    let mut client = Follower { conns: Default::default(), owners: slot_map(ports[0]), redirects: 0 };
+    const KEYS: usize = 100_000;
+    for i in 0..KEYS {
+        let key = format!("key:{i}");
+        assert_eq!(client.call(&[b"SET", key.as_bytes(), b"0"]), "+OK\r\n");
+    }
+    let id = |port: u16| redis_cli(&["-p", &port.to_string(), "CLUSTER", "MYID"]).1.trim().to_string();
+    let (from, to) = (id(ports[0]), id(ports[1]));
+
+    // Reshard 1000 slots from node 0 to node 1 while the client reads and increments keys.
+    let reshard = std::thread::spawn({
+        let addr = addrs[0].clone();
+        move || {
+            redis_cli(&[
+                "--cluster",
+                "reshard",
+                &addr,
+                "--cluster-from",
+                &from,
+                "--cluster-to",
+                &to,
+                "--cluster-slots",
+                "1000",
+                "--cluster-yes",
+            ])
+        }
+    });
+    let mut increments = vec![0u64; KEYS];
+    let mut i = 0;
+    while !reshard.is_finished() {
+        let n = i % KEYS;
+        let key = format!("key:{n}");
+        let reply = client.call(&[b"INCR", key.as_bytes()]);
+        assert!(reply.starts_with(':'), "INCR {key}: {reply}");
+        increments[n] += 1;
+        i += 1;
+    }
+    let (ok, out) = reshard.join().unwrap();
+    assert!(ok, "{out}");
+    let (ok, out) = redis_cli(&["--cluster", "check", &addrs[0]]);
+    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+    // Every key is on its new owner with every increment the client saw acknowledged.
+    let owners = slot_map(ports[0]);
+    let moved_to_1 = owners.iter().filter(|&&p| p == ports[1]).count();
+    assert!(moved_to_1 >= 5461 + 1000 - 1, "node 1 serves {moved_to_1} slots");
+    for (n, &count) in increments.iter().enumerate() {
+        let key = format!("key:{n}");
+        let slot = ferrocache_cluster::key_slot(key.as_bytes()) as usize;
+        let mut c = Conn::new(([127, 0, 0, 1], owners[slot]).into());
+        assert_eq!(c.call_text(&[b"GET", key.as_bytes()]), format!("${}\r\n{count}\r\n", count.to_string().len()));
+    }
+    eprintln!("reshard: {i} INCRs during the move, {} redirects followed", client.redirects);
+}
