@@ -297,9 +297,7 @@ fn slot_map(port: u16) -> Vec<u16> {
                 continue;
             }
             let (a, b) = range.split_once('-').unwrap_or((range, range));
-            for s in a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap() {
-                owners[s] = node_port;
-            }
+            owners[a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()].fill(node_port);
         }
     }
     owners
