@@ -250,6 +250,51 @@ fn redis_cli_creates_and_checks_a_three_node_cluster() {
         assert!(ok && out.trim() == format!("v{i}"), "{key}: {out}");
     }
 
+    // redis-benchmark's cluster mode and redis-py's RedisCluster run without an error.
+    let bench = std::process::Command::new(program("REDIS_BENCHMARK", "redis-benchmark"))
+        .args([
+            "--cluster",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &ports[0].to_string(),
+            "-t",
+            "set,get",
+            "-n",
+            "20000",
+            "-r",
+            "10000",
+        ])
+        .args(["-q", "--csv"])
+        .output()
+        .expect("run redis-benchmark");
+    let report = format!("{}{}", String::from_utf8_lossy(&bench.stdout), String::from_utf8_lossy(&bench.stderr));
+    assert!(bench.status.success() && report.contains("\"SET\"") && report.contains("\"GET\""), "{report}");
+    assert!(!report.to_lowercase().contains("error"), "{report}");
+    let script = format!(
+        "import redis\n\
+         rc = redis.cluster.RedisCluster(host='127.0.0.1', port={})\n\
+         for i in range(500):\n    rc.set(f'py:{{i}}', i)\n\
+         assert all(int(rc.get(f'py:{{i}}')) == i for i in range(500))\n\
+         assert rc.mget_nonatomic([f'py:{{i}}' for i in range(10)]) == [str(i).encode() for i in range(10)]\n\
+         print(len(rc.get_nodes()))\n",
+        ports[2]
+    );
+    let py = std::process::Command::new("python3").args(["-c", &script]).output().expect("run python3");
+    let py_out = format!("{}{}", String::from_utf8_lossy(&py.stdout), String::from_utf8_lossy(&py.stderr));
+    assert!(py.status.success() && py_out.trim() == "3", "{py_out}");
+
+    // The redis crate's cluster client too.
+    let client = redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", ports[1])]).unwrap();
+    let mut con = client.get_connection().unwrap();
+    for i in 0..200 {
+        let _: () = redis::cmd("SET").arg(format!("rs:{i}")).arg(i).query(&mut con).unwrap();
+    }
+    for i in 0..200 {
+        let v: i64 = redis::cmd("GET").arg(format!("rs:{i}")).query(&mut con).unwrap();
+        assert_eq!(v, i);
+    }
+
     // Killing and restarting a node keeps the topology.
     let nodes_of = |port: u16| -> Vec<String> {
         let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
