@@ -15,13 +15,18 @@ use ferrocache::Config;
 use std::time::{Duration, Instant};
 
 fn cluster_server(dir: &TempDir) -> TestServer {
-    let config = Config {
+    cluster_server_with(dir, |_| {})
+}
+
+fn cluster_server_with(dir: &TempDir, f: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config {
         dir: dir.path_str(),
         cluster_enabled: true,
         cluster_port: common::process::free_port(),
         save: String::new(),
         ..Config::default()
     };
+    f(&mut config);
     TestServer::start_with(config, Clock::System)
 }
 
@@ -455,4 +460,16 @@ fn reshard_moves_keys_while_a_client_keeps_working() {
         assert_eq!(c.call_text(&[b"GET", key.as_bytes()]), format!("${}\r\n{count}\r\n", count.to_string().len()));
     }
     eprintln!("reshard: {i} INCRs during the move, {} redirects followed", client.redirects);
+}
+
+#[test]
+fn cluster_announce_ip_is_the_address_redirects_and_slots_give() {
+    let dir = TempDir::new("cluster-announce");
+    let server = cluster_server_with(&dir, |c| c.cluster_announce_ip = "10.1.2.3".into());
+    let mut c = server.connect();
+    c.roundtrip(&[b"CLUSTER", b"ADDSLOTSRANGE", b"0", b"16383"], b"+OK\r\n");
+    let slots = c.call_text(&[b"CLUSTER", b"SLOTS"]);
+    assert!(slots.contains("$8\r\n10.1.2.3\r\n"), "{slots}");
+    let nodes = c.call_text(&[b"CLUSTER", b"NODES"]);
+    assert!(nodes.contains(" 10.1.2.3:"), "{nodes}");
 }

@@ -48,6 +48,7 @@ impl ClusterNode {
         port: u16,
         bus: std::net::SocketAddr,
         node_timeout_ms: u64,
+        announce_ip: &str,
     ) -> Result<ClusterNode, String> {
         let path = PathBuf::from(dir).join(config_file);
         let text = match std::fs::read_to_string(&path) {
@@ -82,6 +83,18 @@ impl ClusterNode {
             started: Instant::now(),
         };
         node.state.write().set_config(ClusterConfig::default());
+        // `cluster-announce-ip`: the address other nodes and clients are told (redirects, SLOTS).
+        let me = node.state.read().myself().clone();
+        if !announce_ip.is_empty() && me.ip != announce_ip {
+            let set = ClusterCommand::SetAddress {
+                node: me.id,
+                ip: announce_ip.to_string(),
+                port: me.port,
+                cport: me.cport,
+                hostname: me.hostname.clone(),
+            };
+            node.control.propose(set).await.map_err(|e| format!("Can't announce {announce_ip}: {e}"))?;
+        }
         node.save().map_err(|e| format!("Can't write the cluster config file: {e}"))?;
         Ok(node)
     }
@@ -150,7 +163,7 @@ impl Shared {
     /// keys by slot from the first one. The bus listens on the first `bind` address at
     /// `cluster-port` (0: the client port + 10000, as Redis).
     pub async fn init_cluster(&self) -> io::Result<()> {
-        let (dir, file, bus, timeout) = {
+        let (dir, file, bus, timeout, announce) = {
             let c = self.config.read();
             let bus_port =
                 match c.cluster_port {
@@ -170,9 +183,11 @@ impl Shared {
                 c.cluster_config_file.clone(),
                 std::net::SocketAddr::new(ip, bus_port),
                 c.cluster_node_timeout,
+                c.cluster_announce_ip.clone(),
             )
         };
-        let node = ClusterNode::open(&dir, &file, self.port, bus, timeout).await.map_err(io::Error::other)?;
+        let node =
+            ClusterNode::open(&dir, &file, self.port, bus, timeout, &announce).await.map_err(io::Error::other)?;
         self.store.index_slots(ferrocache_cluster::key_slot);
         let _ = self.cluster.set(node);
         Ok(())
