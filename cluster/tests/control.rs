@@ -227,6 +227,15 @@ async fn proposals_on_a_follower_setslot_and_forget() {
     // The cluster goes on with its three members.
     let add = ClusterCommand::AddSlots { node: nodes[0].id(), ranges: vec![(0, 0)] };
     assert_eq!(nodes[2].propose(add).await, Ok(Applied::Ok));
+    eventually(&all, "slot 0 given to node 1 everywhere", || agree(&all)).await;
+
+    // The forgotten node MEETs the cluster again: taken in again, its claim on slot 0
+    // (now node 1's) refused.
+    extra.meet(&nodes[0]).await.expect("met again");
+    eventually(&four, "four states agree again", || agree(&four)).await;
+    assert_eq!(extra.state().slot_owner(0).unwrap().id, nodes[0].id());
+    assert_eq!(extra.state().slot_count(&extra.id()), 0);
+    assert_eq!(nodes[2].state().nodes().len(), 4);
     extra.plane.shutdown().await;
     for node in nodes {
         node.plane.shutdown().await;

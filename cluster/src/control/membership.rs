@@ -8,7 +8,7 @@ use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use tokio::time::{timeout_at, Instant};
 
-use super::network::{Hello, JoinRequest, Reply, Request};
+use super::network::{Hello, JoinRequest, Peer, Reply, Request};
 use super::types::{Payload, RaftId};
 use super::ControlPlane;
 use crate::{ClusterError, NodeId};
@@ -25,13 +25,14 @@ fn failed(text: String) -> JoinError {
 }
 
 impl ControlPlane {
-    /// The answer to [`Request::Hello`] from a node connected from `peer`.
-    pub(crate) fn hello(&self, peer: SocketAddr) -> Hello {
+    /// The answer to [`Request::Hello`] from node `from`, connected from `peer`.
+    pub(crate) fn hello(&self, from: NodeId, peer: SocketAddr) -> Hello {
         Hello {
             id: self.me,
             claims: self.view.claims(),
             cluster: self.view.cluster_id(),
             your_ip: peer.ip().to_string(),
+            knows_you: self.view.state().read().node(&from).is_some(),
         }
     }
 
@@ -50,7 +51,7 @@ impl ControlPlane {
         }
         let addr = SocketAddr::new(ip_addr, bus_port).to_string();
         let mut peer = self.peer(addr.clone());
-        let hello = match peer.call(&Request::Hello, self.timing.rpc).await {
+        let hello = match peer.call(&Request::Hello { from: self.me }, self.timing.rpc).await {
             Ok(Reply::Hello(hello)) => hello,
             Ok(_) => {
                 return Err(ClusterError::ControlPlane(format!(
@@ -64,8 +65,17 @@ impl ControlPlane {
         if hello.id == self.me {
             return Ok(());
         }
-        match (self.view.cluster_id(), hello.cluster) {
-            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+        let knows_them = self.view.state().read().node(&hello.id).is_some();
+        match (self.view.cluster_id(), hello.cluster.clone()) {
+            // The same cluster, and both in it: nothing to do.
+            (Some(mine), Some(theirs)) if mine == theirs && knows_them && hello.knows_you => Ok(()),
+            // The same cluster, but one of the two was forgotten by it: the other takes it
+            // in again (it is a Raft member of this cluster's past, so its log is this log's).
+            (Some(mine), Some(theirs)) if mine == theirs && !knows_them => {
+                let _guard = self.join_lock.lock().await;
+                self.join_locked(self.join_request(hello, ip_addr, &addr)).await
+            }
+            (Some(mine), Some(theirs)) if mine == theirs => self.ask_to_join(&mut peer, ip, port, &hello).await,
             (Some(mine), Some(theirs)) => Err(ClusterError::DifferentClusters(format!(
                 "MEET {ip}:{port}: node {} is a member of another cluster ({theirs}; this node's is {mine}): \
                  a cluster only takes in nodes that are in no cluster",
@@ -73,37 +83,47 @@ impl ControlPlane {
             ))),
             (Some(_), None) => {
                 // The other node is in no cluster: ours takes it in, its claims with it.
-                let mut claims = hello.claims;
-                if claims.node.ip.is_empty() {
-                    claims.node.ip = ip_addr.to_string();
-                }
                 let _guard = self.join_lock.lock().await;
-                self.join_locked(JoinRequest { claims, bus_addr: addr }).await
+                self.join_locked(self.join_request(hello, ip_addr, &addr)).await
             }
             (None, _) if self.view.is_member() => Err(ClusterError::ControlPlane(
                 "MEET: this node's cluster state is still being restored; try again".to_string(),
             )),
-            (None, _) => {
-                // This node is in no cluster: it joins the other's, or the one the other seeds.
-                let mut claims = self.view.claims();
-                if claims.node.ip.is_empty() {
-                    claims.node.ip = hello.your_ip.clone();
-                }
-                let my_ip: IpAddr = claims.node.ip.parse().map_err(|_| {
-                    ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
-                })?;
-                let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
-                let deadline = Instant::now() + self.timing.join;
-                let request = Request::Join(JoinRequest { claims, bus_addr });
-                match peer.call(&request, self.timing.join).await {
-                    Ok(Reply::Join(result)) => result?,
-                    Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
-                    Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
-                }
-                self.wait_joined(deadline).await;
-                Ok(())
-            }
+            // This node is in no cluster: it joins the other's, or the one the other seeds.
+            (None, _) => self.ask_to_join(&mut peer, ip, port, &hello).await,
         }
+    }
+
+    /// What joining the node that answered `hello` (reached at `ip_addr`, its bus at `addr`)
+    /// asks of this node's cluster.
+    fn join_request(&self, hello: Hello, ip_addr: IpAddr, addr: &str) -> JoinRequest {
+        let mut claims = hello.claims;
+        if claims.node.ip.is_empty() {
+            claims.node.ip = ip_addr.to_string();
+        }
+        JoinRequest { claims, bus_addr: addr.to_string() }
+    }
+
+    /// Asks the node at the other end of `peer` to take this node into its cluster (seeding
+    /// one if it is in none), then waits until this node has applied the cluster's state.
+    async fn ask_to_join(&self, peer: &mut Peer, ip: &str, port: u16, hello: &Hello) -> Result<(), ClusterError> {
+        let mut claims = self.view.claims();
+        if claims.node.ip.is_empty() {
+            claims.node.ip = hello.your_ip.clone();
+        }
+        let my_ip: IpAddr = claims.node.ip.parse().map_err(|_| {
+            ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
+        })?;
+        let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
+        let deadline = Instant::now() + self.timing.join;
+        let request = Request::Join(JoinRequest { claims, bus_addr });
+        match peer.call(&request, self.timing.join).await {
+            Ok(Reply::Join(result)) => result?,
+            Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
+            Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
+        }
+        self.wait_joined(deadline).await;
+        Ok(())
     }
 
     /// Until this node has applied a replicated state that holds it, or `deadline`.

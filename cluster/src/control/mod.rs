@@ -46,7 +46,7 @@
 //! | in no cluster | in a cluster | B's leader takes A in: A becomes a learner and receives the log (or a snapshot), A's node record, slots and current epoch are committed (one entry: `AddNode`, `AddSlots`, `ObserveEpoch`), A becomes a voter. A's view is then the replicated state: its previous state is replaced, its claims kept. |
 //! | in no cluster | in no cluster | B *seeds* a cluster: it becomes the single voter of a new Raft cluster whose first entry is B's own pending state, then takes A in as above. |
 //! | in a cluster | in no cluster | A's leader takes B in as above, with the claims B told A. |
-//! | in a cluster | the same | nothing to do. |
+//! | in a cluster | the same | nothing to do; if the cluster had forgotten one of the two (FORGET), the other has it taken in again as above. |
 //! | in a cluster | another | [`ClusterError::DifferentClusters`]: a cluster only takes in nodes that are in no cluster (Redis would merge them by gossip; here two logs cannot be merged). |
 //! | — | unreachable | [`ClusterError::ControlPlane`]; nothing changes. |
 //!
@@ -58,8 +58,9 @@
 //! (or after the join timeout).
 //!
 //! Every member is a voter. CLUSTER FORGET of a member, once committed, also removes it from
-//! the Raft membership; the forgotten node keeps its last view (as a Redis node does) and can
-//! join no other cluster with its old Raft directory.
+//! the Raft membership; the forgotten node keeps its last view (as a Redis node does), can be
+//! MET again into the same cluster (its claims are those of that last view), and can join no
+//! other cluster with its old Raft directory.
 //!
 //! # Failures
 //!
@@ -416,7 +417,7 @@ impl ControlPlane {
                 let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
                 Reply::Snapshot(self.raft.install_full_snapshot(vote, snapshot).await)
             }
-            Request::Hello => Reply::Hello(self.hello(peer)),
+            Request::Hello { from } => Reply::Hello(self.hello(from, peer)),
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
                     .await
@@ -440,7 +441,8 @@ impl ControlPlane {
         self.cut.store(cut, Ordering::Relaxed);
     }
 
-    /// Stops Raft and the bus. The state stays readable; proposals fail.
+    /// Stops Raft and the bus. The state stays readable; proposals fail. (Dropping the last
+    /// handle without it closes the bus but leaves Raft's tasks to end on their own.)
     pub async fn shutdown(&self) {
         if self.closed.swap(true, Ordering::Relaxed) {
             return;
@@ -449,5 +451,13 @@ impl ControlPlane {
             server.abort();
         }
         let _ = self.raft.shutdown().await;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.lock().take() {
+            server.abort();
+        }
     }
 }

@@ -56,8 +56,10 @@ pub(crate) enum Request {
         meta: SnapshotMeta,
         data: Vec<u8>,
     },
-    /// Who are you, and in which cluster?
-    Hello,
+    /// Who are you, in which cluster, and do you know me (`from`)?
+    Hello {
+        from: NodeId,
+    },
     /// Commit this command (sent to the leader).
     Propose(ClusterCommand),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
@@ -86,6 +88,8 @@ pub(crate) struct Hello {
     pub cluster: Option<String>,
     /// The address the asking node's connection came from: its own IP as others see it.
     pub your_ip: String,
+    /// Whether the answering node's state holds the asking node.
+    pub knows_you: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
