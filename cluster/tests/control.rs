@@ -408,3 +408,36 @@ async fn the_bus_closes_on_redis_gossip() {
     assert_eq!(node.plane.cluster_id(), None);
     node.plane.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_nodes_restart_and_reset() {
+    // A fresh node stores nothing of Raft: restarted, it is still in no cluster.
+    let a = TestNode::fresh(7000).await;
+    assert_eq!(a.propose(ClusterCommand::AddSlots { node: a.id(), ranges: vec![(0, 9)] }).await, Ok(Applied::Ok));
+    let (dir, bus, last, port) = a.stop().await;
+    assert!(!dir.0.join("vote.json").exists() && !dir.0.join("snapshot.json").exists());
+    let a = TestNode::start(dir, bus, last, port).await;
+    assert_eq!(a.state().slot_count(&a.id()), 10, "nodes.conf's state is the pending state");
+    assert_eq!(a.plane.cluster_id(), None);
+
+    // CLUSTER RESET HARD of a node in no cluster: a new id, its claims gone, and it joins
+    // under that id.
+    let old = a.id();
+    let new = NodeId::random();
+    let reset = ClusterCommand::Reset { node: old, hard: true, new_id: new, db_keys: 0 };
+    assert_eq!(a.propose(reset).await, Ok(Applied::Ok));
+    assert_eq!(a.id(), new);
+    assert_eq!(a.state().my_id(), new);
+    assert_eq!(a.state().slots_assigned(), 0);
+    assert_eq!(a.propose(ClusterCommand::AddSlots { node: new, ranges: vec![(5, 5)] }).await, Ok(Applied::Ok));
+    let b = TestNode::fresh(7001).await;
+    b.meet(&a).await.unwrap();
+    let ab = [&a, &b];
+    eventually(&ab, "a and b agree", || agree(&ab)).await;
+    assert_eq!(b.state().slot_owner(5).unwrap().id, new);
+    assert!(b.state().node(&old).is_none());
+    assert_eq!(a.plane.leader().map(|l| l.0), Some(new), "a seeded the cluster under its new id");
+    for node in [a, b] {
+        node.plane.shutdown().await;
+    }
+}

@@ -28,7 +28,7 @@ impl ControlPlane {
     /// The answer to [`Request::Hello`] from node `from`, connected from `peer`.
     pub(crate) fn hello(&self, from: NodeId, peer: SocketAddr) -> Hello {
         Hello {
-            id: self.me,
+            id: self.me(),
             claims: self.view.claims(),
             cluster: self.view.cluster_id(),
             your_ip: peer.ip().to_string(),
@@ -51,7 +51,7 @@ impl ControlPlane {
         }
         let addr = SocketAddr::new(ip_addr, bus_port).to_string();
         let mut peer = self.peer(addr.clone());
-        let hello = match peer.call(&Request::Hello { from: self.me }, self.timing.rpc).await {
+        let hello = match peer.call(&Request::Hello { from: self.me() }, self.timing.rpc).await {
             Ok(Reply::Hello(hello)) => hello,
             Ok(_) => {
                 return Err(ClusterError::ControlPlane(format!(
@@ -62,7 +62,7 @@ impl ControlPlane {
                 return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: cannot reach its cluster bus: {e}")))
             }
         };
-        if hello.id == self.me {
+        if hello.id == self.me() {
             return Ok(());
         }
         let knows_them = self.view.state().read().node(&hello.id).is_some();
@@ -191,17 +191,17 @@ impl ControlPlane {
         let control = |what: &str, e: &dyn std::fmt::Display| {
             ClusterError::ControlPlane(format!("seeding a cluster: {what}: {e}"))
         };
-        match self.raft.initialize(BTreeMap::from([(RaftId(self.me), me)])).await {
+        match self.raft().initialize(BTreeMap::from([(RaftId(self.me()), me)])).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(control("initialize", &e)),
         }
-        self.raft
+        self.raft()
             .wait(Some(self.timing.propose))
             .state(ServerState::Leader, "seed")
             .await
             .map_err(|e| control("election", &e))?;
         let seed = Payload::Seed { cluster_id: NodeId::random().to_string(), state };
-        match tokio::time::timeout(self.timing.propose, self.raft.client_write(seed)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().client_write(seed)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(control("first entry", &e)),
             Err(e) => Err(control("first entry", &e)),
@@ -212,8 +212,8 @@ impl ControlPlane {
     /// record and claims are committed, then it becomes a voter.
     async fn add_member(&self, req: &JoinRequest) -> Result<(), JoinError> {
         let id = RaftId(req.claims.node.id);
-        let metrics = self.raft.metrics().borrow().clone();
-        if metrics.current_leader != Some(RaftId(self.me)) {
+        let metrics = self.raft().metrics().borrow().clone();
+        if metrics.current_leader != Some(RaftId(self.me())) {
             return Err(JoinError::NotLeader);
         }
         if metrics.membership_config.membership().voter_ids().any(|v| v == id) {
@@ -223,7 +223,7 @@ impl ControlPlane {
             matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)))
         };
         let node = BasicNode::new(&req.bus_addr);
-        match tokio::time::timeout(self.timing.propose, self.raft.add_learner(id, node, true)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().add_learner(id, node, true)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
             outcome => {
@@ -233,14 +233,14 @@ impl ControlPlane {
                 };
                 // Leave no learner behind that the leader would keep trying to reach.
                 let gone = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-                let _ = tokio::time::timeout(self.timing.propose, self.raft.change_membership(gone, false)).await;
+                let _ = tokio::time::timeout(self.timing.propose, self.raft().change_membership(gone, false)).await;
                 return Err(failed(format!("MEET: cannot replicate to node {} at {}: {why}", id, req.bus_addr)));
             }
         }
         if self.view.state().read().node(&req.claims.node.id).is_none() {
             let cmds = req.claims.commands();
             let written =
-                tokio::time::timeout(self.timing.propose, self.raft.client_write(Payload::Commands(cmds))).await;
+                tokio::time::timeout(self.timing.propose, self.raft().client_write(Payload::Commands(cmds))).await;
             match written {
                 Ok(Ok(response)) => {
                     // AddNode first: its refusal refuses the join; a refused claim (a slot
@@ -260,7 +260,7 @@ impl ControlPlane {
             }
         }
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(voters, false)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().change_membership(voters, false)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) if forward(&e) => Err(JoinError::NotLeader),
             Ok(Err(e)) => Err(failed(format!("MEET: making node {id} a voter: {e}"))),

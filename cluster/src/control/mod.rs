@@ -89,7 +89,8 @@
 //!
 //! # Not (yet) here
 //!
-//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory),
+//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory; on a
+//! node in no cluster it applies to the pending state, and HARD restarts Raft under the new id),
 //! address changes of a member (a node must come back on the same bus address), failure
 //! detection and automatic failover by the leader, and a limit on the number of voters.
 
@@ -163,9 +164,15 @@ struct Timing {
 
 /// A running control plane. See the [module docs](self).
 pub struct ControlPlane {
-    me: NodeId,
+    /// This node's id, which is its Raft id (changed only by CLUSTER RESET HARD of a node in
+    /// no cluster, which also replaces `raft`).
+    me: RwLock<NodeId>,
     bus_addr: SocketAddr,
-    raft: Raft,
+    raft: RwLock<Raft>,
+    /// What a new Raft instance needs (after CLUSTER RESET HARD).
+    dir: PathBuf,
+    config: Arc<Config>,
+    backoff: Duration,
     view: Arc<View>,
     timing: Timing,
     /// Serializes seeding and adding members on this node.
@@ -216,8 +223,9 @@ impl ControlPlane {
         };
         let config = Arc::new(config.validate().map_err(io::Error::other)?);
         let cut = Arc::new(AtomicBool::new(false));
-        let network = Network { cut: cut.clone(), backoff: Duration::from_millis(heartbeat * 2) };
-        let raft = Raft::new(RaftId(me.id), config, network, log, sm).await.map_err(io::Error::other)?;
+        let backoff = Duration::from_millis(heartbeat * 2);
+        let network = Network { cut: cut.clone(), backoff };
+        let raft = Raft::new(RaftId(me.id), config.clone(), network, log, sm).await.map_err(io::Error::other)?;
         let timing = Timing {
             heartbeat: Duration::from_millis(heartbeat),
             propose: Duration::from_millis(nt),
@@ -225,9 +233,12 @@ impl ControlPlane {
             rpc: Duration::from_millis(nt),
         };
         let plane = Arc::new(ControlPlane {
-            me: me.id,
+            me: RwLock::new(me.id),
             bus_addr,
-            raft,
+            raft: RwLock::new(raft),
+            dir: opts.dir,
+            config,
+            backoff,
             view,
             timing,
             join_lock: tokio::sync::Mutex::new(()),
@@ -256,7 +267,16 @@ impl ControlPlane {
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.me
+        self.me()
+    }
+
+    fn me(&self) -> NodeId {
+        *self.me.read()
+    }
+
+    /// The Raft instance (a cheap handle).
+    fn raft(&self) -> Raft {
+        self.raft.read().clone()
     }
 
     /// The address the cluster bus is bound to.
@@ -271,7 +291,7 @@ impl ControlPlane {
 
     /// The current leader as this node knows it: its id and bus address.
     pub fn leader(&self) -> Option<(NodeId, String)> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft().metrics().borrow().clone();
         let leader = metrics.current_leader?;
         let node = metrics.membership_config.membership().get_node(&leader)?.clone();
         Some((leader.0, node.addr))
@@ -297,14 +317,10 @@ impl ControlPlane {
             let cport = u16::try_from(*cport).ok().filter(|&p| p != 0).ok_or_else(invalid)?;
             return self.meet(ip, port, cport).await.map(|()| Applied::Ok);
         }
+        if let ClusterCommand::Reset { .. } = cmd {
+            return self.reset(&cmd).await;
+        }
         if cmd.is_local() {
-            if matches!(cmd, ClusterCommand::Reset { .. }) && self.view.is_member() {
-                return Err(ClusterError::ControlPlane(
-                    "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
-                     then restart it with an empty cluster directory"
-                        .to_string(),
-                ));
-            }
             return self.view.apply_local(&cmd);
         }
         if !self.view.is_member() {
@@ -313,6 +329,40 @@ impl ControlPlane {
             }
         }
         self.replicate(cmd).await
+    }
+
+    /// CLUSTER RESET: on a node in no cluster, applied to its pending state; HARD gives the
+    /// node a new id, and so a new (blank) Raft instance under that id. Refused on a member.
+    async fn reset(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        let member = || {
+            ClusterError::ControlPlane(
+                "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
+                 then restart it with an empty cluster directory"
+                    .to_string(),
+            )
+        };
+        // No join may start meanwhile: it would bring the old id in.
+        let _guard = self.join_lock.lock().await;
+        let old = self.me();
+        let new = self.view.reset_pending(cmd).ok_or_else(member)??;
+        if new != old {
+            // Nothing was ever stored under the old id (the node is in no cluster): the new
+            // instance starts blank too.
+            let raft = self.raft();
+            let _ = raft.shutdown().await;
+            let restart = async {
+                let log = LogStore::open(&self.dir)?;
+                let sm = StateMachine::open(&self.dir, self.view.clone())?;
+                let network = Network { cut: self.cut.clone(), backoff: self.backoff };
+                Raft::new(RaftId(new), self.config.clone(), network, log, sm).await.map_err(io::Error::other)
+            };
+            let raft = restart
+                .await
+                .map_err(|e| ClusterError::ControlPlane(format!("CLUSTER RESET: restarting Raft: {e}")))?;
+            *self.raft.write() = raft;
+            *self.me.write() = new;
+        }
+        Ok(Applied::Ok)
     }
 
     /// Commits `cmd` through the leader, retrying while there is none, until the timeout.
@@ -332,7 +382,8 @@ impl ControlPlane {
                             Ok(Reply::Propose(ProposeReply::Done { result, index })) => {
                                 // Read your writes: wait until this node has applied it too.
                                 let left = deadline.saturating_duration_since(Instant::now());
-                                let _ = self.raft.wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
+                                let _ =
+                                    self.raft().wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
                                 Ok(result)
                             }
                             Ok(Reply::Propose(ProposeReply::Failed(e))) => Ok(Err(e)),
@@ -369,7 +420,7 @@ impl ControlPlane {
 
     /// Commits `cmd` if this node is the leader.
     async fn propose_here(&self, cmd: ClusterCommand) -> ProposeReply {
-        match self.raft.client_write(Payload::Commands(vec![cmd.clone()])).await {
+        match self.raft().client_write(Payload::Commands(vec![cmd.clone()])).await {
             Ok(response) => {
                 let result = response
                     .data
@@ -389,7 +440,7 @@ impl ControlPlane {
     /// After a committed FORGET: the forgotten node leaves the Raft membership too.
     async fn drop_member(&self, target: &str) {
         let Some(id) = NodeId::parse(target.as_bytes()).map(RaftId) else { return };
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft().metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let change = if membership.voter_ids().any(|v| v == id) {
             ChangeMembers::RemoveVoters([id].into())
@@ -398,7 +449,7 @@ impl ControlPlane {
         } else {
             return;
         };
-        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(change, false)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().change_membership(change, false)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: {e}"),
             Err(_) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: no majority"),
@@ -411,11 +462,11 @@ impl ControlPlane {
             return Reply::Refused("shutting down".to_string());
         }
         match req {
-            Request::AppendEntries(rpc) => Reply::AppendEntries(self.raft.append_entries(rpc).await),
-            Request::Vote(rpc) => Reply::Vote(self.raft.vote(rpc).await),
+            Request::AppendEntries(rpc) => Reply::AppendEntries(self.raft().append_entries(rpc).await),
+            Request::Vote(rpc) => Reply::Vote(self.raft().vote(rpc).await),
             Request::Snapshot { vote, meta, data } => {
                 let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
-                Reply::Snapshot(self.raft.install_full_snapshot(vote, snapshot).await)
+                Reply::Snapshot(self.raft().install_full_snapshot(vote, snapshot).await)
             }
             Request::Hello { from } => Reply::Hello(self.hello(from, peer)),
             Request::Propose(cmd) => Reply::Propose(
@@ -450,7 +501,7 @@ impl ControlPlane {
         if let Some(server) = self.server.lock().take() {
             server.abort();
         }
-        let _ = self.raft.shutdown().await;
+        let _ = self.raft().shutdown().await;
     }
 }
 
