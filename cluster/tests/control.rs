@@ -441,3 +441,27 @@ async fn fresh_nodes_restart_and_reset() {
         node.plane.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_restarted_on_another_port_tells_the_cluster() {
+    let mut nodes = create_cluster().await;
+    let (dir, old_bus, last_state, port) = nodes.remove(1).stop().await;
+    // A new bus port: the membership and every node record learn it from the node itself.
+    let back = TestNode::start(dir, "127.0.0.1:0".parse().unwrap(), last_state, port).await;
+    let new_bus = back.plane.bus_addr();
+    assert_ne!(new_bus, old_bus);
+    nodes.insert(1, back);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    let moved = nodes[1].id();
+    eventually(&all, "everyone knows the new bus port", || {
+        agree(&all) && nodes.iter().all(|n| n.state().node(&moved).unwrap().cport == new_bus.port())
+    })
+    .await;
+    // The leader replicates to it there.
+    let del = ClusterCommand::DelSlots { node: nodes[0].id(), ranges: vec![(0, 0)] };
+    assert_eq!(nodes[2].propose(del).await, Ok(Applied::Ok));
+    eventually(&all, "the moved node applied it", || nodes[1].state().slot_owner(0).is_none()).await;
+    for node in nodes {
+        node.plane.shutdown().await;
+    }
+}

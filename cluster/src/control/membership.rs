@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Weak;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
@@ -11,7 +12,7 @@ use tokio::time::{timeout_at, Instant};
 use super::network::{Hello, JoinRequest, Peer, Reply, Request};
 use super::types::{Payload, RaftId};
 use super::ControlPlane;
-use crate::{ClusterError, NodeId};
+use crate::{ClusterCommand, ClusterError, NodeId};
 
 /// Why a join did not happen here.
 enum JoinError {
@@ -268,5 +269,88 @@ impl ControlPlane {
                 Err(failed(format!("MEET: making node {id} a voter: no majority within {:?}", self.timing.propose)))
             }
         }
+    }
+
+    /// The answer to [`Request::Readdress`]: as the leader, the member's Raft address and its
+    /// node record's IP and cluster port become `bus_addr`; otherwise the leader is asked.
+    pub(crate) async fn readdress(&self, id: NodeId, bus_addr: SocketAddr) -> Result<(), ClusterError> {
+        let fail = |e: &dyn std::fmt::Display| ClusterError::ControlPlane(format!("new address of {id}: {e}"));
+        let raft = self.raft();
+        let metrics = raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(RaftId(self.me())) {
+            let (_, leader) = self.leader().ok_or_else(|| fail(&"no leader"))?;
+            return match self.peer(leader).call(&Request::Readdress { id, bus_addr }, self.timing.join).await {
+                Ok(Reply::Readdress(result)) => result,
+                Ok(_) => Err(fail(&"unexpected answer")),
+                Err(e) => Err(fail(&e)),
+            };
+        }
+        let node = BasicNode::new(bus_addr);
+        let membership = metrics.membership_config.membership();
+        if membership.get_node(&RaftId(id)).is_some_and(|n| *n != node) {
+            let change = ChangeMembers::SetNodes(BTreeMap::from([(RaftId(id), node)]));
+            match tokio::time::timeout(self.timing.propose, raft.change_membership(change, true)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(fail(&e)),
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        let record = self.view.state().read().node(&id).cloned();
+        if let Some(record) = record {
+            if record.ip != bus_addr.ip().to_string() || record.cport != bus_addr.port() {
+                let cmd = ClusterCommand::SetAddress {
+                    node: id,
+                    ip: bus_addr.ip().to_string(),
+                    port: record.port,
+                    cport: bus_addr.port(),
+                    hostname: record.hostname,
+                };
+                match self.propose_here(cmd).await {
+                    super::network::ProposeReply::Done { result, .. } => {
+                        result?;
+                    }
+                    super::network::ProposeReply::NotLeader => return Err(fail(&"no longer the leader")),
+                    super::network::ProposeReply::Failed(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// On a member's start: if its bus answers elsewhere than the membership says (it restarted
+/// on another port or, bound to a given IP, another address), tells the cluster, asking each
+/// other member in turn until one (through its leader) has it done, or the plane is gone.
+pub(crate) async fn announce_address(plane: Weak<ControlPlane>) {
+    loop {
+        let Some(this) = plane.upgrade() else { return };
+        if this.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let me = RaftId(this.me());
+        let membership = this.raft().metrics().borrow().membership_config.clone();
+        let pause = this.timing.heartbeat * 10;
+        let Some(recorded) = membership.membership().get_node(&me).map(|n| n.addr.clone()) else {
+            // Not restored yet, or no longer a member.
+            drop(this);
+            tokio::time::sleep(pause).await;
+            continue;
+        };
+        let Ok(recorded) = recorded.parse::<SocketAddr>() else { return };
+        let ip = if this.bus_addr.ip().is_unspecified() { recorded.ip() } else { this.bus_addr.ip() };
+        let actual = SocketAddr::new(ip, this.bus_addr.port());
+        if actual == recorded {
+            return;
+        }
+        let others: Vec<String> =
+            membership.membership().nodes().filter(|(id, _)| **id != me).map(|(_, n)| n.addr.clone()).collect();
+        for addr in others {
+            let request = Request::Readdress { id: me.0, bus_addr: actual };
+            if let Ok(Reply::Readdress(Ok(()))) = this.peer(addr).call(&request, this.timing.join).await {
+                return;
+            }
+        }
+        drop(this);
+        tokio::time::sleep(pause).await;
     }
 }

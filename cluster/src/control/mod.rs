@@ -77,7 +77,9 @@
 //!
 //! Under [`ControlOptions::dir`]: the vote, the log and the last snapshot (the replicated
 //! state as JSON); see `storage.rs` and `state_machine.rs`. A node restarted with the same
-//! directory and bus address rejoins as the same member and catches up. nodes.conf is the
+//! directory rejoins as the same member and catches up. If its bus now answers elsewhere (another
+//! port; another IP when it binds a given one), it tells a member, whose leader updates the Raft
+//! membership and the node's record (`SetAddress`). nodes.conf is the
 //! server's: it rewrites it from [`ControlPlane::state`] after each bump of
 //! [`ControlPlane::changes`], and passes what it read as [`ControlOptions::initial`] (used
 //! until the restored state is applied).
@@ -91,7 +93,8 @@
 //!
 //! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory; on a
 //! node in no cluster it applies to the pending state, and HARD restarts Raft under the new id),
-//! address changes of a member (a node must come back on the same bus address), failure
+//! learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
+//! bus link liveness (`SetLink` observations are the server's), failure
 //! detection and automatic failover by the leader, and a limit on the number of voters.
 
 mod membership;
@@ -248,6 +251,9 @@ impl ControlPlane {
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
+        if plane.view.is_member() {
+            tokio::spawn(membership::announce_address(Arc::downgrade(&plane)));
+        }
         Ok(plane)
     }
 
@@ -475,6 +481,7 @@ impl ControlPlane {
                     .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
             ),
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
+            Request::Readdress { id, bus_addr } => Reply::Readdress(self.readdress(id, bus_addr).await),
         }
     }
 

@@ -64,6 +64,12 @@ pub(crate) enum Request {
     Propose(ClusterCommand),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
     Join(JoinRequest),
+    /// Member `id`'s bus now answers at `bus_addr` (it restarted elsewhere): update the
+    /// membership and its node record (sent to any member, forwarded to the leader).
+    Readdress {
+        id: NodeId,
+        bus_addr: SocketAddr,
+    },
 }
 
 /// The answer to a [`Request`] of the same name.
@@ -75,6 +81,7 @@ pub(crate) enum Reply {
     Hello(Hello),
     Propose(ProposeReply),
     Join(Result<(), ClusterError>),
+    Readdress(Result<(), ClusterError>),
     /// The request could not be served (the node is shutting down).
     Refused(String),
 }
