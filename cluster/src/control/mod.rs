@@ -9,7 +9,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`ControlOptions`], [`ControlPlane`]: start, propose, state, changes, shutdown |
-//! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in |
+//! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in; a member's new bus address |
 //! | `view.rs` | the state the server reads: pending state, or the replicated one with `myself`, plus local observations |
 //! | `state_machine.rs` | the replicated [`ClusterState`] as the log made it, snapshots |
 //! | `storage.rs` | the Raft log and vote on disk |
