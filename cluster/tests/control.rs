@@ -272,6 +272,11 @@ async fn restart_kill_and_partition() {
     assert_ne!(nodes[0].plane.leader().map(|l| l.0), Some(killed_id));
     assert_eq!(nodes[0].state().slots_assigned(), usize::from(SLOTS));
 
+    // Both are in touch with a majority (each other).
+    for node in &nodes {
+        let contact = node.plane.majority_contact().expect("in contact");
+        assert!(contact < NODE_TIMEOUT, "{contact:?}");
+    }
     // Cut one of the two off: it cannot commit, and says so.
     nodes[1].plane.set_bus_cut(true);
     let before = nodes[1].state();
@@ -285,6 +290,11 @@ async fn restart_kill_and_partition() {
     // So can't the other one, now alone among three voters.
     let err = nodes[0].propose(del.clone()).await.unwrap_err();
     assert!(matches!(err, ClusterError::ControlPlane(_)), "{err:?}");
+    // Both have been out of touch with a majority for as long as those two proposals took.
+    for node in &nodes {
+        let contact = node.plane.majority_contact().expect("in touch once");
+        assert!(contact >= NODE_TIMEOUT, "{contact:?}");
+    }
     // Mended, they commit again. (A timed-out proposal is in doubt: the leader logged it and
     // may commit it once it hears from a majority again.)
     nodes[1].plane.set_bus_cut(false);

@@ -69,7 +69,9 @@
 //! commit: its proposals fail after `cluster-node-timeout` with a [`ClusterError::ControlPlane`]
 //! error, and its view stays as it was. Such a failure is in doubt, as in any Raft system: a
 //! leader that logged the change before losing its majority commits it if it hears from a
-//! majority again while still leader. Raft's heartbeat and election timeouts are derived from
+//! majority again while still leader. [`ControlPlane::majority_contact`] tells how long ago a
+//! node last knew itself part of a majority (what a primary needs to stop accepting writes
+//! when cut off, as DESIGN.md asks). Raft's heartbeat and election timeouts are derived from
 //! `cluster-node-timeout` ([`ControlOptions::node_timeout`]): heartbeat 1/30 of it, election
 //! between 1/10 and 1/5.
 //!
@@ -184,6 +186,8 @@ pub struct ControlPlane {
     cut: Arc<AtomicBool>,
     closed: AtomicBool,
     server: Mutex<Option<JoinHandle<()>>>,
+    /// When a leader last reached this node with entries or a heartbeat it accepted.
+    leader_contact: Mutex<Option<std::time::Instant>>,
 }
 
 impl ControlPlane {
@@ -248,6 +252,7 @@ impl ControlPlane {
             cut,
             closed: AtomicBool::new(false),
             server: Mutex::new(None),
+            leader_contact: Mutex::new(None),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
@@ -301,6 +306,19 @@ impl ControlPlane {
         let leader = metrics.current_leader?;
         let node = metrics.membership_config.membership().get_node(&leader)?.clone();
         Some((leader.0, node.addr))
+    }
+
+    /// How long ago this node last knew itself part of a majority: for the leader, since a
+    /// quorum last acknowledged it; for a follower, since the leader last reached it. `None`
+    /// before either (or in no cluster). Past `cluster-node-timeout`, this node may be on the
+    /// minority side of a partition: a primary there should stop accepting writes. (Accurate to
+    /// a Raft tick, 1.5 heartbeats.)
+    pub fn majority_contact(&self) -> Option<Duration> {
+        let metrics = self.raft().metrics().borrow().clone();
+        if metrics.current_leader == Some(RaftId(self.me())) && metrics.state == openraft::ServerState::Leader {
+            return metrics.millis_since_quorum_ack.map(Duration::from_millis);
+        }
+        self.leader_contact.lock().map(|at| at.elapsed())
     }
 
     /// Applies `cmd` where it belongs, and answers what applying it answered:
@@ -468,7 +486,14 @@ impl ControlPlane {
             return Reply::Refused("shutting down".to_string());
         }
         match req {
-            Request::AppendEntries(rpc) => Reply::AppendEntries(self.raft().append_entries(rpc).await),
+            Request::AppendEntries(rpc) => {
+                let reply = self.raft().append_entries(rpc).await;
+                // Anything but "your vote is stale" means a current leader reached us.
+                if matches!(&reply, Ok(r) if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_))) {
+                    *self.leader_contact.lock() = Some(std::time::Instant::now());
+                }
+                Reply::AppendEntries(reply)
+            }
             Request::Vote(rpc) => Reply::Vote(self.raft().vote(rpc).await),
             Request::Snapshot { vote, meta, data } => {
                 let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
