@@ -271,8 +271,8 @@ impl ControlPlane {
         }
     }
 
-    /// The answer to [`Request::Readdress`]: as the leader, the member's Raft address and its
-    /// node record's IP and cluster port become `bus_addr`; otherwise the leader is asked.
+    /// The answer to [`Request::Readdress`]: as the leader, the member's Raft address becomes
+    /// `bus_addr`, and its node record's cluster port `bus_addr`'s; otherwise the leader is asked.
     pub(crate) async fn readdress(&self, id: NodeId, bus_addr: SocketAddr) -> Result<(), ClusterError> {
         let fail = |e: &dyn std::fmt::Display| ClusterError::ControlPlane(format!("new address of {id}: {e}"));
         let raft = self.raft();
@@ -297,10 +297,12 @@ impl ControlPlane {
         }
         let record = self.view.state().read().node(&id).cloned();
         if let Some(record) = record {
-            if record.ip != bus_addr.ip().to_string() || record.cport != bus_addr.port() {
+            // The record's IP stays: it is what the node announces (`cluster-announce-ip`,
+            // set by the server with SetAddress), not necessarily where its bus is bound.
+            if record.cport != bus_addr.port() {
                 let cmd = ClusterCommand::SetAddress {
                     node: id,
-                    ip: bus_addr.ip().to_string(),
+                    ip: record.ip.clone(),
                     port: record.port,
                     cport: bus_addr.port(),
                     hostname: record.hostname,

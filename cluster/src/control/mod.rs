@@ -81,7 +81,8 @@
 //! state as JSON); see `storage.rs` and `state_machine.rs`. A node restarted with the same
 //! directory rejoins as the same member and catches up. If its bus now answers elsewhere (another
 //! port; another IP when it binds a given one), it tells a member, whose leader updates the Raft
-//! membership and the node's record (`SetAddress`). nodes.conf is the
+//! membership and the cluster port of the node's record (`SetAddress`; the record's IP is what
+//! the server announces). nodes.conf is the
 //! server's: it rewrites it from [`ControlPlane::state`] after each bump of
 //! [`ControlPlane::changes`], and passes what it read as [`ControlOptions::initial`] (used
 //! until the restored state is applied).
