@@ -227,6 +227,15 @@ async fn proposals_on_a_follower_setslot_and_forget() {
     // The cluster goes on with its three members.
     let add = ClusterCommand::AddSlots { node: nodes[0].id(), ranges: vec![(0, 0)] };
     assert_eq!(nodes[2].propose(add).await, Ok(Applied::Ok));
+    eventually(&all, "slot 0 given to node 1 everywhere", || agree(&all)).await;
+
+    // The forgotten node MEETs the cluster again: taken in again, its claim on slot 0
+    // (now node 1's) refused.
+    extra.meet(&nodes[0]).await.expect("met again");
+    eventually(&four, "four states agree again", || agree(&four)).await;
+    assert_eq!(extra.state().slot_owner(0).unwrap().id, nodes[0].id());
+    assert_eq!(extra.state().slot_count(&extra.id()), 0);
+    assert_eq!(nodes[2].state().nodes().len(), 4);
     extra.plane.shutdown().await;
     for node in nodes {
         node.plane.shutdown().await;
@@ -263,6 +272,11 @@ async fn restart_kill_and_partition() {
     assert_ne!(nodes[0].plane.leader().map(|l| l.0), Some(killed_id));
     assert_eq!(nodes[0].state().slots_assigned(), usize::from(SLOTS));
 
+    // Both are in touch with a majority (each other).
+    for node in &nodes {
+        let contact = node.plane.majority_contact().expect("in contact");
+        assert!(contact < NODE_TIMEOUT, "{contact:?}");
+    }
     // Cut one of the two off: it cannot commit, and says so.
     nodes[1].plane.set_bus_cut(true);
     let before = nodes[1].state();
@@ -276,6 +290,11 @@ async fn restart_kill_and_partition() {
     // So can't the other one, now alone among three voters.
     let err = nodes[0].propose(del.clone()).await.unwrap_err();
     assert!(matches!(err, ClusterError::ControlPlane(_)), "{err:?}");
+    // Both have been out of touch with a majority for as long as those two proposals took.
+    for node in &nodes {
+        let contact = node.plane.majority_contact().expect("in touch once");
+        assert!(contact >= NODE_TIMEOUT, "{contact:?}");
+    }
     // Mended, they commit again. (A timed-out proposal is in doubt: the leader logged it and
     // may commit it once it hears from a majority again.)
     nodes[1].plane.set_bus_cut(false);
@@ -398,4 +417,61 @@ async fn the_bus_closes_on_redis_gossip() {
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     assert_eq!(node.plane.cluster_id(), None);
     node.plane.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_nodes_restart_and_reset() {
+    // A fresh node stores nothing of Raft: restarted, it is still in no cluster.
+    let a = TestNode::fresh(7000).await;
+    assert_eq!(a.propose(ClusterCommand::AddSlots { node: a.id(), ranges: vec![(0, 9)] }).await, Ok(Applied::Ok));
+    let (dir, bus, last, port) = a.stop().await;
+    assert!(!dir.0.join("vote.json").exists() && !dir.0.join("snapshot.json").exists());
+    let a = TestNode::start(dir, bus, last, port).await;
+    assert_eq!(a.state().slot_count(&a.id()), 10, "nodes.conf's state is the pending state");
+    assert_eq!(a.plane.cluster_id(), None);
+
+    // CLUSTER RESET HARD of a node in no cluster: a new id, its claims gone, and it joins
+    // under that id.
+    let old = a.id();
+    let new = NodeId::random();
+    let reset = ClusterCommand::Reset { node: old, hard: true, new_id: new, db_keys: 0 };
+    assert_eq!(a.propose(reset).await, Ok(Applied::Ok));
+    assert_eq!(a.id(), new);
+    assert_eq!(a.state().my_id(), new);
+    assert_eq!(a.state().slots_assigned(), 0);
+    assert_eq!(a.propose(ClusterCommand::AddSlots { node: new, ranges: vec![(5, 5)] }).await, Ok(Applied::Ok));
+    let b = TestNode::fresh(7001).await;
+    b.meet(&a).await.unwrap();
+    let ab = [&a, &b];
+    eventually(&ab, "a and b agree", || agree(&ab)).await;
+    assert_eq!(b.state().slot_owner(5).unwrap().id, new);
+    assert!(b.state().node(&old).is_none());
+    assert_eq!(a.plane.leader().map(|l| l.0), Some(new), "a seeded the cluster under its new id");
+    for node in [a, b] {
+        node.plane.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_restarted_on_another_port_tells_the_cluster() {
+    let mut nodes = create_cluster().await;
+    let (dir, old_bus, last_state, port) = nodes.remove(1).stop().await;
+    // A new bus port: the membership and every node record learn it from the node itself.
+    let back = TestNode::start(dir, "127.0.0.1:0".parse().unwrap(), last_state, port).await;
+    let new_bus = back.plane.bus_addr();
+    assert_ne!(new_bus, old_bus);
+    nodes.insert(1, back);
+    let all: Vec<&TestNode> = nodes.iter().collect();
+    let moved = nodes[1].id();
+    eventually(&all, "everyone knows the new bus port", || {
+        agree(&all) && nodes.iter().all(|n| n.state().node(&moved).unwrap().cport == new_bus.port())
+    })
+    .await;
+    // The leader replicates to it there.
+    let del = ClusterCommand::DelSlots { node: nodes[0].id(), ranges: vec![(0, 0)] };
+    assert_eq!(nodes[2].propose(del).await, Ok(Applied::Ok));
+    eventually(&all, "the moved node applied it", || nodes[1].state().slot_owner(0).is_none()).await;
+    for node in nodes {
+        node.plane.shutdown().await;
+    }
 }

@@ -3,15 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Weak;
 
 use openraft::error::{ClientWriteError, InitializeError, RaftError};
 use openraft::{BasicNode, ChangeMembers, ServerState};
 use tokio::time::{timeout_at, Instant};
 
-use super::network::{Hello, JoinRequest, Reply, Request};
+use super::network::{Hello, JoinRequest, Peer, Reply, Request};
 use super::types::{Payload, RaftId};
 use super::ControlPlane;
-use crate::{ClusterError, NodeId};
+use crate::{ClusterCommand, ClusterError, NodeId};
 
 /// Why a join did not happen here.
 enum JoinError {
@@ -25,13 +26,14 @@ fn failed(text: String) -> JoinError {
 }
 
 impl ControlPlane {
-    /// The answer to [`Request::Hello`] from a node connected from `peer`.
-    pub(crate) fn hello(&self, peer: SocketAddr) -> Hello {
+    /// The answer to [`Request::Hello`] from node `from`, connected from `peer`.
+    pub(crate) fn hello(&self, from: NodeId, peer: SocketAddr) -> Hello {
         Hello {
-            id: self.me,
+            id: self.me(),
             claims: self.view.claims(),
             cluster: self.view.cluster_id(),
             your_ip: peer.ip().to_string(),
+            knows_you: self.view.state().read().node(&from).is_some(),
         }
     }
 
@@ -50,7 +52,7 @@ impl ControlPlane {
         }
         let addr = SocketAddr::new(ip_addr, bus_port).to_string();
         let mut peer = self.peer(addr.clone());
-        let hello = match peer.call(&Request::Hello, self.timing.rpc).await {
+        let hello = match peer.call(&Request::Hello { from: self.me() }, self.timing.rpc).await {
             Ok(Reply::Hello(hello)) => hello,
             Ok(_) => {
                 return Err(ClusterError::ControlPlane(format!(
@@ -61,11 +63,20 @@ impl ControlPlane {
                 return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: cannot reach its cluster bus: {e}")))
             }
         };
-        if hello.id == self.me {
+        if hello.id == self.me() {
             return Ok(());
         }
-        match (self.view.cluster_id(), hello.cluster) {
-            (Some(mine), Some(theirs)) if mine == theirs => Ok(()),
+        let knows_them = self.view.state().read().node(&hello.id).is_some();
+        match (self.view.cluster_id(), hello.cluster.clone()) {
+            // The same cluster, and both in it: nothing to do.
+            (Some(mine), Some(theirs)) if mine == theirs && knows_them && hello.knows_you => Ok(()),
+            // The same cluster, but one of the two was forgotten by it: the other takes it
+            // in again (it is a Raft member of this cluster's past, so its log is this log's).
+            (Some(mine), Some(theirs)) if mine == theirs && !knows_them => {
+                let _guard = self.join_lock.lock().await;
+                self.join_locked(self.join_request(hello, ip_addr, &addr)).await
+            }
+            (Some(mine), Some(theirs)) if mine == theirs => self.ask_to_join(&mut peer, ip, port, &hello).await,
             (Some(mine), Some(theirs)) => Err(ClusterError::DifferentClusters(format!(
                 "MEET {ip}:{port}: node {} is a member of another cluster ({theirs}; this node's is {mine}): \
                  a cluster only takes in nodes that are in no cluster",
@@ -73,37 +84,47 @@ impl ControlPlane {
             ))),
             (Some(_), None) => {
                 // The other node is in no cluster: ours takes it in, its claims with it.
-                let mut claims = hello.claims;
-                if claims.node.ip.is_empty() {
-                    claims.node.ip = ip_addr.to_string();
-                }
                 let _guard = self.join_lock.lock().await;
-                self.join_locked(JoinRequest { claims, bus_addr: addr }).await
+                self.join_locked(self.join_request(hello, ip_addr, &addr)).await
             }
             (None, _) if self.view.is_member() => Err(ClusterError::ControlPlane(
                 "MEET: this node's cluster state is still being restored; try again".to_string(),
             )),
-            (None, _) => {
-                // This node is in no cluster: it joins the other's, or the one the other seeds.
-                let mut claims = self.view.claims();
-                if claims.node.ip.is_empty() {
-                    claims.node.ip = hello.your_ip.clone();
-                }
-                let my_ip: IpAddr = claims.node.ip.parse().map_err(|_| {
-                    ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
-                })?;
-                let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
-                let deadline = Instant::now() + self.timing.join;
-                let request = Request::Join(JoinRequest { claims, bus_addr });
-                match peer.call(&request, self.timing.join).await {
-                    Ok(Reply::Join(result)) => result?,
-                    Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
-                    Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
-                }
-                self.wait_joined(deadline).await;
-                Ok(())
-            }
+            // This node is in no cluster: it joins the other's, or the one the other seeds.
+            (None, _) => self.ask_to_join(&mut peer, ip, port, &hello).await,
         }
+    }
+
+    /// What joining the node that answered `hello` (reached at `ip_addr`, its bus at `addr`)
+    /// asks of this node's cluster.
+    fn join_request(&self, hello: Hello, ip_addr: IpAddr, addr: &str) -> JoinRequest {
+        let mut claims = hello.claims;
+        if claims.node.ip.is_empty() {
+            claims.node.ip = ip_addr.to_string();
+        }
+        JoinRequest { claims, bus_addr: addr.to_string() }
+    }
+
+    /// Asks the node at the other end of `peer` to take this node into its cluster (seeding
+    /// one if it is in none), then waits until this node has applied the cluster's state.
+    async fn ask_to_join(&self, peer: &mut Peer, ip: &str, port: u16, hello: &Hello) -> Result<(), ClusterError> {
+        let mut claims = self.view.claims();
+        if claims.node.ip.is_empty() {
+            claims.node.ip = hello.your_ip.clone();
+        }
+        let my_ip: IpAddr = claims.node.ip.parse().map_err(|_| {
+            ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
+        })?;
+        let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
+        let deadline = Instant::now() + self.timing.join;
+        let request = Request::Join(JoinRequest { claims, bus_addr });
+        match peer.call(&request, self.timing.join).await {
+            Ok(Reply::Join(result)) => result?,
+            Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
+            Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
+        }
+        self.wait_joined(deadline).await;
+        Ok(())
     }
 
     /// Until this node has applied a replicated state that holds it, or `deadline`.
@@ -171,17 +192,17 @@ impl ControlPlane {
         let control = |what: &str, e: &dyn std::fmt::Display| {
             ClusterError::ControlPlane(format!("seeding a cluster: {what}: {e}"))
         };
-        match self.raft.initialize(BTreeMap::from([(RaftId(self.me), me)])).await {
+        match self.raft().initialize(BTreeMap::from([(RaftId(self.me()), me)])).await {
             Ok(()) | Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
             Err(e) => return Err(control("initialize", &e)),
         }
-        self.raft
+        self.raft()
             .wait(Some(self.timing.propose))
             .state(ServerState::Leader, "seed")
             .await
             .map_err(|e| control("election", &e))?;
         let seed = Payload::Seed { cluster_id: NodeId::random().to_string(), state };
-        match tokio::time::timeout(self.timing.propose, self.raft.client_write(seed)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().client_write(seed)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(control("first entry", &e)),
             Err(e) => Err(control("first entry", &e)),
@@ -192,8 +213,8 @@ impl ControlPlane {
     /// record and claims are committed, then it becomes a voter.
     async fn add_member(&self, req: &JoinRequest) -> Result<(), JoinError> {
         let id = RaftId(req.claims.node.id);
-        let metrics = self.raft.metrics().borrow().clone();
-        if metrics.current_leader != Some(RaftId(self.me)) {
+        let metrics = self.raft().metrics().borrow().clone();
+        if metrics.current_leader != Some(RaftId(self.me())) {
             return Err(JoinError::NotLeader);
         }
         if metrics.membership_config.membership().voter_ids().any(|v| v == id) {
@@ -203,7 +224,7 @@ impl ControlPlane {
             matches!(e, RaftError::APIError(ClientWriteError::ForwardToLeader(_)))
         };
         let node = BasicNode::new(&req.bus_addr);
-        match tokio::time::timeout(self.timing.propose, self.raft.add_learner(id, node, true)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().add_learner(id, node, true)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
             outcome => {
@@ -213,14 +234,14 @@ impl ControlPlane {
                 };
                 // Leave no learner behind that the leader would keep trying to reach.
                 let gone = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-                let _ = tokio::time::timeout(self.timing.propose, self.raft.change_membership(gone, false)).await;
+                let _ = tokio::time::timeout(self.timing.propose, self.raft().change_membership(gone, false)).await;
                 return Err(failed(format!("MEET: cannot replicate to node {} at {}: {why}", id, req.bus_addr)));
             }
         }
         if self.view.state().read().node(&req.claims.node.id).is_none() {
             let cmds = req.claims.commands();
             let written =
-                tokio::time::timeout(self.timing.propose, self.raft.client_write(Payload::Commands(cmds))).await;
+                tokio::time::timeout(self.timing.propose, self.raft().client_write(Payload::Commands(cmds))).await;
             match written {
                 Ok(Ok(response)) => {
                     // AddNode first: its refusal refuses the join; a refused claim (a slot
@@ -240,7 +261,7 @@ impl ControlPlane {
             }
         }
         let voters = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(voters, false)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().change_membership(voters, false)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) if forward(&e) => Err(JoinError::NotLeader),
             Ok(Err(e)) => Err(failed(format!("MEET: making node {id} a voter: {e}"))),
@@ -248,5 +269,90 @@ impl ControlPlane {
                 Err(failed(format!("MEET: making node {id} a voter: no majority within {:?}", self.timing.propose)))
             }
         }
+    }
+
+    /// The answer to [`Request::Readdress`]: as the leader, the member's Raft address becomes
+    /// `bus_addr`, and its node record's cluster port `bus_addr`'s; otherwise the leader is asked.
+    pub(crate) async fn readdress(&self, id: NodeId, bus_addr: SocketAddr) -> Result<(), ClusterError> {
+        let fail = |e: &dyn std::fmt::Display| ClusterError::ControlPlane(format!("new address of {id}: {e}"));
+        let raft = self.raft();
+        let metrics = raft.metrics().borrow().clone();
+        if metrics.current_leader != Some(RaftId(self.me())) {
+            let (_, leader) = self.leader().ok_or_else(|| fail(&"no leader"))?;
+            return match self.peer(leader).call(&Request::Readdress { id, bus_addr }, self.timing.join).await {
+                Ok(Reply::Readdress(result)) => result,
+                Ok(_) => Err(fail(&"unexpected answer")),
+                Err(e) => Err(fail(&e)),
+            };
+        }
+        let node = BasicNode::new(bus_addr);
+        let membership = metrics.membership_config.membership();
+        if membership.get_node(&RaftId(id)).is_some_and(|n| *n != node) {
+            let change = ChangeMembers::SetNodes(BTreeMap::from([(RaftId(id), node)]));
+            match tokio::time::timeout(self.timing.propose, raft.change_membership(change, true)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(fail(&e)),
+                Err(e) => return Err(fail(&e)),
+            }
+        }
+        let record = self.view.state().read().node(&id).cloned();
+        if let Some(record) = record {
+            // The record's IP stays: it is what the node announces (`cluster-announce-ip`,
+            // set by the server with SetAddress), not necessarily where its bus is bound.
+            if record.cport != bus_addr.port() {
+                let cmd = ClusterCommand::SetAddress {
+                    node: id,
+                    ip: record.ip.clone(),
+                    port: record.port,
+                    cport: bus_addr.port(),
+                    hostname: record.hostname,
+                };
+                match self.propose_here(cmd).await {
+                    super::network::ProposeReply::Done { result, .. } => {
+                        result?;
+                    }
+                    super::network::ProposeReply::NotLeader => return Err(fail(&"no longer the leader")),
+                    super::network::ProposeReply::Failed(e) => return Err(e),
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// On a member's start: if its bus answers elsewhere than the membership says (it restarted
+/// on another port or, bound to a given IP, another address), tells the cluster, asking each
+/// other member in turn until one (through its leader) has it done, or the plane is gone.
+pub(crate) async fn announce_address(plane: Weak<ControlPlane>) {
+    loop {
+        let Some(this) = plane.upgrade() else { return };
+        if this.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let me = RaftId(this.me());
+        let membership = this.raft().metrics().borrow().membership_config.clone();
+        let pause = this.timing.heartbeat * 10;
+        let Some(recorded) = membership.membership().get_node(&me).map(|n| n.addr.clone()) else {
+            // Not restored yet, or no longer a member.
+            drop(this);
+            tokio::time::sleep(pause).await;
+            continue;
+        };
+        let Ok(recorded) = recorded.parse::<SocketAddr>() else { return };
+        let ip = if this.bus_addr.ip().is_unspecified() { recorded.ip() } else { this.bus_addr.ip() };
+        let actual = SocketAddr::new(ip, this.bus_addr.port());
+        if actual == recorded {
+            return;
+        }
+        let others: Vec<String> =
+            membership.membership().nodes().filter(|(id, _)| **id != me).map(|(_, n)| n.addr.clone()).collect();
+        for addr in others {
+            let request = Request::Readdress { id: me.0, bus_addr: actual };
+            if let Ok(Reply::Readdress(Ok(()))) = this.peer(addr).call(&request, this.timing.join).await {
+                return;
+            }
+        }
+        drop(this);
+        tokio::time::sleep(pause).await;
     }
 }

@@ -9,7 +9,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`ControlOptions`], [`ControlPlane`]: start, propose, state, changes, shutdown |
-//! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in |
+//! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in; a member's new bus address |
 //! | `view.rs` | the state the server reads: pending state, or the replicated one with `myself`, plus local observations |
 //! | `state_machine.rs` | the replicated [`ClusterState`] as the log made it, snapshots |
 //! | `storage.rs` | the Raft log and vote on disk |
@@ -46,7 +46,7 @@
 //! | in no cluster | in a cluster | B's leader takes A in: A becomes a learner and receives the log (or a snapshot), A's node record, slots and current epoch are committed (one entry: `AddNode`, `AddSlots`, `ObserveEpoch`), A becomes a voter. A's view is then the replicated state: its previous state is replaced, its claims kept. |
 //! | in no cluster | in no cluster | B *seeds* a cluster: it becomes the single voter of a new Raft cluster whose first entry is B's own pending state, then takes A in as above. |
 //! | in a cluster | in no cluster | A's leader takes B in as above, with the claims B told A. |
-//! | in a cluster | the same | nothing to do. |
+//! | in a cluster | the same | nothing to do; if the cluster had forgotten one of the two (FORGET), the other has it taken in again as above. |
 //! | in a cluster | another | [`ClusterError::DifferentClusters`]: a cluster only takes in nodes that are in no cluster (Redis would merge them by gossip; here two logs cannot be merged). |
 //! | — | unreachable | [`ClusterError::ControlPlane`]; nothing changes. |
 //!
@@ -58,8 +58,9 @@
 //! (or after the join timeout).
 //!
 //! Every member is a voter. CLUSTER FORGET of a member, once committed, also removes it from
-//! the Raft membership; the forgotten node keeps its last view (as a Redis node does) and can
-//! join no other cluster with its old Raft directory.
+//! the Raft membership; the forgotten node keeps its last view (as a Redis node does), can be
+//! MET again into the same cluster (its claims are those of that last view), and can join no
+//! other cluster with its old Raft directory.
 //!
 //! # Failures
 //!
@@ -68,7 +69,9 @@
 //! commit: its proposals fail after `cluster-node-timeout` with a [`ClusterError::ControlPlane`]
 //! error, and its view stays as it was. Such a failure is in doubt, as in any Raft system: a
 //! leader that logged the change before losing its majority commits it if it hears from a
-//! majority again while still leader. Raft's heartbeat and election timeouts are derived from
+//! majority again while still leader. [`ControlPlane::majority_contact`] tells how long ago a
+//! node last knew itself part of a majority (what a primary needs to stop accepting writes
+//! when cut off, as DESIGN.md asks). Raft's heartbeat and election timeouts are derived from
 //! `cluster-node-timeout` ([`ControlOptions::node_timeout`]): heartbeat 1/30 of it, election
 //! between 1/10 and 1/5.
 //!
@@ -76,7 +79,10 @@
 //!
 //! Under [`ControlOptions::dir`]: the vote, the log and the last snapshot (the replicated
 //! state as JSON); see `storage.rs` and `state_machine.rs`. A node restarted with the same
-//! directory and bus address rejoins as the same member and catches up. nodes.conf is the
+//! directory rejoins as the same member and catches up. If its bus now answers elsewhere (another
+//! port; another IP when it binds a given one), it tells a member, whose leader updates the Raft
+//! membership and the cluster port of the node's record (`SetAddress`; the record's IP is what
+//! the server announces). nodes.conf is the
 //! server's: it rewrites it from [`ControlPlane::state`] after each bump of
 //! [`ControlPlane::changes`], and passes what it read as [`ControlOptions::initial`] (used
 //! until the restored state is applied).
@@ -88,8 +94,10 @@
 //!
 //! # Not (yet) here
 //!
-//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory),
-//! address changes of a member (a node must come back on the same bus address), failure
+//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory; on a
+//! node in no cluster it applies to the pending state, and HARD restarts Raft under the new id),
+//! learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
+//! bus link liveness (`SetLink` observations are the server's), failure
 //! detection and automatic failover by the leader, and a limit on the number of voters.
 
 mod membership;
@@ -162,9 +170,15 @@ struct Timing {
 
 /// A running control plane. See the [module docs](self).
 pub struct ControlPlane {
-    me: NodeId,
+    /// This node's id, which is its Raft id (changed only by CLUSTER RESET HARD of a node in
+    /// no cluster, which also replaces `raft`).
+    me: RwLock<NodeId>,
     bus_addr: SocketAddr,
-    raft: Raft,
+    raft: RwLock<Raft>,
+    /// What a new Raft instance needs (after CLUSTER RESET HARD).
+    dir: PathBuf,
+    config: Arc<Config>,
+    backoff: Duration,
     view: Arc<View>,
     timing: Timing,
     /// Serializes seeding and adding members on this node.
@@ -173,6 +187,8 @@ pub struct ControlPlane {
     cut: Arc<AtomicBool>,
     closed: AtomicBool,
     server: Mutex<Option<JoinHandle<()>>>,
+    /// When a leader last reached this node with entries or a heartbeat it accepted.
+    leader_contact: Mutex<Option<std::time::Instant>>,
 }
 
 impl ControlPlane {
@@ -215,8 +231,9 @@ impl ControlPlane {
         };
         let config = Arc::new(config.validate().map_err(io::Error::other)?);
         let cut = Arc::new(AtomicBool::new(false));
-        let network = Network { cut: cut.clone(), backoff: Duration::from_millis(heartbeat * 2) };
-        let raft = Raft::new(RaftId(me.id), config, network, log, sm).await.map_err(io::Error::other)?;
+        let backoff = Duration::from_millis(heartbeat * 2);
+        let network = Network { cut: cut.clone(), backoff };
+        let raft = Raft::new(RaftId(me.id), config.clone(), network, log, sm).await.map_err(io::Error::other)?;
         let timing = Timing {
             heartbeat: Duration::from_millis(heartbeat),
             propose: Duration::from_millis(nt),
@@ -224,18 +241,25 @@ impl ControlPlane {
             rpc: Duration::from_millis(nt),
         };
         let plane = Arc::new(ControlPlane {
-            me: me.id,
+            me: RwLock::new(me.id),
             bus_addr,
-            raft,
+            raft: RwLock::new(raft),
+            dir: opts.dir,
+            config,
+            backoff,
             view,
             timing,
             join_lock: tokio::sync::Mutex::new(()),
             cut,
             closed: AtomicBool::new(false),
             server: Mutex::new(None),
+            leader_contact: Mutex::new(None),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
+        if plane.view.is_member() {
+            tokio::spawn(membership::announce_address(Arc::downgrade(&plane)));
+        }
         Ok(plane)
     }
 
@@ -255,7 +279,16 @@ impl ControlPlane {
 
     /// This node's id.
     pub fn id(&self) -> NodeId {
-        self.me
+        self.me()
+    }
+
+    fn me(&self) -> NodeId {
+        *self.me.read()
+    }
+
+    /// The Raft instance (a cheap handle).
+    fn raft(&self) -> Raft {
+        self.raft.read().clone()
     }
 
     /// The address the cluster bus is bound to.
@@ -270,10 +303,23 @@ impl ControlPlane {
 
     /// The current leader as this node knows it: its id and bus address.
     pub fn leader(&self) -> Option<(NodeId, String)> {
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft().metrics().borrow().clone();
         let leader = metrics.current_leader?;
         let node = metrics.membership_config.membership().get_node(&leader)?.clone();
         Some((leader.0, node.addr))
+    }
+
+    /// How long ago this node last knew itself part of a majority: for the leader, since a
+    /// quorum last acknowledged it; for a follower, since the leader last reached it. `None`
+    /// before either (or in no cluster). Past `cluster-node-timeout`, this node may be on the
+    /// minority side of a partition: a primary there should stop accepting writes. (Accurate to
+    /// a Raft tick, 1.5 heartbeats.)
+    pub fn majority_contact(&self) -> Option<Duration> {
+        let metrics = self.raft().metrics().borrow().clone();
+        if metrics.current_leader == Some(RaftId(self.me())) && metrics.state == openraft::ServerState::Leader {
+            return metrics.millis_since_quorum_ack.map(Duration::from_millis);
+        }
+        self.leader_contact.lock().map(|at| at.elapsed())
     }
 
     /// Applies `cmd` where it belongs, and answers what applying it answered:
@@ -296,14 +342,10 @@ impl ControlPlane {
             let cport = u16::try_from(*cport).ok().filter(|&p| p != 0).ok_or_else(invalid)?;
             return self.meet(ip, port, cport).await.map(|()| Applied::Ok);
         }
+        if let ClusterCommand::Reset { .. } = cmd {
+            return self.reset(&cmd).await;
+        }
         if cmd.is_local() {
-            if matches!(cmd, ClusterCommand::Reset { .. }) && self.view.is_member() {
-                return Err(ClusterError::ControlPlane(
-                    "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
-                     then restart it with an empty cluster directory"
-                        .to_string(),
-                ));
-            }
             return self.view.apply_local(&cmd);
         }
         if !self.view.is_member() {
@@ -312,6 +354,40 @@ impl ControlPlane {
             }
         }
         self.replicate(cmd).await
+    }
+
+    /// CLUSTER RESET: on a node in no cluster, applied to its pending state; HARD gives the
+    /// node a new id, and so a new (blank) Raft instance under that id. Refused on a member.
+    async fn reset(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        let member = || {
+            ClusterError::ControlPlane(
+                "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
+                 then restart it with an empty cluster directory"
+                    .to_string(),
+            )
+        };
+        // No join may start meanwhile: it would bring the old id in.
+        let _guard = self.join_lock.lock().await;
+        let old = self.me();
+        let new = self.view.reset_pending(cmd).ok_or_else(member)??;
+        if new != old {
+            // Nothing was ever stored under the old id (the node is in no cluster): the new
+            // instance starts blank too.
+            let raft = self.raft();
+            let _ = raft.shutdown().await;
+            let restart = async {
+                let log = LogStore::open(&self.dir)?;
+                let sm = StateMachine::open(&self.dir, self.view.clone())?;
+                let network = Network { cut: self.cut.clone(), backoff: self.backoff };
+                Raft::new(RaftId(new), self.config.clone(), network, log, sm).await.map_err(io::Error::other)
+            };
+            let raft = restart
+                .await
+                .map_err(|e| ClusterError::ControlPlane(format!("CLUSTER RESET: restarting Raft: {e}")))?;
+            *self.raft.write() = raft;
+            *self.me.write() = new;
+        }
+        Ok(Applied::Ok)
     }
 
     /// Commits `cmd` through the leader, retrying while there is none, until the timeout.
@@ -331,7 +407,8 @@ impl ControlPlane {
                             Ok(Reply::Propose(ProposeReply::Done { result, index })) => {
                                 // Read your writes: wait until this node has applied it too.
                                 let left = deadline.saturating_duration_since(Instant::now());
-                                let _ = self.raft.wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
+                                let _ =
+                                    self.raft().wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
                                 Ok(result)
                             }
                             Ok(Reply::Propose(ProposeReply::Failed(e))) => Ok(Err(e)),
@@ -368,7 +445,7 @@ impl ControlPlane {
 
     /// Commits `cmd` if this node is the leader.
     async fn propose_here(&self, cmd: ClusterCommand) -> ProposeReply {
-        match self.raft.client_write(Payload::Commands(vec![cmd.clone()])).await {
+        match self.raft().client_write(Payload::Commands(vec![cmd.clone()])).await {
             Ok(response) => {
                 let result = response
                     .data
@@ -388,7 +465,7 @@ impl ControlPlane {
     /// After a committed FORGET: the forgotten node leaves the Raft membership too.
     async fn drop_member(&self, target: &str) {
         let Some(id) = NodeId::parse(target.as_bytes()).map(RaftId) else { return };
-        let metrics = self.raft.metrics().borrow().clone();
+        let metrics = self.raft().metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         let change = if membership.voter_ids().any(|v| v == id) {
             ChangeMembers::RemoveVoters([id].into())
@@ -397,7 +474,7 @@ impl ControlPlane {
         } else {
             return;
         };
-        match tokio::time::timeout(self.timing.propose, self.raft.change_membership(change, false)).await {
+        match tokio::time::timeout(self.timing.propose, self.raft().change_membership(change, false)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: {e}"),
             Err(_) => tracing::warn!(node = %id, "forgotten node left in the Raft membership: no majority"),
@@ -410,19 +487,27 @@ impl ControlPlane {
             return Reply::Refused("shutting down".to_string());
         }
         match req {
-            Request::AppendEntries(rpc) => Reply::AppendEntries(self.raft.append_entries(rpc).await),
-            Request::Vote(rpc) => Reply::Vote(self.raft.vote(rpc).await),
+            Request::AppendEntries(rpc) => {
+                let reply = self.raft().append_entries(rpc).await;
+                // Anything but "your vote is stale" means a current leader reached us.
+                if matches!(&reply, Ok(r) if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_))) {
+                    *self.leader_contact.lock() = Some(std::time::Instant::now());
+                }
+                Reply::AppendEntries(reply)
+            }
+            Request::Vote(rpc) => Reply::Vote(self.raft().vote(rpc).await),
             Request::Snapshot { vote, meta, data } => {
                 let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
-                Reply::Snapshot(self.raft.install_full_snapshot(vote, snapshot).await)
+                Reply::Snapshot(self.raft().install_full_snapshot(vote, snapshot).await)
             }
-            Request::Hello => Reply::Hello(self.hello(peer)),
+            Request::Hello { from } => Reply::Hello(self.hello(from, peer)),
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
                     .await
                     .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
             ),
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
+            Request::Readdress { id, bus_addr } => Reply::Readdress(self.readdress(id, bus_addr).await),
         }
     }
 
@@ -440,7 +525,8 @@ impl ControlPlane {
         self.cut.store(cut, Ordering::Relaxed);
     }
 
-    /// Stops Raft and the bus. The state stays readable; proposals fail.
+    /// Stops Raft and the bus. The state stays readable; proposals fail. (Dropping the last
+    /// handle without it closes the bus but leaves Raft's tasks to end on their own.)
     pub async fn shutdown(&self) {
         if self.closed.swap(true, Ordering::Relaxed) {
             return;
@@ -448,6 +534,14 @@ impl ControlPlane {
         if let Some(server) = self.server.lock().take() {
             server.abort();
         }
-        let _ = self.raft.shutdown().await;
+        let _ = self.raft().shutdown().await;
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.lock().take() {
+            server.abort();
+        }
     }
 }

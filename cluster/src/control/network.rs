@@ -56,12 +56,20 @@ pub(crate) enum Request {
         meta: SnapshotMeta,
         data: Vec<u8>,
     },
-    /// Who are you, and in which cluster?
-    Hello,
+    /// Who are you, in which cluster, and do you know me (`from`)?
+    Hello {
+        from: NodeId,
+    },
     /// Commit this command (sent to the leader).
     Propose(ClusterCommand),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
     Join(JoinRequest),
+    /// Member `id`'s bus now answers at `bus_addr` (it restarted elsewhere): update the
+    /// membership and its node record (sent to any member, forwarded to the leader).
+    Readdress {
+        id: NodeId,
+        bus_addr: SocketAddr,
+    },
 }
 
 /// The answer to a [`Request`] of the same name.
@@ -73,6 +81,7 @@ pub(crate) enum Reply {
     Hello(Hello),
     Propose(ProposeReply),
     Join(Result<(), ClusterError>),
+    Readdress(Result<(), ClusterError>),
     /// The request could not be served (the node is shutting down).
     Refused(String),
 }
@@ -86,6 +95,8 @@ pub(crate) struct Hello {
     pub cluster: Option<String>,
     /// The address the asking node's connection came from: its own IP as others see it.
     pub your_ip: String,
+    /// Whether the answering node's state holds the asking node.
+    pub knows_you: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -23,7 +23,8 @@ use super::state_machine::Replicated;
 use crate::{Applied, ClusterCommand, ClusterError, ClusterHealth, ClusterState, LinkState, Node, NodeFlags, NodeId};
 
 pub(crate) struct View {
-    me: NodeId,
+    /// This node's id (changed only by CLUSTER RESET HARD of a node in no cluster).
+    me: RwLock<NodeId>,
     state: Arc<RwLock<ClusterState>>,
     inner: Mutex<ViewInner>,
     changes: watch::Sender<u64>,
@@ -65,7 +66,7 @@ impl View {
     pub(crate) fn new(initial: ClusterState) -> View {
         let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new() };
         View {
-            me: initial.my_id(),
+            me: RwLock::new(initial.my_id()),
             state: Arc::new(RwLock::new(initial)),
             inner: Mutex::new(inner),
             changes: watch::channel(0).0,
@@ -112,6 +113,22 @@ impl View {
         result
     }
 
+    /// CLUSTER RESET on a node in no cluster, applied to its pending state: the new id (HARD
+    /// renames myself), or `None` if this node became a member meanwhile.
+    pub(crate) fn reset_pending(&self, cmd: &ClusterCommand) -> Option<Result<NodeId, ClusterError>> {
+        let inner = self.inner.lock();
+        if inner.member || inner.cluster_id.is_some() {
+            return None;
+        }
+        let mut state = self.state.write();
+        let result = state.apply(cmd).map(|_| state.my_id());
+        if let Ok(id) = result {
+            *self.me.write() = id;
+            self.bump();
+        }
+        Some(result)
+    }
+
     /// Applies `cmd` to the pending state; `None` if this node became a member meanwhile (the
     /// command must then go through the log).
     pub(crate) fn apply_pending(&self, cmd: &ClusterCommand) -> Option<Result<Applied, ClusterError>> {
@@ -130,12 +147,13 @@ impl View {
     /// longer does (this node was forgotten) leaves the view as it was.
     pub(crate) fn publish(&self, replicated: &Replicated) {
         let mut inner = self.inner.lock();
-        if replicated.state.node(&self.me).is_none() {
+        let me = *self.me.read();
+        if replicated.state.node(&me).is_none() {
             return;
         }
         let mut next = replicated.state.clone();
         // Present: checked above.
-        let _ = next.set_myself(self.me);
+        let _ = next.set_myself(me);
         next.set_config(*self.state.read().config());
         for cmd in &inner.overlay {
             let cmd = match cmd {
@@ -161,7 +179,7 @@ impl View {
         let state = self.state.read();
         let mut node = state.myself().clone();
         clean_node(&mut node);
-        Claims { node, slots: state.slot_ranges_of(&self.me), current_epoch: state.current_epoch() }
+        Claims { node, slots: state.slot_ranges_of(&state.my_id()), current_epoch: state.current_epoch() }
     }
 
     /// The pending state made the first replicated state of a new cluster: local observations
