@@ -95,6 +95,13 @@ fn script_when_ok(c: &mut Conn) -> Vec<String> {
     run(c, &[b"SET", b"a", b"1"]);
     run(c, &[b"SET", b"b", b"1"]);
     run(c, &[b"EXEC"]);
+    // CLUSTER inside MULTI, as `redis-cli --cluster fix` sends it.
+    run(c, &[b"MULTI"]);
+    run(c, &[b"CLUSTER", b"DELSLOTS", b"100"]);
+    run(c, &[b"CLUSTER", b"ADDSLOTS", b"100"]);
+    run(c, &[b"CLUSTER", b"SETSLOT", b"100", b"STABLE"]);
+    run(c, &[b"CLUSTER", b"BUMPEPOCH"]);
+    run(c, &[b"EXEC"]);
     run(c, &[b"CLUSTER", b"FLUSHSLOTS"]);
     run(c, &[b"CLUSTER", b"SETSLOT", b"12182", b"STABLE"]);
     run(c, &[b"CLUSTER", b"DELSLOTS", b"0"]);
