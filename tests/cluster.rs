@@ -372,7 +372,12 @@ impl Follower {
         let slot = ferrocache_cluster::key_slot(args[1]) as usize;
         let mut port = self.owners[slot];
         let mut asking = false;
-        for _ in 0..5 {
+        // Nodes apply a slot's move a moment apart, so a key may bounce between two of them
+        // briefly; cluster clients retry (redis-py up to 16 times), and so does this one.
+        for attempt in 0..50 {
+            if attempt >= 5 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
             let c = self.conns.entry(port).or_insert_with(|| Conn::new(([127, 0, 0, 1], port).into()));
             if asking {
                 assert_eq!(c.call_text(&[b"ASKING"]), "+OK\r\n");
@@ -386,6 +391,8 @@ impl Follower {
             } else if reply.starts_with("-ASK") {
                 port = target(&reply);
                 asking = true;
+            } else if reply.starts_with("-TRYAGAIN") {
+                asking = false;
             } else {
                 return reply;
             }

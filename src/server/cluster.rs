@@ -101,11 +101,17 @@ impl ClusterNode {
 
     /// Applies `cmd` through the control plane (CLUSTER handlers are synchronous: this waits
     /// for the commit on the calling worker thread, as Redis's CLUSTER commands block too).
-    /// nodes.conf follows through [`ClusterNode::watch_changes`].
+    /// Changes replicated from other nodes reach nodes.conf through [`ClusterNode::watch_changes`].
     pub fn apply(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         let control = self.control.clone();
         let cmd = cmd.clone();
-        tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(control.propose(cmd)))
+        let result = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(control.propose(cmd)));
+        // Saved before the reply leaves, as Redis does (`clusterSaveConfigOrDie` in beforeSleep):
+        // an acknowledged change survives a crash right after.
+        if let Err(e) = self.save() {
+            tracing::warn!("Can't save the cluster config file: {e}");
+        }
+        result
     }
 
     /// Rewrites nodes.conf after every change the control plane applies (here or replicated
@@ -121,6 +127,9 @@ impl ClusterNode {
 
     pub async fn shutdown(&self) {
         self.control.shutdown().await;
+        if let Err(e) = self.save() {
+            tracing::warn!("Can't save the cluster config file: {e}");
+        }
     }
 
     /// Writes nodes.conf: temp file, fsync, rename (CLUSTER SAVECONFIG, and after changes).

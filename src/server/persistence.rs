@@ -10,7 +10,7 @@
 
 use super::Shared;
 use crate::persistence::rdb_file::{self, LoadError, LoadOptions, SaveOptions};
-use crate::store::{system_now_ms, AccessPolicy};
+use crate::store::{system_now_ms, AccessPolicy, SnapshotCut};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -138,15 +138,27 @@ impl Shared {
         }
     }
 
-    /// Copies the keyspace and writes it, on the calling thread. Returns false when a FLUSHALL
-    /// came between the copy and the write: its empty file stands, the stale copy is dropped.
-    fn save_current(&self) -> std::io::Result<bool> {
+    /// Takes the cut a save writes, with what the save needs to know of that instant.
+    fn cut_for_save(&self) -> (SnapshotCut, u64, u64) {
         let p = &self.persistence;
         let generation = p.flush_generation.load(Ordering::Acquire);
         let dirty = self.store.stats.dirty.load(Ordering::Relaxed);
+        (self.store.cut(|| {}), generation, dirty)
+    }
+
+    /// Copies the keyspace and writes it, on the calling thread.
+    fn save_current(&self) -> std::io::Result<bool> {
+        let (cut, generation, dirty) = self.cut_for_save();
+        self.write_cut(cut, generation, dirty)
+    }
+
+    /// Finishes the copy and writes it. Returns false when a FLUSHALL came between the cut
+    /// and the write: its empty file stands, the stale copy is dropped.
+    fn write_cut(&self, cut: SnapshotCut, generation: u64, dirty: u64) -> std::io::Result<bool> {
+        let p = &self.persistence;
         // The copy comes before `file_lock`: FLUSHALL takes the lock while holding every
         // shard, so a copy waiting for shards must not be holding it.
-        let snapshot = self.store.snapshot();
+        let snapshot = cut.finish(&self.store);
         let _file = p.file_lock.lock();
         if p.flush_generation.load(Ordering::Acquire) != generation {
             tracing::info!("Save skipped: the dataset was flushed while it was being copied");
@@ -198,10 +210,12 @@ impl Shared {
     fn spawn_bgsave(&self) {
         let shared = self.arc();
         self.persistence.last_bgsave_try_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
+        // The cut here, before the reply: the file holds the data as of BGSAVE, as Redis's fork.
+        let (cut, generation, dirty) = self.cut_for_save();
         tracing::info!("Background saving started");
         let spawned = std::thread::Builder::new().name("bgsave".into()).spawn(move || {
             let started = Instant::now();
-            let result = shared.save_current();
+            let result = shared.write_cut(cut, generation, dirty);
             let p = &shared.persistence;
             p.last_bgsave_ok.store(result.is_ok(), Ordering::Relaxed);
             p.last_bgsave_secs.store(started.elapsed().as_secs() as i64, Ordering::Relaxed);

@@ -26,7 +26,7 @@ pub use bytes24::Str;
 pub use clock::{system_now_ms, system_now_us, Clock};
 pub use effects::{EffectSink, Effects};
 pub use eviction::{EvictError, EvictionPolicy};
-pub use snapshot::{Snapshot, SnapshotEntry};
+pub use snapshot::{Snapshot, SnapshotCut, SnapshotEntry};
 pub use table::Table;
 pub use value::{parse_i64_strict, Entry, Value, EMBSTR_MAX};
 
@@ -142,7 +142,7 @@ pub struct Store {
     /// Redis stamps objects with its cron-cached `server.lruclock` (1 s resolution anyway).
     coarse_ms: AtomicU64,
     /// One snapshot at a time (see `snapshot.rs`).
-    snapshot_lock: Mutex<()>,
+    snapshot_gate: Arc<snapshot::SnapshotGate>,
     /// Where write effects go, when anything consumes them (the AOF).
     pub effects: Effects,
 }
@@ -168,7 +168,7 @@ impl Store {
             policy: AtomicU8::new(EvictionPolicy::NoEviction as u8),
             lfu: LfuParams::default(),
             coarse_ms: AtomicU64::new(clock.now_ms()),
-            snapshot_lock: Mutex::new(()),
+            snapshot_gate: Arc::default(),
             effects: Effects::default(),
             clock,
         }

@@ -72,30 +72,65 @@ fn copy_shard(shard: &Shard) -> Vec<Vec<SnapshotEntry>> {
         .collect()
 }
 
+/// A snapshot whose cut is taken and whose copy is still owed: [`SnapshotCut::finish`] copies
+/// what nobody has copied yet. Taking the cut where the command runs (BGSAVE, BGREWRITEAOF)
+/// and finishing on a background thread makes the snapshot exactly the data as of the reply,
+/// as Redis's fork does. One snapshot at a time: a second cut waits for the first to finish.
+pub struct SnapshotCut {
+    pending: Arc<PendingSnapshot>,
+    gate: Arc<SnapshotGate>,
+}
+
+/// One snapshot at a time, across threads (a cut is finished on another thread than the one
+/// that took it).
+#[derive(Debug, Default)]
+pub struct SnapshotGate {
+    busy: Mutex<bool>,
+    done: parking_lot::Condvar,
+}
+
 impl Store {
     /// Copies the keyspace as of now (see the module docs).
     pub fn snapshot(&self) -> Snapshot {
-        self.snapshot_at_cut(|| {})
+        self.cut(|| {}).finish(self)
     }
 
     /// Copies the keyspace as of the instant `at_cut` runs, with every shard locked.
     pub fn snapshot_at_cut(&self, at_cut: impl FnOnce()) -> Snapshot {
-        let _one_at_a_time = self.snapshot_lock.lock();
-        let pending = Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect() });
+        self.cut(at_cut).finish(self)
+    }
+
+    /// Takes the cut: locks every shard for an instant, marks each as owed a copy, runs
+    /// `at_cut` meanwhile, and lets go. Cheap: the copy happens in [`SnapshotCut::finish`].
+    pub fn cut(&self, at_cut: impl FnOnce()) -> SnapshotCut {
         {
-            // Ascending order, as every multi-shard lock is taken: no deadlock.
-            let mut all: Vec<_> = (0..self.shard_count()).map(|i| self.acquire(i)).collect();
-            for shard in &mut all {
-                shard.owed_copy = Some(pending.clone());
+            let mut busy = self.snapshot_gate.busy.lock();
+            while *busy {
+                self.snapshot_gate.done.wait(&mut busy);
             }
-            at_cut();
+            *busy = true;
         }
-        // Locking a shard pays what it owes; most are paid here, some by commands meanwhile.
-        for i in 0..self.shard_count() {
-            drop(self.acquire(i));
+        let pending = Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect() });
+        // Ascending order, as every multi-shard lock is taken: no deadlock.
+        let mut all: Vec<_> = (0..self.shard_count()).map(|i| self.acquire(i)).collect();
+        for shard in &mut all {
+            shard.owed_copy = Some(pending.clone());
         }
-        let mut dbs: Vec<Vec<SnapshotEntry>> = (0..self.databases).map(|_| Vec::new()).collect();
-        for slot in &pending.copies {
+        at_cut();
+        drop(all);
+        SnapshotCut { pending, gate: self.snapshot_gate.clone() }
+    }
+}
+
+impl SnapshotCut {
+    /// Copies every shard of `store` (the one cut) still owed (locking a shard pays what it
+    /// owes; commands meanwhile may have paid some) and assembles the snapshot.
+    pub fn finish(self, store: &Store) -> Snapshot {
+        for i in 0..store.shard_count() {
+            drop(store.acquire(i));
+        }
+        let mut dbs: Vec<Vec<SnapshotEntry>> = (0..store.databases).map(|_| Vec::new()).collect();
+        for slot in &self.pending.copies {
             let copy = slot.lock().take().expect("every shard was copied");
             for (db, entries) in copy.into_iter().enumerate() {
                 if dbs[db].is_empty() {
@@ -107,7 +142,18 @@ impl Store {
         }
         Snapshot { dbs }
     }
+}
 
+impl Drop for SnapshotCut {
+    fn drop(&mut self) {
+        // (Dropped unfinished, a shard still marked copies itself into this abandoned
+        // snapshot when next locked: wasted, harmless.)
+        *self.gate.busy.lock() = false;
+        self.gate.done.notify_one();
+    }
+}
+
+impl Store {
     /// Copies shard `i` (locked by the caller) into the snapshot it owes one to.
     #[cold]
     #[inline(never)]
