@@ -7,52 +7,13 @@
 
 mod common;
 
+use common::keyspace::*;
+
 use common::process::{program, ServerProcess};
 use common::TempDir;
 use redis::Connection;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-
-fn query<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
-}
-
-fn info_field(con: &mut Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {field} in INFO persistence:\n{info}"))
-        .to_string()
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Every key (db, name) → (value, has TTL).
-fn read_all(con: &mut Connection) -> BTreeMap<(u32, String), (String, bool)> {
-    let mut out = BTreeMap::new();
-    for db in 0..16u32 {
-        let _: () = query(con, &["SELECT", &db.to_string()]);
-        let keys: Vec<String> = query(con, &["KEYS", "*"]);
-        for k in keys {
-            let v: String = query(con, &["GET", &k]);
-            let ttl: i64 = query(con, &["PTTL", &k]);
-            out.insert((db, k), (v, ttl > 0));
-        }
-    }
-    let _: () = query(con, &["SELECT", "0"]);
-    out
-}
 
 /// Writes of every kind the AOF must replay: plain and relative-TTL sets, counters, floats,
 /// deletes, expiries, transactions, several databases.

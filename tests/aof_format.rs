@@ -16,6 +16,8 @@
 
 mod common;
 
+use common::keyspace::*;
+
 use bytes::Bytes;
 use common::process::{free_port, program, ServerProcess};
 use common::TempDir;
@@ -43,22 +45,6 @@ fn aof_dir(dir: &TempDir) -> PathBuf {
 
 fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn info_field(con: &mut Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {field} in INFO persistence:\n{info}"))
-        .to_string()
 }
 
 /// BGREWRITEAOF, then waits until the rewrite is done and the manifest switched.

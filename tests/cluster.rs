@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::keyspace::*;
+
 use common::process::{program, ServerProcess};
 use common::{Conn, TempDir, TestServer};
 use ferrocache::store::Clock;
@@ -28,14 +30,6 @@ fn cluster_server_with(dir: &TempDir, f: impl FnOnce(&mut Config)) -> TestServer
     };
     f(&mut config);
     TestServer::start_with(config, Clock::System)
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn cluster_ok(c: &mut Conn) -> bool {

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::keyspace::*;
+
 use common::process::{program, ServerProcess};
 use common::{Conn, TempDir, TestServer};
 use ferrocache::persistence::rdb::{RdbReader, RdbRecord};
@@ -16,7 +18,6 @@ use ferrocache::Config;
 use redis::Connection;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 fn server_in(dir: &TempDir, f: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config { dir: dir.path_str(), ..Config::default() };
@@ -29,30 +30,6 @@ fn connect_loaded(server: &TestServer) -> Connection {
     let mut con = redis::Client::open(server.url()).unwrap().get_connection().unwrap();
     wait_until("the dataset to load", || redis::cmd("PING").query::<String>(&mut con).is_ok());
     con
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn info_field(con: &mut Connection, field: &str) -> String {
-    let info: String = redis::cmd("INFO").arg("persistence").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {field} in INFO persistence:\n{info}"))
-        .to_string()
-}
-
-fn query<T: redis::FromRedisValue>(con: &mut Connection, args: &[&str]) -> T {
-    let mut cmd = redis::cmd(args[0]);
-    for a in &args[1..] {
-        cmd.arg(*a);
-    }
-    cmd.query(con).unwrap_or_else(|e| panic!("{args:?}: {e}"))
 }
 
 fn unix_now() -> i64 {
@@ -86,22 +63,6 @@ fn write_sample(con: &mut Connection) {
         let _: () = query(con, &["SET", "big", "123456789012345678901234567890"]);
     }
     let _: () = query(con, &["SELECT", "0"]);
-}
-
-/// Every key (db, name) → (value, has TTL), read through commands.
-fn read_all(con: &mut Connection) -> BTreeMap<(u32, String), (String, bool)> {
-    let mut out = BTreeMap::new();
-    for db in 0..16u32 {
-        let _: () = query(con, &["SELECT", &db.to_string()]);
-        let keys: Vec<String> = query(con, &["KEYS", "*"]);
-        for k in keys {
-            let v: String = query(con, &["GET", &k]);
-            let ttl: i64 = query(con, &["PTTL", &k]);
-            out.insert((db, k), (v, ttl > 0));
-        }
-    }
-    let _: () = query(con, &["SELECT", "0"]);
-    out
 }
 
 #[test]
