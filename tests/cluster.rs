@@ -481,3 +481,19 @@ fn cluster_announce_ip_is_the_address_redirects_and_slots_give() {
     let nodes = c.call_text(&[b"CLUSTER", b"NODES"]);
     assert!(nodes.contains(" 10.1.2.3:"), "{nodes}");
 }
+
+#[test]
+fn meet_of_a_dead_address_is_an_error_and_changes_nothing() {
+    let dir = TempDir::new("cluster-dead-meet");
+    let server = cluster_server(&dir);
+    let mut c = server.connect();
+    let nodes = c.call_text(&[b"CLUSTER", b"NODES"]);
+    let dead = common::process::free_port().to_string();
+    let reply = c.call_text(&[b"CLUSTER", b"MEET", b"127.0.0.1", dead.as_bytes()]);
+    assert!(reply.starts_with("-ERR ") && reply.contains(&dead), "{reply}");
+    assert_eq!(c.call_text(&[b"CLUSTER", b"NODES"]), nodes);
+    c.roundtrip(
+        &[b"CLUSTER", b"MEET", b"not-an-ip", b"7000"],
+        b"-ERR Invalid node address specified: not-an-ip:7000\r\n",
+    );
+}
