@@ -1,6 +1,7 @@
 //! The few string routines of Redis's `sds.c` and libc that decide what a manifest line means,
 //! ported byte for byte: quoting a file name (`sdsneedsrepr`, `sdscatrepr`), splitting a line
-//! into arguments (`sdssplitargs`), trimming (`sdstrim`) and reading a number (`atoll`).
+//! into arguments (`sdssplitargs`, the protocol crate's, over a C string), trimming (`sdstrim`)
+//! and reading a number (`atoll`).
 //!
 //! Redis runs in the C locale for character classes, so `isspace` and `isprint` are ASCII's, and
 //! every byte from 0x80 up is neither.
@@ -59,89 +60,14 @@ pub fn c_str(s: &[u8]) -> &[u8] {
     &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())]
 }
 
-fn hex_value(c: u8) -> Option<u8> {
-    char::from(c).to_digit(16).map(|d| d as u8)
-}
-
-/// `sdssplitargs`: splits a line into arguments, each bare, in `"double quotes"` (with the
-/// escapes `cat_repr` writes, `\xNN` and any other `\c` as `c`) or in `'single quotes'` (where
-/// only `\'` is an escape). `None` for unbalanced quotes, or a closing quote followed by
-/// anything but a space, as Redis refuses them.
-///
-/// `line` is read as a C string would be: a NUL ends it.
+/// `sdssplitargs` over a C string: `line` ends at its first NUL, as Redis reads a manifest
+/// line; the splitting itself is the protocol crate's (the same function serves inline
+/// requests, redis.conf and nodes.conf). `None` for unbalanced quotes, or a closing quote
+/// followed by anything but a space, as Redis refuses them.
 pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let line = c_str(line);
-    // The C code reads one byte past the current one; past the end it sees the terminator.
-    let at = |i: usize| line.get(i).copied().unwrap_or(0);
-    let mut args = Vec::new();
-    let mut p = 0;
-    loop {
-        while at(p) != 0 && is_space(at(p)) {
-            p += 1;
-        }
-        if at(p) == 0 {
-            return Some(args);
-        }
-        let (mut in_double, mut in_single, mut done) = (false, false, false);
-        let mut current = Vec::new();
-        while !done {
-            let c = at(p);
-            if in_double {
-                let hex_escape = match (at(p + 1), hex_value(at(p + 2)), hex_value(at(p + 3))) {
-                    (b'x', Some(hi), Some(lo)) if c == b'\\' => Some(hi * 16 + lo),
-                    _ => None,
-                };
-                if let Some(byte) = hex_escape {
-                    current.push(byte);
-                    p += 3;
-                } else if c == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    current.push(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if c == b'"' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    current.push(c);
-                }
-            } else if in_single {
-                if c == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    current.push(b'\'');
-                } else if c == b'\'' {
-                    if at(p + 1) != 0 && !is_space(at(p + 1)) {
-                        return None;
-                    }
-                    done = true;
-                } else if c == 0 {
-                    return None;
-                } else {
-                    current.push(c);
-                }
-            } else {
-                match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
-                    b'"' => in_double = true,
-                    b'\'' => in_single = true,
-                    _ => current.push(c),
-                }
-            }
-            if at(p) != 0 {
-                p += 1;
-            }
-        }
-        args.push(current);
-    }
+    let line = bytes::Bytes::copy_from_slice(c_str(line));
+    let args = ferrocache_protocol::split_args(&line)?;
+    Some(args.into_iter().map(|a| a.to_vec()).collect())
 }
 
 /// glibc's `atoll`: leading white space, an optional sign, then as many digits as there are;
