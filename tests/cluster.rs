@@ -10,11 +10,11 @@ mod common;
 
 use common::keyspace::*;
 
+use common::cluster::{redis_cli, slot_map, Follower, ProcessCluster};
 use common::process::{program, ServerProcess};
 use common::{Conn, TempDir, TestServer};
 use ferrocache::store::Clock;
 use ferrocache::Config;
-use std::time::{Duration, Instant};
 
 fn cluster_server(dir: &TempDir) -> TestServer {
     cluster_server_with(dir, |_| {})
@@ -193,57 +193,13 @@ fn known_peers_get_moved_and_ask_redirects() {
     c.roundtrip(&[b"EXEC"], b"-EXECABORT Transaction discarded because of previous errors.\r\n");
 }
 
-/// A client port whose cluster bus port (+10000, Redis's rule, which redis-cli's MEET relies
-/// on) is free too.
-fn port_pair() -> u16 {
-    use std::net::TcpListener;
-    loop {
-        let p = common::process::free_port();
-        if p <= 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-        // Ephemeral ports are mostly above 55535: try a lower one.
-        let p = 20000 + (std::process::id() as u16 % 1000) * 30 + (Instant::now().elapsed().subsec_nanos() % 30) as u16;
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-    }
-}
-
-fn redis_cli(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(program("REDIS_CLI", "redis-cli"))
-        .args(args)
-        .output()
-        .expect("run redis-cli (apt-get install -y redis-tools)");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
-}
-
 #[test]
 fn redis_cli_creates_and_checks_a_three_node_cluster() {
-    let dirs: Vec<TempDir> = (0..3).map(|i| TempDir::new(&format!("cluster-node{i}"))).collect();
-    let ports: Vec<u16> = (0..3).map(|_| port_pair()).collect();
-    let start = |i: usize| {
-        let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
-        ServerProcess::ferrocache_on(&dirs[i].0, ports[i], &args)
-    };
-    let mut nodes: Vec<Option<ServerProcess>> = (0..3).map(|i| Some(start(i))).collect();
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut create = vec!["--cluster", "create"];
-    create.extend(addrs.iter().map(String::as_str));
-    create.push("--cluster-yes");
-    let (ok, out) = redis_cli(&create);
-    assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
-    let check = || redis_cli(&["--cluster", "check", &addrs[0]]);
-    wait_until("the cluster check to pass", || {
-        let (ok, out) = check();
-        ok && out.contains("[OK] All nodes agree about slots configuration.")
-            && out.contains("[OK] All 16384 slots covered.")
-    });
-
-    for port in &ports {
-        let port = port.to_string();
-        wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
-    }
+    let mut cluster = ProcessCluster::start("cluster", 3);
+    let ports = cluster.ports.clone();
+    cluster.create();
+    wait_until("the cluster check to pass", || cluster.check(0).0);
+    cluster.wait_ok();
     // Clients that follow redirects work against any node.
     for (i, key) in ["alpha", "beta", "gamma", "{user}1", "{user}2"].iter().enumerate() {
         let port = ports[i % 3].to_string();
@@ -317,14 +273,11 @@ fn redis_cli_creates_and_checks_a_three_node_cluster() {
     };
     let before = nodes_of(ports[0]);
     assert_eq!(before.len(), 3, "{before:?}");
-    nodes[1].take().unwrap().kill9();
-    nodes[1] = Some(start(1));
-    wait_until("the restarted node to agree", || {
-        let (ok, out) = check();
-        ok && out.contains("[OK] All nodes agree about slots configuration.")
-    });
+    cluster.kill9(1);
+    cluster.restart(1);
+    wait_until("the restarted node to agree", || cluster.check(0).0);
+    cluster.wait_ok();
     let port = ports[1].to_string();
-    wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
     let (ok, out) = redis_cli(&["-c", "-p", &port, "GET", "alpha"]);
     assert!(ok && out.trim() == "v0", "{out}");
     assert_eq!(nodes_of(ports[0]), before);
@@ -336,94 +289,19 @@ fn redis_cli_creates_and_checks_a_three_node_cluster() {
     assert_eq!(after_restart, expected);
 }
 
-/// The node serving each slot, from a node's CLUSTER NODES: slot → client port.
-fn slot_map(port: u16) -> Vec<u16> {
-    let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
-    let mut owners = vec![0u16; 16384];
-    for line in out.lines() {
-        let f: Vec<&str> = line.split(' ').collect();
-        let node_port: u16 = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
-        for range in &f[8..] {
-            if range.starts_with('[') {
-                continue;
-            }
-            let (a, b) = range.split_once('-').unwrap_or((range, range));
-            owners[a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()].fill(node_port);
-        }
-    }
-    owners
-}
-
-/// A client following MOVED and ASK as cluster clients do, over raw connections.
-struct Follower {
-    conns: std::collections::HashMap<u16, Conn>,
-    owners: Vec<u16>,
-    redirects: u64,
-}
-
-impl Follower {
-    fn call(&mut self, args: &[&[u8]]) -> String {
-        let slot = ferrocache_cluster::key_slot(args[1]) as usize;
-        let mut port = self.owners[slot];
-        let mut asking = false;
-        // Nodes apply a slot's move a moment apart, so a key may bounce between two of them
-        // briefly; cluster clients retry (redis-py up to 16 times), and so does this one.
-        for attempt in 0..50 {
-            if attempt >= 5 {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let c = self.conns.entry(port).or_insert_with(|| Conn::new(([127, 0, 0, 1], port).into()));
-            if asking {
-                assert_eq!(c.call_text(&[b"ASKING"]), "+OK\r\n");
-            }
-            let reply = c.call_text(args);
-            let target = |r: &str| r.trim_end().rsplit(':').next().unwrap().parse::<u16>().unwrap();
-            if reply.starts_with("-MOVED") {
-                port = target(&reply);
-                self.owners[slot] = port;
-                asking = false;
-            } else if reply.starts_with("-ASK") {
-                port = target(&reply);
-                asking = true;
-            } else if reply.starts_with("-TRYAGAIN") {
-                asking = false;
-            } else {
-                return reply;
-            }
-            self.redirects += 1;
-        }
-        panic!("too many redirects for {:?}", String::from_utf8_lossy(args[1]));
-    }
-}
-
 #[test]
 fn reshard_moves_keys_while_a_client_keeps_working() {
-    let dirs: Vec<TempDir> = (0..3).map(|i| TempDir::new(&format!("reshard-node{i}"))).collect();
-    let ports: Vec<u16> = (0..3).map(|_| port_pair()).collect();
-    let _nodes: Vec<ServerProcess> = (0..3)
-        .map(|i| {
-            let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
-            ServerProcess::ferrocache_on(&dirs[i].0, ports[i], &args)
-        })
-        .collect();
-    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
-    let mut create = vec!["--cluster", "create"];
-    create.extend(addrs.iter().map(String::as_str));
-    create.push("--cluster-yes");
-    let (ok, out) = redis_cli(&create);
-    assert!(ok, "{out}");
-    for port in &ports {
-        let port = port.to_string();
-        wait_until("cluster_state:ok", || redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok"));
-    }
-    let mut client = Follower { conns: Default::default(), owners: slot_map(ports[0]), redirects: 0 };
+    let cluster = ProcessCluster::start("reshard", 3);
+    let (ports, addrs) = (cluster.ports.clone(), cluster.addrs());
+    cluster.create();
+    cluster.wait_ok();
+    let mut client = Follower::new(ports[0]);
     const KEYS: usize = 100_000;
     for i in 0..KEYS {
         let key = format!("key:{i}");
         assert_eq!(client.call(&[b"SET", key.as_bytes(), b"0"]), "+OK\r\n");
     }
-    let id = |port: u16| redis_cli(&["-p", &port.to_string(), "CLUSTER", "MYID"]).1.trim().to_string();
-    let (from, to) = (id(ports[0]), id(ports[1]));
+    let (from, to) = (cluster.id(0), cluster.id(1));
 
     // Reshard 1000 slots from node 0 to node 1 while the client reads and increments keys.
     let reshard = std::thread::spawn({

@@ -2,6 +2,7 @@
 //! it with raw bytes.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod keyspace;
 pub mod process;
 

@@ -1,0 +1,175 @@
+//! Multi-node cluster tests: Ferrocache nodes as processes on loopback, driven by `redis-cli
+//! --cluster` as users drive Redis clusters, and a client that follows MOVED/ASK.
+
+use super::keyspace::wait_until;
+use super::process::{free_port, program, ServerProcess};
+use super::{Conn, TempDir};
+use std::time::{Duration, Instant};
+
+/// A client port whose cluster bus port (+10000, Redis's rule, which redis-cli's MEET relies
+/// on) is free too.
+pub fn port_pair() -> u16 {
+    use std::net::TcpListener;
+    loop {
+        let p = free_port();
+        if p <= 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+        // Ephemeral ports are mostly above 55535: try a lower one.
+        let p = 20000 + (std::process::id() as u16 % 1000) * 30 + (Instant::now().elapsed().subsec_nanos() % 30) as u16;
+        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
+            return p;
+        }
+    }
+}
+
+/// Runs redis-cli; (exit success, stdout + stderr).
+pub fn redis_cli(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(program("REDIS_CLI", "redis-cli"))
+        .args(args)
+        .output()
+        .expect("run redis-cli (apt-get install -y redis-tools)");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// The node serving each slot, from a node's CLUSTER NODES: slot → client port.
+pub fn slot_map(port: u16) -> Vec<u16> {
+    let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
+    let mut owners = vec![0u16; 16384];
+    for line in out.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let node_port: u16 = f[1].split(['@', ':']).nth(1).unwrap().parse().unwrap();
+        for range in &f[8..] {
+            if range.starts_with('[') {
+                continue;
+            }
+            let (a, b) = range.split_once('-').unwrap_or((range, range));
+            owners[a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap()].fill(node_port);
+        }
+    }
+    owners
+}
+
+/// Ferrocache nodes as processes, each with its own directory and a port pair; `None` while a
+/// node is down.
+pub struct ProcessCluster {
+    pub dirs: Vec<TempDir>,
+    pub ports: Vec<u16>,
+    pub nodes: Vec<Option<ServerProcess>>,
+}
+
+impl ProcessCluster {
+    /// `n` fresh cluster-enabled nodes, not yet met.
+    pub fn start(name: &str, n: usize) -> ProcessCluster {
+        let dirs: Vec<TempDir> = (0..n).map(|i| TempDir::new(&format!("{name}-node{i}"))).collect();
+        let ports: Vec<u16> = (0..n).map(|_| port_pair()).collect();
+        let mut cluster = ProcessCluster { dirs, ports, nodes: Vec::new() };
+        cluster.nodes = (0..n).map(|i| Some(cluster.spawn(i))).collect();
+        cluster
+    }
+
+    fn spawn(&self, i: usize) -> ServerProcess {
+        let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
+        ServerProcess::ferrocache_on(&self.dirs[i].0, self.ports[i], &args)
+    }
+
+    pub fn addrs(&self) -> Vec<String> {
+        self.ports.iter().map(|p| format!("127.0.0.1:{p}")).collect()
+    }
+
+    pub fn addr(&self, i: usize) -> String {
+        format!("127.0.0.1:{}", self.ports[i])
+    }
+
+    /// `redis-cli --cluster create` of every node as a primary; returns its output.
+    pub fn create(&self) -> String {
+        let addrs = self.addrs();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addrs.iter().map(String::as_str));
+        create.push("--cluster-yes");
+        let (ok, out) = redis_cli(&create);
+        assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+        out
+    }
+
+    /// Waits until every running node reports `cluster_state:ok`.
+    pub fn wait_ok(&self) {
+        for (i, port) in self.ports.iter().enumerate() {
+            if self.nodes[i].is_some() {
+                let port = port.to_string();
+                wait_until("cluster_state:ok", || {
+                    redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1.contains("cluster_state:ok")
+                });
+            }
+        }
+    }
+
+    /// `redis-cli --cluster check` through node `i`: (passed, output).
+    pub fn check(&self, i: usize) -> (bool, String) {
+        let (ok, out) = redis_cli(&["--cluster", "check", &self.addr(i)]);
+        let agreed = out.contains("[OK] All nodes agree about slots configuration.")
+            && out.contains("[OK] All 16384 slots covered.");
+        (ok && agreed, out)
+    }
+
+    pub fn kill9(&mut self, i: usize) {
+        self.nodes[i].take().expect("node running").kill9();
+    }
+
+    /// Starts node `i` again from its directory (nodes.conf, Raft log).
+    pub fn restart(&mut self, i: usize) {
+        assert!(self.nodes[i].is_none(), "node {i} is still running");
+        self.nodes[i] = Some(self.spawn(i));
+    }
+
+    pub fn id(&self, i: usize) -> String {
+        redis_cli(&["-p", &self.ports[i].to_string(), "CLUSTER", "MYID"]).1.trim().to_string()
+    }
+}
+
+/// A client following MOVED and ASK as cluster clients do, over raw connections.
+pub struct Follower {
+    pub conns: std::collections::HashMap<u16, Conn>,
+    pub owners: Vec<u16>,
+    pub redirects: u64,
+}
+
+impl Follower {
+    /// Starts from the slot map node `port` reports.
+    pub fn new(port: u16) -> Follower {
+        Follower { conns: Default::default(), owners: slot_map(port), redirects: 0 }
+    }
+
+    pub fn call(&mut self, args: &[&[u8]]) -> String {
+        let slot = ferrocache_cluster::key_slot(args[1]) as usize;
+        let mut port = self.owners[slot];
+        let mut asking = false;
+        // Nodes apply a slot's move a moment apart, so a key may bounce between two of them
+        // briefly; cluster clients retry (redis-py up to 16 times), and so does this one.
+        for attempt in 0..50 {
+            if attempt >= 5 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let c = self.conns.entry(port).or_insert_with(|| Conn::new(([127, 0, 0, 1], port).into()));
+            if asking {
+                assert_eq!(c.call_text(&[b"ASKING"]), "+OK\r\n");
+            }
+            let reply = c.call_text(args);
+            let target = |r: &str| r.trim_end().rsplit(':').next().unwrap().parse::<u16>().unwrap();
+            if reply.starts_with("-MOVED") {
+                port = target(&reply);
+                self.owners[slot] = port;
+                asking = false;
+            } else if reply.starts_with("-ASK") {
+                port = target(&reply);
+                asking = true;
+            } else if reply.starts_with("-TRYAGAIN") {
+                asking = false;
+            } else {
+                return reply;
+            }
+            self.redirects += 1;
+        }
+        panic!("too many redirects for {:?}", String::from_utf8_lossy(args[1]));
+    }
+}
