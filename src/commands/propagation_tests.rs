@@ -123,9 +123,13 @@ fn expired_keys_propagate_a_del_before_what_follows() {
     let mut h = Harness::new();
     h.run(&["set", "i", "1", "px", "10"]);
     h.run(&["set", "j", "1", "px", "10"]);
+    h.run(&["set", "k", "1", "px", "10"]);
     h.advance(20);
-    let got = effects_of(&mut h, &[&["get", "i"], &["set", "j", "2"]]);
-    assert_eq!(got, ["0> DEL i", "0> DEL j", "0> set j 2"]);
+    let got = effects_of(&mut h, &[&["get", "i"], &["set", "j", "2"], &["mset", "k", "2", "l", "3"]]);
+    // MSET, like SET, expires a stale key before overwriting it (Redis's setKey → lookupKeyWrite).
+    assert_eq!(got, ["0> DEL i", "0> DEL j", "0> set j 2", "0> DEL k", "0> mset k 2 l 3"]);
+    let info = format!("{:?}", h.run(&["info", "stats"]));
+    assert!(info.contains("expired_keys:3\\r\\n"), "{info}");
 }
 
 #[test]

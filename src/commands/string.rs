@@ -349,9 +349,7 @@ fn set_generic(
     let found = if opts.nx || opts.xx || opts.keepttl {
         ctx.ks.get_for_write(db, key).is_some()
     } else {
-        // A plain SET overwrites whatever is there; only a stale key must be expired first
-        // (counted in expired_keys), as `lookupKeyWrite` does in Redis.
-        ctx.ks.expire_stale(db, key);
+        // A plain SET overwrites whatever is there; `insert` expires a stale key first.
         false
     };
     if (opts.nx && found) || (opts.xx && !found) {

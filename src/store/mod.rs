@@ -394,12 +394,6 @@ impl<'s> Locked<'s> {
         &mut self.guards[p].1
     }
 
-    /// Deletes `key` if its TTL has passed (counting it as expired); true if it did. For
-    /// writes that replace a key without reading it.
-    pub fn expire_stale(&mut self, db: usize, key: &[u8]) -> bool {
-        self.expire_if_needed(db, key)
-    }
-
     /// Deletes `key` if its TTL has passed; true if it did.
     fn expire_if_needed(&mut self, db: usize, key: &[u8]) -> bool {
         let store = self.store;
@@ -485,10 +479,17 @@ impl<'s> Locked<'s> {
 
     /// Stores `value` under `key` with absolute expiry `expire_at` (0: none), replacing
     /// whatever was there, TTL included.
+    ///
+    /// A key whose TTL has passed is expired first (counted in `expired_keys`, its DEL
+    /// propagated), as `lookupKeyWrite` does before Redis's `setKey`; the same lookup serves both.
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
         let entry = Entry { value, access: self.access.initial(self.store.coarse_now_ms(), &self.store.lfu) };
         let store = self.store;
         let (p, hash) = self.locate(key);
+        let stale = {
+            let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
+            at != 0 && at <= self.now()
+        };
         let shard = &mut *self.guards[p].1;
         let mut delta = entry_size(key, &entry);
         let table = &mut shard.dbs[db];
@@ -496,6 +497,10 @@ impl<'s> Locked<'s> {
         // the map never pins a connection's buffer.
         let old = match table.map.get_index_of_hashed(hash, key) {
             Some(i) => {
+                if stale {
+                    store.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
+                    store.effects.emit(db, &[b"DEL", key]);
+                }
                 let old = std::mem::replace(&mut table.map[i], entry);
                 if expire_at != 0 || !table.expires.is_empty() {
                     table.set_expire(key, expire_at);
