@@ -309,6 +309,10 @@ impl RequestParser {
 /// Most fast-path arguments fit without the vector spilling; beyond this, the resumable path.
 const FAST_PATH_MAX_ARGS: i64 = 1024;
 
+/// Argument spans the first pass keeps for the second; a request with more arguments than
+/// this (rare: long MSETs, DELs) has the rest of its headers read again.
+const KEPT_SPANS: usize = 8;
+
 /// The fast path for the common case: a well-formed multibulk request that is already complete
 /// in `buf` (pipelined clients send many at once). It walks the headers once, then takes the
 /// whole request out of the buffer with a single split and hands out slices of it, instead of a
@@ -322,33 +326,52 @@ fn take_complete_multibulk(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<By
     if !limits.authenticated {
         return None;
     }
-    // First pass: check the request is complete and well-formed, without storing anything.
+    // First pass: check the request is complete and well-formed, noting where the first
+    // arguments are.
     let (count, first) = plain_header(buf, 0, b'*')?;
     if count == 0 || count > FAST_PATH_MAX_ARGS {
         return None;
     }
+    let count = count as usize;
+    let mut spans = [(0usize, 0usize); KEPT_SPANS];
     let mut pos = first;
-    for _ in 0..count {
+    for i in 0..count {
         let (len, body) = plain_header(buf, pos, b'$')?;
         if len > limits.max_bulk_len {
             return None;
         }
+        let end = body.checked_add(len as usize)?;
+        if let Some(span) = spans.get_mut(i) {
+            *span = (body, end);
+        }
         // Like Redis, the two bytes after a body are skipped without being looked at.
-        pos = body.checked_add(len as usize)?.checked_add(2)?;
+        pos = end.checked_add(2)?;
         if pos > buf.len() {
             return None;
         }
     }
-    // Second pass over the (few) header bytes again: slice the arguments out of one split.
+    // Second pass: slice the arguments out of one split.
     let request = buf.split_to(pos).freeze();
-    let mut args = Vec::with_capacity(count as usize);
-    let mut pos = first;
-    for _ in 0..count {
-        let (len, body) = plain_header(&request, pos, b'$').expect("validated by the first pass");
-        let end = body + len as usize;
+    let mut next = first;
+    let mut span = |i: usize| {
+        let (body, end) = spans.get(i).copied().unwrap_or_else(|| {
+            let (len, body) = plain_header(&request, next, b'$').expect("validated by the first pass");
+            (body, body + len as usize)
+        });
+        next = end + 2;
+        (body, end)
+    };
+    let mut args = Vec::with_capacity(count);
+    for i in 0..count - 1 {
+        let (body, end) = span(i);
         args.push(request.slice(body..end));
-        pos = end + 2;
     }
+    // The last argument is the request itself, cut down: one reference count update fewer.
+    let (body, end) = span(count - 1);
+    let mut last = request;
+    last.truncate(end);
+    last.advance(body);
+    args.push(last);
     Some(args)
 }
 

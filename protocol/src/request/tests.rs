@@ -594,9 +594,26 @@ fn fast_path_agrees_with_the_resumable_path() {
         b"*1\r\n$9999999999999999999\r\n",
         b"*1\r\nfoo\r\n",
     ];
-    for input in cases {
+    // Requests around the number of argument spans the fast path keeps (8): the rest of the
+    // headers are read again.
+    let long: Vec<Vec<u8>> = [7usize, 8, 9, 20]
+        .iter()
+        .map(|&n| {
+            let mut v = format!("*{n}\r\n$4\r\nMSET\r\n").into_bytes();
+            for i in 1..n {
+                let arg = "x".repeat(i * 3 % 11);
+                v.extend_from_slice(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+            }
+            v
+        })
+        .collect();
+    for input in cases.iter().copied().chain(long.iter().map(Vec::as_slice)) {
         let whole = parse_all(input);
         let bytewise = feed(input.chunks(1), &AUTH);
         assert_eq!(whole, bytewise, "{:?}", String::from_utf8_lossy(input));
     }
+    let args = requests(&long[3]);
+    assert_eq!(args.len(), 1);
+    assert_eq!(args[0].len(), 20);
+    assert_eq!(args[0][19], "x".repeat(19 * 3 % 11).into_bytes());
 }
