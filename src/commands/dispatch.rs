@@ -6,11 +6,10 @@ use super::table::{lookup, lookup_sub, CommandSpec, Flags};
 use super::{errors, Ctx, Propagation};
 use crate::client::Client;
 use crate::server::Shared;
-use crate::store::{system_now_us, Locked};
+use crate::store::{monotonic_ns, system_now_us, Locked};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 /// Commands that run at once even inside MULTI, instead of being queued.
 fn runs_inside_multi(spec: &CommandSpec) -> bool {
@@ -140,7 +139,7 @@ pub fn call(
     args: &[Bytes],
 ) -> Reply {
     client.pending_stats.switch_to(spec, &shared.command_stats, &shared.stats.total_commands_processed);
-    let start = Instant::now();
+    let start = monotonic_ns();
     if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
         let db = client.db;
         shared.monitors.publish(system_now_us(), db, &client.info.addr.to_string(), &redact(spec, args));
@@ -154,7 +153,7 @@ pub fn call(
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
     }
     let failed = matches!(&reply, Reply::Error(_));
-    client.pending_stats.count(start.elapsed().as_micros() as u64, failed);
+    client.pending_stats.count(monotonic_ns().saturating_sub(start), failed);
     if !spec.flags.has(Flags::FAST) {
         // Only runs of fast commands wait; INFO, CONFIG RESETSTAT and the like count at once.
         client.publish_stats(shared);

@@ -119,7 +119,9 @@ impl CommandStats {
 pub struct PendingStats {
     spec: Option<&'static CommandSpec>,
     calls: u64,
-    usec: u64,
+    /// Summed in nanoseconds, rounded to Redis's microseconds when published: a fast command
+    /// takes well under one.
+    nanos: u64,
     failed: u64,
 }
 
@@ -133,9 +135,9 @@ impl PendingStats {
     }
 
     /// Counts one finished call of the command set by [`switch_to`](Self::switch_to).
-    pub fn count(&mut self, usec: u64, failed: bool) {
+    pub fn count(&mut self, nanos: u64, failed: bool) {
         self.calls += 1;
-        self.usec += usec;
+        self.nanos += nanos;
         self.failed += failed as u64;
     }
 
@@ -145,7 +147,7 @@ impl PendingStats {
         if self.calls > 0 {
             let stats = table.get(spec);
             stats.calls.fetch_add(self.calls, Ordering::Relaxed);
-            stats.usec.fetch_add(self.usec, Ordering::Relaxed);
+            stats.usec.fetch_add((self.nanos + 500) / 1000, Ordering::Relaxed);
             if self.failed > 0 {
                 stats.failed_calls.fetch_add(self.failed, Ordering::Relaxed);
             }

@@ -23,7 +23,7 @@ mod value;
 
 pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use bytes24::Str;
-pub use clock::{system_now_ms, system_now_us, Clock};
+pub use clock::{monotonic_ns, system_now_ms, system_now_us, Clock};
 pub use effects::{EffectSink, Effects};
 pub use eviction::{EvictError, EvictionPolicy};
 pub use snapshot::{Snapshot, SnapshotCut, SnapshotEntry};
