@@ -59,8 +59,9 @@ fn run_batch(shared: &Shared, client: &mut Client, input: &mut BytesMut, output:
     let mut parser = RequestParser::new();
     let limits = Limits::default();
     let mut n = 0;
-    while let Some(args) = parser.parse(input, &limits).expect("well-formed batch") {
-        let reply = ferrocache::commands::execute(shared, client, args);
+    while let Some(mut args) = parser.parse(input, &limits).expect("well-formed batch") {
+        let reply = ferrocache::commands::execute(shared, client, &mut args);
+        parser.recycle(args);
         encode(&reply, client.resp, output);
         n += 1;
     }

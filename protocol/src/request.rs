@@ -102,6 +102,9 @@ pub struct RequestParser {
     state: State,
     /// Arguments of the multibulk request in progress.
     args: Vec<Bytes>,
+    /// An emptied argument vector handed back by the caller ([`recycle`](Self::recycle)), so
+    /// the next request needs no allocation.
+    spare: Vec<Bytes>,
     /// Length of the buffer prefix already searched, without success, for the line end the
     /// current state waits for. Keeps a line that trickles in byte by byte linear, not quadratic.
     scanned: usize,
@@ -140,7 +143,7 @@ impl RequestParser {
                 State::Start => {
                     let Some(&first) = buf.first() else { return Ok(None) };
                     if first == b'*' && self.scanned == 0 {
-                        if let Some(args) = take_complete_multibulk(buf, limits) {
+                        if let Some(args) = take_complete_multibulk(buf, limits, &mut self.spare) {
                             return Ok(Some(args));
                         }
                     }
@@ -175,6 +178,16 @@ impl RequestParser {
                     }
                 }
             }
+        }
+    }
+
+    /// Hands back a request's argument vector once it is done with: it is emptied and kept
+    /// (unless large) for the next request.
+    #[inline]
+    pub fn recycle(&mut self, mut args: Vec<Bytes>) {
+        if args.capacity() <= KEPT_SPANS * 2 {
+            args.clear();
+            self.spare = args;
         }
     }
 
@@ -322,7 +335,7 @@ const KEPT_SPANS: usize = 8;
 /// that is not plain digits, a limit reached, the unauthenticated state — and the resumable
 /// path then does the real work, errors included. So its results are those of the slow path
 /// by construction (the tests feed every input both ways).
-fn take_complete_multibulk(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<Bytes>> {
+fn take_complete_multibulk(buf: &mut BytesMut, limits: &Limits, spare: &mut Vec<Bytes>) -> Option<Vec<Bytes>> {
     if !limits.authenticated {
         return None;
     }
@@ -361,7 +374,8 @@ fn take_complete_multibulk(buf: &mut BytesMut, limits: &Limits) -> Option<Vec<By
         next = end + 2;
         (body, end)
     };
-    let mut args = Vec::with_capacity(count);
+    let mut args = std::mem::take(spare);
+    args.reserve(count);
     for i in 0..count - 1 {
         let (body, end) = span(i);
         args.push(request.slice(body..end));

@@ -32,7 +32,9 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
 }
 
 /// Executes one request from `client`, with every check Redis makes before running it.
-pub fn execute(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
+///
+/// `args` is left empty if the request was queued (MULTI); else the caller may reuse it.
+pub fn execute(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) -> Reply {
     // ASKING covers the next command only (or a whole MULTI): `resetClient`.
     let ends_asking = client.asking && !args[0].eq_ignore_ascii_case(b"asking");
     let reply = execute_checked(shared, client, args);
@@ -57,8 +59,8 @@ fn resolve_for(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, 
     }
 }
 
-fn execute_checked(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Reply {
-    let spec = match resolve_for(client, &args) {
+fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) -> Reply {
+    let spec = match resolve_for(client, args) {
         Ok(spec) => spec,
         Err(reply) => return reject(shared, client, None, reply),
     };
@@ -72,7 +74,7 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Re
         return reject(shared, client, Some(spec), Reply::err("ERR Command not allowed inside a transaction"));
     }
     let redirect = match shared.cluster() {
-        Some(node) => super::cluster::redirect(shared, node, client, spec, &args),
+        Some(node) => super::cluster::redirect(shared, node, client, spec, args),
         None => None,
     };
     if let Some(reply) = redirect {
@@ -101,12 +103,12 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Re
     }
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
-            multi.queue.push((spec, args));
+            multi.queue.push((spec, std::mem::take(args)));
             return Reply::simple("QUEUED");
         }
     }
-    let mut ks = lock_for(shared, spec, &args);
-    call(shared, client, &mut ks, spec, &args)
+    let mut ks = lock_for(shared, spec, args);
+    call(shared, client, &mut ks, spec, args)
 }
 
 /// Runs one command read from the AOF, as Redis's fake loading client does: no auth, memory,

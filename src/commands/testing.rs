@@ -35,9 +35,9 @@ impl Harness {
 
     /// Runs one request whose arguments are raw bytes.
     pub fn run_bytes(&mut self, args: &[&[u8]]) -> Reply {
-        let args = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
+        let mut args = args.iter().map(|a| Bytes::copy_from_slice(a)).collect();
         // One request is one batch, as the connection loop would publish it.
-        let reply = crate::commands::execute(&self.shared, &mut self.client, args);
+        let reply = crate::commands::execute(&self.shared, &mut self.client, &mut args);
         self.client.publish_stats(&self.shared);
         reply
     }

@@ -70,9 +70,10 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 authenticated: client.authenticated,
             };
             match parser.parse(&mut input, &limits) {
-                Ok(Some(args)) => {
+                Ok(Some(mut args)) => {
                     executed = true;
-                    let reply = commands::execute(shared, client, args);
+                    let reply = commands::execute(shared, client, &mut args);
+                    parser.recycle(args);
                     write_reply(client, &reply, &mut output);
                     if client.close_after_reply {
                         shared.aof_flush();
