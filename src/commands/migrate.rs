@@ -73,7 +73,9 @@ impl MigrateSockets {
             let mut cache = self.0.lock();
             cache.retain(|_, s| s.last_use.elapsed() < SOCKET_TTL);
             if let Some(s) = cache.remove(target) {
-                return Ok((s, true));
+                if s.peer_still_there() {
+                    return Ok((s, true));
+                }
             }
         }
         let connect_error = || Reply::err("IOERR error or timeout connecting to the client");
@@ -94,6 +96,27 @@ impl MigrateSockets {
         if cache.len() < SOCKET_CACHE_ITEMS || cache.contains_key(&target) {
             cache.insert(target, socket);
         }
+    }
+}
+
+impl CachedSocket {
+    /// False when the target closed this idle connection (it was restarted, or timed the
+    /// client out): an idle target has nothing to say, so a readable socket means EOF, a reset,
+    /// or stray bytes that would be taken for the next replies. Such a connection takes the
+    /// request without a write error and then gives no reply, so the write-error retry below
+    /// does not catch it and MIGRATE answered `IOERR`, failing a reshard whose target had been
+    /// restarted in the last ten seconds; Redis's MIGRATE answers `+OK` there (checked against
+    /// redis-server 7.0), and so do we now, with a fresh connection.
+    fn peer_still_there(&self) -> bool {
+        if !self.conn.buffer().is_empty() {
+            return false;
+        }
+        let stream = self.conn.get_ref();
+        if stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let idle = matches!(stream.peek(&mut [0u8; 1]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        stream.set_nonblocking(false).is_ok() && idle
     }
 }
 

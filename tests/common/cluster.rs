@@ -56,20 +56,29 @@ pub struct ProcessCluster {
     pub dirs: Vec<TempDir>,
     pub ports: Vec<u16>,
     pub nodes: Vec<Option<ServerProcess>>,
+    /// Flags every node gets after the defaults (so they win), kept for restarts.
+    pub extra: Vec<String>,
 }
 
 impl ProcessCluster {
     /// `n` fresh cluster-enabled nodes, not yet met.
     pub fn start(name: &str, n: usize) -> ProcessCluster {
+        Self::start_with(name, n, &[])
+    }
+
+    /// [`ProcessCluster::start`] with `extra` flags for every node (e.g. `--appendonly yes`).
+    pub fn start_with(name: &str, n: usize, extra: &[&str]) -> ProcessCluster {
         let dirs: Vec<TempDir> = (0..n).map(|i| TempDir::new(&format!("{name}-node{i}"))).collect();
         let ports: Vec<u16> = (0..n).map(|_| port_pair()).collect();
-        let mut cluster = ProcessCluster { dirs, ports, nodes: Vec::new() };
+        let extra = extra.iter().map(|a| a.to_string()).collect();
+        let mut cluster = ProcessCluster { dirs, ports, nodes: Vec::new(), extra };
         cluster.nodes = (0..n).map(|i| Some(cluster.spawn(i))).collect();
         cluster
     }
 
     fn spawn(&self, i: usize) -> ServerProcess {
-        let args = ["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
+        let mut args = vec!["--cluster-enabled", "yes", "--save", "", "--cluster-node-timeout", "3000"];
+        args.extend(self.extra.iter().map(String::as_str));
         ServerProcess::ferrocache_on(&self.dirs[i].0, self.ports[i], &args)
     }
 

@@ -26,8 +26,13 @@ impl ServerProcess {
     /// redis-server on a free port working in `dir`, persistence off unless `extra` says
     /// otherwise (later flags win), ready when it answers PING.
     pub fn redis(dir: &Path, extra: &[&str]) -> ServerProcess {
+        Self::redis_on(dir, free_port(), extra)
+    }
+
+    /// [`ServerProcess::redis`] on a chosen port (a cluster node's bus port is port + 10000,
+    /// so cluster tests pick the pair); `extra` must not repeat `--port`.
+    pub fn redis_on(dir: &Path, port: u16, extra: &[&str]) -> ServerProcess {
         let bin = program("REDIS_SERVER", "redis-server");
-        let port = free_port();
         let log = dir.join(format!("redis-{port}.log"));
         let child = Command::new(&bin)
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
