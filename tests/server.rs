@@ -70,6 +70,34 @@ fn protocol_error_replies_then_closes_only_that_connection() {
     other.roundtrip(&[b"PING"], b"+PONG\r\n");
 }
 
+/// The connection parses a pipelined request ahead of the keyed one it executes (to prefetch
+/// its key): every request before a framing error still runs and replies first, in order.
+#[test]
+fn pipelined_writes_before_a_protocol_error_all_run_in_order() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    // Runs of one command (parsed ahead), a switch of command, and the framing error found
+    // by a parse ahead of the last SET.
+    let mut batch = Vec::new();
+    let mut expected = Vec::new();
+    for i in 1..=5 {
+        batch.extend(common::resp(&[b"INCR", b"n"]));
+        expected.extend_from_slice(format!(":{i}\r\n").as_bytes());
+    }
+    for i in 0..5 {
+        batch.extend(common::resp(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+        expected.extend_from_slice(b"+OK\r\n");
+    }
+    batch.extend_from_slice(b"*1\r\n$x\r\n");
+    expected.extend_from_slice(b"-ERR Protocol error: invalid bulk length\r\n");
+    c.send(&batch);
+    c.expect(&expected);
+    c.expect_closed();
+    let mut c = server.connect();
+    c.roundtrip(&[b"MGET", b"k0", b"k4"], b"*2\r\n$1\r\nv\r\n$1\r\nv\r\n");
+    c.roundtrip(&[b"GET", b"n"], b"$1\r\n5\r\n");
+}
+
 #[test]
 fn command_errors_keep_the_connection() {
     let server = TestServer::start();

@@ -49,7 +49,7 @@ pub fn execute(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) -> R
 #[inline]
 fn resolve_for(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     match client.last_cmd {
-        Some(last) if last.parent.is_none() && last.name.as_bytes().eq_ignore_ascii_case(&args[0]) => {
+        Some(last) if last.parent.is_none() && last.is_named(&args[0]) => {
             if last.subcommands.is_empty() || args.len() < 2 {
                 return Ok(last);
             }

@@ -292,6 +292,13 @@ impl CommandSpec {
         }
     }
 
+    /// Whether a request's command name (any case) is this command's: the name is stored in
+    /// lower case, so only the request's side needs folding.
+    #[inline]
+    pub fn is_named(&self, arg: &[u8]) -> bool {
+        arg.len() == self.name.len() && arg.iter().zip(self.name.bytes()).all(|(&a, b)| a.to_ascii_lowercase() == b)
+    }
+
     pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let (first, step) = (self.first_key, self.step.max(1));
         let last = if self.last_key < 0 { argc as i32 + self.last_key } else { self.last_key };

@@ -61,6 +61,10 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let mut parser = RequestParser::new();
     let mut monitor_rx = None;
     let info = client.info.clone();
+    // The request parsed ahead of the one executing, and the keyed command being repeated
+    // (see `KeyedName`).
+    let mut ahead = None;
+    let mut keyed: Option<KeyedName> = None;
     loop {
         // Execute every complete request already buffered.
         let mut executed = false;
@@ -69,9 +73,23 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
                 authenticated: client.authenticated,
             };
-            match parser.parse(&mut input, &limits) {
+            match ahead.take().unwrap_or_else(|| parser.parse(&mut input, &limits)) {
                 Ok(Some(mut args)) => {
                     executed = true;
+                    if !keyed.as_ref().is_some_and(|k| k.is(&args[0])) {
+                        keyed = KeyedName::of(client, &args[0]);
+                    }
+                    if let Some(k) = &keyed {
+                        // Parse the next request now and start fetching its key's index lines,
+                        // so its cache misses overlap this one's work.
+                        let next = parser.parse(&mut input, &limits);
+                        if let Ok(Some(next)) = &next {
+                            if let Some(next_key) = next.get(k.key).filter(|_| k.is(&next[0])) {
+                                shared.store.prefetch(client.db, next_key);
+                            }
+                        }
+                        ahead = Some(next);
+                    }
                     let reply = commands::execute(shared, client, &mut args);
                     parser.recycle(args);
                     write_reply(client, &reply, &mut output);
@@ -146,6 +164,36 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
         }
+    }
+}
+
+/// A command that takes keys, as the client spells it, and its first key's position.
+///
+/// A request of such a command cannot change how the next request parses (AUTH, HELLO, RESET
+/// or CONFIG SET could), so the next one may be parsed before it runs, and its key prefetched.
+/// Pipelines repeat one command: recognised once as the client's previous command, the name
+/// is then compared byte for byte, with no command lookup.
+struct KeyedName {
+    name: [u8; 16],
+    len: usize,
+    key: usize,
+}
+
+impl KeyedName {
+    /// The keyed command `name` is, if it repeats the client's previous command.
+    fn of(client: &Client, name: &[u8]) -> Option<KeyedName> {
+        let spec = client.last_cmd?;
+        let repeated = spec.first_key > 0 && spec.parent.is_none() && spec.is_named(name) && name.len() <= 16;
+        repeated.then(|| {
+            let mut copy = [0u8; 16];
+            copy[..name.len()].copy_from_slice(name);
+            KeyedName { name: copy, len: name.len(), key: spec.first_key as usize }
+        })
+    }
+
+    #[inline]
+    fn is(&self, name: &[u8]) -> bool {
+        name.len() == self.len && name.iter().zip(&self.name).all(|(a, b)| a == b)
     }
 }
 

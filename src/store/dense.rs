@@ -32,12 +32,56 @@ pub fn hash(key: &[u8]) -> u64 {
 pub struct DenseMap<V> {
     entries: Vec<(Str, V)>,
     index: HashTable<u32>,
+    /// Where `index` lives, kept current across its reallocations (see [`IndexAddr`]).
+    addr: IndexAddr,
 }
 
 impl<V> Default for DenseMap<V> {
     fn default() -> Self {
-        DenseMap { entries: Vec::new(), index: HashTable::new() }
+        DenseMap { entries: Vec::new(), index: HashTable::new(), addr: IndexAddr::default() }
     }
+}
+
+/// Where a table's index lives: enough to prefetch the cache lines a lookup of a given hash
+/// will read (its control group and the position slots beside it) before the shard is even
+/// locked, so that pipelined requests' memory misses overlap instead of queueing up.
+///
+/// It follows hashbrown's layout (control bytes start where the buckets end, bucket `i` at
+/// `ctrl - (i + 1)`), found out from a full bucket's address. It is only ever used for
+/// prefetch hints, which cannot fault: if the layout changed or the table moved since, a
+/// prefetch is wasted, nothing else.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct IndexAddr {
+    pub ctrl: usize,
+    pub mask: usize,
+}
+
+impl IndexAddr {
+    /// Prefetches what looking up `hash` reads first: the 16 control bytes at the probe start
+    /// and the 64 bytes of position slots they describe.
+    #[inline]
+    pub fn prefetch(self, hash: u64) {
+        if self.ctrl == 0 {
+            return;
+        }
+        let pos = hash as usize & self.mask;
+        let slots = self.ctrl.wrapping_sub(4 * (pos + 16));
+        prefetch(self.ctrl.wrapping_add(pos));
+        prefetch(slots);
+        prefetch(slots.wrapping_add(60));
+    }
+}
+
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults, whatever the address.
+    #[allow(unused_unsafe)]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 impl<V: std::fmt::Debug> std::fmt::Debug for DenseMap<V> {
@@ -53,6 +97,22 @@ impl<V> DenseMap<V> {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Where the index lives now (see [`IndexAddr`]).
+    pub fn index_addr(&self) -> IndexAddr {
+        self.addr
+    }
+
+    /// Re-reads the index's address if it may have moved (its bucket count changed).
+    fn refresh_addr(&mut self) {
+        let mask = self.index.num_buckets().saturating_sub(1);
+        if mask == self.addr.mask && self.addr.ctrl != 0 {
+            return;
+        }
+        let full = self.index.iter_buckets().next();
+        let ctrl = full.and_then(|i| self.index.get_bucket(i).map(|slot| slot as *const u32 as usize + 4 * (i + 1)));
+        self.addr = IndexAddr { ctrl: ctrl.unwrap_or(0), mask };
     }
 
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
@@ -106,6 +166,7 @@ impl<V> DenseMap<V> {
         let entries = &self.entries;
         self.index.insert_unique(hash_of_key, pos, |&i| hash(&entries[i as usize].0));
         self.entries.push((key, value));
+        self.refresh_addr();
         None
     }
 
@@ -139,6 +200,7 @@ impl<V> DenseMap<V> {
             self.entries.shrink_to(self.entries.len() * 2);
             let entries = &self.entries;
             self.index.shrink_to(entries.len(), |&p| hash(&entries[p as usize].0));
+            self.refresh_addr();
         }
         Some(removed)
     }
@@ -199,6 +261,37 @@ mod tests {
             let (k, _) = dense.get_index(i).unwrap();
             assert_eq!(dense.get_index_of(k), Some(i));
         }
+    }
+
+    /// The derived address puts every key's position slot where hashbrown keeps it, through
+    /// growth and shrinking: otherwise the prefetches would fetch the wrong lines.
+    #[test]
+    fn index_addr_follows_the_table_layout() {
+        let mut dense = DenseMap::default();
+        let check = |dense: &DenseMap<u32>, n: u32| {
+            let addr = dense.index_addr();
+            assert_eq!(addr.mask + 1, dense.index.num_buckets());
+            for i in 0..n {
+                let k = key(i);
+                let h = hash(&k);
+                let Some(b) = dense.index.find_bucket_index(h, |&p| *dense.entries[p as usize].0 == *k) else {
+                    continue;
+                };
+                let slot = dense.index.get_bucket(b).unwrap() as *const u32 as usize;
+                assert_eq!(slot, addr.ctrl - 4 * (b + 1), "key {i}");
+            }
+        };
+        for i in 0..5000 {
+            dense.insert(key(i), i);
+            if i % 997 == 0 {
+                check(&dense, i + 1);
+            }
+        }
+        check(&dense, 5000);
+        for i in 0..4900 {
+            dense.swap_remove(&key(i));
+        }
+        check(&dense, 5000);
     }
 
     #[test]

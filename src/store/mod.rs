@@ -36,7 +36,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 use std::cell::Cell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Fixed cost charged per key on top of its bytes in the logical memory account; roughly
@@ -63,7 +63,24 @@ pub type WatchFlag = Arc<AtomicBool>;
 struct ShardSlot {
     keyspace_hits: AtomicU64,
     keyspace_misses: AtomicU64,
+    /// Where db 0's index lives (`IndexAddr`, as two words), readable without the lock for
+    /// prefetching; refreshed by inserts. A torn or stale pair only wastes a prefetch.
+    db0_index: [AtomicUsize; 2],
     lock: Mutex<Shard>,
+}
+
+impl ShardSlot {
+    /// Records where db 0's index lives, writing only when it moved (the slot's line is
+    /// shared by every core).
+    #[inline]
+    fn publish_db0_index(&self, addr: dense::IndexAddr) {
+        if self.db0_index[0].load(Ordering::Relaxed) != addr.ctrl {
+            self.db0_index[0].store(addr.ctrl, Ordering::Relaxed);
+        }
+        if self.db0_index[1].load(Ordering::Relaxed) != addr.mask {
+            self.db0_index[1].store(addr.mask, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Adds one to a counter of a shard the caller holds locked. Every writer holds that lock,
@@ -157,6 +174,7 @@ impl Store {
                     CachePadded::new(ShardSlot {
                         keyspace_hits: AtomicU64::new(0),
                         keyspace_misses: AtomicU64::new(0),
+                        db0_index: [AtomicUsize::new(0), AtomicUsize::new(0)],
                         lock: Mutex::new(Shard::new(databases)),
                     })
                 })
@@ -249,6 +267,24 @@ impl Store {
         } else {
             AccessPolicy::Lru
         }
+    }
+
+    /// Starts fetching the memory a lookup of `key` in `db` will read, without locking
+    /// anything: the connection calls it for the next pipelined request while it executes the
+    /// current one, so their cache misses overlap. Only db 0 (the one clients use, and the
+    /// only one in cluster mode) keeps its index address outside the lock.
+    #[inline]
+    pub fn prefetch(&self, db: usize, key: &[u8]) {
+        if db != 0 {
+            return;
+        }
+        let hash = dense::hash(key);
+        let slot = &self.shards[self.shard_of_hash(hash)];
+        let addr = dense::IndexAddr {
+            ctrl: slot.db0_index[0].load(Ordering::Relaxed),
+            mask: slot.db0_index[1].load(Ordering::Relaxed),
+        };
+        addr.prefetch(hash);
     }
 
     /// Locks the shards that hold `keys` (ascending order, each once).
@@ -490,7 +526,8 @@ impl<'s> Locked<'s> {
             let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
             at != 0 && at <= self.now()
         };
-        let shard = &mut *self.guards[p].1;
+        let (shard_index, shard) = &mut self.guards[p];
+        let (shard_index, shard) = (*shard_index, &mut **shard);
         let mut delta = entry_size(key, &entry);
         let table = &mut shard.dbs[db];
         // Reuse the stored key when overwriting, else copy the key out of the read buffer so
@@ -507,7 +544,13 @@ impl<'s> Locked<'s> {
                 }
                 Some(old)
             }
-            None => table.insert(hash, Str::new(key), entry, expire_at),
+            None => {
+                let old = table.insert(hash, Str::new(key), entry, expire_at);
+                if db == 0 {
+                    store.shards[shard_index].publish_db0_index(table.map.index_addr());
+                }
+                old
+            }
         };
         if let Some(old) = old {
             delta -= entry_size(key, &old);
