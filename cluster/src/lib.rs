@@ -82,7 +82,7 @@
 //! | MEET | `Change(Meet)` | [`control::ControlPlane::propose`] (or `meet`): joins the two nodes' clusters |
 //! | FORGET | `Change(Forget)` | 〃 |
 //! | REPLICATE | `Change(Replicate)` | 〃, then replicates the new primary |
-//! | RESET [SOFT\|HARD] | `Change(Reset)` | applies locally; a replica also flushes its data and stops replicating |
+//! | RESET [SOFT\|HARD] | `Change(Reset)` | [`control::ControlPlane::propose`]: the node leaves its cluster, a fresh node again; a replica also flushes its data and stops replicating |
 //! | FAILOVER [FORCE\|TAKEOVER] | `Failover` | runs the failover, ending with [`ClusterCommand::Failover`] |
 //!
 //! Knowledge that arrives from elsewhere (the control plane, gossip, the node's own timers)

@@ -60,7 +60,19 @@
 //! Every member is a voter. CLUSTER FORGET of a member, once committed, also removes it from
 //! the Raft membership; the forgotten node keeps its last view (as a Redis node does), can be
 //! MET again into the same cluster (its claims are those of that last view), and can join no
-//! other cluster with its old Raft directory.
+//! other cluster with its old Raft directory. The forgotten id stays 60 s on the replicated
+//! forget list, so that the other members' FORGETs of it answer `+OK` as in Redis, where each
+//! node forgets on its own (`redis-cli --cluster del-node`; see [`ClusterCommand::Forget`]).
+//!
+//! # Leaving: CLUSTER RESET
+//!
+//! CLUSTER RESET \[SOFT|HARD\] makes the node a fresh one in no cluster (HARD: under a new id,
+//! epochs 0), its Raft storage wiped, so that a MEET can take it into a cluster again
+//! (`redis-cli --cluster add-node`). A member the cluster still knows first leaves it
+//! ([`ClusterCommand::Leave`], committed: the others forget it, unlike a Redis RESET, which the
+//! others do not hear of; a Raft cluster cannot keep a voter that no longer takes part). One
+//! already forgotten (`del-node` sends the FORGETs first) resets at once. If the cluster
+//! cannot commit the leave in time, the reset fails and nothing changes.
 //!
 //! # Failures
 //!
@@ -94,9 +106,7 @@
 //!
 //! # Not (yet) here
 //!
-//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory; on a
-//! node in no cluster it applies to the pending state, and HARD restarts Raft under the new id),
-//! learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
+//! Learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
 //! bus link liveness (`SetLink` observations are the server's), failure
 //! detection and automatic failover by the leader, and a limit on the number of voters.
 
@@ -335,7 +345,7 @@ impl ControlPlane {
     ///   majority within `cluster-node-timeout`: [`ClusterError::ControlPlane`].
     ///
     /// [`ClusterCommand::Meet`] is [`ControlPlane::meet`] (its address checked as Redis does;
-    /// the random id is not used). CLUSTER RESET of a member is refused.
+    /// the random id is not used). [`ClusterCommand::Reset`] is `ControlPlane::reset` (the node leaves its cluster).
     pub async fn propose(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(ClusterError::ControlPlane("the control plane is shut down".to_string()));
