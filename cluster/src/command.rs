@@ -87,6 +87,11 @@ pub const SUBCOMMANDS: &[(&str, i32)] = &[
     ("slots", 2),
 ];
 
+/// The wall clock in unix ms, for the commands that carry the time they were sent at.
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
@@ -229,7 +234,8 @@ pub fn parse_cluster<K: AsRef<[u8]>>(
             };
             change(ClusterCommand::Meet { id: NodeId::random(), ip: text(arg(1)), port, cport })
         }
-        "forget" => change(ClusterCommand::Forget { node: me, target: text(arg(1)) }),
+        // The time is stamped here, like MEET's random id, so that applying stays deterministic.
+        "forget" => change(ClusterCommand::Forget { node: me, target: text(arg(1)), now_ms: unix_ms() }),
         "replicate" => change(ClusterCommand::Replicate { node: me, target: text(arg(1)), db_keys: facts.db_keys }),
         "reset" => {
             if argc > 3 {

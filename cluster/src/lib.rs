@@ -82,7 +82,7 @@
 //! | MEET | `Change(Meet)` | [`control::ControlPlane::propose`] (or `meet`): joins the two nodes' clusters |
 //! | FORGET | `Change(Forget)` | 〃 |
 //! | REPLICATE | `Change(Replicate)` | 〃, then replicates the new primary |
-//! | RESET [SOFT\|HARD] | `Change(Reset)` | applies locally; a replica also flushes its data and stops replicating |
+//! | RESET [SOFT\|HARD] | `Change(Reset)` | [`control::ControlPlane::propose`]: the node leaves its cluster, a fresh node again; a replica also flushes its data and stops replicating |
 //! | FAILOVER [FORCE\|TAKEOVER] | `Failover` | runs the failover, ending with [`ClusterCommand::Failover`] |
 //!
 //! Knowledge that arrives from elsewhere (the control plane, gossip, the node's own timers)
@@ -96,8 +96,12 @@
 //! the leader), the state read is [`control::ControlPlane::state`], and nodes.conf is rewritten
 //! on each bump of [`control::ControlPlane::changes`]. See the [`control`] module docs.
 //!
-//! Not here: failure-detection timers, the FORGET blacklist (60 s
-//! during which gossip may not re-add a node: a Raft control plane does not need it), TLS
+//! The FORGET blacklist is here in another role: no gossip can bring a forgotten node back
+//! with a Raft control plane, but the first FORGET removes the node from every member's state,
+//! so the list is what lets the other members' FORGETs of it succeed, as they do in Redis (see
+//! [`ClusterCommand::Forget`]).
+//!
+//! Not here: failure-detection timers, TLS
 //! plaintext ports (`pport`), module flags, pub/sub channel bookkeeping per slot.
 
 pub mod command;
@@ -118,5 +122,6 @@ pub use nodes_conf::{load_nodes_conf, render_nodes_conf, NodesParseError};
 pub use route::{route, route_blocked, ClientFlags, CommandKind, DownReason, Query, Route};
 pub use slot::{key_slot, parse_slot, SLOTS};
 pub use state::{
-    Applied, ClusterCommand, ClusterConfig, ClusterHealth, ClusterState, EndpointType, SetSlotAction, MAX_NODES,
+    Applied, ClusterCommand, ClusterConfig, ClusterHealth, ClusterState, EndpointType, Forgotten, SetSlotAction,
+    FORGET_TTL_MS, MAX_NODES,
 };

@@ -17,6 +17,7 @@
 //! `importing_slots_from` table per process; here each [`Node`] holds its own, and CLUSTER NODES
 //! prints those of myself, as Redis does.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,19 @@ const NO_OWNER: u16 = u16::MAX;
 
 /// Most nodes a state holds (node indices are `u16`, one value marks unassigned slots).
 pub const MAX_NODES: usize = NO_OWNER as usize;
+
+/// How long a forgotten node stays on the forget list (`CLUSTER_BLACKLIST_TTL`, 60 s).
+pub const FORGET_TTL_MS: u64 = 60_000;
+
+/// A node on the forget list: forgotten (by a FORGET or its own RESET) until `until_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// Unix ms after which the entry no longer counts.
+    pub until_ms: u64,
+    /// The nodes that have sent FORGET for it: a second FORGET from one of them is refused
+    /// (`Unknown node`), as a Redis node refuses a node it has already forgotten.
+    pub by: Vec<NodeId>,
+}
 
 /// `cluster_state` of CLUSTER INFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -127,8 +141,27 @@ pub enum ClusterCommand {
     /// Add a node learned whole (from gossip, from the control plane). Its `primary`, if any,
     /// and the targets of its open slots must be known.
     AddNode { node: Box<Node> },
-    /// CLUSTER FORGET.
-    Forget { node: NodeId, target: String },
+    /// CLUSTER FORGET: `node` forgets `target`, which stays on the forget list
+    /// ([`ClusterState::forgotten`]) for [`FORGET_TTL_MS`] after `now_ms` (unix ms, read by the
+    /// proposer: applying reads no clock).
+    ///
+    /// In Redis each node forgets on its own (`redis-cli --cluster del-node` sends FORGET to
+    /// every node); here the first FORGET removes the node from the replicated state. So that
+    /// the others' FORGETs still succeed, as they do in Redis, a FORGET of a node on the list
+    /// answers `+OK` once per node that has not forgotten it yet, within the 60 s Redis keeps
+    /// its blacklist (`clusterBlacklistAddNode`); after that, or a second time on one node,
+    /// `Unknown node`, as Redis answers for a node it no longer knows.
+    Forget {
+        node: NodeId,
+        target: String,
+        #[serde(default)]
+        now_ms: u64,
+    },
+    /// `node` leaves the cluster (CLUSTER RESET of a member): every other node forgets it, as
+    /// if each had been sent FORGET, and it goes on the forget list with nobody having
+    /// forgotten it yet, so that the FORGETs `redis-cli` or a user sends afterwards succeed. A
+    /// node already gone: nothing to do. The viewer's own node is not removed from its own view.
+    Leave { node: NodeId, now_ms: u64 },
     /// CLUSTER REPLICATE: `node`, whose keyspace holds `db_keys` keys, replicates `target`.
     Replicate { node: NodeId, target: String, db_keys: u64 },
     /// Turn `node` into a master (`primary: None`) or a replica of `primary`, unchecked: a role
@@ -218,6 +251,8 @@ pub struct ClusterState {
     owners: Box<[u16]>,
     /// Slots owned, per index in `nodes`.
     slot_counts: Vec<u16>,
+    /// Recently forgotten nodes (Redis's `nodes_black_list`), see [`ClusterCommand::Forget`].
+    forgotten: BTreeMap<NodeId, Forgotten>,
 }
 
 impl ClusterState {
@@ -240,6 +275,7 @@ impl ClusterState {
             nodes: vec![me],
             owners: vec![NO_OWNER; usize::from(SLOTS)].into_boxed_slice(),
             slot_counts: vec![0],
+            forgotten: BTreeMap::new(),
         }
     }
 
@@ -278,6 +314,12 @@ impl ClusterState {
     /// Replaces the node-local settings (they are not part of the replicated state).
     pub fn set_config(&mut self, config: ClusterConfig) {
         self.config = config;
+    }
+
+    /// The forget list: nodes forgotten recently, with when they leave it (entries past their
+    /// time are dropped by the next FORGET or RESET applied, and never count).
+    pub fn forgotten(&self) -> &BTreeMap<NodeId, Forgotten> {
+        &self.forgotten
     }
 
     /// Makes `id` the viewer's own node ("myself"), e.g. after installing a snapshot taken on
@@ -498,16 +540,14 @@ impl ClusterState {
                 Ok(Applied::Ok)
             }
             C::AddNode { node } => self.add_node(node),
-            C::Forget { node, target } => {
-                let acting = self.acting(node)?;
-                let n = self.lookup_index(target).ok_or_else(|| ClusterError::UnknownNode(target.clone()))?;
-                if n == acting {
-                    return Err(ClusterError::ForgetMyself);
+            C::Forget { node, target, now_ms } => self.forget(node, target, *now_ms),
+            C::Leave { node, now_ms } => {
+                if let Some(n) = self.index_of(node).filter(|&n| n != self.my_index) {
+                    self.prune_forgotten(*now_ms);
+                    self.del_node(n);
+                    self.forgotten
+                        .insert(*node, Forgotten { until_ms: now_ms.saturating_add(FORGET_TTL_MS), by: Vec::new() });
                 }
-                if self.nodes[acting].is_replica() && self.nodes[acting].primary == Some(self.nodes[n].id) {
-                    return Err(ClusterError::ForgetMyMaster);
-                }
-                self.del_node(n);
                 Ok(Applied::Ok)
             }
             C::Replicate { node, target, db_keys } => {
@@ -798,7 +838,45 @@ impl ClusterState {
             return Err(unknown_id(missing));
         }
         self.push_node(node.clone())?;
+        // Known again (met again after a FORGET): off the forget list.
+        self.forgotten.remove(&node.id);
         Ok(Applied::Ok)
+    }
+
+    /// CLUSTER FORGET, in Redis's order of checks, with the forget list standing in for the
+    /// nodes that have not forgotten `target` yet (see [`ClusterCommand::Forget`]).
+    fn forget(&mut self, node: &NodeId, target: &str, now_ms: u64) -> Result<Applied, ClusterError> {
+        let acting = self.acting(node)?;
+        let Some(n) = self.lookup_index(target) else {
+            let listed = NodeId::parse(target.as_bytes())
+                .filter(|id| self.forgotten.get(id).is_some_and(|f| f.until_ms > now_ms && !f.by.contains(node)));
+            return match listed {
+                Some(id) => {
+                    self.prune_forgotten(now_ms);
+                    if let Some(entry) = self.forgotten.get_mut(&id) {
+                        entry.by.push(*node);
+                    }
+                    Ok(Applied::Ok)
+                }
+                None => Err(ClusterError::UnknownNode(target.to_string())),
+            };
+        };
+        if n == acting {
+            return Err(ClusterError::ForgetMyself);
+        }
+        if self.nodes[acting].is_replica() && self.nodes[acting].primary == Some(self.nodes[n].id) {
+            return Err(ClusterError::ForgetMyMaster);
+        }
+        let id = self.nodes[n].id;
+        self.prune_forgotten(now_ms);
+        self.del_node(n);
+        self.forgotten.insert(id, Forgotten { until_ms: now_ms.saturating_add(FORGET_TTL_MS), by: vec![*node] });
+        Ok(Applied::Ok)
+    }
+
+    /// Drops the forget list's entries whose time is over at `now_ms` (`clusterBlacklistCleanup`).
+    fn prune_forgotten(&mut self, now_ms: u64) {
+        self.forgotten.retain(|_, f| f.until_ms > now_ms);
     }
 
     fn push_node(&mut self, node: Node) -> Result<(), ClusterError> {
@@ -987,6 +1065,7 @@ impl ClusterState {
             nodes,
             owners,
             slot_counts,
+            forgotten: BTreeMap::new(),
         })
     }
 }
@@ -1003,6 +1082,9 @@ struct StateRepr {
     last_vote_epoch: u64,
     health: ClusterHealth,
     nodes: Vec<NodeRepr>,
+    /// Absent from states serialized before the forget list existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    forgotten: BTreeMap<NodeId, Forgotten>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -1021,6 +1103,7 @@ impl From<ClusterState> for StateRepr {
             last_vote_epoch: state.last_vote_epoch,
             health: state.health,
             nodes,
+            forgotten: state.forgotten,
         }
     }
 }
@@ -1031,6 +1114,7 @@ impl TryFrom<StateRepr> for ClusterState {
         let nodes = repr.nodes.into_iter().map(|n| (n.node, n.slots)).collect();
         let mut state = ClusterState::from_parts(repr.myself, repr.current_epoch, repr.last_vote_epoch, nodes)?;
         state.health = repr.health;
+        state.forgotten = repr.forgotten;
         Ok(state)
     }
 }

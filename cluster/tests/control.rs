@@ -217,7 +217,7 @@ async fn proposals_on_a_follower_setslot_and_forget() {
     assert_eq!(extra.state().slots_assigned(), usize::from(SLOTS));
 
     // FORGET it: gone from every member's state (and from the Raft membership).
-    let forget = ClusterCommand::Forget { node: f.id(), target: extra.id().to_string() };
+    let forget = ClusterCommand::Forget { node: f.id(), target: extra.id().to_string(), now_ms: 0 };
     assert_eq!(f.propose(forget).await, Ok(Applied::Ok));
     eventually(&all, "node 4 forgotten everywhere", || {
         agree(&all) && nodes.iter().all(|n| n.state().node(&extra.id()).is_none())
@@ -369,9 +369,19 @@ async fn meet_refusals_and_pending_state() {
     assert_eq!(a.state().node(&b.id()).unwrap().link, LinkState::Connected);
     assert_eq!(a.state().node(&b.id()).unwrap().pong_received, 7);
     assert_eq!(b.state().node(&b.id()).unwrap().pong_received, 0);
-    // CLUSTER RESET of a member is refused.
+    // CLUSTER RESET of a member: it leaves the cluster (b forgets it, and b's FORGET of it
+    // still succeeds once, as on Redis), and is alone in no cluster.
     let reset = ClusterCommand::Reset { node: a.id(), hard: false, new_id: a.id(), db_keys: 0 };
-    assert!(matches!(a.propose(reset).await, Err(ClusterError::ControlPlane(_))));
+    assert_eq!(a.propose(reset).await, Ok(Applied::Ok));
+    assert_eq!(a.state().nodes().len(), 1);
+    assert_eq!(a.plane.cluster_id(), None);
+    eventually(&ab, "b forgot a", || b.state().node(&a.id()).is_none()).await;
+    let forget = ClusterCommand::Forget { node: b.id(), target: a.id().to_string(), now_ms: 1 };
+    assert_eq!(b.propose(forget.clone()).await, Ok(Applied::Ok));
+    assert_eq!(b.propose(forget).await, Err(ClusterError::UnknownNode(a.id().to_string())));
+    // MET again, it is taken in again.
+    a.meet(&b).await.unwrap();
+    eventually(&ab, "a and b agree again", || agree(&ab) && b.state().node(&a.id()).is_some()).await;
     for node in [a, b, c, d] {
         node.plane.shutdown().await;
     }

@@ -350,14 +350,17 @@ fn replies_routes_and_errors_match_a_real_cluster() {
     compare_error(&a, &["CLUSTER", "FORGET", ida.as_str()], |s| ClusterCommand::Forget {
         node: me(s),
         target: ida.to_string(),
+        now_ms: 0,
     });
     compare_error(&r, &["CLUSTER", "FORGET", ida.as_str()], |s| ClusterCommand::Forget {
         node: me(s),
         target: ida.to_string(),
+        now_ms: 0,
     });
     compare_error(&a, &["CLUSTER", "FORGET", "nobody"], |s| ClusterCommand::Forget {
         node: me(s),
         target: "nobody".into(),
+        now_ms: 0,
     });
     compare_error(&a, &["CLUSTER", "REPLICATE", ida.as_str()], |s| ClusterCommand::Replicate {
         node: me(s),

@@ -10,8 +10,8 @@ use crate::store::Locked;
 use bytes::Bytes;
 use ferrocache_cluster::replies::{info_reply, links_reply};
 use ferrocache_cluster::{
-    check_subcommand, parse_cluster, route, ClientFlags, ClusterError, ClusterRequest, CommandKind, LocalFacts, Query,
-    Route,
+    check_subcommand, parse_cluster, route, ClientFlags, ClusterCommand, ClusterError, ClusterRequest, CommandKind,
+    LocalFacts, Query, Route,
 };
 use ferrocache_protocol::Reply;
 
@@ -121,10 +121,24 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ClusterRequest::Failover { .. }) => {
             Reply::err("ERR CLUSTER FAILOVER is not supported yet: this build has no replication")
         }
-        Ok(ClusterRequest::Change(cmd)) => match node.apply(&cmd) {
-            Ok(applied) => applied.to_reply(),
-            Err(e) => e.to_reply(),
-        },
+        Ok(ClusterRequest::Change(cmd)) => {
+            let reset_replica = matches!(cmd, ClusterCommand::Reset { .. }) && node.state.read().myself().is_replica();
+            match node.apply(&cmd) {
+                Ok(applied) => {
+                    // `clusterReset`: a replica turned into an empty master (`emptyData`; cluster
+                    // mode has db 0 only).
+                    if reset_replica {
+                        if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
+                            ctx.ks.flush_db(0);
+                        } else {
+                            ctx.shared.store.lock_all().flush_db(0);
+                        }
+                    }
+                    applied.to_reply()
+                }
+                Err(e) => e.to_reply(),
+            }
+        }
     }
 }
 

@@ -117,6 +117,8 @@ impl ControlPlane {
         })?;
         let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
         let deadline = Instant::now() + self.timing.join;
+        // The cluster's leader will be sending.
+        self.accepting.store(true, std::sync::atomic::Ordering::Relaxed);
         let request = Request::Join(JoinRequest { claims, bus_addr });
         match peer.call(&request, self.timing.join).await {
             Ok(Reply::Join(result)) => result?,

@@ -60,7 +60,19 @@
 //! Every member is a voter. CLUSTER FORGET of a member, once committed, also removes it from
 //! the Raft membership; the forgotten node keeps its last view (as a Redis node does), can be
 //! MET again into the same cluster (its claims are those of that last view), and can join no
-//! other cluster with its old Raft directory.
+//! other cluster with its old Raft directory. The forgotten id stays 60 s on the replicated
+//! forget list, so that the other members' FORGETs of it answer `+OK` as in Redis, where each
+//! node forgets on its own (`redis-cli --cluster del-node`; see [`ClusterCommand::Forget`]).
+//!
+//! # Leaving: CLUSTER RESET
+//!
+//! CLUSTER RESET \[SOFT|HARD\] makes the node a fresh one in no cluster (HARD: under a new id,
+//! epochs 0), its Raft storage wiped, so that a MEET can take it into a cluster again
+//! (`redis-cli --cluster add-node`). A member the cluster still knows first leaves it
+//! ([`ClusterCommand::Leave`], committed: the others forget it, unlike a Redis RESET, which the
+//! others do not hear of; a Raft cluster cannot keep a voter that no longer takes part). One
+//! already forgotten (`del-node` sends the FORGETs first) resets at once. If the cluster
+//! cannot commit the leave in time, the reset fails and nothing changes.
 //!
 //! # Failures
 //!
@@ -94,9 +106,7 @@
 //!
 //! # Not (yet) here
 //!
-//! CLUSTER RESET of a member (refused: FORGET it, then restart it with an empty directory; on a
-//! node in no cluster it applies to the pending state, and HARD restarts Raft under the new id),
-//! learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
+//! Learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
 //! bus link liveness (`SetLink` observations are the server's), failure
 //! detection and automatic failover by the leader, and a limit on the number of voters.
 
@@ -185,6 +195,9 @@ pub struct ControlPlane {
     join_lock: tokio::sync::Mutex<()>,
     /// Test hook: the bus is cut (no traffic in or out).
     cut: Arc<AtomicBool>,
+    /// Raft traffic is served (false after CLUSTER RESET of a member, until some node asks to
+    /// meet this one or it meets one: its former cluster's leader may still be sending).
+    accepting: AtomicBool,
     closed: AtomicBool,
     server: Mutex<Option<JoinHandle<()>>>,
     /// When a leader last reached this node with entries or a heartbeat it accepted.
@@ -251,6 +264,7 @@ impl ControlPlane {
             timing,
             join_lock: tokio::sync::Mutex::new(()),
             cut,
+            accepting: AtomicBool::new(true),
             closed: AtomicBool::new(false),
             server: Mutex::new(None),
             leader_contact: Mutex::new(None),
@@ -331,7 +345,7 @@ impl ControlPlane {
     ///   majority within `cluster-node-timeout`: [`ClusterError::ControlPlane`].
     ///
     /// [`ClusterCommand::Meet`] is [`ControlPlane::meet`] (its address checked as Redis does;
-    /// the random id is not used). CLUSTER RESET of a member is refused.
+    /// the random id is not used). [`ClusterCommand::Reset`] is `ControlPlane::reset` (the node leaves its cluster).
     pub async fn propose(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(ClusterError::ControlPlane("the control plane is shut down".to_string()));
@@ -356,38 +370,98 @@ impl ControlPlane {
         self.replicate(cmd).await
     }
 
-    /// CLUSTER RESET: on a node in no cluster, applied to its pending state; HARD gives the
-    /// node a new id, and so a new (blank) Raft instance under that id. Refused on a member.
+    /// CLUSTER RESET \[SOFT|HARD\]: this node forgets every other node and all slots (HARD:
+    /// under a new id, epochs 0) and is in no cluster any more, as a fresh node that can be
+    /// MET into a cluster again (`redis-cli --cluster add-node`).
+    ///
+    /// 1. Redis's checks ([`ClusterState::apply`] of the reset on a copy of this node's view):
+    ///    refused, nothing changes.
+    /// 2. A member the cluster still knows (some other node it knows says so) first leaves it:
+    ///    [`ClusterCommand::Leave`] is committed (every other member forgets it; their FORGETs
+    ///    of it then succeed) and it leaves the Raft membership. Not committed within the
+    ///    timeout: the reset fails, nothing changed here. A member the cluster has forgotten
+    ///    (`redis-cli --cluster del-node` sends the FORGETs first), or whose peers are all
+    ///    unreachable, resets at once.
+    /// 3. Its Raft storage is wiped and Raft restarted blank (under the new id for HARD); its
+    ///    view becomes the reset state. Until some node asks to meet it (or it meets one), it
+    ///    ignores Raft traffic from its former cluster, whose leader may not have dropped it yet.
     async fn reset(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
-        let member = || {
-            ClusterError::ControlPlane(
-                "CLUSTER RESET of a member of a cluster is not supported: FORGET it on the cluster, \
-                 then restart it with an empty cluster directory"
-                    .to_string(),
-            )
+        let ClusterCommand::Reset { new_id, .. } = cmd else {
+            return Err(ClusterError::ControlPlane("not a CLUSTER RESET".to_string()));
         };
-        // No join may start meanwhile: it would bring the old id in.
+        // No join may start meanwhile: it would bring the old state in.
         let _guard = self.join_lock.lock().await;
+        let mut next = self.view.state().read().clone();
+        next.apply(cmd)?;
         let old = self.me();
-        let new = self.view.reset_pending(cmd).ok_or_else(member)??;
-        if new != old {
-            // Nothing was ever stored under the old id (the node is in no cluster): the new
-            // instance starts blank too.
-            let raft = self.raft();
-            let _ = raft.shutdown().await;
-            let restart = async {
-                let log = LogStore::open(&self.dir)?;
-                let sm = StateMachine::open(&self.dir, self.view.clone())?;
-                let network = Network { cut: self.cut.clone(), backoff: self.backoff };
-                Raft::new(RaftId(new), self.config.clone(), network, log, sm).await.map_err(io::Error::other)
-            };
-            let raft = restart
-                .await
-                .map_err(|e| ClusterError::ControlPlane(format!("CLUSTER RESET: restarting Raft: {e}")))?;
-            *self.raft.write() = raft;
-            *self.me.write() = new;
+        let member = self.view.is_member();
+        if member && self.cluster_knows_me().await {
+            let leave = ClusterCommand::Leave { node: old, now_ms: crate::command::unix_ms() };
+            self.replicate(leave).await?;
+        }
+        if !member && *new_id == old {
+            // Nothing of Raft stored: the pending state is all there is.
+            self.view.reset_to(next);
+            return Ok(Applied::Ok);
+        }
+        if member {
+            self.accepting.store(false, Ordering::Relaxed);
+        }
+        let raft = self.raft();
+        let _ = raft.shutdown().await;
+        let restart = async {
+            storage::wipe(&self.dir)?;
+            state_machine::wipe(&self.dir)?;
+            self.view.reset_to(next);
+            let log = LogStore::open(&self.dir)?;
+            let sm = StateMachine::open(&self.dir, self.view.clone())?;
+            let network = Network { cut: self.cut.clone(), backoff: self.backoff };
+            Raft::new(RaftId(*new_id), self.config.clone(), network, log, sm).await.map_err(io::Error::other)
+        };
+        let raft = restart.await.map_err(|e| {
+            tracing::warn!("CLUSTER RESET: restarting Raft: {e}");
+            ClusterError::ControlPlane(format!("CLUSTER RESET: restarting Raft: {e}"))
+        })?;
+        *self.raft.write() = raft;
+        *self.me.write() = *new_id;
+        *self.leader_contact.lock() = None;
+        if member {
+            tracing::info!(node = %new_id, "CLUSTER RESET: left the cluster; now in no cluster");
         }
         Ok(Applied::Ok)
+    }
+
+    /// Whether any other node this node knows still has it in its state (asked on their
+    /// buses, all at once; an unreachable node does not count).
+    async fn cluster_knows_me(&self) -> bool {
+        let me = self.me();
+        let mine = self.view.cluster_id();
+        let peers: Vec<String> = {
+            let state = self.view.state();
+            let state = state.read();
+            state
+                .nodes()
+                .iter()
+                .filter(|n| n.id != me && !n.in_handshake())
+                .filter_map(|n| {
+                    n.ip.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, n.cport).to_string())
+                })
+                .collect()
+        };
+        let mut asks = tokio::task::JoinSet::new();
+        for addr in peers {
+            let mut peer = self.peer(addr);
+            let wait = self.timing.rpc;
+            asks.spawn(async move { peer.call(&Request::Hello { from: me }, wait).await });
+        }
+        while let Some(answer) = asks.join_next().await {
+            if let Ok(Ok(Reply::Hello(hello))) = answer {
+                if hello.knows_you && (mine.is_none() || hello.cluster == mine) {
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Commits `cmd` through the leader, retrying while there is none, until the timeout.
@@ -452,8 +526,10 @@ impl ControlPlane {
                     .into_iter()
                     .next()
                     .unwrap_or_else(|| Err(ClusterError::ControlPlane("no result".to_string())));
-                if let (Ok(_), ClusterCommand::Forget { target, .. }) = (&result, &cmd) {
-                    self.drop_member(target).await;
+                match (&result, &cmd) {
+                    (Ok(_), ClusterCommand::Forget { target, .. }) => self.drop_member(target).await,
+                    (Ok(_), ClusterCommand::Leave { node, .. }) => self.drop_member(node.as_str()).await,
+                    _ => {}
                 }
                 ProposeReply::Done { result, index: response.log_id.index }
             }
@@ -486,6 +562,10 @@ impl ControlPlane {
         if self.closed.load(Ordering::Relaxed) {
             return Reply::Refused("shutting down".to_string());
         }
+        let raft_rpc = matches!(req, Request::AppendEntries(_) | Request::Vote(_) | Request::Snapshot { .. });
+        if raft_rpc && !self.accepting.load(Ordering::Relaxed) {
+            return Reply::Refused("this node was reset: it is in no cluster".to_string());
+        }
         match req {
             Request::AppendEntries(rpc) => {
                 let reply = self.raft().append_entries(rpc).await;
@@ -500,7 +580,11 @@ impl ControlPlane {
                 let snapshot = openraft::Snapshot { meta, snapshot: Box::new(io::Cursor::new(data)) };
                 Reply::Snapshot(self.raft().install_full_snapshot(vote, snapshot).await)
             }
-            Request::Hello { from } => Reply::Hello(self.hello(from, peer)),
+            Request::Hello { from } => {
+                // Someone means to meet this node: its cluster's leader will be sending.
+                self.accepting.store(true, Ordering::Relaxed);
+                Reply::Hello(self.hello(from, peer))
+            }
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
                     .await

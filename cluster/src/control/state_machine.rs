@@ -73,6 +73,18 @@ impl StateMachine {
     }
 }
 
+/// Removes the snapshot (and its temporary file) from `dir` (CLUSTER RESET of a member).
+pub(crate) fn wipe(dir: &Path) -> io::Result<()> {
+    let path = dir.join(SNAPSHOT_FILE);
+    for path in [path.with_extension("tmp"), path] {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Applies one command to the replicated state.
 ///
 /// The replicated state has a "myself" like any [`ClusterState`], and `ClusterState` never
@@ -83,10 +95,20 @@ fn apply_replicated(state: &mut ClusterState, cmd: &ClusterCommand) -> Result<Ap
     if cmd.is_local() {
         return Err(ClusterError::ControlPlane(format!("a node-local command in the log: {cmd:?}")));
     }
-    if let ClusterCommand::Forget { node, target } = cmd {
-        if NodeId::parse(target.as_bytes()) == Some(state.my_id()) && state.node(node).is_some() {
+    match cmd {
+        ClusterCommand::Forget { node, target, .. }
+            if NodeId::parse(target.as_bytes()) == Some(state.my_id()) && state.node(node).is_some() =>
+        {
             let _ = state.set_myself(*node);
         }
+        // The leaving node is removed: myself moves to any other (none: it is the last node,
+        // and stays, as every member would keep it).
+        ClusterCommand::Leave { node, .. } if *node == state.my_id() => {
+            if let Some(other) = state.nodes().iter().map(|n| n.id).find(|id| id != node) {
+                let _ = state.set_myself(other);
+            }
+        }
+        _ => {}
     }
     state.apply(cmd)
 }
@@ -234,7 +256,7 @@ mod tests {
         }
         state.apply(&ClusterCommand::AddSlots { node: a, ranges: vec![(0, 9)] }).unwrap();
         // a is the replicated state's myself (it seeded the cluster); b forgets it.
-        let forget = ClusterCommand::Forget { node: b, target: a.to_string() };
+        let forget = ClusterCommand::Forget { node: b, target: a.to_string(), now_ms: 0 };
         assert_eq!(apply_replicated(&mut state, &forget), Ok(Applied::Ok));
         assert!(state.node(&a).is_none(), "gone, as on every other member");
         assert_eq!(state.slots_assigned(), 0);

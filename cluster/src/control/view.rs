@@ -113,20 +113,21 @@ impl View {
         result
     }
 
-    /// CLUSTER RESET on a node in no cluster, applied to its pending state: the new id (HARD
-    /// renames myself), or `None` if this node became a member meanwhile.
-    pub(crate) fn reset_pending(&self, cmd: &ClusterCommand) -> Option<Result<NodeId, ClusterError>> {
-        let inner = self.inner.lock();
-        if inner.member || inner.cluster_id.is_some() {
-            return None;
-        }
-        let mut state = self.state.write();
-        let result = state.apply(cmd).map(|_| state.my_id());
-        if let Ok(id) = result {
-            *self.me.write() = id;
-            self.bump();
-        }
-        Some(result)
+    /// After CLUSTER RESET: `state` (the reset view: myself alone) becomes this node's pending
+    /// state, in no cluster, under its id (HARD renamed it); the observations of other nodes
+    /// are dropped with them. The node-local settings stay.
+    pub(crate) fn reset_to(&self, mut state: ClusterState) {
+        let mut inner = self.inner.lock();
+        inner.member = false;
+        inner.cluster_id = None;
+        inner.overlay.clear();
+        *self.me.write() = state.my_id();
+        let mut current = self.state.write();
+        state.set_config(*current.config());
+        *current = state;
+        drop(current);
+        drop(inner);
+        self.bump();
     }
 
     /// Applies `cmd` to the pending state; `None` if this node became a member meanwhile (the

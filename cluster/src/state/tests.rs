@@ -281,17 +281,20 @@ fn meet_and_handshake() {
 fn forget() {
     let mut s = cluster();
     let (a, b, r) = (id('a'), id('b'), id('r'));
-    assert_eq!(refuse(&mut s, ClusterCommand::Forget { node: a, target: "zz".into() }), "ERR Unknown node zz");
     assert_eq!(
-        refuse(&mut s, ClusterCommand::Forget { node: a, target: a.to_string() }),
+        refuse(&mut s, ClusterCommand::Forget { node: a, target: "zz".into(), now_ms: 0 }),
+        "ERR Unknown node zz"
+    );
+    assert_eq!(
+        refuse(&mut s, ClusterCommand::Forget { node: a, target: a.to_string(), now_ms: 0 }),
         "ERR I tried hard but I can't forget myself..."
     );
     assert_eq!(
-        refuse(&mut s, ClusterCommand::Forget { node: r, target: a.to_string() }),
+        refuse(&mut s, ClusterCommand::Forget { node: r, target: a.to_string(), now_ms: 0 }),
         "ERR Can't forget my master!"
     );
     ok(&mut s, ClusterCommand::SetSlot { node: a, slot: 1, action: SetSlotAction::Migrating(b.to_string()) });
-    ok(&mut s, ClusterCommand::Forget { node: a, target: b.to_string() });
+    ok(&mut s, ClusterCommand::Forget { node: a, target: b.to_string(), now_ms: 0 });
     assert!(s.node(&b).is_none());
     assert_eq!(owner(&s, 6000), None);
     assert!(s.migrating_to(1).is_none());
@@ -300,15 +303,94 @@ fn forget() {
     assert_eq!(owner(&s, 0), Some(a));
     assert_eq!(s.cluster_size(), 2);
     // Forgetting a master leaves its replicas without a primary.
-    ok(&mut s, ClusterCommand::Forget { node: id('c'), target: a.to_string() });
+    ok(&mut s, ClusterCommand::Forget { node: id('c'), target: a.to_string(), now_ms: 0 });
     // ... but never removes the viewer's own node from its own view.
     assert_eq!(s.myself().id, a);
     let mut s = cluster();
     s.set_myself(id('c')).unwrap();
-    ok(&mut s, ClusterCommand::Forget { node: b, target: a.to_string() });
+    ok(&mut s, ClusterCommand::Forget { node: b, target: a.to_string(), now_ms: 0 });
     assert!(s.node(&a).is_none());
     assert_eq!(s.node(&r).unwrap().primary, None);
     assert_eq!(owner(&s, 16383), Some(id('c')));
+}
+
+/// The forget list: FORGET's answers on the other members after the first one, its expiry,
+/// and a node met again.
+#[test]
+fn forget_list() {
+    let (a, b, c, r) = (id('a'), id('b'), id('c'), id('r'));
+    let t0 = 1_000_000;
+    let forget = |node, target: NodeId, now_ms| ClusterCommand::Forget { node, target: target.to_string(), now_ms };
+    let mut s = cluster();
+    ok(&mut s, forget(a, b, t0));
+    assert!(s.node(&b).is_none());
+    assert_eq!(s.forgotten().get(&b), Some(&Forgotten { until_ms: t0 + FORGET_TTL_MS, by: vec![a] }));
+    // Each other node's FORGET succeeds once, as each Redis node forgets on its own...
+    ok(&mut s, forget(c, b, t0 + 10));
+    ok(&mut s, forget(r, b, t0 + 20));
+    assert_eq!(s.forgotten()[&b].by, vec![a, c, r]);
+    // ... and a second one is refused, as by a Redis node that no longer knows it.
+    let unknown = format!("ERR Unknown node {b}");
+    assert_eq!(refuse(&mut s, forget(a, b, t0 + 30)), unknown);
+    assert_eq!(refuse(&mut s, forget(c, b, t0 + 30)), unknown);
+    // 60 s on, the list no longer counts; the next FORGET applied drops the entry.
+    let mut late = cluster();
+    ok(&mut late, forget(a, b, t0));
+    assert_eq!(refuse(&mut late, forget(c, b, t0 + FORGET_TTL_MS)), unknown);
+    ok(&mut late, forget(a, id('c'), t0 + FORGET_TTL_MS));
+    assert_eq!(late.forgotten().keys().collect::<Vec<_>>(), vec![&id('c')]);
+    // Ids that are not ids, and ids never forgotten: Unknown node, the list untouched.
+    assert_eq!(refuse(&mut s, forget(c, id('z'), t0)), format!("ERR Unknown node {}", id('z')));
+    assert_eq!(
+        refuse(&mut s, ClusterCommand::Forget { node: c, target: "nobody".into(), now_ms: t0 }),
+        "ERR Unknown node nobody"
+    );
+    // Refusals on known nodes come first, and list nothing.
+    assert_eq!(refuse(&mut s, forget(a, a, t0)), "ERR I tried hard but I can't forget myself...");
+    assert_eq!(refuse(&mut s, forget(r, a, t0)), "ERR Can't forget my master!");
+    // Met again: off the list; a FORGET now forgets it again.
+    let mut back = Node::new(b, "127.0.0.1", 7002, 17002);
+    back.flags = NodeFlags::MASTER;
+    ok(&mut s, ClusterCommand::AddNode { node: Box::new(back) });
+    assert!(s.forgotten().get(&b).is_none());
+    ok(&mut s, forget(c, b, t0 + 40));
+    assert_eq!(s.forgotten()[&b].by, vec![c]);
+    // The list survives a serde round trip (the Raft snapshot); a state without one loads.
+    let json = serde_json::to_string(&s).unwrap();
+    assert_eq!(serde_json::from_str::<ClusterState>(&json).unwrap(), s);
+    let mut plain = cluster();
+    let json = serde_json::to_string(&plain).unwrap();
+    assert!(!json.contains("forgotten"), "{json}");
+    assert_eq!(serde_json::from_str::<ClusterState>(&json).unwrap(), plain);
+    // A FORGET logged before the field existed reads as sent at time 0.
+    let old = format!(r#"{{"Forget":{{"node":"{a}","target":"{b}"}}}}"#);
+    assert_eq!(serde_json::from_str::<ClusterCommand>(&old).unwrap(), forget(a, b, 0));
+    ok(&mut plain, forget(a, b, 0));
+}
+
+/// A member resetting itself out of the cluster: gone for every other node, and each of
+/// their FORGETs of it succeeds once.
+#[test]
+fn leave() {
+    let (a, b, c, r) = (id('a'), id('b'), id('c'), id('r'));
+    let t0 = 5_000;
+    let mut s = cluster();
+    s.set_myself(c).unwrap();
+    ok(&mut s, ClusterCommand::Leave { node: b, now_ms: t0 });
+    assert!(s.node(&b).is_none());
+    assert_eq!(s.slot_count(&b), 0);
+    assert_eq!(s.forgotten()[&b], Forgotten { until_ms: t0 + FORGET_TTL_MS, by: vec![] });
+    for node in [a, c, r] {
+        ok(&mut s, ClusterCommand::Forget { node, target: b.to_string(), now_ms: t0 + 1 });
+    }
+    // Already gone: nothing to do.
+    let before = s.clone();
+    ok(&mut s, ClusterCommand::Leave { node: b, now_ms: t0 + 2 });
+    ok(&mut s, ClusterCommand::Leave { node: id('z'), now_ms: t0 + 2 });
+    assert_eq!(s, before);
+    // The viewer's own node stays in its own view.
+    ok(&mut s, ClusterCommand::Leave { node: c, now_ms: t0 + 3 });
+    assert_eq!(s, before);
 }
 
 #[test]
@@ -387,7 +469,7 @@ fn failover() {
     // A replica whose master is unknown cannot fail over.
     let mut lost = cluster();
     lost.set_myself(id('b')).unwrap();
-    ok(&mut lost, ClusterCommand::Forget { node: id('b'), target: a.to_string() });
+    ok(&mut lost, ClusterCommand::Forget { node: id('b'), target: a.to_string(), now_ms: 0 });
     assert_eq!(
         refuse(&mut lost, ClusterCommand::Failover { node: r, takeover: true }),
         "ERR I'm a replica but my master is unknown to me"
@@ -508,7 +590,7 @@ fn random_command(rng: &mut impl Rng) -> ClusterCommand {
     let range = (slot.min(16383), (slot + rng.gen_range(0..3)).min(16384));
     let name = if rng.gen_bool(0.9) { n2.to_string() } else { "junk".to_string() };
     let keys = rng.gen_range(0..2);
-    match rng.gen_range(0..17) {
+    match rng.gen_range(0..18) {
         0 => ClusterCommand::AddSlots { node: n1, ranges: vec![range] },
         1 => ClusterCommand::DelSlots { node: n1, ranges: vec![range, (range.1, range.0)] },
         2 => ClusterCommand::FlushSlots { node: n1, db_keys: keys },
@@ -523,11 +605,12 @@ fn random_command(rng: &mut impl Rng) -> ClusterCommand {
         7 => ClusterCommand::BumpEpoch { node: n1 },
         8 => ClusterCommand::SetConfigEpoch { node: n1, epoch: rng.gen_range(-1..3) },
         9 => ClusterCommand::Meet { id: NodeId::random(), ip: "127.0.0.1".into(), port: rng.gen_range(0..3), cport: 1 },
-        10 => ClusterCommand::Forget { node: n1, target: name },
+        10 => ClusterCommand::Forget { node: n1, target: name, now_ms: [0, 30_000, 70_000][rng.gen_range(0..3)] },
         11 => ClusterCommand::Replicate { node: n1, target: name, db_keys: keys },
         12 => ClusterCommand::Failover { node: n1, takeover: rng.gen() },
         13 => ClusterCommand::SetRole { node: n1, primary: rng.gen_bool(0.5).then_some(n2) },
         14 => ClusterCommand::Reset { node: n1, hard: rng.gen(), new_id: NodeId::random(), db_keys: keys },
+        16 => ClusterCommand::Leave { node: n1, now_ms: [0, 30_000, 70_000][rng.gen_range(0..3)] },
         15 => ClusterCommand::AddNode { node: Box::new(Node::new(n1, "1.2.3.4", 5, 6)) },
         _ => ClusterCommand::SetFailState { node: n1, pfail: rng.gen(), fail: rng.gen() },
     }
