@@ -90,9 +90,16 @@ async fn eventually(nodes: &[&TestNode], what: &str, mut check: impl FnMut() -> 
     }
 }
 
-/// The state seen as `viewer` sees it: equal for every member of a cluster.
+/// The state seen as `viewer` sees it, without each node's own link observations (who it
+/// pinged when): equal for every member of a cluster.
 fn as_seen_by(mut state: ClusterState, viewer: NodeId) -> ClusterState {
     state.set_myself(viewer).expect("viewer known");
+    let ids: Vec<NodeId> = state.nodes().iter().map(|n| n.id).collect();
+    for node in ids {
+        let unobserved =
+            ClusterCommand::SetLink { node, link: LinkState::Disconnected, ping_sent: 0, pong_received: 0 };
+        state.apply(&unobserved).expect("a known node");
+    }
     state
 }
 
@@ -258,6 +265,18 @@ async fn restart_kill_and_partition() {
     eventually(&all, "the restarted node caught up", || agree(&all)).await;
     assert_eq!(nodes[2].state().slots_assigned(), usize::from(SLOTS) - 12);
     assert_eq!(nodes[2].state().my_id(), nodes[2].id());
+    // Every node pings the others: their links show connected, with a pong time.
+    eventually(&all, "every link up", || {
+        all.iter().all(|n| {
+            let state = n.state();
+            state
+                .nodes()
+                .iter()
+                .filter(|p| p.id != n.id())
+                .all(|p| p.link == LinkState::Connected && p.pong_received > 0)
+        })
+    })
+    .await;
 
     // Kill the leader: the other two elect one and go on.
     let (leader, _) = nodes[0].plane.leader().expect("leader");
@@ -269,6 +288,12 @@ async fn restart_kill_and_partition() {
     assert_eq!(nodes[1].propose(add).await, Ok(Applied::Ok));
     let two: Vec<&TestNode> = nodes.iter().collect();
     eventually(&two, "the survivors agree", || agree(&two)).await;
+    // The killed node's links go down, ping-sent showing the ping still unanswered.
+    eventually(&two, "the killed node's links down", || {
+        two.iter()
+            .all(|n| n.state().node(&killed_id).is_some_and(|k| k.link == LinkState::Disconnected && k.ping_sent > 0))
+    })
+    .await;
     assert_ne!(nodes[0].plane.leader().map(|l| l.0), Some(killed_id));
     assert_eq!(nodes[0].state().slots_assigned(), usize::from(SLOTS));
 
@@ -279,14 +304,15 @@ async fn restart_kill_and_partition() {
     }
     // Cut one of the two off: it cannot commit, and says so.
     nodes[1].plane.set_bus_cut(true);
-    let before = nodes[1].state();
+    let before = as_seen_by(nodes[1].state(), nodes[1].id());
     let del = ClusterCommand::DelSlots { node: nodes[1].id(), ranges: vec![(16383, 16383)] };
     let started = Instant::now();
     let err = nodes[1].propose(del.clone()).await.unwrap_err();
     assert!(matches!(err, ClusterError::ControlPlane(_)), "{err:?}");
     assert!(err.reply_text().starts_with("ERR the cluster did not commit the change within"), "{err}");
     assert!(started.elapsed() < NODE_TIMEOUT * 3);
-    assert_eq!(nodes[1].state(), before, "nothing changed");
+    // (but its own observation that its links are down)
+    assert_eq!(as_seen_by(nodes[1].state(), nodes[1].id()), before, "nothing changed");
     // So can't the other one, now alone among three voters.
     let err = nodes[0].propose(del.clone()).await.unwrap_err();
     assert!(matches!(err, ClusterError::ControlPlane(_)), "{err:?}");

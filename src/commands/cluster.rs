@@ -106,7 +106,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => e.to_reply(),
         Ok(ClusterRequest::Reply(reply)) => reply,
         Ok(ClusterRequest::Info) => info_reply(&node.state.read(), &node.stats.lock()),
-        Ok(ClusterRequest::Links) => links_reply(&[]),
+        Ok(ClusterRequest::Links) => links_reply(&node.links()),
         Ok(ClusterRequest::SaveConfig) => match node.save() {
             Ok(()) => Reply::OK,
             Err(e) => Reply::error(format!("ERR error saving the cluster node config: {e}")),

@@ -99,6 +99,11 @@ impl ClusterNode {
         Ok(node)
     }
 
+    /// The cluster bus links alive now (CLUSTER LINKS).
+    pub fn links(&self) -> Vec<ferrocache_cluster::replies::LinkInfo> {
+        self.control.links()
+    }
+
     /// Applies `cmd` through the control plane (CLUSTER handlers are synchronous: this waits
     /// for the commit on the calling worker thread, as Redis's CLUSTER commands block too).
     /// Changes replicated from other nodes reach nodes.conf through [`ClusterNode::watch_changes`].

@@ -14,6 +14,7 @@
 //! | `state_machine.rs` | the replicated [`ClusterState`] as the log made it, snapshots |
 //! | `storage.rs` | the Raft log and vote on disk |
 //! | `network.rs` | the bus protocol, openraft's network, the bus server |
+//! | `links.rs` | bus link liveness (pings, CLUSTER NODES' link column) and CLUSTER LINKS |
 //! | `types.rs` | the Raft type configuration: member ids, log payloads |
 //!
 //! # How changes flow
@@ -107,9 +108,9 @@
 //! # Not (yet) here
 //!
 //! Learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
-//! bus link liveness (`SetLink` observations are the server's), failure
-//! detection and automatic failover by the leader, and a limit on the number of voters.
+//! failure detection and automatic failover by the leader, and a limit on the number of voters.
 
+mod links;
 mod membership;
 mod network;
 mod state_machine;
@@ -202,6 +203,8 @@ pub struct ControlPlane {
     server: Mutex<Option<JoinHandle<()>>>,
     /// When a leader last reached this node with entries or a heartbeat it accepted.
     leader_contact: Mutex<Option<std::time::Instant>>,
+    /// The bus links alive now (see `links.rs`).
+    links: Arc<links::LinkTable>,
 }
 
 impl ControlPlane {
@@ -268,9 +271,11 @@ impl ControlPlane {
             closed: AtomicBool::new(false),
             server: Mutex::new(None),
             leader_contact: Mutex::new(None),
+            links: Arc::default(),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
+        tokio::spawn(links::watch(Arc::downgrade(&plane)));
         if plane.view.is_member() {
             tokio::spawn(membership::announce_address(Arc::downgrade(&plane)));
         }
@@ -585,6 +590,7 @@ impl ControlPlane {
                 self.accepting.store(true, Ordering::Relaxed);
                 Reply::Hello(self.hello(from, peer))
             }
+            Request::Ping { .. } => Reply::Pong,
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
                     .await
@@ -597,6 +603,10 @@ impl ControlPlane {
 
     fn peer(&self, addr: String) -> Peer {
         Peer::new(addr, self.cut.clone())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Relaxed)
     }
 
     pub(crate) fn is_cut(&self) -> bool {

@@ -60,6 +60,10 @@ pub(crate) enum Request {
     Hello {
         from: NodeId,
     },
+    /// Are you there? (link liveness, see `links.rs`; changes nothing on the answering node)
+    Ping {
+        from: NodeId,
+    },
     /// Commit this command (sent to the leader).
     Propose(ClusterCommand),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
@@ -79,6 +83,7 @@ pub(crate) enum Reply {
     Vote(Result<VoteResponse<RaftId>, RaftError<RaftId>>),
     Snapshot(Result<SnapshotResponse<RaftId>, Fatal<RaftId>>),
     Hello(Hello),
+    Pong,
     Propose(ProposeReply),
     Join(Result<(), ClusterError>),
     Readdress(Result<(), ClusterError>),
@@ -289,11 +294,16 @@ async fn connection(mut stream: TcpStream, peer: SocketAddr, plane: Weak<Control
     if stream.read_exact(&mut magic).await.is_err() || &magic != MAGIC {
         return;
     }
+    // Listed in CLUSTER LINKS once the peer pings over this connection, until it ends.
+    let mut incoming = None;
     loop {
         let Ok(req) = read_frame::<_, Request>(&mut stream).await else { return };
         let Some(plane) = plane.upgrade() else { return };
         if plane.is_cut() {
             return;
+        }
+        if let (Request::Ping { from }, None) = (&req, &incoming) {
+            incoming = Some(plane.links.incoming(*from));
         }
         let reply = plane.handle(req, peer, local).await;
         drop(plane);

@@ -113,6 +113,28 @@ impl View {
         result
     }
 
+    /// [`apply_local`](Self::apply_local) for a `SetLink` observation, which the pings make
+    /// every second: `changes` (and so a nodes.conf rewrite) only when the link goes up or
+    /// down, not for each new pong time.
+    pub(crate) fn observe_link(&self, cmd: &ClusterCommand) {
+        let ClusterCommand::SetLink { node, link, .. } = cmd else { return };
+        let mut inner = self.inner.lock();
+        let mut state = self.state.write();
+        let flipped = state.node(node).is_some_and(|n| n.link != *link);
+        if state.apply(cmd).is_err() {
+            return;
+        }
+        drop(state);
+        if let Some(key) = overlay_key(cmd) {
+            inner.overlay.retain(|c| overlay_key(c) != Some(key));
+            inner.overlay.push(cmd.clone());
+        }
+        drop(inner);
+        if flipped {
+            self.bump();
+        }
+    }
+
     /// After CLUSTER RESET: `state` (the reset view: myself alone) becomes this node's pending
     /// state, in no cluster, under its id (HARD renamed it); the observations of other nodes
     /// are dropped with them. The node-local settings stay.
