@@ -10,10 +10,10 @@
 //!   node's position in the `create` command (so slot ranges line up);
 //! * the ping-sent / pong-received columns of CLUSTER NODES (milliseconds of the wall clock);
 //! * CLUSTER INFO's `cluster_stats_messages_*` counters: Redis counts the PING/PONG/MEET
-//!   messages of its gossip bus; ours is a Raft log, which sends none of those, so we answer
-//!   only the two totals, `cluster_stats_messages_sent:0` and `..._received:0` (Redis leaves out
-//!   the per-type lines that are zero too). The per-type lines are dropped and the totals'
-//!   values masked; the totals must still be there, at the same place;
+//!   messages of its gossip bus; ours counts the pings and pongs of its link liveness checks
+//!   (the rest of the bus is Raft's traffic, and MEET is a join, not a message of its own), at
+//!   its own pace. The per-type lines are dropped and the totals' values masked; the totals must
+//!   still be there, at the same place;
 //! * the bulk / verbatim length header, which follows from the above (checked to be the body's
 //!   length on both sides, then compared as `<len>`).
 //!

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::TempDir;
 use ferrocache_cluster::control::{ControlOptions, ControlPlane};
+use ferrocache_cluster::replies::MessageType;
 use ferrocache_cluster::{
     Applied, ClusterCommand, ClusterError, ClusterState, LinkState, Node, NodeId, SetSlotAction, SLOTS,
 };
@@ -277,6 +278,13 @@ async fn restart_kill_and_partition() {
         })
     })
     .await;
+    // CLUSTER INFO counts those pings and pongs, both ways.
+    for n in &all {
+        let stats = n.plane.message_stats();
+        let (ping, pong) = (MessageType::Ping as usize, MessageType::Pong as usize);
+        assert!(stats.sent[ping] > 0 && stats.received[pong] > 0, "{stats:?}");
+        assert!(stats.received[ping] > 0 && stats.sent[pong] > 0, "{stats:?}");
+    }
 
     // Kill the leader: the other two elect one and go on.
     let (leader, _) = nodes[0].plane.leader().expect("leader");

@@ -105,7 +105,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match request {
         Err(e) => e.to_reply(),
         Ok(ClusterRequest::Reply(reply)) => reply,
-        Ok(ClusterRequest::Info) => info_reply(&node.state.read(), &node.stats.lock()),
+        Ok(ClusterRequest::Info) => info_reply(&node.state.read(), &node.message_stats()),
         Ok(ClusterRequest::Links) => links_reply(&node.links()),
         Ok(ClusterRequest::SaveConfig) => match node.save() {
             Ok(()) => Reply::OK,

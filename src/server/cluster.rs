@@ -14,7 +14,7 @@ use ferrocache_cluster::{
     load_nodes_conf, render_nodes_conf, Applied, ClusterCommand, ClusterConfig, ClusterError, ClusterHealth,
     ClusterState, Node, NodeId,
 };
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,7 +29,6 @@ pub struct ClusterNode {
     pub state: Arc<RwLock<ClusterState>>,
     control: Arc<ControlPlane>,
     config_file: PathBuf,
-    pub stats: Mutex<MessageStats>,
     started: Instant,
 }
 
@@ -75,13 +74,7 @@ impl ClusterNode {
         options.node_timeout = std::time::Duration::from_millis(node_timeout_ms.max(1));
         let control =
             ControlPlane::start(options).await.map_err(|e| format!("Can't start the cluster bus on {bus}: {e}"))?;
-        let node = ClusterNode {
-            state: control.state(),
-            control,
-            config_file: path,
-            stats: Mutex::default(),
-            started: Instant::now(),
-        };
+        let node = ClusterNode { state: control.state(), control, config_file: path, started: Instant::now() };
         node.state.write().set_config(ClusterConfig::default());
         // `cluster-announce-ip`: the address other nodes and clients are told (redirects, SLOTS).
         let me = node.state.read().myself().clone();
@@ -97,6 +90,11 @@ impl ClusterNode {
         }
         node.save().map_err(|e| format!("Can't write the cluster config file: {e}"))?;
         Ok(node)
+    }
+
+    /// CLUSTER INFO's message counters.
+    pub fn message_stats(&self) -> MessageStats {
+        self.control.message_stats()
     }
 
     /// The cluster bus links alive now (CLUSTER LINKS).

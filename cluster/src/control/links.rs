@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 
 use super::network::{Peer, Reply, Request};
 use super::ControlPlane;
-use crate::replies::{LinkDirection, LinkInfo};
+use crate::replies::{LinkDirection, LinkInfo, MessageStats, MessageType};
 use crate::{ClusterCommand, LinkState, NodeId};
 
 /// How often each peer is pinged: Redis pings every node at least every half node timeout
@@ -29,9 +29,19 @@ pub(crate) fn ping_interval(node_timeout: Duration) -> Duration {
 #[derive(Default)]
 pub(crate) struct LinkTable {
     links: Mutex<HashMap<(NodeId, bool), i64>>,
+    /// CLUSTER INFO's message counters: the pings and pongs of link liveness (the bus's other
+    /// traffic is Raft's, which has no Redis message type).
+    stats: Mutex<MessageStats>,
 }
 
 impl LinkTable {
+    /// Counts one message of `kind`, sent or received.
+    pub(crate) fn count(&self, kind: MessageType, sent: bool) {
+        let mut stats = self.stats.lock();
+        let counts = if sent { &mut stats.sent } else { &mut stats.received };
+        counts[kind as usize] += 1;
+    }
+
     fn set(&self, node: NodeId, outgoing: bool, created: Option<i64>) {
         let mut links = self.links.lock();
         match created {
@@ -122,6 +132,7 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
                 Some((a, peer, since)) if a == addr => (peer, since),
                 _ => (p.peer(addr.clone()), None),
             };
+            p.links.count(MessageType::Ping, true);
             pings.spawn(async move {
                 let sent = now_ms();
                 let answered = matches!(peer.call(&Request::Ping { from: me }, interval).await, Ok(Reply::Pong));
@@ -131,6 +142,9 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
         drop(p);
         while let Some(Ok((id, addr, peer, since, sent, answered))) = pings.join_next().await {
             let Some(p) = plane.upgrade() else { return };
+            if answered {
+                p.links.count(MessageType::Pong, false);
+            }
             let since = if answered { since.or(Some(sent)) } else { None };
             p.links.set(id, true, since);
             p.observe_link(id, answered, sent);
@@ -165,5 +179,10 @@ impl ControlPlane {
     /// The bus links alive now (CLUSTER LINKS).
     pub fn links(&self) -> Vec<LinkInfo> {
         self.links.list()
+    }
+
+    /// The message counters of CLUSTER INFO (pings and pongs, sent and received).
+    pub fn message_stats(&self) -> MessageStats {
+        self.links.stats.lock().clone()
     }
 }

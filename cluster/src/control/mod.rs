@@ -590,7 +590,11 @@ impl ControlPlane {
                 self.accepting.store(true, Ordering::Relaxed);
                 Reply::Hello(self.hello(from, peer))
             }
-            Request::Ping { .. } => Reply::Pong,
+            Request::Ping { .. } => {
+                self.links.count(crate::replies::MessageType::Ping, false);
+                self.links.count(crate::replies::MessageType::Pong, true);
+                Reply::Pong
+            }
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
                     .await
