@@ -5,7 +5,7 @@
 use super::Shared;
 use crate::client::{Client, ClientInfo, ReplyMode};
 use crate::commands::{self, errors};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -61,9 +61,9 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let mut parser = RequestParser::new();
     let mut monitor_rx = None;
     let info = client.info.clone();
-    // The request parsed ahead of the one executing, and the keyed command being repeated
-    // (see `KeyedName`).
-    let mut ahead = None;
+    // Up to two requests parsed ahead of the one executing, and the keyed command being
+    // repeated (see `KeyedName`).
+    let mut ahead = std::collections::VecDeque::with_capacity(2);
     let mut keyed: Option<KeyedName> = None;
     loop {
         // Execute every complete request already buffered.
@@ -73,22 +73,38 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
                 authenticated: client.authenticated,
             };
-            match ahead.take().unwrap_or_else(|| parser.parse(&mut input, &limits)) {
+            match ahead.pop_front().unwrap_or_else(|| parser.parse(&mut input, &limits)) {
                 Ok(Some(mut args)) => {
                     executed = true;
                     if !keyed.as_ref().is_some_and(|k| k.is(&args[0])) {
                         keyed = KeyedName::of(client, &args[0]);
                     }
                     if let Some(k) = &keyed {
-                        // Parse the next request now and start fetching its key's index lines,
-                        // so its cache misses overlap this one's work.
-                        let next = parser.parse(&mut input, &limits);
-                        if let Ok(Some(next)) = &next {
-                            if let Some(next_key) = next.get(k.key).filter(|_| k.is(&next[0])) {
-                                shared.store.prefetch(client.db, next_key);
+                        // A lookup misses the cache three times in a row (index control bytes,
+                        // position slot, entry) on a large keyspace. Keep two requests parsed
+                        // ahead: the one after next gets its index lines prefetched, the next
+                        // one (whose index lines came in meanwhile) its entry; so their misses
+                        // overlap this request's work. Only past repeats of a keyed command,
+                        // which cannot change how what follows parses.
+                        let repeats = |r: &ParseResult| matches!(r, Ok(Some(a)) if k.is(&a[0]));
+                        while ahead.len() < 2 && ahead.back().is_none_or(repeats) {
+                            let next = parser.parse(&mut input, &limits);
+                            if let Ok(Some(next)) = &next {
+                                if let Some(key) = next.get(k.key).filter(|_| k.is(&next[0])) {
+                                    shared.store.prefetch(client.db, key);
+                                }
+                            }
+                            let more = matches!(next, Ok(Some(_)));
+                            ahead.push_back(next);
+                            if !more {
+                                break;
                             }
                         }
-                        ahead = Some(next);
+                        if let (Some(Ok(Some(next))), true) = (ahead.front(), ahead.len() == 2) {
+                            if let Some(key) = next.get(k.key).filter(|_| k.is(&next[0])) {
+                                shared.store.prefetch_entry(client.db, key);
+                            }
+                        }
                     }
                     let reply = commands::execute(shared, client, &mut args);
                     parser.recycle(args);
@@ -166,6 +182,8 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         }
     }
 }
+
+type ParseResult = Result<Option<Vec<Bytes>>, ferrocache_protocol::ProtocolError>;
 
 /// A command that takes keys, as the client spells it, and its first key's position.
 ///

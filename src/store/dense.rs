@@ -115,6 +115,20 @@ impl<V> DenseMap<V> {
         self.addr = IndexAddr { ctrl: ctrl.unwrap_or(0), mask };
     }
 
+    /// Prefetches the entry a lookup of `hash` will most likely compare: the first position
+    /// whose tag matches (reading the index, which should be cached by now; see
+    /// [`IndexAddr::prefetch`]), without touching any entry.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        if let Some(&pos) = self.index.find(hash, |_| true) {
+            if let Some(entry) = self.entries.get(pos as usize) {
+                let at = entry as *const (Str, V) as usize;
+                prefetch(at);
+                prefetch(at + std::mem::size_of::<(Str, V)>() - 1);
+            }
+        }
+    }
+
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {
         self.get_index_of_hashed(hash(key), key)
     }

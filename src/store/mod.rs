@@ -287,6 +287,20 @@ impl Store {
         addr.prefetch(hash);
     }
 
+    /// Prefetches the entry a lookup of `key` in `db` will read, once [`prefetch`](Self::prefetch)
+    /// has brought its index lines in: a peek under the shard's lock if it is free (never
+    /// waiting; a read-only peek owes no snapshot copy). Called for the request after next.
+    #[inline]
+    pub fn prefetch_entry(&self, db: usize, key: &[u8]) {
+        if db != 0 {
+            return;
+        }
+        let hash = dense::hash(key);
+        if let Some(shard) = self.shards[self.shard_of_hash(hash)].lock.try_lock() {
+            shard.dbs[0].map.prefetch_entry(hash);
+        }
+    }
+
     /// Locks the shards that hold `keys` (ascending order, each once).
     pub fn lock_keys<'s, K: AsRef<[u8]>>(&'s self, keys: impl IntoIterator<Item = K>) -> Locked<'s> {
         let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k.as_ref())).collect();
