@@ -2,10 +2,11 @@
 //! replies into one buffer → one write. Framing errors reply and close; command errors reply
 //! and keep the connection.
 
+use super::lookahead::Lookahead;
 use super::Shared;
 use crate::client::{Client, ClientInfo, ReplyMode};
 use crate::commands::{self, errors};
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -61,10 +62,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let mut parser = RequestParser::new();
     let mut monitor_rx = None;
     let info = client.info.clone();
-    // Up to two requests parsed ahead of the one executing, and the keyed command being
-    // repeated (see `KeyedName`).
-    let mut ahead = std::collections::VecDeque::with_capacity(2);
-    let mut keyed: Option<KeyedName> = None;
+    let mut lookahead = Lookahead::default();
     loop {
         // Execute every complete request already buffered.
         let mut executed = false;
@@ -73,39 +71,10 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
                 authenticated: client.authenticated,
             };
-            match ahead.pop_front().unwrap_or_else(|| parser.parse(&mut input, &limits)) {
+            match lookahead.next(&mut parser, &mut input, &limits) {
                 Ok(Some(mut args)) => {
                     executed = true;
-                    if !keyed.as_ref().is_some_and(|k| k.is(&args[0])) {
-                        keyed = KeyedName::of(client, &args[0]);
-                    }
-                    if let Some(k) = &keyed {
-                        // A lookup misses the cache three times in a row (index control bytes,
-                        // position slot, entry) on a large keyspace. Keep two requests parsed
-                        // ahead: the one after next gets its index lines prefetched, the next
-                        // one (whose index lines came in meanwhile) its entry; so their misses
-                        // overlap this request's work. Only past repeats of a keyed command,
-                        // which cannot change how what follows parses.
-                        let repeats = |r: &ParseResult| matches!(r, Ok(Some(a)) if k.is(&a[0]));
-                        while ahead.len() < 2 && ahead.back().is_none_or(repeats) {
-                            let next = parser.parse(&mut input, &limits);
-                            if let Ok(Some(next)) = &next {
-                                if let Some(key) = next.get(k.key).filter(|_| k.is(&next[0])) {
-                                    shared.store.prefetch(client.db, key);
-                                }
-                            }
-                            let more = matches!(next, Ok(Some(_)));
-                            ahead.push_back(next);
-                            if !more {
-                                break;
-                            }
-                        }
-                        if let (Some(Ok(Some(next))), true) = (ahead.front(), ahead.len() == 2) {
-                            if let Some(key) = next.get(k.key).filter(|_| k.is(&next[0])) {
-                                shared.store.prefetch_entry(client.db, key);
-                            }
-                        }
-                    }
+                    lookahead.prepare(&shared.store, client, &args, &mut parser, &mut input, &limits);
                     let reply = commands::execute(shared, client, &mut args);
                     parser.recycle(args);
                     write_reply(client, &reply, &mut output);
@@ -180,38 +149,6 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
         }
-    }
-}
-
-type ParseResult = Result<Option<Vec<Bytes>>, ferrocache_protocol::ProtocolError>;
-
-/// A command that takes keys, as the client spells it, and its first key's position.
-///
-/// A request of such a command cannot change how the next request parses (AUTH, HELLO, RESET
-/// or CONFIG SET could), so the next one may be parsed before it runs, and its key prefetched.
-/// Pipelines repeat one command: recognised once as the client's previous command, the name
-/// is then compared byte for byte, with no command lookup.
-struct KeyedName {
-    name: [u8; 16],
-    len: usize,
-    key: usize,
-}
-
-impl KeyedName {
-    /// The keyed command `name` is, if it repeats the client's previous command.
-    fn of(client: &Client, name: &[u8]) -> Option<KeyedName> {
-        let spec = client.last_cmd?;
-        let repeated = spec.first_key > 0 && spec.parent.is_none() && spec.is_named(name) && name.len() <= 16;
-        repeated.then(|| {
-            let mut copy = [0u8; 16];
-            copy[..name.len()].copy_from_slice(name);
-            KeyedName { name: copy, len: name.len(), key: spec.first_key as usize }
-        })
-    }
-
-    #[inline]
-    fn is(&self, name: &[u8]) -> bool {
-        name.len() == self.len && name.iter().zip(&self.name).all(|(a, b)| a == b)
     }
 }
 

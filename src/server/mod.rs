@@ -3,6 +3,7 @@
 mod aof;
 mod cluster;
 mod connection;
+mod lookahead;
 mod monitor;
 mod persistence;
 mod stats;

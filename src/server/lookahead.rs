@@ -1,0 +1,105 @@
+//! Parsing pipelined requests ahead of the one executing, to prefetch their keys.
+//!
+//! On a large keyspace a key lookup misses the cache three times in a row: the index's control
+//! bytes, the position slot they point to, the entry. A pipelined batch holds the next requests
+//! already, so while one request executes, [`Lookahead`] keeps the following two parsed: the
+//! one after next gets its index lines prefetched ([`Store::prefetch`]), the next one, whose
+//! index lines arrived meanwhile, its entry ([`Store::prefetch_entry`]). Their misses then
+//! overlap work instead of queueing up (docs/PERFORMANCE.md has the measurements).
+//!
+//! Parsing ahead is only done past requests that cannot change how what follows parses —
+//! AUTH, HELLO, RESET or CONFIG SET could (auth limits, `proto-max-bulk-len`) — namely repeats
+//! of a command that takes keys ([`KeyedName`]). Requests parsed ahead still execute, and a
+//! framing error found ahead is still answered, in order.
+
+use crate::client::Client;
+use crate::store::Store;
+use bytes::{Bytes, BytesMut};
+use ferrocache_protocol::{Limits, ProtocolError, RequestParser};
+use std::collections::VecDeque;
+
+pub(super) type ParseResult = Result<Option<Vec<Bytes>>, ProtocolError>;
+
+#[derive(Default)]
+pub(super) struct Lookahead {
+    ahead: VecDeque<ParseResult>,
+    keyed: Option<KeyedName>,
+}
+
+impl Lookahead {
+    /// The next request: the oldest one parsed ahead, else a fresh parse.
+    pub(super) fn next(&mut self, parser: &mut RequestParser, input: &mut BytesMut, limits: &Limits) -> ParseResult {
+        self.ahead.pop_front().unwrap_or_else(|| parser.parse(input, limits))
+    }
+
+    /// Called just before `args` executes: parses up to two requests ahead if `args` is a
+    /// repeated keyed command, and prefetches their keys.
+    pub(super) fn prepare(
+        &mut self,
+        store: &Store,
+        client: &Client,
+        args: &[Bytes],
+        parser: &mut RequestParser,
+        input: &mut BytesMut,
+        limits: &Limits,
+    ) {
+        if !self.keyed.as_ref().is_some_and(|k| k.is(&args[0])) {
+            self.keyed = KeyedName::of(client, &args[0]);
+        }
+        let Some(k) = &self.keyed else { return };
+        while self.ahead.len() < 2 && self.ahead.back().is_none_or(|r| k.key_in(r).is_some()) {
+            let next = parser.parse(input, limits);
+            if let Some(key) = k.key_in(&next) {
+                store.prefetch(client.db, key);
+            }
+            let more = matches!(next, Ok(Some(_)));
+            self.ahead.push_back(next);
+            if !more {
+                break;
+            }
+        }
+        if self.ahead.len() == 2 {
+            if let Some(key) = self.ahead.front().and_then(|r| k.key_in(r)) {
+                store.prefetch_entry(client.db, key);
+            }
+        }
+    }
+}
+
+/// A command that takes keys, as the client spells it, and its first key's position.
+///
+/// Pipelines repeat one command: recognised once as the client's previous command (whose
+/// request then cannot change how the next one parses), the name is afterwards compared byte
+/// for byte, with no command lookup.
+struct KeyedName {
+    name: [u8; 16],
+    len: usize,
+    key: usize,
+}
+
+impl KeyedName {
+    /// The keyed command `name` is, if it repeats the client's previous command.
+    fn of(client: &Client, name: &[u8]) -> Option<KeyedName> {
+        let spec = client.last_cmd?;
+        let repeated = spec.first_key > 0 && spec.parent.is_none() && spec.is_named(name) && name.len() <= 16;
+        repeated.then(|| {
+            let mut copy = [0u8; 16];
+            copy[..name.len()].copy_from_slice(name);
+            KeyedName { name: copy, len: name.len(), key: spec.first_key as usize }
+        })
+    }
+
+    #[inline]
+    fn is(&self, name: &[u8]) -> bool {
+        name.len() == self.len && name.iter().zip(&self.name).all(|(a, b)| a == b)
+    }
+
+    /// The key of a parsed request of this command (none for anything else).
+    #[inline]
+    fn key_in<'a>(&self, parsed: &'a ParseResult) -> Option<&'a [u8]> {
+        match parsed {
+            Ok(Some(args)) if self.is(&args[0]) => args.get(self.key).map(|k| &k[..]),
+            _ => None,
+        }
+    }
+}
