@@ -114,8 +114,11 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
             state
                 .nodes()
                 .iter()
-                .filter(|n| n.id != me && !n.ip.is_empty() && n.cport != 0)
-                .map(|n| (n.id, format!("{}:{}", n.ip, n.cport)))
+                .filter(|n| n.id != me && !n.in_handshake() && n.cport != 0)
+                .filter_map(|n| {
+                    let ip = n.ip.parse::<std::net::IpAddr>().ok()?;
+                    Some((n.id, std::net::SocketAddr::new(ip, n.cport).to_string()))
+                })
                 .collect()
         };
         // Nodes forgotten since: their links go.
