@@ -10,7 +10,7 @@ mod common;
 
 use common::keyspace::*;
 
-use common::cluster::{redis_cli, slot_map, Follower, ProcessCluster};
+use common::cluster::{redis_cli, reshard, slot_map, Follower, ProcessCluster};
 use common::process::{program, ServerProcess};
 use common::{Conn, TempDir, TestServer};
 use ferrocache::store::Clock;
@@ -306,20 +306,7 @@ fn reshard_moves_keys_while_a_client_keeps_working() {
     // Reshard 1000 slots from node 0 to node 1 while the client reads and increments keys.
     let reshard = std::thread::spawn({
         let addr = addrs[0].clone();
-        move || {
-            redis_cli(&[
-                "--cluster",
-                "reshard",
-                &addr,
-                "--cluster-from",
-                &from,
-                "--cluster-to",
-                &to,
-                "--cluster-slots",
-                "1000",
-                "--cluster-yes",
-            ])
-        }
+        move || reshard(&addr, &from, &to, 1000)
     });
     let mut increments = vec![0u64; KEYS];
     let mut i = 0;

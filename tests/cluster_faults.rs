@@ -29,7 +29,7 @@
 
 mod common;
 
-use common::cluster::{redis_cli, slot_map, Follower, ProcessCluster};
+use common::cluster::{redis_cli, reshard, slot_map, Follower, ProcessCluster};
 use common::keyspace::wait_until;
 use common::process::{free_port, ServerProcess};
 use common::{Conn, TempDir};
@@ -41,22 +41,10 @@ const TARGET: usize = 1;
 /// Never killed: redis-cli's entry point, and the node the test watches the move through.
 const BYSTANDER: usize = 2;
 
-fn reshard(cluster: &ProcessCluster, slots: usize) -> std::thread::JoinHandle<(bool, String)> {
+/// A reshard of `slots` slots from the source to the target, through the bystander, running.
+fn start_reshard(cluster: &ProcessCluster, slots: usize) -> std::thread::JoinHandle<(bool, String)> {
     let (addr, from, to) = (cluster.addr(BYSTANDER), cluster.id(SOURCE), cluster.id(TARGET));
-    std::thread::spawn(move || {
-        redis_cli(&[
-            "--cluster",
-            "reshard",
-            &addr,
-            "--cluster-from",
-            &from,
-            "--cluster-to",
-            &to,
-            "--cluster-slots",
-            &slots.to_string(),
-            "--cluster-yes",
-        ])
-    })
+    std::thread::spawn(move || reshard(&addr, &from, &to, slots))
 }
 
 /// `--cluster check` through the bystander: nodes agree, all slots covered, no open slot, no
@@ -82,7 +70,7 @@ fn killed_in_the_middle_of_a_reshard(name: &str, victim: usize) {
     }
 
     // Kill the victim once the reshard is under way: 20 slots have moved.
-    let moving = reshard(&cluster, 1000);
+    let moving = start_reshard(&cluster, 1000);
     let target_slots = |cluster: &ProcessCluster| slots_of(cluster.ports[TARGET], &slot_map(ports[BYSTANDER]));
     wait_until("the reshard to move 20 slots", || target_slots(&cluster) >= 5461 + 20);
     cluster.kill9(victim);
@@ -109,7 +97,7 @@ fn killed_in_the_middle_of_a_reshard(name: &str, victim: usize) {
 
     // The cluster works as before: another reshard goes through.
     let moved_before = target_slots(&cluster);
-    let (ok, out) = reshard(&cluster, 100).join().unwrap();
+    let (ok, out) = start_reshard(&cluster, 100).join().unwrap();
     assert!(ok, "{out}");
     let (clean, out) = clean_check(&cluster);
     assert!(clean, "{out}");

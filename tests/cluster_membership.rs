@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::cluster::{redis_cli, slot_map, Follower, ProcessCluster};
+use common::cluster::{redis_cli, reshard, slot_map, Follower, ProcessCluster};
 use common::keyspace::wait_until;
 use common::process::ServerProcess;
 use common::{Conn, TempDir, TestServer};
@@ -58,21 +58,8 @@ fn known_ids(port: u16) -> Vec<String> {
     ids
 }
 
-fn reshard(from_addr: &str, from: &str, to: &str, slots: usize) {
-    let slots = slots.to_string();
-    let args = [
-        "--cluster",
-        "reshard",
-        from_addr,
-        "--cluster-from",
-        from,
-        "--cluster-to",
-        to,
-        "--cluster-slots",
-        slots.as_str(),
-        "--cluster-yes",
-    ];
-    let (ok, out) = redis_cli(&args);
+fn move_slots(via: &str, from: &str, to: &str, slots: usize) {
+    let (ok, out) = reshard(via, from, to, slots);
     assert!(ok && !out.contains("[ERR]"), "{out}");
 }
 
@@ -105,7 +92,7 @@ fn add_node_reshard_del_node_and_add_node_again() {
     wait_until("four nodes to agree", || check_sees(&cluster, 0, 4) && check_sees(&cluster, 3, 4));
 
     // Slots (with their keys) to node 3 and back.
-    reshard(&addrs[0], &id0, &id3, 100);
+    move_slots(&addrs[0], &id0, &id3, 100);
     wait_until("node 3 to serve 100 slots", || slot_map(ports[1]).iter().filter(|&&p| p == ports[3]).count() == 100);
     wait_until("the check to pass", || check_sees(&cluster, 0, 4));
     let mut client = Follower::new(ports[3]);
@@ -113,7 +100,7 @@ fn add_node_reshard_del_node_and_add_node_again() {
         let key = format!("key:{i}");
         assert_eq!(client.call(&[b"GET", key.as_bytes()]), format!("${}\r\n{key}\r\n", key.len()));
     }
-    reshard(&addrs[0], &id3, &id0, 100);
+    move_slots(&addrs[0], &id3, &id0, 100);
     wait_until("node 3 to serve no slot", || !slot_map(ports[0]).contains(&ports[3]));
     wait_until("the check to pass", || check_sees(&cluster, 0, 4));
 

@@ -32,6 +32,24 @@ pub fn redis_cli(args: &[&str]) -> (bool, String) {
     (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `redis-cli --cluster reshard <via> --cluster-from <from> --cluster-to <to> --cluster-slots
+/// <slots> --cluster-yes`: (exit success, output).
+pub fn reshard(via: &str, from: &str, to: &str, slots: usize) -> (bool, String) {
+    let slots = slots.to_string();
+    redis_cli(&[
+        "--cluster",
+        "reshard",
+        via,
+        "--cluster-from",
+        from,
+        "--cluster-to",
+        to,
+        "--cluster-slots",
+        &slots,
+        "--cluster-yes",
+    ])
+}
+
 /// The node serving each slot, from a node's CLUSTER NODES: slot → client port.
 pub fn slot_map(port: u16) -> Vec<u16> {
     let (_, out) = redis_cli(&["-p", &port.to_string(), "CLUSTER", "NODES"]);
