@@ -543,10 +543,7 @@ impl ClusterState {
             C::Forget { node, target, now_ms } => self.forget(node, target, *now_ms),
             C::Leave { node, now_ms } => {
                 if let Some(n) = self.index_of(node).filter(|&n| n != self.my_index) {
-                    self.prune_forgotten(*now_ms);
-                    self.del_node(n);
-                    self.forgotten
-                        .insert(*node, Forgotten { until_ms: now_ms.saturating_add(FORGET_TTL_MS), by: Vec::new() });
+                    self.del_node_forgotten(n, *now_ms, Vec::new());
                 }
                 Ok(Applied::Ok)
             }
@@ -867,11 +864,17 @@ impl ClusterState {
         if self.nodes[acting].is_replica() && self.nodes[acting].primary == Some(self.nodes[n].id) {
             return Err(ClusterError::ForgetMyMaster);
         }
+        self.del_node_forgotten(n, now_ms, vec![*node]);
+        Ok(Applied::Ok)
+    }
+
+    /// Removes node `n` and puts it on the forget list from `now_ms`, forgotten already `by`
+    /// those nodes.
+    fn del_node_forgotten(&mut self, n: usize, now_ms: u64, by: Vec<NodeId>) {
         let id = self.nodes[n].id;
         self.prune_forgotten(now_ms);
         self.del_node(n);
-        self.forgotten.insert(id, Forgotten { until_ms: now_ms.saturating_add(FORGET_TTL_MS), by: vec![*node] });
-        Ok(Applied::Ok)
+        self.forgotten.insert(id, Forgotten { until_ms: now_ms.saturating_add(FORGET_TTL_MS), by });
     }
 
     /// Drops the forget list's entries whose time is over at `now_ms` (`clusterBlacklistCleanup`).

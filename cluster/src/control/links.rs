@@ -94,7 +94,7 @@ impl Drop for IncomingLink {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    crate::command::unix_ms() as i64
 }
 
 /// Pings every other known node each interval, until the control plane is gone or closed.
@@ -108,19 +108,7 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
         }
         let interval = ping_interval(p.timing.rpc);
         let me = p.me();
-        let targets: Vec<(NodeId, String)> = {
-            let state = p.state();
-            let state = state.read();
-            state
-                .nodes()
-                .iter()
-                .filter(|n| n.id != me && !n.in_handshake() && n.cport != 0)
-                .filter_map(|n| {
-                    let ip = n.ip.parse::<std::net::IpAddr>().ok()?;
-                    Some((n.id, std::net::SocketAddr::new(ip, n.cport).to_string()))
-                })
-                .collect()
-        };
+        let targets = p.peer_buses();
         // Nodes forgotten since: their links go.
         peers.retain(|id, _| {
             let known = targets.iter().any(|(t, _)| t == id);

@@ -441,20 +441,8 @@ impl ControlPlane {
     async fn cluster_knows_me(&self) -> bool {
         let me = self.me();
         let mine = self.view.cluster_id();
-        let peers: Vec<String> = {
-            let state = self.view.state();
-            let state = state.read();
-            state
-                .nodes()
-                .iter()
-                .filter(|n| n.id != me && !n.in_handshake())
-                .filter_map(|n| {
-                    n.ip.parse::<std::net::IpAddr>().ok().map(|ip| SocketAddr::new(ip, n.cport).to_string())
-                })
-                .collect()
-        };
         let mut asks = tokio::task::JoinSet::new();
-        for addr in peers {
+        for (_, addr) in self.peer_buses() {
             let mut peer = self.peer(addr);
             let wait = self.timing.rpc;
             asks.spawn(async move { peer.call(&Request::Hello { from: me }, wait).await });
@@ -603,6 +591,23 @@ impl ControlPlane {
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
             Request::Readdress { id, bus_addr } => Reply::Readdress(self.readdress(id, bus_addr).await),
         }
+    }
+
+    /// The other nodes this node knows, past their handshake and with a bus to reach, with
+    /// their bus addresses.
+    fn peer_buses(&self) -> Vec<(NodeId, String)> {
+        let me = self.me();
+        let state = self.view.state();
+        let state = state.read();
+        state
+            .nodes()
+            .iter()
+            .filter(|n| n.id != me && !n.in_handshake() && n.cport != 0)
+            .filter_map(|n| {
+                let ip = n.ip.parse::<std::net::IpAddr>().ok()?;
+                Some((n.id, SocketAddr::new(ip, n.cport).to_string()))
+            })
+            .collect()
     }
 
     fn peer(&self, addr: String) -> Peer {

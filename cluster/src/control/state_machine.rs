@@ -17,7 +17,7 @@ use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, OptionalSend, RaftSnapshotBuilder};
 use serde::{Deserialize, Serialize};
 
-use super::storage::{read_json, write_atomic};
+use super::storage::{read_json, remove_written, write_atomic};
 use super::types::{Entry, LogId, Payload, Response, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use super::view::View;
 use crate::{Applied, ClusterCommand, ClusterError, ClusterState, NodeId};
@@ -75,14 +75,7 @@ impl StateMachine {
 
 /// Removes the snapshot (and its temporary file) from `dir` (CLUSTER RESET of a member).
 pub(crate) fn wipe(dir: &Path) -> io::Result<()> {
-    let path = dir.join(SNAPSHOT_FILE);
-    for path in [path.with_extension("tmp"), path] {
-        match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    Ok(())
+    remove_written(&dir.join(SNAPSHOT_FILE))
 }
 
 /// Applies one command to the replicated state.

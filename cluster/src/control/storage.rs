@@ -164,23 +164,28 @@ fn decode_records(data: &[u8]) -> (Vec<LogOp>, usize) {
     (ops, at)
 }
 
-/// Writes `path` whole: a temporary file, fsynced if `sync`, renamed over `path`, the
-/// directory fsynced if `sync`. A crash leaves the old file or the new one, never a mix.
 /// Removes the log, the vote and the commit hint (and their temporary files) from `dir`:
 /// what CLUSTER RESET of a member leaves behind, a node that was never in a cluster.
 pub(crate) fn wipe(dir: &Path) -> io::Result<()> {
     for name in [LOG_FILE, VOTE_FILE, COMMITTED_FILE] {
-        let path = dir.join(name);
-        for path in [path.with_extension("tmp"), path] {
-            match fs::remove_file(&path) {
-                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-                _ => {}
-            }
+        remove_written(&dir.join(name))?;
+    }
+    Ok(())
+}
+
+/// Removes a file [`write_atomic`] writes, with its temporary file; missing ones are fine.
+pub(crate) fn remove_written(path: &Path) -> io::Result<()> {
+    for path in [path.with_extension("tmp"), path.to_path_buf()] {
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
         }
     }
     Ok(())
 }
 
+/// Writes `path` whole: a temporary file, fsynced if `sync`, renamed over `path`, the
+/// directory fsynced if `sync`. A crash leaves the old file or the new one, never a mix.
 pub(crate) fn write_atomic(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {

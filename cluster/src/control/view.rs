@@ -101,6 +101,15 @@ impl View {
 
     /// Applies a local observation now and keeps it for later published states.
     pub(crate) fn apply_local(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        let result = self.apply_observation(cmd);
+        if result.is_ok() {
+            self.bump();
+        }
+        result
+    }
+
+    /// [`apply_local`](Self::apply_local) but for the bump.
+    fn apply_observation(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         let mut inner = self.inner.lock();
         let result = self.state.write().apply(cmd);
         if result.is_ok() {
@@ -108,7 +117,6 @@ impl View {
                 inner.overlay.retain(|c| overlay_key(c) != Some(key));
                 inner.overlay.push(cmd.clone());
             }
-            self.bump();
         }
         result
     }
@@ -118,19 +126,8 @@ impl View {
     /// down, not for each new pong time.
     pub(crate) fn observe_link(&self, cmd: &ClusterCommand) {
         let ClusterCommand::SetLink { node, link, .. } = cmd else { return };
-        let mut inner = self.inner.lock();
-        let mut state = self.state.write();
-        let flipped = state.node(node).is_some_and(|n| n.link != *link);
-        if state.apply(cmd).is_err() {
-            return;
-        }
-        drop(state);
-        if let Some(key) = overlay_key(cmd) {
-            inner.overlay.retain(|c| overlay_key(c) != Some(key));
-            inner.overlay.push(cmd.clone());
-        }
-        drop(inner);
-        if flipped {
+        let flipped = self.state.read().node(node).is_some_and(|n| n.link != *link);
+        if self.apply_observation(cmd).is_ok() && flipped {
             self.bump();
         }
     }
