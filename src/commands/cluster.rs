@@ -75,11 +75,25 @@ fn readwrite(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 /// Runs `f` over every shard: the caller's view when it already holds them all (inside EXEC,
 /// where locking again would deadlock), else a fresh lock of all shards (CLUSTER locks none).
 fn with_all_shards<R>(ctx: &Ctx, f: impl FnOnce(&Locked) -> R) -> R {
-    if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
+    if holds_all_shards(ctx) {
         f(ctx.ks)
     } else {
         f(&ctx.shared.store.lock_all())
     }
+}
+
+/// [`with_all_shards`] for a change.
+fn with_all_shards_mut<R>(ctx: &mut Ctx, f: impl FnOnce(&mut Locked) -> R) -> R {
+    if holds_all_shards(ctx) {
+        f(ctx.ks)
+    } else {
+        f(&mut ctx.shared.store.lock_all())
+    }
+}
+
+/// Whether the command already holds every shard (inside EXEC).
+fn holds_all_shards(ctx: &Ctx) -> bool {
+    ctx.ks.locked_shard_count() == ctx.shared.store.shard_count()
 }
 
 /// `CLUSTER <subcommand> …`
@@ -128,11 +142,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     // `clusterReset`: a replica turned into an empty master (`emptyData`; cluster
                     // mode has db 0 only).
                     if reset_replica {
-                        if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
-                            ctx.ks.flush_db(0);
-                        } else {
-                            ctx.shared.store.lock_all().flush_db(0);
-                        }
+                        with_all_shards_mut(ctx, |ks| ks.flush_db(0));
                     }
                     applied.to_reply()
                 }

@@ -49,11 +49,11 @@ pub fn execute(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) -> R
 #[inline]
 fn resolve_for(client: &Client, args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     match client.last_cmd {
-        Some(last) if last.parent.is_none() && last.is_named(&args[0]) => {
-            if last.subcommands.is_empty() || args.len() < 2 {
-                return Ok(last);
-            }
-            resolve(args)
+        // A container (CONFIG, CLIENT, …) with a subcommand given still needs the lookup.
+        Some(last)
+            if last.parent.is_none() && (last.subcommands.is_empty() || args.len() < 2) && last.is_named(&args[0]) =>
+        {
+            Ok(last)
         }
         _ => resolve(args),
     }
