@@ -13,7 +13,7 @@
 //! framing error found ahead is still answered, in order.
 
 use crate::client::Client;
-use crate::store::Store;
+use crate::store::{key_hash, Store};
 use bytes::{Bytes, BytesMut};
 use ferrocache_protocol::{Limits, ProtocolError, RequestParser};
 use std::collections::VecDeque;
@@ -22,14 +22,16 @@ pub(super) type ParseResult = Result<Option<Vec<Bytes>>, ProtocolError>;
 
 #[derive(Default)]
 pub(super) struct Lookahead {
-    ahead: VecDeque<ParseResult>,
+    /// Requests parsed ahead, with their key's hash when they repeat the keyed command (the
+    /// key is hashed once for both prefetches).
+    ahead: VecDeque<(ParseResult, Option<u64>)>,
     keyed: Option<KeyedName>,
 }
 
 impl Lookahead {
     /// The next request: the oldest one parsed ahead, else a fresh parse.
     pub(super) fn next(&mut self, parser: &mut RequestParser, input: &mut BytesMut, limits: &Limits) -> ParseResult {
-        self.ahead.pop_front().unwrap_or_else(|| parser.parse(input, limits))
+        self.ahead.pop_front().map_or_else(|| parser.parse(input, limits), |(parsed, _)| parsed)
     }
 
     /// Called just before `args` executes: parses up to two requests ahead if `args` is a
@@ -47,21 +49,20 @@ impl Lookahead {
             self.keyed = KeyedName::of(client, &args[0]);
         }
         let Some(k) = &self.keyed else { return };
-        while self.ahead.len() < 2 && self.ahead.back().is_none_or(|r| k.key_in(r).is_some()) {
+        while self.ahead.len() < 2 && self.ahead.back().is_none_or(|(_, hash)| hash.is_some()) {
             let next = parser.parse(input, limits);
-            if let Some(key) = k.key_in(&next) {
-                store.prefetch(client.db, key);
+            let hash = k.key_in(&next).map(key_hash);
+            if let Some(hash) = hash {
+                store.prefetch(client.db, hash);
             }
             let more = matches!(next, Ok(Some(_)));
-            self.ahead.push_back(next);
+            self.ahead.push_back((next, hash));
             if !more {
                 break;
             }
         }
-        if self.ahead.len() == 2 {
-            if let Some(key) = self.ahead.front().and_then(|r| k.key_in(r)) {
-                store.prefetch_entry(client.db, key);
-            }
+        if let (2, Some(&(_, Some(hash)))) = (self.ahead.len(), self.ahead.front()) {
+            store.prefetch_entry(client.db, hash);
         }
     }
 }

@@ -24,6 +24,7 @@ mod value;
 pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use bytes24::Str;
 pub use clock::{monotonic_ns, system_now_ms, system_now_us, Clock};
+pub use dense::hash as key_hash;
 pub use effects::{EffectSink, Effects};
 pub use eviction::{EvictError, EvictionPolicy};
 pub use snapshot::{Snapshot, SnapshotCut, SnapshotEntry};
@@ -269,16 +270,15 @@ impl Store {
         }
     }
 
-    /// Starts fetching the memory a lookup of `key` in `db` will read, without locking
+    /// Starts fetching the memory a lookup in `db` of the key with [`key_hash`] `hash` will read, without locking
     /// anything: the connection calls it for the next pipelined request while it executes the
     /// current one, so their cache misses overlap. Only db 0 (the one clients use, and the
     /// only one in cluster mode) keeps its index address outside the lock.
     #[inline]
-    pub fn prefetch(&self, db: usize, key: &[u8]) {
+    pub fn prefetch(&self, db: usize, hash: u64) {
         if db != 0 {
             return;
         }
-        let hash = dense::hash(key);
         let slot = &self.shards[self.shard_of_hash(hash)];
         let addr = dense::IndexAddr {
             ctrl: slot.db0_index[0].load(Ordering::Relaxed),
@@ -287,15 +287,14 @@ impl Store {
         addr.prefetch(hash);
     }
 
-    /// Prefetches the entry a lookup of `key` in `db` will read, once [`prefetch`](Self::prefetch)
+    /// Prefetches the entry a lookup in `db` of the key hashed `hash` will read, once [`prefetch`](Self::prefetch)
     /// has brought its index lines in: a peek under the shard's lock if it is free (never
     /// waiting; a read-only peek owes no snapshot copy). Called for the request after next.
     #[inline]
-    pub fn prefetch_entry(&self, db: usize, key: &[u8]) {
+    pub fn prefetch_entry(&self, db: usize, hash: u64) {
         if db != 0 {
             return;
         }
-        let hash = dense::hash(key);
         if let Some(shard) = self.shards[self.shard_of_hash(hash)].lock.try_lock() {
             shard.dbs[0].map.prefetch_entry(hash);
         }
