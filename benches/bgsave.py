@@ -28,12 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import compare  # noqa: E402  (shares server start-up, loading and tool checks)
-from compare import BenchError, Server, free_port, info, load_keys, log  # noqa: E402
-
-
-def server_args(binary: str, port: int, workdir: Path) -> list[str]:
-    # As compare.py, but with RDB saving possible: no save points (no automatic saves), a dir.
-    return compare.server_args(binary, port, workdir)
+from compare import BenchError, Server, info, load_keys, log  # noqa: E402
 
 
 def run_load(args, srv: Server, test: str, with_save: bool) -> dict:
@@ -99,15 +94,10 @@ def main(argv: list[str]) -> int:
     servers: list[Server] = []
     with tempfile.TemporaryDirectory(prefix="ferrocache-bgsave-") as tmp:
         try:
-            for name, binary in (("Redis", args.redis_server), ("Ferrocache", args.ferrocache)):
-                workdir = Path(tmp) / name.lower()
-                workdir.mkdir()
-                port = free_port()
-                srv = Server(name, server_args(binary, port, workdir), workdir, port)
-                servers.append(srv)
-                log(f"starting {name} on 127.0.0.1:{port}, loading {args.keys:,} keys")
-                srv.start()
-                load_keys(port, args.keys)
+            compare.start_servers(args, Path(tmp), servers)
+            for srv in servers:
+                log(f"{srv.name}: loading {args.keys:,} keys")
+                load_keys(srv.port, args.keys)
             for r in range(args.rounds):
                 for test in tests:
                     for srv in servers:

@@ -604,17 +604,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def start_servers(args, tmp: Path, servers: list[Server]) -> None:
+    """Starts Redis and Ferrocache, each in its own directory under `tmp`, appending each to
+    `servers` before it starts, so that the caller's cleanup stops whatever did start."""
+    for name, binary in (("Redis", args.redis_server), ("Ferrocache", args.ferrocache)):
+        workdir = tmp / name.lower()
+        workdir.mkdir()
+        port = free_port()
+        srv = Server(name, server_args(binary, port, workdir), workdir, port)
+        servers.append(srv)
+        log(f"starting {name} on 127.0.0.1:{port}")
+        srv.start()
+
+
 def run_all(args, workloads: list[Workload], tmp: Path) -> str:
     servers: list[Server] = []
     try:
-        for name, binary in (("Redis", args.redis_server), ("Ferrocache", args.ferrocache)):
-            workdir = tmp / name.lower()
-            workdir.mkdir()
-            port = free_port()
-            srv = Server(name, server_args(binary, port, workdir), workdir, port)
-            servers.append(srv)
-            log(f"starting {name} on 127.0.0.1:{port}")
-            srv.start()
+        start_servers(args, tmp, servers)
 
         mem = None
         if not args.skip_memory:
