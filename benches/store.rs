@@ -3,6 +3,10 @@
 //!
 //! Keys come from a precomputed pseudo-random sequence, walked by a cursor that carries over
 //! from one iteration to the next, so neither the key nor its table slot stays cache-hot.
+//! `get_hit_lookahead_*` runs the same GETs with the keys known a few steps ahead and
+//! prefetched (`Store::prefetch`, `Store::prefetch_entry`), as the server does for pipelined
+//! requests.
+//!
 //! The `parts` group splits a GET into its pieces (shard hash, lock + clock read, full GET) to
 //! show where the time goes; `all_cores` runs GETs on every core at once.
 //!
@@ -10,14 +14,16 @@
 //! working set that stays in the CPU caches (the hot keys of a cache). `reference` runs the
 //! same random 1 M-key GETs against a bare `hashbrown` map of inline 16-byte keys and
 //! 24-byte values, sharded 64 ways, once unlocked and once behind a `parking_lot` mutex per
-//! lookup: the floor this machine's memory sets for any design that looks a random key up
-//! under a lock. (A mutex's atomic instructions keep one lookup's cache misses from
-//! overlapping with the next one's, so that floor is far below the unlocked loop's.)
+//! lookup: what this machine's memory allows a design that looks a random key up under a lock.
+//! A bare lookup is short enough that the CPU's reorder window reaches into the next ones and
+//! their cache misses overlap; a store GET (~400 instructions: lock bookkeeping, expiry check,
+//! LRU stamp, hit counters) waits out its own misses one after the other unless the keys are
+//! prefetched ahead, which is what the `lookahead` variants show.
 //!
 //! Run: `cargo bench --bench store -- --measurement-time 3 --warm-up-time 1`
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use ferrocache::store::{Clock, Store, Value};
+use ferrocache::store::{key_hash, Clock, Store, Value};
 use ferrocache::Config;
 use std::time::Instant;
 
@@ -26,7 +32,7 @@ const KEYS: usize = 1_000_000;
 /// Keys of the cache-resident working set of the `hot` group.
 const HOT_KEYS: usize = 10_000;
 /// Length of the precomputed key sequence (a power of two; 4 MiB of key bytes).
-const SEQ: usize = 1 << 18;
+const SEQ: usize = 1 << 20;
 /// Operations per Criterion iteration: amortises the harness's own per-iteration cost.
 const BATCH: usize = 1000;
 /// GETs each thread performs per Criterion iteration in the all-cores bench.
@@ -100,6 +106,28 @@ fn bench_single_thread(c: &mut Criterion, store: &Store, hits: &[Key], misses: &
             }
         })
     });
+
+    // GETs whose keys are known ahead, as in a pipeline: while GET i runs, key i + far's index
+    // lines are prefetched and key i + far/2's entry, so misses overlap. The server's
+    // lookahead (server/lookahead.rs) keeps 2 requests parsed ahead; 8 shows how far the
+    // store goes when more keys are known.
+    for (far, near) in [(2usize, 1usize), (8, 4)] {
+        let mut cursor = 0;
+        g.bench_function(format!("get_hit_lookahead_{far}"), |b| {
+            b.iter(|| {
+                let keys: Vec<&Key> = next_keys(hits, &mut cursor, BATCH + far).collect();
+                let hashes: Vec<u64> = keys.iter().map(|k| key_hash(&k[..])).collect();
+                for &h in &hashes[..far] {
+                    store.prefetch(DB, h);
+                }
+                for i in 0..BATCH {
+                    store.prefetch(DB, hashes[i + far]);
+                    store.prefetch_entry(DB, hashes[i + near]);
+                    black_box(get_one(store, black_box(keys[i])));
+                }
+            })
+        });
+    }
 
     let mut cursor = 0;
     g.bench_function("get_miss", |b| {

@@ -136,6 +136,9 @@ impl<V> DenseMap<V> {
     /// [`get_index_of`](Self::get_index_of) with the key's [`hash`] already computed.
     pub fn get_index_of_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
+        // The control group and the position slots sit apart; fetch both at once so their
+        // misses overlap instead of the slot's waiting for the control bytes' match.
+        self.addr.prefetch(hash);
         self.index.find(hash, |&i| *entries[i as usize].0 == *key).map(|&i| i as usize)
     }
 
