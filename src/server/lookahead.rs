@@ -1,11 +1,14 @@
 //! Parsing pipelined requests ahead of the one executing, to prefetch their keys.
 //!
-//! On a large keyspace a key lookup misses the cache three times in a row: the index's control
-//! bytes, the position slot they point to, the entry. A pipelined batch holds the next requests
-//! already, so while one request executes, [`Lookahead`] keeps the following two parsed: the
-//! one after next gets its index lines prefetched ([`Store::prefetch`]), the next one, whose
-//! index lines arrived meanwhile, its entry ([`Store::prefetch_entry`]). Their misses then
-//! overlap work instead of queueing up (docs/PERFORMANCE.md has the measurements).
+//! On a large keyspace a key lookup misses the cache in a chain: the index (control bytes and
+//! position slots), then the entry, then for a long string its shared buffer, whose reference
+//! count an overwrite drops and a GET takes. A pipelined batch holds the next requests already,
+//! so while one request executes, [`Lookahead`] keeps the following three parsed and moves
+//! each one step down that chain: the farthest gets its index lines prefetched
+//! ([`Store::prefetch`]), the middle one, whose index lines arrived meanwhile, its entry
+//! ([`Store::prefetch_entry`]), the next one its value's buffer ([`Store::prefetch_value`]).
+//! Their misses then overlap work instead of queueing up (docs/PERFORMANCE.md has the
+//! measurements).
 //!
 //! Parsing ahead is only done past requests that cannot change how what follows parses —
 //! AUTH, HELLO, RESET or CONFIG SET could (auth limits, `proto-max-bulk-len`) — namely repeats
@@ -19,11 +22,13 @@ use ferrocache_protocol::{Limits, ProtocolError, RequestParser};
 use std::collections::VecDeque;
 
 /// Requests kept parsed ahead; the farthest gets its index lines prefetched.
-const FAR: usize = 2;
-/// Which one parsed ahead (1: the next) gets its entry prefetched. Deeper settings (4/2, 8/4)
-/// help the in-process store bench but measured no gain in the server, where the
-/// benchmark client is the limit at pipeline 16 (docs/PERFORMANCE.md).
-const NEAR: usize = 1;
+const FAR: usize = 3;
+/// Which one parsed ahead (1: the next) gets its entry prefetched.
+const NEAR: usize = 2;
+/// Which one gets its value's buffer prefetched. Two steps per stage (5/3/1) measured no
+/// better in the server than one, nor did deeper index/entry distances without this stage
+/// (4/2, 8/4), though they help the in-process store bench (docs/PERFORMANCE.md).
+const VALUE: usize = 1;
 
 pub(super) type ParseResult = Result<Option<Vec<Bytes>>, ProtocolError>;
 
@@ -71,6 +76,9 @@ impl Lookahead {
         if self.ahead.len() == FAR {
             if let Some(&(_, Some(hash))) = self.ahead.get(NEAR - 1) {
                 store.prefetch_entry(client.db, hash);
+            }
+            if let Some(&(_, Some(hash))) = self.ahead.get(VALUE - 1) {
+                store.prefetch_value(client.db, hash);
             }
         }
     }

@@ -73,7 +73,7 @@ impl IndexAddr {
 }
 
 #[inline(always)]
-fn prefetch(addr: usize) {
+pub(super) fn prefetch(addr: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: a prefetch is a hint; it never faults, whatever the address.
     #[allow(unused_unsafe)]
@@ -127,6 +127,13 @@ impl<V> DenseMap<V> {
                 prefetch(at + std::mem::size_of::<(Str, V)>() - 1);
             }
         }
+    }
+
+    /// The entry a lookup of `hash` will most likely find (the first whose tag matches), for
+    /// prefetching what it points to once [`prefetch_entry`](Self::prefetch_entry) brought it in.
+    #[inline]
+    pub fn likely_entry(&self, hash: u64) -> Option<&(Str, V)> {
+        self.index.find(hash, |_| true).and_then(|&pos| self.entries.get(pos as usize))
     }
 
     pub fn get_index_of(&self, key: &[u8]) -> Option<usize> {

@@ -300,6 +300,24 @@ impl Store {
         }
     }
 
+    /// Prefetches the heap block of the value a lookup in `db` of the key hashed `hash` will
+    /// find (a long string's shared buffer, whose reference count an overwrite or a GET
+    /// touches), once [`prefetch_entry`](Self::prefetch_entry) has brought the entry in.
+    #[inline]
+    pub fn prefetch_value(&self, db: usize, hash: u64) {
+        if db != 0 {
+            return;
+        }
+        if let Some(shard) = self.shards[self.shard_of_hash(hash)].lock.try_lock() {
+            if let Some((_, entry)) = shard.dbs[0].map.likely_entry(hash) {
+                if let Value::Str(Str::Shared(buf)) = &entry.value {
+                    // The reference counts sit just before the bytes.
+                    dense::prefetch((buf.as_ptr() as usize).wrapping_sub(16));
+                }
+            }
+        }
+    }
+
     /// Locks the shards that hold `keys` (ascending order, each once).
     pub fn lock_keys<'s, K: AsRef<[u8]>>(&'s self, keys: impl IntoIterator<Item = K>) -> Locked<'s> {
         let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k.as_ref())).collect();
