@@ -8,7 +8,7 @@ use super::args::{self, is};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
 use crate::config::glob_match;
-use crate::store::{idle_ms, lfu_counter, Entry, EvictionPolicy, Locked, Value};
+use crate::store::{idle_ms, lfu_counter, Entry, EvictionPolicy, Locked, Value, PREFETCH_CHUNK};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use rand::Rng;
@@ -237,14 +237,26 @@ fn put_moved(ks: &mut Locked, db: usize, key: &[u8], (entry, expire_at): (Entry,
 /// `DEL key [key ...]` and `UNLINK key [key ...]` (values are freed in place either way).
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let n = args[1..].iter().filter(|k| ctx.ks.remove(db, k).is_some()).count();
+    let n: usize = args[1..]
+        .chunks(PREFETCH_CHUNK)
+        .map(|chunk| {
+            ctx.ks.prefetch_keys(db, chunk.iter());
+            chunk.iter().filter(|k| ctx.ks.remove(db, k).is_some()).count()
+        })
+        .sum();
     Reply::Integer(n as i64)
 }
 
 /// `EXISTS key [key ...]`: a key named twice counts twice.
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let n = args[1..].iter().filter(|k| ctx.ks.peek_counted(db, k).is_some()).count();
+    let n: usize = args[1..]
+        .chunks(PREFETCH_CHUNK)
+        .map(|chunk| {
+            ctx.ks.prefetch_keys(db, chunk.iter());
+            chunk.iter().filter(|k| ctx.ks.peek_counted(db, k).is_some()).count()
+        })
+        .sum();
     Reply::Integer(n as i64)
 }
 
@@ -260,7 +272,13 @@ fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `TOUCH key [key ...]`: updates access data; counts existing keys (duplicates included).
 fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let n = args[1..].iter().filter(|k| ctx.ks.get(db, k).is_some()).count();
+    let n: usize = args[1..]
+        .chunks(PREFETCH_CHUNK)
+        .map(|chunk| {
+            ctx.ks.prefetch_keys(db, chunk.iter());
+            chunk.iter().filter(|k| ctx.ks.get(db, k).is_some()).count()
+        })
+        .sum();
     Reply::Integer(n as i64)
 }
 
@@ -865,6 +883,23 @@ mod tests {
         assert_eq!(h.run(&["exists", "a", "b"]), int(0));
         assert_eq!(h.run(&["del"]), err("ERR wrong number of arguments for 'del' command"));
         assert_eq!(h.run(&["unlink"]), err("ERR wrong number of arguments for 'unlink' command"));
+    }
+
+    /// DEL, EXISTS and TOUCH prefetch their keys in chunks: counts must not depend on where a
+    /// chunk ends (40 keys present, every one named twice, 10 missing: 90 names in all).
+    #[test]
+    fn multi_key_counts_span_prefetch_chunks() {
+        let mut h = Harness::new();
+        for i in 0..40 {
+            h.run(&["set", &format!("k{i}"), "v"]);
+        }
+        let names: Vec<String> = (0..40).chain(0..40).chain(100..110).map(|i| format!("k{i}")).collect();
+        let with =
+            |cmd: &'static str| -> Vec<&str> { std::iter::once(cmd).chain(names.iter().map(String::as_str)).collect() };
+        assert_eq!(h.run(&with("exists")), int(80));
+        assert_eq!(h.run(&with("touch")), int(80));
+        assert_eq!(h.run(&with("del")), int(40));
+        assert_eq!(h.run(&with("exists")), int(0));
     }
 
     #[test]

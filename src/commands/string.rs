@@ -11,7 +11,7 @@ mod tests;
 
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
-use crate::store::{parse_i64_strict, Str, Value};
+use crate::store::{parse_i64_strict, Str, Value, PREFETCH_CHUNK};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use ld::Ld;
@@ -485,13 +485,14 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let replies = args[1..]
-        .iter()
-        .map(|k| match ctx.ks.get(db, k) {
+    let mut replies = Vec::with_capacity(args.len() - 1);
+    for chunk in args[1..].chunks(PREFETCH_CHUNK) {
+        ctx.ks.prefetch_keys(db, chunk.iter());
+        replies.extend(chunk.iter().map(|k| match ctx.ks.get(db, k) {
             Some(e) => string_reply(&e.value).unwrap_or(Reply::Null),
             None => Reply::Null,
-        })
-        .collect();
+        }));
+    }
     Reply::Array(replies)
 }
 
@@ -500,8 +501,11 @@ fn mset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error(errors::arity("mset"));
     }
     let db = ctx.db();
-    for pair in args[1..].chunks(2) {
-        ctx.ks.insert(db, &pair[0], Value::from_set(&pair[1]), 0);
+    for pairs in args[1..].chunks(2 * PREFETCH_CHUNK) {
+        ctx.ks.prefetch_keys(db, pairs.iter().step_by(2));
+        for pair in pairs.chunks(2) {
+            ctx.ks.insert(db, &pair[0], Value::from_set(&pair[1]), 0);
+        }
     }
     Reply::OK
 }

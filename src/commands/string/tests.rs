@@ -205,6 +205,32 @@ fn mget_mset_msetnx() {
     assert_eq!(expire_at(&h, "t"), Some(0));
 }
 
+/// MGET and MSET work through their keys in prefetched chunks: results must not depend on
+/// where a chunk ends (a key repeated across chunks, misses, 41 keys = 2 full chunks + 9).
+#[test]
+fn mget_mset_over_several_prefetch_chunks() {
+    let mut h = Harness::new();
+    let mut mset = vec!["mset".to_string()];
+    for i in 0..41 {
+        // k3 appears again as the last key: the later value wins, as in Redis.
+        let key = if i == 40 { "k3".to_string() } else { format!("k{i}") };
+        mset.extend([key, format!("v{i}")]);
+    }
+    let mset: Vec<&str> = mset.iter().map(String::as_str).collect();
+    assert_eq!(h.run(&mset), Reply::OK);
+    let keys: Vec<String> = (0..45).map(|i| format!("k{i}")).collect();
+    let mut mget = vec!["mget"];
+    mget.extend(keys.iter().map(String::as_str));
+    let expected = (0..45)
+        .map(|i| match i {
+            3 => bulk("v40"),
+            0..=39 => bulk(&format!("v{i}")),
+            _ => Reply::Null,
+        })
+        .collect();
+    assert_eq!(h.run(&mget), Reply::Array(expected));
+}
+
 #[test]
 fn append_and_strlen() {
     let mut h = Harness::new();
