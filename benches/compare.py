@@ -34,6 +34,8 @@ INSTALL_HINT = "apt-get install -y redis-server redis-tools"
 # redis-benchmark names MSET after its fixed 10-key batch; map back to the
 # name the user asked for with -t so the table reads naturally.
 TEST_LABELS = {"SET": "SET", "GET": "GET", "INCR": "INCR", "MSET (10 keys)": "MSET"}
+# A custom command's CSV row is named by the command line.
+TEST_LABELS_BY_PREFIX = {"MGET ": "MGET"}
 
 READY_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -304,8 +306,33 @@ def benchmark_argv(args, port: int, wl: Workload) -> list[str]:
     ]
 
 
+def mget_argv(args, port: int, wl: Workload) -> list[str]:
+    """redis-benchmark has no MGET test: a custom command, each key drawn apart from `-r`."""
+    argv = benchmark_argv(args, port, wl)
+    at = argv.index("-t")
+    del argv[at:at + 2]
+    at = argv.index("-d")
+    del argv[at:at + 2]
+    return argv + ["MGET"] + ["key:__rand_int__"] * args.mget_keys
+
+
+def reported_tests(args) -> list[str]:
+    return [t.upper() for t in args.tests.split(",")] + (["MGET"] if args.mget_keys else [])
+
+
 def run_benchmark(args, server: Server, wl: Workload) -> dict[str, Sample]:
-    argv = benchmark_argv(args, server.port, wl)
+    expected = [t.upper() for t in args.tests.split(",")]
+    rows = run_benchmark_argv(args, server, wl, benchmark_argv(args, server.port, wl), expected)
+    if args.mget_keys:
+        # Runs on the keyspace the -t tests just wrote (SET, MSET), the same for both servers.
+        argv = mget_argv(args, server.port, wl)
+        rows |= run_benchmark_argv(args, server, wl, argv, ["MGET"])
+    return rows
+
+
+def run_benchmark_argv(
+    args, server: Server, wl: Workload, argv: list[str], expected: list[str]
+) -> dict[str, Sample]:
     # Generous bound: a hung server should fail the run, not stall it forever.
     timeout = 60 + wl.requests * len(args.tests.split(",")) / 2000
     try:
@@ -320,11 +347,13 @@ def run_benchmark(args, server: Server, wl: Workload) -> dict[str, Sample]:
         raise BenchError(f"{server.name} died during the benchmark:\n" + server.log_tail())
     rows = {}
     for row in csv.DictReader(io.StringIO(p.stdout)):
-        test = TEST_LABELS.get(row["test"], row["test"])
+        test = TEST_LABELS.get(row["test"]) or next(
+            (label for prefix, label in TEST_LABELS_BY_PREFIX.items() if row["test"].startswith(prefix)),
+            row["test"],
+        )
         rows[test] = Sample(
             float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
         )
-    expected = [t.upper() for t in args.tests.split(",")]
     missing = [t for t in expected if t not in rows]
     if missing:
         # redis-benchmark prints errors (e.g. an unknown command) on stdout and
@@ -486,8 +515,11 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
             f"-d {wl0.size}", "-d SIZE").replace(f"-P {wl0.pipeline}", "-P DEPTH").replace(
             "-p 0", "-p PORT")
         ns = ", ".join(f"-P {p}: -n {n}" for p, n in sorted({(w.pipeline, w.requests) for w in workloads}))
+        out += [f"- per run: `{bench_cmd}` ({ns})"]
+        if args.mget_keys:
+            out += [f"- then MGET of {args.mget_keys} keys: the same with `MGET key:__rand_int__ ...` "
+                    "in place of `-t` and `-d`, on the keyspace the tests before it wrote"]
         out += [
-            f"- per run: `{bench_cmd}` ({ns})",
             f"- median of {args.rounds} alternating rounds; latencies in ms",
             "",
             "| workload | Redis req/s | Redis p50 | Redis p99 "
@@ -496,7 +528,7 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
             "|---|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         for wl in workloads:
-            for test in [t.upper() for t in args.tests.split(",")]:
+            for test in reported_tests(args):
                 r = results.median("Redis", test, wl)
                 f = results.median("Ferrocache", test, wl)
                 out.append(
@@ -586,6 +618,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--redis-benchmark", default="redis-benchmark", help="redis-benchmark binary")
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds; the table shows medians")
     p.add_argument("--tests", default="set,get,incr,mset", help="redis-benchmark -t list")
+    p.add_argument("--mget-keys", type=int, default=10,
+                   help="also run MGET of this many random keys (0: don't)")
     p.add_argument("--clients", type=int, default=50, help="redis-benchmark -c")
     p.add_argument("--keyspace", type=int, default=1_000_000, help="redis-benchmark -r")
     p.add_argument("--sizes", default="3,1024", help="value sizes in bytes (redis-benchmark -d)")
