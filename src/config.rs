@@ -49,6 +49,8 @@ pub struct Config {
     pub dbfilename: String,
     pub hz: u32,
     pub protected_mode: bool,
+    /// jemalloc's background thread, which returns freed pages to the OS (Redis's default: yes).
+    pub jemalloc_bg_thread: bool,
     pub io_threads: u32,
     /// Ferrocache's own: shards of the keyspace (a power of two).
     pub shards: usize,
@@ -106,6 +108,7 @@ impl Default for Config {
             dbfilename: "dump.rdb".into(),
             hz: 10,
             protected_mode: true,
+            jemalloc_bg_thread: true,
             io_threads: 1,
             shards: 64,
             threads: 0,
@@ -340,6 +343,8 @@ pub static DIRECTIVES: &[Directive] = &[
         one(v)?.to_string()),
     directive!("hz", true, |c| c.hz.to_string(), |c, v| c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
     directive!("protected-mode", true, |c| yes_no(c.protected_mode), |c, v| c.protected_mode = parse_bool(v)?),
+    directive!("jemalloc-bg-thread", true, |c| yes_no(c.jemalloc_bg_thread), |c, v| c.jemalloc_bg_thread =
+        parse_bool(v)?),
     directive!("io-threads", false, |c| c.io_threads.to_string(), |c, v| c.io_threads = parse_int(v, 1, 128)? as u32),
     directive!("shards", false, |c| c.shards.to_string(), |c, v| {
         let n = parse_int(v, 1, 65536)? as usize;

@@ -81,6 +81,21 @@ pub fn resident_now() -> u64 {
     stats::resident::read().unwrap_or(0) as u64
 }
 
+/// `jemalloc-bg-thread`: jemalloc's background thread purges freed pages after their decay
+/// time (see `MALLOC_CONF` in main.rs), so RSS follows what is allocated instead of keeping
+/// what a growing table freed. Redis enables it the same way.
+#[cfg(not(target_env = "msvc"))]
+pub fn set_background_thread(on: bool) {
+    if tikv_jemalloc_ctl::background_thread::read().ok() != Some(on) {
+        if let Err(e) = tikv_jemalloc_ctl::background_thread::write(on) {
+            tracing::warn!("Can't set jemalloc's background thread {}: {e}", if on { "on" } else { "off" });
+        }
+    }
+}
+
+#[cfg(target_env = "msvc")]
+pub fn set_background_thread(_on: bool) {}
+
 #[cfg(target_env = "msvc")]
 pub fn allocated_now() -> u64 {
     0

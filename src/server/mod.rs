@@ -113,6 +113,7 @@ impl Shared {
         h.protected_mode.store(c.protected_mode, Ordering::Relaxed);
         h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
+        crate::memory::set_background_thread(c.jemalloc_bg_thread);
         self.store.set_eviction_policy(c.maxmemory_policy);
         self.store.lfu_params().set_log_factor(c.lfu_log_factor);
         self.store.lfu_params().set_decay_time(c.lfu_decay_time);
