@@ -432,17 +432,26 @@ class MemResult:
     used_before: int
     used_after: int
     keys: int
+    # RSS again after the server sat idle for `settle_s`: both allocators return freed pages
+    # to the OS over time (jemalloc's background purging), so the first reading includes
+    # pages a growing table just freed.
+    rss_idle: int
+    settle_s: float
 
     @property
     def rss_per_key(self) -> float:
         return (self.rss_after - self.rss_before) / self.keys
 
     @property
+    def rss_idle_per_key(self) -> float:
+        return (self.rss_idle - self.rss_before) / self.keys
+
+    @property
     def used_per_key(self) -> float:
         return (self.used_after - self.used_before) / self.keys
 
 
-def measure_memory(srv: Server, n: int) -> MemResult:
+def measure_memory(srv: Server, n: int, settle_s: float) -> MemResult:
     srv.flushall()
     time.sleep(0.5)  # let allocator stats settle after start-up/flush
     rss0 = vm_rss_bytes(srv.pid)
@@ -455,8 +464,9 @@ def measure_memory(srv: Server, n: int) -> MemResult:
     time.sleep(0.5)
     rss1 = vm_rss_bytes(srv.pid)
     used1 = int(info(srv.port, "memory")["used_memory"])
-    log(f"    {srv.name}: loaded {n:,} keys in {time.monotonic() - t0:.1f}s")
-    return MemResult(rss0, rss1, used0, used1, n)
+    log(f"    {srv.name}: loaded {n:,} keys in {time.monotonic() - t0:.1f}s; idle {settle_s:g}s")
+    time.sleep(settle_s)
+    return MemResult(rss0, rss1, used0, used1, n, vm_rss_bytes(srv.pid), settle_s)
 
 
 # --------------------------------------------------------------------------
@@ -547,8 +557,10 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
             "|---|--:|--:|--:|",
             f"| used_memory per key (B) | {r.used_per_key:.1f} | {f.used_per_key:.1f} "
             f"| {ratio(f.used_per_key, r.used_per_key)} |",
-            f"| RSS per key (B) | {r.rss_per_key:.1f} | {f.rss_per_key:.1f} "
+            f"| RSS per key (B), 0.5 s after loading | {r.rss_per_key:.1f} | {f.rss_per_key:.1f} "
             f"| {ratio(f.rss_per_key, r.rss_per_key)} |",
+            f"| RSS per key (B), after {f.settle_s:g} s idle | {r.rss_idle_per_key:.1f} "
+            f"| {f.rss_idle_per_key:.1f} | {ratio(f.rss_idle_per_key, r.rss_idle_per_key)} |",
             f"| used_memory before / after (MiB) | {r.used_before / 2**20:.1f} / {r.used_after / 2**20:.1f} "
             f"| {f.used_before / 2**20:.1f} / {f.used_after / 2**20:.1f} | |",
             f"| RSS before / after (MiB) | {r.rss_before / 2**20:.1f} / {r.rss_after / 2**20:.1f} "
@@ -629,6 +641,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--requests-pipelined", type=int, default=500_000,
                    help="-n per test at pipeline depth > 1")
     p.add_argument("--memory-keys", type=int, default=1_000_000, help="keys loaded for the memory test")
+    p.add_argument("--memory-settle", type=float, default=10.0,
+                   help="seconds each server sits idle after loading before RSS is read again")
     p.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     p.add_argument("--skip-memory", action="store_true", help="only measure throughput")
     p.add_argument("--output", metavar="FILE", help="also write the report to FILE")
@@ -661,7 +675,7 @@ def run_all(args, workloads: list[Workload], tmp: Path) -> str:
             # Memory first, on freshly started servers: after the throughput
             # runs the allocators hold freed pages and RSS deltas mean little.
             log(f"memory: loading {args.memory_keys:,} keys into each server")
-            mem = {s.name: measure_memory(s, args.memory_keys) for s in servers}
+            mem = {s.name: measure_memory(s, args.memory_keys, args.memory_settle) for s in servers}
         results = None if args.skip_throughput else run_throughput(args, servers, workloads)
         return report(args, workloads, results, mem)
     finally:
