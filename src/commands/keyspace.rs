@@ -234,30 +234,26 @@ fn put_moved(ks: &mut Locked, db: usize, key: &[u8], (entry, expire_at): (Entry,
 // DEL, UNLINK, EXISTS, TYPE, TOUCH
 // ---------------------------------------------------------------------------------------
 
+/// How many of `keys` (a key named twice counts twice) `found` holds for, looking them up in
+/// chunks whose cache misses overlap ([`Locked::prefetch_keys`]).
+fn count_keys(ctx: &mut Ctx, keys: &[Bytes], mut found: impl FnMut(&mut Locked, usize, &Bytes) -> bool) -> i64 {
+    let db = ctx.db();
+    let mut n = 0;
+    for chunk in keys.chunks(PREFETCH_CHUNK) {
+        ctx.ks.prefetch_keys(db, chunk.iter());
+        n += chunk.iter().filter(|k| found(ctx.ks, db, k)).count();
+    }
+    n as i64
+}
+
 /// `DEL key [key ...]` and `UNLINK key [key ...]` (values are freed in place either way).
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let db = ctx.db();
-    let n: usize = args[1..]
-        .chunks(PREFETCH_CHUNK)
-        .map(|chunk| {
-            ctx.ks.prefetch_keys(db, chunk.iter());
-            chunk.iter().filter(|k| ctx.ks.remove(db, k).is_some()).count()
-        })
-        .sum();
-    Reply::Integer(n as i64)
+    Reply::Integer(count_keys(ctx, &args[1..], |ks, db, k| ks.remove(db, k).is_some()))
 }
 
 /// `EXISTS key [key ...]`: a key named twice counts twice.
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let db = ctx.db();
-    let n: usize = args[1..]
-        .chunks(PREFETCH_CHUNK)
-        .map(|chunk| {
-            ctx.ks.prefetch_keys(db, chunk.iter());
-            chunk.iter().filter(|k| ctx.ks.peek_counted(db, k).is_some()).count()
-        })
-        .sum();
-    Reply::Integer(n as i64)
+    Reply::Integer(count_keys(ctx, &args[1..], |ks, db, k| ks.peek_counted(db, k).is_some()))
 }
 
 /// `TYPE key`: the type name, or `none`.
@@ -271,15 +267,7 @@ fn type_cmd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `TOUCH key [key ...]`: updates access data; counts existing keys (duplicates included).
 fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let db = ctx.db();
-    let n: usize = args[1..]
-        .chunks(PREFETCH_CHUNK)
-        .map(|chunk| {
-            ctx.ks.prefetch_keys(db, chunk.iter());
-            chunk.iter().filter(|k| ctx.ks.get(db, k).is_some()).count()
-        })
-        .sum();
-    Reply::Integer(n as i64)
+    Reply::Integer(count_keys(ctx, &args[1..], |ks, db, k| ks.get(db, k).is_some()))
 }
 
 // ---------------------------------------------------------------------------------------
