@@ -465,6 +465,10 @@ impl<'s> Locked<'s> {
     /// [`PREFETCH_CHUNK`] keys, so their cache misses overlap instead of each key waiting out
     /// its own. Only a hint: it changes nothing.
     pub fn prefetch_keys<'k>(&self, db: usize, keys: impl Iterator<Item = &'k Bytes> + Clone) {
+        // One key has nothing to overlap with (DEL k, EXISTS k): the lookup itself is as soon.
+        if keys.clone().nth(1).is_none() {
+            return;
+        }
         let map_of = |key: &[u8]| {
             let (p, hash) = self.locate(key);
             (&self.guards[p].1.dbs[db].map, hash)
