@@ -35,7 +35,7 @@ pub(super) type ParseResult = Result<Option<Vec<Bytes>>, ProtocolError>;
 #[derive(Default)]
 pub(super) struct Lookahead {
     /// Requests parsed ahead, with their key's hash when they repeat the keyed command (the
-    /// key is hashed once for both prefetches).
+    /// key is hashed once for all its prefetches).
     ahead: VecDeque<(ParseResult, Option<u64>)>,
     keyed: Option<KeyedName>,
 }
