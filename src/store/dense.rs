@@ -120,12 +120,10 @@ impl<V> DenseMap<V> {
     /// [`IndexAddr::prefetch`]), without touching any entry.
     #[inline]
     pub fn prefetch_entry(&self, hash: u64) {
-        if let Some(&pos) = self.index.find(hash, |_| true) {
-            if let Some(entry) = self.entries.get(pos as usize) {
-                let at = entry as *const (Str, V) as usize;
-                prefetch(at);
-                prefetch(at + std::mem::size_of::<(Str, V)>() - 1);
-            }
+        if let Some(entry) = self.likely_entry(hash) {
+            let at = entry as *const (Str, V) as usize;
+            prefetch(at);
+            prefetch(at + std::mem::size_of::<(Str, V)>() - 1);
         }
     }
 

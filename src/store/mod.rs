@@ -288,16 +288,10 @@ impl Store {
     }
 
     /// Prefetches the entry a lookup in `db` of the key hashed `hash` will read, once [`prefetch`](Self::prefetch)
-    /// has brought its index lines in: a peek under the shard's lock if it is free (never
-    /// waiting; a read-only peek owes no snapshot copy). Called for the request after next.
+    /// has brought its index lines in. Called for the request after next.
     #[inline]
     pub fn prefetch_entry(&self, db: usize, hash: u64) {
-        if db != 0 {
-            return;
-        }
-        if let Some(shard) = self.shards[self.shard_of_hash(hash)].lock.try_lock() {
-            shard.dbs[0].map.prefetch_entry(hash);
-        }
+        self.peek_db0(db, hash, |map| map.prefetch_entry(hash));
     }
 
     /// Prefetches the heap block of the value a lookup in `db` of the key hashed `hash` will
@@ -305,16 +299,24 @@ impl Store {
     /// touches), once [`prefetch_entry`](Self::prefetch_entry) has brought the entry in.
     #[inline]
     pub fn prefetch_value(&self, db: usize, hash: u64) {
+        self.peek_db0(db, hash, |map| {
+            if let Some((_, Entry { value: Value::Str(Str::Shared(buf)), .. })) = map.likely_entry(hash) {
+                // The reference counts sit just before the bytes.
+                dense::prefetch((buf.as_ptr() as usize).wrapping_sub(16));
+            }
+        });
+    }
+
+    /// Runs a prefetch on database 0's keys in the shard of `hash`, under the shard's lock if it
+    /// is free (never waiting; a read-only peek owes no snapshot copy). Other databases publish
+    /// no index address, so their requests are not prefetched.
+    #[inline]
+    fn peek_db0(&self, db: usize, hash: u64, prefetch: impl FnOnce(&dense::DenseMap<Entry>)) {
         if db != 0 {
             return;
         }
         if let Some(shard) = self.shards[self.shard_of_hash(hash)].lock.try_lock() {
-            if let Some((_, entry)) = shard.dbs[0].map.likely_entry(hash) {
-                if let Value::Str(Str::Shared(buf)) = &entry.value {
-                    // The reference counts sit just before the bytes.
-                    dense::prefetch((buf.as_ptr() as usize).wrapping_sub(16));
-                }
-            }
+            prefetch(&shard.dbs[0].map);
         }
     }
 
@@ -395,14 +397,14 @@ impl Store {
     }
 }
 
-/// The shards one command holds, and the keyspace operations handlers use.
-///
-/// Every key a handler touches must belong to a locked shard; asking for another is a bug in
-/// the command table's key positions and panics in debug builds.
 /// Keys whose lookups a multi-key command overlaps at a time ([`Locked::prefetch_keys`]):
 /// enough to hide memory latency, few enough that their lines stay cached until used.
 pub const PREFETCH_CHUNK: usize = 16;
 
+/// The shards one command holds, and the keyspace operations handlers use.
+///
+/// Every key a handler touches must belong to a locked shard; asking for another is a bug in
+/// the command table's key positions and panics in debug builds.
 pub struct Locked<'s> {
     store: &'s Store,
     guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>,
