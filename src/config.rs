@@ -56,6 +56,9 @@ pub struct Config {
     pub shards: usize,
     /// Ferrocache's own: tokio worker threads (0: one per core).
     pub threads: usize,
+    /// Ferrocache's own: microseconds a worker thread keeps polling for requests after its
+    /// last batch before sleeping (0: never polls); see `server::busy_poll`.
+    pub busy_poll_us: u64,
     /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
     pub cluster_enabled: bool,
     pub cluster_config_file: String,
@@ -112,6 +115,7 @@ impl Default for Config {
             io_threads: 1,
             shards: 64,
             threads: 0,
+            busy_poll_us: 1000,
             enable_protected_configs: "no".into(),
             cluster_enabled: false,
             cluster_config_file: "nodes.conf".into(),
@@ -354,6 +358,8 @@ pub static DIRECTIVES: &[Directive] = &[
         c.shards = n
     }),
     directive!("threads", false, |c| c.threads.to_string(), |c, v| c.threads = parse_int(v, 0, 1024)? as usize),
+    directive!("busy-poll", true, |c| c.busy_poll_us.to_string(), |c, v| c.busy_poll_us =
+        parse_int(v, 0, 1_000_000)? as u64),
 ];
 
 /// Settings CONFIG SET changes only as `enable-protected-configs` allows (Redis 7.0's

@@ -9,6 +9,22 @@ use ferrocache::Config;
 use std::time::{Duration, Instant};
 
 #[test]
+fn busy_poll_is_a_setting_of_its_own() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    c.roundtrip(&[b"CONFIG", b"GET", b"busy-poll"], b"*2\r\n$9\r\nbusy-poll\r\n$4\r\n1000\r\n");
+    c.roundtrip(&[b"CONFIG", b"SET", b"busy-poll", b"0"], b"+OK\r\n");
+    c.roundtrip(&[b"SET", b"k", b"v"], b"+OK\r\n");
+    c.roundtrip(&[b"CONFIG", b"GET", b"busy-poll"], b"*2\r\n$9\r\nbusy-poll\r\n$1\r\n0\r\n");
+    c.roundtrip(
+        &[b"CONFIG", b"SET", b"busy-poll", b"-1"],
+        b"-ERR CONFIG SET failed (possibly related to argument 'busy-poll') - argument must be between 0 and 1000000 inclusive\r\n",
+    );
+    c.roundtrip(&[b"CONFIG", b"SET", b"busy-poll", b"50"], b"+OK\r\n");
+    c.roundtrip(&[b"GET", b"k"], b"$1\r\nv\r\n");
+}
+
+#[test]
 fn inline_and_multibulk_requests() {
     let server = TestServer::start();
     let mut c = server.connect();

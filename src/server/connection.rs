@@ -98,6 +98,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             // The batch's writes reach the AOF before its replies reach the client.
             shared.aof_flush();
             client.publish_stats(shared);
+            shared.busy_poll.after_batch(shared);
             info.touch();
             let mut meta = info.meta.lock();
             meta.last_cmd = client.last_cmd.map(|spec| (spec.name, spec.parent));

@@ -1,6 +1,7 @@
 //! The server: shared state, the accept loop, background cycles and shutdown.
 
 mod aof;
+mod busy_poll;
 mod cluster;
 mod connection;
 mod lookahead;
@@ -9,6 +10,7 @@ mod persistence;
 mod stats;
 
 pub use aof::{Aof, AofInfo, RewriteOutcome};
+pub use busy_poll::BusyPoll;
 pub use cluster::ClusterNode;
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
@@ -40,6 +42,8 @@ pub struct HotConfig {
     pub hz: AtomicU64,
     pub protected_mode: AtomicBool,
     pub tcp_keepalive_secs: AtomicU64,
+    /// `busy-poll`, microseconds (see `busy_poll`).
+    pub busy_poll_us: AtomicU64,
 }
 
 /// Everything connections share.
@@ -64,6 +68,8 @@ pub struct Shared {
     pub cluster: std::sync::OnceLock<ClusterNode>,
     /// Connections MIGRATE keeps to its targets.
     pub migrate_sockets: crate::commands::migrate::MigrateSockets,
+    /// Worker threads polling for requests while the server is busy.
+    pub busy_poll: BusyPoll,
     /// A weak reference to the `Arc` holding this state, for work that outlives a handler
     /// (BGSAVE's thread); see [`Shared::arc`].
     me: Weak<Shared>,
@@ -89,6 +95,7 @@ impl Shared {
             persistence: Persistence::default(),
             aof,
             migrate_sockets: Default::default(),
+            busy_poll: BusyPoll::default(),
             cluster: std::sync::OnceLock::new(),
             me: me.clone(),
             config: RwLock::new(config),
@@ -112,6 +119,7 @@ impl Shared {
         h.hz.store(c.hz as u64, Ordering::Relaxed);
         h.protected_mode.store(c.protected_mode, Ordering::Relaxed);
         h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
+        h.busy_poll_us.store(c.busy_poll_us, Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
         self.store.set_eviction_policy(c.maxmemory_policy);
