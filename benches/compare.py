@@ -389,7 +389,7 @@ def run_throughput(args, servers: list[Server], workloads: list[Workload]) -> Re
                     results.add(srv.name, test, wl, s)
                 log(
                     f"    {time.monotonic() - t0:5.1f}s  "
-                    + "  ".join(f"{t} {s.rps:,.0f}/s" for t, s in rows.items())
+                    + "  ".join(f"{t} {s.rps:,.0f}/s p99 {s.p99:.3f}" for t, s in rows.items())
                 )
     for srv in servers:
         srv.flushall()

@@ -115,7 +115,7 @@ impl Default for Config {
             io_threads: 1,
             shards: 64,
             threads: 0,
-            busy_poll_us: 1000,
+            busy_poll_us: 50,
             enable_protected_configs: "no".into(),
             cluster_enabled: false,
             cluster_config_file: "nodes.conf".into(),

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 fn busy_poll_is_a_setting_of_its_own() {
     let server = TestServer::start();
     let mut c = server.connect();
-    c.roundtrip(&[b"CONFIG", b"GET", b"busy-poll"], b"*2\r\n$9\r\nbusy-poll\r\n$4\r\n1000\r\n");
+    c.roundtrip(&[b"CONFIG", b"GET", b"busy-poll"], b"*2\r\n$9\r\nbusy-poll\r\n$2\r\n50\r\n");
     c.roundtrip(&[b"CONFIG", b"SET", b"busy-poll", b"0"], b"+OK\r\n");
     c.roundtrip(&[b"SET", b"k", b"v"], b"+OK\r\n");
     c.roundtrip(&[b"CONFIG", b"GET", b"busy-poll"], b"*2\r\n$9\r\nbusy-poll\r\n$1\r\n0\r\n");

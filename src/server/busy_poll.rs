@@ -7,33 +7,67 @@
 //! request finds the server asleep, so the client pays for the wake-up and, being the
 //! bottleneck there, serves fewer requests (docs/PERFORMANCE.md has the measurements).
 //!
-//! So when a batch of requests runs and no pollers are running, one poller task per worker
-//! starts ([`poll_while_busy`]). A poller yields to tokio in a loop, and a worker holding a
-//! yielded task polls the I/O driver without blocking; on a turn that found no new batch it
-//! also yields the core to the OS, so any other runnable thread there (a client on the same
-//! machine) goes first. Once no batch has run anywhere for `busy-poll` microseconds the
-//! pollers end and the workers sleep in epoll as usual: an idle server uses no CPU.
-//! `busy-poll 0` turns it off.
+//! So when batches arrive often — the moving average of the gaps between them is under
+//! `busy-poll` microseconds — one poller task per worker starts ([`poll_while_busy`]). A
+//! poller yields to tokio in a loop, and a worker holding a yielded task polls the I/O driver
+//! without blocking; on a turn that found no new batch it also yields the core to the OS, so
+//! any other runnable thread there (a client on the same machine) goes first. Once no batch
+//! has run anywhere for `busy-poll` microseconds the pollers end and the workers sleep in
+//! epoll as usual. A server whose requests come further apart than that never polls, so it
+//! costs nothing at idle or light load; under sustained load every worker stays busy, which is
+//! the price (docs/PERFORMANCE.md). `busy-poll 0` turns it off.
 //!
 //! It is all workers or none because tokio's workers share one epoll: a worker that parks
 //! takes it and blocks in it, and then the others can only poll it when it wakes. The pollers
 //! are spread by tokio's work stealing (an idle worker steals a queued one), not pinned.
 
 use super::Shared;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Pollers running; the next batch after the last one ends starts a new set.
-#[derive(Debug, Default)]
+/// The moving average of batch gaps starts here (microseconds), as if the server had been idle.
+const IDLE_GAP_US: u64 = 1_000_000;
+
+/// Pollers running, and the batch timing that decides when to start them.
+#[derive(Debug)]
 pub struct BusyPoll {
     pollers: AtomicUsize,
+    epoch: Instant,
+    /// When the last batch seen ran, in microseconds since `epoch` (while pollers run, they
+    /// keep it current).
+    last_batch_us: AtomicU64,
+    /// Moving average (1/8 weight per batch) of the gaps between batches while no pollers run.
+    mean_gap_us: AtomicU64,
+}
+
+impl Default for BusyPoll {
+    fn default() -> Self {
+        BusyPoll {
+            pollers: AtomicUsize::new(0),
+            epoch: Instant::now(),
+            last_batch_us: AtomicU64::new(0),
+            mean_gap_us: AtomicU64::new(IDLE_GAP_US),
+        }
+    }
 }
 
 impl BusyPoll {
     /// Called after each batch of requests a connection runs (its command counts published):
-    /// starts the pollers unless they are running or `busy-poll` is 0.
+    /// starts the pollers if batches have been coming often and none are running.
     pub(super) fn after_batch(&self, shared: &Shared) {
-        if self.pollers.load(Ordering::Relaxed) != 0 || shared.hot.busy_poll_us.load(Ordering::Relaxed) == 0 {
+        if self.pollers.load(Ordering::Relaxed) != 0 {
+            return;
+        }
+        let window_us = shared.hot.busy_poll_us.load(Ordering::Relaxed);
+        if window_us == 0 {
+            return;
+        }
+        // Updated racily by concurrent batches: an estimate is all this needs.
+        let now = self.micros(Instant::now());
+        let gap = now.saturating_sub(self.last_batch_us.swap(now, Ordering::Relaxed));
+        let mean = moving_average(self.mean_gap_us.load(Ordering::Relaxed), gap);
+        self.mean_gap_us.store(mean, Ordering::Relaxed);
+        if mean >= window_us {
             return;
         }
         let workers = tokio::runtime::Handle::current().metrics().num_workers();
@@ -48,12 +82,22 @@ impl BusyPoll {
     pub fn pollers(&self) -> usize {
         self.pollers.load(Ordering::Relaxed)
     }
+
+    fn micros(&self, t: Instant) -> u64 {
+        t.saturating_duration_since(self.epoch).as_micros() as u64
+    }
+}
+
+/// The next moving average of batch gaps after one of `gap_us`.
+fn moving_average(mean_us: u64, gap_us: u64) -> u64 {
+    mean_us - mean_us / 8 + gap_us.min(IDLE_GAP_US) / 8
 }
 
 /// Keeps a worker polling until no batch has run for the `busy-poll` window.
 async fn poll_while_busy(shared: std::sync::Arc<Shared>) {
     // Published once per batch, so it moves exactly when batches run.
     let batches = || shared.stats.total_commands_processed.load(Ordering::Relaxed);
+    let busy_poll = &shared.busy_poll;
     let mut idle = IdleWindow::new(batches(), Instant::now());
     loop {
         // Back in line behind the tasks already woken: the worker runs them, then, holding a
@@ -67,7 +111,9 @@ async fn poll_while_busy(shared: std::sync::Arc<Shared>) {
             Activity::Idle => break,
         }
     }
-    shared.busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
+    // So that the gap to the next batch counts from the last one, not from when polling began.
+    busy_poll.last_batch_us.fetch_max(busy_poll.micros(idle.since), Ordering::Relaxed);
+    busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// What a poller saw since its last look.
@@ -127,11 +173,31 @@ mod tests {
         assert_eq!(idle.observe(8, t0 + Duration::from_micros(99), WINDOW), Activity::Idle);
     }
 
+    #[test]
+    fn the_gap_average_follows_batches_and_caps_long_silences() {
+        let mut mean = IDLE_GAP_US;
+        for _ in 0..100 {
+            mean = moving_average(mean, 10);
+        }
+        assert!(mean < 20, "{mean}");
+        // One long silence lifts the average by an eighth of it (capped at IDLE_GAP_US).
+        assert_eq!(moving_average(16, u64::MAX), 16 - 2 + IDLE_GAP_US / 8);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_batch_starts_one_poller_per_worker_which_end_a_window_after_the_last_batch() {
+    async fn frequent_batches_start_one_poller_per_worker_which_end_a_window_after_the_last() {
         let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
         shared.hot.busy_poll_us.store(2_000, Ordering::Relaxed);
+        // A batch after a long silence starts none.
         shared.busy_poll.after_batch(&shared);
+        assert_eq!(shared.busy_poll.pollers(), 0);
+        // Batches in quick succession bring the average gap under the window.
+        for _ in 0..100 {
+            shared.busy_poll.after_batch(&shared);
+            if shared.busy_poll.pollers() != 0 {
+                break;
+            }
+        }
         assert_eq!(shared.busy_poll.pollers(), 2);
         // While they run, further batches start no more.
         shared.busy_poll.after_batch(&shared);
@@ -142,7 +208,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         shared.hot.busy_poll_us.store(0, Ordering::Relaxed);
-        shared.busy_poll.after_batch(&shared);
+        for _ in 0..100 {
+            shared.busy_poll.after_batch(&shared);
+        }
         assert_eq!(shared.busy_poll.pollers(), 0, "busy-poll 0 starts none");
     }
 
