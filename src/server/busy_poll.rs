@@ -33,8 +33,8 @@ const IDLE_GAP_US: u64 = 1_000_000;
 pub struct BusyPoll {
     pollers: AtomicUsize,
     epoch: Instant,
-    /// When the last batch seen ran, in microseconds since `epoch` (while pollers run, they
-    /// keep it current).
+    /// When the last batch seen ran, in microseconds since `epoch` (pollers that end set it
+    /// to the last batch they saw, since `after_batch` does not look while they run).
     last_batch_us: AtomicU64,
     /// Moving average (1/8 weight per batch) of the gaps between batches while no pollers run.
     mean_gap_us: AtomicU64,
