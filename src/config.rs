@@ -56,8 +56,9 @@ pub struct Config {
     pub shards: usize,
     /// Ferrocache's own: tokio worker threads (0: one per core).
     pub threads: usize,
-    /// Ferrocache's own: microseconds a worker thread keeps polling for requests after its
-    /// last batch before sleeping (0: never polls); see `server::busy_poll`.
+    /// Ferrocache's own: while requests arrive on average more often than this many
+    /// microseconds, the worker threads poll for them instead of sleeping, until none has come
+    /// for that long (0: never poll); see `server::busy_poll`.
     pub busy_poll_us: u64,
     /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
     pub cluster_enabled: bool,

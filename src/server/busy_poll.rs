@@ -188,7 +188,7 @@ mod tests {
     async fn frequent_batches_start_one_poller_per_worker_which_end_a_window_after_the_last() {
         let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
         shared.hot.busy_poll_us.store(2_000, Ordering::Relaxed);
-        // A batch after a long silence starts none.
+        // The first batch starts none: the average starts as if the server had been idle.
         shared.busy_poll.after_batch(&shared);
         assert_eq!(shared.busy_poll.pollers(), 0);
         // Batches in quick succession bring the average gap under the window.
