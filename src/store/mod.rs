@@ -270,10 +270,10 @@ impl Store {
         }
     }
 
-    /// Starts fetching the memory a lookup in `db` of the key with [`key_hash`] `hash` will read, without locking
-    /// anything: the connection calls it for the next pipelined request while it executes the
-    /// current one, so their cache misses overlap. Only db 0 (the one clients use, and the
-    /// only one in cluster mode) keeps its index address outside the lock.
+    /// Starts fetching the memory a lookup in `db` of the key with [`key_hash`] `hash` will
+    /// read, without locking anything: the connection calls it for a pipelined request while
+    /// it executes an earlier one, so their cache misses overlap. Only db 0 (the one clients
+    /// use, and the only one in cluster mode) keeps its index address outside the lock.
     #[inline]
     pub fn prefetch(&self, db: usize, hash: u64) {
         if db != 0 {
@@ -287,8 +287,8 @@ impl Store {
         addr.prefetch(hash);
     }
 
-    /// Prefetches the entry a lookup in `db` of the key hashed `hash` will read, once [`prefetch`](Self::prefetch)
-    /// has brought its index lines in. Called for the request after next.
+    /// Prefetches the entry a lookup in `db` of the key hashed `hash` will read, once
+    /// [`prefetch`](Self::prefetch) has brought its index lines in. Called for the request after next.
     #[inline]
     pub fn prefetch_entry(&self, db: usize, hash: u64) {
         self.peek_db0(db, hash, |map| map.prefetch_entry(hash));
@@ -464,24 +464,26 @@ impl<'s> Locked<'s> {
 
     /// Prefetches what looking up each of `keys` in `db` reads: every key's index lines, then
     /// every key's entry. Multi-key commands (MGET, MSET, DEL, EXISTS, TOUCH) call it per
-    /// [`PREFETCH_CHUNK`] keys, so their cache misses overlap instead of each key waiting out
-    /// its own. Only a hint: it changes nothing.
-    pub fn prefetch_keys<'k>(&self, db: usize, keys: impl Iterator<Item = &'k Bytes> + Clone) {
+    /// [`PREFETCH_CHUNK`] keys (more are not looked at), so their cache misses overlap instead
+    /// of each key waiting out its own. Only a hint: it changes nothing.
+    pub fn prefetch_keys<'k>(&self, db: usize, keys: impl Iterator<Item = &'k Bytes>) {
+        // Each key is hashed and its shard found once, for both passes.
+        let mut located = [(0, 0); PREFETCH_CHUNK];
+        let mut n = 0;
+        for key in keys.take(PREFETCH_CHUNK) {
+            located[n] = self.locate(key);
+            n += 1;
+        }
         // One key has nothing to overlap with (DEL k, EXISTS k): the lookup itself is as soon.
-        if keys.clone().nth(1).is_none() {
+        if n < 2 {
             return;
         }
-        let map_of = |key: &[u8]| {
-            let (p, hash) = self.locate(key);
-            (&self.guards[p].1.dbs[db].map, hash)
-        };
-        for key in keys.clone() {
-            let (map, hash) = map_of(key);
-            map.index_addr().prefetch(hash);
+        let map_of = |p: usize| &self.guards[p].1.dbs[db].map;
+        for &(p, hash) in &located[..n] {
+            map_of(p).index_addr().prefetch(hash);
         }
-        for key in keys {
-            let (map, hash) = map_of(key);
-            map.prefetch_entry(hash);
+        for &(p, hash) in &located[..n] {
+            map_of(p).prefetch_entry(hash);
         }
     }
 
