@@ -785,22 +785,33 @@ fn object_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 // FLUSHDB, FLUSHALL
 // ---------------------------------------------------------------------------------------
 
-/// `[ASYNC|SYNC]` of FLUSHDB / FLUSHALL (`getFlushCommandFlags`). Both run synchronously.
-fn flush_flags_ok(args: &[Bytes]) -> bool {
+/// `[ASYNC|SYNC]` of FLUSHDB / FLUSHALL (`getFlushCommandFlags`): `None` for a syntax error,
+/// else whether ASYNC was asked for. Both free synchronously here.
+fn flush_is_async(args: &[Bytes]) -> Option<bool> {
     match args.len() {
-        1 => true,
-        2 => is(&args[1], "async") || is(&args[1], "sync"),
-        _ => false,
+        1 => Some(false),
+        2 if is(&args[1], "async") => Some(true),
+        2 if is(&args[1], "sync") => Some(false),
+        _ => None,
+    }
+}
+
+/// After a flush without ASYNC, the freed pages go back to the OS before the reply, as Redis
+/// does: otherwise they would leave during the traffic that follows (see `memory::purge`).
+fn purge_after_flush(is_async: bool) {
+    if !is_async {
+        crate::memory::purge();
     }
 }
 
 /// `FLUSHDB [ASYNC|SYNC]`.
 fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if !flush_flags_ok(args) {
+    let Some(is_async) = flush_is_async(args) else {
         return Reply::err(errors::SYNTAX);
-    }
+    };
     let db = ctx.db();
     ctx.ks.flush_db(db);
+    purge_after_flush(is_async);
     // Even an empty database's flush is propagated, as Redis forces it.
     ctx.propagation = super::Propagation::Forced;
     Reply::OK
@@ -808,12 +819,13 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// `FLUSHALL [ASYNC|SYNC]`.
 fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if !flush_flags_ok(args) {
+    let Some(is_async) = flush_is_async(args) else {
         return Reply::err(errors::SYNTAX);
-    }
+    };
     for db in 0..ctx.shared.store.databases() {
         ctx.ks.flush_db(db);
     }
+    purge_after_flush(is_async);
     ctx.shared.save_empty_after_flushall();
     ctx.propagation = super::Propagation::Forced;
     Reply::OK

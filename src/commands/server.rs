@@ -111,6 +111,10 @@ static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         .parent("memory")
         .doc("server", "4.0.0", "Estimates the memory usage of a key.", "key [SAMPLES count]")
         .acl(&["read", "slow"]),
+    CommandSpec::new("purge", 2, memory_purge)
+        .parent("memory")
+        .doc("server", "4.0.0", "Ask the allocator to release memory", "")
+        .acl(&["slow"]),
     CommandSpec::new("help", 2, memory_help)
         .flags(Flags::LOADING.or(Flags::STALE))
         .parent("memory")
@@ -251,10 +255,21 @@ fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
+/// `MEMORY PURGE`: freed pages go back to the OS now instead of after their decay time.
+fn memory_purge(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    if crate::memory::purge() {
+        Reply::OK
+    } else {
+        Reply::err("ERR Error purging dirty pages")
+    }
+}
+
 fn memory_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     help_reply(
         "memory",
         &[
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
