@@ -8,7 +8,8 @@
 //! bottleneck there, serves fewer requests (docs/PERFORMANCE.md has the measurements).
 //!
 //! So when batches arrive often — the moving average of the gaps between them is under
-//! `busy-poll` microseconds — one poller task per worker starts ([`poll_while_busy`]). A
+//! `busy-poll` microseconds — a worker that runs a batch starts a poller task of its own
+//! ([`poll_while_busy`]), so under load every worker has one. A
 //! poller yields to tokio in a loop, and a worker holding a yielded task polls the I/O driver
 //! without blocking; on a turn that found no new batch it also yields the core to the OS, so
 //! any other runnable thread there (a client on the same machine) goes first. Once no batch
@@ -17,12 +18,16 @@
 //! costs nothing at idle or light load; under sustained load every worker stays busy, which is
 //! the price (docs/PERFORMANCE.md). `busy-poll 0` turns it off.
 //!
-//! It is all workers or none because tokio's workers share one epoll: a worker that parks
-//! takes it and blocks in it, and then the others can only poll it when it wakes. The pollers
-//! are spread by tokio's work stealing (an idle worker steals a queued one), not pinned.
+//! It must be every busy worker, one poller each, because tokio's workers share one epoll: a
+//! worker that parks takes it and blocks in it, and then the others can only poll it when it
+//! wakes. So a worker claims its poller (`POLLER_HERE`) when it starts one, and a poller that
+//! tokio's work stealing moved to another worker hands the claim back and leaves if that
+//! worker already has its own (before, when pollers were spread by stealing alone, two often
+//! ended up on one worker: ~30% of a pipeline-1 run went that way).
 
 use super::Shared;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The moving average of batch gaps starts here (microseconds), as if the server had been idle.
@@ -53,9 +58,9 @@ impl Default for BusyPoll {
 
 impl BusyPoll {
     /// Called after each batch of requests a connection runs (its command counts published):
-    /// starts the pollers if batches have been coming often and none are running.
+    /// starts a poller on this worker if batches have been coming often and none runs here.
     pub(super) fn after_batch(&self, shared: &Shared) {
-        if self.pollers.load(Ordering::Relaxed) != 0 {
+        if POLLER_HERE.with(|here| here.load(Ordering::Relaxed)) {
             return;
         }
         let window_us = shared.hot.busy_poll_us.load(Ordering::Relaxed);
@@ -70,12 +75,15 @@ impl BusyPoll {
         if mean >= window_us {
             return;
         }
-        let workers = tokio::runtime::Handle::current().metrics().num_workers();
-        if self.pollers.compare_exchange(0, workers, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
-            for _ in 0..workers {
-                tokio::spawn(poll_while_busy(shared.arc()));
-            }
-        }
+        // Claimed before the spawn, so this worker's next batches do not start another. A
+        // task spawned from a worker runs on it (tokio's LIFO slot), and the poller re-checks
+        // where it is on every turn anyway.
+        let claim = POLLER_HERE.with(|here| {
+            here.store(true, Ordering::Relaxed);
+            here.clone()
+        });
+        self.pollers.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(poll_while_busy(shared.arc(), claim));
     }
 
     /// Pollers running now.
@@ -93,8 +101,14 @@ fn moving_average(mean_us: u64, gap_us: u64) -> u64 {
     mean_us - mean_us / 8 + gap_us.min(IDLE_GAP_US) / 8
 }
 
-/// Keeps a worker polling until no batch has run for the `busy-poll` window.
-async fn poll_while_busy(shared: std::sync::Arc<Shared>) {
+thread_local! {
+    /// Set while a poller runs on this worker thread (or is about to): at most one per worker.
+    static POLLER_HERE: Arc<AtomicBool> = Arc::new(AtomicBool::new(false));
+}
+
+/// Keeps a worker polling until no batch has run for the `busy-poll` window. `claim` is the
+/// [`POLLER_HERE`] flag of the worker it was started for.
+async fn poll_while_busy(shared: Arc<Shared>, mut claim: Arc<AtomicBool>) {
     // Published once per batch, so it moves exactly when batches run.
     let batches = || shared.stats.total_commands_processed.load(Ordering::Relaxed);
     let busy_poll = &shared.busy_poll;
@@ -103,6 +117,20 @@ async fn poll_while_busy(shared: std::sync::Arc<Shared>) {
         // Back in line behind the tasks already woken: the worker runs them, then, holding a
         // yielded task, polls the I/O driver without blocking, then comes back here.
         tokio::task::yield_now().await;
+        // A requeued poller can be stolen by another worker. Two pollers on one worker leave
+        // the other worker to park in epoll, where it takes the I/O driver from the pollers
+        // (measured: ~30% of a pipeline-1 run spent that way), so a poller that moved gives
+        // its old worker back the right to start one and leaves if its new one has its own.
+        if !POLLER_HERE.with(|here| Arc::ptr_eq(here, &claim)) {
+            claim.store(false, Ordering::Relaxed);
+            match POLLER_HERE.with(|here| (!here.swap(true, Ordering::Relaxed)).then(|| here.clone())) {
+                Some(here) => claim = here,
+                None => {
+                    busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
         let window = Duration::from_micros(shared.hot.busy_poll_us.load(Ordering::Relaxed));
         match idle.observe(batches(), Instant::now(), window) {
             Activity::Batches => {}
@@ -113,6 +141,7 @@ async fn poll_while_busy(shared: std::sync::Arc<Shared>) {
     }
     // So that the gap to the next batch counts from the last one, not from when polling began.
     busy_poll.last_batch_us.fetch_max(busy_poll.micros(idle.since), Ordering::Relaxed);
+    claim.store(false, Ordering::Relaxed);
     busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -184,34 +213,66 @@ mod tests {
         assert_eq!(moving_average(16, u64::MAX), 16 - 2 + IDLE_GAP_US / 8);
     }
 
+    /// Calls `after_batch` in quick succession until a poller starts; false if none did.
+    fn batches_until_a_poller_starts(shared: &Shared) -> bool {
+        let before = shared.busy_poll.pollers();
+        (0..100).any(|_| {
+            shared.busy_poll.after_batch(shared);
+            shared.busy_poll.pollers() != before
+        })
+    }
+
+    async fn wait_until(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn frequent_batches_start_one_poller_per_worker_which_end_a_window_after_the_last() {
+    async fn frequent_batches_start_a_poller_on_their_worker_which_ends_a_window_after_the_last() {
         let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
-        shared.hot.busy_poll_us.store(2_000, Ordering::Relaxed);
+        shared.hot.busy_poll_us.store(200_000, Ordering::Relaxed);
         // The first batch starts none: the average starts as if the server had been idle.
         shared.busy_poll.after_batch(&shared);
         assert_eq!(shared.busy_poll.pollers(), 0);
-        // Batches in quick succession bring the average gap under the window.
-        for _ in 0..100 {
-            shared.busy_poll.after_batch(&shared);
-            if shared.busy_poll.pollers() != 0 {
-                break;
+        // On a worker, as connections run: batches in quick succession bring the average gap
+        // under the window, and further batches there start no second poller.
+        let on_worker = shared.arc();
+        tokio::spawn(async move {
+            assert!(batches_until_a_poller_starts(&on_worker));
+            for _ in 0..100 {
+                on_worker.busy_poll.after_batch(&on_worker);
             }
-        }
-        assert_eq!(shared.busy_poll.pollers(), 2);
-        // While they run, further batches start no more.
-        shared.busy_poll.after_batch(&shared);
-        assert_eq!(shared.busy_poll.pollers(), 2);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while shared.busy_poll.pollers() != 0 {
-            assert!(Instant::now() < deadline, "pollers still running with no batches");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        })
+        .await
+        .unwrap();
+        assert_eq!(shared.busy_poll.pollers(), 1);
+        wait_until("the poller ends with no batches", || shared.busy_poll.pollers() == 0).await;
         shared.hot.busy_poll_us.store(0, Ordering::Relaxed);
         for _ in 0..100 {
             shared.busy_poll.after_batch(&shared);
         }
         assert_eq!(shared.busy_poll.pollers(), 0, "busy-poll 0 starts none");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_poller_that_runs_elsewhere_gives_back_the_claim_of_the_thread_that_started_it() {
+        let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
+        shared.hot.busy_poll_us.store(200_000, Ordering::Relaxed);
+        // Started from a thread outside the runtime, the poller can only run on a worker.
+        let handle = tokio::runtime::Handle::current();
+        let starter = shared.arc();
+        let claim = std::thread::spawn(move || {
+            let _runtime = handle.enter();
+            assert!(batches_until_a_poller_starts(&starter));
+            POLLER_HERE.with(|here| here.clone())
+        })
+        .join()
+        .unwrap();
+        wait_until("the starting thread's claim is released", || !claim.load(Ordering::Relaxed)).await;
+        wait_until("the poller ends with no batches", || shared.busy_poll.pollers() == 0).await;
     }
 
     #[test]
