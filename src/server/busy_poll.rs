@@ -13,19 +13,28 @@
 //! poller yields to tokio in a loop, and a worker holding a yielded task polls the I/O driver
 //! without blocking; on a turn that found no new batch it also yields the core to the OS, so
 //! any other runnable thread there (a client on the same machine) goes first. Once no batch
-//! has run anywhere for `busy-poll` microseconds the pollers end and the workers sleep in
-//! epoll as usual. A server whose requests come further apart than that never polls, so it
+//! has run anywhere for `STOP_WINDOWS` × `busy-poll` microseconds the pollers end and the
+//! workers sleep in epoll as usual. A server whose requests come further apart than that never polls, so it
 //! costs nothing at idle or light load; under sustained load every worker stays busy, which is
 //! the price (docs/PERFORMANCE.md). `busy-poll 0` turns it off.
 //!
-//! It must be every busy worker, one poller each, because tokio's workers share one epoll: a
-//! worker that parks takes it and blocks in it, and then the others can only poll it when it
+//! No worker may sleep in epoll while another polls, because tokio's workers share one epoll:
+//! a worker that parks takes it and blocks in it, and then the others can only poll it when it
 //! wakes. So a worker claims its poller (`POLLER_HERE`) when it starts one, and a poller that
 //! tokio's work stealing moved to another worker hands the claim back and leaves if that
 //! worker already has its own (before, when pollers were spread by stealing alone, two often
 //! ended up on one worker: ~30% of a pipeline-1 run went that way).
+//!
+//! Only one of them polls while one worker keeps up: the first poller leads, and the others
+//! ("helpers") block their threads on a condition variable — neither spinning nor parking in
+//! epoll — until the lead's worker is busy running connections for more than `HELPERS_ON` of
+//! its time ([`LoadGauge`]). On a machine shared with the clients (a benchmark on the same
+//! box) a second spinning worker takes CPU from the client and lengthens the tail; at deep
+//! pipelines the second worker is what doubles throughput (docs/PERFORMANCE.md, seventh round).
 
 use super::Shared;
+use parking_lot::{Condvar, Mutex};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +52,12 @@ pub struct BusyPoll {
     last_batch_us: AtomicU64,
     /// Moving average (1/8 weight per batch) of the gaps between batches while no pollers run.
     mean_gap_us: AtomicU64,
+    /// Whether a lead poller runs: the first poller to start leads, later ones help.
+    lead_running: AtomicBool,
+    /// The lead's call for help, and where uncalled helpers wait for it.
+    helpers_wanted: AtomicBool,
+    helper_gate: Mutex<()>,
+    helper_call: Condvar,
 }
 
 impl Default for BusyPoll {
@@ -52,6 +67,10 @@ impl Default for BusyPoll {
             epoch: Instant::now(),
             last_batch_us: AtomicU64::new(0),
             mean_gap_us: AtomicU64::new(IDLE_GAP_US),
+            lead_running: AtomicBool::new(false),
+            helpers_wanted: AtomicBool::new(false),
+            helper_gate: Mutex::new(()),
+            helper_call: Condvar::new(),
         }
     }
 }
@@ -86,9 +105,24 @@ impl BusyPoll {
         tokio::spawn(poll_while_busy(shared.arc(), claim));
     }
 
-    /// Pollers running now.
+    /// Pollers running now (the lead and its helpers, waiting or not).
     pub fn pollers(&self) -> usize {
         self.pollers.load(Ordering::Relaxed)
+    }
+
+    /// The lead's decision: helpers poll (`true`) or wait. Wakes the waiting ones either way.
+    fn call_helpers(&self, wanted: bool) {
+        let _gate = self.helper_gate.lock();
+        self.helpers_wanted.store(wanted, Ordering::Relaxed);
+        self.helper_call.notify_all();
+    }
+
+    /// Blocks this worker thread until the lead calls for help or ends, or `HELPER_WAIT`.
+    fn wait_for_call(&self) {
+        let mut gate = self.helper_gate.lock();
+        if !self.helpers_wanted.load(Ordering::Relaxed) && self.lead_running.load(Ordering::Relaxed) {
+            self.helper_call.wait_for(&mut gate, HELPER_WAIT);
+        }
     }
 
     fn micros(&self, t: Instant) -> u64 {
@@ -101,18 +135,45 @@ fn moving_average(mean_us: u64, gap_us: u64) -> u64 {
     mean_us - mean_us / 8 + gap_us.min(IDLE_GAP_US) / 8
 }
 
+/// Pollers end after this many `busy-poll` windows without a batch: a short stall of the
+/// clients (a client preempted for a moment) should not send the workers back to epoll.
+const STOP_WINDOWS: u64 = 20;
+/// How long the lead measures its worker's busy share before deciding on helpers.
+const GAUGE_PERIOD: Duration = Duration::from_millis(5);
+/// Busy share (per mille of `GAUGE_PERIOD` spent in connection turns) of the lead's worker
+/// from which helpers are called, and under which they go back to waiting. Measured: 500–650
+/// at pipeline 1 with one worker, 790–940 at pipeline 16.
+const HELPERS_ON: u64 = 850;
+const HELPERS_OFF: u64 = 400;
+/// Longest an uncalled helper blocks its thread before looking again. Long, because each
+/// wake runs its worker for a moment (it polls epoll once and takes connections with it),
+/// which with 20 ms cost as much tail latency as a second polling worker; the lead wakes
+/// helpers at once when it calls them or ends.
+const HELPER_WAIT: Duration = Duration::from_secs(1);
+
 thread_local! {
     /// Set while a poller runs on this worker thread (or is about to): at most one per worker.
     static POLLER_HERE: Arc<AtomicBool> = Arc::new(AtomicBool::new(false));
+    /// Time this worker thread spent in connection turns, in nanoseconds (the lead's gauge).
+    static BUSY_NS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Keeps a worker polling until no batch has run for the `busy-poll` window. `claim` is the
-/// [`POLLER_HERE`] flag of the worker it was started for.
-async fn poll_while_busy(shared: Arc<Shared>, mut claim: Arc<AtomicBool>) {
+/// Adds a connection's turn (running its batch and writing the replies) to this worker's
+/// busy time.
+pub(super) fn add_busy(turn: Duration) {
+    BUSY_NS.with(|busy| busy.set(busy.get() + turn.as_nanos() as u64));
+}
+
+/// Keeps a worker polling (or, for a helper, ready to) until no batch has run for
+/// `STOP_WINDOWS` windows. `claim` is the [`POLLER_HERE`] flag of the worker it was started for.
+async fn poll_while_busy(shared: Arc<Shared>, claim: Arc<AtomicBool>) {
     // Published once per batch, so it moves exactly when batches run.
     let batches = || shared.stats.total_commands_processed.load(Ordering::Relaxed);
     let busy_poll = &shared.busy_poll;
+    let lead = busy_poll.lead_running.compare_exchange(false, true, Ordering::Relaxed, Ordering::Relaxed).is_ok();
+    let mut held = Held { busy_poll, claim: Some(claim), lead };
     let mut idle = IdleWindow::new(batches(), Instant::now());
+    let mut gauge = LoadGauge::new(Instant::now(), BUSY_NS.with(Cell::get));
     loop {
         // Back in line behind the tasks already woken: the worker runs them, then, holding a
         // yielded task, polls the I/O driver without blocking, then comes back here.
@@ -121,28 +182,101 @@ async fn poll_while_busy(shared: Arc<Shared>, mut claim: Arc<AtomicBool>) {
         // the other worker to park in epoll, where it takes the I/O driver from the pollers
         // (measured: ~30% of a pipeline-1 run spent that way), so a poller that moved gives
         // its old worker back the right to start one and leaves if its new one has its own.
-        if !POLLER_HERE.with(|here| Arc::ptr_eq(here, &claim)) {
-            claim.store(false, Ordering::Relaxed);
+        if !held.runs_on_its_worker() {
+            held.release_claim();
             match POLLER_HERE.with(|here| (!here.swap(true, Ordering::Relaxed)).then(|| here.clone())) {
-                Some(here) => claim = here,
-                None => {
-                    busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
-                    return;
-                }
+                Some(here) => held.claim = Some(here),
+                None => break,
             }
         }
-        let window = Duration::from_micros(shared.hot.busy_poll_us.load(Ordering::Relaxed));
-        match idle.observe(batches(), Instant::now(), window) {
+        if !lead && !busy_poll.helpers_wanted.load(Ordering::Relaxed) {
+            if !busy_poll.lead_running.load(Ordering::Relaxed) {
+                break;
+            }
+            // Blocks the worker thread on purpose: it must neither spin nor park in epoll.
+            // What it holds queued, the lead's worker steals when it runs out of work.
+            busy_poll.wait_for_call();
+            idle = IdleWindow::new(batches(), Instant::now());
+            continue;
+        }
+        let window = Duration::from_micros(shared.hot.busy_poll_us.load(Ordering::Relaxed) * STOP_WINDOWS);
+        let now = Instant::now();
+        match idle.observe(batches(), now, window) {
             Activity::Batches => {}
             // Nothing arrived this turn: let any other runnable thread on this core go first.
             Activity::Quiet => std::thread::yield_now(),
             Activity::Idle => break,
         }
+        if lead {
+            if let Some(wanted) = gauge.reading(now, BUSY_NS.with(Cell::get)) {
+                busy_poll.call_helpers(wanted);
+            }
+        }
     }
     // So that the gap to the next batch counts from the last one, not from when polling began.
     busy_poll.last_batch_us.fetch_max(busy_poll.micros(idle.since), Ordering::Relaxed);
-    claim.store(false, Ordering::Relaxed);
-    busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// What a running poller holds; given back when it ends, or when its task is dropped at
+/// shutdown (so that waiting helpers are released either way).
+struct Held<'a> {
+    busy_poll: &'a BusyPoll,
+    /// The claim on the worker it runs on (none once it left for a worker with a poller).
+    claim: Option<Arc<AtomicBool>>,
+    lead: bool,
+}
+
+impl Held<'_> {
+    fn runs_on_its_worker(&self) -> bool {
+        POLLER_HERE.with(|here| self.claim.as_ref().is_some_and(|claim| Arc::ptr_eq(here, claim)))
+    }
+
+    fn release_claim(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            claim.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.release_claim();
+        if self.lead {
+            self.busy_poll.lead_running.store(false, Ordering::Relaxed);
+            self.busy_poll.call_helpers(false);
+        }
+        self.busy_poll.pollers.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The lead worker's busy share, read every `GAUGE_PERIOD`, with hysteresis.
+struct LoadGauge {
+    since: Instant,
+    busy_ns_then: u64,
+    helping: bool,
+}
+
+impl LoadGauge {
+    fn new(now: Instant, busy_ns: u64) -> Self {
+        LoadGauge { since: now, busy_ns_then: busy_ns, helping: false }
+    }
+
+    /// Given the worker's busy time so far, returns at the end of a period whether helpers
+    /// should now poll, if that changed.
+    fn reading(&mut self, now: Instant, busy_ns: u64) -> Option<bool> {
+        let period = now.duration_since(self.since);
+        if period < GAUGE_PERIOD {
+            return None;
+        }
+        let per_mille = busy_ns.saturating_sub(self.busy_ns_then) * 1000 / (period.as_nanos() as u64).max(1);
+        self.since = now;
+        self.busy_ns_then = busy_ns;
+        let helping = per_mille >= if self.helping { HELPERS_OFF } else { HELPERS_ON };
+        (helping != self.helping).then(|| {
+            self.helping = helping;
+            helping
+        })
+    }
 }
 
 /// What a poller saw since its last look.
@@ -231,9 +365,9 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn frequent_batches_start_a_poller_on_their_worker_which_ends_a_window_after_the_last() {
+    async fn frequent_batches_start_a_poller_on_their_worker_which_ends_once_batches_stop() {
         let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
-        shared.hot.busy_poll_us.store(200_000, Ordering::Relaxed);
+        shared.hot.busy_poll_us.store(20_000, Ordering::Relaxed);
         // The first batch starts none: the average starts as if the server had been idle.
         shared.busy_poll.after_batch(&shared);
         assert_eq!(shared.busy_poll.pollers(), 0);
@@ -260,7 +394,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_poller_that_runs_elsewhere_gives_back_the_claim_of_the_thread_that_started_it() {
         let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
-        shared.hot.busy_poll_us.store(200_000, Ordering::Relaxed);
+        shared.hot.busy_poll_us.store(20_000, Ordering::Relaxed);
         // Started from a thread outside the runtime, the poller can only run on a worker.
         let handle = tokio::runtime::Handle::current();
         let starter = shared.arc();
@@ -273,6 +407,55 @@ mod tests {
         .unwrap();
         wait_until("the starting thread's claim is released", || !claim.load(Ordering::Relaxed)).await;
         wait_until("the poller ends with no batches", || shared.busy_poll.pollers() == 0).await;
+    }
+
+    #[test]
+    fn the_gauge_calls_helpers_when_the_lead_is_busy_and_dismisses_them_when_it_is_not() {
+        let t0 = Instant::now();
+        let period_ns = GAUGE_PERIOD.as_nanos() as u64;
+        let at = |periods: u64| t0 + GAUGE_PERIOD * periods as u32;
+        let mut gauge = LoadGauge::new(t0, 0);
+        // No reading before a whole period.
+        assert_eq!(gauge.reading(t0 + GAUGE_PERIOD / 2, period_ns), None);
+        // 80% busy (pipeline 1 on one worker is 50–65%): no help yet.
+        let mut busy = period_ns * 8 / 10;
+        assert_eq!(gauge.reading(at(1), busy), None);
+        // 90%: helpers called.
+        busy += period_ns * 9 / 10;
+        assert_eq!(gauge.reading(at(2), busy), Some(true));
+        // With helpers, the lead's share falls; above HELPERS_OFF they stay.
+        busy += period_ns / 2;
+        assert_eq!(gauge.reading(at(3), busy), None);
+        // Under it they go back to waiting.
+        busy += period_ns / 4;
+        assert_eq!(gauge.reading(at(4), busy), Some(false));
+    }
+
+    #[test]
+    fn a_waiting_helper_is_woken_by_the_lead_s_call_and_by_its_end() {
+        let busy_poll = Arc::new(BusyPoll::default());
+        busy_poll.lead_running.store(true, Ordering::Relaxed);
+        for lead_ends in [false, true] {
+            busy_poll.call_helpers(false);
+            let helper = {
+                let busy_poll = busy_poll.clone();
+                std::thread::spawn(move || {
+                    let started = Instant::now();
+                    busy_poll.wait_for_call();
+                    started.elapsed()
+                })
+            };
+            if lead_ends {
+                busy_poll.lead_running.store(false, Ordering::Relaxed);
+                busy_poll.call_helpers(false);
+            } else {
+                busy_poll.call_helpers(true);
+            }
+            // Woken, not timed out (HELPER_WAIT is 1 s); a call made before the wait began
+            // is seen under the lock and the wait skipped.
+            let waited = helper.join().unwrap();
+            assert!(waited < HELPER_WAIT / 2, "lead_ends={lead_ends}: waited {waited:?}");
+        }
     }
 
     #[test]

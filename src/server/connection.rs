@@ -64,6 +64,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let info = client.info.clone();
     let mut lookahead = Lookahead::default();
     loop {
+        let turn_started = std::time::Instant::now();
         // Execute every complete request already buffered.
         let mut executed = false;
         loop {
@@ -118,6 +119,10 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         if input.len() > limit {
             tracing::warn!(client = client.id, "closing client that reached max query buffer length");
             return Ok(());
+        }
+        if executed {
+            // How much of this worker's time connections take: the busy-poll lead's gauge.
+            super::busy_poll::add_busy(turn_started.elapsed());
         }
         if input.capacity() - input.len() < READ_CHUNK / 4 {
             input.reserve(READ_CHUNK);
