@@ -199,7 +199,7 @@ async fn poll_while_busy(shared: Arc<Shared>, claim: Arc<AtomicBool>) {
             idle = IdleWindow::new(batches(), Instant::now());
             continue;
         }
-        let window = Duration::from_micros(shared.hot.busy_poll_us.load(Ordering::Relaxed) * STOP_WINDOWS);
+        let window = Duration::from_micros(shared.hot.busy_poll_us.load(Ordering::Relaxed));
         let now = Instant::now();
         match idle.observe(batches(), now, window) {
             Activity::Batches => {}
@@ -290,28 +290,35 @@ enum Activity {
     Idle,
 }
 
-/// When the last batch ran, as a poller sees it.
+/// When the last batch ran, and how far apart commands come, as a poller sees it.
 struct IdleWindow {
     batches: u64,
     since: Instant,
+    /// Moving average (1/8 weight per look that found batches) of the time per command.
+    mean_gap_ns: u64,
 }
 
 impl IdleWindow {
     fn new(batches: u64, now: Instant) -> Self {
-        IdleWindow { batches, since: now }
+        IdleWindow { batches, since: now, mean_gap_ns: 0 }
     }
 
-    /// Classifies `now`, given the batch count then.
+    /// Classifies `now`, given the batch count then and the `busy-poll` window: idle once
+    /// commands come further apart than the window on average (a steady light load, where
+    /// polling would only burn a core), or none has come for `STOP_WINDOWS` windows.
     fn observe(&mut self, batches: u64, now: Instant, window: Duration) -> Activity {
         if window.is_zero() {
             return Activity::Idle;
         }
         if batches != self.batches {
+            let commands = batches.wrapping_sub(self.batches).max(1);
+            let per_command = now.duration_since(self.since).as_nanos() as u64 / commands;
+            self.mean_gap_ns = self.mean_gap_ns - self.mean_gap_ns / 8 + per_command / 8;
             self.batches = batches;
             self.since = now;
-            return Activity::Batches;
+            return if self.mean_gap_ns > window.as_nanos() as u64 { Activity::Idle } else { Activity::Batches };
         }
-        if now.duration_since(self.since) < window {
+        if now.duration_since(self.since) < window * STOP_WINDOWS as u32 {
             Activity::Quiet
         } else {
             Activity::Idle
@@ -326,14 +333,30 @@ mod tests {
     const WINDOW: Duration = Duration::from_micros(50);
 
     #[test]
-    fn a_poller_keeps_polling_while_batches_run_and_stops_a_window_after_the_last() {
+    fn a_poller_keeps_polling_while_batches_run_and_stops_when_they_stop() {
         let t0 = Instant::now();
+        let us = Duration::from_micros;
+        let silence = WINDOW * STOP_WINDOWS as u32;
         let mut idle = IdleWindow::new(7, t0);
-        assert_eq!(idle.observe(7, t0 + Duration::from_micros(49), WINDOW), Activity::Quiet);
-        // A batch seen at 49 µs restarts the window from there.
-        assert_eq!(idle.observe(8, t0 + Duration::from_micros(49), WINDOW), Activity::Batches);
-        assert_eq!(idle.observe(8, t0 + Duration::from_micros(98), WINDOW), Activity::Quiet);
-        assert_eq!(idle.observe(8, t0 + Duration::from_micros(99), WINDOW), Activity::Idle);
+        assert_eq!(idle.observe(7, t0 + us(49), WINDOW), Activity::Quiet);
+        // Five commands by 49 µs: ~10 µs apart, and the silence counts from here.
+        assert_eq!(idle.observe(12, t0 + us(49), WINDOW), Activity::Batches);
+        assert_eq!(idle.observe(12, t0 + us(49) + silence - us(1), WINDOW), Activity::Quiet);
+        assert_eq!(idle.observe(12, t0 + us(49) + silence, WINDOW), Activity::Idle);
+    }
+
+    #[test]
+    fn a_poller_stops_when_commands_come_further_apart_than_the_window() {
+        // One command every 67 µs (15,000 a second) against a 50 µs window: polling would
+        // keep a core busy for nothing, so the average gap ends it within a few looks.
+        let t0 = Instant::now();
+        let mut idle = IdleWindow::new(0, t0);
+        let ended =
+            (1..=40u64).find(|&n| idle.observe(n, t0 + Duration::from_micros(67 * n), WINDOW) == Activity::Idle);
+        assert!(ended.is_some_and(|n| n < 40), "{ended:?}");
+        // Commands 10 µs apart keep it going.
+        let mut idle = IdleWindow::new(0, t0);
+        assert!((1..=40u64).all(|n| idle.observe(n, t0 + Duration::from_micros(10 * n), WINDOW) == Activity::Batches));
     }
 
     #[test]
