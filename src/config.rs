@@ -57,8 +57,9 @@ pub struct Config {
     /// Ferrocache's own: tokio worker threads (0: one per core).
     pub threads: usize,
     /// Ferrocache's own: while requests arrive on average more often than this many
-    /// microseconds, the worker threads poll for them instead of sleeping, until none has come
-    /// for that long (0: never poll); see `server::busy_poll`.
+    /// microseconds, a worker thread polls for them instead of sleeping (the others join when
+    /// it cannot keep up), until they stop or come further apart (0: never poll); see
+    /// `server::busy_poll`.
     pub busy_poll_us: u64,
     /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
     pub cluster_enabled: bool,

@@ -12,11 +12,12 @@
 //! ([`poll_while_busy`]), so under load every worker has one. A
 //! poller yields to tokio in a loop, and a worker holding a yielded task polls the I/O driver
 //! without blocking; on a turn that found no new batch it also yields the core to the OS, so
-//! any other runnable thread there (a client on the same machine) goes first. Once no batch
-//! has run anywhere for `STOP_WINDOWS` × `busy-poll` microseconds the pollers end and the
-//! workers sleep in epoll as usual. A server whose requests come further apart than that never polls, so it
-//! costs nothing at idle or light load; under sustained load every worker stays busy, which is
-//! the price (docs/PERFORMANCE.md). `busy-poll 0` turns it off.
+//! any other runnable thread there (a client on the same machine) goes first. Pollers end, and
+//! the workers sleep in epoll as usual, once no batch has run anywhere for `STOP_WINDOWS` ×
+//! `busy-poll` microseconds, or once commands come further apart than `busy-poll` on average.
+//! A server whose requests come further apart than that never polls, so it costs nothing at
+//! idle or light load; under sustained load the polling workers stay busy, which is the price
+//! (docs/PERFORMANCE.md). `busy-poll 0` turns it off.
 //!
 //! No worker may sleep in epoll while another polls, because tokio's workers share one epoll:
 //! a worker that parks takes it and blocks in it, and then the others can only poll it when it
@@ -130,9 +131,15 @@ impl BusyPoll {
     }
 }
 
-/// The next moving average of batch gaps after one of `gap_us`.
+/// The next moving average of batch gaps after one of `gap_us` (a long silence counts as
+/// `IDLE_GAP_US`).
 fn moving_average(mean_us: u64, gap_us: u64) -> u64 {
-    mean_us - mean_us / 8 + gap_us.min(IDLE_GAP_US) / 8
+    eighth_weight(mean_us, gap_us.min(IDLE_GAP_US))
+}
+
+/// A moving average's next value: the new sample weighs 1/8.
+fn eighth_weight(mean: u64, sample: u64) -> u64 {
+    mean - mean / 8 + sample / 8
 }
 
 /// Pollers end after this many `busy-poll` windows without a batch: a short stall of the
@@ -158,14 +165,22 @@ thread_local! {
     static BUSY_NS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Adds a connection's turn (running its batch and writing the replies) to this worker's
-/// busy time.
-pub(super) fn add_busy(turn: Duration) {
-    BUSY_NS.with(|busy| busy.set(busy.get() + turn.as_nanos() as u64));
+/// When a connection's turn starts, on a worker with a poller (the lead's gauge needs it
+/// there only, so other workers skip the clock): pass it to [`add_busy`] when the turn ends.
+pub(super) fn turn_start() -> Option<Instant> {
+    POLLER_HERE.with(|here| here.load(Ordering::Relaxed)).then(Instant::now)
 }
 
-/// Keeps a worker polling (or, for a helper, ready to) until no batch has run for
-/// `STOP_WINDOWS` windows. `claim` is the [`POLLER_HERE`] flag of the worker it was started for.
+/// Adds a connection's turn (running its batch and writing the replies), started at `start`
+/// from [`turn_start`], to this worker's busy time.
+pub(super) fn add_busy(start: Option<Instant>) {
+    if let Some(start) = start {
+        BUSY_NS.with(|busy| busy.set(busy.get() + start.elapsed().as_nanos() as u64));
+    }
+}
+
+/// Keeps a worker polling (or, for a helper, ready to) until [`IdleWindow`] says the load has
+/// gone. `claim` is the [`POLLER_HERE`] flag of the worker it was started for.
 async fn poll_while_busy(shared: Arc<Shared>, claim: Arc<AtomicBool>) {
     // Published once per batch, so it moves exactly when batches run.
     let batches = || shared.stats.total_commands_processed.load(Ordering::Relaxed);
@@ -284,9 +299,9 @@ impl LoadGauge {
 enum Activity {
     /// Batches ran.
     Batches,
-    /// None ran, but the last one is within the window.
+    /// None ran, but the last one is recent.
     Quiet,
-    /// None has run for the window: time to sleep.
+    /// None for `STOP_WINDOWS` windows, or commands too far apart: time to sleep.
     Idle,
 }
 
@@ -313,7 +328,7 @@ impl IdleWindow {
         if batches != self.batches {
             let commands = batches.wrapping_sub(self.batches).max(1);
             let per_command = now.duration_since(self.since).as_nanos() as u64 / commands;
-            self.mean_gap_ns = self.mean_gap_ns - self.mean_gap_ns / 8 + per_command / 8;
+            self.mean_gap_ns = eighth_weight(self.mean_gap_ns, per_command);
             self.batches = batches;
             self.since = now;
             return if self.mean_gap_ns > window.as_nanos() as u64 { Activity::Idle } else { Activity::Batches };

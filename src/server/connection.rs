@@ -64,7 +64,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let info = client.info.clone();
     let mut lookahead = Lookahead::default();
     loop {
-        let turn_started = std::time::Instant::now();
+        let turn_started = super::busy_poll::turn_start();
         // Execute every complete request already buffered.
         let mut executed = false;
         loop {
@@ -122,7 +122,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         }
         if executed {
             // How much of this worker's time connections take: the busy-poll lead's gauge.
-            super::busy_poll::add_busy(turn_started.elapsed());
+            super::busy_poll::add_busy(turn_started);
         }
         if input.capacity() - input.len() < READ_CHUNK / 4 {
             input.reserve(READ_CHUNK);
