@@ -9,6 +9,7 @@
 //! client.rs      per-connection state and the client registry (CLIENT LIST/KILL)
 //! commands/      the command table, the dispatcher, one module per command family
 //! store/         the sharded keyspace: tables, values, expiry, eviction, clock
+//! blocking.rs    offload(): long work on a worker without stopping the runtime
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
 //! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF), AOF files and manifest
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
@@ -30,6 +31,7 @@
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+pub mod blocking;
 pub mod client;
 pub mod commands;
 pub mod config;

@@ -194,7 +194,7 @@ impl Store {
     fn delete_evicted(&self, shard: &mut super::Shard, db: usize, key: &[u8]) {
         if let Some((old, _)) = shard.dbs[db].remove(key) {
             shard.touch_watched(db, key);
-            self.account(-entry_size(key, &old));
+            self.account(&mut shard.dbs[db], -entry_size(key, &old));
             self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
             self.effects.emit(db, &[b"DEL", key]);
         }

@@ -6,9 +6,33 @@
 //!
 //! Command handlers never lock anything themselves. The dispatcher works out from the
 //! command table which shards a command touches, locks them in ascending order (so
-//! multi-key commands cannot deadlock) and hands the handler a [`Locked`] view. `EXEC` and
-//! whole-keyspace commands (KEYS, SCAN, FLUSHALL, SWAPDB, …) lock every shard, which makes
-//! them atomic across shards just as they are in single-threaded Redis.
+//! multi-key commands cannot deadlock) and hands the handler a [`Locked`] view. `EXEC` locks
+//! the shards of its queued and watched keys; whole-keyspace commands that take O(shards)
+//! under the locks (SCAN, FLUSHALL, SWAPDB, …) lock every shard, which makes them atomic
+//! across shards just as they are in single-threaded Redis; KEYS walks one shard at a time
+//! ([`Locked::for_each_table`]) so it never stops the keyspace.
+//!
+//! # Lock order
+//!
+//! Every lock in the server, outermost first. A thread holding one may take only those below
+//! it, never one above; nothing is held across network I/O or a Raft round trip, and file I/O
+//! happens under the AOF's own locks only.
+//!
+//! 1. `Shared::config`: CONFIG SET holds an upgradable read from its read to its last effect
+//!    (so concurrent CONFIG SETs cannot lose one's change); everyone else takes short reads,
+//!    which may come under any lock below (they never wait for a writer for long: the one
+//!    writer holds write access only to swap the struct in).
+//! 2. The AOF file lock (`Aof::incr`): flushes and fsyncs (offloaded), and the rewrite's cut,
+//!    which takes it before the shards ([`Store::cut_holding`]).
+//! 3. Shards, in ascending index order, taken only through [`Store`]'s `lock_*` methods, the
+//!    background cycles (one shard at a time) and the snapshot cut. [`Locked::unlocked_while`]
+//!    drops them for a wait (MIGRATE's target, a Raft commit) and takes them again in order.
+//! 4. Leaves, under which nothing else is taken: the AOF's `pending` buffer (effects are
+//!    emitted with the key's shard held), the cluster state (`ClusterNode::state`: routing
+//!    reads it, and looks keys up only after letting go, see `commands::cluster::redirect`),
+//!    MIGRATE's socket cache, the client registry, the snapshot gate.
+//!
+//! Tests run with parking_lot's deadlock detector on (`tests/lock_order.rs`).
 
 mod access;
 mod bytes24;
@@ -325,7 +349,9 @@ impl Store {
         let mut idx: SmallVec<[usize; 4]> = keys.into_iter().map(|k| self.shard_index(k.as_ref())).collect();
         idx.sort_unstable();
         idx.dedup();
-        self.lock_indices(&idx, false)
+        // Every shard (a big EXEC): positions then equal indices, the fast `locate`.
+        let all = idx.len() == self.shards.len();
+        self.lock_indices(&idx, all)
     }
 
     /// Locks the one shard holding `key`.
@@ -353,7 +379,15 @@ impl Store {
     }
 
     fn locked<'s>(&'s self, guards: SmallVec<[(usize, MutexGuard<'s, Shard>); 2]>, all: bool) -> Locked<'s> {
-        Locked { store: self, guards, all, changes: 0, now: Cell::new(None), access: self.access_policy() }
+        Locked {
+            store: self,
+            guards,
+            all,
+            changes: 0,
+            now: Cell::new(None),
+            access: self.access_policy(),
+            deferred: None,
+        }
     }
 
     /// Keeps db 0's keys by cluster hash slot from now on (cluster mode), so slot queries
@@ -380,8 +414,9 @@ impl Store {
         guard
     }
 
-    /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]).
-    fn account(&self, delta: i64) {
+    /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]) of `table` and the store.
+    fn account(&self, table: &mut Table, delta: i64) {
+        table.logical += delta;
         self.used.fetch_add(delta, Ordering::Relaxed);
     }
 
@@ -390,7 +425,7 @@ impl Store {
     fn remove_expired(&self, shard: &mut Shard, db: usize, key: &[u8]) -> bool {
         let Some((old, _)) = shard.dbs[db].remove(key) else { return false };
         shard.touch_watched(db, key);
-        self.account(-entry_size(key, &old));
+        self.account(&mut shard.dbs[db], -entry_size(key, &old));
         self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
         self.effects.emit(db, &[b"DEL", key]);
         true
@@ -416,6 +451,42 @@ pub struct Locked<'s> {
     /// and reading the system clock costs ~50 ns.
     now: Cell<Option<u64>>,
     access: AccessPolicy,
+    /// Work for after the locks are released (see [`Locked::after_unlock`]); boxed so the
+    /// common command pays one pointer and one branch for it.
+    deferred: Option<Box<Deferred<'s>>>,
+}
+
+/// What a command leaves to be done once its shards are unlocked, before it replies.
+#[derive(Default)]
+struct Deferred<'s> {
+    /// Flushed tables, freed after the unlock (FLUSHALL / FLUSHDB without ASYNC, whose reply
+    /// Redis sends once the memory is free) ...
+    garbage: Vec<Table>,
+    /// ... or on a thread of their own (ASYNC), the reply not waiting for it.
+    lazy_garbage: Vec<Table>,
+    jobs: Vec<Box<dyn FnOnce() + 's>>,
+}
+
+impl Drop for Locked<'_> {
+    /// Unlocks first, then runs the deferred work where it cannot stop other clients being
+    /// served ([`crate::blocking::offload`]).
+    fn drop(&mut self) {
+        let Some(deferred) = self.deferred.take() else { return };
+        self.guards.clear();
+        let Deferred { garbage, lazy_garbage, jobs } = *deferred;
+        if !lazy_garbage.is_empty() {
+            let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || drop(lazy_garbage));
+            if let Err(e) = spawned {
+                tracing::warn!("Can't start a thread to free a flushed database ({e}); freeing it here");
+            }
+        }
+        crate::blocking::offload(move || {
+            drop(garbage);
+            for job in jobs {
+                job();
+            }
+        });
+    }
 }
 
 impl<'s> Locked<'s> {
@@ -618,7 +689,7 @@ impl<'s> Locked<'s> {
             delta -= entry_size(key, &old);
         }
         shard.touch_watched(db, key);
-        store.account(delta);
+        store.account(&mut shard.dbs[db], delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
     }
@@ -645,7 +716,7 @@ impl<'s> Locked<'s> {
         let r = f(entry);
         let delta = entry_size(key, entry) - before;
         shard.touch_watched(db, key);
-        store.account(delta);
+        store.account(&mut shard.dbs[db], delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
         Some(r)
@@ -666,7 +737,7 @@ impl<'s> Locked<'s> {
         let shard = self.shard_mut(key);
         let (old, at) = shard.dbs[db].remove(key)?;
         shard.touch_watched(db, key);
-        store.account(-entry_size(key, &old));
+        store.account(&mut shard.dbs[db], -entry_size(key, &old));
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
         Some((old, at))
@@ -692,6 +763,19 @@ impl<'s> Locked<'s> {
         let flags = shard.watched.entry((db, Bytes::copy_from_slice(key))).or_default();
         flags.retain(|f| Arc::strong_count(f) > 1);
         flags.push(flag.clone());
+    }
+
+    /// Withdraws `flag`'s registration on `key` (a watcher done before its client's UNWATCH:
+    /// MIGRATE's check that nobody wrote a key during its transfer).
+    pub fn unwatch(&mut self, db: usize, key: &[u8], flag: &WatchFlag) {
+        let shard = self.shard_mut(key);
+        let id = (db, Bytes::copy_from_slice(key));
+        if let Some(flags) = shard.watched.get_mut(&id) {
+            flags.retain(|f| !Arc::ptr_eq(f, flag));
+            if flags.is_empty() {
+                shard.watched.remove(&id);
+            }
+        }
     }
 
     /// Number of keys in `db` (expired-but-not-yet-collected keys included, as Redis's DBSIZE).
@@ -734,22 +818,67 @@ impl<'s> Locked<'s> {
         self.guards.len()
     }
 
-    /// Removes every key of `db`; returns how many there were.
-    pub fn flush_db(&mut self, db: usize) -> usize {
+    /// Removes every key of `db`; returns how many there were. O(shards) under the locks: the
+    /// tables are swapped for empty ones and freed after the unlock (`lazy`: on a thread of
+    /// their own, the command not waiting), so a flush holds no shard for long.
+    pub fn flush_db(&mut self, db: usize, lazy: bool) -> usize {
         debug_assert!(self.all);
         let store = self.store;
         let mut removed = 0;
+        let mut taken = Vec::with_capacity(self.guards.len());
         for (_, shard) in self.guards.iter_mut() {
             let shard = &mut **shard;
             shard.touch_watched_db(db, None);
-            let freed: i64 = shard.dbs[db].iter().map(|(k, e)| entry_size(k, e)).sum();
             removed += shard.dbs[db].len();
-            shard.dbs[db].clear();
-            store.account(-freed);
+            let old = shard.dbs[db].take_contents();
+            store.used.fetch_sub(old.logical, Ordering::Relaxed);
+            taken.push(old);
         }
+        let deferred = self.deferred.get_or_insert_with(Default::default);
+        if lazy { &mut deferred.lazy_garbage } else { &mut deferred.garbage }.extend(taken);
         store.stats.dirty.fetch_add(removed as u64, Ordering::Relaxed);
         self.changes += removed as u64;
         removed
+    }
+
+    /// Runs `job` once this view's shards are unlocked, before the command replies, via
+    /// [`crate::blocking::offload`] (FLUSHALL's purge and empty save). Inside EXEC that is after
+    /// the whole transaction.
+    pub fn after_unlock(&mut self, job: impl FnOnce() + 's) {
+        self.deferred.get_or_insert_with(Default::default).jobs.push(Box::new(job));
+    }
+
+    /// Runs `wait` with this view's shards unlocked, and locks them again (ascending, as
+    /// always) before returning: for commands that wait on the network (MIGRATE's target, a
+    /// Raft commit), which must hold no lock meanwhile. Other clients may change the keys in
+    /// between (inside EXEC, this is where another client's command can interleave); callers
+    /// that care WATCH their keys around it. `wait` runs offloaded.
+    pub fn unlocked_while<R>(&mut self, wait: impl FnOnce() -> R) -> R {
+        let held: SmallVec<[usize; 4]> = self.guards.iter().map(|(i, _)| *i).collect();
+        self.guards.clear();
+        let result = crate::blocking::offload(wait);
+        self.guards = held.iter().map(|&i| (i, self.store.acquire(i))).collect();
+        self.refresh_now();
+        result
+    }
+
+    /// Calls `visit` with each shard's table of `db`, for whole-keyspace reads that may take
+    /// long (KEYS): with every shard held (inside EXEC) it walks them; holding none, it locks
+    /// one shard at a time, so other clients wait at most one shard's walk. Such a walk is not
+    /// a consistent cut: a key written meanwhile may or may not be seen (Redis, single-threaded,
+    /// sees none of them). A view holding some shards but not all cannot walk (it would take
+    /// locks out of order): the command table must not let that happen.
+    pub fn for_each_table(&self, db: usize, mut visit: impl FnMut(&Table)) {
+        if self.all {
+            for (_, shard) in &self.guards {
+                visit(&shard.dbs[db]);
+            }
+            return;
+        }
+        assert!(self.guards.is_empty(), "a shard walk with some shards held would take locks out of order");
+        for i in 0..self.store.shard_count() {
+            visit(&self.store.acquire(i).dbs[db]);
+        }
     }
 
     /// Exchanges databases `a` and `b` (SWAPDB).
@@ -762,5 +891,75 @@ impl<'s> Locked<'s> {
         }
         self.store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_keys(n: usize) -> Store {
+        let store = Store::new(2, 8, Clock::manual(1_000));
+        for i in 0..n {
+            let key = format!("key:{i}");
+            store.lock_key(key.as_bytes()).insert(i % 2, key.as_bytes(), Value::Str(Str::new(b"some value")), 0);
+        }
+        store
+    }
+
+    /// Whether every shard can be locked right now (by anyone else).
+    fn all_unlocked(store: &Store) -> bool {
+        store.shards.iter().all(|s| s.lock.try_lock().is_some())
+    }
+
+    #[test]
+    fn a_flush_settles_the_account_at_once_and_frees_after_the_unlock() {
+        let store = store_with_keys(1_000);
+        let before = store.logical_used();
+        let db1: i64 = (0..store.shard_count()).map(|i| store.shard(i).dbs[1].logical).sum();
+        assert!(db1 > 0 && db1 < before);
+        let freed_unlocked = Cell::new(None);
+        {
+            let mut ks = store.lock_all();
+            assert_eq!(ks.flush_db(0, false), 500);
+            // The account is settled under the lock, without walking the keys.
+            assert_eq!(store.logical_used(), db1);
+            assert_eq!(ks.dbsize(0), 0);
+            assert_eq!(ks.dbsize(1), 500);
+            ks.after_unlock(|| freed_unlocked.set(Some(all_unlocked(&store))));
+        }
+        assert_eq!(freed_unlocked.get(), Some(true), "the deferred work ran with every shard unlocked");
+        // A lazy flush is the same to the keyspace.
+        store.lock_all().flush_db(1, true);
+        assert_eq!(store.logical_used(), 0);
+        assert_eq!(store.lock_all().dbsize(1), 0);
+    }
+
+    #[test]
+    fn unlocked_while_releases_and_retakes_the_view_s_shards() {
+        let store = store_with_keys(10);
+        let mut ks = store.lock_keys([&b"key:1"[..], b"key:2", b"key:3"]);
+        assert!(!all_unlocked(&store));
+        assert!(ks.unlocked_while(|| all_unlocked(&store)));
+        // Held again, and usable.
+        assert!(!all_unlocked(&store));
+        assert!(ks.get(1, b"key:1").is_some());
+        ks.insert(0, b"key:2", Value::Int(7), 0);
+        drop(ks);
+        assert!(all_unlocked(&store));
+    }
+
+    #[test]
+    fn a_walk_locks_one_shard_at_a_time() {
+        let store = store_with_keys(200);
+        let ks = store.lock_none();
+        let (mut seen, mut others_free) = (0, 0);
+        ks.for_each_table(0, |table| {
+            seen += table.len();
+            // The shard being walked is the only one held.
+            others_free += store.shards.iter().filter(|s| s.lock.try_lock().is_some()).count();
+        });
+        assert_eq!(seen, 100);
+        assert_eq!(others_free, store.shard_count() * (store.shard_count() - 1));
     }
 }

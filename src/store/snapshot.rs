@@ -103,6 +103,14 @@ impl Store {
     /// Takes the cut: locks every shard for an instant, marks each as owed a copy, runs
     /// `at_cut` meanwhile, and lets go. Cheap: the copy happens in [`SnapshotCut::finish`].
     pub fn cut(&self, at_cut: impl FnOnce()) -> SnapshotCut {
+        self.cut_holding(|| (), |_| at_cut()).0
+    }
+
+    /// [`cut`](Self::cut) for a caller that needs another lock across the cut (the AOF
+    /// rewrite's file lock, ordered before the shards): `lock` takes it once this snapshot's
+    /// turn has come (not while waiting for the previous snapshot), `at_cut` gets it at the
+    /// cut, and it is returned still held.
+    pub fn cut_holding<G>(&self, lock: impl FnOnce() -> G, at_cut: impl FnOnce(&mut G)) -> (SnapshotCut, G) {
         {
             let mut busy = self.snapshot_gate.busy.lock();
             while *busy {
@@ -110,15 +118,16 @@ impl Store {
             }
             *busy = true;
         }
+        let mut held = lock();
         let pending = Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect() });
         // Ascending order, as every multi-shard lock is taken: no deadlock.
         let mut all: Vec<_> = (0..self.shard_count()).map(|i| self.acquire(i)).collect();
         for shard in &mut all {
             shard.owed_copy = Some(pending.clone());
         }
-        at_cut();
+        at_cut(&mut held);
         drop(all);
-        SnapshotCut { pending, gate: self.snapshot_gate.clone() }
+        (SnapshotCut { pending, gate: self.snapshot_gate.clone() }, held)
     }
 }
 

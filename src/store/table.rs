@@ -17,6 +17,9 @@ pub struct Table {
     pub(super) expires: DenseMap<u64>,
     /// Keys by hash slot, kept only in cluster mode (db 0).
     slots: Option<Box<SlotKeys>>,
+    /// This table's part of the store's logical size ([`super::entry_size`] summed), so a
+    /// flush can settle the account without walking the keys under the lock.
+    pub(super) logical: i64,
 }
 
 /// Keys by cluster hash slot, so COUNTKEYSINSLOT and GETKEYSINSLOT read a slot's keys
@@ -136,12 +139,12 @@ impl Table {
         true
     }
 
-    pub(super) fn clear(&mut self) {
-        self.map = DenseMap::default();
-        self.expires = DenseMap::default();
-        if let Some(slots) = &mut self.slots {
-            slots.by_slot = HashMap::new();
-        }
+    /// Empties the table in O(1) and returns what it held, to be dropped (freed) after the
+    /// shard's lock is released: freeing a million keys takes longer than anyone should wait
+    /// for a lock. The slot index, if kept, stays on (and empty).
+    pub(super) fn take_contents(&mut self) -> Table {
+        let slots = self.slots.as_ref().map(|s| Box::new(SlotKeys { slot_of: s.slot_of, by_slot: HashMap::new() }));
+        std::mem::replace(self, Table { slots, ..Table::default() })
     }
 
     /// Starts keeping keys by slot (`slot_of` maps a key to its slot), indexing those present.
@@ -202,7 +205,7 @@ mod tests {
         assert!(store.lock_key(b"a3").get(0, b"a3").is_none());
         assert_eq!(keys(&store, b'a' as u16), ["a1", "apre"]);
 
-        store.lock_all().flush_db(0);
+        store.lock_all().flush_db(0, false);
         assert_eq!(store.lock_all().count_keys_in_slot(b'a' as u16), 0);
         store.lock_key(b"b2").insert(0, b"b2", Value::Int(1), 0);
         assert_eq!(keys(&store, b'b' as u16), ["b2"]);
