@@ -67,6 +67,10 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
     if !spec.arity_ok(args.len()) {
         return reject(shared, client, Some(spec), Reply::error(errors::arity(&spec.full_name())));
     }
+    // `CMD_PROTECTED`: checked before auth, as Redis does.
+    if spec.name == "debug" && !shared.config.read().debug_command_allowed(client.info.addr) {
+        return reject(shared, client, Some(spec), Reply::err(errors::DEBUG_NOT_ALLOWED));
+    }
     if shared.auth_required() && !client.authenticated && !spec.flags.has(Flags::NO_AUTH) {
         return reject(shared, client, Some(spec), Reply::err(errors::NOAUTH));
     }
@@ -107,7 +111,7 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
             return Reply::simple("QUEUED");
         }
     }
-    let mut ks = lock_for(shared, spec, args);
+    let mut ks = if spec.name == "exec" { lock_for_exec(shared, client) } else { lock_for(shared, spec, args) };
     call(shared, client, &mut ks, spec, args)
 }
 
@@ -126,7 +130,7 @@ pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<
             return Ok(());
         }
     }
-    let mut ks = lock_for(shared, spec, &args);
+    let mut ks = if spec.name == "exec" { lock_for_exec(shared, client) } else { lock_for(shared, spec, &args) };
     call(shared, client, &mut ks, spec, &args);
     Ok(())
 }
@@ -187,12 +191,14 @@ fn propagate(shared: &Shared, client: &mut Client, changed: bool, propagation: P
     for c in &commands {
         effects.emit(client.db, c);
     }
+    client.aof_upto = shared.aof.appended();
 }
 
 /// Closes the MULTI that [`propagate`] opened for an EXEC, if it opened one.
 pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
     if std::mem::take(&mut client.exec_propagated) {
         shared.store.effects.emit(client.db, &[b"EXEC"]);
+        client.aof_upto = shared.aof.appended();
     }
 }
 
@@ -200,6 +206,9 @@ pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
 pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
     if spec.flags.has(Flags::ALL_SHARDS) {
         shared.store.lock_all()
+    } else if spec.flags.has(Flags::WALKS_SHARDS) {
+        // The handler takes its shards one at a time.
+        shared.store.lock_none()
     } else if let Some(find) = spec.movable_keys {
         shared.store.lock_keys(find(args).into_iter().map(|i| &args[i]))
     } else if spec.first_key > 0 && spec.first_key == spec.last_key {
@@ -213,6 +222,22 @@ pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> L
     } else {
         shared.store.lock_none()
     }
+}
+
+/// What EXEC locks: the shards of every queued command's keys and of the watched keys, held
+/// for the whole transaction so no other client's command interleaves; every shard only when
+/// a queued command needs the whole keyspace. A MULTI/EXEC on two keys stops two shards, not
+/// the server.
+fn lock_for_exec<'s>(shared: &'s Shared, client: &Client) -> Locked<'s> {
+    let Some(multi) = client.multi.as_ref().filter(|m| !m.aborted) else {
+        return shared.store.lock_none();
+    };
+    let whole = Flags::ALL_SHARDS.or(Flags::WALKS_SHARDS);
+    if multi.queue.iter().any(|(spec, _)| spec.flags.0 & whole.0 != 0) {
+        return shared.store.lock_all();
+    }
+    let queued = multi.queue.iter().flat_map(|(spec, args)| spec.keys_of(args).into_iter().map(move |i| &args[i][..]));
+    shared.store.lock_keys(queued.chain(client.watched.iter().map(|(_, key)| &key[..])))
 }
 
 /// A command refused before running: reply, count it, and poison an open MULTI the way

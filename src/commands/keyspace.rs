@@ -40,7 +40,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("generic", "1.0.0", "Determines the type of value stored at a key.", "key")
         .acl(&["keyspace", "read", "fast"]),
     CommandSpec::new("keys", 2, keys)
-        .flags(Flags::READONLY.or(Flags::ALL_SHARDS))
+        .flags(Flags::READONLY.or(Flags::WALKS_SHARDS))
         .doc("generic", "1.0.0", "Returns all key names that match a pattern.", "pattern")
         .acl(&["keyspace", "read", "slow", "dangerous"]),
     CommandSpec::new("scan", -2, scan)
@@ -275,20 +275,28 @@ fn touch(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------
 
 /// `KEYS pattern`: every live key of the database matching the glob.
+///
+/// Walks one shard at a time, off the async worker: other clients wait at most one shard's
+/// walk, not the whole keyspace's. Unlike Redis's, the answer is not a single cut: a key
+/// written during the walk may or may not be in it (keys present throughout are all there,
+/// once each). Expired keys are skipped, not deleted (a read-only walk holds shared data).
 fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db();
     let pattern = &args[1][..];
     let all = pattern == b"*";
     let now = ctx.now();
-    let mut out = Vec::new();
-    for s in 0..ctx.ks.locked_shard_count() {
-        let table = ctx.ks.table(s, db);
-        for (k, _) in table.iter() {
-            if !table.is_expired(k, now) && (all || glob_match(pattern, k, false)) {
-                out.push(Reply::Bulk(k.to_bytes()));
+    let ks = &*ctx.ks;
+    let out = crate::blocking::offload(|| {
+        let mut out = Vec::new();
+        ks.for_each_table(db, |table| {
+            for (k, _) in table.iter() {
+                if !table.is_expired(k, now) && (all || glob_match(pattern, k, false)) {
+                    out.push(Reply::Bulk(k.to_bytes()));
+                }
             }
-        }
-    }
+        });
+        out
+    });
     Reply::Array(out)
 }
 
@@ -786,7 +794,7 @@ fn object_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------------------------------
 
 /// `[ASYNC|SYNC]` of FLUSHDB / FLUSHALL (`getFlushCommandFlags`): `None` for a syntax error,
-/// else whether ASYNC was asked for. Both free synchronously here.
+/// else whether ASYNC was asked for.
 fn flush_is_async(args: &[Bytes]) -> Option<bool> {
     match args.len() {
         1 => Some(false),
@@ -796,12 +804,21 @@ fn flush_is_async(args: &[Bytes]) -> Option<bool> {
     }
 }
 
-/// After a flush without ASYNC, the freed pages go back to the OS before the reply, as Redis
-/// does: otherwise they would leave during the traffic that follows (see `memory::purge`).
-fn purge_after_flush(is_async: bool) {
-    if !is_async {
-        crate::memory::purge();
+/// Empties `dbs` and schedules the rest of a flush for after the unlock: the tables are freed
+/// before the reply (SYNC) or on a thread of their own (ASYNC, as Redis's lazyfree), and after a
+/// flush without ASYNC the freed pages go back to the OS before the reply, as Redis does:
+/// otherwise they would leave during the traffic that follows (see `memory::purge`).
+fn flush(ctx: &mut Ctx, dbs: std::ops::Range<usize>, is_async: bool) {
+    for db in dbs {
+        ctx.ks.flush_db(db, is_async);
     }
+    if !is_async {
+        ctx.ks.after_unlock(|| {
+            crate::memory::purge();
+        });
+    }
+    // Even an empty database's flush is propagated, as Redis forces it.
+    ctx.propagation = super::Propagation::Forced;
 }
 
 /// `FLUSHDB [ASYNC|SYNC]`.
@@ -810,10 +827,7 @@ fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::err(errors::SYNTAX);
     };
     let db = ctx.db();
-    ctx.ks.flush_db(db);
-    purge_after_flush(is_async);
-    // Even an empty database's flush is propagated, as Redis forces it.
-    ctx.propagation = super::Propagation::Forced;
+    flush(ctx, db..db + 1, is_async);
     Reply::OK
 }
 
@@ -822,12 +836,10 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(is_async) = flush_is_async(args) else {
         return Reply::err(errors::SYNTAX);
     };
-    for db in 0..ctx.shared.store.databases() {
-        ctx.ks.flush_db(db);
+    flush(ctx, 0..ctx.shared.store.databases(), is_async);
+    if let Some(save) = ctx.shared.save_empty_after_flushall() {
+        ctx.ks.after_unlock(save);
     }
-    purge_after_flush(is_async);
-    ctx.shared.save_empty_after_flushall();
-    ctx.propagation = super::Propagation::Forced;
     Reply::OK
 }
 
@@ -1367,10 +1379,12 @@ mod tests {
 
     #[test]
     fn keyspace_commands_lock_what_they_touch() {
-        for name in ["keys", "scan", "randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
+        for name in ["scan", "randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
             let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
             assert!(spec.flags.has(Flags::ALL_SHARDS), "{name}");
         }
+        let keys = crate::commands::lookup(b"keys").expect("registered");
+        assert!(keys.flags.has(Flags::WALKS_SHARDS) && !keys.flags.has(Flags::ALL_SHARDS));
         for name in ["rename", "renamenx", "copy"] {
             let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
             assert_eq!(spec.key_positions(3).collect::<Vec<_>>(), vec![1, 2], "{name}");

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Command flags, as in Redis's command JSON files. Only the low 32 bits go on the wire
-/// (COMMAND INFO); `ALL_SHARDS` is Ferrocache's own.
+/// (COMMAND INFO); `ALL_SHARDS` and `WALKS_SHARDS` are Ferrocache's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flags(pub u64);
 
@@ -37,9 +37,15 @@ impl Flags {
     pub const MOVABLE_KEYS: Flags = Flags(1 << 16);
     pub const ALLOW_BUSY: Flags = Flags(1 << 17);
     pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 18);
-    /// Not a Redis flag: the command walks the whole keyspace (KEYS, SCAN, FLUSHALL, EXEC…),
-    /// so the dispatcher locks every shard for it.
+    /// Not a Redis flag: the command needs the whole keyspace at once (SCAN, FLUSHALL,
+    /// SWAPDB, …), so the dispatcher locks every shard for it. Only for commands that then
+    /// take O(shards), not O(keys), under the locks.
     pub const ALL_SHARDS: Flags = Flags(1 << 40);
+    /// Not a Redis flag: the command reads the whole keyspace in a walk that may take long
+    /// (KEYS) or locks what it needs by itself (CLUSTER), so the dispatcher locks nothing and
+    /// the handler takes one shard at a time (`Locked::for_each_table`). Inside EXEC, which
+    /// cannot release locks mid-transaction, such a command gets every shard instead.
+    pub const WALKS_SHARDS: Flags = Flags(1 << 41);
 
     pub const fn or(self, other: Flags) -> Flags {
         Flags(self.0 | other.0)

@@ -1,8 +1,12 @@
 //! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
 //!
 //! Queued commands are checked (lookup, arity, auth, OOM) when queued, as Redis does; EXEC
-//! then locks every shard once and runs the queue back to back, so no other client's
-//! command can interleave — the same atomicity single-threaded Redis gives.
+//! then locks the shards of every queued and watched key once (all shards if a queued
+//! command needs the whole keyspace; see `dispatch::lock_for_exec`) and runs the queue back to
+//! back, so no other client's command on those keys can interleave — the same atomicity
+//! single-threaded Redis gives. The exception: a queued command that waits on the network
+//! (MIGRATE, a CLUSTER change committed through Raft) releases the shards while it waits
+//! (`Locked::unlocked_while`), so other clients may run at that point of the transaction.
 
 use super::dispatch::call;
 use super::table::{CommandSpec, Flags};
@@ -20,7 +24,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("transactions", "1.2.0", "Starts a transaction.", "")
         .acl(&["fast", "transaction"]),
     CommandSpec::new("exec", 1, exec)
-        .flags(Flags::NOSCRIPT.or(Flags::LOADING).or(Flags::STALE).or(Flags::SKIP_SLOWLOG).or(Flags::ALL_SHARDS))
+        .flags(Flags::NOSCRIPT.or(Flags::LOADING).or(Flags::STALE).or(Flags::SKIP_SLOWLOG))
         .doc("transactions", "1.2.0", "Executes all commands in a transaction.", "")
         .acl(&["slow", "transaction"]),
     CommandSpec::new("discard", 1, discard)

@@ -301,24 +301,35 @@ impl Shared {
     }
 
     /// `FLUSHALL` with save points configured writes the now empty dataset at once, so that a
-    /// restart does not bring the flushed keys back (`flushAllDataAndResetRDB`). Runs while
-    /// FLUSHALL holds every shard, so it writes an empty snapshot rather than taking one.
-    /// Redis kills a running BGSAVE here; ours finishes but its stale copy is not written.
-    pub fn save_empty_after_flushall(&self) {
+    /// restart does not bring the flushed keys back (`flushAllDataAndResetRDB`). Called while
+    /// FLUSHALL holds every shard; the file is written by the returned job, which FLUSHALL runs
+    /// once the shards are unlocked (no lock held across disk I/O). The save counts as of the
+    /// flush: writes that land before the job runs stay unsaved changes. Redis kills a running
+    /// BGSAVE here; ours finishes but its stale copy is not written.
+    pub fn save_empty_after_flushall(&self) -> Option<impl FnOnce() + 'static> {
         let p = &self.persistence;
         // A save whose copy predates the flush must not write it after us.
-        p.flush_generation.fetch_add(1, Ordering::AcqRel);
+        let generation = p.flush_generation.fetch_add(1, Ordering::AcqRel) + 1;
         if self.config.read().save.is_empty() {
-            return;
+            return None;
         }
-        let _file = p.file_lock.lock();
-        let empty = crate::store::Snapshot::default();
-        if let Err(e) = rdb_file::save(&empty, &self.rdb_path(), &self.save_options()) {
-            tracing::warn!("Error saving the empty dataset after FLUSHALL: {e}");
-            return;
-        }
-        p.dirty_at_last_save.store(self.store.stats.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
-        p.lastsave_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
+        let dirty_at_flush = self.store.stats.dirty.load(Ordering::Relaxed);
+        let shared = self.arc();
+        Some(move || {
+            let p = &shared.persistence;
+            let _file = p.file_lock.lock();
+            // A later FLUSHALL writes its own empty file.
+            if p.flush_generation.load(Ordering::Acquire) != generation {
+                return;
+            }
+            let empty = crate::store::Snapshot::default();
+            if let Err(e) = rdb_file::save(&empty, &shared.rdb_path(), &shared.save_options()) {
+                tracing::warn!("Error saving the empty dataset after FLUSHALL: {e}");
+                return;
+            }
+            p.dirty_at_last_save.store(dirty_at_flush, Ordering::Relaxed);
+            p.lastsave_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
+        })
     }
 
     /// What to load at start-up, if anything: the AOF when `appendonly yes` (even none yet:
