@@ -17,7 +17,7 @@ use ferrocache_protocol::Reply;
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("cluster", -2, cluster)
-        .flags(Flags::STALE)
+        .flags(Flags::STALE.or(Flags::WALKS_SHARDS))
         .doc("cluster", "3.0.0", "A container for cluster commands", "")
         .acl(&["slow"]),
     CommandSpec::new("asking", 1, asking)
@@ -113,7 +113,9 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let request = {
         let in_slot = |slot: u16| with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as u64;
         let facts = LocalFacts { db_keys, keys_in_slot: &in_slot, allow_replica_migration: true };
-        let state = node.state.read();
+        // A copy, because parsing may count a slot's keys, and no shard is locked while the
+        // state lock is held (the lock order, `store/mod.rs`). CLUSTER commands are rare.
+        let state = node.state.read().clone();
         parse_cluster(&args[1..], &state, &facts)
     };
     match request {
@@ -137,12 +139,14 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         Ok(ClusterRequest::Change(cmd)) => {
             let reset_replica = matches!(cmd, ClusterCommand::Reset { .. }) && node.state.read().myself().is_replica();
-            match node.apply(&cmd) {
+            // A Raft round trip: no shard stays locked meanwhile (inside EXEC this releases
+            // the transaction's shards for the wait).
+            match ctx.ks.unlocked_while(|| node.apply(&cmd)) {
                 Ok(applied) => {
                     // `clusterReset`: a replica turned into an empty master (`emptyData`; cluster
                     // mode has db 0 only).
                     if reset_replica {
-                        with_all_shards_mut(ctx, |ks| ks.flush_db(0));
+                        with_all_shards_mut(ctx, |ks| ks.flush_db(0, false));
                     }
                     applied.to_reply()
                 }
@@ -181,10 +185,26 @@ pub fn redirect(
         };
         (keys, kind)
     };
-    // No shard is held yet here, so looking a key up cannot deadlock.
-    let exists = |key: &[u8]| shared.store.lock_key(key).exists(0, key);
-    let query = Query { keys: &keys, write: spec.flags.has(Flags::WRITE), kind, key_exists: &exists };
     let flags = ClientFlags { asking: client.asking, readonly: client.readonly, multi: client.multi.is_some() };
+    let write = spec.flags.has(Flags::WRITE);
+    // No lock is taken while the state lock is held (the lock order, `store/mod.rs`), so the
+    // keys' existence, which `route` asks about only for a slot being migrated or imported, is
+    // looked up between two routings: the first finds out whether it is needed at all.
+    let asked = std::cell::Cell::new(false);
+    let probe = |_: &[u8]| {
+        asked.set(true);
+        false
+    };
+    let first = route(&Query { keys: &keys, write, kind, key_exists: &probe }, &node.state.read(), flags);
+    if !asked.get() {
+        return match first {
+            Route::Local => None,
+            other => other.to_reply(),
+        };
+    }
+    let existing: Vec<bool> = keys.iter().map(|key| shared.store.lock_key(key).exists(0, key)).collect();
+    let exists = |key: &[u8]| keys.iter().position(|k| *k == key).is_some_and(|i| existing[i]);
+    let query = Query { keys: &keys, write, kind, key_exists: &exists };
     match route(&query, &node.state.read(), flags) {
         Route::Local => None,
         other => other.to_reply(),

@@ -1,23 +1,32 @@
 //! MIGRATE: move keys to another server with DUMP payloads and RESTORE, as Redis 7.0's
 //! `migrateCommand` does — the building block of `redis-cli --cluster reshard`.
 //!
-//! Like Redis, the command is synchronous: it holds the keys' shards while it talks to the
-//! target (so nobody changes a key between its copy and its deletion) and waits at most
-//! `timeout` ms per step. Connections are cached per `host:port` for ten seconds, with the
-//! database last selected on them, as Redis caches them, so a reshard's thousands of MIGRATEs
-//! do not each pay a connect.
+//! Like Redis, the command replies once the target has answered, waiting at most `timeout` ms
+//! per step. Unlike Redis, it does not stop anyone else meanwhile: the payloads are made under
+//! the keys' shard locks, then the locks are released for the DNS lookup, connect and socket
+//! I/O (offloaded from the async worker, `Locked::unlocked_while`), and taken again to delete
+//! what the target stored. The keys are WATCHed across the transfer: one written meanwhile is
+//! not deleted but sent again in its new version (with REPLACE: the target holds our older
+//! copy), so a MIGRATE still ends as if it had moved the keys at one instant. After
+//! `UNLOCKED_TRIES` transfers that each saw a write, the last is made with the locks held, as
+//! Redis makes every transfer. Connections are cached per `host:port` for ten seconds, with
+//! the database last selected on them, as Redis caches them, so a reshard's thousands of
+//! MIGRATEs do not each pay a connect.
 
 use super::args::{self, is};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
 use crate::persistence::dump::dump_payload;
 use crate::persistence::rdb_file::rdb_str;
+use crate::store::WatchFlag;
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, migrate)
@@ -36,6 +45,9 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec::new("migrate", -6, migrate)
 const SOCKET_TTL: Duration = Duration::from_secs(10);
 /// At most this many cached connections (`MIGRATE_SOCKET_CACHE_ITEMS`).
 const SOCKET_CACHE_ITEMS: usize = 64;
+/// Transfers made with the keys unlocked before one is made holding them (keys written
+/// during every one of them are hot: stop racing their writers).
+const UNLOCKED_TRIES: usize = 3;
 
 /// The keys of a MIGRATE request: `key`, or with an empty `key` those after the last `KEYS`
 /// token (Redis 7.0's key spec searches for the keyword from the end).
@@ -131,7 +143,7 @@ fn read_error() -> Reply {
 /// `MIGRATE host port key|"" destination-db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS key …]`
 fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (mut copy, mut replace) = (false, false);
-    let mut auth: Option<Vec<&[u8]>> = None;
+    let mut auth: Option<Vec<Bytes>> = None;
     let mut first_key = 3;
     let mut num_keys = 1;
     let mut j = 6;
@@ -142,10 +154,10 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else if is(&args[j], "replace") {
             replace = true;
         } else if is(&args[j], "auth") && more >= 1 {
-            auth = Some(vec![&args[j + 1]]);
+            auth = Some(vec![args[j + 1].clone()]);
             j += 1;
         } else if is(&args[j], "auth2") && more >= 2 {
-            auth = Some(vec![&args[j + 1], &args[j + 2]]);
+            auth = Some(vec![args[j + 1].clone(), args[j + 2].clone()]);
             j += 2;
         } else if is(&args[j], "keys") {
             if !args[3].is_empty() {
@@ -172,117 +184,84 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let timeout = Duration::from_millis(timeout_ms as u64);
 
-    // The keys that exist (read lookups, as Redis's), with their payloads and remaining TTLs.
-    let (db, now) = (ctx.db(), ctx.now());
-    let compress = ctx.shared.config.read().rdbcompression;
-    let mut found: Vec<(&Bytes, u64, Vec<u8>)> = Vec::new();
-    for key in &args[first_key..first_key + num_keys] {
-        let Some(entry) = ctx.ks.get(db, key) else { continue };
-        let payload = dump_payload(rdb_str(&entry.value), compress);
-        let ttl = match ctx.ks.expire_at(db, key) {
-            Some(at) if at != 0 => at.saturating_sub(now).max(1),
-            _ => 0,
-        };
-        found.push((key, ttl, payload));
-    }
-    if found.is_empty() {
-        ctx.propagate_nothing();
-        return Reply::simple("NOKEY");
-    }
-
     let target = format!("{}:{}", args::lossy(&args[1]), args::lossy(&args[2]));
-    // In a cluster the target is importing the slot: RESTORE-ASKING gets past its redirect.
-    let cluster_mode = ctx.shared.cluster().is_some();
-    let sockets = &ctx.shared.migrate_sockets;
-    let mut may_retry = true;
-    loop {
-        let (mut socket, cached) = match sockets.take(&target, timeout) {
-            Ok(s) => s,
-            Err(e) => return e,
+    let mut request = Request {
+        target,
+        timeout,
+        auth,
+        dbid,
+        // In a cluster the target is importing the slot: RESTORE-ASKING gets past its redirect.
+        restore: if ctx.shared.cluster().is_some() { b"RESTORE-ASKING" } else { b"RESTORE" },
+        replace,
+        keys: Vec::new(),
+    };
+    let db = ctx.db();
+    let mut pending: Vec<&Bytes> = args[first_key..first_key + num_keys].iter().collect();
+    let mut deleted: Vec<Bytes> = Vec::new();
+    let mut tries = 0;
+    let reply = loop {
+        tries += 1;
+        // The keys that exist (read lookups, as Redis's), with their payloads and remaining TTLs.
+        request.keys = dump_keys(ctx, &pending);
+        if request.keys.is_empty() {
+            break if tries == 1 { Reply::simple("NOKEY") } else { Reply::OK };
+        }
+        let hold_locks = tries > UNLOCKED_TRIES;
+        // Raised by any write to a key while the transfer runs unlocked.
+        let written: Vec<WatchFlag> = if copy || hold_locks {
+            Vec::new()
+        } else {
+            request.keys.iter().map(|_| Arc::new(AtomicBool::new(false))).collect()
         };
-        let select = socket.db != Some(dbid);
-        let mut out = Vec::with_capacity(found.iter().map(|(_, _, p)| p.len() + 64).sum());
-        if let Some(auth) = &auth {
-            let mut cmd: Vec<&[u8]> = vec![b"AUTH"];
-            cmd.extend_from_slice(auth);
-            encode(&mut out, &cmd);
+        for ((key, _, _), flag) in request.keys.iter().zip(&written) {
+            ctx.ks.watch(db, key, flag);
         }
-        if select {
-            encode(&mut out, &[b"SELECT", itoa::Buffer::new().format(dbid).as_bytes()]);
+        let sockets = &ctx.shared.migrate_sockets;
+        let outcome = if hold_locks {
+            crate::blocking::offload(|| request.transfer(sockets))
+        } else {
+            ctx.ks.unlocked_while(|| request.transfer(sockets))
+        };
+        for ((key, _, _), flag) in request.keys.iter().zip(&written) {
+            ctx.ks.unwatch(db, key, flag);
         }
-        for (key, ttl, payload) in &found {
-            let ttl = itoa::Buffer::new().format(*ttl).to_string();
-            let restore: &[u8] = if cluster_mode { b"RESTORE-ASKING" } else { b"RESTORE" };
-            let mut cmd: Vec<&[u8]> = vec![restore, key, ttl.as_bytes(), payload];
-            if replace {
-                cmd.push(b"REPLACE");
-            }
-            encode(&mut out, &cmd);
-        }
-        let stream = socket.conn.get_mut();
-        let _ = stream.set_write_timeout(Some(timeout));
-        let _ = stream.set_read_timeout(Some(timeout));
-        if stream.write_all(&out).is_err() {
-            // A cached connection the target closed meanwhile: one fresh try, as Redis.
-            if cached && may_retry {
-                may_retry = false;
+        let mut transfer = match outcome {
+            Ok(t) => t,
+            Err(e) => break e,
+        };
+        // Deletes each key the target stored (unless COPY); one written meanwhile goes again.
+        let mut rewritten = Vec::new();
+        for (i, (key, _, _)) in request.keys.iter().enumerate().take(transfer.stored.len()) {
+            if !transfer.stored[i] || copy {
                 continue;
             }
-            return write_error();
+            if written.get(i).is_some_and(|w| w.load(Ordering::Acquire)) {
+                rewritten.push(i);
+            } else if ctx.ks.remove(db, key).is_some() {
+                deleted.push(key.clone());
+            }
         }
-        return finish(ctx, socket, target, auth.is_some(), select, dbid, &found, copy);
-    }
-}
-
-/// Reads the target's replies in order; deletes each key whose RESTORE succeeded (unless
-/// COPY) and reports the first error, as `migrateCommand` does.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    ctx: &mut Ctx,
-    mut socket: CachedSocket,
-    target: String,
-    sent_auth: bool,
-    sent_select: bool,
-    dbid: i64,
-    found: &[(&Bytes, u64, Vec<u8>)],
-    copy: bool,
-) -> Reply {
-    let mut line = Vec::new();
-    let mut read_line = |socket: &mut CachedSocket| -> Option<Vec<u8>> {
-        line.clear();
-        match socket.conn.read_until(b'\n', &mut line) {
-            Ok(n) if n > 0 && line.ends_with(b"\r\n") => Some(line[..line.len() - 2].to_vec()),
-            _ => None,
+        if transfer.read_failed {
+            // The connection's state is unknown: drop it.
+            break read_error();
         }
+        transfer.socket.db = if transfer.first_error.is_some() { None } else { Some(request.dbid) };
+        let first_error = transfer.first_error.clone();
+        ctx.shared.migrate_sockets.put_back(request.target.clone(), transfer.socket);
+        if let Some(e) = first_error {
+            break Reply::error(format!(
+                "ERR Target instance replied with error: {}",
+                String::from_utf8_lossy(&e[1..])
+            ));
+        }
+        if rewritten.is_empty() {
+            break Reply::OK;
+        }
+        // The target holds our older copy of these: replace it.
+        request.replace = true;
+        let again: Vec<Bytes> = rewritten.iter().map(|&i| request.keys[i].0.clone()).collect();
+        pending = args[first_key..first_key + num_keys].iter().filter(|k| again.contains(k)).collect();
     };
-    let mut first_error: Option<Vec<u8>> = None;
-    // A refused AUTH or SELECT means no RESTORE counts, even one that said OK (it ran
-    // unauthenticated or in the wrong database).
-    let mut setup_failed = false;
-    for sent in [sent_auth, sent_select] {
-        if !sent {
-            continue;
-        }
-        let Some(reply) = read_line(&mut socket) else { return read_error() };
-        if reply.first() == Some(&b'-') {
-            setup_failed = true;
-            first_error.get_or_insert(reply);
-        }
-    }
-    let db = ctx.db();
-    let mut deleted: Vec<Bytes> = Vec::new();
-    let mut socket_error = false;
-    for (key, _, _) in found {
-        let Some(reply) = read_line(&mut socket) else {
-            socket_error = true;
-            break;
-        };
-        if reply.first() == Some(&b'-') || setup_failed {
-            first_error.get_or_insert(reply);
-        } else if !copy && ctx.ks.remove(db, key).is_some() {
-            deleted.push((*key).clone());
-        }
-    }
     // Replays as the deletions it made.
     if deleted.is_empty() {
         ctx.propagate_nothing();
@@ -291,17 +270,126 @@ fn finish(
         del.extend(deleted);
         ctx.propagate_as(vec![del]);
     }
-    if socket_error {
-        // The connection's state is unknown: drop it.
-        return read_error();
+    reply
+}
+
+/// Each of `keys` that exists, with its remaining TTL in ms (0: none) and DUMP payload.
+fn dump_keys(ctx: &mut Ctx, keys: &[&Bytes]) -> Vec<(Bytes, u64, Vec<u8>)> {
+    let (db, now) = (ctx.db(), ctx.now());
+    let compress = ctx.shared.config.read().rdbcompression;
+    let mut found = Vec::new();
+    for &key in keys {
+        let Some(entry) = ctx.ks.get(db, key) else { continue };
+        let payload = dump_payload(rdb_str(&entry.value), compress);
+        let ttl = match ctx.ks.expire_at(db, key) {
+            Some(at) if at != 0 => at.saturating_sub(now).max(1),
+            _ => 0,
+        };
+        found.push((key.clone(), ttl, payload));
     }
-    socket.db = if first_error.is_some() { None } else { Some(dbid) };
-    ctx.shared.migrate_sockets.put_back(target, socket);
-    match first_error {
-        Some(e) => {
-            Reply::error(format!("ERR Target instance replied with error: {}", String::from_utf8_lossy(&e[1..])))
+    found
+}
+
+/// One MIGRATE's request to its target: everything a transfer needs, none of it borrowed
+/// from the locked keyspace, so it can run with the shards unlocked.
+struct Request {
+    target: String,
+    timeout: Duration,
+    auth: Option<Vec<Bytes>>,
+    dbid: i64,
+    restore: &'static [u8],
+    replace: bool,
+    /// Key, TTL in ms (0: none), DUMP payload.
+    keys: Vec<(Bytes, u64, Vec<u8>)>,
+}
+
+/// What the target answered.
+struct Transfer {
+    socket: CachedSocket,
+    /// Per key, in order, whether its RESTORE succeeded (fewer if the replies stopped).
+    stored: Vec<bool>,
+    first_error: Option<Vec<u8>>,
+    read_failed: bool,
+}
+
+impl Request {
+    /// Sends AUTH / SELECT as needed and a RESTORE per key in one write, and reads the
+    /// replies in order, as `migrateCommand` does. Blocking socket I/O: the caller offloads it.
+    fn transfer(&self, sockets: &MigrateSockets) -> Result<Transfer, Reply> {
+        let mut may_retry = true;
+        loop {
+            let (mut socket, cached) = sockets.take(&self.target, self.timeout)?;
+            let select = socket.db != Some(self.dbid);
+            let mut out = Vec::with_capacity(self.keys.iter().map(|(_, _, p)| p.len() + 64).sum());
+            if let Some(auth) = &self.auth {
+                let mut cmd: Vec<&[u8]> = vec![b"AUTH"];
+                cmd.extend(auth.iter().map(|a| &a[..]));
+                encode(&mut out, &cmd);
+            }
+            if select {
+                encode(&mut out, &[b"SELECT", itoa::Buffer::new().format(self.dbid).as_bytes()]);
+            }
+            for (key, ttl, payload) in &self.keys {
+                let ttl = itoa::Buffer::new().format(*ttl).to_string();
+                let mut cmd: Vec<&[u8]> = vec![self.restore, key, ttl.as_bytes(), payload];
+                if self.replace {
+                    cmd.push(b"REPLACE");
+                }
+                encode(&mut out, &cmd);
+            }
+            let stream = socket.conn.get_mut();
+            let _ = stream.set_write_timeout(Some(self.timeout));
+            let _ = stream.set_read_timeout(Some(self.timeout));
+            if stream.write_all(&out).is_err() {
+                // A cached connection the target closed meanwhile: one fresh try, as Redis.
+                if cached && may_retry {
+                    may_retry = false;
+                    continue;
+                }
+                return Err(write_error());
+            }
+            return self.read_replies(socket, select);
         }
-        None => Reply::OK,
+    }
+
+    /// Reads the target's replies: AUTH's and SELECT's, then one per RESTORE.
+    fn read_replies(&self, mut socket: CachedSocket, sent_select: bool) -> Result<Transfer, Reply> {
+        let mut line = Vec::new();
+        let mut read_line = |socket: &mut CachedSocket| -> Option<Vec<u8>> {
+            line.clear();
+            match socket.conn.read_until(b'\n', &mut line) {
+                Ok(n) if n > 0 && line.ends_with(b"\r\n") => Some(line[..line.len() - 2].to_vec()),
+                _ => None,
+            }
+        };
+        let mut first_error: Option<Vec<u8>> = None;
+        // A refused AUTH or SELECT means no RESTORE counts, even one that said OK (it ran
+        // unauthenticated or in the wrong database).
+        let mut setup_failed = false;
+        for sent in [self.auth.is_some(), sent_select] {
+            if !sent {
+                continue;
+            }
+            let Some(reply) = read_line(&mut socket) else { return Err(read_error()) };
+            if reply.first() == Some(&b'-') {
+                setup_failed = true;
+                first_error.get_or_insert(reply);
+            }
+        }
+        let mut stored = Vec::with_capacity(self.keys.len());
+        let mut read_failed = false;
+        for _ in &self.keys {
+            let Some(reply) = read_line(&mut socket) else {
+                read_failed = true;
+                break;
+            };
+            let ok = reply.first() != Some(&b'-') && !setup_failed;
+            if !ok {
+                first_error.get_or_insert(reply);
+            }
+            stored.push(ok);
+        }
+        Ok(Transfer { socket, stored, first_error, read_failed })
     }
 }
 

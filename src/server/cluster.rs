@@ -25,7 +25,8 @@ use std::time::Instant;
 const WRITABLE_DELAY_MS: u128 = 2000;
 
 pub struct ClusterNode {
-    /// The applied state, which the control plane replaces on every change.
+    /// The applied state, which the control plane replaces on every change. A leaf in the
+    /// lock order (`store/mod.rs`): take no other lock while holding it.
     pub state: Arc<RwLock<ClusterState>>,
     control: Arc<ControlPlane>,
     config_file: PathBuf,
