@@ -48,6 +48,9 @@ pub struct Client {
     pub in_exec: bool,
     /// This EXEC has sent MULTI to the effect sink (so it owes an EXEC).
     pub exec_propagated: bool,
+    /// Where the effect stream stood after this client's last effect not yet known to be in
+    /// the AOF (0: none): its replies wait for the file to get there (`aof_flush_upto`).
+    pub aof_upto: u64,
     /// Keys WATCHed (db, key) and the flag the store raises when one changes.
     pub watched: Vec<(usize, Bytes)>,
     pub watch_flag: WatchFlag,
@@ -85,6 +88,7 @@ impl Client {
             asking: false,
             readonly: false,
             exec_propagated: false,
+            aof_upto: 0,
             watched: Vec::new(),
             watch_flag: Arc::new(AtomicBool::new(false)),
             reply_mode: ReplyMode::On,

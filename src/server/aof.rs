@@ -6,11 +6,14 @@
 //! - **Effects in:** the store's effect sink ([`EffectSink`]) encodes each effect as RESP into
 //!   `pending` (with a SELECT when the database changes), with the key's shard still locked,
 //!   so the file holds each key's writes in order.
-//! - **To disk:** every connection writes `pending` to the current incr file after a batch and
-//!   before sending its replies ([`Shared::aof_flush`]); under `appendfsync always` it fsyncs
-//!   too, so an acknowledged write is on disk. Concurrent flushes group-commit: one writes and
-//!   syncs everything pending. `everysec` syncs from the cron once a second (a clone of the
-//!   file descriptor, so writers are not blocked), `no` leaves it to the kernel.
+//! - **To disk:** a connection whose batch wrote makes sure `pending` reached the current incr
+//!   file before sending its replies ([`Shared::aof_flush_upto`]); under `appendfsync always`
+//!   synced too, so an acknowledged write is on disk. Concurrent flushes group-commit: one
+//!   writes and syncs everything pending, and a connection whose effects it carried returns
+//!   without touching the file lock; the wait and the write are offloaded from the async
+//!   worker, and a batch that wrote nothing never waits. `everysec` syncs from the cron once a
+//!   second (a clone of the file descriptor, so writers are not blocked), `no` leaves it to
+//!   the kernel.
 //! - **Rewrite:** a snapshot whose cut also switches writing to a new incr file; the copy
 //!   becomes the new base and the manifest then drops the old base and incr files.
 //! - **Loading:** base, then each incr file, replayed through the dispatcher; a torn tail of the
@@ -51,6 +54,8 @@ impl FsyncPolicy {
 #[derive(Debug, Default)]
 struct Pending {
     bytes: Vec<u8>,
+    /// Bytes ever appended to `bytes`: a position in the effect stream.
+    appended: u64,
     /// None at the start of a file: the first effect is preceded by a SELECT.
     selected_db: Option<usize>,
 }
@@ -69,7 +74,13 @@ pub struct Aof {
     /// Effects are being recorded (appendonly yes, loaded, file open).
     on: AtomicBool,
     pending: Mutex<Pending>,
-    /// Held while writing `pending` out (group commit) and while switching files.
+    /// `Pending::appended`, readable without the lock.
+    appended: AtomicU64,
+    /// The stream position written out (and synced, under `always`): effects before it are
+    /// in the file, so a connection whose effects end there need not wait for the lock.
+    flushed: AtomicU64,
+    /// Held while writing `pending` out (group commit) and while switching files. In the lock
+    /// order (`store/mod.rs`) it comes before the shards, and `pending` is a leaf.
     incr: Mutex<Option<IncrFile>>,
     manifest: Mutex<Option<Manifest>>,
     fsync: AtomicU8,
@@ -95,6 +106,8 @@ impl Default for Aof {
         Aof {
             on: AtomicBool::new(false),
             pending: Mutex::default(),
+            appended: AtomicU64::new(0),
+            flushed: AtomicU64::new(0),
             incr: Mutex::new(None),
             manifest: Mutex::new(None),
             fsync: AtomicU8::new(FsyncPolicy::EverySec as u8),
@@ -119,16 +132,25 @@ impl Aof {
     pub fn write_failed(&self) -> bool {
         self.write_failed.load(Ordering::Relaxed)
     }
+
+    /// Where the effect stream ends now: a connection that has just emitted its effects
+    /// waits for the file to reach this ([`Shared::aof_flush_upto`]).
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Acquire)
+    }
 }
 
 impl EffectSink for Aof {
     fn emit(&self, db: usize, args: &[&[u8]]) {
         let mut p = self.pending.lock();
+        let before = p.bytes.len();
         if p.selected_db != Some(db) {
             aof::encode_command(&mut p.bytes, &[b"SELECT", itoa::Buffer::new().format(db).as_bytes()]);
             p.selected_db = Some(db);
         }
         aof::encode_command(&mut p.bytes, args);
+        p.appended += (p.bytes.len() - before) as u64;
+        self.appended.store(p.appended, Ordering::Release);
     }
 }
 
@@ -208,18 +230,44 @@ impl Shared {
         self.aof.fsync.store(policy as u8, Ordering::Relaxed);
     }
 
-    /// Writes pending effects to the incr file (and syncs under `always`). Called by each
-    /// connection after a batch, before its replies leave.
+    /// Writes every pending effect to the incr file (and syncs under `always`): before a
+    /// connection closes, from the cron, before a rewrite switches files.
     pub fn aof_flush(&self) {
-        if !self.aof_enabled() {
+        if self.aof_enabled() {
+            self.aof_write_pending(None);
+        }
+    }
+
+    /// Makes sure the effect stream up to `upto` (an [`Aof::appended`] read after the caller's
+    /// effects were emitted) is in the file, synced under `always`, before the caller's
+    /// replies leave. Already there (another connection's write carried it: group commit),
+    /// it returns at once; otherwise the wait for the file and the write run offloaded, so a
+    /// slow fsync holds up only the connections whose writes it carries.
+    pub fn aof_flush_upto(&self, upto: u64) {
+        if !self.aof_enabled() || self.aof.flushed.load(Ordering::Acquire) >= upto {
             return;
         }
+        crate::blocking::offload(|| self.aof_write_pending(Some(upto)));
+    }
+
+    fn aof_write_pending(&self, upto: Option<u64>) {
         let mut incr = self.aof.incr.lock();
-        let data = std::mem::take(&mut self.aof.pending.lock().bytes);
-        if data.is_empty() {
+        if upto.is_some_and(|upto| self.aof.flushed.load(Ordering::Acquire) >= upto) {
             return;
         }
-        let Some(f) = incr.as_mut() else { return };
+        let (data, end) = {
+            let mut p = self.aof.pending.lock();
+            (std::mem::take(&mut p.bytes), p.appended)
+        };
+        let done = || self.aof.flushed.fetch_max(end, Ordering::Release);
+        if data.is_empty() {
+            done();
+            return;
+        }
+        let Some(f) = incr.as_mut() else {
+            done();
+            return;
+        };
         match f.file.write_all(&data) {
             Ok(()) => {
                 self.aof.current_size.fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -232,6 +280,7 @@ impl Shared {
                     f.unsynced = false;
                     self.aof.last_fsync_ms.store(system_now_ms(), Ordering::Relaxed);
                 }
+                done();
                 if self.aof.write_failed.swap(false, Ordering::Relaxed) {
                     *self.aof.write_error.lock() = None;
                     tracing::warn!("AOF write error looks solved, Redis can write again.");
@@ -389,13 +438,31 @@ impl Shared {
         // With the AOF on (or being turned on), the cut also switches files: everything before
         // it is in the old incr files (and the copy), everything after goes to a new one, which
         // the manifest names before the cut ends. With it off, Redis only writes a base.
-        let mut switched: io::Result<()> = Ok(());
+        // The switch's file I/O happens after the cut, not under its shard locks: the incr lock,
+        // taken first, keeps flushes out until the new file is in place (lock order: incr →
+        // shards → pending; see `store/mod.rs`).
         let snapshot = if appendonly {
-            self.store.snapshot_at_cut(|| switched = self.switch_incr_file(&dir, &basename))
+            let mut before_cut = (Vec::new(), 0);
+            let (cut, mut incr) = self.store.cut_holding(
+                || self.aof.incr.lock(),
+                |_| {
+                    let mut p = self.aof.pending.lock();
+                    before_cut = (std::mem::take(&mut p.bytes), p.appended);
+                    // The new file starts with a SELECT.
+                    p.selected_db = None;
+                    if !self.aof.on.swap(true, Ordering::Relaxed) {
+                        self.store.effects.set_enabled(true);
+                    }
+                },
+            );
+            let switched = self.switch_incr_file(&mut incr, before_cut, &dir, &basename);
+            drop(incr);
+            let snapshot = cut.finish(&self.store);
+            switched?;
+            snapshot
         } else {
             self.store.snapshot()
         };
-        switched?;
         let base_name = self.aof.manifest.lock().get_or_insert_with(Manifest::default).new_base(&basename, preamble);
         let base_path = dir.join(&base_name);
         let size = if preamble {
@@ -446,27 +513,27 @@ impl Shared {
         self.aof.incr.lock().as_ref().and_then(|f| f.file.metadata().ok()).map_or(0, |m| m.len())
     }
 
-    /// Opens the next incr file, records it in the manifest (persisted), and makes it the one
-    /// effects go to; turns effects on if they were not (`appendonly yes` at run time).
-    fn switch_incr_file(&self, dir: &Path, basename: &str) -> io::Result<()> {
-        let mut incr = self.aof.incr.lock();
-        // What was emitted before the cut belongs to the old file.
+    /// Ends the current incr file with `before_cut` (the effects emitted before the rewrite's
+    /// cut, and the stream position they end at), opens the next one and records it in the
+    /// manifest (persisted): effects from the cut on go there. `incr` is the held incr lock.
+    fn switch_incr_file(
+        &self,
+        incr: &mut Option<IncrFile>,
+        (before_cut, end): (Vec<u8>, u64),
+        dir: &Path,
+        basename: &str,
+    ) -> io::Result<()> {
         if let Some(f) = incr.as_mut() {
-            let data = std::mem::take(&mut self.aof.pending.lock().bytes);
-            f.file.write_all(&data)?;
+            f.file.write_all(&before_cut)?;
             f.file.sync_data()?;
         }
+        self.aof.flushed.fetch_max(end, Ordering::Release);
         let mut m = self.aof.manifest.lock();
         let manifest = m.get_or_insert_with(Manifest::default);
         let name = manifest.new_incr(basename);
         let file = OpenOptions::new().create(true).append(true).open(dir.join(&name))?;
         aof::write_manifest(dir, basename, manifest)?;
         *incr = Some(IncrFile { file, unsynced: false });
-        // The new file starts with a SELECT.
-        self.aof.pending.lock().selected_db = None;
-        if !self.aof.on.swap(true, Ordering::Relaxed) {
-            self.store.effects.set_enabled(true);
-        }
         Ok(())
     }
 

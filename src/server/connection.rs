@@ -97,7 +97,9 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         }
         if executed {
             // The batch's writes reach the AOF before its replies reach the client.
-            shared.aof_flush();
+            if client.aof_upto != 0 {
+                shared.aof_flush_upto(std::mem::take(&mut client.aof_upto));
+            }
             client.publish_stats(shared);
             shared.busy_poll.after_batch(shared);
             info.touch();

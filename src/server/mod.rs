@@ -46,7 +46,8 @@ pub struct HotConfig {
     pub busy_poll_us: AtomicU64,
 }
 
-/// Everything connections share.
+/// Everything connections share. The order its locks are taken in is written down once, in
+/// `store/mod.rs` ("Lock order").
 pub struct Shared {
     pub config: RwLock<Config>,
     pub hot: HotConfig,
@@ -266,8 +267,11 @@ async fn server_cron(shared: Arc<Shared>) {
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
-        shared.persistence_cron();
-        shared.aof_cron();
+        // File I/O (AOF writes and fsyncs, save points starting): off the async worker.
+        crate::blocking::offload(|| {
+            shared.persistence_cron();
+            shared.aof_cron();
+        });
         if let Some(cluster) = shared.cluster() {
             cluster.cron().await;
         }
