@@ -71,6 +71,8 @@ pub struct Config {
     /// `no`, `yes` or `local`: whether CONFIG SET may change protected settings (`dir`,
     /// `dbfilename`), which can point the server's writes anywhere.
     pub enable_protected_configs: String,
+    /// `enable-debug-command`: no, yes, or local (loopback clients only).
+    pub enable_debug_command: String,
     /// The file the configuration was read from, if any (CONFIG REWRITE writes it back).
     pub config_file: Option<String>,
 }
@@ -119,6 +121,7 @@ impl Default for Config {
             threads: 0,
             busy_poll_us: 50,
             enable_protected_configs: "no".into(),
+            enable_debug_command: "no".into(),
             cluster_enabled: false,
             cluster_config_file: "nodes.conf".into(),
             cluster_node_timeout: 15_000,
@@ -338,6 +341,8 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("enable-protected-configs", false, |c| c.enable_protected_configs.clone(), |c, v| c
         .enable_protected_configs =
         parse_enum(v, &["no", "yes", "local"])?),
+    directive!("enable-debug-command", false, |c| c.enable_debug_command.clone(), |c, v| c.enable_debug_command =
+        parse_enum(v, &["no", "yes", "local"])?),
     directive!("cluster-enabled", false, |c| yes_no(c.cluster_enabled), |c, v| c.cluster_enabled = parse_bool(v)?),
     directive!("cluster-config-file", false, |c| c.cluster_config_file.clone(), |c, v| c.cluster_config_file =
         one(v)?.to_string()),
@@ -371,11 +376,21 @@ pub const PROTECTED_DIRECTIVES: &[&str] = &["dir", "dbfilename"];
 impl Config {
     /// Whether CONFIG SET may change a protected setting for a client from `peer`.
     pub fn protected_configs_allowed(&self, peer: std::net::SocketAddr) -> bool {
-        match self.enable_protected_configs.as_str() {
-            "yes" => true,
-            "local" => peer.ip().is_loopback(),
-            _ => false,
-        }
+        protected_action_allowed(&self.enable_protected_configs, peer)
+    }
+
+    /// Whether DEBUG may run for a client from `peer` (`enable-debug-command`).
+    pub fn debug_command_allowed(&self, peer: std::net::SocketAddr) -> bool {
+        protected_action_allowed(&self.enable_debug_command, peer)
+    }
+}
+
+/// Redis's `allowProtectedAction`: "yes", or "local" for a loopback client.
+fn protected_action_allowed(setting: &str, peer: std::net::SocketAddr) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => peer.ip().is_loopback(),
+        _ => false,
     }
 }
 

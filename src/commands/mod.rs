@@ -147,6 +147,7 @@ pub mod errors {
     pub const NO_SUCH_KEY: &str = "ERR no such key";
     pub const DB_INDEX: &str = "ERR DB index is out of range";
     pub const NOAUTH: &str = "NOAUTH Authentication required.";
+    pub const DEBUG_NOT_ALLOWED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";
     pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
     pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
     pub const BUSYKEY: &str = "BUSYKEY Target key name already exists.";

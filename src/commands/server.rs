@@ -47,6 +47,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
         .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "")
         .acl(&["admin", "slow", "dangerous"]),
+    CommandSpec::new("debug", -2, debug)
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE))
+        .doc("server", "1.0.0", "A container for debugging commands", "")
+        .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("lastsave", 1, lastsave)
         .flags(Flags::LOADING.or(Flags::STALE).or(Flags::FAST))
         .doc("server", "1.0.0", "Get the UNIX time stamp of the last successful save to disk", "")
@@ -157,7 +161,11 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !args.len().is_multiple_of(2) {
         return Reply::err(errors::SYNTAX);
     }
-    let mut candidate = ctx.shared.config.read().clone();
+    // One CONFIG SET at a time, from its read to its last effect: two concurrent ones each
+    // editing their own copy would lose one's change. Readers are not held up (an upgradable
+    // read excludes only writers and other upgradable reads).
+    let current = ctx.shared.config.upgradable_read();
+    let mut candidate = current.clone();
     let mut seen = HashSet::new();
     for pair in args[2..].chunks(2) {
         let name = args::lossy(&pair[0]);
@@ -179,7 +187,9 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return fail(&why);
         }
     }
-    *ctx.shared.config.write() = candidate;
+    let mut config = parking_lot::RwLockUpgradableReadGuard::upgrade(current);
+    *config = candidate;
+    let _serialised = parking_lot::RwLockWriteGuard::downgrade_to_upgradable(config);
     ctx.shared.apply_config();
     ctx.shared.apply_appendonly();
     Reply::OK
@@ -288,12 +298,50 @@ fn monitor(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 /// `SAVE`: writes the RDB file now, blocking this client (and, for the copy, multi-key writers).
 fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
-    match ctx.shared.save_now() {
+    // Seconds of disk I/O: offloaded, so only this client waits for it (in Redis, everyone).
+    let shared = ctx.shared;
+    match crate::blocking::offload(|| shared.save_now()) {
         Ok(()) => Reply::OK,
         Err(SaveError::BgsaveInProgress) => Reply::err("ERR Background save already in progress"),
         // Redis replies a bare `-ERR` and leaves the reason to the log.
         Err(SaveError::Io(_)) => Reply::err("ERR"),
     }
+}
+
+/// `DEBUG SLEEP seconds` (and `DEBUG HELP`), allowed by `enable-debug-command` (checked by the
+/// dispatcher, before auth, as Redis's `CMD_PROTECTED`). The other subcommands of Redis's DEBUG
+/// are not implemented and answer as unknown ones. In Redis the sleep stops the whole server;
+/// here it stops only the calling client (the wait is offloaded).
+fn debug(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if is(&args[1], "help") && args.len() == 2 {
+        return help_reply("debug", &["SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."]);
+    }
+    if is(&args[1], "sleep") && args.len() == 3 {
+        // `strtod` of the argument: its longest numeric prefix, 0 if none, as Redis reads it.
+        let seconds = float_prefix(&args[2]);
+        if seconds > 0.0 {
+            let wait = std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX);
+            crate::blocking::offload(|| std::thread::sleep(wait));
+        }
+        return Reply::OK;
+    }
+    Reply::error(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
+    ))
+}
+
+/// The value of the longest prefix of `arg` that parses as a decimal float (C's `strtod`
+/// without hex floats, infinities or NaN), 0 when there is none.
+fn float_prefix(arg: &[u8]) -> f64 {
+    let text = String::from_utf8_lossy(arg);
+    let text = text.trim_start();
+    (1..=text.len().min(64))
+        .rev()
+        .filter(|&n| text.is_char_boundary(n))
+        .find_map(|n| text[..n].parse::<f64>().ok())
+        .filter(|v| v.is_finite())
+        .unwrap_or(0.0)
 }
 
 /// `BGSAVE [SCHEDULE]`: writes the RDB file from a background thread. SCHEDULE only matters
@@ -349,7 +397,8 @@ fn shutdown(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     tracing::warn!("User requested shutdown...");
     if !nosave {
-        if let Err(e) = ctx.shared.final_save(save) {
+        let shared = ctx.shared;
+        if let Err(e) = crate::blocking::offload(|| shared.final_save(save)) {
             tracing::warn!("Error trying to save the DB, can't exit: {e}");
             if !force {
                 return Reply::err("ERR Errors trying to SHUTDOWN. Check logs.");
