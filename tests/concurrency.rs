@@ -71,3 +71,31 @@ fn multi_key_writes_are_never_seen_half_done() {
     }
     writer.join().unwrap();
 }
+
+/// CONFIG SET is atomic against another CONFIG SET: each edits the configuration in place
+/// rather than writing back a copy taken before the other's change. Two clients each own one
+/// setting; after each set, its owner must read its own value back.
+#[test]
+fn concurrent_config_sets_lose_no_change() {
+    let server = TestServer::start();
+    let threads: Vec<_> = [("hz", 1..=40), ("maxmemory-samples", 1..=40)]
+        .into_iter()
+        .map(|(name, values)| {
+            let url = server.url();
+            std::thread::spawn(move || {
+                let mut con = redis::Client::open(url).unwrap().get_connection().unwrap();
+                for round in 0..25 {
+                    for v in values.clone() {
+                        let v = v + round;
+                        let _: () = redis::cmd("CONFIG").arg("SET").arg(name).arg(v).query(&mut con).unwrap();
+                        let got: Vec<String> = redis::cmd("CONFIG").arg("GET").arg(name).query(&mut con).unwrap();
+                        assert_eq!(got[1], v.to_string(), "{name} lost its update");
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
