@@ -44,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("generic", "1.0.0", "Returns all key names that match a pattern.", "pattern")
         .acl(&["keyspace", "read", "slow", "dangerous"]),
     CommandSpec::new("scan", -2, scan)
-        .flags(Flags::READONLY.or(Flags::ALL_SHARDS))
+        .flags(Flags::READONLY.or(Flags::WALKS_SHARDS))
         .doc(
             "generic",
             "2.8.0",
@@ -361,36 +361,46 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 
     let db = ctx.db();
-    let now = ctx.now();
-    let shards = ctx.ks.locked_shard_count();
+    let shards = ctx.shared.store.shard_count();
     let mut shard = (cursor & CURSOR_SHARD_MASK) as usize;
     let mut remaining = (cursor >> CURSOR_SHARD_BITS) as usize;
     let mut fresh = remaining == 0;
     let mut budget = count;
     let mut found = Vec::new();
-    let mut expired = Vec::new();
-    let next = loop {
+    // One shard locked at a time (a COUNT of millions walks as long as KEYS), offloaded.
+    let ks = &mut *ctx.ks;
+    let next = crate::blocking::offload(|| loop {
         if shard >= shards {
             break 0;
         }
-        let table = ctx.ks.table(shard, db);
-        remaining = if fresh { table.len() } else { remaining.min(table.len()) };
-        while remaining > 0 && budget > 0 {
-            remaining -= 1;
-            budget -= 1;
-            let (k, e) = table.get_index(remaining).expect("index below len");
-            if table.is_expired(k, now) {
-                expired.push(k.clone());
-                continue;
+        remaining = ks.with_shard(shard, |ks, pos| {
+            let now = ks.now();
+            let table = ks.table(pos, db);
+            let mut remaining = if fresh { table.len() } else { remaining.min(table.len()) };
+            let mut expired = Vec::new();
+            while remaining > 0 && budget > 0 {
+                remaining -= 1;
+                budget -= 1;
+                let (k, e) = table.get_index(remaining).expect("index below len");
+                if table.is_expired(k, now) {
+                    expired.push(k.clone());
+                    continue;
+                }
+                if pattern.is_some_and(|p| !glob_match(p, k, false)) {
+                    continue;
+                }
+                if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
+                    continue;
+                }
+                found.push(Reply::Bulk(k.to_bytes()));
             }
-            if pattern.is_some_and(|p| !glob_match(p, k, false)) {
-                continue;
+            // Expired keys met on the way are deleted, as Redis's scan callback does. They
+            // were all visited already, so their removal only moves visited elements.
+            for k in expired {
+                ks.remove(db, &k);
             }
-            if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {
-                continue;
-            }
-            found.push(Reply::Bulk(k.to_bytes()));
-        }
+            remaining
+        });
         if remaining > 0 {
             break (remaining as u64) << CURSOR_SHARD_BITS | shard as u64;
         }
@@ -402,12 +412,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if budget == 0 {
             break shard as u64;
         }
-    };
-    // Expired keys met on the way are deleted, as Redis's scan callback does. They were
-    // all visited already, so their removal only moves visited elements.
-    for k in expired {
-        ctx.ks.remove(db, &k);
-    }
+    });
     Reply::Array(vec![Reply::bulk(next.to_string()), Reply::Array(found)])
 }
 
@@ -1379,12 +1384,14 @@ mod tests {
 
     #[test]
     fn keyspace_commands_lock_what_they_touch() {
-        for name in ["scan", "randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
+        for name in ["randomkey", "dbsize", "flushdb", "flushall", "swapdb"] {
             let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
             assert!(spec.flags.has(Flags::ALL_SHARDS), "{name}");
         }
-        let keys = crate::commands::lookup(b"keys").expect("registered");
-        assert!(keys.flags.has(Flags::WALKS_SHARDS) && !keys.flags.has(Flags::ALL_SHARDS));
+        for name in ["keys", "scan"] {
+            let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
+            assert!(spec.flags.has(Flags::WALKS_SHARDS) && !spec.flags.has(Flags::ALL_SHARDS), "{name}");
+        }
         for name in ["rename", "renamenx", "copy"] {
             let spec = crate::commands::lookup(name.as_bytes()).expect("registered");
             assert_eq!(spec.key_positions(3).collect::<Vec<_>>(), vec![1, 2], "{name}");

@@ -9,8 +9,8 @@
 //! multi-key commands cannot deadlock) and hands the handler a [`Locked`] view. `EXEC` locks
 //! the shards of its queued and watched keys; whole-keyspace commands that take O(shards)
 //! under the locks (SCAN, FLUSHALL, SWAPDB, …) lock every shard, which makes them atomic
-//! across shards just as they are in single-threaded Redis; KEYS walks one shard at a time
-//! ([`Locked::for_each_table`]) so it never stops the keyspace.
+//! across shards just as they are in single-threaded Redis; KEYS and SCAN walk one shard at a
+//! time ([`Locked::for_each_table`], [`Locked::with_shard`]) so they never stop the keyspace.
 //!
 //! # Lock order
 //!
@@ -859,6 +859,20 @@ impl<'s> Locked<'s> {
         let result = crate::blocking::offload(wait);
         self.guards = held.iter().map(|&i| (i, self.store.acquire(i))).collect();
         self.refresh_now();
+        result
+    }
+
+    /// Runs `f` on a view holding shard `i`, with that shard's position in the view (for
+    /// [`table`](Self::table)): this view itself when it holds every shard (inside EXEC), else
+    /// a view of that one shard, taken and released around `f` (SCAN's shard-at-a-time walk).
+    pub fn with_shard<R>(&mut self, i: usize, f: impl FnOnce(&mut Locked<'s>, usize) -> R) -> R {
+        if self.all {
+            return f(self, i);
+        }
+        assert!(self.guards.is_empty(), "a shard walk with some shards held would take locks out of order");
+        let mut one = self.store.lock_indices(&[i], false);
+        let result = f(&mut one, 0);
+        self.changes += one.changes;
         result
     }
 
