@@ -5,6 +5,7 @@
 //! ```text
 //! main.rs        flags / config file → Config → server::run
 //! config.rs      one Config struct and the directive table (CLI, files, CONFIG GET/SET)
+//! glob.rs        Redis's glob matcher (KEYS, SCAN MATCH, CONFIG GET, COMMAND LIST) in polynomial time
 //! server/        accept loop, connection task, MONITOR hub, stats, background cron
 //! client.rs      per-connection state and the client registry (CLIENT LIST/KILL)
 //! commands/      the command table, the dispatcher, one module per command family
@@ -35,6 +36,7 @@ pub mod blocking;
 pub mod client;
 pub mod commands;
 pub mod config;
+pub mod glob;
 pub mod logging;
 pub mod memory;
 pub mod persistence;

@@ -5,7 +5,7 @@ use super::connection::help_reply;
 use super::dispatch::resolve;
 use super::table::{self, CommandSpec, Flags};
 use super::{errors, Ctx};
-use crate::config::glob_match;
+use crate::glob::{self, Case};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 
@@ -201,7 +201,7 @@ fn command_list(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 let cat = args::lossy(&v).to_ascii_lowercase();
                 Box::new(move |s| s.acl.iter().any(|c| *c == cat))
             } else if is(&args[3], "pattern") {
-                Box::new(move |s| glob_match(&v, s.full_name().as_bytes(), true))
+                Box::new(move |s| glob::matches(&v, s.full_name().as_bytes(), Case::Insensitive))
             } else {
                 return Reply::err(errors::SYNTAX);
             }

@@ -7,7 +7,7 @@
 use super::args::{self, is};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
-use crate::config::glob_match;
+use crate::glob::{self, Case};
 use crate::store::{idle_ms, lfu_counter, Entry, EvictionPolicy, Locked, Value, PREFETCH_CHUNK};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
@@ -290,7 +290,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let mut out = Vec::new();
         ks.for_each_table(db, |table| {
             for (k, _) in table.iter() {
-                if !table.is_expired(k, now) && (all || glob_match(pattern, k, false)) {
+                if !table.is_expired(k, now) && (all || glob::matches(pattern, k, Case::Sensitive)) {
                     out.push(Reply::Bulk(k.to_bytes()));
                 }
             }
@@ -386,7 +386,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                     expired.push(k.clone());
                     continue;
                 }
-                if pattern.is_some_and(|p| !glob_match(p, k, false)) {
+                if pattern.is_some_and(|p| !glob::matches(p, k, Case::Sensitive)) {
                     continue;
                 }
                 if type_name.is_some_and(|t| !t.eq_ignore_ascii_case(e.value.type_name().as_bytes())) {

@@ -4,7 +4,8 @@ use super::args::{self, is};
 use super::connection::{help_reply, REDIS_COMPAT_VERSION};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
-use crate::config::{find_directive, glob_match, DIRECTIVES, PROTECTED_DIRECTIVES};
+use crate::config::{find_directive, DIRECTIVES, PROTECTED_DIRECTIVES};
+use crate::glob::{self, Case};
 use crate::memory::{process_rss, resident_now};
 use crate::server::{BgsaveOutcome, RewriteOutcome, SaveError};
 use crate::store::{entry_size, system_now_us};
@@ -142,7 +143,11 @@ fn config_get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         // An exact name is echoed as typed (`CONFIG GET MAXMEMORY` answers `MAXMEMORY`), a
         // pattern lists the directives' own names, as Redis 7.0 does.
         let matches: Vec<_> = if has_glob {
-            DIRECTIVES.iter().filter(|d| glob_match(pattern, d.name.as_bytes(), true)).map(|d| (d, None)).collect()
+            DIRECTIVES
+                .iter()
+                .filter(|d| glob::matches(pattern, d.name.as_bytes(), Case::Insensitive))
+                .map(|d| (d, None))
+                .collect()
         } else {
             find_directive(&args::lossy(pattern)).into_iter().map(|d| (d, Some(pattern.clone()))).collect()
         };
