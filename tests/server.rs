@@ -603,3 +603,24 @@ fn client_list_shows_the_command_running_now() {
     let first = other.read_line();
     assert!(first.contains(" cmd=client|info "), "the other connection's last command: {first}");
 }
+
+/// CVE-2022-36021: stars that backtrack over every split of the subject used to leave a
+/// worker spinning forever (this request never got a reply; the read times out). Redis 7.0.15
+/// answers `(empty array)` at once, and so must every user of the matcher.
+#[test]
+fn exponential_star_patterns_answer_like_redis() {
+    let server = TestServer::start();
+    let mut c = server.connect();
+    let key = [b'a'; 40];
+    c.roundtrip(&[b"SET", &key, b"1"], b"+OK\r\n");
+    let mut pattern = b"a*".repeat(20);
+    pattern.push(b'b');
+    c.roundtrip(&[b"KEYS", &pattern], b"*0\r\n");
+    c.roundtrip(&[b"SCAN", b"0", b"MATCH", &pattern, b"COUNT", b"1000"], b"*2\r\n$1\r\n0\r\n*0\r\n");
+    pattern.pop();
+    c.roundtrip(&[b"KEYS", &pattern], format!("*1\r\n$40\r\n{}\r\n", "a".repeat(40)).as_bytes());
+    // Case-folding users: directive and command names, `*?` pairs before a byte none ends with.
+    let folded = [&b"*?".repeat(16)[..], b"#"].concat();
+    c.roundtrip(&[b"CONFIG", b"GET", &folded], b"*0\r\n");
+    c.roundtrip(&[b"COMMAND", b"LIST", b"FILTERBY", b"PATTERN", &folded], b"*0\r\n");
+}
