@@ -159,21 +159,24 @@ fn class(p: &[u8], pi: &mut usize, c: u8, nocase: bool) -> bool {
     }
     let mut found = false;
     loop {
+        // At the end Redis's `\` and `]` tests see the terminating NUL and fail, so the end
+        // is tested first.
+        let Some(&item) = p.get(i) else {
+            i -= 1;
+            break;
+        };
         let left = p.len() - i;
-        if byte_at(p, i) == b'\\' && left >= 2 {
+        if item == b'\\' && left >= 2 {
             i += 1;
             // Redis compares escapes exactly, even when folding case.
             found |= p[i] == c;
-        } else if byte_at(p, i) == b']' {
-            break;
-        } else if left == 0 {
-            i -= 1;
+        } else if item == b']' {
             break;
         } else if left >= 3 && p[i + 1] == b'-' {
             found |= in_range(p[i], p[i + 2], c, nocase);
             i += 2;
         } else {
-            found |= same(p[i], c, nocase);
+            found |= same(item, c, nocase);
         }
         i += 1;
     }
