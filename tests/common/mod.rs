@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod keyspace;
 pub mod process;
+pub mod reference;
 
 use ferrocache::store::Clock;
 use ferrocache::Config;
