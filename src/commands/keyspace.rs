@@ -688,8 +688,11 @@ fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], ms: bool, absolute: bool) -> Reply
     if at == 0 {
         return Reply::Integer(-1);
     }
-    let t = if absolute { at as i64 } else { (at as i64 - now).max(0) };
-    Reply::Integer(if ms { t } else { (t + 500) / 1000 })
+    let t = if absolute { at as i64 } else { at as i64 - now }.max(0) as u64;
+    // Unsigned, as what Redis 7.0 prints: its `(ttl+500)/1000` on a long long overflows for a
+    // time within 500 ms of LLONG_MAX, and the compiler (knowing ttl >= 0) divides it unsigned,
+    // so `PEXPIREAT k 9223372036854775807` then EXPIRETIME answers 9223372036854776.
+    Reply::Integer(if ms { t as i64 } else { ((t + 500) / 1000) as i64 })
 }
 
 /// `PERSIST key`: 1 if a TTL was removed.
@@ -974,6 +977,13 @@ mod tests {
         assert_eq!(h.run(&["persist", "nokey"]), int(0));
         assert_eq!(h.run(&["ttl", "k"]), int(-1));
         assert_eq!(h.run(&["expire", "nokey", "10"]), int(0));
+
+        // Rounding to seconds near i64::MAX does not overflow (Redis 7.0's replies).
+        for (pat, secs) in [(i64::MAX, 9_223_372_036_854_776), (i64::MAX - 499, 9_223_372_036_854_775)] {
+            assert_eq!(h.run(&["pexpireat", "k", &pat.to_string()]), int(1));
+            assert_eq!(h.run(&["expiretime", "k"]), int(secs));
+            assert_eq!(h.run(&["pexpiretime", "k"]), int(pat));
+        }
     }
 
     #[test]
