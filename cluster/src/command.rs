@@ -96,6 +96,11 @@ fn text(arg: &[u8]) -> String {
     String::from_utf8_lossy(arg).into_owned()
 }
 
+/// An argument as Redis's `%s` prints it in an error: up to its first NUL byte.
+fn c_text(arg: &[u8]) -> String {
+    text(arg.split(|&b| b == 0).next().unwrap_or_default())
+}
+
 /// The command table's checks for `CLUSTER <args…>` (`args` without `CLUSTER`): the subcommand
 /// must exist (case-insensitive) and the argument count fit its arity. Returns the subcommand's
 /// lower-case name. These come before anything else, also when cluster mode is off (then
@@ -108,7 +113,7 @@ pub fn check_subcommand<K: AsRef<[u8]>>(args: &[K]) -> Result<&'static str, Clus
     let (name, arity) = SUBCOMMANDS
         .iter()
         .find(|(name, _)| name.as_bytes().eq_ignore_ascii_case(sub))
-        .ok_or_else(|| ClusterError::UnknownSubcommand(text(sub)))?;
+        .ok_or_else(|| ClusterError::UnknownSubcommand(c_text(sub)))?;
     let argc = args.len() as i64 + 1;
     let arity = i64::from(*arity);
     if (arity > 0 && argc != arity) || (arity < 0 && argc < -arity) {

@@ -26,7 +26,7 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
     }
     lookup_sub(spec, &args[1]).ok_or_else(|| {
         let typed = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-        let sub = &args[1][..args[1].len().min(128)];
+        let sub = super::args::c_str(&args[1][..args[1].len().min(128)]);
         Reply::error(format!("ERR unknown subcommand '{}'. Try {typed} HELP.", String::from_utf8_lossy(sub)))
     })
 }

@@ -307,6 +307,8 @@ const CURSOR_SHARD_MASK: u64 = (1 << CURSOR_SHARD_BITS) - 1;
 /// Redis's `parseScanCursorOrReply` (`strtoull`): optional sign, digits, no spaces, no
 /// overflow; the empty string is cursor 0 and a negative number wraps.
 fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    // strtoul reads a C string: `SCAN "5\x00x"` is cursor 5, and `SCAN "\x00"` cursor 0.
+    let arg = args::c_str(arg);
     if arg.is_empty() {
         return Some(0);
     }
@@ -611,7 +613,7 @@ fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, basetime: i64, seco
         } else if is(opt, "lt") {
             lt = true;
         } else {
-            return Reply::error(format!("ERR Unsupported option {}", args::lossy(opt)));
+            return Reply::error(format!("ERR Unsupported option {}", args::lossy(args::c_str(opt))));
         }
     }
     if nx && (xx || gt || lt) {

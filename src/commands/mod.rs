@@ -134,6 +134,11 @@ pub mod args {
     pub fn lossy(arg: &[u8]) -> String {
         String::from_utf8_lossy(arg).into_owned()
     }
+
+    /// An argument as Redis's `%s` prints it in an error: up to its first NUL byte.
+    pub fn c_str(arg: &[u8]) -> &[u8] {
+        arg.split(|&b| b == 0).next().unwrap_or_default()
+    }
 }
 
 /// Every wire error string, in one place (as Redis's `shared.*` objects and Dragonfly's
@@ -203,11 +208,13 @@ Please note that when switching between policies at runtime LRU and LFU data wil
 
     /// `-ERR unknown subcommand 'X'. Try CMD HELP.`
     pub fn unknown_subcommand(sub: &[u8], cmd: &str) -> String {
+        let sub = super::args::c_str(sub);
         format!("ERR unknown subcommand '{}'. Try {} HELP.", String::from_utf8_lossy(sub), cmd.to_ascii_uppercase())
     }
 
     /// `-ERR unknown command 'X', with args beginning with: 'a' 'b' `, built as Redis builds it:
-    /// arguments are appended while the list is under 128 bytes, each cut to the room left.
+    /// arguments are appended while the list is under 128 bytes, each cut to the room left
+    /// and, being printed with `%s`, at its first NUL byte.
     pub fn unknown_command(args: &[bytes::Bytes]) -> String {
         let mut list = String::new();
         for a in &args[1..] {
@@ -215,6 +222,7 @@ Please note that when switching between policies at runtime LRU and LFU data wil
                 break;
             }
             let room = 128 - list.len();
+            let a = super::args::c_str(a);
             list.push('\'');
             list.push_str(&String::from_utf8_lossy(&a[..a.len().min(room)]));
             list.push_str("' ");
@@ -223,6 +231,7 @@ Please note that when switching between policies at runtime LRU and LFU data wil
     }
 
     fn trunc(a: &[u8]) -> String {
+        let a = super::args::c_str(a);
         String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()
     }
 }
