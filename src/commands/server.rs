@@ -252,16 +252,19 @@ fn config_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 /// `MEMORY USAGE key [SAMPLES count]`: bytes the key costs, by the store's own account.
 fn memory_usage(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    match args.len() {
-        3 => {}
-        5 if is(&args[3], "samples") => {
-            if let Err(e) =
-                args::int(&args[4]).and_then(|n| if n < 0 { Err(Reply::err(errors::SYNTAX)) } else { Ok(n) })
-            {
-                return e;
-            }
+    // Left to right as Redis parses: SAMPLES may repeat, and the first bad word or value
+    // decides the error (`SAMPLES x 1 2` is not-an-integer, not a syntax error).
+    let mut j = 3;
+    while j < args.len() {
+        if !(is(&args[j], "samples") && j + 1 < args.len()) {
+            return Reply::err(errors::SYNTAX);
         }
-        _ => return Reply::err(errors::SYNTAX),
+        match args::int(&args[j + 1]) {
+            Ok(n) if n < 0 => return Reply::err(errors::SYNTAX),
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+        j += 2;
     }
     let db = ctx.db();
     match ctx.ks.peek(db, &args[2]) {
