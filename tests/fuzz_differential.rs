@@ -34,7 +34,7 @@
 //!
 //! ## What keeps it deterministic
 //!
-//! * Relative TTLs (EXPIRE, PEXPIRE, SETEX, PSETEX, SET/GETEX EX|PX) that are positive but
+//! * Relative TTLs (EXPIRE, PEXPIRE, SETEX, PSETEX, SET/GETEX EX|PX, RESTORE) that are positive but
 //!   short are lengthened past any run ([`tame_ttls`]), so no key expires during the run;
 //!   absolute times from the pools are either long past or decades away.
 //! * Replies that depend on when they are read (TTL, PTTL, EXPIRETIME and PEXPIRETIME after a
@@ -135,9 +135,18 @@ fn mode_for(full: &str, args: &[Vec<u8>]) -> Option<Compare> {
     })
 }
 
-/// Relative-expiry arguments: (command, position of the time, or 0 for "after EX/PX").
-const RELATIVE_TTLS: &[(&str, usize)] =
-    &[("expire", 2), ("pexpire", 2), ("setex", 2), ("psetex", 2), ("set", 0), ("getex", 0)];
+/// Relative-expiry arguments: (command, position of the time, or 0 for "after EX/PX"). A
+/// RESTORE … ABSTTL time lengthened by [`TTL_FLOOR`] ms stays in 1970, so in the past.
+const RELATIVE_TTLS: &[(&str, usize)] = &[
+    ("expire", 2),
+    ("pexpire", 2),
+    ("setex", 2),
+    ("psetex", 2),
+    ("set", 0),
+    ("getex", 0),
+    ("restore", 2),
+    ("restore-asking", 2),
+];
 
 /// A relative TTL this short could run out during the run, at a different command on each
 /// server: it is lengthened by this much (seconds or milliseconds, both outlast a run).
@@ -373,6 +382,8 @@ fn any_number(rng: &mut Rng) -> Vec<u8> {
 enum Slot {
     Key,
     Number,
+    /// A DUMP payload (`serialized-value`): one DUMP returned earlier, when there is one.
+    Payload,
     Any,
 }
 
@@ -406,6 +417,8 @@ fn slots(syntax: &str) -> Vec<Slot> {
         .map(|w| {
             if w.contains("key") {
                 Slot::Key
+            } else if w.contains("serialized") {
+                Slot::Payload
             } else if NUMERIC.iter().any(|n| w.contains(n)) {
                 Slot::Number
             } else {
@@ -462,11 +475,13 @@ fn candidates() -> Vec<(&'static CommandSpec, u64)> {
 }
 
 /// Draws one command: its arguments, the full name the policy knows it by, and its spec (None
-/// for an unknown command). `recent`: the keys of the command before.
+/// for an unknown command). `recent`: the keys of the command before; `payloads`: what DUMP
+/// returned so far.
 fn generate(
     rng: &mut Rng,
     table: &[(&'static CommandSpec, u64)],
     recent: &[Vec<u8>],
+    payloads: &[Vec<u8>],
 ) -> (Vec<Vec<u8>>, String, Option<&'static CommandSpec>) {
     if rng.chance(1) {
         const UNKNOWN: &[&[u8]] = &[b"nosuchcommand", b"GET\x00", b"", b"config|get"];
@@ -516,6 +531,14 @@ fn generate(
             args.push(any_key(rng, recent));
         } else if slot == Some(Slot::Number) {
             args.push(any_number(rng));
+        } else if slot == Some(Slot::Payload) && !payloads.is_empty() {
+            let mut payload = rng.pick(payloads).clone();
+            if rng.chance(10) {
+                // A damaged one: the checksum or the format must catch it.
+                let i = rng.below(payload.len());
+                payload[i] ^= 1 << rng.below(8);
+            }
+            args.push(payload);
         } else if args.len() - first >= typed.len() && !kw.is_empty() && rng.chance(80) {
             // Past the positionals: mostly the command's own options.
             let (k, takes_value) = rng.pick(&kw);
@@ -625,6 +648,9 @@ struct Finding {
 const PROBE_PERCENT: u64 = 50;
 const PROBES: &[&str] = &["get", "expiretime", "pexpiretime"];
 
+/// How many DUMP payloads are kept for RESTORE.
+const MAX_PAYLOADS: usize = 16;
+
 /// Commands that count keys without looking them up: see the module docs (DBSIZE).
 const SETTLE_FIRST: &[&str] = &["dbsize", "memory|usage"];
 
@@ -702,12 +728,13 @@ fn fuzz(seed: u64, iterations: usize, redis: &RedisServer, ours: &Ferrocache) ->
     };
     run.resync();
     let mut recent: Vec<Vec<u8>> = Vec::new();
+    let mut payloads: Vec<Vec<u8>> = Vec::new();
     let mut sent = 0;
     for iteration in 0..iterations {
         if run.findings.len() >= MAX_MISMATCHES {
             break;
         }
-        let (mut args, full, spec) = generate(&mut rng, &table, &recent);
+        let (mut args, full, spec) = generate(&mut rng, &table, &recent, &payloads);
         recent = args[1..].iter().filter(|a| KEYS.contains(&a.as_slice())).cloned().collect();
         if skipped(&full) {
             continue;
@@ -745,6 +772,15 @@ fn fuzz(seed: u64, iterations: usize, redis: &RedisServer, ours: &Ferrocache) ->
         }
         sent += 1;
         let Some(reply) = run.exchange(iteration, &args, &full, mode) else { continue };
+        if let (Outcome::Reply(n), "dump") = (&reply, full.as_str()) {
+            if let Some(payload) = n.bulk() {
+                if payloads.len() < MAX_PAYLOADS {
+                    payloads.push(payload.to_vec());
+                } else {
+                    payloads[rng.below(MAX_PAYLOADS)] = payload.to_vec();
+                }
+            }
+        }
         let wrote = spec.is_some_and(|s| s.is_write()) && matches!(&reply, Outcome::Reply(n) if n.kind() != b'-');
         let probed = spec.and_then(|s| s.key_positions(args.len()).next()).map(|i| args[i].clone());
         if let Some(key) = probed.filter(|_| wrote && !run.tx.open && rng.chance(PROBE_PERCENT)) {
@@ -833,11 +869,16 @@ fn generator_helpers() {
     let mut lcs: Vec<Vec<u8>> = ["lcs", "a", "b"].map(|s| s.as_bytes().to_vec()).into();
     assert!(!bound_work(&mut lcs, &mut |_| 2000));
     assert!(bound_work(&mut lcs, &mut |_| 100));
+    let bulk = |bytes: &[u8]| parse_node(bytes, 0).unwrap().unwrap().0.bulk().map(<[u8]>::to_vec);
+    assert_eq!(bulk(b"$5\r\na\r\nbc\r\n"), Some(b"a\r\nbc".to_vec()));
+    assert_eq!(bulk(b"$0\r\n\r\n"), Some(vec![]));
+    assert_eq!(bulk(b"$-1\r\n"), None);
+    assert_eq!(bulk(b":5\r\n"), None);
     // Same seed, same commands.
     let table = candidates();
     let draw = |seed| {
         let mut rng = Rng(seed);
-        (0..50).map(|_| generate(&mut rng, &table, &[]).0).collect::<Vec<_>>()
+        (0..50).map(|_| generate(&mut rng, &table, &[], &[]).0).collect::<Vec<_>>()
     };
     assert_eq!(draw(1), draw(1));
     assert_ne!(draw(1), draw(2));

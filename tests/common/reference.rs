@@ -277,6 +277,12 @@ pub enum Compare {
 }
 
 impl Node {
+    /// The contents of a bulk string reply.
+    pub fn bulk(&self) -> Option<&[u8]> {
+        let (_, rest) = self.head.strip_prefix(b"$")?.split_at(find_crlf(&self.head, 0)? - 1);
+        rest.strip_prefix(b"\r\n")?.strip_suffix(b"\r\n")
+    }
+
     /// The value of an integer reply.
     pub fn integer(&self) -> Option<i64> {
         let text = self.head.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
