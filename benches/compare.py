@@ -80,8 +80,11 @@ class Conn:
         return line
 
     def read_reply(self):
-        # Only the reply types our commands produce: status, error, integer, bulk.
-        line = self._line()
+        # Only the reply types our commands produce: status, error, integer, bulk, array.
+        return self.read_reply_after(self._line())
+
+    def read_reply_after(self, line: bytes):
+        """The reply whose first line is `line` (already read)."""
         kind, rest = line[:1], line[1:]
         if kind == b"+":
             return rest.decode()
@@ -97,6 +100,9 @@ class Conn:
                 self._fill()
             data, self.buf = self.buf[:n], self.buf[n + 2 :]
             return data.decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read_reply() for _ in range(n)]
         raise BenchError(f"unexpected reply {line[:60]!r}")
 
     def call(self, *args: str):
