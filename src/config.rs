@@ -21,6 +21,8 @@ pub struct Config {
     pub maxclients: u32,
     pub timeout: u64,
     pub tcp_keepalive: u64,
+    /// `listen(2)`'s backlog for every listener (the kernel caps it at `somaxconn`).
+    pub tcp_backlog: u32,
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
     pub loglevel: String,
@@ -92,6 +94,7 @@ impl Default for Config {
             maxclients: 10000,
             timeout: 0,
             tcp_keepalive: 300,
+            tcp_backlog: 511,
             proto_max_bulk_len: 512 * 1024 * 1024,
             client_query_buffer_limit: 1024 * 1024 * 1024,
             loglevel: "notice".into(),
@@ -264,6 +267,8 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("timeout", true, |c| c.timeout.to_string(), |c, v| c.timeout = parse_int(v, 0, i32::MAX as i64)? as u64),
     directive!("tcp-keepalive", true, |c| c.tcp_keepalive.to_string(), |c, v| c.tcp_keepalive =
         parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("tcp-backlog", false, |c| c.tcp_backlog.to_string(), |c, v| c.tcp_backlog =
+        parse_int(v, 0, i32::MAX as i64)? as u32),
     directive!("proto-max-bulk-len", true, |c| c.proto_max_bulk_len.to_string(), |c, v| {
         let n = parse_mem_arg(v)?;
         if n < 1024 * 1024 {

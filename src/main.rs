@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
-    let config = match Config::from_args(args) {
+    let mut config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
@@ -52,6 +52,11 @@ fn main() -> ExitCode {
         eprintln!("Can't open the log file: {e}");
         return ExitCode::FAILURE;
     }
+    // Before the runtime and listeners take descriptors, as Redis's `initServer`.
+    if ferrocache::server::adjust_open_files_limit(&mut config).is_err() {
+        return ExitCode::FAILURE;
+    }
+    ferrocache::server::check_tcp_backlog(config.tcp_backlog);
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     // `threads` is ours; redis.conf's `io-threads` sizes the pool when it is not set.
     let workers = if config.threads > 0 {
@@ -98,7 +103,7 @@ async fn serve(config: Config) -> std::io::Result<()> {
         };
         let addr =
             if host.contains(':') { format!("[{host}]:{}", config.port) } else { format!("{host}:{}", config.port) };
-        match tokio::net::TcpListener::bind(&addr).await {
+        match bind_first(&addr, config.tcp_backlog).await {
             Ok(l) => listeners.push(l),
             Err(e) if optional => tracing::warn!("Could not create server TCP listening socket {addr}: {e}"),
             Err(e) => {
@@ -110,6 +115,19 @@ async fn serve(config: Config) -> std::io::Result<()> {
         }
     }
     ferrocache::run_listeners(listeners, config, shutdown_signal()).await
+}
+
+/// Listens on the first address `addr` resolves to that can be bound (Redis's
+/// `_anetTcpServer` walks `getaddrinfo`'s list the same way).
+async fn bind_first(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        match ferrocache::server::bind_listener(a, backlog) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
 /// SIGINT or SIGTERM: stop accepting, close clients, exit 0 (as redis-server does).

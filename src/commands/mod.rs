@@ -163,6 +163,7 @@ pub mod errors {
         Redis logs for details about the RDB error.";
     pub const NOPROTO: &str = "NOPROTO unsupported protocol version";
     pub const MAX_CLIENTS: &str = "ERR max number of clients reached";
+    pub const MAX_CLIENTS_CLUSTER: &str = "ERR max number of clients + cluster connections reached";
     pub const INVALID_CURSOR: &str = "ERR invalid cursor";
     pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
     pub const EXEC_ABORT: &str = "EXECABORT Transaction discarded because of previous errors.";

@@ -5,7 +5,7 @@
 use super::lookahead::Lookahead;
 use super::Shared;
 use crate::client::{Client, ClientInfo, ReplyMode};
-use crate::commands::{self, errors};
+use crate::commands;
 use bytes::BytesMut;
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
 use std::net::SocketAddr;
@@ -29,14 +29,8 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
         let ka = socket2::TcpKeepalive::new().with_time(Duration::from_secs(keepalive));
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&ka);
     }
-    if shared.hot.protected_mode.load(Ordering::Relaxed) && !shared.auth_required() && !addr.ip().is_loopback() {
+    if shared.hot.protected_mode.load(Ordering::Relaxed) && !shared.auth_required() && !is_loopback(&addr) {
         let _ = stream.write_all(PROTECTED_MODE_DENIED.as_bytes()).await;
-        return;
-    }
-    let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
-    if shared.clients.count() >= maxclients {
-        shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(format!("-{}\r\n", errors::MAX_CLIENTS).as_bytes()).await;
         return;
     }
     let laddr = stream.local_addr().unwrap_or(addr);
@@ -158,6 +152,12 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             return Ok(());
         }
     }
+}
+
+/// Loopback, counting IPv4-mapped IPv6 (`::ffff:127.0.0.1`, a v4 client of a dual-stack
+/// listener) as the IPv4 address it is.
+fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
 }
 
 /// Appends the reply unless CLIENT REPLY silences it.

@@ -4,6 +4,7 @@ mod aof;
 mod busy_poll;
 mod cluster;
 mod connection;
+mod listen;
 mod lookahead;
 mod monitor;
 mod persistence;
@@ -12,6 +13,7 @@ mod stats;
 pub use aof::{Aof, AofInfo, RewriteOutcome};
 pub use busy_poll::BusyPoll;
 pub use cluster::ClusterNode;
+pub use listen::{adjust_open_files_limit, bind_listener, check_tcp_backlog, MAX_ACCEPTS_PER_CALL};
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
 pub use stats::ServerStats;
@@ -22,7 +24,7 @@ use crate::memory::MemoryMeter;
 use crate::store::{Clock, Store};
 use parking_lot::RwLock;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -53,6 +55,9 @@ pub struct Shared {
     pub hot: HotConfig,
     pub store: Store,
     pub clients: ClientRegistry,
+    /// Open client connections, counted from accept (`maxclients` is checked against this,
+    /// before the connection's task registers it in `clients`).
+    pub connections: AtomicUsize,
     pub stats: ServerStats,
     pub command_stats: crate::commands::CommandStatsTable,
     pub monitors: MonitorHub,
@@ -85,6 +90,7 @@ impl Shared {
             hot: HotConfig::default(),
             store,
             clients: ClientRegistry::default(),
+            connections: AtomicUsize::new(0),
             stats: ServerStats::default(),
             command_stats: Default::default(),
             monitors: MonitorHub::default(),
@@ -187,8 +193,14 @@ pub async fn serve(
             }
         });
     }
+    // `tcp-backlog` for every listener, including ones a library caller bound itself
+    // (listening again on a listening socket only changes its backlog).
+    let backlog = listen::backlog_arg(shared.config.read().tcp_backlog);
+    for l in &listeners {
+        socket2::SockRef::from(l).listen(backlog)?;
+    }
     let to_load = shared.begin_loading();
-    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
+    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
     let loader = shared.clone();
     let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |source| loader.load_dataset(source)));
     tokio::pin!(shutdown);
@@ -236,22 +248,6 @@ async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>
         cluster.shutdown().await;
     }
     Ok(())
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, addr)) => {
-                let shared = shared.clone();
-                tokio::spawn(async move { connection::handle(stream, addr, shared).await });
-            }
-            // Out of file descriptors and the like: keep serving the clients we have.
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    }
 }
 
 /// Redis's `serverCron` duties that apply here, `hz` times a second: the active expiry

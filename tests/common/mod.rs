@@ -62,7 +62,14 @@ impl TestServer {
     /// Binds 127.0.0.1:0 before returning, so the server is ready to accept at once. Unless
     /// the test chose a `dir`, the server gets a fresh one, so no test reads or leaves a
     /// dump.rdb in the working directory.
-    pub fn start_with(mut config: Config, clock: Clock) -> TestServer {
+    pub fn start_with(config: Config, clock: Clock) -> TestServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_on(listener, config, clock)
+    }
+
+    /// [`TestServer::start_with`] on a listener the test made (another address family,
+    /// socket options).
+    pub fn start_on(listener: std::net::TcpListener, mut config: Config, clock: Clock) -> TestServer {
         let own_dir = (config.dir == ".").then(|| TempDir::new("server"));
         if let Some(d) = &own_dir {
             config.dir = d.path_str();
@@ -72,7 +79,8 @@ impl TestServer {
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                listener.set_nonblocking(true).unwrap();
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 addr_tx.send(listener.local_addr().unwrap()).unwrap();
                 ferrocache::run_with_clock(listener, config, clock, async {
                     let _ = stop_rx.await;

@@ -70,6 +70,25 @@ impl ServerProcess {
         server.wait_ready()
     }
 
+    /// The `ferrocache` binary with its descriptor limit (soft and hard) set to `nofile` by
+    /// `prlimit`, which execs it in place.
+    pub fn ferrocache_with_nofile(dir: &Path, nofile: u64, extra: &[&str]) -> ServerProcess {
+        let port = free_port();
+        let log = dir.join("ferrocache.log");
+        let inner = Self::ferrocache_command(dir, port, &log, extra);
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}:{nofile}"))
+            .arg("--")
+            .arg(inner.get_program())
+            .args(inner.get_args())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = cmd.spawn().expect("spawn prlimit (util-linux) with the ferrocache binary");
+        let server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
+        server.wait_ready()
+    }
+
     /// Runs the `ferrocache` binary expecting it to fail at start-up; returns its exit status
     /// and log.
     pub fn ferrocache_failing(dir: &Path, extra: &[&str]) -> (ExitStatus, String) {

@@ -1,0 +1,339 @@
+//! Listening sockets and file descriptors: Redis's `adjustOpenFilesLimit`,
+//! `checkTcpBacklogSettings`, `listenToPort` and `acceptTcpHandler`.
+//!
+//! Descriptors run out in two layers:
+//! - At start-up the soft `RLIMIT_NOFILE` is raised to `maxclients` + 32; when it cannot be,
+//!   `maxclients` is lowered to fit ([`adjust_open_files_limit`]). Connections beyond
+//!   `maxclients` are then accepted while descriptors remain, told
+//!   `-ERR max number of clients reached` and closed, as Redis does.
+//! - If accept still fails for lack of descriptors (EMFILE/ENFILE: the 32 spare ones taken by
+//!   files and outgoing sockets, or `maxclients` raised by CONFIG SET beyond the limit), the
+//!   loop releases a descriptor it keeps open on `/dev/null`, accepts the waiting connection,
+//!   tells it the same error, closes it and re-opens the spare: no client is left in the
+//!   backlog without an answer. Redis has no such fallback (its event loop retries the
+//!   accept on every tick); ours answers instead. When even the spare cannot help, the loop
+//!   backs off (10 ms doubling to 1 s) instead of spinning, and logs at most once a second.
+
+use super::{connection, Shared};
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Descriptors kept for everything but clients: listeners, log, RDB/AOF files, MIGRATE and
+/// cluster sockets (Redis's `CONFIG_MIN_RESERVED_FDS`).
+pub const MIN_RESERVED_FDS: u64 = 32;
+
+/// Connections taken from the backlog per wake-up (Redis's `MAX_ACCEPTS_PER_CALL`): enough to
+/// drain a connect storm in one go, few enough that other tasks on the worker still run.
+pub const MAX_ACCEPTS_PER_CALL: usize = 1000;
+
+/// Raises the soft descriptor limit to `maxclients` + [`MIN_RESERVED_FDS`], or lowers
+/// `maxclients` to what the limit allows, logging what Redis logs. Idempotent: once raised,
+/// a second call finds the limit sufficient. Errs (Redis exits) when not even the reserved
+/// descriptors fit.
+#[cfg(unix)]
+pub fn adjust_open_files_limit(config: &mut crate::Config) -> Result<(), String> {
+    let maxfiles = u64::from(config.maxclients) + MIN_RESERVED_FDS;
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == -1 {
+        tracing::warn!(
+            "Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.",
+            os_error_text(&io::Error::last_os_error())
+        );
+        config.maxclients = (1024 - MIN_RESERVED_FDS) as u32;
+        return Ok(());
+    }
+    #[allow(clippy::unnecessary_cast)] // rlim_t is not u64 on every unix
+    let old = limit.rlim_cur as u64;
+    if old >= maxfiles {
+        return Ok(());
+    }
+    // The highest limit the OS grants, from `maxfiles` down in steps of 16 (as Redis). Only
+    // the soft limit is lowered back; the hard one is raised when that is allowed (root).
+    let mut best = maxfiles;
+    let mut error = None;
+    while best > old {
+        let want = libc::rlimit { rlim_cur: best as libc::rlim_t, rlim_max: limit.rlim_max.max(best as libc::rlim_t) };
+        // SAFETY: `want` is a valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+            break;
+        }
+        error = Some(io::Error::last_os_error());
+        best = best.saturating_sub(16);
+    }
+    let best = best.max(old);
+    if best >= maxfiles {
+        tracing::info!("Increased maximum number of open files to {maxfiles} (it was originally set to {old}).");
+        return Ok(());
+    }
+    if best <= MIN_RESERVED_FDS {
+        let text = format!(
+            "Your current 'ulimit -n' of {old} is not enough for the server to start. Please increase your open file limit to at least {maxfiles}. Exiting."
+        );
+        tracing::warn!("{text}");
+        return Err(text);
+    }
+    let requested = config.maxclients;
+    config.maxclients = (best - MIN_RESERVED_FDS) as u32;
+    let why = error.as_ref().map(os_error_text).unwrap_or_default();
+    tracing::warn!("You requested maxclients of {requested} requiring at least {maxfiles} max file descriptors.");
+    tracing::warn!("Server can't set maximum open files to {maxfiles} because of OS error: {why}.");
+    tracing::warn!(
+        "Current maximum open files is {best}. maxclients has been reduced to {} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.",
+        config.maxclients
+    );
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn adjust_open_files_limit(_config: &mut crate::Config) -> Result<(), String> {
+    Ok(())
+}
+
+/// `strerror`'s text, without std's " (os error N)" suffix, as Redis's logs show it.
+fn os_error_text(e: &io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// Warns, in Redis's words, when the kernel will cap `tcp-backlog` (`checkTcpBacklogSettings`).
+pub fn check_tcp_backlog(backlog: u32) {
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/core/somaxconn") else { return };
+    let Ok(somaxconn) = text.trim().parse::<i64>() else { return };
+    if somaxconn > 0 && somaxconn < i64::from(backlog) {
+        tracing::warn!(
+            "WARNING: The TCP backlog setting of {backlog} cannot be enforced because /proc/sys/net/core/somaxconn is set to the lower value of {somaxconn}."
+        );
+    }
+}
+
+/// A listening socket on `addr` with `backlog`, as Redis's `anetTcpServer` makes one:
+/// SO_REUSEADDR, and IPV6_V6ONLY for IPv6 so that `bind ::` and `bind 0.0.0.0` are two
+/// sockets that can share a port. Needs a tokio runtime.
+pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(backlog_arg(backlog))?;
+    socket.set_nonblocking(true)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// `listen(2)` takes an int; the kernel caps it at `somaxconn` anyway.
+pub(super) fn backlog_arg(backlog: u32) -> i32 {
+    backlog.min(i32::MAX as u32) as i32
+}
+
+/// Accepts connections on `listener` until the task is aborted.
+pub(super) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut spare = SpareFd::open();
+    let mut backoff = Backoff::default();
+    loop {
+        let Err(e) = std::future::poll_fn(|cx| poll_accept_batch(&listener, cx, &shared)).await else {
+            backoff.reset();
+            continue;
+        };
+        if matches!(
+            e.kind(),
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+        ) {
+            // That one connection is gone; the next may be fine.
+            backoff.log.warn(&e);
+            continue;
+        }
+        if out_of_descriptors(&e) && spare.reject_one(&listener, &shared).await {
+            backoff.log.warn(&e);
+            continue;
+        }
+        backoff.wait(&e).await;
+        spare.reopen();
+    }
+}
+
+/// Admits up to [`MAX_ACCEPTS_PER_CALL`] connections already waiting (each as it is
+/// accepted, so refused ones give their descriptor back at once), or waits for the first.
+/// tokio's cooperative budget may end a batch sooner; the next poll continues it.
+fn poll_accept_batch(listener: &TcpListener, cx: &mut Context<'_>, shared: &Arc<Shared>) -> Poll<io::Result<()>> {
+    let mut accepted = 0;
+    while accepted < MAX_ACCEPTS_PER_CALL {
+        match listener.poll_accept(cx) {
+            Poll::Ready(Ok((stream, addr))) => {
+                admit(stream, addr, shared);
+                accepted += 1;
+            }
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => break,
+        }
+    }
+    if accepted == 0 {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Serves `stream` on its own task, or refuses it when `maxclients` are connected. The slot
+/// is taken here, not when the task registers the client, so a burst of connects cannot
+/// overshoot the limit.
+fn admit(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
+    let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
+    let taken =
+        shared.connections.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < maxclients).then_some(n + 1));
+    if taken.is_err() {
+        refuse(&stream, shared);
+        return;
+    }
+    let slot = ConnectionSlot(shared.clone());
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let _slot = slot;
+        connection::handle(stream, addr, shared).await
+    });
+}
+
+/// Best effort, as Redis: one non-blocking write of the error, then close.
+fn refuse(stream: &TcpStream, shared: &Shared) {
+    use crate::commands::errors;
+    let error = if shared.cluster().is_some() { errors::MAX_CLIENTS_CLUSTER } else { errors::MAX_CLIENTS };
+    let _ = socket2::SockRef::from(stream).send(format!("-{error}\r\n").as_bytes());
+    shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+}
+
+/// One of `Shared::connections`, given back when the connection's task ends.
+struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// A descriptor held only to be given up when accept runs out of them.
+struct SpareFd(Option<std::fs::File>);
+
+impl SpareFd {
+    fn open() -> SpareFd {
+        SpareFd(std::fs::File::open("/dev/null").ok())
+    }
+
+    fn reopen(&mut self) {
+        if self.0.is_none() {
+            *self = SpareFd::open();
+        }
+    }
+
+    /// Frees the spare, accepts one waiting connection, refuses it and takes the spare
+    /// back. False if there was no spare or the accept failed anyway (another thread took
+    /// the freed descriptor first).
+    async fn reject_one(&mut self, listener: &TcpListener, shared: &Shared) -> bool {
+        if self.0.take().is_none() {
+            self.reopen();
+            return false;
+        }
+        let accepted = std::future::poll_fn(|cx| match listener.poll_accept(cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let refused = match accepted {
+            Some(Ok((stream, _))) => {
+                refuse(&stream, shared);
+                true
+            }
+            // Nothing waiting after all: not a failure.
+            None => true,
+            Some(Err(_)) => false,
+        };
+        self.reopen();
+        refused
+    }
+}
+
+/// The accept loop's pause after a failure it cannot answer, and its rate-limited log.
+struct Backoff {
+    delay: Duration,
+    log: RateLimitedLog,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { delay: Backoff::MIN, log: RateLimitedLog::default() }
+    }
+}
+
+impl Backoff {
+    const MIN: Duration = Duration::from_millis(10);
+    const MAX: Duration = Duration::from_secs(1);
+
+    fn reset(&mut self) {
+        self.delay = Backoff::MIN;
+    }
+
+    async fn wait(&mut self, e: &io::Error) {
+        self.log.warn(e);
+        tokio::time::sleep(self.delay).await;
+        self.delay = (self.delay * 2).min(Backoff::MAX);
+    }
+}
+
+/// Redis's "Accepting client connection: …" warning, at most once a second, saying how many
+/// more failures the quiet period hid.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    const PERIOD: Duration = Duration::from_secs(1);
+
+    fn warn(&mut self, e: &io::Error) {
+        let now = Instant::now();
+        if self.last.is_some_and(|t| now.duration_since(t) < RateLimitedLog::PERIOD) {
+            self.suppressed += 1;
+            return;
+        }
+        let text = os_error_text(e);
+        match std::mem::take(&mut self.suppressed) {
+            0 => tracing::warn!("Accepting client connection: {text}"),
+            n => tracing::warn!("Accepting client connection: {text} ({n} more failures in the last second)"),
+        }
+        self.last = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_text_is_strerror() {
+        assert_eq!(os_error_text(&io::Error::from_raw_os_error(libc::EMFILE)), "Too many open files");
+    }
+
+    #[test]
+    fn the_log_says_once_a_second_how_many_it_hid() {
+        let mut log = RateLimitedLog::default();
+        let e = io::Error::from_raw_os_error(libc::EMFILE);
+        for _ in 0..1000 {
+            log.warn(&e);
+        }
+        assert_eq!(log.suppressed, 999);
+    }
+}
