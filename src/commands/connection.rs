@@ -155,10 +155,8 @@ fn reset(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     c.resp = 2;
     c.reply_mode = ReplyMode::On;
     c.authenticated = !ctx.shared.auth_required();
-    if c.monitor {
-        c.monitor = false;
-        ctx.shared.monitors.unsubscribe();
-    }
+    // The connection leaves the monitor hub when it sees the flag cleared.
+    c.monitor = false;
     c.info.meta.lock().name = None;
     Reply::simple("RESET")
 }

@@ -146,15 +146,16 @@ pub fn call(
 ) -> Reply {
     client.pending_stats.switch_to(spec, &shared.command_stats, &shared.stats.total_commands_processed);
     let start = monotonic_ns();
-    if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
-        let db = client.db;
-        shared.monitors.publish(system_now_us(), db, &client.info.addr.to_string(), &redact(spec, args));
-    }
     client.last_cmd = Some(spec);
     let changes_before = ks.changes();
     let mut ctx = Ctx { shared, client, ks, propagation: Propagation::AsRequest };
     let reply = (spec.handler)(&mut ctx, args);
     let Ctx { client, ks, propagation, .. } = ctx;
+    // After the command, as Redis 7.0's `call`: EXEC follows the commands it ran, and the
+    // db shown is the one the command left selected.
+    if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
+        shared.monitors.publish(system_now_us(), client.db, &client.info.addr.to_string(), &redact(spec, args));
+    }
     if shared.store.effects.enabled() {
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
     }
@@ -311,6 +312,28 @@ fn redact(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
                         v[j] = Bytes::from_static(b"(redacted)");
                     }
                 }
+            }
+            v
+        }
+        // `MIGRATE host port key db timeout [COPY] [REPLACE] [AUTH pw | AUTH2 user pw] [KEYS k…]`:
+        // options start at 6; what follows KEYS are key names.
+        "migrate" => {
+            let mut v = args.to_vec();
+            let mut j = 6;
+            while j < v.len() {
+                let secrets = if v[j].eq_ignore_ascii_case(b"auth") {
+                    1
+                } else if v[j].eq_ignore_ascii_case(b"auth2") {
+                    2
+                } else if v[j].eq_ignore_ascii_case(b"keys") {
+                    break;
+                } else {
+                    0
+                };
+                for k in j + 1..(j + 1 + secrets).min(v.len()) {
+                    v[k] = Bytes::from_static(b"(redacted)");
+                }
+                j += 1 + secrets;
             }
             v
         }

@@ -3,6 +3,7 @@
 //! and keep the connection.
 
 use super::lookahead::Lookahead;
+use super::monitor::MonitorEvent;
 use super::Shared;
 use crate::client::{Client, ClientInfo, ReplyMode};
 use crate::commands;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::broadcast::error::RecvError;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -44,9 +44,6 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
     if let Err(e) = result {
         tracing::debug!(client = client.id, "connection closed: {e}");
     }
-    if client.monitor {
-        shared.monitors.unsubscribe();
-    }
     shared.clients.unregister(info.id);
 }
 
@@ -54,7 +51,8 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
-    let mut monitor_rx = None;
+    // Held while this client monitors (MONITOR until RESET or the end).
+    let mut monitor = None;
     let info = client.info.clone();
     let mut lookahead = Lookahead::default();
     loop {
@@ -71,8 +69,16 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                     executed = true;
                     lookahead.prepare(&shared.store, client, &args, &mut parser, &mut input, &limits);
                     let reply = commands::execute(shared, client, &mut args);
+                    // Joined before MONITOR's +OK is written, so it misses no command run
+                    // after that reply.
+                    if client.monitor != monitor.is_some() {
+                        monitor = client.monitor.then(|| shared.monitors.subscribe());
+                    }
                     parser.recycle(args);
                     write_reply(client, &reply, &mut output);
+                    if let Some(sub) = &monitor {
+                        sub.monitor.drain_into(&mut output);
+                    }
                     if client.close_after_reply {
                         shared.aof_flush();
                         stream.write_all(&output).await?;
@@ -107,9 +113,6 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
             stream.write_all(&output).await?;
             output.clear();
         }
-        if client.monitor && monitor_rx.is_none() {
-            monitor_rx = Some(shared.monitors.subscribe());
-        }
         // A request larger than client-query-buffer-limit: Redis closes without replying.
         let limit = shared.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
         if input.len() > limit {
@@ -139,11 +142,26 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                 }
                 shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-            line = recv_monitor(&mut monitor_rx) => {
-                if let Some(line) = line {
-                    stream.write_all(&line).await?;
+            event = next_monitor_event(&monitor) => match event {
+                MonitorEvent::Lines(lines) => {
+                    let m = monitor.as_ref().map(|s| s.monitor.clone()).expect("lines come from a monitor");
+                    // A monitor that stops reading must not hold this task in the write
+                    // past its limit: it is closed then.
+                    tokio::select! {
+                        written = stream.write_all(&lines) => written?,
+                        _ = m.overflowed() => {
+                            close_overflowed(client);
+                            return Ok(());
+                        }
+                        _ = info.kill.notified() => return Ok(()),
+                        _ = shared.shutdown.cancelled() => return Ok(()),
+                    }
                 }
-            }
+                MonitorEvent::Overflowed => {
+                    close_overflowed(client);
+                    return Ok(());
+                }
+            },
             _ = info.kill.notified() => return Ok(()),
             _ = shared.shutdown.cancelled() => return Ok(()),
             _ = idle_timeout => return Ok(()),
@@ -172,16 +190,17 @@ fn write_reply(client: &mut Client, reply: &Reply, output: &mut BytesMut) {
     }
 }
 
-async fn recv_monitor(rx: &mut Option<tokio::sync::broadcast::Receiver<bytes::Bytes>>) -> Option<bytes::Bytes> {
-    match rx {
+async fn next_monitor_event(monitor: &Option<super::monitor::Subscription<'_>>) -> MonitorEvent {
+    match monitor {
         None => std::future::pending().await,
-        Some(rx) => loop {
-            match rx.recv().await {
-                Ok(line) => return Some(line),
-                // A slow monitor misses lines rather than stalling everyone.
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => return None,
-            }
-        },
+        Some(sub) => sub.monitor.next().await,
     }
+}
+
+/// Redis's line for a client closed over its output buffer limit.
+fn close_overflowed(client: &Client) {
+    tracing::warn!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        client.info.list_line()
+    );
 }
