@@ -10,27 +10,9 @@ mod common;
 
 use common::keyspace::*;
 
-use common::cluster::{redis_cli, reshard, slot_map, Follower, ProcessCluster};
+use common::cluster::{cluster_server, cluster_server_with, redis_cli, reshard, slot_map, Follower, ProcessCluster};
 use common::process::{program, ServerProcess};
-use common::{Conn, TempDir, TestServer};
-use ferrocache::store::Clock;
-use ferrocache::Config;
-
-fn cluster_server(dir: &TempDir) -> TestServer {
-    cluster_server_with(dir, |_| {})
-}
-
-fn cluster_server_with(dir: &TempDir, f: impl FnOnce(&mut Config)) -> TestServer {
-    let mut config = Config {
-        dir: dir.path_str(),
-        cluster_enabled: true,
-        cluster_port: common::process::free_port(),
-        save: String::new(),
-        ..Config::default()
-    };
-    f(&mut config);
-    TestServer::start_with(config, Clock::System)
-}
+use common::{Conn, TempDir};
 
 fn cluster_ok(c: &mut Conn) -> bool {
     c.call_text(&[b"CLUSTER", b"INFO"]).contains("cluster_state:ok")

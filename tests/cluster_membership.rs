@@ -12,12 +12,10 @@
 
 mod common;
 
-use common::cluster::{redis_cli, reshard, slot_map, Follower, ProcessCluster};
+use common::cluster::{cluster_server, redis_cli, reshard, slot_map, Follower, ProcessCluster};
 use common::keyspace::wait_until;
 use common::process::ServerProcess;
-use common::{Conn, TempDir, TestServer};
-use ferrocache::store::Clock;
-use ferrocache::Config;
+use common::{Conn, TempDir};
 
 /// redis-cli's output without its colour escapes (`ESC [ … m`).
 fn plain(out: &str) -> String {
@@ -188,17 +186,6 @@ fn reset_hard_of_a_member_leaves_the_cluster() {
     wait_until("four nodes to agree again", || check_sees(&cluster, 0, 4));
     assert!(known_ids(ports[1]).contains(&new));
     assert!(!known_ids(ports[1]).contains(&old));
-}
-
-fn cluster_server(dir: &TempDir) -> TestServer {
-    let config = Config {
-        dir: dir.path_str(),
-        cluster_enabled: true,
-        cluster_port: common::process::free_port(),
-        save: String::new(),
-        ..Config::default()
-    };
-    TestServer::start_with(config, Clock::System)
 }
 
 /// Sends `args`, records the request and its reply with the node's id `myid` normalised.

@@ -220,14 +220,7 @@ static TAGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
 #[test]
 fn cluster_changes_under_load_never_deadlock() {
     let dir = TempDir::new("lock-order-cluster");
-    let config = Config {
-        dir: dir.path_str(),
-        cluster_enabled: true,
-        cluster_port: common::process::free_port(),
-        save: String::new(),
-        ..Config::default()
-    };
-    let server = TestServer::start_with(config, Clock::System);
+    let server = common::cluster::cluster_server(&dir);
     let watch = DeadlockWatch::start();
     hammer(server.addr, cluster_op);
     watch.finish();

@@ -3,8 +3,29 @@
 
 use super::keyspace::wait_until;
 use super::process::{free_port, program, ServerProcess};
-use super::{Conn, TempDir};
+use super::{Conn, TempDir, TestServer};
+use ferrocache::store::Clock;
+use ferrocache::Config;
 use std::time::{Duration, Instant};
+
+/// One cluster-mode node in-process (`dir` keeps its nodes.conf and Raft log; no RDB saves),
+/// after `f` has adjusted its configuration.
+pub fn cluster_server_with(dir: &TempDir, f: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config {
+        dir: dir.path_str(),
+        cluster_enabled: true,
+        cluster_port: free_port(),
+        save: String::new(),
+        ..Config::default()
+    };
+    f(&mut config);
+    TestServer::start_with(config, Clock::System)
+}
+
+/// [`cluster_server_with`] the defaults.
+pub fn cluster_server(dir: &TempDir) -> TestServer {
+    cluster_server_with(dir, |_| {})
+}
 
 /// A client port whose cluster bus port (+10000, Redis's rule, which redis-cli's MEET relies
 /// on) is free too.
