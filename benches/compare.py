@@ -149,6 +149,14 @@ def vm_rss_bytes(pid: int) -> int:
     raise BenchError(f"no VmRSS for pid {pid}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads, from /proc (same ruler for both)."""
+    with open(f"/proc/{pid}/stat") as f:
+        # The command name may hold spaces; the fields after its closing parenthesis don't.
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --------------------------------------------------------------------------
 # Server processes
 # --------------------------------------------------------------------------
@@ -284,6 +292,14 @@ class Sample:
 class Results:
     # (server, test, size, pipeline) -> samples over rounds
     samples: dict[tuple[str, str, int, int], list[Sample]] = field(default_factory=dict)
+    # (server, load label) -> server CPU microseconds per request, over rounds
+    cpu: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def add_cpu(self, server: str, load: str, us_per_request: float) -> None:
+        self.cpu.setdefault((server, load), []).append(us_per_request)
+
+    def median_cpu(self, server: str, load: str) -> float:
+        return statistics.median(self.cpu[(server, load)])
 
     def add(self, server: str, test: str, wl: Workload, s: Sample) -> None:
         self.samples.setdefault((server, test, wl.size, wl.pipeline), []).append(s)
@@ -390,16 +406,68 @@ def run_throughput(args, servers: list[Server], workloads: list[Workload]) -> Re
                 # table sizes are the same for both servers.
                 srv.flushall()
                 t0 = time.monotonic()
+                cpu0 = cpu_seconds(srv.pid)
                 rows = run_benchmark(args, srv, wl)
+                requests = wl.requests * (len(args.tests.split(",")) + (1 if args.mget_keys else 0))
+                results.add_cpu(srv.name, workload_label(args, wl), (cpu_seconds(srv.pid) - cpu0) * 1e6 / requests)
                 for test, s in rows.items():
                     results.add(srv.name, test, wl, s)
                 log(
                     f"    {time.monotonic() - t0:5.1f}s  "
                     + "  ".join(f"{t} {s.rps:,.0f}/s p99 {s.p99:.3f}" for t, s in rows.items())
                 )
+    if not args.skip_cpu:
+        run_cpu_loads(args, servers, results)
     for srv in servers:
         srv.flushall()
     return results
+
+
+def workload_label(args, wl: Workload) -> str:
+    return f"closed loop -c {args.clients} -d {wl.size} -P {wl.pipeline} (all tests)"
+
+
+def run_cpu_loads(args, servers: list[Server], results: Results) -> None:
+    """Server CPU per request at light loads: one client in a closed loop, and one client
+    paced at fixed rates (where busy polling must not spin a core for nothing)."""
+    for rnd in range(args.rounds):
+        for srv in servers if rnd % 2 == 0 else list(reversed(servers)):
+            n = args.requests
+            argv = [args.redis_benchmark, "-h", "127.0.0.1", "-p", str(srv.port), "-c", "1", "-n", str(n),
+                    "-r", str(args.keyspace), "-t", "get", "--csv"]
+            cpu0 = cpu_seconds(srv.pid)
+            p = subprocess.run(argv, capture_output=True, text=True, timeout=60 + n / 1000)
+            if p.returncode != 0:
+                raise BenchError(f"redis-benchmark -c 1 against {srv.name} failed: {p.stderr.strip()}")
+            results.add_cpu(srv.name, "closed loop -c 1 GET", (cpu_seconds(srv.pid) - cpu0) * 1e6 / n)
+            for rate in (int(r) for r in args.cpu_paced_rates.split(",")):
+                sent, cpu = paced_gets(srv, rate, args.cpu_paced_seconds)
+                log(f"    {srv.name}: paced {rate}/s: {sent} GETs, {cpu * 1000 / args.cpu_paced_seconds:.0f} ms CPU/s")
+                results.add_cpu(srv.name, f"paced {rate:,} GET/s, one client", cpu * 1e6 / sent)
+
+
+def paced_gets(srv: Server, rate: int, seconds: float) -> tuple[int, float]:
+    """GETs from one connection, one every 1/rate s, for `seconds`: (requests, server CPU s)."""
+    c = Conn(srv.port)
+    try:
+        get = resp_command("GET", "key:000000000001")
+        interval = 1.0 / rate
+        cpu0 = cpu_seconds(srv.pid)
+        start = time.perf_counter()
+        sent = 0
+        while True:
+            due = start + sent * interval
+            now = time.perf_counter()
+            if due - start >= seconds:
+                break
+            if due > now:
+                time.sleep(due - now)
+            c.sock.sendall(get)
+            c.read_reply()
+            sent += 1
+        return sent, cpu_seconds(srv.pid) - cpu0
+    finally:
+        c.close()
 
 
 # --------------------------------------------------------------------------
@@ -553,6 +621,22 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
                     f"| {fmt_rps(f.rps)} | {fmt_ms(f.p50)} | {fmt_ms(f.p99)} "
                     f"| {ratio(f.rps, r.rps)} | {ratio(f.p99, r.p99)} |"
                 )
+    if results is not None and results.cpu:
+        loads = list(dict.fromkeys(load for (_, load) in results.cpu))
+        out += [
+            "",
+            "### Server CPU per request",
+            "",
+            "User + system CPU of the server process over the run (/proc), divided by the requests",
+            "sent; medians over the rounds. Closed loop: the throughput runs above, all their tests;",
+            "paced: one connection sending GET at a fixed rate.",
+            "",
+            "| load | Redis µs/req | Ferrocache µs/req | ratio F/R |",
+            "|---|--:|--:|--:|",
+        ]
+        for load in loads:
+            r, f = results.median_cpu("Redis", load), results.median_cpu("Ferrocache", load)
+            out.append(f"| {load} | {r:.2f} | {f:.2f} | {ratio(f, r)} |")
     if mem is not None:
         r, f = mem["Redis"], mem["Ferrocache"]
         out += [
@@ -651,6 +735,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="seconds each server sits idle after loading before RSS is read again")
     p.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     p.add_argument("--skip-memory", action="store_true", help="only measure throughput")
+    p.add_argument("--skip-cpu", action="store_true",
+                   help="skip the light-load CPU runs (-c 1, paced); CPU of the throughput runs is still shown")
+    p.add_argument("--cpu-paced-rates", default="1000,5000,15000", help="GET/s of the paced single-client runs")
+    p.add_argument("--cpu-paced-seconds", type=float, default=3.0, help="length of each paced run")
     p.add_argument("--output", metavar="FILE", help="also write the report to FILE")
     args = p.parse_args(argv)
     if args.rounds < 1:
