@@ -118,9 +118,10 @@ fn gated_target(requests: usize) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>, st
             let request = read_request(&mut s);
             let restores = request.windows(9).filter(|w| w.eq_ignore_ascii_case(b"\r\nRESTORE")).count();
             let selects = request.windows(8).filter(|w| w.eq_ignore_ascii_case(b"\r\nSELECT")).count();
+            let dels = request.windows(7).filter(|w| w.eq_ignore_ascii_case(b"\r\nDEL\r\n")).count();
             got_tx.send(request).expect("test listening");
             go_rx.recv().expect("test says go");
-            s.write_all(&b"+OK\r\n".repeat(restores + selects)).expect("reply");
+            s.write_all(&[b"+OK\r\n".repeat(restores + selects), b":1\r\n".repeat(dels)].concat()).expect("reply");
         }
     });
     (port, got_rx, go_tx)
@@ -187,6 +188,24 @@ fn migrate_waits_for_its_target_without_holding_the_key() {
     go.send(()).expect("target waiting");
     assert_eq!(migrating.read_reply_text(), "+OK\r\n");
     assert_eq!(call(&mut c, &["EXISTS", "moving"]), ":0\r\n");
+}
+
+#[test]
+fn a_key_deleted_while_migrate_waits_is_deleted_at_the_target_too() {
+    let server = TestServer::start();
+    let (port, requests, go) = gated_target(2);
+    let mut c = server.connect();
+    assert_eq!(call(&mut c, &["SET", "moving", "v"]), "+OK\r\n");
+    let mut migrating = server.connect();
+    migrating.cmd(&[b"MIGRATE", b"127.0.0.1", port.to_string().as_bytes(), b"moving", b"0", b"5000"]);
+    requests.recv_timeout(Duration::from_secs(10)).expect("first RESTORE");
+    assert_eq!(call(&mut c, &["DEL", "moving"]), ":1\r\n");
+    go.send(()).expect("target waiting");
+    // The target stored the key; it is gone here, so it must go there too (no resurrection).
+    let second = requests.recv_timeout(Duration::from_secs(10)).expect("DEL at the target");
+    assert_eq!(String::from_utf8_lossy(&second), "*2\r\n$3\r\nDEL\r\n$6\r\nmoving\r\n");
+    go.send(()).expect("target waiting");
+    assert_eq!(migrating.read_reply_text(), "+OK\r\n");
 }
 
 #[test]

@@ -194,6 +194,7 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         restore: if ctx.shared.cluster().is_some() { b"RESTORE-ASKING" } else { b"RESTORE" },
         replace,
         keys: Vec::new(),
+        gone: Vec::new(),
     };
     let db = ctx.db();
     let mut pending: Vec<&Bytes> = args[first_key..first_key + num_keys].iter().collect();
@@ -203,8 +204,18 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         tries += 1;
         // The keys that exist (read lookups, as Redis's), with their payloads and remaining TTLs.
         request.keys = dump_keys(ctx, &pending);
-        if request.keys.is_empty() {
-            break if tries == 1 { Reply::simple("NOKEY") } else { Reply::OK };
+        // On a retry, a key deleted (or expired) during the last transfer must not live on in
+        // the copy the target stored.
+        request.gone = match tries {
+            1 => Vec::new(),
+            _ => pending
+                .iter()
+                .filter(|k| !request.keys.iter().any(|(f, _, _)| f == **k))
+                .map(|k| (*k).clone())
+                .collect(),
+        };
+        if request.keys.is_empty() && request.gone.is_empty() {
+            break Reply::simple("NOKEY");
         }
         let hold_locks = tries > UNLOCKED_TRIES;
         // Raised by any write to a key while the transfer runs unlocked.
@@ -301,6 +312,9 @@ struct Request {
     replace: bool,
     /// Key, TTL in ms (0: none), DUMP payload.
     keys: Vec<(Bytes, u64, Vec<u8>)>,
+    /// Keys the target got from an earlier try that have since been deleted here: DEL there
+    /// (after ASKING in a cluster, where the target is importing their slot).
+    gone: Vec<Bytes>,
 }
 
 /// What the target answered.
@@ -336,6 +350,12 @@ impl Request {
                     cmd.push(b"REPLACE");
                 }
                 encode(&mut out, &cmd);
+            }
+            for key in &self.gone {
+                if self.asking() {
+                    encode(&mut out, &[b"ASKING"]);
+                }
+                encode(&mut out, &[b"DEL", key]);
             }
             let stream = socket.conn.get_mut();
             let _ = stream.set_write_timeout(Some(self.timeout));
@@ -389,7 +409,25 @@ impl Request {
             }
             stored.push(ok);
         }
+        let replies_per_deletion = if self.asking() { 2 } else { 1 };
+        for _ in 0..self.gone.len() * replies_per_deletion {
+            if read_failed {
+                break;
+            }
+            match read_line(&mut socket) {
+                Some(reply) if reply.first() == Some(&b'-') => {
+                    first_error.get_or_insert(reply);
+                }
+                Some(_) => {}
+                None => read_failed = true,
+            }
+        }
         Ok(Transfer { socket, stored, first_error, read_failed })
+    }
+
+    /// In a cluster the target is importing the keys' slot and redirects plain commands.
+    fn asking(&self) -> bool {
+        self.restore == b"RESTORE-ASKING"
     }
 }
 
