@@ -30,7 +30,8 @@
 //! 4. Leaves, under which nothing else is taken: the AOF's `pending` buffer (effects are
 //!    emitted with the key's shard held), the cluster state (`ClusterNode::state`: routing
 //!    reads it, and looks keys up only after letting go, see `commands::cluster::redirect`),
-//!    MIGRATE's socket cache, the client registry, the snapshot gate.
+//!    MIGRATE's socket cache, the MONITOR hub's list and then a monitor's queue, the client
+//!    registry, the snapshot gate.
 //!
 //! Tests run with parking_lot's deadlock detector on (`tests/lock_order.rs`).
 
