@@ -233,8 +233,8 @@ impl Shared {
     /// Writes every pending effect to the incr file (and syncs under `always`): before a
     /// connection closes, from the cron, before a rewrite switches files.
     pub fn aof_flush(&self) {
-        if self.aof_enabled() {
-            self.aof_write_pending(None);
+        if self.aof_enabled() && self.aof.flushed.load(Ordering::Acquire) < self.aof.appended() {
+            crate::blocking::offload(|| self.aof_write_pending(None));
         }
     }
 

@@ -263,11 +263,11 @@ async fn server_cron(shared: Arc<Shared>) {
         let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
-        // File I/O (AOF writes and fsyncs, save points starting): off the async worker.
-        crate::blocking::offload(|| {
-            shared.persistence_cron();
-            shared.aof_cron();
-        });
+        // Neither does file I/O on this worker: save points start a background save, and the
+        // AOF's write is offloaded when there is one (`aof_flush`). An offload every tick
+        // would hand this worker's queue to another thread ten times a second for nothing.
+        shared.persistence_cron();
+        shared.aof_cron();
         if let Some(cluster) = shared.cluster() {
             cluster.cron().await;
         }
