@@ -32,6 +32,13 @@
 //! its time ([`LoadGauge`]). On a machine shared with the clients (a benchmark on the same
 //! box) a second spinning worker takes CPU from the client and lengthens the tail; at deep
 //! pipelines the second worker is what doubles throughput (docs/PERFORMANCE.md, seventh round).
+//!
+//! A waiting helper is a worker the I/O driver cannot use for up to `HELPER_WAIT`. That is
+//! kept on purpose: letting uncalled helpers end instead, so their workers park as tokio parks
+//! them, was measured again with the slow-command work in place (docs/PERFORMANCE.md, "Busy
+//! polling's parked helpers") and cost pipeline 1 its p99 margin and deep pipelines 15–20% of
+//! their throughput; and long work never relies on that worker, as it is offloaded
+//! (`crate::blocking`), which moves the busy worker's queue to a fresh thread.
 
 use super::Shared;
 use parking_lot::{Condvar, Mutex};
