@@ -25,9 +25,8 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, Reply> {
         return Ok(spec);
     }
     lookup_sub(spec, &args[1]).ok_or_else(|| {
-        let typed = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
-        let sub = super::args::c_str(&args[1][..args[1].len().min(128)]);
-        Reply::error(format!("ERR unknown subcommand '{}'. Try {typed} HELP.", String::from_utf8_lossy(sub)))
+        let sub = &args[1][..args[1].len().min(128)];
+        Reply::error(errors::unknown_subcommand(sub, &String::from_utf8_lossy(&args[0])))
     })
 }
 
@@ -111,7 +110,7 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
             return Reply::simple("QUEUED");
         }
     }
-    let mut ks = if spec.name == "exec" { lock_for_exec(shared, client) } else { lock_for(shared, spec, args) };
+    let mut ks = lock_for(shared, client, spec, args);
     call(shared, client, &mut ks, spec, args)
 }
 
@@ -130,7 +129,7 @@ pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<
             return Ok(());
         }
     }
-    let mut ks = if spec.name == "exec" { lock_for_exec(shared, client) } else { lock_for(shared, spec, &args) };
+    let mut ks = lock_for(shared, client, spec, &args);
     call(shared, client, &mut ks, spec, &args);
     Ok(())
 }
@@ -203,9 +202,12 @@ pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
     }
 }
 
-/// Locks what the command needs: every shard, its keys' shards, or nothing.
-pub fn lock_for<'s>(shared: &'s Shared, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
-    if spec.flags.has(Flags::ALL_SHARDS) {
+/// Locks what the command needs: every shard, its keys' shards, or nothing; for EXEC, what
+/// its queue needs ([`lock_for_exec`]).
+fn lock_for<'s>(shared: &'s Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
+    if spec.name == "exec" {
+        lock_for_exec(shared, client)
+    } else if spec.flags.has(Flags::ALL_SHARDS) {
         shared.store.lock_all()
     } else if spec.flags.has(Flags::WALKS_SHARDS) {
         // The handler takes its shards one at a time.
@@ -233,8 +235,7 @@ fn lock_for_exec<'s>(shared: &'s Shared, client: &Client) -> Locked<'s> {
     let Some(multi) = client.multi.as_ref().filter(|m| !m.aborted) else {
         return shared.store.lock_none();
     };
-    let whole = Flags::ALL_SHARDS.or(Flags::WALKS_SHARDS);
-    if multi.queue.iter().any(|(spec, _)| spec.flags.0 & whole.0 != 0) {
+    if multi.queue.iter().any(|(spec, _)| spec.flags.has(Flags::ALL_SHARDS) || spec.flags.has(Flags::WALKS_SHARDS)) {
         return shared.store.lock_all();
     }
     let queued = multi.queue.iter().flat_map(|(spec, args)| spec.keys_of(args).into_iter().map(move |i| &args[i][..]));

@@ -213,6 +213,17 @@ Please note that when switching between policies at runtime LRU and LFU data wil
         format!("ERR unknown subcommand '{}'. Try {} HELP.", String::from_utf8_lossy(sub), cmd.to_ascii_uppercase())
     }
 
+    /// `-ERR unknown subcommand or wrong number of arguments for 'X'. Try CMD HELP.`: Redis's
+    /// `addReplySubcommandSyntaxError` (`%.128s`, so cut at 128 bytes and the first NUL).
+    pub fn subcommand_syntax(sub: &[u8], cmd: &str) -> String {
+        let sub = super::args::c_str(&sub[..sub.len().min(128)]);
+        format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            String::from_utf8_lossy(sub),
+            cmd.to_ascii_uppercase()
+        )
+    }
+
     /// `-ERR unknown command 'X', with args beginning with: 'a' 'b' `, built as Redis builds it:
     /// arguments are appended while the list is under 128 bytes, each cut to the room left
     /// and, being printed with `%s`, at its first NUL byte.

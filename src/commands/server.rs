@@ -333,10 +333,7 @@ fn debug(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         return Reply::OK;
     }
-    Reply::error(format!(
-        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
-        String::from_utf8_lossy(&args[1][..args[1].len().min(128)])
-    ))
+    Reply::error(errors::subcommand_syntax(&args[1], "debug"))
 }
 
 /// The value of the longest prefix of `arg` that parses as a decimal float (C's `strtod`
