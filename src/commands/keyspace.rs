@@ -285,7 +285,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let pattern = &args[1][..];
     let all = pattern == b"*";
     let now = ctx.now();
-    let ks = &*ctx.ks;
+    let ks = &mut *ctx.ks;
     let out = crate::blocking::offload(|| {
         let mut out = Vec::new();
         ks.for_each_table(db, |table| {

@@ -445,7 +445,7 @@ impl Shared {
             let mut before_cut = (Vec::new(), 0);
             let (cut, mut incr) = self.store.cut_holding(
                 || self.aof.incr.lock(),
-                |_| {
+                || {
                     let mut p = self.aof.pending.lock();
                     before_cut = (std::mem::take(&mut p.bytes), p.appended);
                     // The new file starts with a SELECT.

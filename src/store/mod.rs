@@ -877,22 +877,14 @@ impl<'s> Locked<'s> {
         result
     }
 
-    /// Calls `visit` with each shard's table of `db`, for whole-keyspace reads that may take
-    /// long (KEYS): with every shard held (inside EXEC) it walks them; holding none, it locks
-    /// one shard at a time, so other clients wait at most one shard's walk. Such a walk is not
-    /// a consistent cut: a key written meanwhile may or may not be seen (Redis, single-threaded,
-    /// sees none of them). A view holding some shards but not all cannot walk (it would take
-    /// locks out of order): the command table must not let that happen.
-    pub fn for_each_table(&self, db: usize, mut visit: impl FnMut(&Table)) {
-        if self.all {
-            for (_, shard) in &self.guards {
-                visit(&shard.dbs[db]);
-            }
-            return;
-        }
-        assert!(self.guards.is_empty(), "a shard walk with some shards held would take locks out of order");
+    /// Calls `visit` with each shard's table of `db`, in shard order, through
+    /// [`with_shard`](Self::with_shard): for whole-keyspace reads that may take long (KEYS),
+    /// which then hold one shard at a time, so other clients wait at most one shard's walk.
+    /// Such a walk is not a consistent cut: a key written meanwhile may or may not be seen
+    /// (Redis, single-threaded, sees none of them).
+    pub fn for_each_table(&mut self, db: usize, mut visit: impl FnMut(&Table)) {
         for i in 0..self.store.shard_count() {
-            visit(&self.store.acquire(i).dbs[db]);
+            self.with_shard(i, |ks, pos| visit(ks.table(pos, db)));
         }
     }
 
@@ -967,7 +959,7 @@ mod tests {
     #[test]
     fn a_walk_locks_one_shard_at_a_time() {
         let store = store_with_keys(200);
-        let ks = store.lock_none();
+        let mut ks = store.lock_none();
         let (mut seen, mut others_free) = (0, 0);
         ks.for_each_table(0, |table| {
             seen += table.len();

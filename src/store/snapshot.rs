@@ -95,22 +95,17 @@ impl Store {
         self.cut(|| {}).finish(self)
     }
 
-    /// Copies the keyspace as of the instant `at_cut` runs, with every shard locked.
-    pub fn snapshot_at_cut(&self, at_cut: impl FnOnce()) -> Snapshot {
-        self.cut(at_cut).finish(self)
-    }
-
     /// Takes the cut: locks every shard for an instant, marks each as owed a copy, runs
     /// `at_cut` meanwhile, and lets go. Cheap: the copy happens in [`SnapshotCut::finish`].
     pub fn cut(&self, at_cut: impl FnOnce()) -> SnapshotCut {
-        self.cut_holding(|| (), |_| at_cut()).0
+        self.cut_holding(|| (), at_cut).0
     }
 
     /// [`cut`](Self::cut) for a caller that needs another lock across the cut (the AOF
     /// rewrite's file lock, ordered before the shards): `lock` takes it once this snapshot's
-    /// turn has come (not while waiting for the previous snapshot), `at_cut` gets it at the
-    /// cut, and it is returned still held.
-    pub fn cut_holding<G>(&self, lock: impl FnOnce() -> G, at_cut: impl FnOnce(&mut G)) -> (SnapshotCut, G) {
+    /// turn has come (not while waiting for the previous snapshot), and it is returned still
+    /// held.
+    pub fn cut_holding<G>(&self, lock: impl FnOnce() -> G, at_cut: impl FnOnce()) -> (SnapshotCut, G) {
         {
             let mut busy = self.snapshot_gate.busy.lock();
             while *busy {
@@ -118,14 +113,14 @@ impl Store {
             }
             *busy = true;
         }
-        let mut held = lock();
+        let held = lock();
         let pending = Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect() });
         // Ascending order, as every multi-shard lock is taken: no deadlock.
         let mut all: Vec<_> = (0..self.shard_count()).map(|i| self.acquire(i)).collect();
         for shard in &mut all {
             shard.owed_copy = Some(pending.clone());
         }
-        at_cut(&mut held);
+        at_cut();
         drop(all);
         (SnapshotCut { pending, gate: self.snapshot_gate.clone() }, held)
     }
@@ -274,7 +269,7 @@ mod tests {
                     std::thread::yield_now();
                 }
                 let mut at = 0;
-                let snap = store.snapshot_at_cut(|| at = writes.load(Ordering::Relaxed));
+                let snap = store.cut(|| at = writes.load(Ordering::Relaxed)).finish(&store);
                 cuts.push((at, snap));
             }
             stop.store(true, Ordering::Relaxed);
