@@ -197,23 +197,16 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         gone: Vec::new(),
     };
     let db = ctx.db();
-    let mut pending: Vec<&Bytes> = args[first_key..first_key + num_keys].iter().collect();
+    let mut pending: Vec<Bytes> = args[first_key..first_key + num_keys].to_vec();
     let mut deleted: Vec<Bytes> = Vec::new();
     let mut tries = 0;
     let reply = loop {
         tries += 1;
-        // The keys that exist (read lookups, as Redis's), with their payloads and remaining TTLs.
-        request.keys = dump_keys(ctx, &pending);
+        let (found, missing) = dump_keys(ctx, pending);
+        request.keys = found;
         // On a retry, a key deleted (or expired) during the last transfer must not live on in
         // the copy the target stored.
-        request.gone = match tries {
-            1 => Vec::new(),
-            _ => pending
-                .iter()
-                .filter(|k| !request.keys.iter().any(|(f, _, _)| f == **k))
-                .map(|k| (*k).clone())
-                .collect(),
-        };
+        request.gone = if tries == 1 { Vec::new() } else { missing };
         if request.keys.is_empty() && request.gone.is_empty() {
             break Reply::simple("NOKEY");
         }
@@ -270,8 +263,7 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         // The target holds our older copy of these: replace it.
         request.replace = true;
-        let again: Vec<Bytes> = rewritten.iter().map(|&i| request.keys[i].0.clone()).collect();
-        pending = args[first_key..first_key + num_keys].iter().filter(|k| again.contains(k)).collect();
+        pending = rewritten.iter().map(|&i| request.keys[i].0.clone()).collect();
     };
     // Replays as the deletions it made.
     if deleted.is_empty() {
@@ -284,22 +276,29 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     reply
 }
 
-/// Each of `keys` that exists, with its remaining TTL in ms (0: none) and DUMP payload.
-fn dump_keys(ctx: &mut Ctx, keys: &[&Bytes]) -> Vec<(Bytes, u64, Vec<u8>)> {
+/// The keys that exist (read lookups, as Redis's), each with its remaining TTL in ms (0:
+/// none) and DUMP payload; and those that do not.
+fn dump_keys(ctx: &mut Ctx, keys: Vec<Bytes>) -> (Vec<Dumped>, Vec<Bytes>) {
     let (db, now) = (ctx.db(), ctx.now());
     let compress = ctx.shared.config.read().rdbcompression;
-    let mut found = Vec::new();
-    for &key in keys {
-        let Some(entry) = ctx.ks.get(db, key) else { continue };
+    let (mut found, mut missing) = (Vec::new(), Vec::new());
+    for key in keys {
+        let Some(entry) = ctx.ks.get(db, &key) else {
+            missing.push(key);
+            continue;
+        };
         let payload = dump_payload(rdb_str(&entry.value), compress);
-        let ttl = match ctx.ks.expire_at(db, key) {
+        let ttl = match ctx.ks.expire_at(db, &key) {
             Some(at) if at != 0 => at.saturating_sub(now).max(1),
             _ => 0,
         };
-        found.push((key.clone(), ttl, payload));
+        found.push((key, ttl, payload));
     }
-    found
+    (found, missing)
 }
+
+/// A key to send: its name, TTL in ms (0: none) and DUMP payload.
+type Dumped = (Bytes, u64, Vec<u8>);
 
 /// One MIGRATE's request to its target: everything a transfer needs, none of it borrowed
 /// from the locked keyspace, so it can run with the shards unlocked.
@@ -310,8 +309,7 @@ struct Request {
     dbid: i64,
     restore: &'static [u8],
     replace: bool,
-    /// Key, TTL in ms (0: none), DUMP payload.
-    keys: Vec<(Bytes, u64, Vec<u8>)>,
+    keys: Vec<Dumped>,
     /// Keys the target got from an earlier try that have since been deleted here: DEL there
     /// (after ASKING in a cluster, where the target is importing their slot).
     gone: Vec<Bytes>,
