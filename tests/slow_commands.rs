@@ -167,15 +167,32 @@ fn parse_len(b: &[u8], i: &mut usize, kind: u8) -> Option<usize> {
     Some(n)
 }
 
-#[test]
-fn migrate_waits_for_its_target_without_holding_the_key() {
+/// `moving` set to a value, and a MIGRATE of it to a [`gated_target`] (two requests) whose
+/// first request the target has received and not yet answered.
+struct MigrateInFlight {
+    _server: TestServer,
+    other: Conn,
+    migrating: Conn,
+    first: Vec<u8>,
+    requests: std::sync::mpsc::Receiver<Vec<u8>>,
+    go: std::sync::mpsc::Sender<()>,
+}
+
+fn migrate_in_flight(value: &str) -> MigrateInFlight {
     let server = TestServer::start();
     let (port, requests, go) = gated_target(2);
-    let mut c = server.connect();
-    assert_eq!(call(&mut c, &["SET", "moving", "first-version"]), "+OK\r\n");
+    let mut other = server.connect();
+    assert_eq!(call(&mut other, &["SET", "moving", value]), "+OK\r\n");
     let mut migrating = server.connect();
     migrating.cmd(&[b"MIGRATE", b"127.0.0.1", port.to_string().as_bytes(), b"moving", b"0", b"5000"]);
     let first = requests.recv_timeout(Duration::from_secs(10)).expect("first RESTORE");
+    MigrateInFlight { _server: server, other, migrating, first, requests, go }
+}
+
+#[test]
+fn migrate_waits_for_its_target_without_holding_the_key() {
+    let MigrateInFlight { other: mut c, mut migrating, first, requests, go, _server } =
+        migrate_in_flight("first-version");
     assert!(first.windows(13).any(|w| w == b"first-version"), "{:?}", String::from_utf8_lossy(&first));
     // The target has not answered: the key is not locked meanwhile.
     assert_eq!(call(&mut c, &["SET", "moving", "second-version"]), "+OK\r\n");
@@ -192,13 +209,7 @@ fn migrate_waits_for_its_target_without_holding_the_key() {
 
 #[test]
 fn a_key_deleted_while_migrate_waits_is_deleted_at_the_target_too() {
-    let server = TestServer::start();
-    let (port, requests, go) = gated_target(2);
-    let mut c = server.connect();
-    assert_eq!(call(&mut c, &["SET", "moving", "v"]), "+OK\r\n");
-    let mut migrating = server.connect();
-    migrating.cmd(&[b"MIGRATE", b"127.0.0.1", port.to_string().as_bytes(), b"moving", b"0", b"5000"]);
-    requests.recv_timeout(Duration::from_secs(10)).expect("first RESTORE");
+    let MigrateInFlight { other: mut c, mut migrating, requests, go, _server, .. } = migrate_in_flight("v");
     assert_eq!(call(&mut c, &["DEL", "moving"]), ":1\r\n");
     go.send(()).expect("target waiting");
     // The target stored the key; it is gone here, so it must go there too (no resurrection).
