@@ -62,6 +62,24 @@ pub struct Client {
     pub last_cmd: Option<&'static CommandSpec>,
     /// Command statistics counted but not yet published to the shared table.
     pub pending_stats: PendingStats,
+    /// `master_repl_offset` after this client's last write (`WAIT` waits for replicas to
+    /// acknowledge it; Redis's `c->woff`).
+    pub repl_woff: u64,
+    /// What this client said with `REPLCONF` before asking to sync (a replica to be).
+    pub repl_handshake: Option<Box<crate::replication::primary::Handshake>>,
+    /// Set by SYNC / PSYNC: the connection becomes a replica's once this batch is answered.
+    pub sync_request: Option<crate::replication::primary::SyncRequest>,
+    /// Set by a command that waits (WAIT): the connection waits for it before replying.
+    pub blocked: Option<Blocked>,
+    /// This client applies our primary's stream.
+    pub is_master: bool,
+}
+
+/// What a blocked client waits for.
+#[derive(Debug, Clone)]
+pub enum Blocked {
+    /// `WAIT`: `replicas` replicas acknowledging `offset`, until `deadline` (None: forever).
+    Replicas { offset: u64, replicas: usize, deadline: Option<std::time::Instant> },
 }
 
 impl Client {
@@ -96,6 +114,11 @@ impl Client {
             monitor: false,
             last_cmd: None,
             pending_stats: PendingStats::default(),
+            repl_woff: 0,
+            repl_handshake: None,
+            sync_request: None,
+            blocked: None,
+            is_master: false,
         }
     }
 

@@ -75,6 +75,31 @@ pub struct Config {
     pub enable_protected_configs: String,
     /// `enable-debug-command`: no, yes, or local (loopback clients only).
     pub enable_debug_command: String,
+    /// `replicaof <host> <port>` at start-up (REPLICAOF changes the live role, not this).
+    pub replicaof: Option<(String, u16)>,
+    pub masterauth: String,
+    pub masteruser: String,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
+    /// Replicas do not evict on their own (they apply the primary's DELs).
+    pub replica_ignore_maxmemory: bool,
+    pub replica_lazy_flush: bool,
+    pub replica_announced: bool,
+    pub repl_backlog_size: u64,
+    pub repl_backlog_ttl: u64,
+    pub repl_timeout: u64,
+    pub repl_ping_replica_period: u64,
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay: u64,
+    pub repl_diskless_sync_max_replicas: u64,
+    /// `disabled`, `on-empty-db` or `swapdb`.
+    pub repl_diskless_load: String,
+    pub repl_disable_tcp_nodelay: bool,
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    pub replica_priority: u64,
+    pub replica_announce_ip: String,
+    pub replica_announce_port: u16,
     /// The file the configuration was read from, if any (CONFIG REWRITE writes it back).
     pub config_file: Option<String>,
 }
@@ -130,6 +155,28 @@ impl Default for Config {
             cluster_node_timeout: 15_000,
             cluster_port: 0,
             cluster_announce_ip: String::new(),
+            replicaof: None,
+            masterauth: String::new(),
+            masteruser: String::new(),
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            replica_ignore_maxmemory: true,
+            replica_lazy_flush: false,
+            replica_announced: true,
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl: 3600,
+            repl_timeout: 60,
+            repl_ping_replica_period: 10,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: 5,
+            repl_diskless_sync_max_replicas: 0,
+            repl_diskless_load: "disabled".into(),
+            repl_disable_tcp_nodelay: false,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            replica_priority: 100,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
             config_file: None,
         }
     }
@@ -370,6 +417,74 @@ pub static DIRECTIVES: &[Directive] = &[
         c.shards = n
     }),
     directive!("threads", false, |c| c.threads.to_string(), |c, v| c.threads = parse_int(v, 0, 1024)? as usize),
+    directive!(
+        "replicaof",
+        false,
+        |c| c.replicaof.as_ref().map_or(String::new(), |(h, p)| format!("{h} {p}")),
+        |c, v| {
+            let words: Vec<&str> = v.iter().flat_map(|s| s.split_whitespace()).collect();
+            c.replicaof = match words[..] {
+                [] => None,
+                [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => None,
+                [host, port] => {
+                    let port = port.parse::<u16>().map_err(|_| "Invalid master port".to_string())?;
+                    Some((host.to_string(), port))
+                }
+                _ => return Err("wrong number of arguments".into()),
+            }
+        }
+    ),
+    directive!("masterauth", true, |c| c.masterauth.clone(), |c, v| c.masterauth = one(v)?.to_string()),
+    directive!("masteruser", true, |c| c.masteruser.clone(), |c, v| c.masteruser = one(v)?.to_string()),
+    directive!("replica-read-only", true, |c| yes_no(c.replica_read_only), |c, v| c.replica_read_only = parse_bool(v)?),
+    directive!("replica-serve-stale-data", true, |c| yes_no(c.replica_serve_stale_data), |c, v| c
+        .replica_serve_stale_data =
+        parse_bool(v)?),
+    directive!("replica-ignore-maxmemory", true, |c| yes_no(c.replica_ignore_maxmemory), |c, v| c
+        .replica_ignore_maxmemory =
+        parse_bool(v)?),
+    directive!("replica-lazy-flush", true, |c| yes_no(c.replica_lazy_flush), |c, v| c.replica_lazy_flush =
+        parse_bool(v)?),
+    directive!("replica-announced", true, |c| yes_no(c.replica_announced), |c, v| c.replica_announced = parse_bool(v)?),
+    directive!("repl-backlog-size", true, |c| c.repl_backlog_size.to_string(), |c, v| {
+        let n = parse_mem_arg(v)?;
+        if n < 1 || n > i64::MAX as u64 {
+            return Err(format!("argument must be between 1 and {} inclusive", i64::MAX));
+        }
+        c.repl_backlog_size = n
+    }),
+    directive!("repl-backlog-ttl", true, |c| c.repl_backlog_ttl.to_string(), |c, v| c.repl_backlog_ttl =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("repl-timeout", true, |c| c.repl_timeout.to_string(), |c, v| c.repl_timeout =
+        parse_int(v, 1, i32::MAX as i64)? as u64),
+    directive!("repl-ping-replica-period", true, |c| c.repl_ping_replica_period.to_string(), |c, v| c
+        .repl_ping_replica_period =
+        parse_int(v, 1, i32::MAX as i64)? as u64),
+    directive!("repl-diskless-sync", true, |c| yes_no(c.repl_diskless_sync), |c, v| c.repl_diskless_sync =
+        parse_bool(v)?),
+    directive!("repl-diskless-sync-delay", true, |c| c.repl_diskless_sync_delay.to_string(), |c, v| c
+        .repl_diskless_sync_delay =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("repl-diskless-sync-max-replicas", true, |c| c.repl_diskless_sync_max_replicas.to_string(), |c, v| c
+        .repl_diskless_sync_max_replicas =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("repl-diskless-load", true, |c| c.repl_diskless_load.clone(), |c, v| c.repl_diskless_load =
+        parse_enum(v, &["disabled", "on-empty-db", "swapdb"])?),
+    directive!("repl-disable-tcp-nodelay", true, |c| yes_no(c.repl_disable_tcp_nodelay), |c, v| c
+        .repl_disable_tcp_nodelay =
+        parse_bool(v)?),
+    directive!("min-replicas-to-write", true, |c| c.min_replicas_to_write.to_string(), |c, v| c
+        .min_replicas_to_write =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("min-replicas-max-lag", true, |c| c.min_replicas_max_lag.to_string(), |c, v| c.min_replicas_max_lag =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("replica-priority", true, |c| c.replica_priority.to_string(), |c, v| c.replica_priority =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("replica-announce-ip", true, |c| c.replica_announce_ip.clone(), |c, v| c.replica_announce_ip =
+        one(v)?.to_string()),
+    directive!("replica-announce-port", true, |c| c.replica_announce_port.to_string(), |c, v| c
+        .replica_announce_port =
+        parse_int(v, 0, 65535)? as u16),
     directive!("busy-poll", true, |c| c.busy_poll_us.to_string(), |c, v| c.busy_poll_us =
         parse_int(v, 0, 1_000_000)? as u64),
 ];
@@ -399,7 +514,23 @@ fn protected_action_allowed(setting: &str, peer: std::net::SocketAddr) -> bool {
     }
 }
 
+/// Redis's old names for the replication directives (`slave…`), still accepted everywhere.
+const ALIASES: &[(&str, &str)] = &[
+    ("slaveof", "replicaof"),
+    ("slave-read-only", "replica-read-only"),
+    ("slave-serve-stale-data", "replica-serve-stale-data"),
+    ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
+    ("slave-lazy-flush", "replica-lazy-flush"),
+    ("slave-priority", "replica-priority"),
+    ("slave-announce-ip", "replica-announce-ip"),
+    ("slave-announce-port", "replica-announce-port"),
+    ("repl-ping-slave-period", "repl-ping-replica-period"),
+    ("min-slaves-to-write", "min-replicas-to-write"),
+    ("min-slaves-max-lag", "min-replicas-max-lag"),
+];
+
 pub fn find_directive(name: &str) -> Option<&'static Directive> {
+    let name = ALIASES.iter().find(|(old, _)| old.eq_ignore_ascii_case(name)).map_or(name, |(_, new)| new);
     DIRECTIVES.iter().find(|d| d.name.eq_ignore_ascii_case(name))
 }
 

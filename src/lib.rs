@@ -13,6 +13,7 @@
 //! blocking.rs    offload(): long work on a worker without stopping the runtime
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
 //! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF), AOF files and manifest
+//! replication/   Redis's replication protocol: backlog, serving replicas, replicating a primary
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
 //! cluster/       (crate ferrocache-cluster) hash slots, cluster state, routing, CLUSTER replies
 //! ```
@@ -40,6 +41,7 @@ pub mod glob;
 pub mod logging;
 pub mod memory;
 pub mod persistence;
+pub mod replication;
 pub mod server;
 pub mod store;
 

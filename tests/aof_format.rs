@@ -113,7 +113,7 @@ fn check_aof(manifest_or_file: &Path) -> (ExitStatus, String) {
 
 /// The base of our directory: strings, an integer, TTLs, two databases.
 fn write_base(path: &Path) {
-    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true };
+    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true, repl: None };
     let options = RdbWriteOptions { compression: true, checksum: true };
     let mut rdb = RdbWriter::new(BufWriter::new(File::create(path).unwrap()), options, aux).unwrap();
     let entry = |key: &'static [u8], value, expire_at_ms| RdbEntryRef {

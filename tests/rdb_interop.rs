@@ -96,7 +96,7 @@ fn sample_entries() -> Vec<RdbEntry> {
 }
 
 fn write_rdb(path: &Path, entries: &[RdbEntry], options: RdbWriteOptions) {
-    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: false };
+    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: false, repl: None };
     let mut writer = RdbWriter::new(BufWriter::new(File::create(path).unwrap()), options, aux).unwrap();
     let mut dbs: BTreeMap<u32, (u64, u64)> = BTreeMap::new();
     for e in entries {

@@ -245,7 +245,7 @@ fn hello(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         kv("proto", Reply::Integer(ver)),
         kv("id", Reply::Integer(ctx.client.id as i64)),
         kv("mode", Reply::bulk(Bytes::from_static(mode_name(ctx.shared.config.read().cluster_enabled).as_bytes()))),
-        kv("role", Reply::bulk(Bytes::from_static(b"master"))),
+        kv("role", Reply::bulk(Bytes::from_static(if ctx.shared.repl.is_replica() { b"replica" } else { b"master" }))),
         kv("modules", Reply::Array(vec![])),
     ])
 }
@@ -388,6 +388,9 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    // TYPE: replicas are the connections flagged `S`; the link to our primary and pub/sub
+    // clients are not in the registry, so those types match nobody.
+    let mut kind: Option<bool> = None;
     let mut i = 2;
     while i < args.len() {
         if i + 1 >= args.len() {
@@ -402,8 +405,9 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             "addr" => addr = Some(args::lossy(v)),
             "laddr" => laddr = Some(args::lossy(v)),
             "type" => match args::lossy(v).to_ascii_lowercase().as_str() {
-                "normal" => {}
-                "master" | "replica" | "slave" | "pubsub" => id = Some(0),
+                "normal" => kind = Some(false),
+                "replica" | "slave" => kind = Some(true),
+                "master" | "pubsub" => id = Some(0),
                 _ => return Reply::error(format!("ERR Unknown client type '{}'", args::lossy(v))),
             },
             "user" => {
@@ -430,6 +434,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
             || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
             || (skipme && c.id == ctx.client.id)
+            || kind.is_some_and(|replica| replica != (c.meta.lock().flags == "S"))
         {
             continue;
         }

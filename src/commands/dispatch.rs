@@ -101,6 +101,9 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
             return reject(shared, client, Some(spec), Reply::error(e));
         }
     }
+    if let Some(reply) = check_replication(shared, client, spec) {
+        return reject(shared, client, Some(spec), reply);
+    }
     if !spec.flags.has(Flags::LOADING) && shared.persistence.loading() {
         return reject(shared, client, Some(spec), Reply::err(errors::LOADING));
     }
@@ -132,6 +135,45 @@ pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<
     let mut ks = lock_for(shared, client, spec, &args);
     call(shared, client, &mut ks, spec, &args);
     Ok(())
+}
+
+/// Runs one command from our primary's stream (Redis's master client): no checks, as
+/// for [`replay`], and keys whose TTL has passed count as present (the primary decides
+/// expiry). `applied` runs while the command's shards are still held.
+pub fn apply_replicated(
+    shared: &Shared,
+    client: &mut Client,
+    args: Vec<Bytes>,
+    applied: impl FnOnce(),
+) -> Result<(), String> {
+    let name = || String::from_utf8_lossy(&args[0]).into_owned();
+    let spec = match resolve(&args) {
+        Ok(spec) => spec,
+        Err(_) => {
+            applied();
+            return Err(format!("Unknown command '{}'", name()));
+        }
+    };
+    if !spec.arity_ok(args.len()) {
+        applied();
+        return Err(format!("Wrong number of arguments for '{}'", name()));
+    }
+    if let Some(multi) = client.multi.as_mut() {
+        if !runs_inside_multi(spec) {
+            multi.queue.push((spec, args));
+            applied();
+            return Ok(());
+        }
+    }
+    let mut ks = lock_for(shared, client, spec, &args);
+    ks.keep_expired_keys();
+    let reply = call(shared, client, &mut ks, spec, &args);
+    applied();
+    drop(ks);
+    match reply {
+        Reply::Error(e) => Err(e.into_owned()),
+        _ => Ok(()),
+    }
 }
 
 /// Runs a resolved, checked command on already-locked shards: the part EXEC repeats for
@@ -192,6 +234,7 @@ fn propagate(shared: &Shared, client: &mut Client, changed: bool, propagation: P
         effects.emit(client.db, c);
     }
     client.aof_upto = shared.aof.appended();
+    client.repl_woff = shared.repl.offset();
 }
 
 /// Closes the MULTI that [`propagate`] opened for an EXEC, if it opened one.
@@ -199,6 +242,7 @@ pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
     if std::mem::take(&mut client.exec_propagated) {
         shared.store.effects.emit(client.db, &[b"EXEC"]);
         client.aof_upto = shared.aof.appended();
+        client.repl_woff = shared.repl.offset();
     }
 }
 
@@ -267,11 +311,48 @@ fn reject(shared: &Shared, client: &mut Client, spec: Option<&'static CommandSpe
     reply
 }
 
+/// Replication's refusals, in Redis's order: too few good replicas for a write
+/// (`min-replicas-to-write`), a write to a read-only replica, a replica whose link is down
+/// and may not serve stale data.
+fn check_replication(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<Reply> {
+    if client.is_master {
+        return None;
+    }
+    let min_replicas = shared.hot.min_replicas_to_write.load(Ordering::Relaxed);
+    let replica = shared.repl.is_replica();
+    if !replica && min_replicas == 0 {
+        return None;
+    }
+    let write = is_write(client, spec);
+    if !replica {
+        let max_lag = shared.config.read().min_replicas_max_lag;
+        if write && (shared.repl.good_replicas(max_lag) as u64) < min_replicas {
+            return Some(Reply::err("NOREPLICAS Not enough good replicas to write."));
+        }
+        return None;
+    }
+    let (read_only, serve_stale) = {
+        let c = shared.config.read();
+        (c.replica_read_only, c.replica_serve_stale_data)
+    };
+    if write && read_only {
+        return Some(Reply::err("READONLY You can't write against a read only replica."));
+    }
+    if !serve_stale && !spec.flags.has(Flags::STALE) && !shared.repl.link().is_some_and(|l| l.is_up()) {
+        return Some(Reply::err("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));
+    }
+    None
+}
+
 /// `maxmemory`: evict as the policy allows; refuse commands that may grow memory when
 /// that is not enough (`performEvictions` + the `CMD_DENYOOM` check).
 fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<Reply> {
     let limit = shared.hot.maxmemory.load(Ordering::Relaxed);
     if limit == 0 {
+        return None;
+    }
+    // A replica leaves eviction to its primary, whose DELs it applies.
+    if shared.repl.is_replica() && shared.config.read().replica_ignore_maxmemory {
         return None;
     }
     let samples = shared.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;

@@ -14,6 +14,7 @@ pub mod connection;
 pub mod dump;
 pub mod keyspace;
 pub mod migrate;
+pub mod replication;
 pub mod server;
 pub mod string;
 pub mod transaction;
@@ -24,7 +25,7 @@ mod propagation_tests;
 pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
-pub use dispatch::{execute, replay};
+pub use dispatch::{apply_replicated, execute, replay};
 pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS};
 
 use crate::client::Client;

@@ -618,25 +618,13 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("keyspace_misses", &misses);
             w!("pubsub_channels", &0);
             w!("pubsub_patterns", &0);
-            w!("sync_full", &0);
-            w!("sync_partial_ok", &0);
-            w!("sync_partial_err", &0);
+            let sync = &shared.repl.stats;
+            w!("sync_full", &get(&sync.full));
+            w!("sync_partial_ok", &get(&sync.partial_ok));
+            w!("sync_partial_err", &get(&sync.partial_err));
             w!("total_error_replies", &get(&stats.total_error_replies));
         }
-        "replication" => {
-            out.push_str("# Replication\r\n");
-            w!("role", &"master");
-            w!("connected_slaves", &0);
-            w!("master_failover_state", &"no-failover");
-            w!("master_replid", &shared.run_id);
-            w!("master_replid2", &"0000000000000000000000000000000000000000");
-            w!("master_repl_offset", &0);
-            w!("second_repl_offset", &-1);
-            w!("repl_backlog_active", &0);
-            w!("repl_backlog_size", &1048576);
-            w!("repl_backlog_first_byte_offset", &0);
-            w!("repl_backlog_histlen", &0);
-        }
+        "replication" => super::replication::info_section(shared, out),
         "cpu" => {
             out.push_str("# CPU\r\n");
             let (user, sys) = cpu_times();

@@ -325,6 +325,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::introspection::COMMANDS,
     super::migrate::COMMANDS,
     super::cluster::COMMANDS,
+    super::replication::COMMANDS,
 ];
 
 /// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once

@@ -26,6 +26,17 @@ pub struct SaveOptions {
     pub key_delay_us: u64,
     /// The file is an AOF base (`aof-base` aux field set), not a plain dump.
     pub aof_base: bool,
+    /// Replication's place as of the snapshot (`repl-stream-db`, `repl-id`, `repl-offset`),
+    /// so a restarted replica can continue where it was.
+    pub repl: Option<ReplAux>,
+}
+
+/// The replication AUX fields of an RDB file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplAux {
+    pub stream_db: usize,
+    pub replid: String,
+    pub offset: u64,
 }
 
 /// Writes `snapshot` to `path` as Redis does: into `temp-<pid>.rdb` beside it, fsync, rename
@@ -47,14 +58,25 @@ pub fn save(snapshot: &Snapshot, path: &Path, options: &SaveOptions) -> io::Resu
 
 fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Result<u64> {
     let file = File::create(temp)?;
+    let file = write_to(snapshot, BufWriter::with_capacity(1 << 16, file), options)?
+        .into_inner()
+        .map_err(|e| e.into_error())?;
+    file.sync_all()?;
+    file.metadata().map(|m| m.len())
+}
+
+/// Writes `snapshot` as an RDB to `out` (a file, or a replica's diskless transfer) and
+/// returns the writer.
+pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions) -> io::Result<W> {
     let aux = AuxFields {
         redis_ver: crate::commands::REDIS_COMPAT_VERSION,
         ctime: (options.now_ms / 1000) as i64,
         used_mem: options.used_mem,
         aof_base: options.aof_base,
+        repl: options.repl.as_ref().map(|r| (r.stream_db, r.replid.as_str(), r.offset)),
     };
     let write_options = RdbWriteOptions { compression: options.compression, checksum: options.checksum };
-    let mut rdb = RdbWriter::new(BufWriter::with_capacity(1 << 16, file), write_options, aux)?;
+    let mut rdb = RdbWriter::new(out, write_options, aux)?;
     for (db, entries) in snapshot.dbs.iter().enumerate() {
         if entries.is_empty() {
             continue;
@@ -80,9 +102,7 @@ fn write_file(snapshot: &Snapshot, temp: &Path, options: &SaveOptions) -> io::Re
             }
         }
     }
-    let file = rdb.finish()?.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
-    file.metadata().map(|m| m.len())
+    rdb.finish()
 }
 
 /// A stored value as RDB writes it (SAVE, DUMP): an integer keeps its integer encoding.
@@ -121,6 +141,8 @@ pub struct LoadStats {
     pub keys_loaded: u64,
     pub keys_expired: u64,
     pub bytes: u64,
+    /// The replication AUX fields, when the file has them.
+    pub repl: Option<ReplAux>,
 }
 
 /// How to read a file.
@@ -130,6 +152,8 @@ pub struct LoadOptions {
     pub verify_checksum: bool,
     /// `key-load-delay`: microseconds to sleep after each key (a testing knob, as in Redis).
     pub key_delay_us: u64,
+    /// Load keys whose TTL has passed too: a replica keeps them until its primary's DEL.
+    pub keep_expired: bool,
 }
 
 /// Loads the RDB file at `path` into `store` (which should be empty). Keys whose TTL has
@@ -150,13 +174,27 @@ pub fn load(
     let access = if store.eviction_policy().is_lfu() { AccessPolicy::Lfu } else { AccessPolicy::Lru };
     let mut stats = LoadStats::default();
     let mut next_report = 0;
+    let (mut stream_db, mut replid, mut repl_offset) = (None, None, None);
     while let Some(record) = rdb.next_record()? {
-        let RdbRecord::Entry(e) = record else { continue };
+        let e = match record {
+            RdbRecord::Entry(e) => e,
+            RdbRecord::Aux { name, value } => {
+                let text = String::from_utf8_lossy(&value).into_owned();
+                match &name[..] {
+                    b"repl-stream-db" => stream_db = text.parse::<usize>().ok(),
+                    b"repl-id" if text.len() == 40 => replid = Some(text),
+                    b"repl-offset" => repl_offset = text.parse::<u64>().ok(),
+                    _ => {}
+                }
+                continue;
+            }
+            _ => continue,
+        };
         let db = e.db as usize;
         if db >= store.databases() {
             return Err(LoadError::DatabaseOutOfRange { databases: store.databases() });
         }
-        if let Some(at) = e.expire_at_ms {
+        if let Some(at) = e.expire_at_ms.filter(|_| !options.keep_expired) {
             if at <= now as i64 {
                 stats.keys_expired += 1;
                 continue;
@@ -186,6 +224,9 @@ pub fn load(
         }
     }
     stats.bytes = rdb.bytes_read();
+    if let (Some(replid), Some(offset)) = (replid, repl_offset) {
+        stats.repl = Some(ReplAux { stream_db: stream_db.unwrap_or(0), replid, offset });
+    }
     // Loading is not a change to save again.
     store.stats.dirty.store(0, std::sync::atomic::Ordering::Relaxed);
     Ok(stats)
@@ -220,7 +261,7 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000_000;
-    const CHECKED: LoadOptions = LoadOptions { verify_checksum: true, key_delay_us: 0 };
+    const CHECKED: LoadOptions = LoadOptions { verify_checksum: true, key_delay_us: 0, keep_expired: false };
 
     fn options() -> SaveOptions {
         SaveOptions {
@@ -232,6 +273,7 @@ mod tests {
             used_mem: 0,
             key_delay_us: 0,
             aof_base: false,
+            repl: None,
         }
     }
 

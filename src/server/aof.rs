@@ -127,6 +127,12 @@ impl Default for Aof {
 }
 
 impl Aof {
+    /// Effects are being recorded.
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
     /// The last write to the file failed (cheap: read on every write command).
     #[inline]
     pub fn write_failed(&self) -> bool {
@@ -451,7 +457,7 @@ impl Shared {
                     // The new file starts with a SELECT.
                     p.selected_db = None;
                     if !self.aof.on.swap(true, Ordering::Relaxed) {
-                        self.store.effects.set_enabled(true);
+                        self.refresh_effects();
                     }
                 },
             );
@@ -552,8 +558,8 @@ impl Shared {
     /// `CONFIG SET appendonly no`: flush, sync, close; effects stop.
     pub fn stop_aof(&self) {
         self.aof_flush_and_sync();
-        self.store.effects.set_enabled(false);
         self.aof.on.store(false, Ordering::Relaxed);
+        self.refresh_effects();
         *self.aof.incr.lock() = None;
         self.aof.pending.lock().bytes.clear();
     }
@@ -588,7 +594,7 @@ impl Shared {
             if aof::starts_with_rdb_preamble(&head[..n]) {
                 let options = {
                     let c = self.config.read();
-                    LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay }
+                    LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: false }
                 };
                 let stats = rdb_file::load(&self.store, &path, options, |_, _| {})?;
                 tracing::info!("DB loaded from base file {}: {} keys", base.name, stats.keys_loaded);
@@ -616,7 +622,7 @@ impl Shared {
         self.aof.current_size.store(base_size + incr_size, Ordering::Relaxed);
         self.aof.pending.lock().selected_db = None;
         self.aof.on.store(true, Ordering::Relaxed);
-        self.store.effects.set_enabled(true);
+        self.refresh_effects();
         Ok(())
     }
 

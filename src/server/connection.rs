@@ -5,7 +5,7 @@
 use super::lookahead::Lookahead;
 use super::monitor::MonitorEvent;
 use super::Shared;
-use crate::client::{Client, ClientInfo, ReplyMode};
+use crate::client::{Blocked, Client, ClientInfo, ReplyMode};
 use crate::commands;
 use bytes::BytesMut;
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
@@ -75,6 +75,20 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                         monitor = client.monitor.then(|| shared.monitors.subscribe());
                     }
                     parser.recycle(args);
+                    if let Some(blocked) = client.blocked.take() {
+                        // Earlier replies first; nothing after this request runs until it is answered.
+                        stream.write_all(&output).await?;
+                        output.clear();
+                        let Some(reply) = wait_blocked(shared, &info, blocked).await else { return Ok(()) };
+                        write_reply(client, &reply, &mut output);
+                        continue;
+                    }
+                    if let Some(request) = client.sync_request.take() {
+                        // The connection is a replica's from here on.
+                        stream.write_all(&output).await?;
+                        let rest = std::mem::take(&mut input);
+                        return crate::replication::primary::serve(shared.arc(), stream, client, rest, request).await;
+                    }
                     write_reply(client, &reply, &mut output);
                     if let Some(sub) = &monitor {
                         sub.monitor.drain_into(&mut output);
@@ -169,6 +183,17 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
         }
+    }
+}
+
+/// Waits out what a command blocked on; None if the client is killed or the server stops
+/// meanwhile.
+async fn wait_blocked(shared: &Shared, info: &ClientInfo, blocked: Blocked) -> Option<Reply> {
+    let Blocked::Replicas { offset, replicas, deadline } = blocked;
+    tokio::select! {
+        reply = commands::replication::wait_for_replicas(shared, offset, replicas, deadline) => Some(reply),
+        _ = info.kill.notified() => None,
+        _ = shared.shutdown.cancelled() => None,
     }
 }
 

@@ -46,6 +46,7 @@ pub struct HotConfig {
     pub tcp_keepalive_secs: AtomicU64,
     /// `busy-poll`, microseconds (see `busy_poll`).
     pub busy_poll_us: AtomicU64,
+    pub min_replicas_to_write: AtomicU64,
 }
 
 /// Everything connections share. The order its locks are taken in is written down once, in
@@ -68,8 +69,10 @@ pub struct Shared {
     pub port: u16,
     pub shutdown: CancellationToken,
     pub persistence: Persistence,
-    /// The append-only file; also the store's effect sink.
+    /// The append-only file; one of the two consumers of the store's effects.
     pub aof: Arc<Aof>,
+    /// Replication: the other consumer of effects, replicas, the link to our primary.
+    pub repl: Arc<crate::replication::Replication>,
     /// Cluster mode's node (`cluster-enabled yes`), set at start-up.
     pub cluster: std::sync::OnceLock<ClusterNode>,
     /// Connections MIGRATE keeps to its targets.
@@ -85,7 +88,8 @@ impl Shared {
     pub fn new(config: Config, clock: Clock, port: u16) -> Arc<Shared> {
         let store = Store::new(config.databases, config.shards, clock);
         let aof = Arc::new(Aof::default());
-        store.effects.set_sink(aof.clone());
+        let repl = Arc::new(crate::replication::Replication::default());
+        store.effects.set_sink(Arc::new(EffectFanout { aof: aof.clone(), repl: repl.clone() }));
         let shared = Arc::new_cyclic(|me| Shared {
             hot: HotConfig::default(),
             store,
@@ -101,6 +105,7 @@ impl Shared {
             shutdown: CancellationToken::new(),
             persistence: Persistence::default(),
             aof,
+            repl,
             migrate_sockets: Default::default(),
             busy_poll: BusyPoll::default(),
             cluster: std::sync::OnceLock::new(),
@@ -127,6 +132,7 @@ impl Shared {
         h.protected_mode.store(c.protected_mode, Ordering::Relaxed);
         h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
         h.busy_poll_us.store(c.busy_poll_us, Ordering::Relaxed);
+        h.min_replicas_to_write.store(c.min_replicas_to_write, Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
         self.store.set_eviction_policy(c.maxmemory_policy);
@@ -134,8 +140,32 @@ impl Shared {
         self.store.lfu_params().set_decay_time(c.lfu_decay_time);
     }
 
+    /// Turns the store's effects on while something consumes them (the AOF, or replicas'
+    /// stream), off otherwise. Called where either switches, under the locks that make the
+    /// switch exact (a rewrite's or a full sync's cut).
+    pub fn refresh_effects(&self) {
+        self.store.effects.set_enabled(self.aof.is_on() || self.repl.feeding());
+    }
+
     pub fn auth_required(&self) -> bool {
         self.hot.requirepass_set.load(Ordering::Relaxed)
+    }
+}
+
+/// Sends each effect to whichever of the AOF and the replication stream is taking them.
+struct EffectFanout {
+    aof: Arc<Aof>,
+    repl: Arc<crate::replication::Replication>,
+}
+
+impl crate::store::EffectSink for EffectFanout {
+    fn emit(&self, db: usize, args: &[&[u8]]) {
+        if self.aof.is_on() {
+            self.aof.emit(db, args);
+        }
+        if self.repl.feeding() {
+            self.repl.emit(db, args);
+        }
     }
 }
 
@@ -199,6 +229,9 @@ pub async fn serve(
     for l in &listeners {
         socket2::SockRef::from(l).listen(backlog)?;
     }
+    // A replica by configuration is one before anyone connects; it syncs once loaded.
+    let replicaof = shared.config.read().replicaof.clone();
+    let link = replicaof.map(|(host, port)| shared.become_replica(host, port));
     let to_load = shared.begin_loading();
     let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
     let loader = shared.clone();
@@ -215,6 +248,9 @@ pub async fn serve(
         return Err(std::io::Error::other(format!("Fatal error loading the DB: {e}")));
     }
     tracing::info!(port = shared.port, "Ready to accept connections tcp");
+    if let Some(link) = link {
+        shared.start_link(link);
+    }
     let cron = tokio::spawn(server_cron(shared.clone()));
     tokio::select! {
         _ = &mut shutdown => {
@@ -268,6 +304,7 @@ async fn server_cron(shared: Arc<Shared>) {
         // would hand this worker's queue to another thread ten times a second for nothing.
         shared.persistence_cron();
         shared.aof_cron();
+        shared.replication_cron();
         if let Some(cluster) = shared.cluster() {
             cluster.cron().await;
         }

@@ -9,7 +9,7 @@
 //! the temp file.
 
 use super::Shared;
-use crate::persistence::rdb_file::{self, LoadError, LoadOptions, SaveOptions};
+use crate::persistence::rdb_file::{self, LoadError, LoadOptions, ReplAux, SaveOptions};
 use crate::store::{system_now_ms, AccessPolicy, SnapshotCut};
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
@@ -96,6 +96,11 @@ impl Persistence {
     }
 
     /// True while the start-up load runs: commands without the `loading` flag get `-LOADING`.
+    /// Raised while a dataset loads (start-up, a replica's full sync): `-LOADING`.
+    pub fn set_loading(&self, on: bool) {
+        self.loading.store(on, Ordering::Relaxed);
+    }
+
     pub fn loading(&self) -> bool {
         self.loading.load(Ordering::Relaxed)
     }
@@ -135,26 +140,60 @@ impl Shared {
             used_mem: self.memory.estimate(self.store.logical_used()),
             key_delay_us: c.rdb_key_save_delay,
             aof_base: false,
+            repl: None,
         }
     }
 
-    /// Takes the cut a save writes, with what the save needs to know of that instant.
-    fn cut_for_save(&self) -> (SnapshotCut, u64, u64) {
+    /// [`save_options`](Self::save_options) for a replica's diskless transfer.
+    pub fn save_options_for_sync(&self) -> SaveOptions {
+        let mut options = self.save_options();
+        options.repl = self.repl_save_info();
+        options
+    }
+
+    /// Where replication stands, for the RDB's AUX fields; read inside a cut, so it is as of
+    /// the snapshot (a replica relays each command under the command's shard locks).
+    fn repl_save_info(&self) -> Option<ReplAux> {
+        let (replid, offset) = self.repl.save_info()?;
+        let stream_db = match self.repl.link() {
+            Some(link) => link.stream_db.load(Ordering::Relaxed),
+            None => 0,
+        };
+        Some(ReplAux { stream_db, replid, offset })
+    }
+
+    /// Takes the cut a save writes, with what the save needs to know of that instant;
+    /// `at_cut` runs inside it too.
+    fn cut_for_save(&self, at_cut: impl FnOnce()) -> (SnapshotCut, SaveMark) {
         let p = &self.persistence;
         let generation = p.flush_generation.load(Ordering::Acquire);
         let dirty = self.store.stats.dirty.load(Ordering::Relaxed);
-        (self.store.cut(|| {}), generation, dirty)
+        let mut repl = None;
+        let cut = self.store.cut(|| {
+            repl = self.repl_save_info();
+            at_cut();
+        });
+        (cut, SaveMark { generation, dirty, repl })
     }
 
     /// Copies the keyspace and writes it, on the calling thread.
     fn save_current(&self) -> std::io::Result<bool> {
-        let (cut, generation, dirty) = self.cut_for_save();
-        self.write_cut(cut, generation, dirty)
+        let (cut, mark) = self.cut_for_save(|| {});
+        self.write_cut(cut, mark)
+    }
+
+    /// A full sync to disk: a save whose cut also runs `at_cut` (the replica's place in the
+    /// stream), as BGSAVE would write it. Returns the file's path.
+    pub fn save_for_sync(&self, at_cut: impl FnOnce()) -> std::io::Result<PathBuf> {
+        let (cut, mark) = self.cut_for_save(at_cut);
+        self.write_cut(cut, mark)?;
+        Ok(self.rdb_path())
     }
 
     /// Finishes the copy and writes it. Returns false when a FLUSHALL came between the cut
     /// and the write: its empty file stands, the stale copy is dropped.
-    fn write_cut(&self, cut: SnapshotCut, generation: u64, dirty: u64) -> std::io::Result<bool> {
+    fn write_cut(&self, cut: SnapshotCut, mark: SaveMark) -> std::io::Result<bool> {
+        let SaveMark { generation, dirty, repl } = mark;
         let p = &self.persistence;
         // The copy comes before `file_lock`: FLUSHALL takes the lock while holding every
         // shard, so a copy waiting for shards must not be holding it.
@@ -165,7 +204,8 @@ impl Shared {
             return Ok(false);
         }
         let path = self.rdb_path();
-        match rdb_file::save(&snapshot, &path, &self.save_options()) {
+        let options = SaveOptions { repl, ..self.save_options() };
+        match rdb_file::save(&snapshot, &path, &options) {
             Ok(_) => {
                 p.dirty_at_last_save.store(dirty, Ordering::Relaxed);
                 p.lastsave_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
@@ -211,11 +251,11 @@ impl Shared {
         let shared = self.arc();
         self.persistence.last_bgsave_try_secs.store(system_now_ms() / 1000, Ordering::Relaxed);
         // The cut here, before the reply: the file holds the data as of BGSAVE, as Redis's fork.
-        let (cut, generation, dirty) = self.cut_for_save();
+        let (cut, mark) = self.cut_for_save(|| {});
         tracing::info!("Background saving started");
         let spawned = std::thread::Builder::new().name("bgsave".into()).spawn(move || {
             let started = Instant::now();
-            let result = shared.write_cut(cut, generation, dirty);
+            let result = shared.write_cut(cut, mark);
             let p = &shared.persistence;
             p.last_bgsave_ok.store(result.is_ok(), Ordering::Relaxed);
             p.last_bgsave_secs.store(started.elapsed().as_secs() as i64, Ordering::Relaxed);
@@ -368,7 +408,7 @@ impl Shared {
         let started = Instant::now();
         let options = {
             let c = self.config.read();
-            LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay }
+            LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: false }
         };
         let result = rdb_file::load(&self.store, path, options, |read, total| {
             if total > 0 && read > 0 {
@@ -377,6 +417,13 @@ impl Shared {
         });
         // On error the flag stays up: nobody is served the partial dataset before the stop.
         let stats = result?;
+        // A replica continues from where its RDB says replication stood (Redis 7.0 does
+        // this for a configured replica only).
+        if let (Some(r), true) = (&stats.repl, self.repl.is_replica()) {
+            let backlog_size = self.config.read().repl_backlog_size;
+            self.repl.restore(&r.replid, r.offset, r.stream_db, backlog_size);
+            tracing::info!("Replication id and offset restored from the RDB: {}:{}", r.replid, r.offset);
+        }
         p.last_load_keys_loaded.store(stats.keys_loaded, Ordering::Relaxed);
         p.last_load_keys_expired.store(stats.keys_expired, Ordering::Relaxed);
         p.dirty_at_last_save.store(self.store.stats.dirty.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -384,6 +431,27 @@ impl Shared {
         tracing::info!("Done loading RDB, keys loaded: {}, keys expired: {}.", stats.keys_loaded, stats.keys_expired);
         tracing::info!("DB loaded from disk: {:.3} seconds", started.elapsed().as_secs_f64());
         Ok(())
+    }
+
+    /// Loads a replica's snapshot from its primary (the caller flushed and raised `loading`):
+    /// every key, expired or not. Returns the stream's database from the AUX fields.
+    pub fn load_rdb_from_primary(&self, path: &Path) -> Result<Option<usize>, String> {
+        let options = {
+            let c = self.config.read();
+            LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: true }
+        };
+        let started = Instant::now();
+        let stats = rdb_file::load(&self.store, path, options, |_, _| {}).map_err(|e| e.to_string())?;
+        let p = &self.persistence;
+        p.last_load_keys_loaded.store(stats.keys_loaded, Ordering::Relaxed);
+        p.last_load_keys_expired.store(stats.keys_expired, Ordering::Relaxed);
+        tracing::info!(
+            "Done loading RDB, keys loaded: {}, keys expired: {}. ({:.3} seconds)",
+            stats.keys_loaded,
+            stats.keys_expired,
+            started.elapsed().as_secs_f64()
+        );
+        Ok(stats.repl.map(|r| r.stream_db))
     }
 
     pub fn rdb_info(&self) -> RdbInfo {
@@ -407,6 +475,14 @@ impl Shared {
     pub fn arc(&self) -> Arc<Shared> {
         self.me.upgrade().expect("Shared is only built inside an Arc")
     }
+}
+
+/// What a save needs to know of the instant of its cut.
+struct SaveMark {
+    /// FLUSHALL's generation: a save whose copy predates a flush is not written.
+    generation: u64,
+    dirty: u64,
+    repl: Option<ReplAux>,
 }
 
 /// Where the dataset comes from at start-up.

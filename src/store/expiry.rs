@@ -16,6 +16,10 @@ const ACCEPTABLE_STALE_PERCENT: usize = 25;
 impl Store {
     /// Runs one active-expiry pass over every shard within `budget`; returns keys deleted.
     pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        // A replica waits for its primary's DELs.
+        if self.replica_mode() {
+            return 0;
+        }
         let start = Instant::now();
         let per_shard = budget / self.shard_count() as u32;
         let mut total = 0;

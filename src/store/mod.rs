@@ -31,7 +31,10 @@
 //!    emitted with the key's shard held), the cluster state (`ClusterNode::state`: routing
 //!    reads it, and looks keys up only after letting go, see `commands::cluster::redirect`),
 //!    MIGRATE's socket cache, the MONITOR hub's list and then a monitor's queue, the client
-//!    registry, the snapshot gate.
+//!    registry, the snapshot gate, and replication's (`replication/mod.rs`): the backlog
+//!    (effects and a replica's relay append to it under the shards), the ids, the replica
+//!    list, the link. The effect sink's switch (`Effects::sink`, read while emitting) comes
+//!    just before the AOF's `pending` and the backlog.
 //!
 //! Tests run with parking_lot's deadlock detector on (`tests/lock_order.rs`).
 
@@ -186,8 +189,11 @@ pub struct Store {
     coarse_ms: AtomicU64,
     /// One snapshot at a time (see `snapshot.rs`).
     snapshot_gate: Arc<snapshot::SnapshotGate>,
-    /// Where write effects go, when anything consumes them (the AOF).
+    /// Where write effects go, when anything consumes them (the AOF, replicas).
     pub effects: Effects,
+    /// A replica's keyspace: keys whose TTL has passed are hidden from readers but not
+    /// deleted, neither on access nor by the active cycle; the primary's DEL deletes them.
+    replica_mode: AtomicBool,
 }
 
 impl Store {
@@ -214,8 +220,19 @@ impl Store {
             coarse_ms: AtomicU64::new(clock.now_ms()),
             snapshot_gate: Arc::default(),
             effects: Effects::default(),
+            replica_mode: AtomicBool::new(false),
             clock,
         }
+    }
+
+    /// Whether this is a replica's keyspace (see the field).
+    #[inline]
+    pub fn replica_mode(&self) -> bool {
+        self.replica_mode.load(Ordering::Relaxed)
+    }
+
+    pub fn set_replica_mode(&self, on: bool) {
+        self.replica_mode.store(on, Ordering::Relaxed);
     }
 
     pub fn databases(&self) -> usize {
@@ -388,6 +405,7 @@ impl Store {
             now: Cell::new(None),
             access: self.access_policy(),
             deferred: None,
+            keep_expired: false,
         }
     }
 
@@ -424,6 +442,10 @@ impl Store {
     /// Deletes a key whose TTL has passed, as lazy and active expiry both do: the watchers
     /// see a change, the memory account and `expired_keys` follow. False if it was not there.
     fn remove_expired(&self, shard: &mut Shard, db: usize, key: &[u8]) -> bool {
+        if self.replica_mode() {
+            // Hidden, not deleted: the primary's DEL will come.
+            return shard.dbs[db].expire_at(key) != 0;
+        }
         let Some((old, _)) = shard.dbs[db].remove(key) else { return false };
         shard.touch_watched(db, key);
         self.account(&mut shard.dbs[db], -entry_size(key, &old));
@@ -455,6 +477,9 @@ pub struct Locked<'s> {
     /// Work for after the locks are released (see [`Locked::after_unlock`]); boxed so the
     /// common command pays one pointer and one branch for it.
     deferred: Option<Box<Deferred<'s>>>,
+    /// Keys whose TTL has passed count as present: the primary's commands on a replica
+    /// (Redis's `expireIfNeeded` for the master client), which decide expiry themselves.
+    keep_expired: bool,
 }
 
 /// What a command leaves to be done once its shards are unlocked, before it replies.
@@ -493,6 +518,17 @@ impl Drop for Locked<'_> {
 impl<'s> Locked<'s> {
     pub fn store(&self) -> &'s Store {
         self.store
+    }
+
+    /// Treats keys whose TTL has passed as present (see the field).
+    pub fn keep_expired_keys(&mut self) {
+        self.keep_expired = true;
+    }
+
+    /// Whether a key expiring at `at` (0: never) has expired for this view.
+    #[inline]
+    fn has_expired(&self, at: u64) -> bool {
+        at != 0 && !self.keep_expired && at <= self.now()
     }
 
     /// Changes made through this view so far.
@@ -569,7 +605,7 @@ impl<'s> Locked<'s> {
         let store = self.store;
         let (p, hash) = self.locate(key);
         let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
-        if at == 0 || at > self.now() {
+        if !self.has_expired(at) {
             return false;
         }
         store.remove_expired(&mut self.guards[p].1, db, key);
@@ -622,7 +658,7 @@ impl<'s> Locked<'s> {
         // The expiry first (free when the table has no TTLs), so the clock is read only for
         // keys that have one.
         let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
-        let expired = at != 0 && at <= self.now();
+        let expired = self.has_expired(at);
         let shard = &mut *self.guards[p].1;
         if expired {
             store.remove_expired(shard, db, key);
@@ -658,7 +694,7 @@ impl<'s> Locked<'s> {
         let (p, hash) = self.locate(key);
         let stale = {
             let at = self.guards[p].1.dbs[db].expire_at_hashed(hash, key);
-            at != 0 && at <= self.now()
+            self.has_expired(at)
         };
         let (shard_index, shard) = &mut self.guards[p];
         let (shard_index, shard) = (*shard_index, &mut **shard);

@@ -126,6 +126,8 @@ pub struct AuxFields<'a> {
     pub used_mem: u64,
     /// `aof-base`: whether the file is the base of an AOF rather than a snapshot.
     pub aof_base: bool,
+    /// `repl-stream-db`, `repl-id`, `repl-offset`: where replication stood.
+    pub repl: Option<(usize, &'a str, u64)>,
 }
 
 /// Counts and checksums every byte on its way to the file.
@@ -179,6 +181,11 @@ impl<W: Write> RdbWriter<W> {
         writer.write_aux(b"redis-bits", itoa::Buffer::new().format(usize::BITS).as_bytes())?;
         writer.write_aux(b"ctime", itoa::Buffer::new().format(aux.ctime).as_bytes())?;
         writer.write_aux(b"used-mem", itoa::Buffer::new().format(aux.used_mem).as_bytes())?;
+        if let Some((db, id, offset)) = aux.repl {
+            writer.write_aux(b"repl-stream-db", itoa::Buffer::new().format(db).as_bytes())?;
+            writer.write_aux(b"repl-id", id.as_bytes())?;
+            writer.write_aux(b"repl-offset", itoa::Buffer::new().format(offset).as_bytes())?;
+        }
         writer.write_aux(b"aof-base", if aux.aof_base { b"1" } else { b"0" })?;
         Ok(writer)
     }

@@ -209,8 +209,13 @@ fn reads_older_opcodes_and_versions() {
 fn rewrite(file: &[u8], checksum: bool) -> Vec<u8> {
     let records = read_all(file).unwrap();
     let number = |name| std::str::from_utf8(aux(&records, name)).unwrap().parse::<i64>().unwrap();
-    let aux_fields =
-        AuxFields { redis_ver: "7.0.15", ctime: number("ctime"), used_mem: number("used-mem") as u64, aof_base: false };
+    let aux_fields = AuxFields {
+        redis_ver: "7.0.15",
+        ctime: number("ctime"),
+        used_mem: number("used-mem") as u64,
+        aof_base: false,
+        repl: None,
+    };
     let options = RdbWriteOptions { compression: true, checksum };
     let mut writer = RdbWriter::new(Vec::new(), options, aux_fields).unwrap();
     for record in &records {
@@ -233,7 +238,8 @@ fn writes_what_redis_writes_byte_for_byte() {
 
 #[test]
 fn round_trips_through_writer_and_reader() {
-    let aux_fields = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true };
+    let aux_fields =
+        AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true, repl: None };
     let mut rng = SmallRng::seed_from_u64(99);
     let mut written = Vec::new();
     for db in [0u32, 5, 15] {
@@ -285,7 +291,7 @@ fn round_trips_through_writer_and_reader() {
 
 #[test]
 fn writer_keeps_databases_in_order() {
-    let aux_fields = AuxFields { redis_ver: "7.0.15", ctime: 0, used_mem: 0, aof_base: false };
+    let aux_fields = AuxFields { redis_ver: "7.0.15", ctime: 0, used_mem: 0, aof_base: false, repl: None };
     let options = RdbWriteOptions { compression: true, checksum: true };
     let key = RdbEntryRef { key: b"k", value: RdbStr::Int(1), expire_at_ms: None, lru_idle_secs: None, lfu_freq: None };
     let mut writer = RdbWriter::new(Vec::new(), options, aux_fields).unwrap();

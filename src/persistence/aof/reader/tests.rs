@@ -361,7 +361,7 @@ fn reads_the_commands_after_an_rdb_preamble() {
     use crate::persistence::rdb::{AuxFields, RdbReader, RdbWriteOptions, RdbWriter};
     use std::io::BufReader;
 
-    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true };
+    let aux = AuxFields { redis_ver: "7.0.15", ctime: 1_700_000_000, used_mem: 1 << 20, aof_base: true, repl: None };
     let options = RdbWriteOptions { compression: true, checksum: true };
     let mut file = RdbWriter::new(Vec::new(), options, aux).unwrap().finish().unwrap();
     let preamble = file.len() as u64;
