@@ -80,6 +80,8 @@ pub struct Client {
 pub enum Blocked {
     /// `WAIT`: `replicas` replicas acknowledging `offset`, until `deadline` (None: forever).
     Replicas { offset: u64, replicas: usize, deadline: Option<std::time::Instant> },
+    /// A write while writes are paused (FAILOVER): run again once they may go on.
+    WritesPaused { args: Vec<Bytes> },
 }
 
 impl Client {

@@ -446,3 +446,223 @@ fn ferrocache_replicates_redis_server_and_takes_over() {
     assert_eq!(stat(&mut r, "sync_partial_ok"), 1, "redis-server continued with Ferrocache");
     assert_eq!(dump_all(&mut p), dump_all(&mut r), "after the promotion");
 }
+
+fn manual_ferrocache(clock: &ferrocache::store::Clock, f: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config { repl_diskless_sync_delay: 0, ..Default::default() };
+    f(&mut config);
+    TestServer::start_with(config, clock.clone())
+}
+
+fn advance(clock: &ferrocache::store::Clock, ms: u64) {
+    clock.advance(ms);
+}
+
+/// A replica never expires keys on its own: past their TTL they read as missing but stay
+/// until the primary's DEL (lazy or active expiry there) arrives in the stream.
+#[test]
+fn expiry_on_a_replica_waits_for_the_primarys_del() {
+    let start = ferrocache::store::system_now_ms();
+    let (primary_clock, replica_clock) =
+        (ferrocache::store::Clock::manual(start), ferrocache::store::Clock::manual(start));
+    let primary = manual_ferrocache(&primary_clock, |_| {});
+    let replica = manual_ferrocache(&replica_clock, |_| {});
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    let _: () = query(&mut p, &["SET", "lazy", "v", "PX", "1000"]);
+    let _: () = query(&mut p, &["SET", "active", "v", "PX", "1000"]);
+    replicaof(&mut r, primary.addr);
+    wait_link_up(&mut r);
+    wait_caught_up(&mut p, &mut r);
+    advance(&replica_clock, 5000);
+    assert_eq!(query::<Option<String>>(&mut r, &["GET", "lazy"]), None, "past its TTL it reads as missing");
+    assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), 2, "but is still there");
+    assert_eq!(stat(&mut r, "expired_keys"), 0);
+    // The primary expires one on access, the other in its active cycle: both DELs arrive.
+    advance(&primary_clock, 5000);
+    assert_eq!(query::<Option<String>>(&mut p, &["GET", "lazy"]), None);
+    wait_until("the primary's active expiry", || query::<i64>(&mut p, &["DBSIZE"]) == 0);
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), 0);
+    assert_eq!(stat(&mut r, "expired_keys"), 0, "the replica deleted nothing on its own");
+}
+
+/// Evictions on the primary reach the replica as DELs; the replica (replica-ignore-maxmemory)
+/// evicts nothing itself.
+#[test]
+fn evictions_reach_the_replica_as_dels() {
+    // Processes of their own: in-process servers would share one allocator's used_memory.
+    let dir = TempDir::new("evictions");
+    let (pdir, rdir) = (dir.0.join("p"), dir.0.join("r"));
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&rdir).unwrap();
+    let primary = ServerProcess::ferrocache(
+        &pdir,
+        &["--maxmemory-policy", "allkeys-lru", "--repl-diskless-sync-delay", "0", "--save", ""],
+    );
+    let replica = ServerProcess::ferrocache(&rdir, &["--save", ""]);
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    replicaof(&mut r, primary.addr);
+    wait_link_up(&mut r);
+    // Room for a few thousand of the keys below, above what the server uses empty; the
+    // replica gets a lower limit, which it must ignore.
+    let used: u64 = field(&info(&mut p, "memory"), "used_memory").parse().unwrap();
+    let _: () = query(&mut p, &["CONFIG", "SET", "maxmemory", &(used + (8 << 20)).to_string()]);
+    let _: () = query(&mut r, &["CONFIG", "SET", "maxmemory", &(used + (1 << 20)).to_string()]);
+    let value = "x".repeat(1000);
+    for batch in 0..40 {
+        let mut pipe = redis::pipe();
+        for i in 0..500 {
+            pipe.cmd("SET").arg(format!("e{batch}:{i}")).arg(&value).ignore();
+        }
+        let _: () = pipe.query(&mut p).unwrap();
+    }
+    assert!(stat(&mut p, "evicted_keys") > 0, "the primary evicted");
+    // Any command may evict first (it runs the check): stop that before comparing.
+    let _: () = query(&mut p, &["CONFIG", "SET", "maxmemory", "0"]);
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(stat(&mut r, "evicted_keys"), 0);
+    assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), query::<i64>(&mut p, &["DBSIZE"]));
+    assert_eq!(dump_all(&mut r), dump_all(&mut p));
+}
+
+/// An idle primary PINGs its replicas every repl-ping-replica-period (the offset moves), and
+/// a replica acknowledges every second without being asked.
+#[test]
+fn idle_primaries_ping_and_replicas_ack_every_second() {
+    let primary = ferrocache(|c| c.repl_ping_replica_period = 1);
+    let replica = ferrocache(|_| {});
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    replicaof(&mut r, primary.addr);
+    wait_link_up(&mut r);
+    let offset = |con: &mut Connection| repl_field(con, "master_repl_offset").parse::<u64>().unwrap();
+    let before = offset(&mut p);
+    wait_until("a PING in the stream", || offset(&mut p) >= before + 14);
+    let _: () = query(&mut p, &["SET", "a", "1"]);
+    let target = offset(&mut p);
+    wait_until("an unrequested ACK", || {
+        let line = repl_field(&mut p, "slave0");
+        let acked: u64 = line.split("offset=").nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+        acked >= target
+    });
+    wait_caught_up(&mut p, &mut r);
+}
+
+/// During a full sync the replica serves its old data while the snapshot arrives, then
+/// answers -LOADING while it loads: never a half-loaded dataset. The primary takes writes
+/// all along, and they arrive.
+#[test]
+fn a_syncing_replica_serves_old_data_then_loading_never_half() {
+    let primary = ferrocache(|c| c.rdb_key_save_delay = 100);
+    let replica = ferrocache(|c| c.key_load_delay = 200);
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    let mut pipe = redis::pipe();
+    for i in 0..3000 {
+        pipe.cmd("SET").arg(format!("new{i}")).arg(i).ignore();
+    }
+    let _: () = pipe.query(&mut p).unwrap();
+    let _: () = query(&mut r, &["SET", "old", "data"]);
+    replicaof(&mut r, primary.addr);
+    let writer = {
+        let addr = primary.addr;
+        std::thread::spawn(move || {
+            let mut w = connect(addr);
+            for i in 0..500 {
+                let _: () = query(&mut w, &["SET", &format!("during{i}"), "x"]);
+            }
+        })
+    };
+    let (mut saw_old, mut saw_loading) = (false, false);
+    let mut raw = replica.connect();
+    loop {
+        let text = raw.call_text(&[b"DBSIZE"]);
+        if text.starts_with("-LOADING") {
+            saw_loading = true;
+            continue;
+        }
+        let n: usize = text.trim_start_matches(':').trim().parse().unwrap_or_else(|_| panic!("DBSIZE: {text}"));
+        if n == 1 {
+            saw_old = true;
+            let old = raw.call_text(&[b"GET", b"old"]);
+            assert!(old.contains("data") || old.starts_with("-LOADING"), "GET old: {old}");
+            continue;
+        }
+        assert!(n >= 3000, "a half-loaded dataset: {n} keys");
+        break;
+    }
+    assert!(saw_old, "old data was served while the snapshot arrived");
+    assert!(saw_loading, "-LOADING while it loaded");
+    writer.join().unwrap();
+    wait_link_up(&mut r);
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(dump_all(&mut r), dump_all(&mut p));
+}
+
+/// FAILOVER: writes pause until the replica has everything, the replica is promoted (by
+/// `PSYNC … FAILOVER`), the old primary follows it; writes that waited meet a replica.
+#[test]
+fn failover_hands_over_to_the_replica_without_losing_a_write() {
+    let primary = ferrocache(|_| {});
+    let replica = ferrocache(|_| {});
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    let mut raw = primary.connect();
+    raw.roundtrip(&[b"FAILOVER"], b"-ERR FAILOVER requires connected replicas.\r\n");
+    raw.roundtrip(&[b"FAILOVER", b"ABORT"], b"-ERR No failover in progress.\r\n");
+    write_mix(&mut p, 0);
+    replicaof(&mut r, primary.addr);
+    wait_link_up(&mut r);
+    raw.roundtrip(
+        &[b"FAILOVER", b"TO", b"127.0.0.1", b"1", b"FORCE"],
+        b"-ERR FAILOVER with force option requires both a timeout and target HOST and IP.\r\n",
+    );
+    raw.roundtrip(
+        &[b"FAILOVER", b"TO", b"127.0.0.1", b"1"],
+        b"-ERR FAILOVER target HOST and PORT is not a replica.\r\n",
+    );
+    replica.connect().roundtrip(&[b"FAILOVER"], b"-ERR FAILOVER is not valid when server is a replica.\r\n");
+    let port = replica.addr.port().to_string();
+    let reply: String = query(&mut p, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "10000"]);
+    assert_eq!(reply, "OK");
+    wait_until("the replica to be promoted", || repl_field(&mut r, "role") == "master");
+    wait_until("the old primary to follow", || {
+        repl_field(&mut p, "role") == "slave" && repl_field(&mut p, "master_link_status") == "up"
+    });
+    wait_until("the failover to end", || repl_field(&mut p, "master_failover_state") == "no-failover");
+    assert_eq!(repl_field(&mut p, "master_port"), port);
+    assert_eq!(stat(&mut r, "sync_partial_ok"), 1, "the old primary continued");
+    raw.roundtrip(&[b"SET", b"x", b"1"], b"-READONLY You can't write against a read only replica.\r\n");
+    write_mix(&mut r, 1);
+    wait_caught_up(&mut r, &mut p);
+    assert_eq!(dump_all(&mut p), dump_all(&mut r));
+}
+
+/// FAILOVER across implementations: redis-server hands over to Ferrocache (which promotes
+/// itself on `PSYNC … FAILOVER`), then Ferrocache hands back (redis-server promotes itself).
+#[test]
+fn failover_between_redis_server_and_ferrocache_both_ways() {
+    let dir = TempDir::new("failover-interop");
+    let redis = ServerProcess::redis(&dir.0, &["--repl-diskless-sync-delay", "0"]);
+    let mut p = connect(redis.addr);
+    write_mix(&mut p, 0);
+    let ours = ferrocache(|c| c.replicaof = Some(("127.0.0.1".into(), redis.addr.port())));
+    let mut f = connect(ours.addr);
+    wait_link_up(&mut f);
+    let port = ours.addr.port().to_string();
+    let _: String = query(&mut p, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "10000"]);
+    wait_until("Ferrocache to be promoted", || repl_field(&mut f, "role") == "master");
+    wait_until("redis-server to follow", || repl_field(&mut p, "master_link_status") == "up");
+    wait_until("redis-server's failover to end", || repl_field(&mut p, "master_failover_state") == "no-failover");
+    assert_eq!(stat(&mut f, "sync_partial_ok"), 1);
+    write_mix(&mut f, 1);
+    wait_caught_up(&mut f, &mut p);
+    assert_eq!(dump_all(&mut p), dump_all(&mut f));
+    let port = redis.addr.port().to_string();
+    let _: String = query(&mut f, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "10000"]);
+    wait_until("redis-server to be promoted", || repl_field(&mut p, "role") == "master");
+    wait_until("Ferrocache to follow", || {
+        repl_field(&mut f, "role") == "slave" && repl_field(&mut f, "master_link_status") == "up"
+    });
+    write_mix(&mut p, 2);
+    wait_caught_up(&mut p, &mut f);
+    assert_eq!(dump_all(&mut f), dump_all(&mut p));
+    assert_eq!(stat(&mut p, "sync_full"), 1, "only the first sync was a full one");
+    assert_eq!(stat(&mut p, "sync_partial_ok"), 1, "Ferrocache continued with redis-server");
+}

@@ -107,6 +107,12 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
     if !spec.flags.has(Flags::LOADING) && shared.persistence.loading() {
         return reject(shared, client, Some(spec), Reply::err(errors::LOADING));
     }
+    // Writes wait while a FAILOVER hands over (Redis's client write pause): the connection
+    // runs the command again once they may go on.
+    if shared.repl.writes_paused() && (is_write(client, spec) || spec.flags.has(Flags::MAY_REPLICATE)) {
+        client.blocked = Some(crate::client::Blocked::WritesPaused { args: std::mem::take(args) });
+        return Reply::Raw(Bytes::new());
+    }
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
             multi.queue.push((spec, std::mem::take(args)));

@@ -127,6 +127,9 @@ fn role(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 /// Refuses to serve a sync while our own primary is not connected (a replica's data may be
 /// arbitrarily stale then).
 fn sync_refused(shared: &Shared) -> Option<Reply> {
+    if shared.repl.failover_state() != crate::replication::FailoverState::None {
+        return Some(Reply::err("NOMASTERLINK Can't SYNC while failing over"));
+    }
     let link_down = shared.repl.is_replica() && !shared.repl.link().is_some_and(|l| l.is_up());
     link_down.then(|| Reply::err("NOMASTERLINK Can't SYNC while not connected with my master"))
 }
@@ -148,10 +151,19 @@ fn sync(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     no_reply()
 }
 
-/// `PSYNC replid offset`.
+/// `PSYNC replid offset [FAILOVER]`.
 fn psync(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.client.is_master {
         return no_reply();
+    }
+    let replid = args::lossy(&args[1]);
+    if args.len() > 3 && is(&args[3], "failover") {
+        // Our primary hands over to us (its FAILOVER): promote, then continue it as our replica.
+        if replid != ctx.shared.repl.ids().replid {
+            return Reply::err("ERR PSYNC FAILOVER replid must match my replid.");
+        }
+        ctx.shared.stop_replicating();
+        tracing::info!("MASTER MODE enabled (failover request from '{}')", ctx.client.info.list_line());
     }
     if let Some(refused) = sync_refused(ctx.shared) {
         return refused;
@@ -160,7 +172,7 @@ fn psync(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(o) => o,
         Err(e) => return e,
     };
-    ctx.client.sync_request = Some(SyncRequest::Psync { replid: args::lossy(&args[1]), offset });
+    ctx.client.sync_request = Some(SyncRequest::Psync { replid, offset });
     no_reply()
 }
 
@@ -263,19 +275,34 @@ pub async fn wait_for_replicas(shared: &Shared, offset: u64, replicas: usize, de
     }
 }
 
-/// `FAILOVER`: the syntax and state checks Redis makes; the coordinated hand-over itself is
-/// not implemented yet and says so.
+/// `FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]`, its checks in Redis 7.0's
+/// order; the hand-over itself runs in the background ([`crate::replication::failover`]).
 fn failover(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if ctx.shared.cluster().is_some() {
         return Reply::err("ERR FAILOVER not allowed in cluster mode.");
     }
+    let repl = &ctx.shared.repl;
+    // ABORT stands alone.
+    if args.len() == 2 && is(&args[1], "abort") {
+        if !repl.abort_failover() {
+            return Reply::err("ERR No failover in progress.");
+        }
+        return Reply::OK;
+    }
+    let (mut to, mut force, mut timeout) = (None, false, 0i64);
     let mut i = 1;
-    let (mut to, mut force, mut abort, mut timeout) = (None, false, false, 0i64);
     while i < args.len() {
         let a = &args[i];
-        if is(a, "to") && to.is_none() && i + 2 < args.len() {
+        if is(a, "timeout") && i + 1 < args.len() && timeout == 0 {
+            timeout = match args::int(&args[i + 1]) {
+                Ok(t) if t > 0 => t,
+                Ok(_) => return Reply::err("ERR FAILOVER timeout must be greater than 0"),
+                Err(e) => return e,
+            };
+            i += 2;
+        } else if is(a, "to") && i + 2 < args.len() && to.is_none() {
             let port = match args::int(&args[i + 2]) {
-                Ok(p) => p.clamp(0, 65535) as u16,
+                Ok(p) => p,
                 Err(e) => return e,
             };
             to = Some((args::lossy(&args[i + 1]), port));
@@ -283,41 +310,43 @@ fn failover(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         } else if is(a, "force") && !force {
             force = true;
             i += 1;
-        } else if is(a, "abort") && !abort {
-            abort = true;
-            i += 1;
-        } else if is(a, "timeout") && i + 1 < args.len() && timeout == 0 {
-            match args::int(&args[i + 1]) {
-                Ok(t) if t > 0 => timeout = t,
-                _ => return Reply::err("ERR FAILOVER timeout must be greater than 0"),
-            }
-            i += 2;
         } else {
             return Reply::err(errors::SYNTAX);
         }
     }
-    if abort {
-        if to.is_some() || force || timeout != 0 {
-            return Reply::err("ERR FAILOVER with ABORT cannot be combined with other options.");
-        }
-        return Reply::err("ERR No failover in progress.");
+    if repl.failover_state() != crate::replication::FailoverState::None {
+        return Reply::err("ERR FAILOVER already in progress.");
+    }
+    if repl.is_replica() {
+        return Reply::err("ERR FAILOVER is not valid when server is a replica.");
+    }
+    let replicas = repl.replicas();
+    if replicas.is_empty() {
+        return Reply::err("ERR FAILOVER requires connected replicas.");
     }
     if force && (to.is_none() || timeout == 0) {
         return Reply::err("ERR FAILOVER with force option requires both a timeout and target HOST and IP.");
     }
-    if ctx.shared.repl.is_replica() {
-        return Reply::err("ERR FAILOVER is not valid when server is a replica.");
-    }
-    let online: Vec<_> = ctx.shared.repl.replicas().into_iter().filter(|r| r.state() == PeerState::Online).collect();
-    if online.is_empty() {
-        return Reply::err("ERR FAILOVER requires connected replicas.");
-    }
     if let Some((host, port)) = &to {
-        if !online.iter().any(|r| r.ip.eq_ignore_ascii_case(host) && r.port == *port) {
+        // (A replica reconnecting may briefly be listed twice.)
+        let mut matching =
+            replicas.iter().filter(|r| r.ip.eq_ignore_ascii_case(host) && r.port as i64 == *port).peekable();
+        if matching.peek().is_none() {
             return Reply::err("ERR FAILOVER target HOST and PORT is not a replica.");
         }
+        if !matching.any(|r| r.state() == PeerState::Online) {
+            return Reply::err("ERR FAILOVER target replica is not online.");
+        }
     }
-    Reply::err("ERR FAILOVER is not supported by this server yet; use REPLICAOF NO ONE on the replica, then REPLICAOF on this one.")
+    let to = to.map(|(host, port)| (host, port as u16));
+    let abort_token = tokio_util::sync::CancellationToken::new();
+    if !repl.begin_failover(abort_token.clone()) {
+        return Reply::err("ERR FAILOVER already in progress.");
+    }
+    let timeout = (timeout > 0).then(|| Duration::from_millis(timeout as u64));
+    tracing::info!("FAILOVER requested by {}", ctx.client.info.list_line());
+    ctx.shared.start_failover(crate::replication::failover::FailoverRequest { to, force, timeout }, abort_token);
+    Reply::OK
 }
 
 /// INFO's `# Replication` section, field for field as Redis 7.0 prints it.
@@ -393,7 +422,7 @@ pub fn info_section(shared: &Shared, out: &mut String) {
         );
     }
     let ids = repl.ids();
-    w!("master_failover_state", "no-failover");
+    w!("master_failover_state", repl.failover_state().name());
     w!("master_replid", ids.replid);
     w!("master_replid2", ids.replid2);
     w!("master_repl_offset", repl.offset());

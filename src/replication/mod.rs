@@ -26,6 +26,7 @@
 //! while another lock is taken, nor across I/O.
 
 pub mod backlog;
+pub mod failover;
 pub mod primary;
 pub mod replica;
 
@@ -136,6 +137,32 @@ pub struct Replication {
     last_ping_ms: AtomicU64,
     /// The stream's database as of a restored RDB (`repl-stream-db`), for the link.
     restored_stream_db: AtomicU64,
+    /// Writes wait (FAILOVER hands over): see `commands::dispatch`.
+    writes_paused: AtomicBool,
+    unpaused: Notify,
+    /// `master_failover_state`.
+    failover_state: AtomicU8,
+    /// Cancels the failover in progress (FAILOVER ABORT).
+    failover_abort: Mutex<Option<tokio_util::sync::CancellationToken>>,
+}
+
+/// Where a FAILOVER stands (`master_failover_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum FailoverState {
+    None = 0,
+    WaitingForSync = 1,
+    InProgress = 2,
+}
+
+impl FailoverState {
+    pub fn name(self) -> &'static str {
+        match self {
+            FailoverState::None => "no-failover",
+            FailoverState::WaitingForSync => "waiting-for-sync",
+            FailoverState::InProgress => "failover-in-progress",
+        }
+    }
 }
 
 impl Default for Replication {
@@ -154,6 +181,10 @@ impl Default for Replication {
             alone_since_ms: AtomicU64::new(system_now_ms()),
             last_ping_ms: AtomicU64::new(0),
             restored_stream_db: AtomicU64::new(0),
+            writes_paused: AtomicBool::new(false),
+            unpaused: Notify::new(),
+            failover_state: AtomicU8::new(FailoverState::None as u8),
+            failover_abort: Mutex::new(None),
         }
     }
 }
@@ -167,6 +198,67 @@ impl Replication {
     #[inline]
     pub fn is_replica(&self) -> bool {
         self.is_replica.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn writes_paused(&self) -> bool {
+        self.writes_paused.load(Ordering::Acquire)
+    }
+
+    pub fn pause_writes(&self, on: bool) {
+        self.writes_paused.store(on, Ordering::Release);
+        if !on {
+            self.unpaused.notify_waiters();
+        }
+    }
+
+    pub async fn wait_writes_unpaused(&self) {
+        loop {
+            let unpaused = self.unpaused.notified();
+            tokio::pin!(unpaused);
+            unpaused.as_mut().enable();
+            if !self.writes_paused() {
+                return;
+            }
+            unpaused.await;
+        }
+    }
+
+    pub fn failover_state(&self) -> FailoverState {
+        match self.failover_state.load(Ordering::Relaxed) {
+            1 => FailoverState::WaitingForSync,
+            2 => FailoverState::InProgress,
+            _ => FailoverState::None,
+        }
+    }
+
+    /// Registers a failover about to start; false if one is already running.
+    pub fn begin_failover(&self, abort: tokio_util::sync::CancellationToken) -> bool {
+        let mut slot = self.failover_abort.lock();
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(abort);
+        true
+    }
+
+    /// FAILOVER ABORT: false if none is running.
+    pub fn abort_failover(&self) -> bool {
+        match self.failover_abort.lock().as_ref() {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn clear_failover(&self) {
+        *self.failover_abort.lock() = None;
+    }
+
+    pub fn set_failover_state(&self, s: FailoverState) {
+        self.failover_state.store(s as u8, Ordering::Relaxed);
     }
 
     /// Whether local effects go to the stream.

@@ -68,6 +68,9 @@ pub struct MasterLink {
     pub read_offset: AtomicU64,
     /// The database the primary's stream has selected (an RDB's `repl-stream-db`).
     pub stream_db: AtomicUsize,
+    /// Set by FAILOVER: the first PSYNC carries `FAILOVER` (the target promotes itself), and
+    /// its outcome is reported here.
+    pub failover: parking_lot::Mutex<Option<tokio::sync::oneshot::Sender<Result<(), String>>>>,
 }
 
 impl MasterLink {
@@ -83,6 +86,7 @@ impl MasterLink {
             transfer_read: AtomicU64::new(0),
             read_offset: AtomicU64::new(0),
             stream_db: AtomicUsize::new(stream_db),
+            failover: parking_lot::Mutex::new(None),
         }
     }
 
@@ -267,17 +271,27 @@ async fn session(shared: &Arc<Shared>, link: &Arc<MasterLink>, master: &mut Clie
         tracing::info!("(Non critical) Master does not understand REPLCONF capa: {reply}");
     }
     let target = shared.repl.psync_target();
-    match &target {
+    let failover = link.failover.lock().take();
+    let (id, offset) = match &target {
         Some((id, offset)) => {
             tracing::info!("Trying a partial resynchronization (request {id}:{offset}).");
-            conn.send(&[b"PSYNC", id.as_bytes(), offset.to_string().as_bytes()]).await?;
+            (id.clone(), offset.to_string())
         }
         None => {
             tracing::info!("Partial resynchronization not possible (no cached master)");
-            conn.send(&[b"PSYNC", b"?", b"-1"]).await?;
+            ("?".to_string(), "-1".to_string())
         }
+    };
+    if failover.is_some() {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes(), b"FAILOVER"]).await?;
+    } else {
+        conn.send(&[b"PSYNC", id.as_bytes(), offset.as_bytes()]).await?;
     }
     let reply = conn.reply(link).await?;
+    if let Some(done) = failover {
+        let outcome = if reply.starts_with('-') { Err(format!("PSYNC FAILOVER refused: {reply}")) } else { Ok(()) };
+        let _ = done.send(outcome);
+    }
     if let Some(rest) = reply.strip_prefix("+FULLRESYNC ") {
         let mut words = rest.split_whitespace();
         let (Some(id), Some(offset)) = (words.next(), words.next().and_then(|o| o.parse::<u64>().ok())) else {

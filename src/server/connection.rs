@@ -79,7 +79,7 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                         // Earlier replies first; nothing after this request runs until it is answered.
                         stream.write_all(&output).await?;
                         output.clear();
-                        let Some(reply) = wait_blocked(shared, &info, blocked).await else { return Ok(()) };
+                        let Some(reply) = wait_blocked(shared, client, blocked).await else { return Ok(()) };
                         write_reply(client, &reply, &mut output);
                         continue;
                     }
@@ -188,10 +188,26 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
 
 /// Waits out what a command blocked on; None if the client is killed or the server stops
 /// meanwhile.
-async fn wait_blocked(shared: &Shared, info: &ClientInfo, blocked: Blocked) -> Option<Reply> {
-    let Blocked::Replicas { offset, replicas, deadline } = blocked;
+async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) -> Option<Reply> {
+    let info = client.info.clone();
+    let unblocked = async {
+        match blocked {
+            Blocked::Replicas { offset, replicas, deadline } => {
+                commands::replication::wait_for_replicas(shared, offset, replicas, deadline).await
+            }
+            Blocked::WritesPaused { mut args } => {
+                shared.repl.wait_writes_unpaused().await;
+                // Everything is checked again: after a failover the write meets a replica.
+                let reply = commands::execute(shared, client, &mut args);
+                match client.blocked.take() {
+                    Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),
+                    None => reply,
+                }
+            }
+        }
+    };
     tokio::select! {
-        reply = commands::replication::wait_for_replicas(shared, offset, replicas, deadline) => Some(reply),
+        reply = unblocked => Some(reply),
         _ = info.kill.notified() => None,
         _ = shared.shutdown.cancelled() => None,
     }
