@@ -124,8 +124,11 @@ pub struct Replication {
     feeding: AtomicBool,
     /// This server replicates a primary (REPLICAOF host port).
     is_replica: AtomicBool,
-    /// Woken whenever the stream grows: replica senders wait on it.
-    pub grown: Notify,
+    /// Woken when the stream grows while a replica's sender sleeps (see [`Self::wait_grown`]).
+    grown: Notify,
+    /// A sender is (about to be) asleep on `grown`: the next append wakes it. Spares every
+    /// write the notify's lock while the senders are busy anyway.
+    sender_sleeping: AtomicBool,
     /// Woken when a replica acknowledges: WAIT waits on it.
     pub acked: Notify,
     replicas: Mutex<Vec<Arc<ReplicaPeer>>>,
@@ -174,6 +177,7 @@ impl Default for Replication {
             feeding: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
             grown: Notify::new(),
+            sender_sleeping: AtomicBool::new(false),
             acked: Notify::new(),
             replicas: Mutex::new(Vec::new()),
             link: Mutex::new(None),
@@ -296,7 +300,24 @@ impl Replication {
         b.append_command(db, args);
         self.offset.store(b.end(), Ordering::Release);
         drop(guard);
-        self.grown.notify_waiters();
+        self.wake_senders();
+    }
+
+    fn wake_senders(&self) {
+        if self.sender_sleeping.load(Ordering::SeqCst) && self.sender_sleeping.swap(false, Ordering::SeqCst) {
+            self.grown.notify_waiters();
+        }
+    }
+
+    /// A future that completes once the stream grows. A sender enables it
+    /// (`Notified::enable`), then calls [`mark_sender_sleeping`](Self::mark_sender_sleeping),
+    /// then checks for new data, and awaits it only if there was none: no append is missed.
+    pub fn grown(&self) -> tokio::sync::futures::Notified<'_> {
+        self.grown.notified()
+    }
+
+    pub fn mark_sender_sleeping(&self) {
+        self.sender_sleeping.store(true, Ordering::SeqCst);
     }
 
     /// Relays bytes of our primary's stream to our own replicas.
@@ -306,7 +327,7 @@ impl Replication {
         b.append_raw(bytes);
         self.offset.store(b.end(), Ordering::Release);
         drop(guard);
-        self.grown.notify_waiters();
+        self.wake_senders();
     }
 
     /// `PING` into the stream every `repl-ping-replica-period` while replicas are attached,

@@ -321,9 +321,10 @@ async fn stream_to(
         let mut chunks = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
-            let grown = shared.repl.grown.notified();
+            let grown = shared.repl.grown();
             tokio::pin!(grown);
             grown.as_mut().enable();
+            shared.repl.mark_sender_sleeping();
             chunks.clear();
             from = shared.repl.read_from(from, &mut chunks).map_err(|_| {
                 io::Error::other("the replica fell behind the backlog's hard limit (client-output-buffer-limit)")
