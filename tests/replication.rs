@@ -666,3 +666,59 @@ fn failover_between_redis_server_and_ferrocache_both_ways() {
     assert_eq!(stat(&mut p, "sync_full"), 1, "only the first sync was a full one");
     assert_eq!(stat(&mut p, "sync_partial_ok"), 1, "Ferrocache continued with redis-server");
 }
+
+/// `repl-diskless-load swapdb`: the snapshot is loaded aside as it arrives while clients
+/// keep reading the old data (never -LOADING, never half), then swapped in.
+/// `on-empty-db` loads an empty replica straight from the socket (here from redis-server).
+#[test]
+fn diskless_load_swapdb_serves_old_data_and_on_empty_db_loads_from_the_socket() {
+    let primary = ferrocache(|c| c.rdb_key_save_delay = 100);
+    let replica = ferrocache(|c| {
+        c.repl_diskless_load = "swapdb".into();
+        c.key_load_delay = 100;
+    });
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    let mut pipe = redis::pipe();
+    for i in 0..3000 {
+        pipe.cmd("SET").arg(format!("new{i}")).arg(i).ignore();
+    }
+    let _: () = pipe.query(&mut p).unwrap();
+    let _: () = query(&mut r, &["SET", "old", "data"]);
+    replicaof(&mut r, primary.addr);
+    let mut raw = replica.connect();
+    let mut saw_old = 0;
+    loop {
+        let text = raw.call_text(&[b"DBSIZE"]);
+        let n: usize = text.trim_start_matches(':').trim().parse().unwrap_or_else(|_| panic!("DBSIZE: {text}"));
+        if n == 1 {
+            saw_old += 1;
+            continue;
+        }
+        assert_eq!(n, 3000, "all or nothing");
+        break;
+    }
+    assert!(saw_old > 0, "the old data was served while the new loaded");
+    wait_link_up(&mut r);
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(dump_all(&mut r), dump_all(&mut p));
+    assert!(!std::fs::read_dir(replica_dir(&mut r)).unwrap().any(|e| e.unwrap().file_name() == "dump.rdb"));
+
+    let dir = TempDir::new("on-empty-db");
+    let redis = ServerProcess::redis(&dir.0, &["--repl-diskless-sync-delay", "0"]);
+    let mut rp = connect(redis.addr);
+    write_mix(&mut rp, 0);
+    let empty = ferrocache(|c| {
+        c.repl_diskless_load = "on-empty-db".into();
+        c.replicaof = Some(("127.0.0.1".into(), redis.addr.port()));
+    });
+    let mut e = connect(empty.addr);
+    wait_link_up(&mut e);
+    wait_caught_up(&mut rp, &mut e);
+    assert_eq!(dump_all(&mut e), dump_all(&mut rp));
+    assert!(!std::fs::read_dir(replica_dir(&mut e)).unwrap().any(|f| f.unwrap().file_name() == "dump.rdb"));
+}
+
+fn replica_dir(con: &mut Connection) -> String {
+    let pair: Vec<String> = query(con, &["CONFIG", "GET", "dir"]);
+    pair[1].clone()
+}

@@ -164,11 +164,23 @@ pub fn load(
     store: &Store,
     path: &Path,
     options: LoadOptions,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> Result<LoadStats, LoadError> {
     let file = File::open(path).map_err(RdbError::Io)?;
     let size = file.metadata().map_err(RdbError::Io)?.len();
-    let mut rdb = RdbReader::new(BufReader::with_capacity(1 << 16, file))?;
+    load_from(store, BufReader::with_capacity(1 << 16, file), size, options, progress)
+}
+
+/// [`load`] from any reader (a replica loading straight from its primary's socket); `size`
+/// is for the progress reports only (0 when unknown).
+pub fn load_from<R: io::BufRead>(
+    store: &Store,
+    input: R,
+    size: u64,
+    options: LoadOptions,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<LoadStats, LoadError> {
+    let mut rdb = RdbReader::new(input)?;
     rdb.set_verify_checksum(options.verify_checksum);
     let now = store.now_ms();
     let access = if store.eviction_policy().is_lfu() { AccessPolicy::Lfu } else { AccessPolicy::Lru };

@@ -346,21 +346,32 @@ async fn full_sync(
             "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
         )));
     };
-    let dir = shared.config.read().dir.clone();
-    let temp =
-        Path::new(&dir).join(format!("temp-{}.{}.rdb", crate::store::system_now_ms() / 1000, std::process::id()));
-    let received = receive_payload(link, conn, spec, &temp).await;
-    if let Err(e) = received {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e);
-    }
-    tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
-    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
-    let loader = shared.clone();
-    let loaded =
+    let (dir, load_mode) = {
+        let c = shared.config.read();
+        (c.dir.clone(), c.repl_diskless_load.clone())
+    };
+    let from_socket = load_mode == "swapdb" || (load_mode == "on-empty-db" && shared.store.logical_used() == 0);
+    let loaded = if from_socket {
+        load_from_socket(shared, link, conn, spec, load_mode == "swapdb").await?
+    } else {
+        let temp =
+            Path::new(&dir).join(format!("temp-{}.{}.rdb", crate::store::system_now_ms() / 1000, std::process::id()));
+        let mut sink = PayloadSink::File(std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&temp)?));
+        let received = match receive_payload(link, conn, spec, &mut sink).await {
+            Ok(()) => sink.finish().map_err(LinkError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = received {
+            let _ = std::fs::remove_file(&temp);
+            return Err(e);
+        }
+        tracing::info!("MASTER <-> REPLICA sync: Flushing old data");
+        tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory");
+        let loader = shared.clone();
         tokio::task::spawn_blocking(move || loader.load_from_primary(&temp)).await.map_err(io::Error::other)?.map_err(
             |e| LinkError::Protocol(format!("Failed trying to load the MASTER synchronization DB from disk: {e}")),
-        )?;
+        )?
+    };
     let backlog_size = shared.config.read().repl_backlog_size;
     shared.repl.reset_to_primary(replid, offset, backlog_size);
     link.read_offset.store(offset, Ordering::Relaxed);
@@ -371,9 +382,39 @@ async fn full_sync(
     Ok(())
 }
 
-/// Reads the `$<len>` or `$EOF:<mark>` payload into `path`.
-async fn receive_payload(link: &MasterLink, conn: &mut Conn, spec: &str, path: &Path) -> Result<(), LinkError> {
-    let mut file = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(path)?);
+/// Where a snapshot from the primary goes: a temporary file (loaded afterwards), or the
+/// loader reading it as it arrives (`repl-diskless-load`).
+enum PayloadSink {
+    File(std::io::BufWriter<std::fs::File>),
+    Loader(tokio::sync::mpsc::Sender<Bytes>),
+}
+
+impl PayloadSink {
+    async fn put(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            PayloadSink::File(f) => f.write_all(data),
+            PayloadSink::Loader(tx) => tx
+                .send(Bytes::copy_from_slice(data))
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the loader stopped")),
+        }
+    }
+
+    fn finish(self) -> io::Result<()> {
+        match self {
+            PayloadSink::File(f) => f.into_inner().map_err(|e| e.into_error())?.sync_all(),
+            PayloadSink::Loader(_) => Ok(()),
+        }
+    }
+}
+
+/// Reads the `$<len>` or `$EOF:<mark>` payload into `sink`.
+async fn receive_payload(
+    link: &MasterLink,
+    conn: &mut Conn,
+    spec: &str,
+    sink: &mut PayloadSink,
+) -> Result<(), LinkError> {
     link.transfer_read.store(0, Ordering::Relaxed);
     if let Some(mark) = spec.strip_prefix("EOF:") {
         let mark = mark.as_bytes().to_vec();
@@ -381,19 +422,19 @@ async fn receive_payload(link: &MasterLink, conn: &mut Conn, spec: &str, path: &
             return Err(LinkError::Protocol(format!("Bad EOF mark from MASTER: '{spec}'")));
         }
         link.transfer_size.store(-1, Ordering::Relaxed);
-        tracing::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF to disk");
+        tracing::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master");
         // Everything but the last 40 bytes is surely payload; the transfer ends when the
         // bytes received end with the mark (the primary sends nothing after it until we ACK).
         loop {
             if conn.buf.len() >= 40 && conn.buf.ends_with(&mark) {
                 let body = conn.buf.len() - 40;
-                file.write_all(&conn.buf[..body])?;
+                sink.put(&conn.buf[..body]).await?;
                 conn.buf.clear();
                 break;
             }
             if conn.buf.len() > 40 + (1 << 16) {
                 let body = conn.buf.len() - 40;
-                file.write_all(&conn.buf[..body])?;
+                sink.put(&conn.buf[..body]).await?;
                 conn.buf.advance(body);
             }
             let n = conn.read_more(link).await?;
@@ -403,11 +444,11 @@ async fn receive_payload(link: &MasterLink, conn: &mut Conn, spec: &str, path: &
         let len: u64 =
             spec.parse().map_err(|_| LinkError::Protocol(format!("Bad payload length from MASTER: '{spec}'")))?;
         link.transfer_size.store(len as i64, Ordering::Relaxed);
-        tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master to disk");
+        tracing::info!("MASTER <-> REPLICA sync: receiving {len} bytes from master");
         let mut left = len;
         loop {
             let take = (conn.buf.len() as u64).min(left) as usize;
-            file.write_all(&conn.buf[..take])?;
+            sink.put(&conn.buf[..take]).await?;
             conn.buf.advance(take);
             left -= take as u64;
             link.transfer_read.store(len - left, Ordering::Relaxed);
@@ -417,9 +458,59 @@ async fn receive_payload(link: &MasterLink, conn: &mut Conn, spec: &str, path: &
             conn.read_more(link).await?;
         }
     }
-    let file = file.into_inner().map_err(|e| e.into_error())?;
-    file.sync_all()?;
     Ok(())
+}
+
+/// `repl-diskless-load on-empty-db | swapdb`: the snapshot is loaded as it arrives, with no
+/// file. `swap`: into a store aside while clients are served the old data, swapped in once
+/// complete (a failed transfer leaves the old data); otherwise into the (empty) store behind
+/// `-LOADING`.
+async fn load_from_socket(
+    shared: &Arc<Shared>,
+    link: &MasterLink,
+    conn: &mut Conn,
+    spec: &str,
+    swap: bool,
+) -> Result<Option<usize>, LinkError> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
+    let loader = {
+        let shared = shared.clone();
+        tokio::task::spawn_blocking(move || {
+            let input = std::io::BufReader::with_capacity(1 << 16, ChannelReader { rx, chunk: Bytes::new() });
+            shared.load_streamed_from_primary(input, swap)
+        })
+    };
+    let how = if swap { "swapdb" } else { "on-empty-db" };
+    tracing::info!("MASTER <-> REPLICA sync: Loading DB in memory from the socket ({how})");
+    let mut sink = PayloadSink::Loader(tx);
+    let fed = receive_payload(link, conn, spec, &mut sink).await;
+    drop(sink);
+    let loaded = loader.await.map_err(io::Error::other)?;
+    fed?;
+    loaded.map_err(|e| {
+        LinkError::Protocol(format!("Failed trying to load the MASTER synchronization DB from socket: {e}"))
+    })
+}
+
+/// An `io::Read` over the chunks a connection task hands over.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    chunk: Bytes,
+}
+
+impl io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(c) => self.chunk = c,
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk.advance(n);
+        Ok(n)
+    }
 }
 
 async fn send_ack(conn: &mut Conn, offset: u64) -> io::Result<()> {
@@ -520,6 +611,48 @@ impl Shared {
             self.bgrewriteaof();
         }
         result
+    }
+
+    /// Loads a snapshot read from the socket (see `load_from_socket`); returns the stream's
+    /// database (`repl-stream-db`).
+    pub fn load_streamed_from_primary(
+        &self,
+        input: impl std::io::BufRead,
+        swap: bool,
+    ) -> Result<Option<usize>, String> {
+        let options = {
+            let c = self.config.read();
+            crate::persistence::rdb_file::LoadOptions {
+                verify_checksum: c.rdbchecksum,
+                key_delay_us: c.key_load_delay,
+                keep_expired: true,
+            }
+        };
+        let load = |store: &crate::store::Store, input| {
+            crate::persistence::rdb_file::load_from(store, input, 0, options, |_, _| {}).map_err(|e| e.to_string())
+        };
+        let stats = if swap {
+            let aside =
+                crate::store::Store::new(self.store.databases(), self.store.shard_count(), self.store.clock.clone());
+            aside.set_eviction_policy(self.store.eviction_policy());
+            let stats = load(&aside, input)?;
+            self.store.lock_all().replace_all_from(&aside);
+            stats
+        } else {
+            self.persistence.set_loading(true);
+            self.flush_everything();
+            let result = load(&self.store, input);
+            if result.is_err() {
+                self.flush_everything();
+            }
+            self.persistence.set_loading(false);
+            result?
+        };
+        tracing::info!("Done loading RDB, keys loaded: {}, keys expired: {}.", stats.keys_loaded, stats.keys_expired);
+        if self.aof_enabled() {
+            self.bgrewriteaof();
+        }
+        Ok(stats.repl.map(|r| r.stream_db))
     }
 
     fn flush_everything(&self) {

@@ -925,6 +925,37 @@ impl<'s> Locked<'s> {
     }
 
     /// Exchanges databases `a` and `b` (SWAPDB).
+    /// Replaces every database's contents with `other`'s (a store of the same shape, which
+    /// is left empty): a replica's `repl-diskless-load swapdb`, which loads aside while the
+    /// old data is served and swaps it in at once. The old tables are freed after the unlock,
+    /// on a thread of their own.
+    pub fn replace_all_from(&mut self, other: &Store) {
+        debug_assert!(self.all);
+        assert_eq!(other.shard_count(), self.store.shard_count(), "stores of the same shape");
+        let store = self.store;
+        let mut old_tables = Vec::new();
+        for (i, shard) in self.guards.iter_mut() {
+            let mut loaded = other.acquire(*i);
+            for db in 0..store.databases.min(other.databases) {
+                shard.touch_watched_db(db, None);
+                let mut new = loaded.dbs[db].take_contents();
+                other.used.fetch_sub(new.logical, Ordering::Relaxed);
+                if let Some(slot_of) = shard.dbs[db].slot_fn() {
+                    new.index_slots(slot_of);
+                }
+                let old = std::mem::replace(&mut shard.dbs[db], new);
+                store.used.fetch_add(shard.dbs[db].logical - old.logical, Ordering::Relaxed);
+                if db == 0 {
+                    store.shards[*i].publish_db0_index(shard.dbs[0].map.index_addr());
+                }
+                old_tables.push(old);
+            }
+        }
+        self.deferred.get_or_insert_with(Default::default).lazy_garbage.extend(old_tables);
+        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+        self.changes += 1;
+    }
+
     pub fn swap_db(&mut self, a: usize, b: usize) {
         debug_assert!(self.all);
         for (_, shard) in self.guards.iter_mut() {

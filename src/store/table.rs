@@ -147,6 +147,11 @@ impl Table {
         std::mem::replace(self, Table { slots, ..Table::default() })
     }
 
+    /// The key → slot function, when keys are kept by slot.
+    pub(super) fn slot_fn(&self) -> Option<fn(&[u8]) -> u16> {
+        self.slots.as_ref().map(|s| s.slot_of)
+    }
+
     /// Starts keeping keys by slot (`slot_of` maps a key to its slot), indexing those present.
     pub(super) fn index_slots(&mut self, slot_of: fn(&[u8]) -> u16) {
         let mut slots = SlotKeys { slot_of, by_slot: HashMap::new() };
