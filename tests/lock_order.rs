@@ -232,3 +232,47 @@ fn cluster_changes_under_load_never_deadlock() {
     watch.finish();
     assert_eq!(call(&mut server.connect(), &["PING"]), "+PONG\r\n");
 }
+
+/// The same mix on a primary while a replica keeps re-syncing (full syncs cut snapshots under
+/// every shard; partial ones read the backlog), links are killed, WAIT and INFO read the
+/// replication state, and the replica is promoted and demoted: replication's locks (the
+/// backlog under the shards, the leaves) must fit the order too.
+#[test]
+fn replication_under_mixed_commands_never_deadlocks() {
+    let dir = TempDir::new("lock-order-repl");
+    let config = Config {
+        dir: dir.path_str(),
+        save: "3600 1".into(),
+        enable_debug_command: "yes".into(),
+        repl_diskless_sync_delay: 0,
+        ..Config::default()
+    };
+    let primary = TestServer::start_with(config, Clock::System);
+    let replica = TestServer::start_with(Config { repl_diskless_sync_delay: 0, ..Config::default() }, Clock::System);
+    let watch = DeadlockWatch::start();
+    let stop = Arc::new(AtomicBool::new(false));
+    let (p_addr, r_addr) = (primary.addr, replica.addr);
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut p, mut r) = (Conn::new(p_addr), Conn::new(r_addr));
+            let port = p_addr.port().to_string();
+            let mut rng = SmallRng::seed_from_u64(0x5eed);
+            while !stop.load(Ordering::Relaxed) {
+                match rng.gen_range(0..5) {
+                    0 => assert!(call(&mut r, &["REPLICAOF", "127.0.0.1", &port]).starts_with("+OK")),
+                    1 => assert_eq!(call(&mut r, &["REPLICAOF", "NO", "ONE"]), "+OK\r\n"),
+                    2 => assert!(call(&mut p, &["CLIENT", "KILL", "TYPE", "replica"]).starts_with(':')),
+                    3 => assert!(call(&mut p, &["WAIT", "1", "20"]).starts_with(':')),
+                    _ => assert!(call(&mut r, &["INFO", "replication"]).starts_with('$')),
+                }
+            }
+        })
+    };
+    hammer(primary.addr, standalone_op);
+    stop.store(true, Ordering::Relaxed);
+    churn.join().expect("the replication churn thread failed");
+    watch.finish();
+    assert_eq!(call(&mut primary.connect(), &["PING"]), "+PONG\r\n");
+    assert_eq!(call(&mut replica.connect(), &["PING"]), "+PONG\r\n");
+}
