@@ -535,6 +535,7 @@ async fn apply_stream(
     ack_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let timeout = conn.timeout;
     let mut read_buf = BytesMut::with_capacity(16 * 1024);
+    let mut last_read = tokio::time::Instant::now();
     link.read_offset.store(shared.repl.offset() + raw.len() as u64, Ordering::Relaxed);
     loop {
         loop {
@@ -562,8 +563,11 @@ async fn apply_stream(
             link.stream_db.store(master.db, Ordering::Relaxed);
         }
         tokio::select! {
-            read = tokio::time::timeout(timeout, conn.stream.read_buf(&mut read_buf)) => {
+            // The timeout counts from the last byte received, not from this pass (the ACK
+            // tick ends a pass every second).
+            read = tokio::time::timeout_at(last_read + timeout, conn.stream.read_buf(&mut read_buf)) => {
                 let n = read.map_err(|_| LinkError::Protocol("MASTER timeout: no data nor PING received...".into()))??;
+                last_read = tokio::time::Instant::now();
                 if n == 0 {
                     return Err(LinkError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "the master closed the connection")));
                 }
