@@ -7,20 +7,12 @@ mod common;
 
 use common::keyspace::{query, wait_until};
 use common::process::{program, ServerProcess};
+use common::replication::{connect, dump_all, expect_field, info, repl_field, stat, write_mix};
 use common::{TempDir, TestServer};
 use ferrocache::Config;
 use redis::Connection;
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::process::Command;
-
-fn connect(addr: SocketAddr) -> Connection {
-    let client = redis::Client::open(format!("redis://{addr}")).unwrap();
-    let mut con = client.get_connection().unwrap();
-    // A replica may still be loading: wait for it to answer.
-    wait_until("the server to answer PING", || redis::cmd("PING").query::<String>(&mut con).is_ok());
-    con
-}
 
 /// A Ferrocache server whose full syncs start at once (Redis's default waits 5 s for more
 /// replicas).
@@ -29,25 +21,6 @@ fn ferrocache(f: impl FnOnce(&mut Config)) -> TestServer {
         c.repl_diskless_sync_delay = 0;
         f(c)
     })
-}
-
-fn info(con: &mut Connection, section: &str) -> String {
-    redis::cmd("INFO").arg(section).query(con).unwrap()
-}
-
-fn field(info: &str, name: &str) -> String {
-    info.lines()
-        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
-        .unwrap_or_else(|| panic!("no {name} in:\n{info}"))
-        .to_string()
-}
-
-fn repl_field(con: &mut Connection, name: &str) -> String {
-    field(&info(con, "replication"), name)
-}
-
-fn stat(con: &mut Connection, name: &str) -> u64 {
-    field(&info(con, "stats"), name).parse().unwrap()
 }
 
 fn replicaof(con: &mut Connection, primary: SocketAddr) {
@@ -65,47 +38,6 @@ fn wait_caught_up(primary: &mut Connection, replica: &mut Connection) {
     wait_until("the replica to reach the primary's offset", || {
         repl_field(replica, "slave_repl_offset").parse::<u64>().unwrap() >= target
     });
-}
-
-/// Every key of every database with its DUMP payload and whether it has a TTL.
-fn dump_all(con: &mut Connection) -> BTreeMap<(u32, Vec<u8>), (Vec<u8>, bool)> {
-    let mut out = BTreeMap::new();
-    for db in 0..16u32 {
-        let _: () = query(con, &["SELECT", &db.to_string()]);
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).unwrap();
-        for k in keys {
-            let dump: Vec<u8> = redis::cmd("DUMP").arg(&k).query(con).unwrap();
-            let ttl: i64 = redis::cmd("PTTL").arg(&k).query(con).unwrap();
-            out.insert((db, k), (dump, ttl > 0));
-        }
-    }
-    let _: () = query(con, &["SELECT", "0"]);
-    out
-}
-
-/// Writes of every kind the stream must carry: plain and integer values, relative TTLs
-/// (sent as absolute PXAT), deletions, a transaction, other databases.
-fn write_mix(con: &mut Connection, round: usize) {
-    for i in 0..200 {
-        let _: () = query(con, &["SET", &format!("k{round}:{i}"), &format!("v{i}")]);
-    }
-    let _: () = query(con, &["SET", &format!("ttl{round}"), "x", "EX", "1000"]);
-    let _: i64 = query(con, &["INCRBY", "counter", "7"]);
-    let _: i64 = query(con, &["DEL", &format!("k{round}:0"), &format!("k{round}:1")]);
-    let _: () = query(con, &["SELECT", "3"]);
-    let _: () = query(con, &["SET", &format!("db3:{round}"), "three"]);
-    let _: () = query(con, &["SELECT", "0"]);
-    let _: Vec<redis::Value> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg(format!("tx{round}"))
-        .arg("a")
-        .cmd("APPEND")
-        .arg(format!("tx{round}"))
-        .arg("b")
-        .query(con)
-        .unwrap();
-    let _: i64 = query(con, &["PEXPIRE", &format!("k{round}:2"), "500000"]);
 }
 
 #[test]
@@ -138,8 +70,8 @@ fn ferrocache_replicates_ferrocache_diskless_and_from_disk() {
         assert_eq!(role.2.len(), 1);
         assert_eq!(role.2[0][1], replica.addr.port().to_string());
         let info = info(&mut p, "replication");
-        assert_eq!(field(&info, "connected_slaves"), "1");
-        let line = field(&info, "slave0");
+        assert_eq!(expect_field(&info, "connected_slaves"), "1");
+        let line = expect_field(&info, "slave0");
         assert!(line.starts_with(&format!("ip=127.0.0.1,port={},state=online,offset=", replica.addr.port())), "{line}");
     }
 }
@@ -244,10 +176,10 @@ fn a_promotion_keeps_the_history_for_the_old_primary() {
     let offset: i64 = repl_field(&mut r, "master_repl_offset").parse().unwrap();
     let _: String = query(&mut r, &["REPLICAOF", "NO", "ONE"]);
     let info_r = info(&mut r, "replication");
-    assert_eq!(field(&info_r, "role"), "master");
-    assert_eq!(field(&info_r, "master_replid2"), old_id);
-    assert_eq!(field(&info_r, "second_repl_offset"), (offset + 1).to_string());
-    assert_ne!(field(&info_r, "master_replid"), old_id);
+    assert_eq!(expect_field(&info_r, "role"), "master");
+    assert_eq!(expect_field(&info_r, "master_replid2"), old_id);
+    assert_eq!(expect_field(&info_r, "second_repl_offset"), (offset + 1).to_string());
+    assert_ne!(expect_field(&info_r, "master_replid"), old_id);
     // The promoted replica takes writes; the old primary follows it.
     write_mix(&mut r, 1);
     replicaof(&mut p, replica.addr);
@@ -504,7 +436,7 @@ fn evictions_reach_the_replica_as_dels() {
     wait_link_up(&mut r);
     // Room for a few thousand of the keys below, above what the server uses empty; the
     // replica gets a lower limit, which it must ignore.
-    let used: u64 = field(&info(&mut p, "memory"), "used_memory").parse().unwrap();
+    let used: u64 = expect_field(&info(&mut p, "memory"), "used_memory").parse().unwrap();
     let _: () = query(&mut p, &["CONFIG", "SET", "maxmemory", &(used + (8 << 20)).to_string()]);
     let _: () = query(&mut r, &["CONFIG", "SET", "maxmemory", &(used + (1 << 20)).to_string()]);
     let value = "x".repeat(1000);

@@ -13,9 +13,10 @@ mod common;
 
 use common::keyspace::{query, wait_until};
 use common::process::{free_port, ServerProcess};
+use common::replication::{connect, dump_all, field, fill, info, repl_field, stat, write_mix};
 use common::TempDir;
 use redis::Connection;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -120,30 +121,6 @@ fn strs(v: &[String]) -> Vec<&str> {
 // ---------------------------------------------------------------------------------------
 // Reading servers
 
-fn connect(addr: SocketAddr) -> Connection {
-    let mut con = redis::Client::open(format!("redis://{addr}")).unwrap().get_connection().unwrap();
-    wait_until("the server to answer PING", || redis::cmd("PING").query::<String>(&mut con).is_ok());
-    con
-}
-
-fn info(con: &mut Connection, section: &str) -> String {
-    redis::cmd("INFO").arg(section).query(con).unwrap()
-}
-
-fn field(info: &str, name: &str) -> Option<String> {
-    info.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':'))).map(str::to_string)
-}
-
-fn repl_field(con: &mut Connection, name: &str) -> String {
-    let text = info(con, "replication");
-    field(&text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}"))
-}
-
-fn stat(con: &mut Connection, name: &str) -> u64 {
-    let text = info(con, "stats");
-    field(&text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}")).parse().unwrap()
-}
-
 fn link_status(con: &mut Connection) -> String {
     repl_field(con, "master_link_status")
 }
@@ -183,35 +160,6 @@ fn wait_caught_up(primary: &mut Connection, replica: &mut Connection, replica_di
     }
 }
 
-type Dump = BTreeMap<(u32, Vec<u8>), (Vec<u8>, bool)>;
-
-/// Every key of every database with its DUMP payload and whether it has a TTL (pipelined:
-/// the datasets here have tens of thousands of keys).
-fn dump_all(con: &mut Connection) -> Dump {
-    let mut out = BTreeMap::new();
-    for db in 0..16u32 {
-        let _: () = query(con, &["SELECT", &db.to_string()]);
-        let keys: Vec<Vec<u8>> = redis::cmd("KEYS").arg("*").query(con).unwrap();
-        for chunk in keys.chunks(1000) {
-            let mut dumps = redis::pipe();
-            let mut ttls = redis::pipe();
-            for k in chunk {
-                dumps.cmd("DUMP").arg(k);
-                ttls.cmd("PTTL").arg(k);
-            }
-            let dumps: Vec<Option<Vec<u8>>> = dumps.query(con).unwrap();
-            let ttls: Vec<i64> = ttls.query(con).unwrap();
-            for ((k, d), t) in chunk.iter().zip(dumps).zip(ttls) {
-                if let Some(d) = d {
-                    out.insert((db, k.clone()), (d, t > 0));
-                }
-            }
-        }
-    }
-    let _: () = query(con, &["SELECT", "0"]);
-    out
-}
-
 /// The replica holds exactly the primary's data (after [`wait_caught_up`]).
 fn assert_converged(primary: &mut Connection, replica: &mut Connection, what: &str) {
     let (p, r) = (dump_all(primary), dump_all(replica));
@@ -227,43 +175,6 @@ fn assert_converged(primary: &mut Connection, replica: &mut Connection, what: &s
         );
     }
     assert!(!p.is_empty(), "{what}: nothing to compare");
-}
-
-/// `n` keys `prefix:i` with `value_len`-byte values, pipelined.
-fn fill(con: &mut Connection, prefix: &str, n: usize, value_len: usize) {
-    let value = "x".repeat(value_len);
-    for start in (0..n).step_by(1000) {
-        let mut pipe = redis::pipe();
-        for i in start..(start + 1000).min(n) {
-            pipe.cmd("SET").arg(format!("{prefix}:{i}")).arg(&value).ignore();
-        }
-        let () = pipe.query(con).unwrap();
-    }
-}
-
-/// Writes of every kind the stream must carry: plain values, relative TTLs (sent as absolute
-/// PXAT), deletions, a counter, another database, a transaction.
-fn write_mix(con: &mut Connection, round: usize) {
-    for i in 0..200 {
-        let _: () = query(con, &["SET", &format!("k{round}:{i}"), &format!("v{i}")]);
-    }
-    let _: () = query(con, &["SET", &format!("ttl{round}"), "x", "EX", "1000"]);
-    let _: i64 = query(con, &["INCRBY", "counter", "7"]);
-    let _: i64 = query(con, &["DEL", &format!("k{round}:0"), &format!("k{round}:1")]);
-    let _: () = query(con, &["SELECT", "3"]);
-    let _: () = query(con, &["SET", &format!("db3:{round}"), "three"]);
-    let _: () = query(con, &["SELECT", "0"]);
-    let _: Vec<redis::Value> = redis::pipe()
-        .atomic()
-        .cmd("SET")
-        .arg(format!("tx{round}"))
-        .arg("a")
-        .cmd("APPEND")
-        .arg(format!("tx{round}"))
-        .arg("b")
-        .query(con)
-        .unwrap();
-    let _: i64 = query(con, &["PEXPIRE", &format!("k{round}:2"), "500000"]);
 }
 
 /// Every `(key, value)` is on the server (db 0).

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod keyspace;
 pub mod process;
 pub mod reference;
+pub mod replication;
 
 use ferrocache::store::Clock;
 use ferrocache::Config;
