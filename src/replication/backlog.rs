@@ -97,6 +97,13 @@ impl Backlog {
         }
     }
 
+    /// Holding well over `size`: worth a [`trim`](Self::trim) on the write path (between the
+    /// cron's), so a burst without replicas does not pile up history.
+    #[inline]
+    pub fn over_size(&self) -> bool {
+        self.histlen() > self.size + 4 * CHUNK as u64
+    }
+
     /// Drops history older than both `size` bytes and `oldest_needed` (the lowest offset a
     /// connected replica still has to be sent), never keeping more than the hard limit.
     pub fn trim(&mut self, oldest_needed: Option<u64>) {

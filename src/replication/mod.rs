@@ -140,6 +140,10 @@ pub struct Replication {
     last_ping_ms: AtomicU64,
     /// The stream's database as of a restored RDB (`repl-stream-db`), for the link.
     restored_stream_db: AtomicU64,
+    /// The lowest offset a replica still needed at the last [`trim`](Self::trim) (u64::MAX:
+    /// none), so appends can trim too: senders only move forward and new ones start at the
+    /// end, so a stale value keeps more history, never less.
+    oldest_needed: AtomicU64,
     /// Writes wait (FAILOVER hands over): see `commands::dispatch`.
     writes_paused: AtomicBool,
     unpaused: Notify,
@@ -185,6 +189,7 @@ impl Default for Replication {
             alone_since_ms: AtomicU64::new(system_now_ms()),
             last_ping_ms: AtomicU64::new(0),
             restored_stream_db: AtomicU64::new(0),
+            oldest_needed: AtomicU64::new(u64::MAX),
             writes_paused: AtomicBool::new(false),
             unpaused: Notify::new(),
             failover_state: AtomicU8::new(FailoverState::None as u8),
@@ -299,6 +304,9 @@ impl Replication {
         let Some(b) = guard.as_mut() else { return };
         b.append_command(db, args);
         self.offset.store(b.end(), Ordering::Release);
+        if b.over_size() {
+            b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
+        }
         drop(guard);
         self.wake_senders();
     }
@@ -326,6 +334,9 @@ impl Replication {
         let Some(b) = guard.as_mut() else { return };
         b.append_raw(bytes);
         self.offset.store(b.end(), Ordering::Release);
+        if b.over_size() {
+            b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
+        }
         drop(guard);
         self.wake_senders();
     }
@@ -360,6 +371,7 @@ impl Replication {
     /// Lets go of history nobody needs any more (called after sends and from the cron).
     pub fn trim(&self, backlog_size: u64) {
         let oldest = self.replicas.lock().iter().map(|r| r.next_offset.load(Ordering::Relaxed)).min();
+        self.oldest_needed.store(oldest.unwrap_or(u64::MAX), Ordering::Relaxed);
         let mut b = self.backlog.lock();
         if let Some(b) = b.as_mut() {
             b.size = backlog_size;
@@ -369,13 +381,18 @@ impl Replication {
 
     /// `PSYNC replid offset`'s decision (`masterTryPartialResynchronization`): whether the
     /// stream from `offset` can be sent, and the id to continue under.
-    pub fn can_continue(&self, replid: &str, offset: i64) -> Option<String> {
+    /// When it can, `peer` is registered as needing the history from `offset` in the same
+    /// step, so no trim comes between.
+    pub fn can_continue(&self, replid: &str, offset: i64, peer: &ReplicaPeer) -> Option<String> {
         let ids = self.ids.lock().clone();
         if replid != ids.replid && (replid != ids.replid2 || offset > ids.second_offset) {
             return None;
         }
         let b = self.backlog.lock();
         let held = b.as_ref().is_some_and(|b| offset >= 1 && b.holds(offset as u64));
+        if held {
+            self.hold_from(peer, offset as u64);
+        }
         held.then_some(ids.replid)
     }
 
@@ -389,11 +406,17 @@ impl Replication {
         let b = b.get_or_insert_with(|| Backlog::new(self.offset(), backlog_size));
         b.selected_db = None;
         let offset = b.end();
-        peer.next_offset.store(offset + 1, Ordering::Relaxed);
+        self.hold_from(peer, offset + 1);
         if !self.is_replica() {
             self.feeding.store(true, Ordering::Release);
         }
         (replid, offset)
+    }
+
+    /// `peer` will be sent the stream from `from` on: history from there is kept.
+    pub fn hold_from(&self, peer: &ReplicaPeer, from: u64) {
+        peer.next_offset.store(from, Ordering::Relaxed);
+        self.oldest_needed.fetch_min(from, Ordering::Relaxed);
     }
 
     pub fn add_replica(&self, peer: Arc<ReplicaPeer>) {

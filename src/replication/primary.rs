@@ -91,7 +91,7 @@ async fn sync_then_stream(
     let who = format!("{}:{}", peer.ip, peer.port);
     let continued = match &request {
         SyncRequest::Psync { replid, offset } if !handshake.rdb_only => {
-            let id = shared.repl.can_continue(replid, *offset);
+            let id = shared.repl.can_continue(replid, *offset, peer);
             if id.is_none() && replid != "?" {
                 shared.repl.stats.partial_err.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
@@ -105,7 +105,6 @@ async fn sync_then_stream(
     let (from, diskless) = match continued {
         Some((id, from)) => {
             shared.repl.stats.partial_ok.fetch_add(1, Ordering::Relaxed);
-            peer.next_offset.store(from, Ordering::Relaxed);
             let line = if handshake.capa_psync2 { format!("+CONTINUE {id}\r\n") } else { "+CONTINUE\r\n".into() };
             stream.write_all(line.as_bytes()).await?;
             tracing::info!(
