@@ -654,3 +654,20 @@ fn replica_dir(con: &mut Connection) -> String {
     let pair: Vec<String> = query(con, &["CONFIG", "GET", "dir"]);
     pair[1].clone()
 }
+
+/// `repl-diskless-sync-delay` waits for more replicas to arrive; reaching
+/// `repl-diskless-sync-max-replicas` of them ends the wait at once.
+#[test]
+fn diskless_sync_max_replicas_ends_the_delay() {
+    let primary = ferrocache(|c| {
+        c.repl_diskless_sync_delay = 3600;
+        c.repl_diskless_sync_max_replicas = 1;
+    });
+    let replica = ferrocache(|_| {});
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    write_mix(&mut p, 0);
+    replicaof(&mut r, primary.addr);
+    wait_link_up(&mut r);
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(dump_all(&mut r), dump_all(&mut p));
+}

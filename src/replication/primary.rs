@@ -141,9 +141,14 @@ async fn full_sync(
     psync: bool,
 ) -> io::Result<(u64, bool)> {
     shared.repl.stats.full.fetch_add(1, Ordering::Relaxed);
-    let (diskless, delay, backlog_size) = {
+    let (diskless, delay, max_waiting, backlog_size) = {
         let c = shared.config.read();
-        (c.repl_diskless_sync && handshake.capa_eof, c.repl_diskless_sync_delay, c.repl_backlog_size)
+        (
+            c.repl_diskless_sync && handshake.capa_eof,
+            c.repl_diskless_sync_delay,
+            c.repl_diskless_sync_max_replicas,
+            c.repl_backlog_size,
+        )
     };
     if handshake.functions_only {
         return Ok((send_functions_only(shared, stream, psync).await?, false));
@@ -151,7 +156,16 @@ async fn full_sync(
     if diskless && delay > 0 && !handshake.rdb_only {
         // Redis waits this long for more replicas to share one transfer; ours each get their
         // own, but the wait is what users configured (and what the replica expects).
+        // `repl-diskless-sync-max-replicas`: as many waiting as that, and the wait ends early.
+        let enough_waiting = || {
+            max_waiting > 0
+                && shared.repl.replicas().iter().filter(|r| r.state() == PeerState::WaitBgsave).count() as u64
+                    >= max_waiting
+        };
         for _ in 0..delay {
+            if enough_waiting() {
+                break;
+            }
             tokio::time::sleep(Duration::from_secs(1)).await;
             stream.write_all(b"\n").await?;
         }
