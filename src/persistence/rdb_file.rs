@@ -77,13 +77,14 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
     };
     let write_options = RdbWriteOptions { compression: options.compression, checksum: options.checksum };
     let mut rdb = RdbWriter::new(out, write_options, aux)?;
-    for (db, entries) in snapshot.dbs.iter().enumerate() {
-        if entries.is_empty() {
+    for db in 0..snapshot.databases() {
+        let keys = snapshot.db_len(db);
+        if keys == 0 {
             continue;
         }
-        let expires = entries.iter().filter(|e| e.expire_at != 0).count();
-        rdb.select_db(db as u32, entries.len() as u64, expires as u64)?;
-        for e in entries {
+        let expires = snapshot.db(db).filter(|e| e.expire_at != 0).count();
+        rdb.select_db(db as u32, keys as u64, expires as u64)?;
+        for e in snapshot.db(db) {
             let value = rdb_str(&e.value);
             let (lru_idle_secs, lfu_freq) = match options.access {
                 Some(AccessPolicy::Lru) => (Some(idle_ms(e.access, options.now_ms) / 1000), None),
@@ -294,12 +295,9 @@ mod tests {
     }
 
     fn contents(store: &Store) -> Vec<(usize, Vec<u8>, Value, u64)> {
-        let mut all: Vec<_> = store
-            .snapshot()
-            .dbs
-            .into_iter()
-            .enumerate()
-            .flat_map(|(db, entries)| entries.into_iter().map(move |e| (db, e.key.to_vec(), e.value, e.expire_at)))
+        let snapshot = store.snapshot();
+        let mut all: Vec<_> = (0..snapshot.databases())
+            .flat_map(|db| snapshot.db(db).map(move |e| (db, e.key.to_vec(), e.value.clone(), e.expire_at)))
             .collect();
         all.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
         all
@@ -353,7 +351,7 @@ mod tests {
         let loaded = Store::new(16, 4, Clock::manual(NOW + 90_000));
         loaded.set_eviction_policy(EvictionPolicy::AllKeysLru);
         load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
-        let access = loaded.snapshot().dbs[0][0].access;
+        let access = loaded.snapshot().db(0).next().expect("a key").access;
         let idle_s = idle_ms(access, NOW + 90_000) / 1000;
         assert!((89..=91).contains(&idle_s), "idle {idle_s}s after reload, 90s before");
     }

@@ -693,10 +693,11 @@ fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Res
     let mut out = io::BufWriter::new(File::create(&temp)?);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut size = 0u64;
-    for (db, entries) in snapshot.dbs.iter().enumerate() {
-        if entries.is_empty() {
+    for db in 0..snapshot.databases() {
+        if snapshot.db_len(db) == 0 {
             continue;
         }
+        let entries = snapshot.db(db);
         aof::encode_command(&mut buf, &[b"SELECT", itoa::Buffer::new().format(db).as_bytes()]);
         for e in entries {
             let value = e.value.as_bytes().expect("only strings are stored");

@@ -30,19 +30,36 @@ pub struct SnapshotEntry {
     pub access: u32,
 }
 
-/// Every database's keys, indexed by database number.
+/// Every database's keys as the shards' copies left them (shard → database → entries): they
+/// are read in place, never gathered into one vector per database, which would copy every
+/// entry a second time (and, growing, hold up to twice that) while the first copy is alive.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub dbs: Vec<Vec<SnapshotEntry>>,
+    shards: Vec<Vec<Vec<SnapshotEntry>>>,
+    databases: usize,
 }
 
 impl Snapshot {
     pub fn len(&self) -> usize {
-        self.dbs.iter().map(Vec::len).sum()
+        (0..self.databases).map(|db| self.db_len(db)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// How many databases the snapshot covers (empty ones included).
+    pub fn databases(&self) -> usize {
+        self.databases
+    }
+
+    /// The keys of database `db`, shard after shard.
+    pub fn db(&self, db: usize) -> impl Iterator<Item = &SnapshotEntry> {
+        self.shards.iter().filter_map(move |s| s.get(db)).flatten()
+    }
+
+    pub fn db_len(&self, db: usize) -> usize {
+        self.shards.iter().filter_map(|s| s.get(db)).map(Vec::len).sum()
     }
 }
 
@@ -133,18 +150,8 @@ impl SnapshotCut {
         for i in 0..store.shard_count() {
             drop(store.acquire(i));
         }
-        let mut dbs: Vec<Vec<SnapshotEntry>> = (0..store.databases).map(|_| Vec::new()).collect();
-        for slot in &self.pending.copies {
-            let copy = slot.lock().take().expect("every shard was copied");
-            for (db, entries) in copy.into_iter().enumerate() {
-                if dbs[db].is_empty() {
-                    dbs[db] = entries;
-                } else {
-                    dbs[db].extend(entries);
-                }
-            }
-        }
-        Snapshot { dbs }
+        let shards = self.pending.copies.iter().map(|slot| slot.lock().take().expect("every shard was copied")).collect();
+        Snapshot { shards, databases: store.databases }
     }
 }
 
@@ -181,11 +188,11 @@ mod tests {
             store.lock_key(key.as_bytes()).insert(i % 3, key.as_bytes(), Value::from_set(b"v"), (i as u64) * 7);
         }
         let snap = store.snapshot();
-        assert_eq!(snap.dbs.len(), 4);
+        assert_eq!(snap.databases(), 4);
         assert_eq!(snap.len(), 100);
-        assert!(snap.dbs[3].is_empty());
-        for (db, entries) in snap.dbs.iter().enumerate() {
-            for e in entries {
+        assert_eq!(snap.db_len(3), 0);
+        for db in 0..snap.databases() {
+            for e in snap.db(db) {
                 let i: usize = std::str::from_utf8(&e.key[1..]).unwrap().parse().unwrap();
                 assert_eq!(i % 3, db);
                 assert_eq!(e.expire_at, i as u64 * 7);
@@ -283,8 +290,8 @@ mod tests {
                     (format!("k{j}"), last as i64)
                 })
                 .collect();
-            let mut got: Vec<(String, i64)> = snap.dbs[0]
-                .iter()
+            let mut got: Vec<(String, i64)> = snap
+                .db(0)
                 .map(|e| match e.value {
                     Value::Int(n) => (String::from_utf8(e.key.to_vec()).unwrap(), n),
                     _ => panic!("not an int"),
