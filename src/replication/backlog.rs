@@ -120,8 +120,10 @@ impl Backlog {
         }
     }
 
-    /// Everything from offset `from` (1-based, at most `end + 1`) to the end, as shared
-    /// slices; returns the offset after them. `Trimmed` if `from` is no longer held.
+    /// Everything from offset `from` (1-based, at most `end + 1`) to the end: the frozen
+    /// chunks as shared slices, the chunk being filled as a copy (freezing it on every read
+    /// would leave the history in tiny chunks); returns the offset after them. `Trimmed` if
+    /// `from` is no longer held.
     pub fn read_from(&mut self, from: u64, out: &mut Vec<Bytes>) -> Result<u64, Trimmed> {
         if from < self.first || from > self.end + 1 {
             return Err(Trimmed);
@@ -129,15 +131,25 @@ impl Backlog {
         if from == self.end + 1 {
             return Ok(from);
         }
-        self.freeze_tail();
-        let mut at = self.first;
-        for chunk in &self.chunks {
+        // Senders read near the end: find the first chunk needed walking back from there.
+        let tail_start = self.end + 1 - self.tail.len() as u64;
+        let mut at = tail_start;
+        let mut first_needed = self.chunks.len();
+        while at > from && first_needed > 0 {
+            first_needed -= 1;
+            at -= self.chunks[first_needed].len() as u64;
+        }
+        for chunk in self.chunks.range(first_needed..) {
             let len = chunk.len() as u64;
-            if at + len > from {
-                let skip = from.saturating_sub(at) as usize;
+            let skip = from.saturating_sub(at).min(len) as usize;
+            if skip < chunk.len() {
                 out.push(chunk.slice(skip..));
             }
             at += len;
+        }
+        let skip = from.saturating_sub(tail_start) as usize;
+        if skip < self.tail.len() {
+            out.push(Bytes::copy_from_slice(&self.tail[skip..]));
         }
         Ok(self.end + 1)
     }
@@ -172,6 +184,10 @@ mod tests {
         assert_eq!(all, [&select[..], set, set, b"*1\r\n$4\r\nPING\r\n"].concat());
         // From the middle: the bytes after the first SELECT.
         assert_eq!(collect(&mut b, select.len() as u64 + 1).unwrap(), all[select.len()..]);
+        // From every offset, frozen chunks and tail alike.
+        for from in 1..=all.len() as u64 {
+            assert_eq!(collect(&mut b, from).unwrap(), all[from as usize - 1..], "from {from}");
+        }
         let end = b.end();
         assert_eq!(collect(&mut b, end + 1).unwrap(), b"");
         assert_eq!(collect(&mut b, end + 2), Err(Trimmed));
@@ -197,6 +213,21 @@ mod tests {
         let first = b.first();
         let tail = collect(&mut b, first).unwrap();
         assert_eq!(tail.len() as u64, b.histlen());
+    }
+
+    #[test]
+    fn reads_from_any_offset_across_frozen_chunks_and_the_tail() {
+        let mut b = Backlog::new(0, 1 << 20);
+        let value = vec![b'y'; 1000];
+        for i in 0..100 {
+            b.append_command(Some(i % 3), &[b"SET", b"k", &value]);
+        }
+        assert!(b.chunks.len() >= 5 && !b.tail.is_empty(), "{} chunks", b.chunks.len());
+        let all = collect(&mut b, 1).unwrap();
+        assert_eq!(all.len() as u64, b.end());
+        for from in (1..=b.end()).step_by(997).chain([b.end()]) {
+            assert_eq!(collect(&mut b, from).unwrap(), all[from as usize - 1..], "from {from}");
+        }
     }
 
     #[test]

@@ -334,6 +334,9 @@ async fn stream_to(
         let mut chunks = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
+            // Let the clients this worker is serving add their writes first, so the stream
+            // leaves in fewer, larger writes (Redis writes to replicas once per event loop).
+            tokio::task::yield_now().await;
             let grown = shared.repl.grown();
             tokio::pin!(grown);
             grown.as_mut().enable();
@@ -344,8 +347,19 @@ async fn stream_to(
             })?;
             peer.next_offset.store(from, Ordering::Relaxed);
             if !chunks.is_empty() {
-                for c in &chunks {
-                    wr.write_all(c).await?;
+                // One write for many small pieces (a replica far behind gets big pieces as
+                // they are).
+                let total: usize = chunks.iter().map(Bytes::len).sum();
+                if chunks.len() == 1 || total > 1 << 20 {
+                    for c in &chunks {
+                        wr.write_all(c).await?;
+                    }
+                } else {
+                    let mut joined = BytesMut::with_capacity(total);
+                    for c in &chunks {
+                        joined.extend_from_slice(c);
+                    }
+                    wr.write_all(&joined).await?;
                 }
                 shared.repl.trim(shared.config.read().repl_backlog_size);
                 continue;

@@ -150,7 +150,8 @@ impl SnapshotCut {
         for i in 0..store.shard_count() {
             drop(store.acquire(i));
         }
-        let shards = self.pending.copies.iter().map(|slot| slot.lock().take().expect("every shard was copied")).collect();
+        let shards =
+            self.pending.copies.iter().map(|slot| slot.lock().take().expect("every shard was copied")).collect();
         Snapshot { shards, databases: store.databases }
     }
 }
