@@ -315,8 +315,33 @@ fn redis_cli_rdb_backups_pass_redis_check_rdb() {
     assert_eq!(repl_field(&mut p, "connected_slaves"), "0");
 }
 
-/// A redis-server replicating Ferrocache: full sync, a write load, a dropped link continued
-/// with a partial resync, then the replica promoted and Ferrocache following it.
+/// The interop scenario once a replica of the other kind is attached: full sync, more writes,
+/// a dropped link continued with a partial resync, WAIT counting the replica, then the replica
+/// promoted and the old primary following it with a partial resync; the data compared by
+/// DUMP at every step.
+fn sync_drop_promote(p: &mut Connection, r: &mut Connection, replica: SocketAddr) {
+    wait_link_up(r);
+    wait_caught_up(p, r);
+    assert_eq!(dump_all(r), dump_all(p), "after the full sync");
+    write_mix(p, 1);
+    let killed: i64 = query(p, &["CLIENT", "KILL", "TYPE", "replica"]);
+    assert_eq!(killed, 1);
+    write_mix(p, 2);
+    wait_until("a partial resync", || stat(p, "sync_partial_ok") == 1);
+    wait_link_up(r);
+    wait_caught_up(p, r);
+    assert_eq!(dump_all(r), dump_all(p), "after the partial resync");
+    assert_eq!(query::<i64>(p, &["WAIT", "1", "0"]), 1, "the primary counts the replica's ACKs");
+    let _: String = query(r, &["REPLICAOF", "NO", "ONE"]);
+    write_mix(r, 3);
+    replicaof(p, replica);
+    wait_link_up(p);
+    wait_caught_up(r, p);
+    assert_eq!(stat(r, "sync_partial_ok"), 1, "the old primary continued with the promoted replica");
+    assert_eq!(dump_all(p), dump_all(r), "after the promotion");
+}
+
+/// A redis-server replicating Ferrocache, then taking over.
 #[test]
 fn redis_server_replicates_ferrocache_and_takes_over() {
     let primary = ferrocache(|_| {});
@@ -325,31 +350,10 @@ fn redis_server_replicates_ferrocache_and_takes_over() {
     let dir = TempDir::new("redis-replica");
     let redis = ServerProcess::redis(&dir.0, &["--replicaof", "127.0.0.1", &primary.addr.port().to_string()]);
     let mut r = connect(redis.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
-    assert_eq!(dump_all(&mut r), dump_all(&mut p), "after the full sync");
-    write_mix(&mut p, 1);
-    let killed: i64 = query(&mut p, &["CLIENT", "KILL", "TYPE", "replica"]);
-    assert_eq!(killed, 1);
-    write_mix(&mut p, 2);
-    wait_until("a partial resync", || stat(&mut p, "sync_partial_ok") == 1);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
-    assert_eq!(dump_all(&mut r), dump_all(&mut p), "after the partial resync");
-    assert_eq!(query::<i64>(&mut p, &["WAIT", "1", "0"]), 1);
-    // Promote redis-server; Ferrocache follows it and continues.
-    let _: String = query(&mut r, &["REPLICAOF", "NO", "ONE"]);
-    write_mix(&mut r, 3);
-    replicaof(&mut p, redis.addr);
-    wait_link_up(&mut p);
-    wait_caught_up(&mut r, &mut p);
-    assert_eq!(stat(&mut r, "sync_partial_ok"), 1, "Ferrocache continued with redis-server");
-    assert_eq!(dump_all(&mut p), dump_all(&mut r), "after the promotion");
+    sync_drop_promote(&mut p, &mut r, redis.addr);
 }
 
-/// Ferrocache replicating a redis-server (how users migrate): full sync, a write load, a
-/// dropped link continued with a partial resync, then Ferrocache promoted and redis-server
-/// following it.
+/// Ferrocache replicating a redis-server (how users migrate), then taking over.
 #[test]
 fn ferrocache_replicates_redis_server_and_takes_over() {
     let dir = TempDir::new("redis-primary");
@@ -358,25 +362,7 @@ fn ferrocache_replicates_redis_server_and_takes_over() {
     write_mix(&mut p, 0);
     let replica = ferrocache(|c| c.replicaof = Some(("127.0.0.1".into(), redis.addr.port())));
     let mut r = connect(replica.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
-    assert_eq!(dump_all(&mut r), dump_all(&mut p), "after the full sync");
-    write_mix(&mut p, 1);
-    let killed: i64 = query(&mut p, &["CLIENT", "KILL", "TYPE", "replica"]);
-    assert_eq!(killed, 1);
-    write_mix(&mut p, 2);
-    wait_until("a partial resync", || stat(&mut p, "sync_partial_ok") == 1);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
-    assert_eq!(dump_all(&mut r), dump_all(&mut p), "after the partial resync");
-    assert_eq!(query::<i64>(&mut p, &["WAIT", "1", "0"]), 1, "redis-server counts our ACKs");
-    let _: String = query(&mut r, &["REPLICAOF", "NO", "ONE"]);
-    write_mix(&mut r, 3);
-    replicaof(&mut p, replica.addr);
-    wait_link_up(&mut p);
-    wait_caught_up(&mut r, &mut p);
-    assert_eq!(stat(&mut r, "sync_partial_ok"), 1, "redis-server continued with Ferrocache");
-    assert_eq!(dump_all(&mut p), dump_all(&mut r), "after the promotion");
+    sync_drop_promote(&mut p, &mut r, replica.addr);
 }
 
 fn manual_ferrocache(clock: &ferrocache::store::Clock, f: impl FnOnce(&mut Config)) -> TestServer {
