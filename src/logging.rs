@@ -25,7 +25,9 @@ pub fn init(loglevel: &str, logfile: &str) -> std::io::Result<()> {
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);
     if logfile.is_empty() {
-        registry.with(fmt::layer().with_target(false).with_writer(std::io::stderr)).init();
+        // Colours only for a terminal: stderr redirected to a file gets plain lines.
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        registry.with(fmt::layer().with_target(false).with_ansi(ansi).with_writer(std::io::stderr)).init();
     } else {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(logfile)?;
         registry.with(fmt::layer().with_target(false).with_ansi(false).with_writer(std::sync::Mutex::new(file))).init();
