@@ -657,3 +657,47 @@ fn diskless_sync_max_replicas_ends_the_delay() {
     wait_caught_up(&mut p, &mut r);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
 }
+
+/// A full sync near `maxmemory` evicts nothing: the snapshot's copy is left out of the
+/// eviction check (`mem_not_counted_for_evict`), as a fork's pages are outside Redis's
+/// used memory.
+#[test]
+fn a_full_sync_near_maxmemory_does_not_evict() {
+    let dir = TempDir::new("sync-maxmemory");
+    let (pdir, rdir) = (dir.0.join("p"), dir.0.join("r"));
+    std::fs::create_dir_all(&pdir).unwrap();
+    std::fs::create_dir_all(&rdir).unwrap();
+    let primary = ServerProcess::ferrocache(
+        &pdir,
+        &[
+            "--maxmemory-policy",
+            "allkeys-lru",
+            "--repl-diskless-sync-delay",
+            "0",
+            "--save",
+            "",
+            "--rdb-key-save-delay",
+            "5",
+        ],
+    );
+    let replica = ServerProcess::ferrocache(&rdir, &["--save", ""]);
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    common::replication::fill(&mut p, "key", 200_000, 16);
+    let used: u64 = expect_field(&info(&mut p, "memory"), "used_memory").parse().unwrap();
+    // Room for the backlog and the transfer's buffers, not for the snapshot's copy (200,000
+    // entries, over 12 MB).
+    let _: () = query(&mut p, &["CONFIG", "SET", "maxmemory", &(used + (6 << 20)).to_string()]);
+    replicaof(&mut r, primary.addr);
+    // Overwrites while the copy is alive: each runs the eviction check.
+    wait_until("the snapshot's copy", || {
+        let not_counted: u64 = expect_field(&info(&mut p, "memory"), "mem_not_counted_for_evict").parse().unwrap();
+        not_counted > 8 << 20
+    });
+    for _ in 0..10 {
+        common::replication::fill(&mut p, "key", 1000, 16);
+    }
+    wait_link_up(&mut r);
+    assert_eq!(stat(&mut p, "evicted_keys"), 0, "{}", info(&mut p, "memory"));
+    wait_caught_up(&mut p, &mut r);
+    assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), 200_000);
+}

@@ -363,12 +363,19 @@ fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
     }
     let samples = shared.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;
     let store = &shared.store;
-    let used = |s: &crate::store::Store| shared.memory.estimate(s.logical_used());
+    let used = |s: &crate::store::Store| shared.memory.estimate(s.logical_used()).saturating_sub(not_counted(shared));
     let out_of_memory = store.evict_to(limit, samples, used).is_err();
     if !out_of_memory {
         return None;
     }
     queued_or_own_flag(client, spec, Flags::DENYOOM).then(|| Reply::err(errors::OOM))
+}
+
+/// Memory eviction leaves out, as Redis's `freeMemoryGetNotCountedMemory`: what snapshots'
+/// copies hold (a fork's pages would not be in `used_memory` at all) and the stream history
+/// kept beyond `repl-backlog-size` for replicas that are behind (Redis's replica buffers).
+pub fn not_counted(shared: &Shared) -> u64 {
+    shared.store.snapshot_bytes() + shared.repl.held_beyond_size()
 }
 
 /// Whether the command has `flag`, or for EXEC, whether any queued command has it.

@@ -555,6 +555,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("mem_fragmentation_ratio", &format!("{:.2}", rss as f64 / used.max(1) as f64));
             w!("mem_allocator", &"jemalloc-5.3.0");
             w!("lazyfree_pending_objects", &0);
+            w!("mem_not_counted_for_evict", &super::dispatch::not_counted(shared));
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");

@@ -120,6 +120,9 @@ pub struct Replication {
     backlog: Mutex<Option<Backlog>>,
     /// `master_repl_offset`, readable without the lock.
     offset: AtomicU64,
+    /// History held beyond `repl-backlog-size` (for replicas behind), readable without the
+    /// lock: like Redis's replica output buffers, not counted for eviction.
+    held_beyond_size: AtomicU64,
     /// Local write effects are appended to the backlog (a primary with a backlog).
     feeding: AtomicBool,
     /// This server replicates a primary (REPLICAOF host port).
@@ -178,6 +181,7 @@ impl Default for Replication {
             ids: Mutex::new(ReplIds { replid: random_replid(), replid2: NO_REPLID.into(), second_offset: -1 }),
             backlog: Mutex::new(None),
             offset: AtomicU64::new(0),
+            held_beyond_size: AtomicU64::new(0),
             feeding: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
             grown: Notify::new(),
@@ -285,6 +289,11 @@ impl Replication {
         self.ids.lock().clone()
     }
 
+    /// Stream history held beyond `repl-backlog-size` for replicas that are behind.
+    pub fn held_beyond_size(&self) -> u64 {
+        self.held_beyond_size.load(Ordering::Relaxed)
+    }
+
     /// `(active, size, first byte offset, histlen)` for INFO.
     pub fn backlog_info(&self) -> Option<(u64, u64, u64)> {
         self.backlog.lock().as_ref().map(|b| (b.size, b.first(), b.histlen()))
@@ -307,6 +316,7 @@ impl Replication {
         if b.over_size() {
             b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
         }
+        self.held_beyond_size.store(b.histlen().saturating_sub(b.size), Ordering::Relaxed);
         drop(guard);
         self.wake_senders();
     }
@@ -337,6 +347,7 @@ impl Replication {
         if b.over_size() {
             b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
         }
+        self.held_beyond_size.store(b.histlen().saturating_sub(b.size), Ordering::Relaxed);
         drop(guard);
         self.wake_senders();
     }
@@ -376,6 +387,7 @@ impl Replication {
         if let Some(b) = b.as_mut() {
             b.size = backlog_size;
             b.trim(oldest.filter(|&o| o != u64::MAX));
+            self.held_beyond_size.store(b.histlen().saturating_sub(b.size), Ordering::Relaxed);
         }
     }
 

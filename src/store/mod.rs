@@ -194,6 +194,8 @@ pub struct Store {
     /// A replica's keyspace: keys whose TTL has passed are hidden from readers but not
     /// deleted, neither on access nor by the active cycle; the primary's DEL deletes them.
     replica_mode: AtomicBool,
+    /// Bytes held by snapshots' copies (see `snapshot.rs`).
+    snapshot_bytes: Arc<AtomicI64>,
 }
 
 impl Store {
@@ -221,8 +223,15 @@ impl Store {
             snapshot_gate: Arc::default(),
             effects: Effects::default(),
             replica_mode: AtomicBool::new(false),
+            snapshot_bytes: Arc::default(),
             clock,
         }
+    }
+
+    /// Bytes the copies of live snapshots hold: memory a fork would have kept outside
+    /// `used_memory`, left out of eviction decisions.
+    pub fn snapshot_bytes(&self) -> u64 {
+        self.snapshot_bytes.load(Ordering::Relaxed).max(0) as u64
     }
 
     /// Whether this is a replica's keyspace (see the field).

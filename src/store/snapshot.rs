@@ -17,6 +17,7 @@ use super::bytes24::Str;
 use super::value::Value;
 use super::{Shard, Store};
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// One key as it was at the cut.
@@ -37,6 +38,8 @@ pub struct SnapshotEntry {
 pub struct Snapshot {
     shards: Vec<Vec<Vec<SnapshotEntry>>>,
     databases: usize,
+    /// Keeps the copies counted as snapshot memory while they live.
+    _memory: Option<Arc<SnapshotMemory>>,
 }
 
 impl Snapshot {
@@ -68,6 +71,35 @@ impl Snapshot {
 pub struct PendingSnapshot {
     /// Per shard: per database, its entries.
     copies: Vec<Mutex<Option<Vec<Vec<SnapshotEntry>>>>>,
+    memory: Arc<SnapshotMemory>,
+}
+
+/// What a snapshot's copies hold, counted in the store's [`Store::snapshot_bytes`] until the
+/// last of the pending snapshot and the snapshot made from it is gone. Redis's fork copies
+/// pages outside `used_memory`; ours are allocations, so eviction leaves them out (see
+/// `commands::dispatch::check_memory`), or a full sync or BGSAVE near `maxmemory` would evict.
+#[derive(Debug)]
+struct SnapshotMemory {
+    counter: Arc<AtomicI64>,
+    bytes: AtomicI64,
+}
+
+impl SnapshotMemory {
+    fn add(&self, bytes: i64) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.counter.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+impl Drop for SnapshotMemory {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+}
+
+/// The heap a shard's copy takes: its entries (long values are shared, not copied).
+fn copy_bytes(copy: &[Vec<SnapshotEntry>]) -> i64 {
+    copy.iter().map(|entries| entries.capacity() * std::mem::size_of::<SnapshotEntry>()).sum::<usize>() as i64
 }
 
 fn copy_shard(shard: &Shard) -> Vec<Vec<SnapshotEntry>> {
@@ -131,7 +163,9 @@ impl Store {
             *busy = true;
         }
         let held = lock();
-        let pending = Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect() });
+        let memory = Arc::new(SnapshotMemory { counter: self.snapshot_bytes.clone(), bytes: AtomicI64::new(0) });
+        let pending =
+            Arc::new(PendingSnapshot { copies: (0..self.shard_count()).map(|_| Mutex::new(None)).collect(), memory });
         // Ascending order, as every multi-shard lock is taken: no deadlock.
         let mut all: Vec<_> = (0..self.shard_count()).map(|i| self.acquire(i)).collect();
         for shard in &mut all {
@@ -152,7 +186,7 @@ impl SnapshotCut {
         }
         let shards =
             self.pending.copies.iter().map(|slot| slot.lock().take().expect("every shard was copied")).collect();
-        Snapshot { shards, databases: store.databases }
+        Snapshot { shards, databases: store.databases, _memory: Some(self.pending.memory.clone()) }
     }
 }
 
@@ -171,7 +205,9 @@ impl Store {
     #[inline(never)]
     pub(super) fn pay_copy(&self, i: usize, shard: &mut Shard) {
         if let Some(pending) = shard.owed_copy.take() {
-            *pending.copies[i].lock() = Some(copy_shard(shard));
+            let copy = copy_shard(shard);
+            pending.memory.add(copy_bytes(&copy));
+            *pending.copies[i].lock() = Some(copy);
         }
     }
 }
@@ -180,6 +216,30 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::Clock;
+
+    #[test]
+    fn the_copies_count_as_snapshot_memory_while_they_live() {
+        let store = Store::new(1, 4, Clock::manual(1_000));
+        for i in 0..1000 {
+            let key = format!("k{i}");
+            store.lock_key(key.as_bytes()).insert(0, key.as_bytes(), Value::from_set(b"v"), 0);
+        }
+        assert_eq!(store.snapshot_bytes(), 0);
+        let snap = store.snapshot();
+        let expected = 1000 * std::mem::size_of::<SnapshotEntry>() as u64;
+        assert!(store.snapshot_bytes() >= expected, "{} < {expected}", store.snapshot_bytes());
+        drop(snap);
+        assert_eq!(store.snapshot_bytes(), 0);
+        // A cut dropped before its copy is finished lets go of what was copied.
+        let cut = store.cut(|| {});
+        drop(store.lock_key(b"k1"));
+        assert!(store.snapshot_bytes() > 0);
+        drop(cut);
+        for i in 0..store.shard_count() {
+            drop(store.shard(i));
+        }
+        assert_eq!(store.snapshot_bytes(), 0);
+    }
 
     #[test]
     fn copies_every_database_with_ttls() {
