@@ -197,6 +197,13 @@ fn replconf_options(h: &mut Handshake, args: &[Bytes]) -> Reply {
                 Err(e) => return e,
             }
         } else if is(option, "ip-address") {
+            // Redis's NET_HOST_STR_LEN: the address is kept and shown in INFO.
+            if value.len() >= 256 {
+                return Reply::error(format!(
+                    "ERR REPLCONF ip-address provided by replica instance is too long: {} bytes",
+                    value.len()
+                ));
+            }
             h.ip_address = Some(args::lossy(value));
         } else if is(option, "capa") {
             if is(value, "eof") {
