@@ -127,59 +127,62 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
 /// MISCONF or LOADING checks (effects are off while loading, so nothing propagates). An
 /// unknown command or a wrong argument count means the file is not what we wrote.
 pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<(), String> {
-    let name = || String::from_utf8_lossy(&args[0]).into_owned();
-    let spec = resolve(&args).map_err(|_| format!("Unknown command '{}'", name()))?;
-    if !spec.arity_ok(args.len()) {
-        return Err(format!("Wrong number of arguments for '{}'", name()));
-    }
-    if let Some(multi) = client.multi.as_mut() {
-        if !runs_inside_multi(spec) {
-            multi.queue.push((spec, args));
-            return Ok(());
-        }
-    }
-    let mut ks = lock_for(shared, client, spec, &args);
-    call(shared, client, &mut ks, spec, &args);
-    Ok(())
+    run_unchecked(shared, client, args, false, || {}).map(drop)
 }
 
 /// Runs one command from our primary's stream (Redis's master client): no checks, as
 /// for [`replay`], and keys whose TTL has passed count as present (the primary decides
-/// expiry). `applied` runs while the command's shards are still held.
+/// expiry). `applied` runs while the command's shards are still held. An error reply is
+/// returned as the error.
 pub fn apply_replicated(
     shared: &Shared,
     client: &mut Client,
     args: Vec<Bytes>,
     applied: impl FnOnce(),
 ) -> Result<(), String> {
+    match run_unchecked(shared, client, args, true, applied)? {
+        Reply::Error(e) => Err(e.into_owned()),
+        _ => Ok(()),
+    }
+}
+
+/// What [`replay`] and [`apply_replicated`] share: resolve, check the arity, queue inside
+/// MULTI or run; `applied` runs once the command is done (or refused), before its shards
+/// are unlocked.
+fn run_unchecked(
+    shared: &Shared,
+    client: &mut Client,
+    args: Vec<Bytes>,
+    keep_expired: bool,
+    applied: impl FnOnce(),
+) -> Result<Reply, String> {
     let name = || String::from_utf8_lossy(&args[0]).into_owned();
     let spec = match resolve(&args) {
-        Ok(spec) => spec,
+        Ok(spec) if spec.arity_ok(args.len()) => spec,
+        Ok(_) => {
+            applied();
+            return Err(format!("Wrong number of arguments for '{}'", name()));
+        }
         Err(_) => {
             applied();
             return Err(format!("Unknown command '{}'", name()));
         }
     };
-    if !spec.arity_ok(args.len()) {
-        applied();
-        return Err(format!("Wrong number of arguments for '{}'", name()));
-    }
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
             multi.queue.push((spec, args));
             applied();
-            return Ok(());
+            return Ok(Reply::simple("QUEUED"));
         }
     }
     let mut ks = lock_for(shared, client, spec, &args);
-    ks.keep_expired_keys();
+    if keep_expired {
+        ks.keep_expired_keys();
+    }
     let reply = call(shared, client, &mut ks, spec, &args);
     applied();
     drop(ks);
-    match reply {
-        Reply::Error(e) => Err(e.into_owned()),
-        _ => Ok(()),
-    }
+    Ok(reply)
 }
 
 /// Runs a resolved, checked command on already-locked shards: the part EXEC repeats for
