@@ -309,9 +309,20 @@ impl Replication {
 
     /// Appends a command to the stream (no SELECT when `db` is None) and wakes the senders.
     fn append(&self, db: Option<usize>, args: &[&[u8]]) {
+        self.grow(|b| b.append_command(db, args));
+    }
+
+    /// Relays bytes of our primary's stream to our own replicas.
+    pub fn append_raw(&self, bytes: &[u8]) {
+        self.grow(|b| b.append_raw(bytes));
+    }
+
+    /// Runs `add` on the backlog (if there is one), trims it when well over its size,
+    /// publishes the new offset and wakes the senders.
+    fn grow(&self, add: impl FnOnce(&mut Backlog)) {
         let mut guard = self.backlog.lock();
         let Some(b) = guard.as_mut() else { return };
-        b.append_command(db, args);
+        add(b);
         self.offset.store(b.end(), Ordering::Release);
         if b.over_size() {
             b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
@@ -336,20 +347,6 @@ impl Replication {
 
     pub fn mark_sender_sleeping(&self) {
         self.sender_sleeping.store(true, Ordering::SeqCst);
-    }
-
-    /// Relays bytes of our primary's stream to our own replicas.
-    pub fn append_raw(&self, bytes: &[u8]) {
-        let mut guard = self.backlog.lock();
-        let Some(b) = guard.as_mut() else { return };
-        b.append_raw(bytes);
-        self.offset.store(b.end(), Ordering::Release);
-        if b.over_size() {
-            b.trim(Some(self.oldest_needed.load(Ordering::Relaxed)).filter(|&o| o != u64::MAX));
-        }
-        self.held_beyond_size.store(b.histlen().saturating_sub(b.size), Ordering::Relaxed);
-        drop(guard);
-        self.wake_senders();
     }
 
     /// `PING` into the stream every `repl-ping-replica-period` while replicas are attached,
@@ -557,8 +554,7 @@ impl Replication {
     /// What `PSYNC` should ask our primary for: our id and next offset if we have a history
     /// to continue (`? -1` otherwise).
     pub fn psync_target(&self) -> Option<(String, u64)> {
-        let has_history = self.backlog.lock().is_some();
-        has_history.then(|| (self.ids.lock().replid.clone(), self.offset() + 1))
+        self.save_info().map(|(replid, offset)| (replid, offset + 1))
     }
 
     /// The RDB aux fields that let a restarted replica continue (`repl-id`, `repl-offset`),

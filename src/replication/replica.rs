@@ -623,22 +623,12 @@ impl Shared {
         let path = self.rdb_path();
         std::fs::rename(temp, &path)
             .map_err(|e| format!("Failed trying to rename the temp DB into {}: {e}", path.display()))?;
-        self.persistence.set_loading(true);
-        self.flush_everything();
-        let result = self.load_rdb_from_primary(&path);
-        if result.is_err() {
-            self.flush_everything();
-        }
-        self.persistence.set_loading(false);
-        if self.aof_enabled() {
-            // The AOF restarts from the new dataset, as Redis's `restartAOFAfterSYNC`.
-            self.bgrewriteaof();
-        }
-        result
+        let file = std::fs::File::open(&path).map_err(|e| format!("Can't open {}: {e}", path.display()))?;
+        self.load_streamed_from_primary(std::io::BufReader::with_capacity(1 << 16, file), false)
     }
 
-    /// Loads a snapshot read from the socket (see `load_from_socket`); returns the stream's
-    /// database (`repl-stream-db`).
+    /// Loads a snapshot from the socket (see `load_from_socket`) or its temporary file;
+    /// returns the stream's database (`repl-stream-db`).
     pub fn load_streamed_from_primary(
         &self,
         input: impl std::io::BufRead,
@@ -652,6 +642,7 @@ impl Shared {
                 keep_expired: true,
             }
         };
+        let started = std::time::Instant::now();
         let load = |store: &crate::store::Store, input| {
             crate::persistence::rdb_file::load_from(store, input, 0, options, |_, _| {}).map_err(|e| e.to_string())
         };
@@ -672,8 +663,9 @@ impl Shared {
             self.persistence.set_loading(false);
             result?
         };
-        tracing::info!("Done loading RDB, keys loaded: {}, keys expired: {}.", stats.keys_loaded, stats.keys_expired);
+        self.record_load(&stats, started);
         if self.aof_enabled() {
+            // The AOF restarts from the new dataset, as Redis's `restartAOFAfterSYNC`.
             self.bgrewriteaof();
         }
         Ok(stats.repl.map(|r| r.stream_db))

@@ -433,15 +433,9 @@ impl Shared {
         Ok(())
     }
 
-    /// Loads a replica's snapshot from its primary (the caller flushed and raised `loading`):
-    /// every key, expired or not. Returns the stream's database from the AUX fields.
-    pub fn load_rdb_from_primary(&self, path: &Path) -> Result<Option<usize>, String> {
-        let options = {
-            let c = self.config.read();
-            LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: true }
-        };
-        let started = Instant::now();
-        let stats = rdb_file::load(&self.store, path, options, |_, _| {}).map_err(|e| e.to_string())?;
+    /// Records a load of a replica's snapshot from its primary (INFO's
+    /// `rdb_last_load_keys_*`) and logs it.
+    pub fn record_load(&self, stats: &rdb_file::LoadStats, started: Instant) {
         let p = &self.persistence;
         p.last_load_keys_loaded.store(stats.keys_loaded, Ordering::Relaxed);
         p.last_load_keys_expired.store(stats.keys_expired, Ordering::Relaxed);
@@ -451,7 +445,6 @@ impl Shared {
             stats.keys_expired,
             started.elapsed().as_secs_f64()
         );
-        Ok(stats.repl.map(|r| r.stream_db))
     }
 
     pub fn rdb_info(&self) -> RdbInfo {
