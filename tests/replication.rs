@@ -32,6 +32,18 @@ fn wait_link_up(replica: &mut Connection) {
     wait_until("master_link_status:up", || repl_field(replica, "master_link_status") == "up");
 }
 
+/// Waits until the replica's link is up and it has applied everything streamed so far.
+fn wait_synced(primary: &mut Connection, replica: &mut Connection) {
+    wait_link_up(replica);
+    wait_caught_up(primary, replica);
+}
+
+/// Makes `replica` a replica of `primary_addr` and waits until it has caught up.
+fn attach(primary: &mut Connection, replica: &mut Connection, primary_addr: SocketAddr) {
+    replicaof(replica, primary_addr);
+    wait_synced(primary, replica);
+}
+
 /// Waits until the replica has applied everything the primary has streamed so far.
 fn wait_caught_up(primary: &mut Connection, replica: &mut Connection) {
     let target: u64 = repl_field(primary, "master_repl_offset").parse().unwrap();
@@ -47,9 +59,7 @@ fn ferrocache_replicates_ferrocache_diskless_and_from_disk() {
         let replica = ferrocache(|_| {});
         let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
         write_mix(&mut p, 0);
-        replicaof(&mut r, primary.addr);
-        wait_link_up(&mut r);
-        wait_caught_up(&mut p, &mut r);
+        attach(&mut p, &mut r, primary.addr);
         assert_eq!(dump_all(&mut r), dump_all(&mut p), "after the full sync (diskless {diskless})");
         write_mix(&mut p, 1);
         wait_caught_up(&mut p, &mut r);
@@ -118,15 +128,12 @@ fn a_dropped_link_continues_with_a_partial_resync() {
     let replica = ferrocache(|_| {});
     let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
     write_mix(&mut p, 0);
-    replicaof(&mut r, primary.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    attach(&mut p, &mut r, primary.addr);
     let killed: i64 = query(&mut p, &["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(killed, 1);
     write_mix(&mut p, 1);
     wait_until("a partial resync", || stat(&mut p, "sync_partial_ok") == 1);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    wait_synced(&mut p, &mut r);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
     assert_eq!(stat(&mut p, "sync_full"), 1, "no second full sync");
 }
@@ -146,16 +153,14 @@ fn a_restarted_replica_continues_from_its_rdb() {
     {
         let replica = ferrocache(replica_config);
         let mut r = connect(replica.addr);
-        wait_link_up(&mut r);
-        wait_caught_up(&mut p, &mut r);
+        wait_synced(&mut p, &mut r);
         let _: redis::Value = redis::cmd("SHUTDOWN").arg("SAVE").query(&mut r).unwrap_or(redis::Value::Nil);
         replica.join();
     }
     write_mix(&mut p, 1);
     let replica = ferrocache(replica_config);
     let mut r = connect(replica.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    wait_synced(&mut p, &mut r);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
     assert_eq!(stat(&mut p, "sync_partial_ok"), 1);
     assert_eq!(stat(&mut p, "sync_full"), 1);
@@ -169,9 +174,7 @@ fn a_promotion_keeps_the_history_for_the_old_primary() {
     let replica = ferrocache(|_| {});
     let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
     write_mix(&mut p, 0);
-    replicaof(&mut r, primary.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    attach(&mut p, &mut r, primary.addr);
     let old_id = repl_field(&mut p, "master_replid");
     let offset: i64 = repl_field(&mut r, "master_repl_offset").parse().unwrap();
     let _: String = query(&mut r, &["REPLICAOF", "NO", "ONE"]);
@@ -182,9 +185,7 @@ fn a_promotion_keeps_the_history_for_the_old_primary() {
     assert_ne!(expect_field(&info_r, "master_replid"), old_id);
     // The promoted replica takes writes; the old primary follows it.
     write_mix(&mut r, 1);
-    replicaof(&mut p, replica.addr);
-    wait_link_up(&mut p);
-    wait_caught_up(&mut r, &mut p);
+    attach(&mut r, &mut p, replica.addr);
     assert_eq!(stat(&mut r, "sync_partial_ok"), 1, "the old primary continued");
     assert_eq!(stat(&mut r, "sync_full"), 0);
     assert_eq!(dump_all(&mut p), dump_all(&mut r));
@@ -320,23 +321,20 @@ fn redis_cli_rdb_backups_pass_redis_check_rdb() {
 /// promoted and the old primary following it with a partial resync; the data compared by
 /// DUMP at every step.
 fn sync_drop_promote(p: &mut Connection, r: &mut Connection, replica: SocketAddr) {
-    wait_link_up(r);
-    wait_caught_up(p, r);
+    wait_synced(p, r);
     assert_eq!(dump_all(r), dump_all(p), "after the full sync");
     write_mix(p, 1);
     let killed: i64 = query(p, &["CLIENT", "KILL", "TYPE", "replica"]);
     assert_eq!(killed, 1);
     write_mix(p, 2);
     wait_until("a partial resync", || stat(p, "sync_partial_ok") == 1);
-    wait_link_up(r);
-    wait_caught_up(p, r);
+    wait_synced(p, r);
     assert_eq!(dump_all(r), dump_all(p), "after the partial resync");
     assert_eq!(query::<i64>(p, &["WAIT", "1", "0"]), 1, "the primary counts the replica's ACKs");
     let _: String = query(r, &["REPLICAOF", "NO", "ONE"]);
     write_mix(r, 3);
     replicaof(p, replica);
-    wait_link_up(p);
-    wait_caught_up(r, p);
+    wait_synced(r, p);
     assert_eq!(stat(r, "sync_partial_ok"), 1, "the old primary continued with the promoted replica");
     assert_eq!(dump_all(p), dump_all(r), "after the promotion");
 }
@@ -387,9 +385,7 @@ fn expiry_on_a_replica_waits_for_the_primarys_del() {
     let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
     let _: () = query(&mut p, &["SET", "lazy", "v", "PX", "1000"]);
     let _: () = query(&mut p, &["SET", "active", "v", "PX", "1000"]);
-    replicaof(&mut r, primary.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    attach(&mut p, &mut r, primary.addr);
     advance(&replica_clock, 5000);
     assert_eq!(query::<Option<String>>(&mut r, &["GET", "lazy"]), None, "past its TTL it reads as missing");
     assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), 2, "but is still there");
@@ -509,8 +505,7 @@ fn a_syncing_replica_serves_old_data_then_loading_never_half() {
     assert!(saw_old, "old data was served while the snapshot arrived");
     assert!(saw_loading, "-LOADING while it loaded");
     writer.join().unwrap();
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    wait_synced(&mut p, &mut r);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
 }
 
@@ -616,8 +611,7 @@ fn diskless_load_swapdb_serves_old_data_and_on_empty_db_loads_from_the_socket() 
         break;
     }
     assert!(saw_old > 0, "the old data was served while the new loaded");
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    wait_synced(&mut p, &mut r);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
     assert!(!std::fs::read_dir(replica_dir(&mut r)).unwrap().any(|e| e.unwrap().file_name() == "dump.rdb"));
 
@@ -630,8 +624,7 @@ fn diskless_load_swapdb_serves_old_data_and_on_empty_db_loads_from_the_socket() 
         c.replicaof = Some(("127.0.0.1".into(), redis.addr.port()));
     });
     let mut e = connect(empty.addr);
-    wait_link_up(&mut e);
-    wait_caught_up(&mut rp, &mut e);
+    wait_synced(&mut rp, &mut e);
     assert_eq!(dump_all(&mut e), dump_all(&mut rp));
     assert!(!std::fs::read_dir(replica_dir(&mut e)).unwrap().any(|f| f.unwrap().file_name() == "dump.rdb"));
 }
@@ -652,9 +645,7 @@ fn diskless_sync_max_replicas_ends_the_delay() {
     let replica = ferrocache(|_| {});
     let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
     write_mix(&mut p, 0);
-    replicaof(&mut r, primary.addr);
-    wait_link_up(&mut r);
-    wait_caught_up(&mut p, &mut r);
+    attach(&mut p, &mut r, primary.addr);
     assert_eq!(dump_all(&mut r), dump_all(&mut p));
 }
 

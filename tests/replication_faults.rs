@@ -20,7 +20,6 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -29,40 +28,13 @@ use std::time::{Duration, Instant};
 // ---------------------------------------------------------------------------------------
 // Servers
 
-/// The `ferrocache` binary on `port` working in `dir`, its stderr (where a panic is printed)
-/// appended to `dir/ferrocache.stderr`, its log to `dir/ferrocache.log`; full syncs start at
-/// once and nothing is saved unless `extra` says so. Ready when it answers PING with PONG.
+/// The `ferrocache` binary on `port` working in `dir` ([`ServerProcess::ferrocache_on`]:
+/// its log and stderr kept there); full syncs start at once and nothing is saved unless
+/// `extra` says so.
 fn ferrocache_on(dir: &Path, port: u16, extra: &[&str]) -> ServerProcess {
-    let log = dir.join("ferrocache.log");
-    let stderr =
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("ferrocache.stderr")).expect("stderr file");
-    let child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--threads", "2"])
-        .args(["--save", "", "--repl-diskless-sync-delay", "0"])
-        .arg("--dir")
-        .arg(dir)
-        .arg("--logfile")
-        .arg(&log)
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("spawn the ferrocache binary");
-    let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], port)), log };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            panic!("ferrocache exited during start-up ({status}):\n{}", server_output(dir));
-        }
-        if let Ok(mut con) = redis::Client::open(server.url()).unwrap().get_connection() {
-            if redis::cmd("PING").query::<String>(&mut con).is_ok() {
-                return server;
-            }
-        }
-        assert!(Instant::now() < deadline, "ferrocache did not become ready:\n{}", server_output(dir));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut flags = vec!["--save", "", "--repl-diskless-sync-delay", "0"];
+    flags.extend_from_slice(extra);
+    ServerProcess::ferrocache_on(dir, port, &flags)
 }
 
 fn ferrocache(dir: &Path, extra: &[&str]) -> ServerProcess {

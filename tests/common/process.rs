@@ -117,8 +117,17 @@ impl ServerProcess {
             .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Self::stderr_file(dir));
         cmd
+    }
+
+    /// `dir/ferrocache.stderr`, appended to: where a panic is printed (a panicking task does
+    /// not stop the process, so its message is the only trace).
+    fn stderr_file(dir: &Path) -> Stdio {
+        match std::fs::OpenOptions::new().create(true).append(true).open(dir.join("ferrocache.stderr")) {
+            Ok(file) => file.into(),
+            Err(_) => Stdio::null(),
+        }
     }
 
     /// Polls PING (bounded, backing off) until `+PONG`; panics with the log if the process
@@ -152,8 +161,17 @@ impl ServerProcess {
         redis::Client::open(self.url()).unwrap().get_connection().unwrap()
     }
 
+    /// The log, and the stderr a Ferrocache process left beside it.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let stderr = self.log.with_file_name("ferrocache.stderr");
+        if let Ok(err) = std::fs::read_to_string(stderr) {
+            if !err.is_empty() {
+                text.push_str("\n--- stderr ---\n");
+                text.push_str(&err);
+            }
+        }
+        text
     }
 
     /// SIGKILL: no chance to flush or save anything.
