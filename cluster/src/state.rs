@@ -181,6 +181,8 @@ pub enum ClusterCommand {
     SetLink { node: NodeId, link: LinkState, ping_sent: u64, pong_received: u64 },
     /// *Local* (`fail?`) / replicated (`fail`): failure detection's verdict.
     SetFailState { node: NodeId, pfail: bool, fail: bool },
+    /// The cluster no longer deems `node` failed (`clearNodeFailureIfNeeded`): clears `fail`.
+    ClearFail { node: NodeId },
     /// *Local*: a node's replication offset.
     SetReplOffset { node: NodeId, offset: i64 },
     /// *Local*: failure reports about a node (COUNT-FAILURE-REPORTS).
@@ -603,6 +605,10 @@ impl ClusterState {
                 let n = self.node_mut(node)?;
                 n.flags.set(NodeFlags::PFAIL, *pfail);
                 n.flags.set(NodeFlags::FAIL, *fail);
+                Ok(Applied::Ok)
+            }
+            C::ClearFail { node } => {
+                self.node_mut(node)?.flags.remove(NodeFlags::FAIL);
                 Ok(Applied::Ok)
             }
             C::SetReplOffset { node, offset } => {

@@ -91,15 +91,21 @@ async fn eventually(nodes: &[&TestNode], what: &str, mut check: impl FnMut() -> 
     }
 }
 
-/// The state seen as `viewer` sees it, without each node's own link observations (who it
-/// pinged when): equal for every member of a cluster.
+/// The state seen as `viewer` sees it, without each node's own observations (who it pinged
+/// when, `fail?`, failure reports, offsets): equal for every member of a cluster.
 fn as_seen_by(mut state: ClusterState, viewer: NodeId) -> ClusterState {
     state.set_myself(viewer).expect("viewer known");
-    let ids: Vec<NodeId> = state.nodes().iter().map(|n| n.id).collect();
-    for node in ids {
-        let unobserved =
-            ClusterCommand::SetLink { node, link: LinkState::Disconnected, ping_sent: 0, pong_received: 0 };
-        state.apply(&unobserved).expect("a known node");
+    let nodes: Vec<(NodeId, bool)> = state.nodes().iter().map(|n| (n.id, n.is_failed())).collect();
+    for (node, fail) in nodes {
+        let unobserved = [
+            ClusterCommand::SetLink { node, link: LinkState::Disconnected, ping_sent: 0, pong_received: 0 },
+            ClusterCommand::SetFailState { node, pfail: false, fail },
+            ClusterCommand::SetFailureReports { node, count: 0 },
+            ClusterCommand::SetReplOffset { node, offset: 0 },
+        ];
+        for cmd in &unobserved {
+            state.apply(cmd).expect("a known node");
+        }
     }
     state
 }

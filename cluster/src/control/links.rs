@@ -19,10 +19,12 @@ use super::ControlPlane;
 use crate::replies::{LinkDirection, LinkInfo, MessageStats, MessageType};
 use crate::{ClusterCommand, LinkState, NodeId};
 
-/// How often each peer is pinged: Redis pings every node at least every half node timeout
-/// (and some every second); more often than once a second buys nothing here.
+/// How often each peer is pinged: a tenth of the node timeout, so that a node that stops
+/// answering is flagged `fail?` within a tenth past the timeout (Redis pings every node at
+/// least every half timeout, and flags it a whole timeout after the first unanswered ping);
+/// at least every 20 ms, and more often than once a second buys nothing.
 pub(crate) fn ping_interval(node_timeout: Duration) -> Duration {
-    (node_timeout / 2).clamp(Duration::from_millis(50), Duration::from_secs(1))
+    (node_timeout / 10).clamp(Duration::from_millis(20), Duration::from_secs(1))
 }
 
 /// The bus connections alive now, with their creation times (unix ms).
@@ -106,7 +108,8 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
         if p.is_closed() {
             return;
         }
-        let interval = ping_interval(p.timing.rpc);
+        let round = tokio::time::Instant::now();
+        let interval = ping_interval(p.timing.node_timeout);
         let me = p.me();
         let targets = p.peer_buses();
         // Nodes forgotten since: their links go.
@@ -126,13 +129,18 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
             p.links.count(MessageType::Ping, true);
             pings.spawn(async move {
                 let sent = now_ms();
-                let answered = matches!(peer.call(&Request::Ping { from: me }, interval).await, Ok(Reply::Pong));
-                (id, addr, peer, since, sent, answered)
+                let status = match peer.call(&Request::Ping { from: me }, interval).await {
+                    Ok(Reply::Pong(status)) => Some(status),
+                    _ => None,
+                };
+                (id, addr, peer, since, sent, status)
             });
         }
         drop(p);
-        while let Some(Ok((id, addr, peer, since, sent, answered))) = pings.join_next().await {
+        while let Some(Ok((id, addr, peer, since, sent, status))) = pings.join_next().await {
             let Some(p) = plane.upgrade() else { return };
+            let answered = status.is_some();
+            p.detector.observe(id, status);
             if answered {
                 p.links.count(MessageType::Pong, false);
             }
@@ -141,7 +149,10 @@ pub(crate) async fn watch(plane: Weak<ControlPlane>) {
             p.observe_link(id, answered, sent);
             peers.insert(id, (addr, peer, since));
         }
-        tokio::time::sleep(interval).await;
+        if let Some(p) = plane.upgrade() {
+            p.after_pings().await;
+        }
+        tokio::time::sleep_until(round + interval).await;
     }
 }
 

@@ -110,6 +110,7 @@
 //! Learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
 //! failure detection and automatic failover by the leader, and a limit on the number of voters.
 
+mod failure;
 mod links;
 mod membership;
 mod network;
@@ -139,6 +140,7 @@ use self::storage::LogStore;
 use self::types::{Payload, Raft, RaftId};
 use self::view::View;
 use crate::{Applied, ClusterCommand, ClusterError, ClusterState, NodeId};
+pub use failure::{NodeStatus, PauseHook};
 
 /// Redis's default `cluster-node-timeout`.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(15_000);
@@ -170,6 +172,8 @@ impl ControlOptions {
 
 /// Durations derived from the node timeout.
 struct Timing {
+    /// `cluster-node-timeout` (at least 300 ms).
+    node_timeout: Duration,
     heartbeat: Duration,
     /// How long a proposal may take.
     propose: Duration,
@@ -205,6 +209,10 @@ pub struct ControlPlane {
     leader_contact: Mutex<Option<std::time::Instant>>,
     /// The bus links alive now (see `links.rs`).
     links: Arc<links::LinkTable>,
+    /// Failure detection's memory (see `failure.rs`).
+    detector: failure::Detector,
+    /// What the server does for a replica's manual failover.
+    pause_hook: Mutex<Option<PauseHook>>,
 }
 
 impl ControlPlane {
@@ -251,6 +259,7 @@ impl ControlPlane {
         let network = Network { cut: cut.clone(), backoff };
         let raft = Raft::new(RaftId(me.id), config.clone(), network, log, sm).await.map_err(io::Error::other)?;
         let timing = Timing {
+            node_timeout: Duration::from_millis(nt),
             heartbeat: Duration::from_millis(heartbeat),
             propose: Duration::from_millis(nt),
             join: Duration::from_millis(nt * 2),
@@ -272,6 +281,8 @@ impl ControlPlane {
             server: Mutex::new(None),
             leader_contact: Mutex::new(None),
             links: Arc::default(),
+            detector: failure::Detector::default(),
+            pause_hook: Mutex::new(None),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
@@ -581,7 +592,7 @@ impl ControlPlane {
             Request::Ping { .. } => {
                 self.links.count(crate::replies::MessageType::Ping, false);
                 self.links.count(crate::replies::MessageType::Pong, true);
-                Reply::Pong
+                Reply::Pong(self.status_for_pong())
             }
             Request::Propose(cmd) => Reply::Propose(
                 tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
@@ -589,6 +600,7 @@ impl ControlPlane {
                     .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
             ),
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
+            Request::PauseForFailover { from, pause_ms } => Reply::Paused(self.pause_for_failover(from, pause_ms)),
             Request::Readdress { id, bus_addr } => Reply::Readdress(self.readdress(id, bus_addr).await),
         }
     }

@@ -68,6 +68,12 @@ pub(crate) enum Request {
     Propose(ClusterCommand),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
     Join(JoinRequest),
+    /// A manual CLUSTER FAILOVER of `from`, a replica of this node: stop accepting writes for
+    /// `pause_ms` and answer the replication offset then (Redis's MFSTART).
+    PauseForFailover {
+        from: NodeId,
+        pause_ms: u64,
+    },
     /// Member `id`'s bus now answers at `bus_addr` (it restarted elsewhere): update the
     /// membership and its node record (sent to any member, forwarded to the leader).
     Readdress {
@@ -83,10 +89,13 @@ pub(crate) enum Reply {
     Vote(Result<VoteResponse<RaftId>, RaftError<RaftId>>),
     Snapshot(Result<SnapshotResponse<RaftId>, Fatal<RaftId>>),
     Hello(Hello),
-    Pong,
+    /// The answer to a ping: the node's status (offset, failure reports, …).
+    Pong(super::failure::NodeStatus),
     Propose(ProposeReply),
     Join(Result<(), ClusterError>),
     Readdress(Result<(), ClusterError>),
+    /// Writes are paused: the master's replication offset.
+    Paused(Result<i64, ClusterError>),
     /// The request could not be served (the node is shutting down).
     Refused(String),
 }

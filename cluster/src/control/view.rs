@@ -108,10 +108,30 @@ impl View {
         result
     }
 
+    /// [`apply_local`](Self::apply_local) without telling the watchers: for a batch of
+    /// observations, followed by one [`notify`](Self::notify).
+    pub(crate) fn apply_quiet(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        self.apply_observation(cmd)
+    }
+
+    /// Tells the watchers of [`subscribe`](Self::subscribe) that the state changed.
+    pub(crate) fn notify(&self) {
+        self.bump();
+    }
+
     /// [`apply_local`](Self::apply_local) but for the bump.
     fn apply_observation(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         let mut inner = self.inner.lock();
-        let result = self.state.write().apply(cmd);
+        let mut state = self.state.write();
+        let result = match cmd {
+            // `fail?` is ours, `fail` the cluster's: keep the current one, and no `fail?` beside it.
+            ClusterCommand::SetFailState { node, pfail, fail: false } => {
+                let fail = state.node(node).is_some_and(Node::is_failed);
+                state.apply(&ClusterCommand::SetFailState { node: *node, pfail: *pfail && !fail, fail })
+            }
+            _ => state.apply(cmd),
+        };
+        drop(state);
         if result.is_ok() {
             if let Some(key) = overlay_key(cmd) {
                 inner.overlay.retain(|c| overlay_key(c) != Some(key));
@@ -178,11 +198,10 @@ impl View {
         for cmd in &inner.overlay {
             let cmd = match cmd {
                 // `fail?` is ours; `fail` is the cluster's: keep the replicated one.
-                ClusterCommand::SetFailState { node, pfail, .. } => ClusterCommand::SetFailState {
-                    node: *node,
-                    pfail: *pfail,
-                    fail: next.node(node).is_some_and(Node::is_failed),
-                },
+                ClusterCommand::SetFailState { node, pfail, .. } => {
+                    let fail = next.node(node).is_some_and(Node::is_failed);
+                    ClusterCommand::SetFailState { node: *node, pfail: *pfail && !fail, fail }
+                }
                 other => other.clone(),
             };
             // A node the cluster has forgotten meanwhile: nothing to lay over.
