@@ -70,6 +70,17 @@ pub struct Config {
     /// The cluster bus port; 0 means the client port + 10000, as Redis.
     pub cluster_port: u16,
     pub cluster_announce_ip: String,
+    pub cluster_require_full_coverage: bool,
+    pub cluster_allow_reads_when_down: bool,
+    pub cluster_allow_pubsubshard_when_down: bool,
+    pub cluster_preferred_endpoint_type: String,
+    /// A replica that never promotes itself (manual CLUSTER FAILOVER still works).
+    pub cluster_replica_no_failover: bool,
+    /// A replica whose data is older than `node-timeout × factor` (plus the ping period) does
+    /// not take over a failed master (0: any replica may).
+    pub cluster_replica_validity_factor: u64,
+    pub cluster_migration_barrier: u64,
+    pub cluster_allow_replica_migration: bool,
     /// `no`, `yes` or `local`: whether CONFIG SET may change protected settings (`dir`,
     /// `dbfilename`), which can point the server's writes anywhere.
     pub enable_protected_configs: String,
@@ -155,6 +166,14 @@ impl Default for Config {
             cluster_node_timeout: 15_000,
             cluster_port: 0,
             cluster_announce_ip: String::new(),
+            cluster_require_full_coverage: true,
+            cluster_allow_reads_when_down: false,
+            cluster_allow_pubsubshard_when_down: true,
+            cluster_preferred_endpoint_type: "ip".into(),
+            cluster_replica_no_failover: false,
+            cluster_replica_validity_factor: 10,
+            cluster_migration_barrier: 1,
+            cluster_allow_replica_migration: true,
             replicaof: None,
             masterauth: String::new(),
             masteruser: String::new(),
@@ -404,6 +423,33 @@ pub static DIRECTIVES: &[Directive] = &[
         parse_int(v, 0, 65535)? as u16),
     directive!("cluster-announce-ip", true, |c| c.cluster_announce_ip.clone(), |c, v| c.cluster_announce_ip =
         one(v)?.to_string()),
+    directive!("cluster-require-full-coverage", true, |c| yes_no(c.cluster_require_full_coverage), |c, v| c
+        .cluster_require_full_coverage =
+        parse_bool(v)?),
+    directive!("cluster-allow-reads-when-down", true, |c| yes_no(c.cluster_allow_reads_when_down), |c, v| c
+        .cluster_allow_reads_when_down =
+        parse_bool(v)?),
+    directive!(
+        "cluster-allow-pubsubshard-when-down",
+        true,
+        |c| yes_no(c.cluster_allow_pubsubshard_when_down),
+        |c, v| c.cluster_allow_pubsubshard_when_down = parse_bool(v)?
+    ),
+    directive!("cluster-preferred-endpoint-type", true, |c| c.cluster_preferred_endpoint_type.clone(), |c, v| c
+        .cluster_preferred_endpoint_type =
+        parse_enum(v, &["ip", "hostname", "unknown-endpoint"])?),
+    directive!("cluster-replica-no-failover", true, |c| yes_no(c.cluster_replica_no_failover), |c, v| c
+        .cluster_replica_no_failover =
+        parse_bool(v)?),
+    directive!("cluster-replica-validity-factor", true, |c| c.cluster_replica_validity_factor.to_string(), |c, v| c
+        .cluster_replica_validity_factor =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("cluster-migration-barrier", true, |c| c.cluster_migration_barrier.to_string(), |c, v| c
+        .cluster_migration_barrier =
+        parse_int(v, 0, i32::MAX as i64)? as u64),
+    directive!("cluster-allow-replica-migration", true, |c| yes_no(c.cluster_allow_replica_migration), |c, v| c
+        .cluster_allow_replica_migration =
+        parse_bool(v)?),
     directive!("hz", true, |c| c.hz.to_string(), |c, v| c.hz = parse_int(v, 0, i32::MAX as i64)?.clamp(1, 500) as u32),
     directive!("protected-mode", true, |c| yes_no(c.protected_mode), |c, v| c.protected_mode = parse_bool(v)?),
     directive!("jemalloc-bg-thread", true, |c| yes_no(c.jemalloc_bg_thread), |c, v| c.jemalloc_bg_thread =
@@ -522,6 +568,8 @@ const ALIASES: &[(&str, &str)] = &[
     ("slave-ignore-maxmemory", "replica-ignore-maxmemory"),
     ("slave-lazy-flush", "replica-lazy-flush"),
     ("slave-priority", "replica-priority"),
+    ("cluster-slave-no-failover", "cluster-replica-no-failover"),
+    ("cluster-slave-validity-factor", "cluster-replica-validity-factor"),
     ("slave-announce-ip", "replica-announce-ip"),
     ("slave-announce-port", "replica-announce-port"),
     ("repl-ping-slave-period", "repl-ping-replica-period"),

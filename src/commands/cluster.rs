@@ -112,7 +112,8 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let request = {
         let in_slot = |slot: u16| with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as u64;
-        let facts = LocalFacts { db_keys, keys_in_slot: &in_slot, allow_replica_migration: true };
+        let allow_replica_migration = ctx.shared.config.read().cluster_allow_replica_migration;
+        let facts = LocalFacts { db_keys, keys_in_slot: &in_slot, allow_replica_migration };
         // A copy, because parsing may count a slot's keys, and no shard is locked while the
         // state lock is held (the lock order, `store/mod.rs`). CLUSTER commands are rare.
         let state = node.state.read().clone();
@@ -133,9 +134,11 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ClusterRequest::GetKeysInSlot { slot, count }) => Reply::Array(
             with_all_shards(ctx, |ks| ks.keys_in_slot(slot, count as usize)).into_iter().map(Reply::Bulk).collect(),
         ),
-        // Failing over needs replicas, which need replication: refusing beats pretending.
-        Ok(ClusterRequest::Failover { .. }) => {
-            Reply::err("ERR CLUSTER FAILOVER is not supported yet: this build has no replication")
+        // Started in the background, as Redis's manual failover: `+OK` when it starts.
+        Ok(ClusterRequest::Failover { force, takeover }) => {
+            let shared = ctx.shared.arc();
+            tokio::spawn(async move { shared.manual_failover(force, takeover).await });
+            Reply::OK
         }
         Ok(ClusterRequest::Change(cmd)) => {
             let reset_replica = matches!(cmd, ClusterCommand::Reset { .. }) && node.state.read().myself().is_replica();

@@ -7,18 +7,20 @@
 //! under `<dir>/raft`.
 
 use super::Shared;
+use crate::config::Config;
 use crate::store::system_now_ms;
-use ferrocache_cluster::control::{ControlOptions, ControlPlane};
+use ferrocache_cluster::control::{ControlOptions, ControlPlane, NodeStatus};
 use ferrocache_cluster::replies::MessageStats;
 use ferrocache_cluster::{
     load_nodes_conf, render_nodes_conf, Applied, ClusterCommand, ClusterConfig, ClusterError, ClusterHealth,
-    ClusterState, Node, NodeId,
+    ClusterState, EndpointType, Node, NodeFlags, NodeId,
 };
 use parking_lot::RwLock;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Redis lets a node call itself `ok` only this long after start-up
 /// (`CLUSTER_WRITABLE_DELAY`), so a restarted node does not serve before it has news.
@@ -105,7 +107,7 @@ impl ClusterNode {
 
     /// Applies `cmd` through the control plane (CLUSTER handlers are synchronous: this waits
     /// for the commit on the calling worker thread, as Redis's CLUSTER commands block too).
-    /// Changes replicated from other nodes reach nodes.conf through [`ClusterNode::watch_changes`].
+    /// Changes replicated from other nodes reach nodes.conf through [`Shared::watch_cluster_changes`].
     pub fn apply(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         let control = self.control.clone();
         let cmd = cmd.clone();
@@ -116,17 +118,6 @@ impl ClusterNode {
             tracing::warn!("Can't save the cluster config file: {e}");
         }
         result
-    }
-
-    /// Rewrites nodes.conf after every change the control plane applies (here or replicated
-    /// from another node).
-    pub async fn watch_changes(&self) {
-        let mut changes = self.control.changes();
-        while changes.changed().await.is_ok() {
-            if let Err(e) = self.save() {
-                tracing::warn!("Can't save the cluster config file: {e}");
-            }
-        }
     }
 
     pub async fn shutdown(&self) {
@@ -144,6 +135,11 @@ impl ClusterNode {
         f.write_all(text.as_bytes())?;
         f.sync_all()?;
         std::fs::rename(&temp, &self.config_file)
+    }
+
+    /// The control plane (manual failovers, status).
+    pub fn control(&self) -> &Arc<ControlPlane> {
+        &self.control
     }
 
     /// The cron's part: `cluster_state` follows slot coverage once the writable delay is over.
@@ -164,6 +160,24 @@ impl ClusterNode {
         self.state.read().health() == ClusterHealth::Ok
     }
 }
+
+/// The node-local `cluster-*` settings the cluster crate reads, from the configuration.
+pub(super) fn cluster_config(c: &Config) -> ClusterConfig {
+    ClusterConfig {
+        require_full_coverage: c.cluster_require_full_coverage,
+        allow_reads_when_down: c.cluster_allow_reads_when_down,
+        allow_pubsubshard_when_down: c.cluster_allow_pubsubshard_when_down,
+        preferred_endpoint: match c.cluster_preferred_endpoint_type.as_str() {
+            "hostname" => EndpointType::Hostname,
+            "unknown-endpoint" => EndpointType::Unknown,
+            _ => EndpointType::Ip,
+        },
+    }
+}
+
+/// How long a manual failover waits for the replica to catch up (`CLUSTER_MF_TIMEOUT`); the
+/// master pauses its writes for twice that at most.
+const MANUAL_FAILOVER_TIMEOUT: Duration = Duration::from_millis(5000);
 
 impl Shared {
     /// Cluster mode's node, when `cluster-enabled yes`.
@@ -201,8 +215,158 @@ impl Shared {
         };
         let node =
             ClusterNode::open(&dir, &file, self.port, bus, timeout, &announce).await.map_err(io::Error::other)?;
+        node.state.write().set_config(cluster_config(&self.config.read()));
+        // A manual failover of one of our replicas: pause writes, answer our offset.
+        let weak = Arc::downgrade(&self.arc());
+        node.control.set_pause_hook(Arc::new(move |pause| {
+            let Some(shared) = weak.upgrade() else { return -1 };
+            shared.pause_for_manual_failover(pause);
+            shared.repl.offset() as i64
+        }));
         self.store.index_slots(ferrocache_cluster::key_slot);
         let _ = self.cluster.set(node);
         Ok(())
+    }
+
+    /// After every change of the cluster state: rewrites nodes.conf and follows myself's role
+    /// (once the dataset is loaded: a replica's first sync must not race the load).
+    pub async fn watch_cluster_changes(&self) {
+        let Some(node) = self.cluster() else { return };
+        let mut changes = node.control.changes();
+        loop {
+            if let Err(e) = node.save() {
+                tracing::warn!("Can't save the cluster config file: {e}");
+            }
+            if !self.persistence.loading() {
+                self.follow_cluster_role();
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Makes replication follow myself's role in the cluster state: replicate my master (after
+    /// CLUSTER REPLICATE, or an old master after a failover), or stop replicating (promoted).
+    pub fn follow_cluster_role(&self) {
+        let Some(node) = self.cluster() else { return };
+        let primary = {
+            let state = node.state.read();
+            let me = state.myself();
+            match me.primary.and_then(|p| state.node(&p)) {
+                Some(p) if me.is_replica() => Some((p.ip.clone(), p.port)),
+                _ => None,
+            }
+        };
+        match primary {
+            Some((ip, port)) if !ip.is_empty() && port != 0 => {
+                let current = self.repl.link();
+                if current.is_some_and(|l| l.host == ip && l.port == port) {
+                    return;
+                }
+                tracing::info!("Configuring the cluster to replicate {ip}:{port}");
+                // A master that lost its slots to its replica's manual failover was paused.
+                self.repl.pause_writes(false);
+                self.replicate(ip, port);
+            }
+            Some(_) => {}
+            None if self.repl.is_replica() => {
+                tracing::info!("Cluster: this node is a master now; stopping replication");
+                self.stop_replicating();
+            }
+            None => {}
+        }
+    }
+
+    /// The cron's cluster duties: the status the pongs carry, `nofailover`, `cluster_state`.
+    pub async fn cluster_cron(&self) {
+        let Some(node) = self.cluster() else { return };
+        let (status, no_failover) = {
+            let c = self.config.read();
+            (self.cluster_status(&c), c.cluster_replica_no_failover)
+        };
+        node.control.set_local_status(status);
+        let (me, flagged) = {
+            let state = node.state.read();
+            let me = state.myself();
+            (me.id, me.flags.contains(NodeFlags::NOFAILOVER))
+        };
+        if flagged != no_failover {
+            let _ = node.control.propose(ClusterCommand::SetNoFailover { node: me, on: no_failover }).await;
+        }
+        node.cron().await;
+    }
+
+    /// What this node's pongs tell the others (see `ferrocache_cluster::control::NodeStatus`).
+    fn cluster_status(&self, c: &Config) -> NodeStatus {
+        let mut can_fail_over = !c.cluster_replica_no_failover;
+        if let (true, Some(link)) = (self.repl.is_replica(), self.repl.link()) {
+            // `clusterHandleSlaveFailover`'s data age: since the last byte from the master,
+            // less the node timeout the failure took to detect.
+            let last = link.last_io_ms.load(Ordering::Relaxed);
+            let age = system_now_ms().saturating_sub(last).saturating_sub(c.cluster_node_timeout);
+            let limit = c.repl_ping_replica_period * 1000 + c.cluster_node_timeout * c.cluster_replica_validity_factor;
+            if last == 0 || (c.cluster_replica_validity_factor != 0 && age > limit) {
+                can_fail_over = false;
+            }
+        }
+        NodeStatus {
+            repl_offset: self.repl.offset() as i64,
+            replica_priority: c.replica_priority.min(u32::MAX as u64) as u32,
+            can_fail_over,
+            suspects: Vec::new(),
+        }
+    }
+
+    /// The master's part of a replica's manual failover: writes wait (as under CLIENT PAUSE
+    /// WRITE) until the failover makes this node a replica, or `pause` passes.
+    fn pause_for_manual_failover(&self, pause: Duration) {
+        self.repl.pause_writes(true);
+        let weak = Arc::downgrade(&self.arc());
+        tokio::spawn(async move {
+            tokio::time::sleep(pause).await;
+            if let Some(shared) = weak.upgrade() {
+                if !shared.repl.is_replica() {
+                    tracing::warn!("Manual failover timed out: resuming writes");
+                }
+                shared.repl.pause_writes(false);
+            }
+        });
+    }
+
+    /// CLUSTER FAILOVER on this replica, after its checks: TAKEOVER and FORCE commit the
+    /// promotion at once; the default first has the master pause its writes and waits until
+    /// this replica has processed everything the master had (no acknowledged write lost).
+    pub async fn manual_failover(&self, force: bool, takeover: bool) {
+        let Some(node) = self.cluster() else { return };
+        let (me, primary) = {
+            let state = node.state.read();
+            (state.my_id(), state.myself().primary)
+        };
+        if !force {
+            let Some(primary) = primary else { return };
+            tracing::info!("Manual failover user request accepted.");
+            let target = match node.control.request_failover_pause(primary, MANUAL_FAILOVER_TIMEOUT * 2).await {
+                Ok(offset) => offset.max(0) as u64,
+                Err(e) => {
+                    tracing::warn!("Manual failover: the master did not pause: {e}");
+                    return;
+                }
+            };
+            tracing::info!("Received replication offset for paused master manual failover: {target}");
+            let deadline = tokio::time::Instant::now() + MANUAL_FAILOVER_TIMEOUT;
+            while self.repl.offset() < target {
+                if tokio::time::Instant::now() > deadline {
+                    tracing::warn!("Manual failover timed out.");
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            tracing::info!("All master replication stream processed, manual failover can start.");
+        }
+        match node.control.propose(ClusterCommand::Failover { node: me, takeover }).await {
+            Ok(_) => tracing::info!("Failover: this node is now the master of its slots"),
+            Err(e) => tracing::warn!("Manual failover failed: {e}"),
+        }
     }
 }

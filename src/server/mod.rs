@@ -138,6 +138,9 @@ impl Shared {
         self.store.set_eviction_policy(c.maxmemory_policy);
         self.store.lfu_params().set_log_factor(c.lfu_log_factor);
         self.store.lfu_params().set_decay_time(c.lfu_decay_time);
+        if let Some(node) = self.cluster() {
+            node.state.write().set_config(cluster::cluster_config(&c));
+        }
     }
 
     /// Turns the store's effects on while something consumes them (the AOF, or replicas'
@@ -217,11 +220,7 @@ pub async fn serve(
     if cluster_enabled {
         shared.init_cluster().await?;
         let watcher = shared.clone();
-        tokio::spawn(async move {
-            if let Some(node) = watcher.cluster() {
-                node.watch_changes().await;
-            }
-        });
+        tokio::spawn(async move { watcher.watch_cluster_changes().await });
     }
     // `tcp-backlog` for every listener, including ones a library caller bound itself
     // (listening again on a listening socket only changes its backlog).
@@ -251,6 +250,8 @@ pub async fn serve(
     if let Some(link) = link {
         shared.start_link(link);
     }
+    // A cluster replica (nodes.conf) starts replicating once loaded.
+    shared.follow_cluster_role();
     let cron = tokio::spawn(server_cron(shared.clone()));
     tokio::select! {
         _ = &mut shutdown => {
@@ -305,8 +306,6 @@ async fn server_cron(shared: Arc<Shared>) {
         shared.persistence_cron();
         shared.aof_cron();
         shared.replication_cron();
-        if let Some(cluster) = shared.cluster() {
-            cluster.cron().await;
-        }
+        shared.cluster_cron().await;
     }
 }

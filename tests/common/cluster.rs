@@ -140,6 +140,45 @@ impl ProcessCluster {
         out
     }
 
+    /// `redis-cli --cluster create … --cluster-replicas <replicas>`: the first nodes become
+    /// primaries, the rest their replicas; returns its output once every replica's link to its
+    /// primary is up.
+    pub fn create_with_replicas(&self, replicas: usize) -> String {
+        let addrs = self.addrs();
+        let replicas = replicas.to_string();
+        let mut create = vec!["--cluster", "create"];
+        create.extend(addrs.iter().map(String::as_str));
+        create.extend(["--cluster-replicas", &replicas, "--cluster-yes"]);
+        let (ok, out) = redis_cli(&create);
+        assert!(ok && out.contains("[OK] All 16384 slots covered."), "{out}");
+        self.wait_replicas_up();
+        out
+    }
+
+    /// Waits until every running replica reports `master_link_status:up`.
+    pub fn wait_replicas_up(&self) {
+        for (i, port) in self.ports.iter().enumerate() {
+            if self.nodes[i].is_some() {
+                let port = port.to_string();
+                wait_until("replica links up", || {
+                    let info = redis_cli(&["-p", &port, "INFO", "replication"]).1;
+                    info.contains("role:master") || info.contains("master_link_status:up")
+                });
+            }
+        }
+    }
+
+    /// Node `i`'s CLUSTER NODES line for node `of`.
+    pub fn nodes_line(&self, i: usize, of: &str) -> String {
+        let out = redis_cli(&["-p", &self.ports[i].to_string(), "CLUSTER", "NODES"]).1;
+        out.lines().find(|l| l.starts_with(of)).unwrap_or_default().to_string()
+    }
+
+    /// The index of the node with id `id`.
+    pub fn index_of(&self, id: &str) -> usize {
+        (0..self.ports.len()).find(|&i| self.nodes[i].is_some() && self.id(i) == id).expect("a running node")
+    }
+
     /// Waits until every running node reports `cluster_state:ok`.
     pub fn wait_ok(&self) {
         for (i, port) in self.ports.iter().enumerate() {
