@@ -166,6 +166,9 @@ fn manual_failover_default_force_and_takeover() {
     wait_until("the old primary replicating the new one", || {
         cli(&cluster, primary, &["INFO", "replication"]).contains("master_link_status:up")
     });
+    // It had everything: it continues from where it was (replid2), no full sync.
+    let stats = cli(&cluster, replica, &["INFO", "stats"]);
+    assert!(stats.contains("sync_partial_ok:1"), "{stats}");
 
     // FORCE and TAKEOVER: back to the first primary, then over again.
     assert_eq!(cli(&cluster, primary, &["CLUSTER", "FAILOVER", "FORCE"]).trim(), "OK");
@@ -231,4 +234,43 @@ fn a_primary_without_replica_down_means_clusterdown_until_it_returns() {
     cluster.wait_ok();
     wait_until("FAIL cleared", || !cluster.nodes_line(1, &victim_id).contains("fail"));
     assert_eq!(survivor.call_text(&[b"SET", key_of_survivor.as_bytes(), b"3"]), "+OK\r\n");
+}
+
+#[test]
+fn a_primary_cut_off_from_the_majority_stops_taking_writes() {
+    let cluster = six_nodes("failover-minority");
+    let (primary, _) = primary_and_replica(&cluster, "cart:1");
+    let mut conn = Conn::new(([127, 0, 0, 1], cluster.ports[primary]).into());
+    assert_eq!(conn.call_text(&[b"SET", b"cart:1", b"before"]), "+OK\r\n");
+
+    // Every other node stopped: it reaches no other master, so within the node timeout (and a
+    // ping round) it says the cluster is down, and refuses the writes it took a moment ago.
+    let others: Vec<String> = (0..6)
+        .filter(|&i| i != primary)
+        .map(|i| cluster.nodes[i].as_ref().unwrap().child.id().to_string())
+        .collect();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill").arg(sig).args(&others).status().unwrap();
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let stopped = std::time::Instant::now();
+    wait_until("CLUSTERDOWN on the cut-off primary", || {
+        conn.call_text(&[b"SET", b"cart:1", b"during"]) == "-CLUSTERDOWN The cluster is down\r\n"
+    });
+    let took = stopped.elapsed();
+    signal("-CONT");
+    assert!(took >= std::time::Duration::from_millis(1000), "down before the node timeout: {took:?}");
+    let info = cli(&cluster, primary, &["CLUSTER", "INFO"]);
+    assert!(info.contains("cluster_state:fail"), "{info}");
+
+    // Back together: healthy. The writes it took before the timeout were acknowledged by no
+    // replica (the replica was stopped), so either value may survive, as in Redis.
+    cluster.wait_ok();
+    cluster.wait_replicas_up();
+    let mut follower = Follower::new(cluster.ports[primary]);
+    let value = follower.call(&[b"GET", b"cart:1"]);
+    assert!(value == "$6\r\nbefore\r\n" || value == "$6\r\nduring\r\n", "{value}");
+    let (ok, out) = cluster.check(primary);
+    assert!(ok, "{out}");
 }
