@@ -245,10 +245,8 @@ fn a_primary_cut_off_from_the_majority_stops_taking_writes() {
 
     // Every other node stopped: it reaches no other master, so within the node timeout (and a
     // ping round) it says the cluster is down, and refuses the writes it took a moment ago.
-    let others: Vec<String> = (0..6)
-        .filter(|&i| i != primary)
-        .map(|i| cluster.nodes[i].as_ref().unwrap().child.id().to_string())
-        .collect();
+    let others: Vec<String> =
+        (0..6).filter(|&i| i != primary).map(|i| cluster.nodes[i].as_ref().unwrap().child.id().to_string()).collect();
     let signal = |sig: &str| {
         let status = std::process::Command::new("kill").arg(sig).args(&others).status().unwrap();
         assert!(status.success());
@@ -273,4 +271,59 @@ fn a_primary_cut_off_from_the_majority_stops_taking_writes() {
     assert!(value == "$6\r\nbefore\r\n" || value == "$6\r\nduring\r\n", "{value}");
     let (ok, out) = cluster.check(primary);
     assert!(ok, "{out}");
+}
+
+#[test]
+fn add_node_as_replica_and_replica_migration_to_an_orphaned_master() {
+    let mut cluster = ProcessCluster::start_with("failover-migration", 7, TIMEOUT_FLAGS);
+    let addrs = cluster.addrs();
+    let mut create = vec!["--cluster", "create"];
+    create.extend(addrs[..6].iter().map(String::as_str));
+    create.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+    let (ok, out) = redis_cli(&create);
+    assert!(ok, "{out}");
+    for i in 0..6 {
+        wait_until("cluster_state:ok", || cli(&cluster, i, &["CLUSTER", "INFO"]).contains("cluster_state:ok"));
+    }
+    let (rich, _) = primary_and_replica(&cluster, "user:1");
+    let (poor, poor_replica) = primary_and_replica(&cluster, "cart:1");
+    assert_ne!(rich, poor, "two keys of different primaries");
+    let (rich_id, poor_id) = (cluster.id(rich), cluster.id(poor));
+
+    // `add-node --cluster-slave --cluster-master-id`: node 6 replicates `rich`, which then
+    // has two replicas.
+    let (ok, out) = redis_cli(&[
+        "--cluster",
+        "add-node",
+        &cluster.addr(6),
+        &cluster.addr(rich),
+        "--cluster-slave",
+        "--cluster-master-id",
+        &rich_id,
+    ]);
+    assert!(ok, "{out}");
+    let new_id = cluster.id(6);
+    wait_until("the new node a replica of the chosen master", || {
+        cluster.nodes_line(0, &new_id).contains(&format!("slave {rich_id}"))
+            && cli(&cluster, 6, &["INFO", "replication"]).contains("master_link_status:up")
+    });
+    let replicas = cli(&cluster, 0, &["CLUSTER", "REPLICAS", &rich_id]);
+    assert_eq!(replicas.lines().count(), 2, "{replicas}");
+
+    // `poor` loses its only replica: one of `rich`'s two moves to it (barrier 1).
+    cluster.kill9(poor_replica);
+    wait_until("a replica migrated to the orphaned master", || {
+        cli(&cluster, poor, &["CLUSTER", "REPLICAS", &poor_id])
+            .lines()
+            .any(|l| !l.contains("fail") && l.contains(&format!("slave {poor_id}")))
+    });
+    wait_until("one replica left to the first master", || {
+        cli(&cluster, 0, &["CLUSTER", "REPLICAS", &rich_id]).lines().count() == 1
+    });
+    cluster.wait_replicas_up();
+    let mut follower = Follower::new(cluster.ports[0]);
+    assert_eq!(follower.call(&[b"SET", b"cart:1", b"x"]), "+OK\r\n");
+    let port = cluster.ports[poor];
+    let mut on_poor = Conn::new(([127, 0, 0, 1], port).into());
+    assert_eq!(on_poor.call_text(&[b"WAIT", b"1", b"5000"]), ":1\r\n");
 }

@@ -78,6 +78,10 @@ pub struct ClusterConfig {
     pub allow_pubsubshard_when_down: bool,
     /// `cluster-preferred-endpoint-type` (ip).
     pub preferred_endpoint: EndpointType,
+    /// `cluster-allow-replica-migration` (yes): a replica may move to an orphaned master.
+    pub allow_replica_migration: bool,
+    /// `cluster-migration-barrier` (1): replicas a master keeps before one of them may move.
+    pub migration_barrier: u64,
 }
 
 impl Default for ClusterConfig {
@@ -87,6 +91,8 @@ impl Default for ClusterConfig {
             allow_reads_when_down: false,
             allow_pubsubshard_when_down: true,
             preferred_endpoint: EndpointType::Ip,
+            allow_replica_migration: true,
+            migration_barrier: 1,
         }
     }
 }

@@ -172,6 +172,8 @@ pub(super) fn cluster_config(c: &Config) -> ClusterConfig {
             "unknown-endpoint" => EndpointType::Unknown,
             _ => EndpointType::Ip,
         },
+        allow_replica_migration: c.cluster_allow_replica_migration,
+        migration_barrier: c.cluster_migration_barrier,
     }
 }
 

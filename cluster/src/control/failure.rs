@@ -18,11 +18,15 @@
 //!   node again, at once for a replica or a master without slots, after twice the node timeout
 //!   for a master that still has its slots (nobody took over).
 //!
+//! **Replica migration**: a replica of a master with more working replicas than
+//! `cluster-migration-barrier` moves to an orphaned master (no working replica left), as
+//! `clusterHandleSlaveMigration` decides it, by committing its new role.
+//!
 //! The minority side of a partition stops by Redis's own rule, in
 //! [`ClusterState::evaluate_health`]: fewer than a majority of the masters reachable (`fail?`
 //! counts as unreachable) means `cluster_state:fail`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -67,7 +71,16 @@ pub(crate) struct Detector {
     heard: Mutex<HashMap<NodeId, Instant>>,
     /// On the leader: when each node was seen failed (to time `clearNodeFailureIfNeeded`).
     failed_since: Mutex<HashMap<NodeId, Instant>>,
+    /// Masters seen with a replica (Redis's `CLUSTER_NODE_MIGRATE_TO`): only those count as
+    /// orphaned when they have none left.
+    had_replicas: Mutex<HashSet<NodeId>>,
+    /// When each orphaned master was first seen orphaned.
+    orphaned_since: Mutex<HashMap<NodeId, Instant>>,
 }
+
+/// How long a master stays orphaned before a replica moves to it
+/// (`CLUSTER_SLAVE_MIGRATION_DELAY`).
+const MIGRATION_DELAY: Duration = Duration::from_millis(5000);
 
 impl Detector {
     /// Records one ping's outcome.
@@ -101,6 +114,8 @@ impl Detector {
         self.heard.lock().retain(|id, _| known(id));
         self.peers.lock().retain(|id, _| known(id));
         self.failed_since.lock().retain(|id, _| known(id));
+        self.had_replicas.lock().retain(|id| known(id));
+        self.orphaned_since.lock().retain(|id, _| known(id));
     }
 }
 
@@ -202,8 +217,15 @@ impl ControlPlane {
         if observations.iter().any(|c| matches!(c, ClusterCommand::SetFailState { .. })) {
             self.view.notify();
         }
+        let state = self.view.state().read().clone();
+        if let Some(target) = self.orphan_to_adopt(&state) {
+            tracing::info!(master = %target, "Migrating to orphaned master");
+            let adopt = ClusterCommand::SetRole { node: me, primary: Some(target) };
+            if let Err(e) = self.propose(adopt).await {
+                tracing::warn!("replica migration: {e}");
+            }
+        }
         if self.is_leader() {
-            let state = self.view.state().read().clone();
             for decision in self.decide(&state) {
                 if let Err(e) = self.raft().client_write(Payload::Commands(decision)).await {
                     tracing::warn!("failure detection: cannot commit: {e}");
@@ -287,6 +309,53 @@ impl ControlPlane {
             })
             .min_by_key(|(id, s)| (std::cmp::Reverse(s.repl_offset), s.replica_priority, *id))
             .map(|(id, _)| id)
+    }
+
+    /// Replica migration (`clusterHandleSlaveMigration`): the orphaned master this replica
+    /// should move to, if it is the one to go. Only while the cluster is ok, only from a master
+    /// with the most working replicas (at least two), more than `cluster-migration-barrier`,
+    /// only the replica with the smallest id among those masters' replicas, and only once a
+    /// master with slots that had replicas has had none working for [`MIGRATION_DELAY`].
+    fn orphan_to_adopt(&self, state: &ClusterState) -> Option<NodeId> {
+        let me = state.myself();
+        let working = |n: &&crate::Node| !n.is_failed() && !n.is_timed_out();
+        let working_replicas = |id: &NodeId| state.replicas_of(id).filter(working).count();
+        let mut had = self.detector.had_replicas.lock();
+        had.extend(state.nodes().iter().filter(|n| n.is_replica()).filter_map(|n| n.primary));
+        let masters: Vec<&crate::Node> = state.nodes().iter().filter(|n| n.is_master()).collect();
+        let mut orphaned_since = self.detector.orphaned_since.lock();
+        let mut target = None;
+        for master in &masters {
+            let orphaned = !master.is_failed() && had.contains(&master.id) && working_replicas(&master.id) == 0;
+            if !orphaned {
+                orphaned_since.remove(&master.id);
+                continue;
+            }
+            let since = *orphaned_since.entry(master.id).or_insert_with(Instant::now);
+            if target.is_none() && state.slot_count(&master.id) > 0 {
+                target = Some((master.id, since));
+            }
+        }
+        let config = state.config();
+        let my_master = me.primary.filter(|_| me.is_replica())?;
+        let max = masters.iter().map(|m| working_replicas(&m.id)).max().unwrap_or(0);
+        let mine = working_replicas(&my_master);
+        if !config.allow_replica_migration
+            || state.health() != crate::ClusterHealth::Ok
+            || max < 2
+            || mine != max
+            || mine as u64 <= config.migration_barrier
+        {
+            return None;
+        }
+        let candidate = masters
+            .iter()
+            .filter(|m| working_replicas(&m.id) == max)
+            .flat_map(|m| state.replicas_of(&m.id))
+            .map(|r| r.id)
+            .min()?;
+        let (target, since) = target?;
+        (candidate == me.id && since.elapsed() > MIGRATION_DELAY).then_some(target)
     }
 
     /// Whether this node is the Raft leader now.
