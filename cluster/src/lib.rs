@@ -101,7 +101,8 @@
 //! so the list is what lets the other members' FORGETs of it succeed, as they do in Redis (see
 //! [`ClusterCommand::Forget`]).
 //!
-//! Not here: failure-detection timers, TLS
+//! Failure detection and failover live in [`control`] (they need the bus and a leader). Not
+//! here: TLS
 //! plaintext ports (`pport`), module flags, pub/sub channel bookkeeping per slot.
 
 pub mod command;

@@ -15,6 +15,7 @@
 //! | `storage.rs` | the Raft log and vote on disk |
 //! | `network.rs` | the bus protocol, openraft's network, the bus server |
 //! | `links.rs` | bus link liveness (pings, CLUSTER NODES' link column) and CLUSTER LINKS |
+//! | `failure.rs` | `fail?` / `fail`, automatic failover, replica migration, manual failover's pause |
 //! | `types.rs` | the Raft type configuration: member ids, log payloads |
 //!
 //! # How changes flow
@@ -108,7 +109,13 @@
 //! # Not (yet) here
 //!
 //! Learning a member's new IP when it binds the unspecified address (it keeps its recorded IP),
-//! failure detection and automatic failover by the leader, and a limit on the number of voters.
+//! and a limit on the number of voters.
+//!
+//! # Failure detection and failover
+//!
+//! See `failure.rs`: `fail?` from the pings, `fail` and the promotion of the best replica
+//! decided by the leader in one entry, replica migration, and the master's side of a manual
+//! CLUSTER FAILOVER ([`PauseHook`]).
 
 mod failure;
 mod links;
