@@ -58,8 +58,11 @@ impl Default for NodeStatus {
     }
 }
 
-/// A node's failure-detection memory. Lock order: a leaf, except that the view's state lock
-/// is never taken while one of these is held.
+/// A node's failure-detection memory.
+///
+/// Lock order: `failed_since` → `heard` → `peers`; `local`, and `had_replicas` →
+/// `orphaned_since`, on their own. All are leaves below the view's state lock: no state lock
+/// is taken while one of these is held (callers read a clone of the state).
 #[derive(Default)]
 pub(crate) struct Detector {
     /// This node's own status, as the server last set it.
