@@ -198,10 +198,14 @@ pub fn redirect(
         asked.set(true);
         false
     };
+    // Write fencing: a master cut off from the majority, or behind the log (just woken from a
+    // pause during which it was failed over), takes no write (see the control plane's fence).
+    let writes = write || matches!(kind, CommandKind::Exec { queued_write: true });
+    let local = || (writes && !node.control().may_write()).then(|| Reply::err("CLUSTERDOWN The cluster is down"));
     let first = route(&Query { keys: &keys, write, kind, key_exists: &probe }, &node.state.read(), flags);
     if !asked.get() {
         return match first {
-            Route::Local => None,
+            Route::Local => local(),
             other => other.to_reply(),
         };
     }
@@ -209,7 +213,7 @@ pub fn redirect(
     let exists = |key: &[u8]| keys.iter().position(|k| *k == key).is_some_and(|i| existing[i]);
     let query = Query { keys: &keys, write, kind, key_exists: &exists };
     match route(&query, &node.state.read(), flags) {
-        Route::Local => None,
+        Route::Local => local(),
         other => other.to_reply(),
     }
 }

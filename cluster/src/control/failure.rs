@@ -228,6 +228,9 @@ impl ControlPlane {
                 tracing::warn!("replica migration: {e}");
             }
         }
+        if let Some(ago) = self.leader_quorum_ack() {
+            self.fence.quorum_acked(ago);
+        }
         if self.is_leader() {
             for decision in self.decide(&state) {
                 if let Err(e) = self.raft().client_write(Payload::Commands(decision)).await {
@@ -359,6 +362,14 @@ impl ControlPlane {
             .min()?;
         let (target, since) = target?;
         (candidate == me.id && since.elapsed() > MIGRATION_DELAY).then_some(target)
+    }
+
+    /// As the leader, how long ago a quorum last acknowledged it.
+    fn leader_quorum_ack(&self) -> Option<Duration> {
+        let metrics = self.raft().metrics().borrow().clone();
+        let leads =
+            metrics.current_leader.is_some_and(|l| l.0 == self.me()) && metrics.state == openraft::ServerState::Leader;
+        leads.then_some(metrics.millis_since_quorum_ack).flatten().map(Duration::from_millis)
     }
 
     /// Whether this node is the Raft leader now.

@@ -15,6 +15,7 @@
 //! | `storage.rs` | the Raft log and vote on disk |
 //! | `network.rs` | the bus protocol, openraft's network, the bus server |
 //! | `links.rs` | bus link liveness (pings, CLUSTER NODES' link column) and CLUSTER LINKS |
+//! | `fence.rs` | write fencing: a master cut off from the majority or behind the log takes no writes |
 //! | `failure.rs` | `fail?` / `fail`, automatic failover, replica migration, manual failover's pause |
 //! | `types.rs` | the Raft type configuration: member ids, log payloads |
 //!
@@ -118,6 +119,7 @@
 //! CLUSTER FAILOVER ([`PauseHook`]).
 
 mod failure;
+mod fence;
 mod links;
 mod membership;
 mod network;
@@ -220,6 +222,8 @@ pub struct ControlPlane {
     detector: failure::Detector,
     /// What the server does for a replica's manual failover.
     pause_hook: Mutex<Option<PauseHook>>,
+    /// Whether this node, as a master, may take writes (see `fence.rs`).
+    fence: fence::Fence,
 }
 
 impl ControlPlane {
@@ -290,6 +294,7 @@ impl ControlPlane {
             links: Arc::default(),
             detector: failure::Detector::default(),
             pause_hook: Mutex::new(None),
+            fence: fence::Fence::default(),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
@@ -307,6 +312,13 @@ impl ControlPlane {
     /// whole (keeping only [`ClusterState::set_config`]'s settings).
     pub fn state(&self) -> Arc<RwLock<ClusterState>> {
         self.view.state()
+    }
+
+    /// Calls `hook` after every change of [`ControlPlane::state`], at once, on the thread that
+    /// made it, with no lock held (the server follows its role there, so that a promoted replica
+    /// takes writes as soon as its state says it is a master). Keep it short.
+    pub fn set_on_change(&self, hook: Arc<dyn Fn() + Send + Sync>) {
+        self.view.set_on_change(hook);
     }
 
     /// A counter bumped after every change of [`ControlPlane::state`].
@@ -357,6 +369,13 @@ impl ControlPlane {
             return metrics.millis_since_quorum_ack.map(Duration::from_millis);
         }
         self.leader_contact.lock().map(|at| at.elapsed())
+    }
+
+    /// Whether this node may take writes as a master now: in no cluster, always; as a member,
+    /// only while in touch with a majority and up to date with the log (see `fence.rs`).
+    /// Cheap: two atomic loads and a clock read.
+    pub fn may_write(&self) -> bool {
+        !self.view.is_member_fast() || self.fence.open(self.timing.node_timeout, self.view.applied_index())
     }
 
     /// Applies `cmd` where it belongs, and answers what applying it answered:
@@ -579,10 +598,12 @@ impl ControlPlane {
         }
         match req {
             Request::AppendEntries(rpc) => {
+                let commit = rpc.leader_commit.map(|l| l.index);
                 let reply = self.raft().append_entries(rpc).await;
                 // Anything but "your vote is stale" means a current leader reached us.
                 if matches!(&reply, Ok(r) if !matches!(r, openraft::raft::AppendEntriesResponse::HigherVote(_))) {
                     *self.leader_contact.lock() = Some(std::time::Instant::now());
+                    self.fence.heard_leader(commit, self.timing.node_timeout);
                 }
                 Reply::AppendEntries(reply)
             }

@@ -64,6 +64,7 @@ impl StateMachine {
         if let Some(replicated) = &data.replicated {
             view.publish(replicated);
         }
+        view.set_applied(data.last_applied.map_or(0, |l| l.index));
         Ok(StateMachine { dir: dir.to_path_buf(), data, view })
     }
 
@@ -163,6 +164,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 self.view.publish(replicated);
             }
         }
+        if let Some(last) = self.data.last_applied {
+            self.view.set_applied(last.index);
+        }
         Ok(responses)
     }
 
@@ -191,6 +195,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         if let Some(replicated) = &self.data.replicated {
             self.view.publish(replicated);
+        }
+        if let Some(last) = self.data.last_applied {
+            self.view.set_applied(last.index);
         }
         Ok(())
     }

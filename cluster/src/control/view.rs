@@ -23,11 +23,17 @@ use super::state_machine::Replicated;
 use crate::{Applied, ClusterCommand, ClusterError, ClusterHealth, ClusterState, LinkState, Node, NodeFlags, NodeId};
 
 pub(crate) struct View {
+    /// The index of the last log entry applied and published (see `fence.rs`).
+    applied: std::sync::atomic::AtomicU64,
+    /// [`View::is_member`] without the lock, for the write path.
+    member_fast: std::sync::atomic::AtomicBool,
     /// This node's id (changed only by CLUSTER RESET HARD of a node in no cluster).
     me: RwLock<NodeId>,
     state: Arc<RwLock<ClusterState>>,
     inner: Mutex<ViewInner>,
     changes: watch::Sender<u64>,
+    /// See [`View::set_on_change`].
+    on_change: Mutex<Option<std::sync::Arc<dyn Fn() + Send + Sync>>>,
 }
 
 struct ViewInner {
@@ -66,10 +72,13 @@ impl View {
     pub(crate) fn new(initial: ClusterState) -> View {
         let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new() };
         View {
+            applied: Default::default(),
+            member_fast: Default::default(),
             me: RwLock::new(initial.my_id()),
             state: Arc::new(RwLock::new(initial)),
             inner: Mutex::new(inner),
             changes: watch::channel(0).0,
+            on_change: Mutex::new(None),
         }
     }
 
@@ -93,10 +102,34 @@ impl View {
 
     pub(crate) fn set_member(&self) {
         self.inner.lock().member = true;
+        self.member_fast.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    /// [`View::is_member`], lock-free (set with it, cleared by a reset).
+    pub(crate) fn is_member_fast(&self) -> bool {
+        self.member_fast.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Records that entries up to `index` are applied and their state published.
+    pub(crate) fn set_applied(&self, index: u64) {
+        self.applied.store(index, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn applied_index(&self) -> u64 {
+        self.applied.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn bump(&self) {
         self.changes.send_modify(|v| *v += 1);
+        let hook = self.on_change.lock().clone();
+        if let Some(hook) = hook {
+            hook();
+        }
+    }
+
+    /// Installs a function called after every change, synchronously, with no lock held.
+    pub(crate) fn set_on_change(&self, hook: std::sync::Arc<dyn Fn() + Send + Sync>) {
+        *self.on_change.lock() = Some(hook);
     }
 
     /// Applies a local observation now and keeps it for later published states.
@@ -158,6 +191,8 @@ impl View {
     pub(crate) fn reset_to(&self, mut state: ClusterState) {
         let mut inner = self.inner.lock();
         inner.member = false;
+        self.member_fast.store(false, std::sync::atomic::Ordering::Release);
+        self.applied.store(0, std::sync::atomic::Ordering::Release);
         inner.cluster_id = None;
         inner.overlay.clear();
         *self.me.write() = state.my_id();
@@ -208,6 +243,7 @@ impl View {
             let _ = next.apply(&cmd);
         }
         inner.cluster_id = Some(replicated.cluster_id.clone());
+        self.member_fast.store(true, std::sync::atomic::Ordering::Release);
         *self.state.write() = next;
         drop(inner);
         self.bump();
