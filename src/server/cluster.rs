@@ -33,6 +33,11 @@ pub struct ClusterNode {
     control: Arc<ControlPlane>,
     config_file: PathBuf,
     started: Instant,
+    /// Serializes nodes.conf rewrites (they share one temp file). Lock order: before the state.
+    save_lock: parking_lot::Mutex<()>,
+    /// Serializes [`Shared::follow_cluster_role`]. Lock order: before the replication state and
+    /// the configuration, which it changes; no shard is held.
+    role_lock: parking_lot::Mutex<()>,
 }
 
 impl std::fmt::Debug for ClusterNode {
@@ -77,7 +82,14 @@ impl ClusterNode {
         options.node_timeout = std::time::Duration::from_millis(node_timeout_ms.max(1));
         let control =
             ControlPlane::start(options).await.map_err(|e| format!("Can't start the cluster bus on {bus}: {e}"))?;
-        let node = ClusterNode { state: control.state(), control, config_file: path, started: Instant::now() };
+        let node = ClusterNode {
+            state: control.state(),
+            control,
+            config_file: path,
+            started: Instant::now(),
+            save_lock: parking_lot::Mutex::new(()),
+            role_lock: parking_lot::Mutex::new(()),
+        };
         node.state.write().set_config(ClusterConfig::default());
         // `cluster-announce-ip`: the address other nodes and clients are told (redirects, SLOTS).
         let me = node.state.read().myself().clone();
@@ -129,6 +141,7 @@ impl ClusterNode {
 
     /// Writes nodes.conf: temp file, fsync, rename (CLUSTER SAVECONFIG, and after changes).
     pub fn save(&self) -> io::Result<()> {
+        let _saving = self.save_lock.lock();
         let text = render_nodes_conf(&self.state.read());
         let temp = self.config_file.with_extension(format!("tmp-{}", std::process::id()));
         let mut f = std::fs::File::create(&temp)?;
@@ -144,7 +157,8 @@ impl ClusterNode {
 
     /// The cron's part: `cluster_state` follows slot coverage once the writable delay is over.
     pub async fn cron(&self) {
-        if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS {
+        // Only a master waits (`clusterUpdateState`): a replica serves no slot of its own.
+        if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS && self.state.read().myself().is_master() {
             return;
         }
         let (health, current) = {
@@ -227,6 +241,18 @@ impl Shared {
         }));
         self.store.index_slots(ferrocache_cluster::key_slot);
         let _ = self.cluster.set(node);
+        // Follow a role change the moment it is applied: a promoted replica is sent writes
+        // by the others as soon as they apply the same entry.
+        let weak = Arc::downgrade(&self.arc());
+        if let Some(node) = self.cluster() {
+            node.control.set_on_change(Arc::new(move || {
+                if let Some(shared) = weak.upgrade() {
+                    if !shared.persistence.loading() {
+                        shared.follow_cluster_role();
+                    }
+                }
+            }));
+        }
         Ok(())
     }
 
@@ -252,6 +278,8 @@ impl Shared {
     /// CLUSTER REPLICATE, or an old master after a failover), or stop replicating (promoted).
     pub fn follow_cluster_role(&self) {
         let Some(node) = self.cluster() else { return };
+        // One at a time (the change hook and the change watcher both call this).
+        let _following = node.role_lock.lock();
         let primary = {
             let state = node.state.read();
             let me = state.myself();
