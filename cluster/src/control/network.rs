@@ -185,18 +185,25 @@ impl Peer {
         }
     }
 
+    /// One request and its answer. The connection is taken out for the exchange and put back
+    /// only once the whole answer is read: a caller that gives up half-way (openraft drops an
+    /// RPC's future at its own timeout) closes it, so that the next request never reads the
+    /// previous one's late answer (a stale `Conflict` made openraft panic; a stale success
+    /// could have advanced a follower's match index).
     async fn exchange(&mut self, req: &Request) -> io::Result<Reply> {
-        let stream = match &mut self.stream {
+        let mut stream = match self.stream.take() {
             Some(stream) => stream,
             None => {
                 let mut stream = TcpStream::connect(&self.addr).await?;
                 stream.set_nodelay(true)?;
                 stream.write_all(MAGIC).await?;
-                self.stream.insert(stream)
+                stream
             }
         };
-        write_frame(stream, req).await?;
-        read_frame(stream).await
+        write_frame(&mut stream, req).await?;
+        let reply = read_frame(&mut stream).await?;
+        self.stream = Some(stream);
+        Ok(reply)
     }
 }
 
