@@ -92,9 +92,10 @@ pub fn slot_map(port: u16) -> Vec<u16> {
 /// Ferrocache nodes as processes, each with its own directory and a port pair; `None` while a
 /// node is down.
 pub struct ProcessCluster {
+    /// Before `dirs`: fields drop in order, and the nodes must stop before their directories go.
+    pub nodes: Vec<Option<ServerProcess>>,
     pub dirs: Vec<TempDir>,
     pub ports: Vec<u16>,
-    pub nodes: Vec<Option<ServerProcess>>,
     /// Flags every node gets after the defaults (so they win), kept for restarts.
     pub extra: Vec<String>,
 }
@@ -110,7 +111,7 @@ impl ProcessCluster {
         let dirs: Vec<TempDir> = (0..n).map(|i| TempDir::new(&format!("{name}-node{i}"))).collect();
         let ports: Vec<u16> = (0..n).map(|_| port_pair()).collect();
         let extra = extra.iter().map(|a| a.to_string()).collect();
-        let mut cluster = ProcessCluster { dirs, ports, nodes: Vec::new(), extra };
+        let mut cluster = ProcessCluster { nodes: Vec::new(), dirs, ports, extra };
         cluster.nodes = (0..n).map(|i| Some(cluster.spawn(i))).collect();
         cluster
     }
