@@ -124,7 +124,7 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(ClusterRequest::Reply(reply)) => reply,
         Ok(ClusterRequest::Info) => info_reply(&node.state.read(), &node.message_stats()),
         Ok(ClusterRequest::Links) => links_reply(&node.links()),
-        Ok(ClusterRequest::SaveConfig) => match node.save() {
+        Ok(ClusterRequest::SaveConfig) => match node.save(true) {
             Ok(()) => Reply::OK,
             Err(e) => Reply::error(format!("ERR error saving the cluster node config: {e}")),
         },

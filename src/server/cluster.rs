@@ -33,8 +33,9 @@ pub struct ClusterNode {
     control: Arc<ControlPlane>,
     config_file: PathBuf,
     started: Instant,
-    /// Serializes nodes.conf rewrites (they share one temp file). Lock order: before the state.
-    save_lock: parking_lot::Mutex<()>,
+    /// Serializes nodes.conf rewrites (they share one temp file), holding the text last
+    /// written. Lock order: before the state.
+    save_lock: parking_lot::Mutex<String>,
     /// Serializes [`Shared::follow_cluster_role`]. Lock order: before the replication state and
     /// the configuration, which it changes; no shard is held.
     role_lock: parking_lot::Mutex<()>,
@@ -87,7 +88,7 @@ impl ClusterNode {
             control,
             config_file: path,
             started: Instant::now(),
-            save_lock: parking_lot::Mutex::new(()),
+            save_lock: parking_lot::Mutex::new(String::new()),
             role_lock: parking_lot::Mutex::new(()),
         };
         node.state.write().set_config(ClusterConfig::default());
@@ -103,7 +104,7 @@ impl ClusterNode {
             };
             node.control.propose(set).await.map_err(|e| format!("Can't announce {announce_ip}: {e}"))?;
         }
-        node.save().map_err(|e| format!("Can't write the cluster config file: {e}"))?;
+        node.save(true).map_err(|e| format!("Can't write the cluster config file: {e}"))?;
         Ok(node)
     }
 
@@ -124,30 +125,43 @@ impl ClusterNode {
         let control = self.control.clone();
         let cmd = cmd.clone();
         let result = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(control.propose(cmd)));
-        // Saved before the reply leaves, as Redis does (`clusterSaveConfigOrDie` in beforeSleep):
-        // an acknowledged change survives a crash right after.
-        if let Err(e) = self.save() {
-            tracing::warn!("Can't save the cluster config file: {e}");
+        // A node in no cluster has only nodes.conf to remember its claims by: saved before the
+        // reply leaves, as Redis does (`clusterSaveConfigOrDie` in beforeSleep, no fsync). A
+        // member's changes are in the Raft log, fsynced by a majority; the change watcher
+        // rewrites nodes.conf for them.
+        if !self.control.is_member() {
+            if let Err(e) = self.save(false) {
+                tracing::warn!("Can't save the cluster config file: {e}");
+            }
         }
         result
     }
 
     pub async fn shutdown(&self) {
         self.control.shutdown().await;
-        if let Err(e) = self.save() {
+        if let Err(e) = self.save(true) {
             tracing::warn!("Can't save the cluster config file: {e}");
         }
     }
 
-    /// Writes nodes.conf: temp file, fsync, rename (CLUSTER SAVECONFIG, and after changes).
-    pub fn save(&self) -> io::Result<()> {
-        let _saving = self.save_lock.lock();
+    /// Writes nodes.conf: temp file, rename; `durable` also fsyncs it first (the first save of
+    /// a new id, CLUSTER SAVECONFIG, shutdown) and writes even an unchanged text. Others skip a
+    /// text already written: most changes are link and offset observations it does not show.
+    pub fn save(&self, durable: bool) -> io::Result<()> {
+        let mut last = self.save_lock.lock();
         let text = render_nodes_conf(&self.state.read());
+        if !durable && *last == text {
+            return Ok(());
+        }
         let temp = self.config_file.with_extension(format!("tmp-{}", std::process::id()));
         let mut f = std::fs::File::create(&temp)?;
         f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&temp, &self.config_file)
+        if durable {
+            f.sync_all()?;
+        }
+        std::fs::rename(&temp, &self.config_file)?;
+        *last = text;
+        Ok(())
     }
 
     /// The control plane (manual failovers, status).
@@ -262,7 +276,10 @@ impl Shared {
         let Some(node) = self.cluster() else { return };
         let mut changes = node.control.changes();
         loop {
-            if let Err(e) = node.save() {
+            // File I/O off the async workers; changes that come meanwhile coalesce into one.
+            let shared = self.arc();
+            let saved = tokio::task::spawn_blocking(move || shared.cluster().map(|n| n.save(false))).await;
+            if let Ok(Some(Err(e))) = saved {
                 tracing::warn!("Can't save the cluster config file: {e}");
             }
             if !self.persistence.loading() {

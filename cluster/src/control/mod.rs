@@ -326,6 +326,11 @@ impl ControlPlane {
         self.view.subscribe()
     }
 
+    /// Whether this node belongs to a Raft cluster (its changes go through the log).
+    pub fn is_member(&self) -> bool {
+        self.view.is_member()
+    }
+
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.me()
@@ -409,7 +414,24 @@ impl ControlPlane {
                 return result;
             }
         }
+        if self.is_noop(&cmd) {
+            return Ok(Applied::Ok);
+        }
         self.replicate(cmd).await
+    }
+
+    /// A SETSLOT … NODE that would change nothing in this node's view (`redis-cli` sends the
+    /// same NODE to every master once the owner has taken the slot): answered without a
+    /// commit, as Redis answers it without gossip. A view behind the log is simply not a no-op
+    /// here, and commits. Only SETSLOT NODE: the others have effects beyond the state.
+    fn is_noop(&self, cmd: &ClusterCommand) -> bool {
+        if !matches!(cmd, ClusterCommand::SetSlot { action: crate::SetSlotAction::Node { .. }, .. }) {
+            return false;
+        }
+        let state = self.view.state();
+        let before = state.read().clone();
+        let mut after = before.clone();
+        after.apply(cmd).is_ok() && after == before
     }
 
     /// CLUSTER RESET \[SOFT|HARD\]: this node forgets every other node and all slots (HARD:
