@@ -143,22 +143,23 @@ fn manual_failover_default_force_and_takeover() {
     let port = cluster.ports[primary];
     let writer = std::thread::spawn(move || {
         let mut follower = Follower::new(port);
-        let mut acked = Vec::new();
+        let (mut acked, mut refused) = (Vec::new(), Vec::new());
         for i in 0..400 {
             let key = format!("order:{i}");
-            if follower.call(&[b"SET", key.as_bytes(), b"paid"]) == "+OK\r\n" {
-                acked.push(key);
+            match follower.call(&[b"SET", key.as_bytes(), b"paid"]) {
+                ok if ok == "+OK\r\n" => acked.push(key),
+                other => refused.push(format!("{key}: {other:?}")),
             }
         }
-        acked
+        (acked, refused)
     });
     assert_eq!(cli(&cluster, replica, &["CLUSTER", "FAILOVER"]).trim(), "OK");
     wait_until("the replica promoted by CLUSTER FAILOVER", || {
         cli(&cluster, replica, &["ROLE"]).starts_with("master")
             && cluster.nodes_line(replica, &primary_id).contains(&format!("slave {replica_id}"))
     });
-    let acked = writer.join().unwrap();
-    assert!(acked.len() == 400, "the writer got refusals: {} of 400 acknowledged", acked.len());
+    let (acked, refused) = writer.join().unwrap();
+    assert!(refused.is_empty(), "the writer got refusals: {refused:?}");
     let mut follower = Follower::new(cluster.ports[replica]);
     for key in &acked {
         assert_eq!(follower.call(&[b"GET", key.as_bytes()]), "$4\r\npaid\r\n", "{key} after the failover");
@@ -252,15 +253,15 @@ fn a_primary_cut_off_from_the_majority_stops_taking_writes() {
         assert!(status.success());
     };
     signal("-STOP");
-    let stopped = std::time::Instant::now();
+    // First the write fence (no word from a Raft majority for the node timeout), then Redis's
+    // own rule (most masters `fail?`) makes the state `fail`.
     wait_until("CLUSTERDOWN on the cut-off primary", || {
         conn.call_text(&[b"SET", b"cart:1", b"during"]) == "-CLUSTERDOWN The cluster is down\r\n"
     });
-    let took = stopped.elapsed();
+    wait_until("cluster_state:fail on the cut-off primary", || {
+        cli(&cluster, primary, &["CLUSTER", "INFO"]).contains("cluster_state:fail")
+    });
     signal("-CONT");
-    assert!(took >= std::time::Duration::from_millis(1000), "down before the node timeout: {took:?}");
-    let info = cli(&cluster, primary, &["CLUSTER", "INFO"]);
-    assert!(info.contains("cluster_state:fail"), "{info}");
 
     // Back together: healthy. The writes it took before the timeout were acknowledged by no
     // replica (the replica was stopped), so either value may survive, as in Redis.

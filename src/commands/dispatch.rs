@@ -328,11 +328,20 @@ fn check_replication(shared: &Shared, client: &Client, spec: &CommandSpec) -> Op
         return None;
     }
     let min_replicas = shared.hot.min_replicas_to_write.load(Ordering::Relaxed);
-    let replica = shared.repl.is_replica();
+    let mut replica = shared.repl.is_replica();
     if !replica && min_replicas == 0 {
         return None;
     }
     let write = is_write(client, spec);
+    // A cluster replica just promoted: its state (which routing reads) may say master a moment
+    // before its replication is switched over; finish the switch rather than refuse.
+    if replica && write && shared.cluster().is_some_and(|n| n.state.read().myself().is_master()) {
+        shared.follow_cluster_role();
+        replica = shared.repl.is_replica();
+        if !replica && min_replicas == 0 {
+            return None;
+        }
+    }
     if !replica {
         let max_lag = shared.config.read().min_replicas_max_lag;
         if write && (shared.repl.good_replicas(max_lag) as u64) < min_replicas {
