@@ -215,6 +215,10 @@ pub struct Node {
     pub repl_offset: i64,
     /// Failure reports about this node from other masters (COUNT-FAILURE-REPORTS).
     pub failure_reports: u64,
+    /// The replica that took this master's slots while it was failed: the master it will
+    /// replicate once back.
+    #[serde(default)]
+    pub failed_over_to: Option<NodeId>,
     /// Slots this node is migrating, to the node named (`[slot->-id]` when it is myself).
     pub migrating: BTreeMap<u16, NodeId>,
     /// Slots this node is importing, from the node named (`[slot-<-id]` when it is myself).
@@ -238,6 +242,7 @@ impl Node {
             link: LinkState::Disconnected,
             repl_offset: 0,
             failure_reports: 0,
+            failed_over_to: None,
             migrating: BTreeMap::new(),
             importing: BTreeMap::new(),
         }

@@ -614,7 +614,17 @@ impl ClusterState {
                 Ok(Applied::Ok)
             }
             C::ClearFail { node } => {
-                self.node_mut(node)?.flags.remove(NodeFlags::FAIL);
+                let index = self.acting(node)?;
+                self.nodes[index].flags.remove(NodeFlags::FAIL);
+                // A master failed over while it was down learns it on its return (Redis: the
+                // UPDATE message): it replicates the node that took its slots.
+                if let Some(heir) = self.nodes[index].failed_over_to.take() {
+                    if let Some(h) = self.index_of(&heir) {
+                        if h != index && self.nodes[h].is_master() && self.slot_counts[index] == 0 {
+                            self.set_master(index, h);
+                        }
+                    }
+                }
                 Ok(Applied::Ok)
             }
             C::SetReplOffset { node, offset } => {
@@ -751,11 +761,15 @@ impl ClusterState {
                 if owner == Some(acting) && n != acting && *keys_in_slot != 0 {
                     return Err(ClusterError::SlotHasKeys(slot));
                 }
+                // The slot was the acting node's: it still owns it, or it was migrating it to the
+                // target, whose own `SETSLOT NODE` (redis-cli informs the target first) already
+                // gave it the slot in the one replicated state.
+                let target_id = self.nodes[n].id;
+                let was_mine = owner == Some(acting) || self.nodes[acting].migrating.get(&slot) == Some(&target_id);
                 // Giving the slot away with no keys left closes a migration.
                 if *keys_in_slot == 0 {
                     self.nodes[acting].migrating.remove(&slot);
                 }
-                let was_mine = owner == Some(acting);
                 self.assign(slot, n);
                 // A master left without slots follows them (replica migration).
                 if was_mine && n != acting && self.slot_counts[acting] == 0 && *allow_replica_migration {
@@ -982,7 +996,12 @@ impl ClusterState {
         // master, left without slots, and its other replicas follow the new master.
         let new_id = self.nodes[acting].id;
         let old_id = self.nodes[old].id;
-        self.set_master(old, acting);
+        if self.nodes[old].is_failed() {
+            // Down, it cannot hear of it: a master without slots until it is back (ClearFail).
+            self.nodes[old].failed_over_to = Some(new_id);
+        } else {
+            self.set_master(old, acting);
+        }
         for node in &mut self.nodes {
             if node.primary == Some(old_id) {
                 node.primary = Some(new_id);

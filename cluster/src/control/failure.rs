@@ -280,7 +280,8 @@ impl ControlPlane {
                 continue;
             }
             tracing::info!(node = %node.id, reports, quorum, "Marking node as failing");
-            let mut entry = Vec::new();
+            // FAIL first: the failover then knows the old master is down.
+            let mut entry = vec![ClusterCommand::SetFailState { node: node.id, pfail: false, fail: true }];
             if node.is_master() && state.slot_count(&node.id) > 0 {
                 match self.best_replica(state, &node.id) {
                     Some(replica) => {
@@ -290,7 +291,6 @@ impl ControlPlane {
                     None => tracing::warn!(node = %node.id, "A failed master has no replica that can take over"),
                 }
             }
-            entry.push(ClusterCommand::SetFailState { node: node.id, pfail: false, fail: true });
             entries.push(entry);
         }
         entries

@@ -464,8 +464,12 @@ fn failover() {
     assert_eq!(nr.config_epoch, 4);
     assert_eq!(s.slot_ranges_of(&r), vec![(0, 5460)]);
     assert_eq!(s.slot_count(&a), 0);
+    // Failed, it stays a master without slots until it is back, then follows `r`.
     let na = s.node(&a).unwrap();
-    assert!(na.is_replica() && na.primary == Some(r));
+    assert!(na.is_master() && na.primary.is_none() && na.failed_over_to == Some(r));
+    ok(&mut s, ClusterCommand::ClearFail { node: a });
+    let na = s.node(&a).unwrap();
+    assert!(na.is_replica() && na.primary == Some(r) && na.failed_over_to.is_none());
     // A replica whose master is unknown cannot fail over.
     let mut lost = cluster();
     lost.set_myself(id('b')).unwrap();
