@@ -196,20 +196,12 @@ fn a_primary_without_replica_down_means_clusterdown_until_it_returns() {
     cluster.create();
     cluster.wait_ok();
     let victim_id = cluster.id(0);
-    let key_of_victim = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| {
-            common::cluster::slot_map(cluster.ports[1])[ferrocache_cluster::key_slot(k.as_bytes()) as usize]
-                == cluster.ports[0]
-        })
-        .unwrap();
-    let key_of_survivor = (0..)
-        .map(|i| format!("k{i}"))
-        .find(|k| {
-            common::cluster::slot_map(cluster.ports[1])[ferrocache_cluster::key_slot(k.as_bytes()) as usize]
-                == cluster.ports[1]
-        })
-        .unwrap();
+    let owners = common::cluster::slot_map(cluster.ports[1]);
+    let key_on = |port: u16| {
+        (0..).map(|i| format!("k{i}")).find(|k| owners[ferrocache_cluster::key_slot(k.as_bytes()) as usize] == port)
+    };
+    let key_of_victim = key_on(cluster.ports[0]).unwrap();
+    let key_of_survivor = key_on(cluster.ports[1]).unwrap();
     let mut survivor = Conn::new(([127, 0, 0, 1], cluster.ports[1]).into());
     assert_eq!(survivor.call_text(&[b"SET", key_of_survivor.as_bytes(), b"1"]), "+OK\r\n");
 
