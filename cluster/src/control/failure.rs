@@ -228,8 +228,8 @@ impl ControlPlane {
                 tracing::warn!("replica migration: {e}");
             }
         }
-        if let Some(ago) = self.leader_quorum_ack() {
-            self.fence.quorum_acked(ago);
+        if self.is_leader() && self.majority_answered(&state, self.timing.node_timeout) {
+            self.fence.quorum_acked(Duration::ZERO);
         }
         if self.is_leader() {
             for decision in self.decide(&state) {
@@ -364,12 +364,15 @@ impl ControlPlane {
         (candidate == me.id && since.elapsed() > MIGRATION_DELAY).then_some(target)
     }
 
-    /// As the leader, how long ago a quorum last acknowledged it.
-    fn leader_quorum_ack(&self) -> Option<Duration> {
-        let metrics = self.raft().metrics().borrow().clone();
-        let leads =
-            metrics.current_leader.is_some_and(|l| l.0 == self.me()) && metrics.state == openraft::ServerState::Leader;
-        leads.then_some(metrics.millis_since_quorum_ack).flatten().map(Duration::from_millis)
+    /// Whether, counting this node, a majority of the nodes (every member is a voter)
+    /// answered its pings within `within`: the leader's side of the write fence. (openraft's
+    /// `millis_since_quorum_ack` is computed when metrics are reported, which an idle cluster
+    /// does not do, so it can be neither trusted fresh nor stale.)
+    fn majority_answered(&self, state: &ClusterState, within: Duration) -> bool {
+        let me = state.my_id();
+        let members: Vec<&crate::Node> = state.nodes().iter().filter(|n| !n.in_handshake()).collect();
+        let answered = members.iter().filter(|n| n.id != me && self.detector.status(&n.id, within).is_some()).count();
+        (answered + 1) * 2 > members.len()
     }
 
     /// Whether this node is the Raft leader now.

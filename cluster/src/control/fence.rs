@@ -8,7 +8,7 @@
 //!
 //! * a follower: a leader reached it within `cluster-node-timeout`, and it has applied every
 //!   entry that leader had committed then (a demotion committed meanwhile is applied first);
-//! * the leader: a quorum acknowledged it within the timeout.
+//! * the leader: a majority of the nodes answered its pings within the timeout.
 //!
 //! A node in no cluster is not fenced.
 
