@@ -213,10 +213,14 @@ pub fn parse_cluster<K: AsRef<[u8]>>(
             } else if action.eq_ignore_ascii_case(b"stable") && argc == 4 {
                 SetSlotAction::Stable
             } else if action.eq_ignore_ascii_case(b"node") && argc == 5 {
+                // Myself's open slots are node-local: the facts the replicated apply needs.
+                let target = state.lookup(arg(3)).map(|n| n.id);
                 SetSlotAction::Node {
                     target: text(arg(3)),
                     keys_in_slot: (facts.keys_in_slot)(slot),
                     allow_replica_migration: facts.allow_replica_migration,
+                    closing_import: target == Some(me) && state.importing_from(slot).is_some(),
+                    migrating_to_target: target.is_some() && state.migrating_to(slot) == target.as_ref(),
                 }
             } else {
                 return Err(ClusterError::InvalidSetSlotAction);

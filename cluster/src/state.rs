@@ -114,6 +114,14 @@ pub enum SetSlotAction {
         /// The acting node's `cluster-allow-replica-migration` (default yes): a master that
         /// gives away its last slot becomes a replica of the receiver.
         allow_replica_migration: bool,
+        /// The acting node was importing the slot (its open slots are node-local, not in the
+        /// replicated state): giving the slot to itself then takes a new config epoch.
+        #[serde(default)]
+        closing_import: bool,
+        /// The acting node was migrating the slot to the target: the slot counts as its own
+        /// (a master left without slots then follows them).
+        #[serde(default)]
+        migrating_to_target: bool,
     },
 }
 
@@ -216,6 +224,20 @@ impl ClusterCommand {
                 | ClusterCommand::SetHealth { .. }
                 | ClusterCommand::SetFailState { fail: false, .. }
                 | ClusterCommand::Reset { .. }
+        )
+    }
+
+    /// True for SETSLOT MIGRATING / IMPORTING / STABLE: in Redis these are node-local (never
+    /// gossiped; only myself's open slots are shown or used), and so they are here: the
+    /// control plane applies them to the acting node's view only. They are not
+    /// [`is_local`](Self::is_local): older replicated logs hold some, and still apply.
+    pub fn is_open_slot_mark(&self) -> bool {
+        matches!(
+            self,
+            ClusterCommand::SetSlot {
+                action: SetSlotAction::Migrating(_) | SetSlotAction::Importing(_) | SetSlotAction::Stable,
+                ..
+            }
         )
     }
 }
@@ -753,7 +775,13 @@ impl ClusterState {
                 self.nodes[acting].importing.remove(&slot);
                 self.nodes[acting].migrating.remove(&slot);
             }
-            SetSlotAction::Node { target, keys_in_slot, allow_replica_migration } => {
+            SetSlotAction::Node {
+                target,
+                keys_in_slot,
+                allow_replica_migration,
+                closing_import,
+                migrating_to_target,
+            } => {
                 let n = self.lookup_index(target).ok_or_else(|| ClusterError::UnknownNode(target.clone()))?;
                 if self.nodes[n].is_replica() {
                     return Err(ClusterError::TargetNotMaster);
@@ -765,7 +793,9 @@ impl ClusterState {
                 // target, whose own `SETSLOT NODE` (redis-cli informs the target first) already
                 // gave it the slot in the one replicated state.
                 let target_id = self.nodes[n].id;
-                let was_mine = owner == Some(acting) || self.nodes[acting].migrating.get(&slot) == Some(&target_id);
+                let was_mine = owner == Some(acting)
+                    || *migrating_to_target
+                    || self.nodes[acting].migrating.get(&slot) == Some(&target_id);
                 // Giving the slot away with no keys left closes a migration.
                 if *keys_in_slot == 0 {
                     self.nodes[acting].migrating.remove(&slot);
@@ -775,14 +805,57 @@ impl ClusterState {
                 if was_mine && n != acting && self.slot_counts[acting] == 0 && *allow_replica_migration {
                     self.set_master(acting, n);
                 }
-                // Closing an import: take a new config epoch so that the new owner wins.
-                if n == acting && self.nodes[acting].importing.contains_key(&slot) {
+                // Closing an import: take a new config epoch so that the new owner wins. The
+                // importing mark is the acting node's own (`closing_import`); older logs had it
+                // in the replicated state.
+                if n == acting && (*closing_import || self.nodes[acting].importing.contains_key(&slot)) {
                     self.bump_epoch(acting);
                     self.nodes[acting].importing.remove(&slot);
                 }
             }
         }
         Ok(Applied::Ok)
+    }
+
+    /// Lays a node-local open slot of myself again over a new state (the control plane's
+    /// view): myself must still be a master and `peer` still known, else the mark is over.
+    /// Unlike SETSLOT, ownership is not checked: Redis keeps a migrating slot after the target
+    /// took it, and an importing one after someone else's change handed it to myself.
+    pub(crate) fn reopen_slot(&mut self, slot: u16, peer: NodeId, importing: bool) -> Result<(), ClusterError> {
+        if slot >= SLOTS {
+            return Err(ClusterError::InvalidSlot);
+        }
+        if !self.myself().is_master() {
+            return Err(ClusterError::SetSlotOnReplica);
+        }
+        if self.index_of(&peer).is_none() {
+            return Err(unknown_id(&peer));
+        }
+        let me = &mut self.nodes[self.my_index];
+        if importing {
+            me.importing.insert(slot, peer);
+        } else {
+            me.migrating.insert(slot, peer);
+        }
+        Ok(())
+    }
+
+    /// Closes myself's open slot marks for `slot` (migrating and / or importing).
+    pub(crate) fn close_my_open_slot(&mut self, slot: u16, migrating: bool, importing: bool) {
+        let me = &mut self.nodes[self.my_index];
+        if migrating {
+            me.migrating.remove(&slot);
+        }
+        if importing {
+            me.importing.remove(&slot);
+        }
+    }
+
+    /// Closes all of myself's open slot marks.
+    pub(crate) fn close_my_open_slots(&mut self) {
+        let me = &mut self.nodes[self.my_index];
+        me.migrating.clear();
+        me.importing.clear();
     }
 
     /// The other end of a MIGRATING / IMPORTING slot: a known node that is not a replica.

@@ -202,9 +202,34 @@ async fn proposals_on_a_follower_setslot_and_forget() {
     assert_eq!(src.propose(setslot(src, migrating)).await, Ok(Applied::Ok));
     assert_eq!(dst.state().importing_from(0), Some(&src.id()));
     assert_eq!(src.state().migrating_to(0), Some(&dst.id()));
+    // Node-local, as in Redis: no other node sees them, and a commit keeps them.
+    assert_eq!(src.state().importing_from(0), None);
+    assert_eq!(nodes[2].state().node(&src.id()).unwrap().migrating.get(&0), None);
+    assert_eq!(nodes[2].state().node(&dst.id()).unwrap().importing.get(&0), None);
+    for add in [false, true] {
+        let ranges = vec![(16383, 16383)];
+        let cmd = if add {
+            ClusterCommand::AddSlots { node: nodes[2].id(), ranges }
+        } else {
+            ClusterCommand::DelSlots { node: nodes[2].id(), ranges }
+        };
+        assert_eq!(nodes[2].propose(cmd).await, Ok(Applied::Ok));
+        eventually(&all, "the change applied everywhere", || {
+            nodes.iter().all(|n| n.state().slot_owner(16383).is_some() == add)
+        })
+        .await;
+        assert_eq!(dst.state().importing_from(0), Some(&src.id()));
+        assert_eq!(src.state().migrating_to(0), Some(&dst.id()));
+    }
     for node in [dst, src, &nodes[2]] {
-        let action =
-            SetSlotAction::Node { target: dst.id().to_string(), keys_in_slot: 0, allow_replica_migration: true };
+        // The facts parse_cluster takes from the node's view.
+        let action = SetSlotAction::Node {
+            target: dst.id().to_string(),
+            keys_in_slot: 0,
+            allow_replica_migration: true,
+            closing_import: node.state().importing_from(0).is_some(),
+            migrating_to_target: node.state().migrating_to(0) == Some(&dst.id()),
+        };
         assert_eq!(node.propose(setslot(node, action)).await, Ok(Applied::Ok));
     }
     eventually(&all, "the slot moved everywhere", || agree(&all)).await;

@@ -330,17 +330,35 @@ fn replies_routes_and_errors_match_a_real_cluster() {
     compare_error(&a, &["CLUSTER", "SETSLOT", "1", "NODE", "nobody"], |s| ClusterCommand::SetSlot {
         node: me(s),
         slot: 1,
-        action: SetSlotAction::Node { target: "nobody".into(), keys_in_slot: 0, allow_replica_migration: true },
+        action: SetSlotAction::Node {
+            target: "nobody".into(),
+            keys_in_slot: 0,
+            allow_replica_migration: true,
+            closing_import: false,
+            migrating_to_target: false,
+        },
     });
     compare_error(&a, &["CLUSTER", "SETSLOT", "1", "NODE", myid(&r).as_str()], |s| ClusterCommand::SetSlot {
         node: me(s),
         slot: 1,
-        action: SetSlotAction::Node { target: myid(&r).to_string(), keys_in_slot: 0, allow_replica_migration: true },
+        action: SetSlotAction::Node {
+            target: myid(&r).to_string(),
+            keys_in_slot: 0,
+            allow_replica_migration: true,
+            closing_import: false,
+            migrating_to_target: false,
+        },
     });
     compare_error(&a, &["CLUSTER", "SETSLOT", "100", "NODE", idb.as_str()], |s| ClusterCommand::SetSlot {
         node: me(s),
         slot: 100,
-        action: SetSlotAction::Node { target: idb.to_string(), keys_in_slot: 1, allow_replica_migration: true },
+        action: SetSlotAction::Node {
+            target: idb.to_string(),
+            keys_in_slot: 1,
+            allow_replica_migration: true,
+            closing_import: false,
+            migrating_to_target: false,
+        },
     });
     compare_error(&r, &["CLUSTER", "SETSLOT", "1", "STABLE"], |s| ClusterCommand::SetSlot {
         node: me(s),

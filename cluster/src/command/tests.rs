@@ -155,9 +155,33 @@ fn requests() {
         ClusterRequest::Change(ClusterCommand::SetSlot {
             node: id('a'),
             slot: 1,
-            action: SetSlotAction::Node { target: b.clone(), keys_in_slot: 5, allow_replica_migration: false },
+            action: SetSlotAction::Node {
+                target: b.clone(),
+                keys_in_slot: 5,
+                allow_replica_migration: false,
+                closing_import: false,
+                migrating_to_target: false
+            },
         })
     );
+    // Myself's open slots (node-local) travel too: closing an import, migrating to the target.
+    let mut open = s.clone();
+    let a = id('a').to_string();
+    open.apply(&ClusterCommand::SetSlot { node: id('a'), slot: 1, action: SetSlotAction::Migrating(b.clone()) })
+        .unwrap();
+    open.apply(&ClusterCommand::SetSlot { node: id('a'), slot: 6000, action: SetSlotAction::Importing(b.clone()) })
+        .unwrap();
+    let facts_of = |cmd: &str| match parse_cluster(&words(cmd), &open, &facts).unwrap() {
+        ClusterRequest::Change(ClusterCommand::SetSlot {
+            action: SetSlotAction::Node { closing_import, migrating_to_target, .. },
+            ..
+        }) => (closing_import, migrating_to_target),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(facts_of(&format!("setslot 1 node {b}")), (false, true));
+    assert_eq!(facts_of(&format!("setslot 1 node {a}")), (false, false));
+    assert_eq!(facts_of(&format!("setslot 6000 node {a}")), (true, false));
+    assert_eq!(facts_of(&format!("setslot 6000 node {b}")), (false, false));
     assert_eq!(
         parse_cluster(&words("flushslots"), &s, &facts).unwrap(),
         ClusterRequest::Change(ClusterCommand::FlushSlots { node: id('a'), db_keys: 3 })

@@ -409,27 +409,40 @@ impl ControlPlane {
         if cmd.is_local() {
             return self.view.apply_local(&cmd);
         }
+        if cmd.is_open_slot_mark() {
+            return self.view.apply_open_slot(&cmd);
+        }
+        let result = self.propose_change(&cmd).await;
+        if result.is_ok() {
+            self.view.close_open_slots(&cmd);
+        }
+        result
+    }
+
+    /// [`propose`](Self::propose) for the changes of the replicated state.
+    async fn propose_change(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         if !self.view.is_member() {
-            if let Some(result) = self.view.apply_pending(&cmd) {
+            if let Some(result) = self.view.apply_pending(cmd) {
                 return result;
             }
         }
-        if self.is_noop(&cmd) {
+        if self.is_noop(cmd) {
             return Ok(Applied::Ok);
         }
-        self.replicate(cmd).await
+        self.replicate(cmd.clone()).await
     }
 
     /// A SETSLOT … NODE that would change nothing in this node's view (`redis-cli` sends the
     /// same NODE to every master once the owner has taken the slot): answered without a
     /// commit, as Redis answers it without gossip. A view behind the log is simply not a no-op
     /// here, and commits. Only SETSLOT NODE: the others have effects beyond the state.
+    /// Myself's open slots are node-local, left out of the comparison: the source's NODE after
+    /// the target's changes only them (closed by [`View::close_open_slots`], no commit).
     fn is_noop(&self, cmd: &ClusterCommand) -> bool {
         if !matches!(cmd, ClusterCommand::SetSlot { action: crate::SetSlotAction::Node { .. }, .. }) {
             return false;
         }
-        let state = self.view.state();
-        let before = state.read().clone();
+        let before = self.view.without_open_slots();
         let mut after = before.clone();
         after.apply(cmd).is_ok() && after == before
     }

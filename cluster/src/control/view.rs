@@ -12,7 +12,16 @@
 //! failure reports, `nofailover`, the `cluster_state` verdict) never go through the log; the
 //! latest of each kind per node is kept here and laid again over every published state, so a
 //! topology change does not wipe them. The node-local [`crate::ClusterConfig`] is kept too.
+//!
+//! Myself's open slots (SETSLOT MIGRATING / IMPORTING / STABLE,
+//! [`ClusterCommand::is_open_slot_mark`]) are node-local as in Redis, kept here per slot and
+//! laid again over every published state ([`ClusterState::reopen_slot`]); one that no longer
+//! fits (myself became a replica, the peer was forgotten) is dropped. They end as Redis ends
+//! them ([`View::close_open_slots`]): STABLE; myself's SETSLOT NODE (the migration once no key
+//! is left, the import when myself takes the slot); myself's ADDSLOTS / DELSLOTS (the import).
+//! At start-up they are those of the initial state (nodes.conf's `[slot->-id]` marks).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -20,7 +29,10 @@ use parking_lot::{Mutex, RwLock};
 use tokio::sync::watch;
 
 use super::state_machine::Replicated;
-use crate::{Applied, ClusterCommand, ClusterError, ClusterHealth, ClusterState, LinkState, Node, NodeFlags, NodeId};
+use crate::{
+    Applied, ClusterCommand, ClusterError, ClusterHealth, ClusterState, LinkState, Node, NodeFlags, NodeId,
+    SetSlotAction,
+};
 
 pub(crate) struct View {
     /// The index of the last log entry applied and published (see `fence.rs`).
@@ -44,6 +56,15 @@ struct ViewInner {
     member: bool,
     /// Latest local observation of each kind per node.
     overlay: Vec<ClusterCommand>,
+    /// Myself's open slots: `(slot, importing)` → the peer (migrating to / importing from).
+    open_slots: BTreeMap<(u16, bool), NodeId>,
+}
+
+/// Myself's open slots in `state`, as [`ViewInner::open_slots`] keeps them.
+fn open_slots_of(state: &ClusterState) -> BTreeMap<(u16, bool), NodeId> {
+    let me = state.myself();
+    let migrating = me.migrating.iter().map(|(&s, &p)| ((s, false), p));
+    migrating.chain(me.importing.iter().map(|(&s, &p)| ((s, true), p))).collect()
 }
 
 /// What a node brings into the cluster that takes it in: itself, its slots, its epoch.
@@ -70,7 +91,10 @@ impl Claims {
 
 impl View {
     pub(crate) fn new(initial: ClusterState) -> View {
-        let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new() };
+        // The open slots nodes.conf kept (a restart during a reshard): the replicated state
+        // published later does not hold them.
+        let open_slots = open_slots_of(&initial);
+        let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new(), open_slots };
         View {
             applied: Default::default(),
             member_fast: Default::default(),
@@ -174,6 +198,86 @@ impl View {
         result
     }
 
+    /// SETSLOT MIGRATING / IMPORTING / STABLE of myself ([`ClusterCommand::is_open_slot_mark`]):
+    /// applied to this node's view with SETSLOT's checks, and kept for later published states.
+    pub(crate) fn apply_open_slot(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+        let ClusterCommand::SetSlot { slot, action, .. } = cmd else {
+            return Err(ClusterError::ControlPlane(format!("not an open slot mark: {cmd:?}")));
+        };
+        let mut inner = self.inner.lock();
+        let mut state = self.state.write();
+        let applied = state.apply(cmd)?;
+        let slot = *slot;
+        match action {
+            SetSlotAction::Migrating(_) => {
+                if let Some(peer) = state.migrating_to(slot) {
+                    inner.open_slots.insert((slot, false), *peer);
+                }
+            }
+            SetSlotAction::Importing(_) => {
+                if let Some(peer) = state.importing_from(slot) {
+                    inner.open_slots.insert((slot, true), *peer);
+                }
+            }
+            _ => {
+                inner.open_slots.remove(&(slot, false));
+                inner.open_slots.remove(&(slot, true));
+            }
+        }
+        drop(state);
+        drop(inner);
+        self.bump();
+        Ok(applied)
+    }
+
+    /// After myself's `cmd` applied (committed, or found a no-op): the open slots it ends, as
+    /// in Redis. SETSLOT NODE ends the migration once the slot has no key left, and the import
+    /// when myself takes the slot; ADDSLOTS / DELSLOTS end the imports of their slots.
+    pub(crate) fn close_open_slots(&self, cmd: &ClusterCommand) {
+        let mut inner = self.inner.lock();
+        let me = *self.me.read();
+        let mut closing: Vec<(u16, bool, bool)> = Vec::new();
+        match cmd {
+            ClusterCommand::SetSlot { node, slot, action: SetSlotAction::Node { target, keys_in_slot, .. } }
+                if *node == me =>
+            {
+                let to_me = NodeId::parse(target.as_bytes()) == Some(me);
+                closing.push((*slot, *keys_in_slot == 0, to_me));
+            }
+            ClusterCommand::AddSlots { node, ranges } | ClusterCommand::DelSlots { node, ranges } if *node == me => {
+                for &(start, end) in ranges {
+                    closing.extend((start..=end).map(|s| (s, false, true)));
+                }
+            }
+            _ => return,
+        }
+        let mut changed = false;
+        let mut state = self.state.write();
+        for (slot, migrating, importing) in closing {
+            for (is_import, close) in [(false, migrating), (true, importing)] {
+                if close && inner.open_slots.remove(&(slot, is_import)).is_some() {
+                    changed = true;
+                }
+            }
+            let before = (state.migrating_to(slot).is_some(), state.importing_from(slot).is_some());
+            state.close_my_open_slot(slot, migrating, importing);
+            changed |= before != (state.migrating_to(slot).is_some(), state.importing_from(slot).is_some());
+        }
+        drop(state);
+        drop(inner);
+        if changed {
+            self.bump();
+        }
+    }
+
+    /// The view as the replicated state alone makes it, for comparisons: without myself's
+    /// node-local open slots.
+    pub(crate) fn without_open_slots(&self) -> ClusterState {
+        let mut state = self.state.read().clone();
+        state.close_my_open_slots();
+        state
+    }
+
     /// [`apply_local`](Self::apply_local) for a `SetLink` observation, which the pings make
     /// every second: `changes` (and so a nodes.conf rewrite) only when the link goes up or
     /// down, not for each new pong time.
@@ -195,6 +299,7 @@ impl View {
         self.applied.store(0, std::sync::atomic::Ordering::Release);
         inner.cluster_id = None;
         inner.overlay.clear();
+        inner.open_slots.clear();
         *self.me.write() = state.my_id();
         let mut current = self.state.write();
         state.set_config(*current.config());
@@ -242,6 +347,9 @@ impl View {
             // A node the cluster has forgotten meanwhile: nothing to lay over.
             let _ = next.apply(&cmd);
         }
+        // Myself's open slots; one that no longer fits is over (as when Redis turns a master
+        // into a replica, or forgets the peer).
+        inner.open_slots.retain(|&(slot, importing), peer| next.reopen_slot(slot, *peer, importing).is_ok());
         inner.cluster_id = Some(replicated.cluster_id.clone());
         self.member_fast.store(true, std::sync::atomic::Ordering::Release);
         *self.state.write() = next;
@@ -317,4 +425,144 @@ fn overlay_key(cmd: &ClusterCommand) -> Option<(u8, Option<NodeId>)> {
         C::SetHealth { .. } => (5, None),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SetSlotAction;
+
+    fn id(c: char) -> NodeId {
+        NodeId::parse(c.to_string().repeat(40).as_bytes()).unwrap()
+    }
+
+    /// Masters `a` (slots 0-99), `b` (100-199), `c` (200-299); myself is `a`.
+    fn cluster() -> ClusterState {
+        let mut state = ClusterState::new(Node::new(id('a'), "127.0.0.1", 7000, 17000));
+        for (c, port) in [('b', 7001), ('c', 7002)] {
+            let mut node = Node::new(id(c), "127.0.0.1", port, port + 10000);
+            node.flags = NodeFlags::MASTER;
+            state.apply(&ClusterCommand::AddNode { node: Box::new(node) }).unwrap();
+        }
+        for (c, range) in [('a', (0, 99)), ('b', (100, 199)), ('c', (200, 299))] {
+            state.apply(&ClusterCommand::AddSlots { node: id(c), ranges: vec![range] }).unwrap();
+        }
+        state
+    }
+
+    fn replicated(state: &ClusterState) -> Replicated {
+        Replicated { cluster_id: "x".to_string(), state: state.clone() }
+    }
+
+    fn set_slot(slot: u16, action: SetSlotAction) -> ClusterCommand {
+        ClusterCommand::SetSlot { node: id('a'), slot, action }
+    }
+
+    fn node_action(target: char, keys_in_slot: u64) -> SetSlotAction {
+        SetSlotAction::Node {
+            target: id(target).to_string(),
+            keys_in_slot,
+            allow_replica_migration: true,
+            closing_import: false,
+            migrating_to_target: false,
+        }
+    }
+
+    /// A view of `a` in a cluster, migrating slot 5 to `b` and importing 150 from `b`, 250
+    /// from `c`.
+    fn open_view() -> (View, ClusterState) {
+        let shared = cluster();
+        let view = View::new(shared.clone());
+        view.publish(&replicated(&shared));
+        for cmd in [
+            set_slot(5, SetSlotAction::Migrating(id('b').to_string())),
+            set_slot(150, SetSlotAction::Importing(id('b').to_string())),
+            set_slot(250, SetSlotAction::Importing(id('c').to_string())),
+        ] {
+            assert!(cmd.is_open_slot_mark() && !cmd.is_local());
+            view.apply_open_slot(&cmd).unwrap();
+        }
+        (view, shared)
+    }
+
+    /// Myself's (migrating, importing) slots in the view.
+    type Open = (Vec<(u16, NodeId)>, Vec<(u16, NodeId)>);
+
+    fn open(view: &View) -> Open {
+        let state = view.state();
+        let state = state.read();
+        let me = state.myself();
+        (me.migrating.iter().map(|(&s, &p)| (s, p)).collect(), me.importing.iter().map(|(&s, &p)| (s, p)).collect())
+    }
+
+    #[test]
+    fn open_slots_outlive_published_states() {
+        let (view, mut shared) = open_view();
+        // SETSLOT's checks still apply.
+        let refused = view.apply_open_slot(&set_slot(150, SetSlotAction::Migrating(id('b').to_string())));
+        assert_eq!(refused.unwrap_err().reply_text(), "ERR I'm not the owner of hash slot 150");
+        let all = (vec![(5, id('b'))], vec![(150, id('b')), (250, id('c'))]);
+        assert_eq!(open(&view), all);
+        // Someone else's commit, even one handing myself the imported slot or taking the
+        // migrating one: the marks stay (Redis keeps them).
+        shared.apply(&ClusterCommand::SetSlot { node: id('b'), slot: 150, action: node_action('a', 0) }).unwrap();
+        shared.apply(&ClusterCommand::SetSlot { node: id('b'), slot: 5, action: node_action('b', 0) }).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), all);
+        assert_eq!(view.without_open_slots().myself().importing.len(), 0);
+        // STABLE ends both marks of its slot.
+        view.apply_open_slot(&set_slot(250, SetSlotAction::Stable)).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![(5, id('b'))], vec![(150, id('b'))]));
+    }
+
+    #[test]
+    fn open_slots_end_as_in_redis() {
+        let (view, shared) = open_view();
+        // Myself's NODE: the migration ends only with no key left in the slot.
+        view.close_open_slots(&set_slot(5, node_action('b', 3)));
+        assert_eq!(open(&view).0, vec![(5, id('b'))]);
+        view.close_open_slots(&set_slot(5, node_action('b', 0)));
+        assert_eq!(open(&view).0, vec![]);
+        // The import ends when myself takes the slot, not when another does.
+        view.close_open_slots(&set_slot(150, node_action('c', 0)));
+        assert_eq!(open(&view).1.len(), 2);
+        view.close_open_slots(&set_slot(150, node_action('a', 0)));
+        assert_eq!(open(&view).1, vec![(250, id('c'))]);
+        // Another node's commands end nothing; myself's ADDSLOTS / DELSLOTS end the import.
+        view.close_open_slots(&ClusterCommand::DelSlots { node: id('c'), ranges: vec![(250, 250)] });
+        assert_eq!(open(&view).1, vec![(250, id('c'))]);
+        view.close_open_slots(&ClusterCommand::DelSlots { node: id('a'), ranges: vec![(240, 260)] });
+        assert_eq!(open(&view).1, vec![]);
+        // And they stay ended.
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![], vec![]));
+    }
+
+    #[test]
+    fn open_slots_end_with_myself_a_replica_or_the_peer_forgotten() {
+        let (view, mut shared) = open_view();
+        shared.apply(&ClusterCommand::Forget { node: id('a'), target: id('c').to_string(), now_ms: 0 }).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![(5, id('b'))], vec![(150, id('b'))]));
+        shared.apply(&ClusterCommand::SetRole { node: id('a'), primary: Some(id('b')) }).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![], vec![]));
+        // A master again: they do not come back.
+        shared.apply(&ClusterCommand::SetRole { node: id('a'), primary: None }).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![], vec![]));
+    }
+
+    #[test]
+    fn open_slots_of_the_initial_state_are_kept() {
+        // nodes.conf's `[5->-b]` `[150-<-b]`, then the replicated state (without them).
+        let shared = cluster();
+        let mut initial = shared.clone();
+        initial.apply(&set_slot(5, SetSlotAction::Migrating(id('b').to_string()))).unwrap();
+        initial.apply(&set_slot(150, SetSlotAction::Importing(id('b').to_string()))).unwrap();
+        let view = View::new(initial);
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![(5, id('b'))], vec![(150, id('b'))]));
+    }
 }

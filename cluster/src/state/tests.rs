@@ -146,7 +146,13 @@ fn setslot_checks() {
         refuse(&mut s, set(a, 6000, SetSlotAction::Importing(r.to_string()))),
         "ERR Target node is not a master"
     );
-    let node = |target: String, keys| SetSlotAction::Node { target, keys_in_slot: keys, allow_replica_migration: true };
+    let node = |target: String, keys| SetSlotAction::Node {
+        target,
+        keys_in_slot: keys,
+        allow_replica_migration: true,
+        closing_import: false,
+        migrating_to_target: false,
+    };
     assert_eq!(refuse(&mut s, set(a, 1, node("x".into(), 0))), "ERR Unknown node x");
     assert_eq!(refuse(&mut s, set(a, 1, node(r.to_string(), 0))), "ERR Target node is not a master");
     assert_eq!(
@@ -169,7 +175,13 @@ fn setslot_migration_round_trip() {
     assert_eq!(s.migrating_to(100), Some(&b));
     assert_eq!(s.node(&b).unwrap().importing.get(&100), Some(&a));
     // The target closes the slot: it owns it, bumps its epoch (2 → 4, the current epoch was 3).
-    let node = |keys| SetSlotAction::Node { target: b.to_string(), keys_in_slot: keys, allow_replica_migration: true };
+    let node = |keys| SetSlotAction::Node {
+        target: b.to_string(),
+        keys_in_slot: keys,
+        allow_replica_migration: true,
+        closing_import: false,
+        migrating_to_target: false,
+    };
     ok(&mut s, ClusterCommand::SetSlot { node: b, slot: 100, action: node(0) });
     assert_eq!(owner(&s, 100), Some(b));
     assert!(s.node(&b).unwrap().importing.is_empty());
@@ -188,6 +200,40 @@ fn setslot_migration_round_trip() {
 }
 
 #[test]
+fn setslot_node_with_the_open_slots_in_the_command() {
+    // Open slots are node-local (the control plane's view): the replicated state has none,
+    // the command carries what the acting node knew.
+    let mut s = cluster();
+    let (a, b) = (id('a'), id('b'));
+    let node = |closing_import, migrating_to_target| SetSlotAction::Node {
+        target: b.to_string(),
+        keys_in_slot: 0,
+        allow_replica_migration: true,
+        closing_import,
+        migrating_to_target,
+    };
+    // The target closes an import it had: a new epoch (2 → 4).
+    ok(&mut s, ClusterCommand::SetSlot { node: b, slot: 100, action: node(true, false) });
+    assert_eq!((owner(&s, 100), s.node(&b).unwrap().config_epoch), (Some(b), 4));
+    // Without an import, no new epoch.
+    ok(&mut s, ClusterCommand::SetSlot { node: b, slot: 101, action: node(false, false) });
+    assert_eq!(s.node(&b).unwrap().config_epoch, 4);
+    // The source that was migrating its last slot to the target follows it.
+    ok(&mut s, ClusterCommand::FlushSlots { node: a, db_keys: 0 });
+    ok(&mut s, ClusterCommand::AddSlots { node: a, ranges: vec![(0, 0)] });
+    ok(&mut s, ClusterCommand::SetSlot { node: b, slot: 0, action: node(true, false) });
+    let mut without = s.clone();
+    ok(&mut without, ClusterCommand::SetSlot { node: a, slot: 0, action: node(false, false) });
+    assert!(without.myself().is_master());
+    ok(&mut s, ClusterCommand::SetSlot { node: a, slot: 0, action: node(false, true) });
+    assert_eq!(s.myself().primary, Some(b));
+    // Older logs' form: the fields missing read as false.
+    let old = r#"{"Node":{"target":"x","keys_in_slot":0,"allow_replica_migration":true}}"#;
+    let action: SetSlotAction = serde_json::from_str(old).unwrap();
+    assert!(matches!(action, SetSlotAction::Node { closing_import: false, migrating_to_target: false, .. }));
+}
+
+#[test]
 fn giving_away_the_last_slot_makes_a_replica() {
     let mut s = cluster();
     let (a, b) = (id('a'), id('b'));
@@ -199,7 +245,13 @@ fn giving_away_the_last_slot_makes_a_replica() {
     let give = |allow| ClusterCommand::SetSlot {
         node: a,
         slot: 0,
-        action: SetSlotAction::Node { target: b.to_string(), keys_in_slot: 0, allow_replica_migration: allow },
+        action: SetSlotAction::Node {
+            target: b.to_string(),
+            keys_in_slot: 0,
+            allow_replica_migration: allow,
+            closing_import: false,
+            migrating_to_target: false,
+        },
     };
     kept.apply(&give(false)).unwrap();
     assert!(kept.myself().is_master());
@@ -604,7 +656,13 @@ fn random_command(rng: &mut impl Rng) -> ClusterCommand {
         6 => ClusterCommand::SetSlot {
             node: n1,
             slot,
-            action: SetSlotAction::Node { target: name, keys_in_slot: keys, allow_replica_migration: rng.gen() },
+            action: SetSlotAction::Node {
+                target: name,
+                keys_in_slot: keys,
+                allow_replica_migration: rng.gen(),
+                closing_import: false,
+                migrating_to_target: false,
+            },
         },
         7 => ClusterCommand::BumpEpoch { node: n1 },
         8 => ClusterCommand::SetConfigEpoch { node: n1, epoch: rng.gen_range(-1..3) },
