@@ -19,7 +19,8 @@
 //! fits (myself became a replica, the peer was forgotten) is dropped. They end as Redis ends
 //! them ([`View::close_open_slots`]): STABLE; myself's SETSLOT NODE (the migration once no key
 //! is left, the import when myself takes the slot); myself's ADDSLOTS / DELSLOTS (the import).
-//! At start-up they are those of the initial state (nodes.conf's `[slot->-id]` marks).
+//! At start-up they are those of the initial state (nodes.conf's `[slot->-id]` marks). An
+//! import of a slot myself owns ends whenever a state is published or loaded.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -64,7 +65,17 @@ struct ViewInner {
 fn open_slots_of(state: &ClusterState) -> BTreeMap<(u16, bool), NodeId> {
     let me = state.myself();
     let migrating = me.migrating.iter().map(|(&s, &p)| ((s, false), p));
-    migrating.chain(me.importing.iter().map(|(&s, &p)| ((s, true), p))).collect()
+    let importing = me.importing.iter().map(|(&s, &p)| ((s, true), p));
+    migrating.chain(importing).filter(|&((slot, imp), _)| !imports_own_slot(state, slot, imp)).collect()
+}
+
+/// An import of a slot myself already owns: over. Myself's SETSLOT NODE closes it once its
+/// commit is applied, a moment after the state that gives myself the slot is published (and
+/// maybe saved to nodes.conf); a node killed in between must not come back importing a slot
+/// it owns, which Redis never shows (its SETSLOT NODE does both at once) and which
+/// `redis-cli --cluster fix` cannot repair ("I'm already the owner of hash slot").
+fn imports_own_slot(state: &ClusterState, slot: u16, importing: bool) -> bool {
+    importing && state.slot_owner(slot).is_some_and(|o| o.id == state.my_id())
 }
 
 /// What a node brings into the cluster that takes it in: itself, its slots, its epoch.
@@ -349,7 +360,9 @@ impl View {
         }
         // Myself's open slots; one that no longer fits is over (as when Redis turns a master
         // into a replica, or forgets the peer).
-        inner.open_slots.retain(|&(slot, importing), peer| next.reopen_slot(slot, *peer, importing).is_ok());
+        inner.open_slots.retain(|&(slot, importing), peer| {
+            !imports_own_slot(&next, slot, importing) && next.reopen_slot(slot, *peer, importing).is_ok()
+        });
         inner.cluster_id = Some(replicated.cluster_id.clone());
         self.member_fast.store(true, std::sync::atomic::Ordering::Release);
         *self.state.write() = next;
@@ -503,17 +516,21 @@ mod tests {
         assert_eq!(refused.unwrap_err().reply_text(), "ERR I'm not the owner of hash slot 150");
         let all = (vec![(5, id('b'))], vec![(150, id('b')), (250, id('c'))]);
         assert_eq!(open(&view), all);
-        // Someone else's commit, even one handing myself the imported slot or taking the
-        // migrating one: the marks stay (Redis keeps them).
-        shared.apply(&ClusterCommand::SetSlot { node: id('b'), slot: 150, action: node_action('a', 0) }).unwrap();
+        // Someone else's commit taking the migrating slot: the mark stays (Redis keeps it until
+        // myself's SETSLOT NODE).
         shared.apply(&ClusterCommand::SetSlot { node: id('b'), slot: 5, action: node_action('b', 0) }).unwrap();
         view.publish(&replicated(&shared));
         assert_eq!(open(&view), all);
         assert_eq!(view.without_open_slots().myself().importing.len(), 0);
+        // One handing myself the imported slot ends the import: a node never shows an import
+        // of a slot it owns (see `imports_own_slot`).
+        shared.apply(&ClusterCommand::SetSlot { node: id('b'), slot: 150, action: node_action('a', 0) }).unwrap();
+        view.publish(&replicated(&shared));
+        assert_eq!(open(&view), (vec![(5, id('b'))], vec![(250, id('c'))]));
         // STABLE ends both marks of its slot.
         view.apply_open_slot(&set_slot(250, SetSlotAction::Stable)).unwrap();
         view.publish(&replicated(&shared));
-        assert_eq!(open(&view), (vec![(5, id('b'))], vec![(150, id('b'))]));
+        assert_eq!(open(&view), (vec![(5, id('b'))], vec![]));
     }
 
     #[test]
