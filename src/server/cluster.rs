@@ -57,6 +57,7 @@ impl ClusterNode {
         bus: std::net::SocketAddr,
         node_timeout_ms: u64,
         announce_ip: &str,
+        config: ClusterConfig,
     ) -> Result<ClusterNode, String> {
         let path = PathBuf::from(dir).join(config_file);
         let text = match std::fs::read_to_string(&path) {
@@ -78,7 +79,7 @@ impl ClusterNode {
                 return Err(format!("Unrecoverable error: corrupted cluster config file \"{}\": {e}", path.display()))
             }
         };
-        state.set_config(ClusterConfig::default());
+        state.set_config(config);
         let mut options = ControlOptions::new(PathBuf::from(dir).join("raft"), bus, state);
         options.node_timeout = std::time::Duration::from_millis(node_timeout_ms.max(1));
         let control =
@@ -91,7 +92,6 @@ impl ClusterNode {
             save_lock: parking_lot::Mutex::new(String::new()),
             role_lock: parking_lot::Mutex::new(()),
         };
-        node.state.write().set_config(ClusterConfig::default());
         // `cluster-announce-ip`: the address other nodes and clients are told (redirects, SLOTS).
         let me = node.state.read().myself().clone();
         if !announce_ip.is_empty() && me.ip != announce_ip {
@@ -243,35 +243,35 @@ impl Shared {
                 c.cluster_announce_ip.clone(),
             )
         };
-        let node =
-            ClusterNode::open(&dir, &file, self.port, bus, timeout, &announce).await.map_err(io::Error::other)?;
-        node.state.write().set_config(cluster_config(&self.config.read()));
-        // A manual failover of one of our replicas: pause writes, answer our offset.
+        let config = cluster_config(&self.config.read());
+        let node = ClusterNode::open(&dir, &file, self.port, bus, timeout, &announce, config)
+            .await
+            .map_err(io::Error::other)?;
         let weak = Arc::downgrade(&self.arc());
+        // A manual failover of one of our replicas: pause writes, answer our offset.
+        let shared = weak.clone();
         node.control.set_pause_hook(Arc::new(move |pause| {
-            let Some(shared) = weak.upgrade() else { return -1 };
+            let Some(shared) = shared.upgrade() else { return -1 };
             shared.pause_for_manual_failover(pause);
             shared.repl.offset() as i64
         }));
+        // Follow a role change the moment it is applied: a promoted replica is sent writes
+        // by the others as soon as they apply the same entry. (Until the dataset is loaded,
+        // `serve` follows it once loading ends.)
+        node.control.set_on_change(Arc::new(move || {
+            if let Some(shared) = weak.upgrade() {
+                if !shared.persistence.loading() {
+                    shared.follow_cluster_role();
+                }
+            }
+        }));
         self.store.index_slots(ferrocache_cluster::key_slot);
         let _ = self.cluster.set(node);
-        // Follow a role change the moment it is applied: a promoted replica is sent writes
-        // by the others as soon as they apply the same entry.
-        let weak = Arc::downgrade(&self.arc());
-        if let Some(node) = self.cluster() {
-            node.control.set_on_change(Arc::new(move || {
-                if let Some(shared) = weak.upgrade() {
-                    if !shared.persistence.loading() {
-                        shared.follow_cluster_role();
-                    }
-                }
-            }));
-        }
         Ok(())
     }
 
-    /// After every change of the cluster state: rewrites nodes.conf and follows myself's role
-    /// (once the dataset is loaded: a replica's first sync must not race the load).
+    /// After every change of the cluster state: rewrites nodes.conf. (Myself's role is followed
+    /// by the change hook installed in [`Shared::init_cluster`].)
     pub async fn watch_cluster_changes(&self) {
         let Some(node) = self.cluster() else { return };
         let mut changes = node.control.changes();
@@ -281,9 +281,6 @@ impl Shared {
             let saved = tokio::task::spawn_blocking(move || shared.cluster().map(|n| n.save(false))).await;
             if let Ok(Some(Err(e))) = saved {
                 tracing::warn!("Can't save the cluster config file: {e}");
-            }
-            if !self.persistence.loading() {
-                self.follow_cluster_role();
             }
             if changes.changed().await.is_err() {
                 return;
@@ -295,7 +292,7 @@ impl Shared {
     /// CLUSTER REPLICATE, or an old master after a failover), or stop replicating (promoted).
     pub fn follow_cluster_role(&self) {
         let Some(node) = self.cluster() else { return };
-        // One at a time (the change hook and the change watcher both call this).
+        // One at a time (the change hook, the replication check and start-up call this).
         let _following = node.role_lock.lock();
         let primary = {
             let state = node.state.read();

@@ -215,10 +215,10 @@ impl ControlPlane {
             observations.push(ClusterCommand::SetReplOffset { node: me, offset: mine });
         }
         for cmd in &observations {
-            let _ = self.view.apply_quiet(cmd);
+            let _ = self.view.apply_observation(cmd);
         }
         if observations.iter().any(|c| matches!(c, ClusterCommand::SetFailState { .. })) {
-            self.view.notify();
+            self.view.bump();
         }
         let state = self.view.state().read().clone();
         if let Some(target) = self.orphan_to_adopt(&state) {

@@ -380,7 +380,7 @@ impl ControlPlane {
     /// only while in touch with a majority and up to date with the log (see `fence.rs`).
     /// Cheap: two atomic loads and a clock read.
     pub fn may_write(&self) -> bool {
-        !self.view.is_member_fast() || self.fence.open(self.timing.node_timeout, self.view.applied_index())
+        !self.view.is_member() || self.fence.open(self.timing.node_timeout, self.view.applied_index())
     }
 
     /// Applies `cmd` where it belongs, and answers what applying it answered:

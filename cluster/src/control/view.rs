@@ -38,8 +38,8 @@ use crate::{
 pub(crate) struct View {
     /// The index of the last log entry applied and published (see `fence.rs`).
     applied: std::sync::atomic::AtomicU64,
-    /// [`View::is_member`] without the lock, for the write path.
-    member_fast: std::sync::atomic::AtomicBool,
+    /// See [`View::is_member`].
+    member: std::sync::atomic::AtomicBool,
     /// This node's id (changed only by CLUSTER RESET HARD of a node in no cluster).
     me: RwLock<NodeId>,
     state: Arc<RwLock<ClusterState>>,
@@ -108,7 +108,7 @@ impl View {
         let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new(), open_slots };
         View {
             applied: Default::default(),
-            member_fast: Default::default(),
+            member: Default::default(),
             me: RwLock::new(initial.my_id()),
             state: Arc::new(RwLock::new(initial)),
             inner: Mutex::new(inner),
@@ -130,19 +130,15 @@ impl View {
     }
 
     /// True once this node belongs to a Raft cluster (its changes go through the log).
+    /// Lock-free (the write path asks): `member` mirrors `inner.member || inner.cluster_id`,
+    /// set and cleared under the inner lock with them.
     pub(crate) fn is_member(&self) -> bool {
-        let inner = self.inner.lock();
-        inner.member || inner.cluster_id.is_some()
+        self.member.load(std::sync::atomic::Ordering::Acquire)
     }
 
     pub(crate) fn set_member(&self) {
         self.inner.lock().member = true;
-        self.member_fast.store(true, std::sync::atomic::Ordering::Release);
-    }
-
-    /// [`View::is_member`], lock-free (set with it, cleared by a reset).
-    pub(crate) fn is_member_fast(&self) -> bool {
-        self.member_fast.load(std::sync::atomic::Ordering::Acquire)
+        self.member.store(true, std::sync::atomic::Ordering::Release);
     }
 
     /// Records that entries up to `index` are applied and their state published.
@@ -154,7 +150,9 @@ impl View {
         self.applied.load(std::sync::atomic::Ordering::Acquire)
     }
 
-    fn bump(&self) {
+    /// Tells the watchers of [`subscribe`](Self::subscribe) and the change hook that the state
+    /// changed.
+    pub(crate) fn bump(&self) {
         self.changes.send_modify(|v| *v += 1);
         let hook = self.on_change.lock().clone();
         if let Some(hook) = hook {
@@ -176,19 +174,9 @@ impl View {
         result
     }
 
-    /// [`apply_local`](Self::apply_local) without telling the watchers: for a batch of
-    /// observations, followed by one [`notify`](Self::notify).
-    pub(crate) fn apply_quiet(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
-        self.apply_observation(cmd)
-    }
-
-    /// Tells the watchers of [`subscribe`](Self::subscribe) that the state changed.
-    pub(crate) fn notify(&self) {
-        self.bump();
-    }
-
-    /// [`apply_local`](Self::apply_local) but for the bump.
-    fn apply_observation(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+    /// [`apply_local`](Self::apply_local) but for the bump: for a batch of observations,
+    /// followed by one [`bump`](Self::bump).
+    pub(crate) fn apply_observation(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
         let mut inner = self.inner.lock();
         let mut state = self.state.write();
         let result = match cmd {
@@ -306,7 +294,7 @@ impl View {
     pub(crate) fn reset_to(&self, mut state: ClusterState) {
         let mut inner = self.inner.lock();
         inner.member = false;
-        self.member_fast.store(false, std::sync::atomic::Ordering::Release);
+        self.member.store(false, std::sync::atomic::Ordering::Release);
         self.applied.store(0, std::sync::atomic::Ordering::Release);
         inner.cluster_id = None;
         inner.overlay.clear();
@@ -364,7 +352,7 @@ impl View {
             !imports_own_slot(&next, slot, importing) && next.reopen_slot(slot, *peer, importing).is_ok()
         });
         inner.cluster_id = Some(replicated.cluster_id.clone());
-        self.member_fast.store(true, std::sync::atomic::Ordering::Release);
+        self.member.store(true, std::sync::atomic::Ordering::Release);
         *self.state.write() = next;
         drop(inner);
         self.bump();
