@@ -558,6 +558,11 @@ fn failover_between_redis_server_and_ferrocache_both_ways() {
     let ours = ferrocache(|c| c.replicaof = Some(("127.0.0.1".into(), redis.addr.port())));
     let mut f = connect(ours.addr);
     wait_link_up(&mut f);
+    // redis-server counts a replica online once it has read its first ACK, which may come a
+    // moment after the replica says its link is up (CI once got "target replica is not online").
+    wait_until("redis-server to see its replica online", || {
+        query::<String>(&mut p, &["INFO", "replication"]).contains("state=online")
+    });
     let port = ours.addr.port().to_string();
     let _: String = query(&mut p, &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "10000"]);
     wait_until("Ferrocache to be promoted", || repl_field(&mut f, "role") == "master");
