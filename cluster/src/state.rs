@@ -840,6 +840,27 @@ impl ClusterState {
         Ok(())
     }
 
+    /// Lays myself's `SETSLOT <slot> NODE <target>`, answered but not yet committed, over a new
+    /// state (the control plane's view): `target` serves the slot; nothing else changes (the
+    /// epoch, a role: the commit brings those). False if `target` is no longer a known master.
+    pub(crate) fn lay_handoff(&mut self, slot: u16, target: &NodeId) -> bool {
+        match self.index_of(target) {
+            Some(n) if slot < SLOTS && !self.nodes[n].is_replica() => {
+                self.assign(slot, n);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Gives `slot` back to `owner` (none: unassigned) in a view, when a handoff laid over it
+    /// ends without its commit. An owner no longer a known master leaves the slot unassigned.
+    pub(crate) fn restore_slot_owner(&mut self, slot: u16, owner: Option<&NodeId>) {
+        if !owner.is_some_and(|o| self.lay_handoff(slot, o)) && slot < SLOTS {
+            self.del_slot(slot);
+        }
+    }
+
     /// Closes myself's open slot marks for `slot` (migrating and / or importing).
     pub(crate) fn close_my_open_slot(&mut self, slot: u16, migrating: bool, importing: bool) {
         let me = &mut self.nodes[self.my_index];

@@ -232,11 +232,15 @@ async fn proposals_on_a_follower_setslot_and_forget() {
         };
         assert_eq!(node.propose(setslot(node, action)).await, Ok(Applied::Ok));
     }
-    eventually(&all, "the slot moved everywhere", || agree(&all)).await;
+    // Each node's view shows the move at once (SETSLOT NODE answers before its commit);
+    // committed, it bumps the importing node's epoch past every other.
+    for node in [dst, src, &nodes[2]] {
+        assert_eq!(node.state().slot_owner(0).unwrap().id, dst.id());
+    }
+    let committed = || agree(&all) && nodes[2].state().node(&dst.id()).unwrap().config_epoch == 4;
+    eventually(&all, "the slot moved everywhere, committed", committed).await;
     let state = nodes[2].state();
     assert_eq!(state.slot_owner(0).unwrap().id, dst.id());
-    // Closing the import bumped node 2's epoch past every other.
-    assert_eq!(state.node(&dst.id()).unwrap().config_epoch, 4);
     assert_eq!(dst.state().importing_from(0), None);
     assert_eq!(src.state().migrating_to(0), None);
 

@@ -377,7 +377,7 @@ impl ControlPlane {
 
     /// Whether this node is the Raft leader now.
     pub(crate) fn is_leader(&self) -> bool {
-        let metrics = self.raft().metrics().borrow().clone();
-        metrics.current_leader.is_some_and(|l| l.0 == self.me())
+        let me = self.me();
+        self.raft().metrics().borrow().current_leader.is_some_and(|l| l.0 == me)
     }
 }

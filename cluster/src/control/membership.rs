@@ -309,9 +309,9 @@ impl ControlPlane {
                     cport: bus_addr.port(),
                     hostname: record.hostname,
                 };
-                match self.propose_here(cmd).await {
-                    super::network::ProposeReply::Done { result, .. } => {
-                        result?;
+                match self.propose_here(vec![cmd]).await {
+                    super::network::ProposeReply::Done { results, .. } => {
+                        results.into_iter().next().unwrap_or(Ok(crate::Applied::Ok))?;
                     }
                     super::network::ProposeReply::NotLeader => return Err(fail(&"no longer the leader")),
                     super::network::ProposeReply::Failed(e) => return Err(e),

@@ -9,6 +9,7 @@
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`ControlOptions`], [`ControlPlane`]: start, propose, state, changes, shutdown |
+//! | `proposals.rs` | this node's proposals, committed in order and in batches through the leader |
 //! | `membership.rs` | [`ControlPlane::meet`]: seeding a cluster, taking a node in; a member's new bus address |
 //! | `view.rs` | the state the server reads: pending state, or the replicated one with `myself`, plus local observations |
 //! | `state_machine.rs` | the replicated [`ClusterState`] as the log made it, snapshots |
@@ -123,6 +124,7 @@ mod fence;
 mod links;
 mod membership;
 mod network;
+mod proposals;
 mod state_machine;
 mod storage;
 mod types;
@@ -224,6 +226,8 @@ pub struct ControlPlane {
     pause_hook: Mutex<Option<PauseHook>>,
     /// Whether this node, as a master, may take writes (see `fence.rs`).
     fence: fence::Fence,
+    /// This node's proposals waiting for their commit (see `proposals.rs`).
+    proposals: Arc<proposals::Proposals>,
 }
 
 impl ControlPlane {
@@ -295,10 +299,12 @@ impl ControlPlane {
             detector: failure::Detector::default(),
             pause_hook: Mutex::new(None),
             fence: fence::Fence::default(),
+            proposals: Arc::default(),
         });
         let server = tokio::spawn(network::serve(listener, Arc::downgrade(&plane)));
         *plane.server.lock() = Some(server);
         tokio::spawn(links::watch(Arc::downgrade(&plane)));
+        tokio::spawn(proposals::run(plane.proposals.clone(), Arc::downgrade(&plane)));
         if plane.view.is_member() {
             tokio::spawn(membership::announce_address(Arc::downgrade(&plane)));
         }
@@ -390,6 +396,13 @@ impl ControlPlane {
     /// * on a member: through the leader (forwarded there from a follower), committed by a
     ///   majority, applied by every member; returns once this node has applied it. No
     ///   majority within `cluster-node-timeout`: [`ClusterError::ControlPlane`].
+    /// * myself's `SETSLOT … NODE` on a member, of a slot some node serves: checked against
+    ///   this node's view (Redis's errors), laid over it at once (the target serves the slot
+    ///   here from now on) and answered; committed in the background, with whatever else this
+    ///   node proposes meanwhile ([`View::hand_off`], `proposals.rs`). As in Redis, where
+    ///   SETSLOT NODE is the receiving node's alone and the others learn it by gossip: a
+    ///   reshard sends it to every master in turn, and needs no Raft round trip per slot to
+    ///   wait for. One that changes nothing is answered without a commit.
     ///
     /// [`ClusterCommand::Meet`] is [`ControlPlane::meet`] (its address checked as Redis does;
     /// the random id is not used). [`ClusterCommand::Reset`] is `ControlPlane::reset` (the node leaves its cluster).
@@ -412,6 +425,11 @@ impl ControlPlane {
         if cmd.is_open_slot_mark() {
             return self.view.apply_open_slot(&cmd);
         }
+        if self.view.is_member() && proposals::is_handoff(&cmd) {
+            if let Some(answer) = self.hand_off(&cmd) {
+                return answer;
+            }
+        }
         let result = self.propose_change(&cmd).await;
         if result.is_ok() {
             self.view.close_open_slots(&cmd);
@@ -426,25 +444,45 @@ impl ControlPlane {
                 return result;
             }
         }
-        if self.is_noop(cmd) {
-            return Ok(Applied::Ok);
-        }
         self.replicate(cmd.clone()).await
     }
 
-    /// A SETSLOT … NODE that would change nothing in this node's view (`redis-cli` sends the
-    /// same NODE to every master once the owner has taken the slot): answered without a
-    /// commit, as Redis answers it without gossip. A view behind the log is simply not a no-op
-    /// here, and commits. Only SETSLOT NODE: the others have effects beyond the state.
-    /// Myself's open slots are node-local, left out of the comparison: the source's NODE after
-    /// the target's changes only them (closed by [`View::close_open_slots`], no commit).
-    fn is_noop(&self, cmd: &ClusterCommand) -> bool {
-        if !matches!(cmd, ClusterCommand::SetSlot { action: crate::SetSlotAction::Node { .. }, .. }) {
-            return false;
-        }
+    /// Myself's `SETSLOT <slot> NODE <target>` on a member (see [`propose`](Self::propose)):
+    /// the answer, or `None` for a slot no node serves in this view, which is committed before
+    /// the answer, as ADDSLOTS is (`redis-cli --cluster fix` gives an unassigned slot an owner
+    /// this way and at once sends it keys).
+    ///
+    /// One that would change nothing in this node's view (`redis-cli` sends the same NODE to
+    /// every master once the owner has taken the slot) is answered without a commit, as Redis
+    /// answers it without gossip. Myself's open slots are node-local, left out of the
+    /// comparison: the source's NODE after the target's changes only them (closed by
+    /// [`View::close_open_slots`], no commit). A view behind the log is simply not a no-op here.
+    fn hand_off(&self, cmd: &ClusterCommand) -> Option<Result<Applied, ClusterError>> {
+        let &ClusterCommand::SetSlot { slot, .. } = cmd else { return None };
         let before = self.view.without_open_slots();
         let mut after = before.clone();
-        after.apply(cmd).is_ok() && after == before
+        let applied = match after.apply(cmd) {
+            Ok(applied) => applied,
+            Err(e) => return Some(Err(e)),
+        };
+        if after != before {
+            // `apply` found the target, a master: it owns the slot now.
+            let target = after.slot_owner(slot).map(|n| n.id)?;
+            before.slot_owner(slot)?;
+            // A follower handoff, if nothing but the owner changes (see `proposals.rs`).
+            let mut owner_only = before;
+            let follower = target != self.me() && owner_only.lay_handoff(slot, &target) && owner_only == after;
+            self.view.hand_off(slot, target);
+            let now = Instant::now();
+            if follower {
+                let due = now + proposals::HANDOFF_GRACE;
+                self.proposals.defer_handoff(cmd.clone(), slot, target, due, due + self.timing.propose);
+            } else {
+                self.proposals.submit_handoff(cmd.clone(), slot, target, now + self.timing.propose);
+            }
+        }
+        self.view.close_open_slots(cmd);
+        Some(Ok(applied))
     }
 
     /// CLUSTER RESET \[SOFT|HARD\]: this node forgets every other node and all slots (HARD:
@@ -529,28 +567,47 @@ impl ControlPlane {
         false
     }
 
-    /// Commits `cmd` through the leader, retrying while there is none, until the timeout.
+    /// Commits `cmd` through the leader, after this node's earlier proposals, retrying while
+    /// there is no leader, until the timeout (see `proposals.rs`).
     async fn replicate(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
-        let deadline = Instant::now() + self.timing.propose;
+        let outcome = self.proposals.submit(cmd, Instant::now() + self.timing.propose);
+        outcome.await.unwrap_or_else(|_| Err(ClusterError::ControlPlane("the control plane is shut down".to_string())))
+    }
+
+    /// Commits `cmds` in one log entry through the leader (on `leader`, the connection kept to
+    /// it, when this node is a follower and `may_forward`), retrying while there is no leader,
+    /// until `deadline`: their results and the entry's index. A follower returns once it has
+    /// applied the entry too (read your writes).
+    async fn commit_batch(
+        &self,
+        cmds: Vec<ClusterCommand>,
+        deadline: Instant,
+        leader: &mut Option<(String, Peer)>,
+        may_forward: bool,
+    ) -> Result<(Vec<proposals::Outcome>, u64), proposals::NotCommitted> {
         let mut last = String::from("no leader");
         loop {
-            // Ok(answer), or Err(why it should be tried again).
+            // Ok(committed or refused), or Err(why it should be tried again).
             let attempt = async {
-                match self.propose_here(cmd.clone()).await {
-                    ProposeReply::Done { result, .. } => Ok(result),
-                    ProposeReply::Failed(e) => Ok(Err(e)),
+                match self.propose_here(cmds.clone()).await {
+                    ProposeReply::Done { results, index } => Ok(Ok((results, index))),
+                    ProposeReply::Failed(e) => Ok(Ok((vec![Err(e); cmds.len()], 0))),
+                    ProposeReply::NotLeader if !may_forward => Ok(Err(proposals::NotCommitted::NotLeader)),
                     ProposeReply::NotLeader => {
                         let (_, addr) = self.leader().ok_or_else(|| "no leader".to_string())?;
-                        let mut peer = self.peer(addr.clone());
-                        match peer.call(&Request::Propose(cmd.clone()), self.timing.propose).await {
-                            Ok(Reply::Propose(ProposeReply::Done { result, index })) => {
-                                // Read your writes: wait until this node has applied it too.
+                        if leader.as_ref().is_none_or(|(at, _)| *at != addr) {
+                            *leader = Some((addr.clone(), self.peer(addr.clone())));
+                        }
+                        let Some((_, peer)) = leader.as_mut() else { return Err("no leader".to_string()) };
+                        let wait = deadline.saturating_duration_since(Instant::now());
+                        match peer.call(&Request::Propose(cmds.clone()), wait).await {
+                            Ok(Reply::Propose(ProposeReply::Done { results, index })) => {
                                 let left = deadline.saturating_duration_since(Instant::now());
                                 let _ =
                                     self.raft().wait(Some(left)).applied_index_at_least(Some(index), "propose").await;
-                                Ok(result)
+                                Ok(Ok((results, index)))
                             }
-                            Ok(Reply::Propose(ProposeReply::Failed(e))) => Ok(Err(e)),
+                            Ok(Reply::Propose(ProposeReply::Failed(e))) => Ok(Ok((vec![Err(e); cmds.len()], 0))),
                             Ok(Reply::Propose(ProposeReply::NotLeader)) => {
                                 Err(format!("{addr} is no longer the leader"))
                             }
@@ -561,7 +618,7 @@ impl ControlPlane {
                 }
             };
             match timeout_at(deadline, attempt).await {
-                Ok(Ok(result)) => return result,
+                Ok(Ok(done)) => return done,
                 Ok(Err(why)) => last = why,
                 Err(_) => break,
             }
@@ -569,7 +626,7 @@ impl ControlPlane {
                 break;
             }
         }
-        Err(self.not_committed(&last))
+        Err(proposals::NotCommitted::TimedOut(self.not_committed(&last)))
     }
 
     /// The error of a proposal that timed out. Raft cannot take it back: a leader that had
@@ -582,21 +639,20 @@ impl ControlPlane {
         ))
     }
 
-    /// Commits `cmd` if this node is the leader.
-    async fn propose_here(&self, cmd: ClusterCommand) -> ProposeReply {
-        match self.raft().client_write(Payload::Commands(vec![cmd.clone()])).await {
+    /// Commits `cmds` in one entry if this node is the leader.
+    async fn propose_here(&self, cmds: Vec<ClusterCommand>) -> ProposeReply {
+        match self.raft().client_write(Payload::Commands(cmds.clone())).await {
             Ok(response) => {
-                let result = response
-                    .data
-                    .into_iter()
-                    .next()
-                    .unwrap_or_else(|| Err(ClusterError::ControlPlane("no result".to_string())));
-                match (&result, &cmd) {
-                    (Ok(_), ClusterCommand::Forget { target, .. }) => self.drop_member(target).await,
-                    (Ok(_), ClusterCommand::Leave { node, .. }) => self.drop_member(node.as_str()).await,
-                    _ => {}
+                let mut results = response.data;
+                results.resize_with(cmds.len(), || Err(ClusterError::ControlPlane("no result".to_string())));
+                for (result, cmd) in results.iter().zip(&cmds) {
+                    match (result, cmd) {
+                        (Ok(_), ClusterCommand::Forget { target, .. }) => self.drop_member(target).await,
+                        (Ok(_), ClusterCommand::Leave { node, .. }) => self.drop_member(node.as_str()).await,
+                        _ => {}
+                    }
                 }
-                ProposeReply::Done { result, index: response.log_id.index }
+                ProposeReply::Done { results, index: response.log_id.index }
             }
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => ProposeReply::NotLeader,
             Err(e) => ProposeReply::Failed(ClusterError::ControlPlane(format!("cannot commit: {e}"))),
@@ -657,11 +713,15 @@ impl ControlPlane {
                 self.links.count(crate::replies::MessageType::Pong, true);
                 Reply::Pong(self.status_for_pong())
             }
-            Request::Propose(cmd) => Reply::Propose(
-                tokio::time::timeout(self.timing.propose, self.propose_here(cmd))
-                    .await
-                    .unwrap_or_else(|_| ProposeReply::Failed(self.not_committed("no majority answered the leader"))),
-            ),
+            // Into the leader's own queue, to share a log entry with the other nodes' proposals.
+            Request::Propose(_) if !self.is_leader() => Reply::Propose(ProposeReply::NotLeader),
+            Request::Propose(cmds) => {
+                let deadline = Instant::now() + self.timing.propose;
+                let done = self.proposals.submit_forwarded(cmds, deadline);
+                Reply::Propose(done.await.unwrap_or_else(|_| {
+                    ProposeReply::Failed(ClusterError::ControlPlane("the control plane is shut down".to_string()))
+                }))
+            }
             Request::Join(req) => Reply::Join(self.handle_join(req, local.map(|a| a.ip())).await),
             Request::PauseForFailover { from, pause_ms } => Reply::Paused(self.pause_for_failover(from, pause_ms)),
             Request::Readdress { id, bus_addr } => Reply::Readdress(self.readdress(id, bus_addr).await),

@@ -12,8 +12,9 @@
 //! This is not Redis's gossip bus: a Redis node's `RCmb` packets fail the magic and the
 //! connection is closed, so a Redis node cannot join a Ferrocache cluster (nor the reverse).
 //!
-//! Clients ([`Peer`]) keep one connection per openraft replication stream and reconnect after
-//! any failure; MEET, joins and forwarded proposals use a connection of their own.
+//! Clients ([`Peer`]) keep one connection per openraft replication stream and one to the leader
+//! for forwarded proposals (`proposals.rs`), and reconnect after any failure; MEET and joins
+//! use a connection of their own.
 
 use std::future::Future;
 use std::io;
@@ -64,8 +65,8 @@ pub(crate) enum Request {
     Ping {
         from: NodeId,
     },
-    /// Commit this command (sent to the leader).
-    Propose(ClusterCommand),
+    /// Commit these commands, in order, in one log entry (sent to the leader).
+    Propose(Vec<ClusterCommand>),
     /// Take this node into your cluster (seeding a cluster first if you are in none).
     Join(JoinRequest),
     /// A manual CLUSTER FAILOVER of `from`, a replica of this node: stop accepting writes for
@@ -115,8 +116,8 @@ pub(crate) struct Hello {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ProposeReply {
-    /// Committed (the result is the command's, refusal or not) at this log index.
-    Done { result: Result<Applied, ClusterError>, index: u64 },
+    /// Committed at this log index; one result per command (its refusal or not), in order.
+    Done { results: Vec<Result<Applied, ClusterError>>, index: u64 },
     /// Not the leader (any more): ask again.
     NotLeader,
     /// Could not be committed.

@@ -21,6 +21,11 @@
 //! is left, the import when myself takes the slot); myself's ADDSLOTS / DELSLOTS (the import).
 //! At start-up they are those of the initial state (nodes.conf's `[slot->-id]` marks). An
 //! import of a slot myself owns ends whenever a state is published or loaded.
+//!
+//! Myself's *handoffs* (SETSLOT NODE answered before its commit, see
+//! [`ControlPlane::propose`](super::ControlPlane::propose)) are laid over every published
+//! state too, giving the slot to its target, until a published state shows the target owning
+//! it or the proposal ends ([`View::hand_off`], [`View::end_handoff`]).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -59,6 +64,9 @@ struct ViewInner {
     overlay: Vec<ClusterCommand>,
     /// Myself's open slots: `(slot, importing)` → the peer (migrating to / importing from).
     open_slots: BTreeMap<(u16, bool), NodeId>,
+    /// Myself's handoffs not yet seen committed: slot → (the node it was given to, its owner
+    /// in the replicated state last published, for a handoff that ends without its commit).
+    handoffs: BTreeMap<u16, (NodeId, Option<NodeId>)>,
 }
 
 /// Myself's open slots in `state`, as [`ViewInner::open_slots`] keeps them.
@@ -105,7 +113,8 @@ impl View {
         // The open slots nodes.conf kept (a restart during a reshard): the replicated state
         // published later does not hold them.
         let open_slots = open_slots_of(&initial);
-        let inner = ViewInner { cluster_id: None, member: false, overlay: Vec::new(), open_slots };
+        let inner =
+            ViewInner { cluster_id: None, member: false, overlay: Vec::new(), open_slots, handoffs: BTreeMap::new() };
         View {
             applied: Default::default(),
             member: Default::default(),
@@ -269,6 +278,45 @@ impl View {
         }
     }
 
+    /// Myself's SETSLOT `slot` NODE `target`, checked, answered, and proposed: `target`
+    /// serves the slot in this view from now on, and in every state published until one shows
+    /// it owning the slot or [`end_handoff`](Self::end_handoff).
+    pub(crate) fn hand_off(&self, slot: u16, target: NodeId) {
+        let mut inner = self.inner.lock();
+        let mut state = self.state.write();
+        let replicated_owner = match inner.handoffs.get(&slot) {
+            Some(&(_, owner)) => owner,
+            None => state.slot_owner(slot).map(|n| n.id),
+        };
+        if state.lay_handoff(slot, &target) {
+            inner.handoffs.insert(slot, (target, replicated_owner));
+        }
+        drop(state);
+        drop(inner);
+        self.bump();
+    }
+
+    /// Whether myself's handoff of `slot` to `target` is still laid over the view (no published
+    /// state has shown it yet).
+    pub(crate) fn handoff_pending(&self, slot: u16, target: NodeId) -> bool {
+        self.inner.lock().handoffs.get(&slot).is_some_and(|&(t, _)| t == target)
+    }
+
+    /// The proposal of a handoff ended: committed (its state published already, which ended
+    /// the handoff), refused, or given up. In the last two cases the slot's owner is the
+    /// replicated state's again.
+    pub(crate) fn end_handoff(&self, slot: u16, target: NodeId) {
+        let mut inner = self.inner.lock();
+        let Some(&(laid, owner)) = inner.handoffs.get(&slot) else { return };
+        if laid != target {
+            return;
+        }
+        inner.handoffs.remove(&slot);
+        self.state.write().restore_slot_owner(slot, owner.as_ref());
+        drop(inner);
+        self.bump();
+    }
+
     /// The view as the replicated state alone makes it, for comparisons: without myself's
     /// node-local open slots.
     pub(crate) fn without_open_slots(&self) -> ClusterState {
@@ -299,6 +347,7 @@ impl View {
         inner.cluster_id = None;
         inner.overlay.clear();
         inner.open_slots.clear();
+        inner.handoffs.clear();
         *self.me.write() = state.my_id();
         let mut current = self.state.write();
         state.set_config(*current.config());
@@ -346,6 +395,11 @@ impl View {
             // A node the cluster has forgotten meanwhile: nothing to lay over.
             let _ = next.apply(&cmd);
         }
+        // Myself's handoffs; over once the state shows them (or their target is gone).
+        inner.handoffs.retain(|&slot, (target, owner)| {
+            *owner = next.slot_owner(slot).map(|n| n.id);
+            *owner != Some(*target) && next.lay_handoff(slot, target)
+        });
         // Myself's open slots; one that no longer fits is over (as when Redis turns a master
         // into a replica, or forgets the peer).
         inner.open_slots.retain(|&(slot, importing), peer| {
