@@ -3,7 +3,7 @@
 //! ([`ControlPlane`]): node-local observations and a node in no cluster apply at once, a
 //! member's changes are committed by a majority and applied by every member in the same order.
 //! CLUSTER MEET goes the same way. After every change the node rewrites `cluster-config-file`
-//! (Redis's nodes.conf format, so ids and the view survive restarts); the Raft log itself lives
+//! (at most every [`NODES_CONF_GAP`]; Redis's nodes.conf format, so ids and the view survive restarts); the Raft log itself lives
 //! under `<dir>/raft`.
 
 use super::Shared;
@@ -25,6 +25,12 @@ use std::time::{Duration, Instant};
 /// Redis lets a node call itself `ok` only this long after start-up
 /// (`CLUSTER_WRITABLE_DELAY`), so a restarted node does not serve before it has news.
 const WRITABLE_DELAY_MS: u128 = 2000;
+
+/// The least time between two nodes.conf rewrites: a burst of changes (a reshard makes several
+/// per slot on every node) is written once. For a member, nodes.conf is a hint (the Raft log
+/// is the durable record) but for myself's open slots, which a kill in this gap may lose, as
+/// a Redis node killed before its `clusterBeforeSleep` loses them; `--cluster fix` closes them.
+const NODES_CONF_GAP: Duration = Duration::from_millis(100);
 
 pub struct ClusterNode {
     /// The applied state, which the control plane replaces on every change. A leaf in the
@@ -270,12 +276,18 @@ impl Shared {
         Ok(())
     }
 
-    /// After every change of the cluster state: rewrites nodes.conf. (Myself's role is followed
-    /// by the change hook installed in [`Shared::init_cluster`].)
+    /// After every change of the cluster state: rewrites nodes.conf, at most every
+    /// [`NODES_CONF_GAP`]. (Myself's role is followed by the change hook installed in
+    /// [`Shared::init_cluster`].)
     pub async fn watch_cluster_changes(&self) {
         let Some(node) = self.cluster() else { return };
         let mut changes = node.control.changes();
+        let mut last_save: Option<tokio::time::Instant> = None;
         loop {
+            if let Some(at) = last_save {
+                tokio::time::sleep_until(at + NODES_CONF_GAP).await;
+            }
+            last_save = Some(tokio::time::Instant::now());
             // File I/O off the async workers; changes that come meanwhile coalesce into one.
             let shared = self.arc();
             let saved = tokio::task::spawn_blocking(move || shared.cluster().map(|n| n.save(false))).await;
