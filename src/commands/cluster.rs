@@ -10,8 +10,8 @@ use crate::store::Locked;
 use bytes::Bytes;
 use ferrocache_cluster::replies::{info_reply, links_reply};
 use ferrocache_cluster::{
-    check_subcommand, parse_cluster, route, ClientFlags, ClusterCommand, ClusterError, ClusterRequest, CommandKind,
-    LocalFacts, Query, Route,
+    check_subcommand, parse_cluster, parse_slot, route, ClientFlags, ClusterCommand, ClusterError, ClusterRequest,
+    CommandKind, LocalFacts, Query, Route,
 };
 use ferrocache_protocol::Reply;
 
@@ -110,14 +110,23 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         b"flushslots" | b"replicate" | b"reset" => with_all_shards(ctx, |ks| ks.keys_in_db0()) as u64,
         _ => 0,
     };
+    // SETSLOT … NODE's key count, counted before the state is read: no shard is locked while
+    // the state lock is held (the lock order, `store/mod.rs`).
+    let node_slot = match (&sub[..], args.get(2), args.get(3)) {
+        (b"setslot", Some(slot), Some(action)) if action.eq_ignore_ascii_case(b"node") => parse_slot(slot).ok(),
+        _ => None,
+    };
+    let slot_keys = node_slot.map(|slot| (slot, with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as u64));
     let request = {
-        let in_slot = |slot: u16| with_all_shards(ctx, |ks| ks.count_keys_in_slot(slot)) as u64;
+        let in_slot = |slot: u16| match slot_keys {
+            Some((counted, keys)) if counted == slot => keys,
+            // Parsing asks only for the slot of a SETSLOT … NODE, counted above; were it to
+            // ask for another, "it has keys" refuses to give the slot away rather than lose any.
+            _ => u64::MAX,
+        };
         let allow_replica_migration = ctx.shared.config.read().cluster_allow_replica_migration;
         let facts = LocalFacts { db_keys, keys_in_slot: &in_slot, allow_replica_migration };
-        // A copy, because parsing may count a slot's keys, and no shard is locked while the
-        // state lock is held (the lock order, `store/mod.rs`). CLUSTER commands are rare.
-        let state = node.state.read().clone();
-        parse_cluster(&args[1..], &state, &facts)
+        parse_cluster(&args[1..], &node.state.read(), &facts)
     };
     match request {
         Err(e) => e.to_reply(),
