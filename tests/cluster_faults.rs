@@ -6,7 +6,10 @@
 //!
 //! The nodes run with `--appendonly yes --appendfsync always`: a node killed without an AOF
 //! loses its keys, in Redis as here, so "no key lost" is only a fair demand with one. (The
-//! cluster topology survives through nodes.conf and the Raft log either way.)
+//! cluster topology survives through nodes.conf and the Raft log either way.) And with
+//! `--enable-debug-command local`: a key the target took in just before the kill, unanswered,
+//! is on both nodes afterwards, and `fix` then compares the two copies with DEBUG
+//! DIGEST-VALUE, which Redis 7.0 refuses by default too ("Value check failed!").
 //!
 //! What Redis 7.0 does in the same scenario (three `redis-server --cluster-enabled yes
 //! --appendonly yes --appendfsync always`, 20,000 keys, same reshard, kill -9, restart):
@@ -59,7 +62,8 @@ fn slots_of(port: u16, owners: &[u16]) -> usize {
 }
 
 fn killed_in_the_middle_of_a_reshard(name: &str, victim: usize) {
-    let mut cluster = ProcessCluster::start_with(name, 3, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let flags = ["--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "local"];
+    let mut cluster = ProcessCluster::start_with(name, 3, &flags);
     let ports = cluster.ports.clone();
     cluster.create();
     cluster.wait_ok();

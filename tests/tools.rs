@@ -76,3 +76,51 @@ fn redis_py_resp2_resp3_and_pipelines() {
     let out = run("python3", &[script, &server.addr.port().to_string()]);
     assert!(out.contains("redis-py ok"), "{out}");
 }
+
+/// `DEBUG DIGEST-VALUE`, which `redis-cli --cluster fix` sends to compare a key found on two
+/// nodes: the same digests as redis-server's for the same values (SHA-1 mixes, so any slip in
+/// the type, the int rendering or the expire marker shows), zeros for a missing key, inside
+/// MULTI too; refused while `enable-debug-command` is `no`, as in Redis 7.0.
+#[test]
+fn debug_digest_value_matches_redis() {
+    use common::process::ServerProcess;
+    use common::TempDir;
+    let (ours, theirs) = (TempDir::new("digest-ours"), TempDir::new("digest-redis"));
+    let flags = ["--enable-debug-command", "yes"];
+    let servers = [ServerProcess::ferrocache(&ours.0, &flags), ServerProcess::redis(&theirs.0, &flags)];
+    let replies: Vec<Vec<redis::Value>> = servers
+        .iter()
+        .map(|server| {
+            let mut con = server.connect();
+            let setup: &[&[&str]] = &[
+                &["SET", "s", "hello"],
+                &["SET", "i", "-12345"],
+                &["SET", "r", "x"],
+                &["APPEND", "r", "yz"],
+                &["SET", "t", "v", "EX", "1000"],
+                &["SET", "empty", ""],
+            ];
+            for args in setup {
+                redis::cmd(args[0]).arg(&args[1..]).query::<redis::Value>(&mut con).unwrap();
+            }
+            let digest = |con: &mut redis::Connection, keys: &[&str]| {
+                redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(keys).query::<redis::Value>(con).unwrap()
+            };
+            let mut pipe = redis::pipe();
+            pipe.atomic().cmd("DEBUG").arg("DIGEST-VALUE").arg("s").arg("nope");
+            vec![
+                digest(&mut con, &["s", "i", "r", "t", "empty", "missing"]),
+                digest(&mut con, &[]),
+                pipe.query::<redis::Value>(&mut con).unwrap(),
+            ]
+        })
+        .collect();
+    assert_eq!(replies[0], replies[1]);
+    let zeros = redis::Value::SimpleString("0".repeat(40));
+    assert!(matches!(&replies[0][0], redis::Value::Array(d) if d.len() == 6 && d[5] == zeros && d[0] != zeros));
+
+    let off = TempDir::new("digest-off");
+    let server = ServerProcess::ferrocache(&off.0, &[]);
+    let refused = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg("s").query::<redis::Value>(&mut server.connect());
+    assert!(refused.unwrap_err().to_string().contains("DEBUG command not allowed"));
+}

@@ -48,8 +48,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
         .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "")
         .acl(&["admin", "slow", "dangerous"]),
+    // WALKS_SHARDS: DIGEST-VALUE locks its keys' shards itself (DEBUG declares no key, as in
+    // Redis, so cluster mode never redirects it); inside EXEC every shard is held.
     CommandSpec::new("debug", -2, debug)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE).or(Flags::WALKS_SHARDS))
         .doc("server", "1.0.0", "A container for debugging commands", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("lastsave", 1, lastsave)
@@ -320,9 +322,20 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 /// dispatcher, before auth, as Redis's `CMD_PROTECTED`). The other subcommands of Redis's DEBUG
 /// are not implemented and answer as unknown ones. In Redis the sleep stops the whole server;
 /// here it stops only the calling client (the wait is offloaded).
-fn debug(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if is(&args[1], "help") && args.len() == 2 {
-        return help_reply("debug", &["SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed."]);
+        return help_reply(
+            "debug",
+            &[
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
+    }
+    if is(&args[1], "digest-value") {
+        return digest_values(ctx, &args[2..]);
     }
     if is(&args[1], "sleep") && args.len() == 3 {
         // `strtod` of the argument: its longest numeric prefix, 0 if none, as Redis reads it.
@@ -334,6 +347,50 @@ fn debug(_ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::OK;
     }
     Reply::error(errors::subcommand_syntax(&args[1], "debug"))
+}
+
+/// `DEBUG DIGEST-VALUE key …`: each key's digest as Redis's `xorObjectDigest` makes it (SHA-1
+/// mixes of the type, the value and an expire marker), 40 zeros for a missing key.
+/// `redis-cli --cluster fix` compares them when it finds a key on two nodes.
+fn digest_values(ctx: &mut Ctx, keys: &[Bytes]) -> Reply {
+    let db = ctx.db();
+    let digests = if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
+        keys.iter().map(|key| value_digest(ctx.ks, db, key)).collect()
+    } else {
+        let mut ks = ctx.shared.store.lock_keys(keys);
+        keys.iter().map(|key| value_digest(&mut ks, db, key)).collect()
+    };
+    Reply::Array(digests)
+}
+
+/// One key's [`digest_values`] entry.
+fn value_digest(ks: &mut crate::store::Locked, db: usize, key: &[u8]) -> Reply {
+    let mut digest = [0u8; 20];
+    // Strings only exist yet: their type is 0 (`OBJ_STRING`), an int is mixed as its text.
+    if let Some(value) = ks.peek(db, key).and_then(|e| e.value.as_bytes()) {
+        mix_digest(&mut digest, &0u32.to_be_bytes());
+        mix_digest(&mut digest, &value);
+        if ks.expire_at(db, key).is_some_and(|at| at != 0) {
+            xor_digest(&mut digest, b"!!expire!!");
+        }
+    }
+    let mut hex = String::with_capacity(40);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Reply::Simple(hex.into())
+}
+
+/// Redis's `xorDigest`: XORs the SHA-1 of `data` into `digest`.
+fn xor_digest(digest: &mut [u8; 20], data: &[u8]) {
+    let hash = sha1_smol::Sha1::from(data).digest().bytes();
+    digest.iter_mut().zip(hash).for_each(|(d, h)| *d ^= h);
+}
+
+/// Redis's `mixDigest`: [`xor_digest`], then `digest` becomes its own SHA-1 (order matters).
+fn mix_digest(digest: &mut [u8; 20], data: &[u8]) {
+    xor_digest(digest, data);
+    *digest = sha1_smol::Sha1::from(&digest[..]).digest().bytes();
 }
 
 /// The value of the longest prefix of `arg` that parses as a decimal float (C's `strtod`
