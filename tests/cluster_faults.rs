@@ -57,6 +57,19 @@ fn clean_check(cluster: &ProcessCluster) -> (bool, String) {
     (ok && !out.contains("[WARNING]") && !out.contains("[ERR]"), out)
 }
 
+/// What each node says and logged, for a failure's message.
+fn diagnostics(cluster: &ProcessCluster) -> String {
+    let mut text = String::new();
+    for (i, port) in cluster.ports.iter().enumerate() {
+        let port = port.to_string();
+        let nodes = redis_cli(&["-p", &port, "CLUSTER", "NODES"]).1;
+        let info = redis_cli(&["-p", &port, "CLUSTER", "INFO"]).1;
+        let log = cluster.nodes[i].as_ref().map(|n| n.log_text()).unwrap_or_default();
+        text.push_str(&format!("=== node {i} ({port})\n{nodes}\n{info}\n--- log ---\n{log}\n"));
+    }
+    text
+}
+
 fn slots_of(port: u16, owners: &[u16]) -> usize {
     owners.iter().filter(|&&p| p == port).count()
 }
@@ -96,13 +109,13 @@ fn killed_in_the_middle_of_a_reshard(name: &str, victim: usize) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let (ok, out) = redis_cli(&["--cluster", "fix", &cluster.addr(BYSTANDER), "--cluster-yes"]);
-    assert!(ok, "fix failed:\n{out}");
+    assert!(ok, "fix failed:\n{out}\n{}", diagnostics(&cluster));
     wait_until("a clean check after fix", || clean_check(&cluster).0);
 
     // The cluster works as before: another reshard goes through.
     let moved_before = target_slots(&cluster);
     let (ok, out) = start_reshard(&cluster, 100).join().unwrap();
-    assert!(ok, "{out}");
+    assert!(ok, "{out}\n{}", diagnostics(&cluster));
     let (clean, out) = clean_check(&cluster);
     assert!(clean, "{out}");
     let owners = slot_map(ports[BYSTANDER]);
