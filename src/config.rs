@@ -27,6 +27,8 @@ pub struct Config {
     pub client_query_buffer_limit: u64,
     pub loglevel: String,
     pub logfile: String,
+    /// `log-format` (ours, not Redis's): `redis` lines, or `json` (one object a line).
+    pub log_format: String,
     pub daemonize: bool,
     /// RDB save points, `"<seconds> <changes> …"`, empty for none.
     pub save: String,
@@ -135,6 +137,7 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             loglevel: "notice".into(),
             logfile: String::new(),
+            log_format: "redis".into(),
             daemonize: false,
             save: "3600 1 300 100 60 10000".into(),
             stop_writes_on_bgsave_error: true,
@@ -352,6 +355,7 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("loglevel", true, |c| c.loglevel.clone(), |c, v| c.loglevel =
         parse_enum(v, &["debug", "verbose", "notice", "warning", "nothing"])?),
     directive!("logfile", false, |c| c.logfile.clone(), |c, v| c.logfile = one(v)?.to_string()),
+    directive!("log-format", false, |c| c.log_format.clone(), |c, v| c.log_format = parse_enum(v, &["redis", "json"])?),
     directive!("daemonize", false, |c| yes_no(c.daemonize), |c, v| {
         if parse_bool(v)? {
             return Err("daemonize yes is not supported: run ferrocache under a supervisor instead".into());

@@ -495,6 +495,7 @@ impl Replication {
             );
         }
         self.is_replica.store(false, Ordering::Release);
+        crate::logging::set_replica(false);
         let mut b = self.backlog.lock();
         if let Some(b) = b.as_mut() {
             b.selected_db = None;
@@ -505,6 +506,7 @@ impl Replication {
     /// Becoming a replica: local effects stop feeding the stream (the primary's bytes will).
     pub fn demote(&self, link: Arc<replica::MasterLink>) -> Option<Arc<replica::MasterLink>> {
         self.is_replica.store(true, Ordering::Release);
+        crate::logging::set_replica(true);
         self.feeding.store(false, Ordering::Release);
         self.link.lock().replace(link)
     }
