@@ -25,7 +25,11 @@
 //! ```text
 //!  CLUSTER ADDSLOTS … ─▶ ClusterCommand ─▶ propose ─┬─ local observation ─────────▶ view (this node only)
 //!                                                  ├─ in no cluster ─────────────▶ view (pending claims)
-//!                                                  └─ member ─▶ leader (forwarded from a follower)
+//!                                                  ├─ SETSLOT NODE (served slot) ▶ view (laid over, answered),
+//!                                                  │                               then queued as below
+//!                                                  └─ member ─▶ this node's queue (proposals.rs, in order)
+//!                                                               ─▶ leader, a batch an entry (forwarded
+//!                                                                  from a follower on one connection)
 //!                                                               ─▶ Raft log, committed by a majority
 //!                                                               ─▶ every member: state machine apply
 //!                                                               ─▶ view = replicated state, myself = me
