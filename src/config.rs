@@ -26,6 +26,9 @@ pub struct Config {
     pub proto_max_bulk_len: u64,
     pub client_query_buffer_limit: u64,
     pub loglevel: String,
+    /// `slowlog-log-slower-than`, microseconds; negative: off.
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
     pub logfile: String,
     /// `log-format` (ours, not Redis's): `redis` lines, or `json` (one object a line).
     pub log_format: String,
@@ -137,6 +140,8 @@ impl Default for Config {
             client_query_buffer_limit: 1024 * 1024 * 1024,
             loglevel: "notice".into(),
             logfile: String::new(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
             log_format: "redis".into(),
             daemonize: false,
             save: "3600 1 300 100 60 10000".into(),
@@ -354,6 +359,11 @@ pub static DIRECTIVES: &[Directive] = &[
     }),
     directive!("loglevel", true, |c| c.loglevel.clone(), |c, v| c.loglevel =
         parse_enum(v, &["debug", "verbose", "notice", "warning", "nothing"])?),
+    directive!("slowlog-log-slower-than", true, |c| c.slowlog_log_slower_than.to_string(), |c, v| c
+        .slowlog_log_slower_than =
+        parse_int(v, -1, i64::MAX)?),
+    directive!("slowlog-max-len", true, |c| c.slowlog_max_len.to_string(), |c, v| c.slowlog_max_len =
+        parse_int(v, 0, i64::MAX)? as u64),
     directive!("logfile", false, |c| c.logfile.clone(), |c, v| c.logfile = one(v)?.to_string()),
     directive!("log-format", false, |c| c.log_format.clone(), |c, v| c.log_format = parse_enum(v, &["redis", "json"])?),
     directive!("daemonize", false, |c| yes_no(c.daemonize), |c, v| {

@@ -43,6 +43,7 @@ pub mod memory;
 pub mod persistence;
 pub mod replication;
 pub mod server;
+pub mod slowlog;
 pub mod store;
 
 pub use config::Config;

@@ -210,7 +210,11 @@ pub fn call(
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
     }
     let failed = matches!(&reply, Reply::Error(_));
-    client.pending_stats.count(monotonic_ns().saturating_sub(start), failed);
+    let nanos = monotonic_ns().saturating_sub(start);
+    client.pending_stats.count(nanos, failed);
+    if shared.slowlog.is_slow(nanos) {
+        log_slow(shared, client, spec, args, nanos);
+    }
     if !spec.flags.has(Flags::FAST) {
         // Only runs of fast commands wait; INFO, CONFIG RESETSTAT and the like count at once.
         client.publish_stats(shared);
@@ -219,6 +223,17 @@ pub fn call(
         shared.stats.count_error(e);
     }
     reply
+}
+
+/// Puts a command into the slow log (`slowlogPushCurrentCommand`): not EXEC itself (its
+/// commands are logged one by one), nor a command replayed from the AOF; secrets redacted.
+#[inline(never)]
+fn log_slow(shared: &Shared, client: &Client, spec: &CommandSpec, args: &[Bytes], nanos: u64) {
+    if spec.flags.has(Flags::SKIP_SLOWLOG) || shared.persistence.loading() {
+        return;
+    }
+    let name = client.info.meta.lock().name.clone().unwrap_or_default();
+    shared.slowlog.push(&redact(spec, args), nanos / 1000, client.info.addr.to_string(), name);
 }
 
 /// Sends a command's effect to the store's effect sink (the AOF), wrapping the effects of

@@ -16,6 +16,7 @@ pub mod keyspace;
 pub mod migrate;
 pub mod replication;
 pub mod server;
+pub mod slowlog;
 pub mod string;
 pub mod transaction;
 

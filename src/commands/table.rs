@@ -321,6 +321,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::keyspace::COMMANDS,
     super::dump::COMMANDS,
     super::server::COMMANDS,
+    super::slowlog::COMMANDS,
     super::transaction::COMMANDS,
     super::introspection::COMMANDS,
     super::migrate::COMMANDS,

@@ -62,6 +62,8 @@ pub struct Shared {
     pub stats: ServerStats,
     pub command_stats: crate::commands::CommandStatsTable,
     pub monitors: MonitorHub,
+    /// SLOWLOG's entries (fed by `commands::dispatch::call`).
+    pub slowlog: crate::slowlog::SlowLog,
     pub memory: MemoryMeter,
     pub started: Instant,
     pub run_id: String,
@@ -98,6 +100,7 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: Default::default(),
             monitors: MonitorHub::default(),
+            slowlog: Default::default(),
             memory: MemoryMeter::new(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -134,6 +137,7 @@ impl Shared {
         h.busy_poll_us.store(c.busy_poll_us, Ordering::Relaxed);
         h.min_replicas_to_write.store(c.min_replicas_to_write, Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
+        self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
         self.store.set_eviction_policy(c.maxmemory_policy);
         self.store.lfu_params().set_log_factor(c.lfu_log_factor);
