@@ -32,6 +32,10 @@ pub struct Config {
     pub logfile: String,
     /// `log-format` (ours, not Redis's): `redis` lines, or `json` (one object a line).
     pub log_format: String,
+    pub syslog_enabled: bool,
+    pub syslog_ident: String,
+    /// `user` or `local0` … `local7`.
+    pub syslog_facility: String,
     pub daemonize: bool,
     /// RDB save points, `"<seconds> <changes> …"`, empty for none.
     pub save: String,
@@ -143,6 +147,9 @@ impl Default for Config {
             slowlog_log_slower_than: 10_000,
             slowlog_max_len: 128,
             log_format: "redis".into(),
+            syslog_enabled: false,
+            syslog_ident: "redis".into(),
+            syslog_facility: "local0".into(),
             daemonize: false,
             save: "3600 1 300 100 60 10000".into(),
             stop_writes_on_bgsave_error: true,
@@ -366,6 +373,10 @@ pub static DIRECTIVES: &[Directive] = &[
         parse_int(v, 0, i64::MAX)? as u64),
     directive!("logfile", false, |c| c.logfile.clone(), |c, v| c.logfile = one(v)?.to_string()),
     directive!("log-format", false, |c| c.log_format.clone(), |c, v| c.log_format = parse_enum(v, &["redis", "json"])?),
+    directive!("syslog-enabled", false, |c| yes_no(c.syslog_enabled), |c, v| c.syslog_enabled = parse_bool(v)?),
+    directive!("syslog-ident", false, |c| c.syslog_ident.clone(), |c, v| c.syslog_ident = one(v)?.to_string()),
+    directive!("syslog-facility", false, |c| c.syslog_facility.clone(), |c, v| c.syslog_facility =
+        parse_enum(v, &crate::logging::SYSLOG_FACILITIES)?),
     directive!("daemonize", false, |c| yes_no(c.daemonize), |c, v| {
         if parse_bool(v)? {
             return Err("daemonize yes is not supported: run ferrocache under a supervisor instead".into());

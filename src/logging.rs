@@ -6,6 +6,10 @@
 //! A Redis line is `pid:role dd Mon yyyy hh:mm:ss.mmm <level> message`, the time local, the
 //! role `M` (master) or `S` (replica), the level `.` debug, `-` verbose, `*` notice, `#`
 //! warning (`serverLogRaw`). An event's fields follow its message as `key=value`.
+//!
+//! With `syslog-enabled yes` each line also goes to syslog, as Redis's `syslog()` call sends
+//! it: the message alone, tagged `ident[pid]`, at the level's priority in `syslog-facility`
+//! (see [`Syslog`]).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +20,11 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{prelude::*, reload, EnvFilter, Registry};
+
+use crate::config::Config;
 
 type Handle = reload::Handle<EnvFilter, Registry>;
 
@@ -42,18 +49,19 @@ fn filter_for(loglevel: &str) -> EnvFilter {
     EnvFilter::new(level)
 }
 
-/// Installs the global subscriber. `format` is `log-format`: `redis` or `json`. Errors only if
-/// `logfile` cannot be opened.
-pub fn init(loglevel: &str, logfile: &str, format: &str) -> std::io::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter_for(loglevel));
+/// Installs the global subscriber from `loglevel`, `logfile`, `log-format` and `syslog-*`.
+/// Errors only if `logfile` cannot be opened.
+pub fn init(config: &Config) -> std::io::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| filter_for(&config.loglevel));
     let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
-    let lines = LogLine { json: format == "json" };
+    let syslog = config.syslog_enabled.then(|| Syslog::new(&config.syslog_ident, &config.syslog_facility));
+    let registry = tracing_subscriber::registry().with(filter).with(syslog);
+    let lines = LogLine { json: config.log_format == "json" };
     let layer = tracing_subscriber::fmt::layer().event_format(lines).with_ansi(false);
-    if logfile.is_empty() {
+    if config.logfile.is_empty() {
         registry.with(layer.with_writer(std::io::stderr)).init();
     } else {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(logfile)?;
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile)?;
         registry.with(layer.with_writer(std::sync::Mutex::new(file))).init();
     }
     let _ = RELOAD.set(handle);
@@ -152,16 +160,115 @@ impl Visit for JsonFields {
     }
 }
 
+/// `syslog-facility`'s values, in the order of their codes' use: `user` is 1, `local0` … `local7`
+/// are 16 … 23.
+pub const SYSLOG_FACILITIES: [&str; 9] =
+    ["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"];
+
+/// Where syslog listens. The environment variable is a test seam (a test cannot bind
+/// `/dev/log`); Redis has no such setting.
+fn syslog_socket_path() -> std::path::PathBuf {
+    std::env::var_os("FERROCACHE_SYSLOG_SOCKET").map_or_else(|| "/dev/log".into(), Into::into)
+}
+
+/// A layer that sends every event to the local syslog daemon, as glibc's `syslog()` does for
+/// Redis: one datagram `<PRI>Mmm dd hh:mm:ss ident[pid]: message` on `/dev/log`. Never blocks:
+/// a full or missing daemon loses the line (the file or stderr still has it).
+pub struct Syslog {
+    ident: String,
+    facility: u8,
+    socket: std::sync::Mutex<Option<std::os::unix::net::UnixDatagram>>,
+}
+
+impl Syslog {
+    fn new(ident: &str, facility: &str) -> Syslog {
+        let facility = match SYSLOG_FACILITIES.iter().position(|f| *f == facility) {
+            Some(0) | None => 1,
+            Some(i) => 15 + i as u8,
+        };
+        Syslog { ident: ident.to_string(), facility, socket: std::sync::Mutex::new(None) }
+    }
+
+    fn send(&self, datagram: &[u8]) {
+        let Ok(mut socket) = self.socket.lock() else { return };
+        for _ in 0..2 {
+            if socket.is_none() {
+                let connected = std::os::unix::net::UnixDatagram::unbound().and_then(|s| {
+                    s.set_nonblocking(true)?;
+                    s.connect(syslog_socket_path())?;
+                    Ok(s)
+                });
+                *socket = connected.ok();
+            }
+            match socket.as_ref().map(|s| s.send(datagram)) {
+                Some(Ok(_)) | None => return,
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // The daemon restarted: connect again, once.
+                Some(Err(_)) => *socket = None,
+            }
+        }
+    }
+}
+
+impl<S: Subscriber> Layer<S> for Syslog {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let mut text = SyslogText::default();
+        event.record(&mut text);
+        // LOG_DEBUG, LOG_NOTICE, LOG_WARNING (Redis's `syslogLevelMap` for its levels).
+        let severity = match *event.metadata().level() {
+            Level::ERROR | Level::WARN => 4,
+            Level::INFO => 5,
+            Level::DEBUG | Level::TRACE => 7,
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        // RFC 3164's timestamp, `Dec  3 22:55:01`, in local time.
+        let stamp = local_tm(now).map_or_else(String::new, |tm| {
+            let month = MONTHS.get(tm.tm_mon as usize).unwrap_or(&"???");
+            format!("{month} {:>2} {:02}:{:02}:{:02}", tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+        });
+        let datagram = format!(
+            "<{}>{stamp} {}[{}]: {}{}",
+            u32::from(self.facility) * 8 + severity,
+            self.ident,
+            std::process::id(),
+            text.message,
+            text.fields
+        );
+        self.send(datagram.as_bytes());
+    }
+}
+
+/// An event as one syslog message: the message, then the fields as ` key=value`.
+#[derive(Default)]
+struct SyslogText {
+    message: String,
+    fields: String,
+}
+
+impl Visit for SyslogText {
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            let _ = write!(self.message, "{value:?}");
+        } else {
+            let _ = write!(self.fields, " {}={value:?}", field.name());
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        use std::fmt::Write as _;
+        if field.name() == "message" {
+            self.message.push_str(value);
+        } else {
+            let _ = write!(self.fields, " {}={value}", field.name());
+        }
+    }
+}
+
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `dd Mon yyyy hh:mm:ss.mmm` in local time, as Redis's `strftime("%d %b %Y %H:%M:%S.")`.
 fn local_time(now: Duration) -> String {
-    let secs = now.as_secs() as libc::time_t;
-    // SAFETY: `localtime_r` only writes the `tm` it is given; all-zero is a valid `tm`.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    if unsafe { libc::localtime_r(&secs, &mut tm) }.is_null() {
-        return utc_iso8601(now);
-    }
+    let Some(tm) = local_tm(now) else { return utc_iso8601(now) };
     let month = MONTHS.get(tm.tm_mon as usize).unwrap_or(&"???");
     format!(
         "{:02} {month} {} {:02}:{:02}:{:02}.{:03}",
@@ -172,6 +279,15 @@ fn local_time(now: Duration) -> String {
         tm.tm_sec,
         now.subsec_millis()
     )
+}
+
+/// `now` broken down in local time (`localtime_r`).
+fn local_tm(now: Duration) -> Option<libc::tm> {
+    let secs = now.as_secs() as libc::time_t;
+    // SAFETY: `localtime_r` only writes the `tm` it is given; all-zero is a valid `tm`.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    let ok = !unsafe { libc::localtime_r(&secs, &mut tm) }.is_null();
+    ok.then_some(tm)
 }
 
 /// `yyyy-mm-ddThh:mm:ss.mmmZ` (UTC), for JSON lines.

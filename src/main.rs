@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = ferrocache::logging::init(&config.loglevel, &config.logfile, &config.log_format) {
+    if let Err(e) = ferrocache::logging::init(&config) {
         eprintln!("Can't open the log file: {e}");
         return ExitCode::FAILURE;
     }

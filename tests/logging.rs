@@ -125,3 +125,52 @@ fn log_format_json_is_one_object_a_line() {
     assert!(!status.success());
     assert!(stderr.contains("argument(s) must be one of the following: redis, json"), "{stderr}");
 }
+
+/// `syslog-enabled yes`: each line goes to the syslog socket as glibc's `syslog()` sends Redis's
+/// (`<PRI>Mmm dd hh:mm:ss ident[pid]: message`), PRI from `syslog-facility` and the level. The
+/// socket is the test's (`FERROCACHE_SYSLOG_SOCKET`; a test cannot bind `/dev/log`).
+#[test]
+fn syslog_gets_the_lines() {
+    let dir = TempDir::new("log-syslog");
+    let path = dir.0.join("log.sock");
+    let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["--bind", "127.0.0.1", "--port", "0", "--save", "", "--syslog-enabled", "yes"])
+        .args(["--syslog-ident", "fctest", "--syslog-facility", "local3"])
+        .arg("--dir")
+        .arg(&dir.0)
+        .env("FERROCACHE_SYSLOG_SOCKET", &path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let line = Regex::new(
+        r"^<(\d+)>(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d{2}:\d{2}:\d{2} fctest\[(\d+)\]: (.+)$",
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let ready = loop {
+        let n = socket.recv(&mut buf).expect("a syslog datagram");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        let caps = line.captures(&text).unwrap_or_else(|| panic!("not a syslog line: {text:?}"));
+        assert_eq!(caps[3].parse::<u32>().unwrap(), child.id(), "{text}");
+        if caps[4].starts_with("Ready to accept connections") {
+            break (caps[1].to_string(), caps[4].to_string());
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    // local3 is facility 19, notice severity 5.
+    assert_eq!(ready.0, "157");
+    assert!(ready.1.contains(" port="), "{}", ready.1);
+
+    // Redis's refusal of a facility it does not know.
+    let refused = TempDir::new("log-facility");
+    let (status, _) = ServerProcess::ferrocache_failing(&refused.0, &["--syslog-facility", "local9"]);
+    let stderr = std::fs::read_to_string(refused.0.join("ferrocache.stderr")).unwrap_or_default();
+    assert!(!status.success());
+    let want = "argument(s) must be one of the following: user, local0, local1, local2, local3, local4, local5, local6, local7";
+    assert!(stderr.contains(want), "{stderr}");
+}
