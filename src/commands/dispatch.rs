@@ -13,7 +13,8 @@ use std::sync::atomic::Ordering;
 
 /// Commands that run at once even inside MULTI, instead of being queued.
 fn runs_inside_multi(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
+    // Top-level commands only: SLOWLOG RESET and CLUSTER RESET are queued like any other.
+    spec.parent.is_none() && matches!(spec.name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
 /// Resolves `args` to a command spec (following subcommands), or the error Redis gives.
