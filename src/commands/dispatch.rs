@@ -281,7 +281,7 @@ fn lock_for<'s>(shared: &'s Shared, client: &Client, spec: &CommandSpec, args: &
     } else if spec.flags.has(Flags::WALKS_SHARDS) {
         // The handler takes its shards one at a time.
         shared.store.lock_none()
-    } else if let Some(find) = spec.movable_keys {
+    } else if let Some(find) = spec.movable_keys.or(spec.undeclared_keys) {
         shared.store.lock_keys(find(args).into_iter().map(|i| &args[i]))
     } else if spec.first_key > 0 && spec.first_key == spec.last_key {
         // The common single-key command: one shard, no sorting.
@@ -307,7 +307,10 @@ fn lock_for_exec<'s>(shared: &'s Shared, client: &Client) -> Locked<'s> {
     if multi.queue.iter().any(|(spec, _)| spec.flags.has(Flags::ALL_SHARDS) || spec.flags.has(Flags::WALKS_SHARDS)) {
         return shared.store.lock_all();
     }
-    let queued = multi.queue.iter().flat_map(|(spec, args)| spec.keys_of(args).into_iter().map(move |i| &args[i][..]));
+    let queued = multi.queue.iter().flat_map(|(spec, args)| {
+        let undeclared = spec.undeclared_keys.map(|find| find(args)).unwrap_or_default();
+        spec.keys_of(args).into_iter().chain(undeclared).map(move |i| &args[i][..])
+    });
     shared.store.lock_keys(queued.chain(client.watched.iter().map(|(_, key)| &key[..])))
 }
 

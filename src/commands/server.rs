@@ -48,10 +48,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
         .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "")
         .acl(&["admin", "slow", "dangerous"]),
-    // WALKS_SHARDS: DIGEST-VALUE locks its keys' shards itself (DEBUG declares no key, as in
-    // Redis, so cluster mode never redirects it); inside EXEC every shard is held.
     CommandSpec::new("debug", -2, debug)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE).or(Flags::WALKS_SHARDS))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::LOADING).or(Flags::STALE))
+        .undeclared_keys(debug_keys)
         .doc("server", "1.0.0", "A container for debugging commands", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("lastsave", 1, lastsave)
@@ -354,13 +353,19 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// `redis-cli --cluster fix` compares them when it finds a key on two nodes.
 fn digest_values(ctx: &mut Ctx, keys: &[Bytes]) -> Reply {
     let db = ctx.db();
-    let digests = if ctx.ks.locked_shard_count() == ctx.shared.store.shard_count() {
-        keys.iter().map(|key| value_digest(ctx.ks, db, key)).collect()
+    // Their shards are held ([`debug_keys`]).
+    Reply::Array(keys.iter().map(|key| value_digest(ctx.ks, db, key)).collect())
+}
+
+/// The keys DEBUG reads (DIGEST-VALUE's), locked for it but not declared: Redis's DEBUG has
+/// none, so cluster mode never redirects it (`--cluster fix` asks a node that is not the
+/// slot's owner).
+fn debug_keys(args: &[Bytes]) -> Vec<usize> {
+    if args.len() > 2 && is(&args[1], "digest-value") {
+        (2..args.len()).collect()
     } else {
-        let mut ks = ctx.shared.store.lock_keys(keys);
-        keys.iter().map(|key| value_digest(&mut ks, db, key)).collect()
-    };
-    Reply::Array(digests)
+        Vec::new()
+    }
 }
 
 /// One key's [`digest_values`] entry.

@@ -192,6 +192,10 @@ pub struct CommandSpec {
     /// of a request (Redis's `getkeys_proc`). The first/last/step fields then describe the
     /// fixed part only, as COMMAND INFO reports it.
     pub movable_keys: Option<KeyFinder>,
+    /// Keys a command reads without declaring them (DEBUG DIGEST-VALUE: Redis's DEBUG has no
+    /// keys, so cluster mode never redirects it): their shards are locked for it, in EXEC too,
+    /// as a declared key's are; COMMAND and routing never see them.
+    pub undeclared_keys: Option<KeyFinder>,
 }
 
 impl CommandSpec {
@@ -213,6 +217,7 @@ impl CommandSpec {
             subcommands: &[],
             parent: None,
             movable_keys: None,
+            undeclared_keys: None,
         }
     }
 
@@ -286,6 +291,12 @@ impl CommandSpec {
     pub const fn movable_keys(mut self, find: KeyFinder) -> Self {
         self.movable_keys = Some(find);
         self.flags = self.flags.or(Flags::MOVABLE_KEYS);
+        self
+    }
+
+    /// Declares keys to lock but not to show (see [`CommandSpec::undeclared_keys`]).
+    pub const fn undeclared_keys(mut self, find: KeyFinder) -> Self {
+        self.undeclared_keys = Some(find);
         self
     }
 
