@@ -181,11 +181,17 @@ impl ClusterNode {
         if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS && self.state.read().myself().is_master() {
             return;
         }
-        let (health, current) = {
+        let (health, current, unowned, failing) = {
             let state = self.state.read();
-            (state.evaluate_health(), state.health())
+            let unowned = (0..ferrocache_cluster::SLOTS).filter(|&s| state.slot_owner(s).is_none()).count();
+            let failing =
+                state.nodes().iter().filter(|n| n.flags.intersects(NodeFlags::FAIL | NodeFlags::PFAIL)).count();
+            (state.evaluate_health(), state.health(), unowned, failing)
         };
         if health != current {
+            // Redis's line (`clusterUpdateState`), with what decided it.
+            let state = if health == ClusterHealth::Ok { "ok" } else { "fail" };
+            tracing::warn!(unowned_slots = unowned, failing_nodes = failing, "Cluster state changed: {state}");
             let _ = self.control.propose(ClusterCommand::SetHealth { health }).await;
         }
     }
