@@ -181,15 +181,20 @@ impl ClusterNode {
         if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS && self.state.read().myself().is_master() {
             return;
         }
-        let (health, current, unowned, failing) = {
+        let (health, current) = {
             let state = self.state.read();
-            let unowned = (0..ferrocache_cluster::SLOTS).filter(|&s| state.slot_owner(s).is_none()).count();
-            let failing =
-                state.nodes().iter().filter(|n| n.flags.intersects(NodeFlags::FAIL | NodeFlags::PFAIL)).count();
-            (state.evaluate_health(), state.health(), unowned, failing)
+            (state.evaluate_health(), state.health())
         };
         if health != current {
-            // Redis's line (`clusterUpdateState`), with what decided it.
+            // Redis's line (`clusterUpdateState`), with what decided it: counted only on a
+            // change, not every tick.
+            let (unowned, failing) = {
+                let state = self.state.read();
+                let unowned = (0..ferrocache_cluster::SLOTS).filter(|&s| state.slot_owner(s).is_none()).count();
+                let failing =
+                    state.nodes().iter().filter(|n| n.flags.intersects(NodeFlags::FAIL | NodeFlags::PFAIL)).count();
+                (unowned, failing)
+            };
             let state = if health == ClusterHealth::Ok { "ok" } else { "fail" };
             tracing::warn!(unowned_slots = unowned, failing_nodes = failing, "Cluster state changed: {state}");
             let _ = self.control.propose(ClusterCommand::SetHealth { health }).await;
