@@ -344,3 +344,73 @@ fn meet_of_a_dead_address_is_an_error_and_changes_nothing() {
         b"-ERR Invalid node address specified: not-an-ip:7000\r\n",
     );
 }
+
+/// CLUSTER DELSLOTS is the receiving node's alone, as in Redis (checked by hand against three
+/// redis-server 7.0 nodes; `redis-cli --cluster fix` relies on it): a slot another node serves
+/// leaves that node's view at once (it answers `CLUSTERDOWN Hash slot not served`), while the
+/// owner keeps serving it, and the owner's claim brings it back within a second.
+#[test]
+fn delslots_of_another_nodes_slot_changes_the_receiving_node_alone() {
+    let cluster = ProcessCluster::start("delslots-local", 3);
+    cluster.create();
+    cluster.wait_ok();
+    let key: &[u8] = b"{06S}"; // slot 0
+    let owner = slot_map(cluster.ports[0])[0];
+    let other = cluster.ports.iter().copied().find(|&p| p != owner).unwrap();
+    let mut o = Conn::new(([127, 0, 0, 1], other).into());
+    let mut w = Conn::new(([127, 0, 0, 1], owner).into());
+    assert_eq!(o.call_text(&[b"CLUSTER", b"DELSLOTS", b"0"]), "+OK\r\n");
+    assert_eq!(o.call_text(&[b"GET", key]), "-CLUSTERDOWN Hash slot not served\r\n");
+    assert_eq!(w.call_text(&[b"SET", key, b"x"]), "+OK\r\n");
+    assert_eq!(slot_map(owner)[0], owner, "the owner gave the slot up");
+    for port in &cluster.ports {
+        if *port != other {
+            assert_eq!(slot_map(*port)[0], owner, "node {port} forgot the owner of slot 0");
+        }
+    }
+    wait_until("the owner's claim to reach the other node again", || {
+        o.call_text(&[b"GET", key]) == format!("-MOVED 0 127.0.0.1:{owner}\r\n")
+    });
+    cluster.wait_ok();
+}
+
+/// `redis-cli --cluster fix` makes the node it picks as a slot's owner run
+/// `MULTI; DELSLOTS s; ADDSLOTS s; BUMPEPOCH; EXEC`. On the owner itself, no node ever sees
+/// the slot unserved; on another node, it takes the slot over, everywhere (in Redis, by its
+/// new epoch).
+#[test]
+fn delslots_then_addslots_in_one_transaction_keeps_or_takes_the_slot() {
+    let cluster = ProcessCluster::start("delslots-multi", 3);
+    cluster.create();
+    cluster.wait_ok();
+    let owner = slot_map(cluster.ports[0])[0];
+    let other = cluster.ports.iter().copied().find(|&p| p != owner).unwrap();
+    let reassign = |port: u16| {
+        let mut c = Conn::new(([127, 0, 0, 1], port).into());
+        for cmd in
+            [&["MULTI"][..], &["CLUSTER", "DELSLOTS", "0"], &["CLUSTER", "ADDSLOTS", "0"], &["CLUSTER", "BUMPEPOCH"]]
+        {
+            let args: Vec<&[u8]> = cmd.iter().map(|a| a.as_bytes()).collect();
+            c.call_text(&args);
+        }
+        let exec = c.call_text(&[b"EXEC"]);
+        assert!(
+            exec.starts_with("*3\r\n+OK\r\n+OK\r\n+BUMPED") || exec.starts_with("*3\r\n+OK\r\n+OK\r\n+STILL"),
+            "{exec}"
+        );
+    };
+
+    // On the owner: every node keeps it the owner throughout, past the release's grace.
+    reassign(owner);
+    let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    while std::time::Instant::now() < until {
+        for port in &cluster.ports {
+            assert_eq!(slot_map(*port)[0], owner, "node {port} lost slot 0's owner");
+        }
+    }
+
+    // On another node: it takes the slot, and every node agrees.
+    reassign(other);
+    wait_until("every node to give slot 0 to its new owner", || cluster.ports.iter().all(|&p| slot_map(p)[0] == other));
+    cluster.wait_ok();
+}

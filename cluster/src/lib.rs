@@ -74,7 +74,7 @@
 //! | SAVECONFIG | `SaveConfig` | writes [`render_nodes_conf`] |
 //! | COUNTKEYSINSLOT, GETKEYSINSLOT | `CountKeysInSlot`, `GetKeysInSlot` | asks the store |
 //! | ADDSLOTS, ADDSLOTSRANGE | `Change(AddSlots)` | applies (through the log), replies [`Applied::to_reply`] |
-//! | DELSLOTS, DELSLOTSRANGE | `Change(DelSlots)` | 〃 |
+//! | DELSLOTS, DELSLOTSRANGE | `Change(DelSlots)` | 〃 for myself's own slots; another node's leave myself's view alone, as in Redis (`ControlPlane::propose`) |
 //! | FLUSHSLOTS | `Change(FlushSlots)` | 〃 |
 //! | SETSLOT | `Change(SetSlot)` | 〃; after NODE, if myself became a replica, starts replicating |
 //! | BUMPEPOCH | `Change(BumpEpoch)` | 〃 (`+BUMPED n` / `+STILL n`) |

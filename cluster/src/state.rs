@@ -139,6 +139,10 @@ pub enum ClusterCommand {
     AddSlots { node: NodeId, ranges: Vec<(u16, u16)> },
     /// CLUSTER DELSLOTS / DELSLOTSRANGE: unassign the slots, all or none.
     DelSlots { node: NodeId, ranges: Vec<(u16, u16)> },
+    /// A member's DELSLOTS of its own slots, committed a little after it took them out of its
+    /// own view (see `ControlPlane::del_slots`): unassigns those of `slots` that `node` still
+    /// serves, and nothing else; never refused.
+    ReleaseSlots { node: NodeId, slots: Vec<u16> },
     /// CLUSTER FLUSHSLOTS: unassign every slot of `node`, whose keyspace holds `db_keys` keys.
     FlushSlots { node: NodeId, db_keys: u64 },
     /// CLUSTER SETSLOT.
@@ -523,6 +527,15 @@ impl ClusterState {
         match command {
             C::AddSlots { node, ranges } => self.update_slots(node, ranges, false),
             C::DelSlots { node, ranges } => self.update_slots(node, ranges, true),
+            C::ReleaseSlots { node, slots } => {
+                let acting = self.acting(node)?;
+                for &slot in slots {
+                    if self.owner_index(slot) == Some(acting) {
+                        self.del_slot(slot);
+                    }
+                }
+                Ok(Applied::Ok)
+            }
             C::FlushSlots { node, db_keys } => {
                 let acting = self.acting(node)?;
                 if *db_keys != 0 {
@@ -857,6 +870,13 @@ impl ClusterState {
     /// ends without its commit. An owner no longer a known master leaves the slot unassigned.
     pub(crate) fn restore_slot_owner(&mut self, slot: u16, owner: Option<&NodeId>) {
         if !owner.is_some_and(|o| self.lay_handoff(slot, o)) && slot < SLOTS {
+            self.del_slot(slot);
+        }
+    }
+
+    /// Unassigns `slot` in a view (myself's DELSLOTS of a slot another node serves).
+    pub(crate) fn unassign(&mut self, slot: u16) {
+        if slot < SLOTS {
             self.del_slot(slot);
         }
     }

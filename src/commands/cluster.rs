@@ -153,7 +153,8 @@ fn cluster(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let reset_replica = matches!(cmd, ClusterCommand::Reset { .. }) && node.state.read().myself().is_replica();
             // A Raft round trip: no shard stays locked meanwhile (inside EXEC this releases
             // the transaction's shards for the wait).
-            match ctx.ks.unlocked_while(|| node.apply(&cmd)) {
+            let in_exec = ctx.client.in_exec;
+            match ctx.ks.unlocked_while(|| node.apply(&cmd, in_exec)) {
                 Ok(applied) => {
                     // `clusterReset`: a replica turned into an empty master (`emptyData`; cluster
                     // mode has db 0 only).

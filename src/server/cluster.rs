@@ -124,13 +124,20 @@ impl ClusterNode {
         self.control.links()
     }
 
-    /// Applies `cmd` through the control plane (CLUSTER handlers are synchronous: this waits
-    /// for the commit on the calling worker thread, as Redis's CLUSTER commands block too).
-    /// Changes replicated from other nodes reach nodes.conf through [`Shared::watch_cluster_changes`].
-    pub fn apply(&self, cmd: &ClusterCommand) -> Result<Applied, ClusterError> {
+    /// Applies myself's CLUSTER command `cmd` through the control plane (`in_exec`: run by
+    /// EXEC). CLUSTER handlers are synchronous: this waits for the commit on the calling worker
+    /// thread, as Redis's CLUSTER commands block too. Changes replicated from other nodes reach
+    /// nodes.conf through [`Shared::watch_cluster_changes`].
+    pub fn apply(&self, cmd: &ClusterCommand, in_exec: bool) -> Result<Applied, ClusterError> {
         let control = self.control.clone();
         let cmd = cmd.clone();
-        let result = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(control.propose(cmd)));
+        let propose = async move {
+            match in_exec {
+                true => control.propose_in_transaction(cmd).await,
+                false => control.propose(cmd).await,
+            }
+        };
+        let result = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(propose));
         // A node in no cluster has only nodes.conf to remember its claims by: saved before the
         // reply leaves, as Redis does (`clusterSaveConfigOrDie` in beforeSleep, no fsync). A
         // member's changes are in the Raft log, fsynced by a majority; the change watcher
@@ -175,8 +182,19 @@ impl ClusterNode {
         &self.control
     }
 
-    /// The cron's part: `cluster_state` follows slot coverage once the writable delay is over.
-    pub async fn cron(&self) {
+    /// The cron's part: slots another node's DELSLOTS took from this view come back, and
+    /// `cluster_state` is evaluated (for the end of the writable delay).
+    pub fn cron(&self) {
+        self.control.restore_forgotten_slots();
+        self.update_health();
+    }
+
+    /// `clusterUpdateState`: `cluster_state` follows slot coverage and the masters' health, once
+    /// the writable delay after start-up is over. Called after every change of the view, as
+    /// Redis calls it before sleeping whenever slots or node states changed, and by the cron: a
+    /// state that went `fail` for a moment (a slot unassigned between two commands) is `ok`
+    /// again as soon as the slot is back, not a cron tick later.
+    pub fn update_health(&self) {
         // Only a master waits (`clusterUpdateState`): a replica serves no slot of its own.
         if self.started.elapsed().as_millis() < WRITABLE_DELAY_MS && self.state.read().myself().is_master() {
             return;
@@ -197,7 +215,7 @@ impl ClusterNode {
             };
             let state = if health == ClusterHealth::Ok { "ok" } else { "fail" };
             tracing::warn!(unowned_slots = unowned, failing_nodes = failing, "Cluster state changed: {state}");
-            let _ = self.control.propose(ClusterCommand::SetHealth { health }).await;
+            self.control.set_health(health);
         }
     }
 
@@ -361,7 +379,7 @@ impl Shared {
         if flagged != no_failover {
             let _ = node.control.propose(ClusterCommand::SetNoFailover { node: me, on: no_failover }).await;
         }
-        node.cron().await;
+        node.cron();
     }
 
     /// What this node's pongs tell the others (see `ferrocache_cluster::control::NodeStatus`).

@@ -160,6 +160,11 @@ pub use failure::{NodeStatus, PauseHook};
 /// Redis's default `cluster-node-timeout`.
 pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(15_000);
 
+/// How long a slot myself's DELSLOTS took from another node stays unassigned in this node's
+/// view when no published state restores it sooner: about when Redis hears the owner's claim
+/// again (pings go out every 100 ms, to the nodes least recently heard from first).
+const FORGOTTEN_FOR: Duration = Duration::from_millis(500);
+
 /// How to start a [`ControlPlane`].
 #[derive(Debug, Clone)]
 pub struct ControlOptions {
@@ -386,6 +391,18 @@ impl ControlPlane {
         self.leader_contact.lock().map(|at| at.elapsed())
     }
 
+    /// For the cron: the slots myself's DELSLOTS took from another node's in this view alone go
+    /// back to it [`FORGOTTEN_FOR`] later, if no published state has done so by then (in Redis,
+    /// the owner's next ping or pong claims them again).
+    pub fn restore_forgotten_slots(&self) {
+        self.view.restore_forgotten(FORGOTTEN_FOR);
+    }
+
+    /// Records this node's verdict on the cluster's health (`cluster_state`), node-local.
+    pub fn set_health(&self, health: crate::ClusterHealth) {
+        let _ = self.view.apply_local(&ClusterCommand::SetHealth { health });
+    }
+
     /// Whether this node may take writes as a master now: in no cluster, always; as a member,
     /// only while in touch with a majority and up to date with the log (see `fence.rs`).
     /// Cheap: two atomic loads and a clock read.
@@ -400,6 +417,8 @@ impl ControlPlane {
     /// * on a member: through the leader (forwarded there from a follower), committed by a
     ///   majority, applied by every member; returns once this node has applied it. No
     ///   majority within `cluster-node-timeout`: [`ClusterError::ControlPlane`].
+    /// * myself's DELSLOTS / ADDSLOTS on a member: see [`del_slots`](Self::del_slots) and
+    ///   [`add_slots`](Self::add_slots) (another node's slot leaves this node's view alone).
     /// * myself's `SETSLOT … NODE` on a member, of a slot some node serves: checked against
     ///   this node's view (Redis's errors), laid over it at once (the target serves the slot
     ///   here from now on) and answered; committed in the background, with whatever else this
@@ -411,6 +430,17 @@ impl ControlPlane {
     /// [`ClusterCommand::Meet`] is [`ControlPlane::meet`] (its address checked as Redis does;
     /// the random id is not used). [`ClusterCommand::Reset`] is `ControlPlane::reset` (the node leaves its cluster).
     pub async fn propose(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
+        self.propose_with(cmd, false).await
+    }
+
+    /// [`propose`](Self::propose) for a command run by EXEC: a DELSLOTS of myself's own slots
+    /// gives them up in the replicated state a little later, unless the same transaction takes
+    /// them back meanwhile (see [`del_slots`](Self::del_slots)).
+    pub async fn propose_in_transaction(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
+        self.propose_with(cmd, true).await
+    }
+
+    async fn propose_with(&self, cmd: ClusterCommand, in_transaction: bool) -> Result<Applied, ClusterError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(ClusterError::ControlPlane("the control plane is shut down".to_string()));
         }
@@ -433,6 +463,15 @@ impl ControlPlane {
             if let Some(answer) = self.hand_off(&cmd) {
                 return answer;
             }
+        }
+        match &cmd {
+            ClusterCommand::DelSlots { node, ranges } if self.view.is_member() && *node == self.me() => {
+                return self.del_slots(ranges, in_transaction).await;
+            }
+            ClusterCommand::AddSlots { node, ranges } if self.view.is_member() && *node == self.me() => {
+                return self.add_slots(ranges).await;
+            }
+            _ => {}
         }
         let result = self.propose_change(&cmd).await;
         if result.is_ok() {
@@ -487,6 +526,73 @@ impl ControlPlane {
         }
         self.view.close_open_slots(cmd);
         Some(Ok(applied))
+    }
+
+    /// Myself's CLUSTER DELSLOTS\[RANGE\] on a member, checked against this node's view
+    /// (Redis's errors). As in Redis, where DELSLOTS changes the receiving node's table alone,
+    /// the slots leave this node's view at once and nobody else's:
+    ///
+    /// * Another node's slot comes back with the next published state, or a little later
+    ///   ([`FORGOTTEN_FOR`]), as the owner's next claim brings it back in Redis.
+    ///   `redis-cli --cluster fix` DELSLOTS a slot on each node that claims it but the owner it
+    ///   picked, then NODEs it there and MIGRATEs the keys to the owner at once: a cluster-wide
+    ///   deletion would leave the owner itself not serving the slot until the NODE's commit
+    ///   reached it.
+    /// * Myself's own slots are given up in the replicated state too (Redis's other nodes keep
+    ///   sending their clients to the owner that no longer serves them; here they learn it):
+    ///   committed before the answer, or, inside EXEC, by a `ReleaseSlots` proposed
+    ///   [`proposals::HANDOFF_GRACE`] later unless the transaction has taken them back by then
+    ///   ([`add_slots`](Self::add_slots)). `fix` makes the owner it picked
+    ///   `MULTI; DELSLOTS s; ADDSLOTS s; BUMPEPOCH; EXEC`, which must not leave the slot unserved
+    ///   anywhere, even for a moment.
+    async fn del_slots(&self, ranges: &[(u16, u16)], in_transaction: bool) -> Result<Applied, ClusterError> {
+        let me = self.me();
+        let (mine, others): (Vec<u16>, Vec<u16>) = {
+            let state = self.view.state();
+            let state = state.read();
+            let slots = state.check_slot_assignments(true, ranges)?;
+            slots.into_iter().partition(|&s| state.slot_owner(s).is_some_and(|n| n.id == me))
+        };
+        let one_by_one = |slots: &[u16]| slots.iter().map(|&s| (s, s)).collect::<Vec<_>>();
+        if !mine.is_empty() && !in_transaction {
+            self.propose_change(&ClusterCommand::DelSlots { node: me, ranges: one_by_one(&mine) }).await?;
+        } else if !mine.is_empty() {
+            self.view.forget_slots(&mine);
+            let due = Instant::now() + proposals::HANDOFF_GRACE;
+            self.proposals.defer_release(me, mine.clone(), due, due + self.timing.propose);
+        }
+        self.view.forget_slots(&others);
+        let all: Vec<u16> = mine.into_iter().chain(others).collect();
+        self.view.close_open_slots(&ClusterCommand::DelSlots { node: me, ranges: one_by_one(&all) });
+        Ok(Applied::Ok)
+    }
+
+    /// Myself's CLUSTER ADDSLOTS\[RANGE\] on a member, checked against this node's view
+    /// (Redis's errors): myself's own slots that its DELSLOTS took out of the view are simply
+    /// served again; other nodes' are taken over, as in Redis (where the new claim wins by its
+    /// epoch), in the same log entry as the unassigned slots are assigned.
+    async fn add_slots(&self, ranges: &[(u16, u16)]) -> Result<Applied, ClusterError> {
+        let me = self.me();
+        let slots = self.view.state().read().check_slot_assignments(false, ranges)?;
+        let (mine, others) = self.view.forgotten(&slots);
+        self.view.unforget_mine(&mine);
+        let taken: Vec<u16> = slots.iter().copied().filter(|s| !mine.contains(s)).collect();
+        if taken.is_empty() {
+            return Ok(Applied::Ok);
+        }
+        let one_by_one = |slots: &[u16]| slots.iter().map(|&s| (s, s)).collect::<Vec<_>>();
+        let add = ClusterCommand::AddSlots { node: me, ranges: one_by_one(&taken) };
+        let mut cmds = Vec::new();
+        if !others.is_empty() {
+            cmds.push(ClusterCommand::DelSlots { node: me, ranges: one_by_one(&others) });
+        }
+        cmds.push(add.clone());
+        let outcome = self.proposals.submit_all(cmds, Instant::now() + self.timing.propose);
+        let applied = outcome
+            .await
+            .unwrap_or_else(|_| Err(ClusterError::ControlPlane("the control plane is shut down".to_string())))?;
+        self.view.close_open_slots(&add);
+        Ok(applied)
     }
 
     /// CLUSTER RESET \[SOFT|HARD\]: this node forgets every other node and all slots (HARD:

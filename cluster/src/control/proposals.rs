@@ -74,6 +74,9 @@ enum Waiter {
     Caller(oneshot::Sender<Outcome>),
     /// Myself's `SETSLOT <slot> NODE <target>`, answered already: its end is noted in the view.
     Handoff { slot: u16, target: NodeId },
+    /// Myself's DELSLOTS of its own slots, answered already: a `ReleaseSlots` of those the view
+    /// still has forgotten when it is due (see `ControlPlane::del_slots`).
+    Release { slots: Vec<u16> },
     /// A follower's batch, committed here as the leader.
     Forwarded(oneshot::Sender<ProposeReply>),
 }
@@ -104,6 +107,23 @@ impl Proposals {
         });
     }
 
+    /// Queues `cmds` as one proposal (one log entry, applied at once); the receiver gets the
+    /// first refusal, else the last command's outcome.
+    pub(crate) fn submit_all(&self, cmds: Vec<ClusterCommand>, deadline: Instant) -> oneshot::Receiver<Outcome> {
+        let (tx, rx) = oneshot::channel();
+        self.push(Proposal { cmds, queued: Instant::now(), deadline, waiter: Waiter::Caller(tx) });
+        rx
+    }
+
+    /// Queues myself's `ReleaseSlots` to be proposed at `due`, for the slots the view has
+    /// forgotten as myself's then.
+    pub(crate) fn defer_release(&self, node: NodeId, slots: Vec<u16>, due: Instant, deadline: Instant) {
+        let cmds = vec![ClusterCommand::ReleaseSlots { node, slots: slots.clone() }];
+        let proposal = Proposal { cmds, queued: Instant::now(), deadline, waiter: Waiter::Release { slots } };
+        self.deferred.lock().push_back((due, proposal));
+        self.wake.notify_one();
+    }
+
     /// Queues a follower handoff (see the module docs) to be proposed at `due` unless the
     /// published state shows it by then.
     pub(crate) fn defer_handoff(
@@ -132,9 +152,18 @@ impl Proposals {
             }
             let (_, proposal) = deferred.pop_front()?;
             drop(deferred);
-            let Waiter::Handoff { slot, target } = proposal.waiter else { continue };
-            if plane.view.handoff_pending(slot, target) {
-                self.push(proposal);
+            match (&proposal.waiter, proposal.cmds.as_slice()) {
+                (Waiter::Handoff { slot, target }, _) if plane.view.handoff_pending(*slot, *target) => {
+                    self.push(proposal);
+                }
+                (Waiter::Release { slots }, [ClusterCommand::ReleaseSlots { node, .. }]) => {
+                    let (still, _) = plane.view.forgotten(slots);
+                    if !still.is_empty() {
+                        let cmds = vec![ClusterCommand::ReleaseSlots { node: *node, slots: still.clone() }];
+                        self.push(Proposal { cmds, waiter: Waiter::Release { slots: still }, ..proposal });
+                    }
+                }
+                _ => {}
             }
         }
     }
@@ -162,7 +191,8 @@ impl Proposals {
         let mut queue = self.queue.lock();
         if let Some(oldest) = queue.front() {
             let linger_until = oldest.queued + HANDOFF_LINGER;
-            let handoffs_only = queue.iter().all(|p| matches!(p.waiter, Waiter::Handoff { .. }));
+            let handoffs_only =
+                queue.iter().all(|p| matches!(p.waiter, Waiter::Handoff { .. } | Waiter::Release { .. }));
             if handoffs_only && queue.len() < MAX_BATCH && Instant::now() < linger_until {
                 return Err(linger_until);
             }
@@ -262,8 +292,12 @@ fn finish(plane: &ControlPlane, batch: Vec<Proposal>, results: Vec<Outcome>, ind
                 let _ = reply.send(ProposeReply::Done { results: mine, index });
             }
             waiter => {
-                let outcome = mine.into_iter().next().unwrap_or(Ok(Applied::Ok));
-                settle(Some(plane), waiter, outcome);
+                let refused = mine.iter().position(Result::is_err);
+                let outcome = match refused {
+                    Some(i) => mine.into_iter().nth(i),
+                    None => mine.into_iter().last(),
+                };
+                settle(Some(plane), waiter, outcome.unwrap_or(Ok(Applied::Ok)));
             }
         }
     }
@@ -292,6 +326,13 @@ fn settle(plane: Option<&ControlPlane>, waiter: Waiter, outcome: Outcome) {
             }
             if let Some(plane) = plane {
                 plane.view.end_handoff(slot, target);
+            }
+        }
+        Waiter::Release { slots } => {
+            // Not committed: the cluster still has them myself's, and so does this node again.
+            if let (Err(e), Some(plane)) = (&outcome, plane) {
+                tracing::warn!("CLUSTER DELSLOTS of own slots answered but not committed: {e}");
+                plane.view.unforget_mine(&slots);
             }
         }
         Waiter::Forwarded(_) => {}

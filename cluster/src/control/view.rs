@@ -67,6 +67,21 @@ struct ViewInner {
     /// Myself's handoffs not yet seen committed: slot → (the node it was given to, its owner
     /// in the replicated state last published, for a handoff that ends without its commit).
     handoffs: BTreeMap<u16, (NodeId, Option<NodeId>)>,
+    /// Slots myself's DELSLOTS took out of this view (see `ControlPlane::del_slots`).
+    forgotten: BTreeMap<u16, Forgotten>,
+}
+
+/// A slot myself's DELSLOTS took out of this view.
+#[derive(Clone, Copy)]
+struct Forgotten {
+    at: std::time::Instant,
+    /// Its owner then.
+    owner: NodeId,
+    /// Myself's own slot: out of the view until the replicated state shows it given up (the
+    /// deferred `ReleaseSlots`) or someone else's, or myself takes it back. Another node's:
+    /// back at the next published state, or by [`View::restore_forgotten`] a little later, as
+    /// the owner's next claim brings it back in Redis.
+    mine: bool,
 }
 
 /// Myself's open slots in `state`, as [`ViewInner::open_slots`] keeps them.
@@ -113,8 +128,14 @@ impl View {
         // The open slots nodes.conf kept (a restart during a reshard): the replicated state
         // published later does not hold them.
         let open_slots = open_slots_of(&initial);
-        let inner =
-            ViewInner { cluster_id: None, member: false, overlay: Vec::new(), open_slots, handoffs: BTreeMap::new() };
+        let inner = ViewInner {
+            cluster_id: None,
+            member: false,
+            overlay: Vec::new(),
+            open_slots,
+            handoffs: BTreeMap::new(),
+            forgotten: BTreeMap::new(),
+        };
         View {
             applied: Default::default(),
             member: Default::default(),
@@ -296,6 +317,79 @@ impl View {
         self.bump();
     }
 
+    /// Myself's DELSLOTS of `slots` (assigned in this view): out of this view at once (see
+    /// [`Forgotten`]).
+    pub(crate) fn forget_slots(&self, slots: &[u16]) {
+        let mut inner = self.inner.lock();
+        let mut state = self.state.write();
+        let (now, me) = (std::time::Instant::now(), state.my_id());
+        for &slot in slots {
+            if let Some(owner) = state.slot_owner(slot).map(|n| n.id) {
+                inner.forgotten.insert(slot, Forgotten { at: now, owner, mine: owner == me });
+                state.unassign(slot);
+            }
+        }
+        drop(state);
+        drop(inner);
+        self.bump();
+    }
+
+    /// Of `slots`, those forgotten by myself's DELSLOTS: (myself's own, other nodes').
+    pub(crate) fn forgotten(&self, slots: &[u16]) -> (Vec<u16>, Vec<u16>) {
+        let inner = self.inner.lock();
+        let known = slots.iter().filter_map(|s| inner.forgotten.get(s).map(|f| (*s, f.mine)));
+        let (mine, others): (Vec<_>, Vec<_>) = known.partition(|&(_, mine)| mine);
+        (mine.into_iter().map(|(s, _)| s).collect(), others.into_iter().map(|(s, _)| s).collect())
+    }
+
+    /// Myself's own `slots` that myself's DELSLOTS forgot, served again (myself took them back
+    /// before their release was committed, or the release failed). Others are left alone.
+    pub(crate) fn unforget_mine(&self, slots: &[u16]) {
+        let mut inner = self.inner.lock();
+        let mut state = self.state.write();
+        let me = state.my_id();
+        let mut changed = false;
+        for slot in slots {
+            if inner.forgotten.get(slot).is_some_and(|f| f.mine) {
+                inner.forgotten.remove(slot);
+                if state.slot_owner(*slot).is_none() {
+                    changed |= state.lay_handoff(*slot, &me);
+                }
+            }
+        }
+        drop(state);
+        drop(inner);
+        if changed {
+            self.bump();
+        }
+    }
+
+    /// Gives the slots of other nodes forgotten longer than `after` ago back to their owner,
+    /// unless something else assigned them meanwhile (see [`Forgotten`]).
+    pub(crate) fn restore_forgotten(&self, after: std::time::Duration) {
+        let mut inner = self.inner.lock();
+        if inner.forgotten.values().all(|f| f.mine) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let mut state = self.state.write();
+        let mut changed = false;
+        inner.forgotten.retain(|&slot, f| {
+            if f.mine || now.duration_since(f.at) < after {
+                return true;
+            }
+            if state.slot_owner(slot).is_none() {
+                changed |= state.lay_handoff(slot, &f.owner);
+            }
+            false
+        });
+        drop(state);
+        drop(inner);
+        if changed {
+            self.bump();
+        }
+    }
+
     /// Whether myself's handoff of `slot` to `target` is still laid over the view (no published
     /// state has shown it yet).
     pub(crate) fn handoff_pending(&self, slot: u16, target: NodeId) -> bool {
@@ -348,6 +442,7 @@ impl View {
         inner.overlay.clear();
         inner.open_slots.clear();
         inner.handoffs.clear();
+        inner.forgotten.clear();
         *self.me.write() = state.my_id();
         let mut current = self.state.write();
         state.set_config(*current.config());
@@ -395,6 +490,15 @@ impl View {
             // A node the cluster has forgotten meanwhile: nothing to lay over.
             let _ = next.apply(&cmd);
         }
+        // A published state is the owners' claim: what myself's DELSLOTS forgot of other nodes'
+        // is back. Myself's own stay out while the replicated state still has them myself's.
+        inner.forgotten.retain(|&slot, f| {
+            let keep = f.mine && next.slot_owner(slot).is_some_and(|n| n.id == me);
+            if keep {
+                next.unassign(slot);
+            }
+            keep
+        });
         // Myself's handoffs; over once the state shows them (or their target is gone).
         inner.handoffs.retain(|&slot, (target, owner)| {
             *owner = next.slot_owner(slot).map(|n| n.id);

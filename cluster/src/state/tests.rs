@@ -97,6 +97,21 @@ fn add_and_del_slots() {
 }
 
 #[test]
+fn release_slots_unassigns_only_the_acting_nodes_own() {
+    let mut s = cluster();
+    // 100 is a's, 6000 b's, 7000 given to a meanwhile: a's release of all three frees a's.
+    ok(&mut s, ClusterCommand::DelSlots { node: id('a'), ranges: vec![(7000, 7000)] });
+    ok(&mut s, ClusterCommand::AddSlots { node: id('a'), ranges: vec![(7000, 7000)] });
+    ok(&mut s, ClusterCommand::ReleaseSlots { node: id('a'), slots: vec![100, 6000, 7000] });
+    assert_eq!(owner(&s, 100), None);
+    assert_eq!(owner(&s, 6000), Some(id('b')));
+    assert_eq!(owner(&s, 7000), None);
+    // Nothing left of its own among them: a no-op, never refused.
+    ok(&mut s, ClusterCommand::ReleaseSlots { node: id('a'), slots: vec![100, 6000] });
+    assert_eq!(owner(&s, 6000), Some(id('b')));
+}
+
+#[test]
 fn delslots_takes_any_owner_and_closes_imports() {
     let mut s = cluster();
     let a = id('a');
