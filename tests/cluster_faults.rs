@@ -108,14 +108,14 @@ fn killed_in_the_middle_of_a_reshard(name: &str, victim: usize) {
         assert!(std::time::Instant::now() < deadline, "the nodes do not agree again:\n{last}");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let (ok, out) = redis_cli(&["--cluster", "fix", &cluster.addr(BYSTANDER), "--cluster-yes"]);
-    assert!(ok, "fix failed:\n{out}\n{}", diagnostics(&cluster));
+    let (ok, fixed) = redis_cli(&["--cluster", "fix", &cluster.addr(BYSTANDER), "--cluster-yes"]);
+    assert!(ok, "fix failed:\n{fixed}\n{}", diagnostics(&cluster));
     wait_until("a clean check after fix", || clean_check(&cluster).0);
 
     // The cluster works as before: another reshard goes through.
     let moved_before = target_slots(&cluster);
     let (ok, out) = start_reshard(&cluster, 100).join().unwrap();
-    assert!(ok, "{out}\n{}", diagnostics(&cluster));
+    assert!(ok, "{out}\n--- fix had said ---\n{fixed}\n{}", diagnostics(&cluster));
     let (clean, out) = clean_check(&cluster);
     assert!(clean, "{out}");
     let owners = slot_map(ports[BYSTANDER]);

@@ -298,6 +298,9 @@ impl Shared {
                 if !shared.persistence.loading() {
                     shared.follow_cluster_role();
                 }
+                if let Some(node) = shared.cluster() {
+                    node.update_health();
+                }
             }
         }));
         self.store.index_slots(ferrocache_cluster::key_slot);

@@ -460,6 +460,7 @@ impl View {
             return None;
         }
         let result = self.state.write().apply(cmd);
+        drop(inner);
         if result.is_ok() {
             self.bump();
         }
