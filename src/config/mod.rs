@@ -1,0 +1,455 @@
+//! The server's configuration: one struct read by command-line flags, redis.conf-style
+//! files, and `CONFIG GET` / `CONFIG SET`, through one table of directives.
+//!
+//! Directive names, value syntax (`yes`/`no`, memory units like `100mb`) and error texts
+//! follow redis-server 7.0 so that a user's redis.conf and habits carry over.
+//!
+//! - `mod.rs` (this file): the [`Config`] struct, its defaults, reading files and flags,
+//!   CONFIG REWRITE.
+//! - `directives.rs`: the directive table, the one list every reader goes through.
+//! - `parse.rs`: value syntax (yes/no, integers, memory units, enums, save points).
+
+mod directives;
+mod parse;
+
+pub use directives::{find_directive, Directive, DIRECTIVES, PROTECTED_DIRECTIVES};
+pub use parse::{parse_memory, SetError};
+
+use crate::store::EvictionPolicy;
+
+/// Every setting the server reads. Defaults are redis-server 7.0's.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub port: u16,
+    pub bind: Vec<String>,
+    pub databases: usize,
+    pub maxmemory: u64,
+    pub maxmemory_policy: EvictionPolicy,
+    pub maxmemory_samples: u32,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub requirepass: String,
+    pub maxclients: u32,
+    pub timeout: u64,
+    pub tcp_keepalive: u64,
+    /// `listen(2)`'s backlog for every listener (the kernel caps it at `somaxconn`).
+    pub tcp_backlog: u32,
+    pub proto_max_bulk_len: u64,
+    pub client_query_buffer_limit: u64,
+    pub loglevel: String,
+    /// `slowlog-log-slower-than`, microseconds; negative: off.
+    pub slowlog_log_slower_than: i64,
+    pub slowlog_max_len: u64,
+    pub logfile: String,
+    /// `log-format` (ours, not Redis's): `redis` lines, or `json` (one object a line).
+    pub log_format: String,
+    pub syslog_enabled: bool,
+    pub syslog_ident: String,
+    /// `user` or `local0` … `local7`.
+    pub syslog_facility: String,
+    pub daemonize: bool,
+    /// RDB save points, `"<seconds> <changes> …"`, empty for none.
+    pub save: String,
+    pub stop_writes_on_bgsave_error: bool,
+    pub rdbcompression: bool,
+    pub rdbchecksum: bool,
+    /// Microseconds to sleep per key written by a save: Redis's testing knob, which makes a
+    /// BGSAVE last long enough to observe.
+    pub rdb_key_save_delay: u64,
+    /// Microseconds to sleep per key loaded at start-up (Redis's `key-load-delay`, for tests).
+    pub key_load_delay: u64,
+    pub appendonly: bool,
+    /// `always`, `everysec` or `no`.
+    pub appendfsync: String,
+    pub appendfilename: String,
+    pub appenddirname: String,
+    pub aof_load_truncated: bool,
+    pub aof_use_rdb_preamble: bool,
+    pub auto_aof_rewrite_percentage: u64,
+    pub auto_aof_rewrite_min_size: u64,
+    pub dir: String,
+    pub dbfilename: String,
+    pub hz: u32,
+    pub protected_mode: bool,
+    /// jemalloc's background thread, which returns freed pages to the OS (Redis's default: yes).
+    pub jemalloc_bg_thread: bool,
+    pub io_threads: u32,
+    /// Ferrocache's own: shards of the keyspace (a power of two).
+    pub shards: usize,
+    /// Ferrocache's own: tokio worker threads (0: one per core).
+    pub threads: usize,
+    /// Ferrocache's own: while requests arrive on average more often than this many
+    /// microseconds, a worker thread polls for them instead of sleeping (the others join when
+    /// it cannot keep up), until they stop or come further apart (0: never poll); see
+    /// `server::busy_poll`.
+    pub busy_poll_us: u64,
+    /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
+    pub cluster_enabled: bool,
+    pub cluster_config_file: String,
+    pub cluster_node_timeout: u64,
+    /// The cluster bus port; 0 means the client port + 10000, as Redis.
+    pub cluster_port: u16,
+    pub cluster_announce_ip: String,
+    pub cluster_require_full_coverage: bool,
+    pub cluster_allow_reads_when_down: bool,
+    pub cluster_allow_pubsubshard_when_down: bool,
+    pub cluster_preferred_endpoint_type: String,
+    /// A replica that never promotes itself (manual CLUSTER FAILOVER still works).
+    pub cluster_replica_no_failover: bool,
+    /// A replica whose data is older than `node-timeout × factor` (plus the ping period) does
+    /// not take over a failed master (0: any replica may).
+    pub cluster_replica_validity_factor: u64,
+    pub cluster_migration_barrier: u64,
+    pub cluster_allow_replica_migration: bool,
+    /// `no`, `yes` or `local`: whether CONFIG SET may change protected settings (`dir`,
+    /// `dbfilename`), which can point the server's writes anywhere.
+    pub enable_protected_configs: String,
+    /// `enable-debug-command`: no, yes, or local (loopback clients only).
+    pub enable_debug_command: String,
+    /// `replicaof <host> <port>` at start-up (REPLICAOF changes the live role, not this).
+    pub replicaof: Option<(String, u16)>,
+    pub masterauth: String,
+    pub masteruser: String,
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
+    /// Replicas do not evict on their own (they apply the primary's DELs).
+    pub replica_ignore_maxmemory: bool,
+    pub replica_lazy_flush: bool,
+    pub replica_announced: bool,
+    pub repl_backlog_size: u64,
+    pub repl_backlog_ttl: u64,
+    pub repl_timeout: u64,
+    pub repl_ping_replica_period: u64,
+    pub repl_diskless_sync: bool,
+    pub repl_diskless_sync_delay: u64,
+    pub repl_diskless_sync_max_replicas: u64,
+    /// `disabled`, `on-empty-db` or `swapdb`.
+    pub repl_diskless_load: String,
+    pub repl_disable_tcp_nodelay: bool,
+    pub min_replicas_to_write: u64,
+    pub min_replicas_max_lag: u64,
+    pub replica_priority: u64,
+    pub replica_announce_ip: String,
+    pub replica_announce_port: u16,
+    /// The file the configuration was read from, if any (CONFIG REWRITE writes it back).
+    pub config_file: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            port: 6379,
+            bind: vec!["127.0.0.1".into()],
+            databases: 16,
+            maxmemory: 0,
+            maxmemory_policy: EvictionPolicy::NoEviction,
+            maxmemory_samples: 5,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            requirepass: String::new(),
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            tcp_backlog: 511,
+            proto_max_bulk_len: 512 * 1024 * 1024,
+            client_query_buffer_limit: 1024 * 1024 * 1024,
+            loglevel: "notice".into(),
+            logfile: String::new(),
+            slowlog_log_slower_than: 10_000,
+            slowlog_max_len: 128,
+            log_format: "redis".into(),
+            syslog_enabled: false,
+            syslog_ident: "redis".into(),
+            syslog_facility: "local0".into(),
+            daemonize: false,
+            save: "3600 1 300 100 60 10000".into(),
+            stop_writes_on_bgsave_error: true,
+            rdbcompression: true,
+            rdbchecksum: true,
+            rdb_key_save_delay: 0,
+            key_load_delay: 0,
+            appendonly: false,
+            appendfsync: "everysec".into(),
+            appendfilename: "appendonly.aof".into(),
+            appenddirname: "appendonlydir".into(),
+            aof_load_truncated: true,
+            aof_use_rdb_preamble: true,
+            auto_aof_rewrite_percentage: 100,
+            auto_aof_rewrite_min_size: 64 << 20,
+            dir: ".".into(),
+            dbfilename: "dump.rdb".into(),
+            hz: 10,
+            protected_mode: true,
+            jemalloc_bg_thread: true,
+            io_threads: 1,
+            shards: 64,
+            threads: 0,
+            busy_poll_us: 50,
+            enable_protected_configs: "no".into(),
+            enable_debug_command: "no".into(),
+            cluster_enabled: false,
+            cluster_config_file: "nodes.conf".into(),
+            cluster_node_timeout: 15_000,
+            cluster_port: 0,
+            cluster_announce_ip: String::new(),
+            cluster_require_full_coverage: true,
+            cluster_allow_reads_when_down: false,
+            cluster_allow_pubsubshard_when_down: true,
+            cluster_preferred_endpoint_type: "ip".into(),
+            cluster_replica_no_failover: false,
+            cluster_replica_validity_factor: 10,
+            cluster_migration_barrier: 1,
+            cluster_allow_replica_migration: true,
+            replicaof: None,
+            masterauth: String::new(),
+            masteruser: String::new(),
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            replica_ignore_maxmemory: true,
+            replica_lazy_flush: false,
+            replica_announced: true,
+            repl_backlog_size: 1 << 20,
+            repl_backlog_ttl: 3600,
+            repl_timeout: 60,
+            repl_ping_replica_period: 10,
+            repl_diskless_sync: true,
+            repl_diskless_sync_delay: 5,
+            repl_diskless_sync_max_replicas: 0,
+            repl_diskless_load: "disabled".into(),
+            repl_disable_tcp_nodelay: false,
+            min_replicas_to_write: 0,
+            min_replicas_max_lag: 10,
+            replica_priority: 100,
+            replica_announce_ip: String::new(),
+            replica_announce_port: 0,
+            config_file: None,
+        }
+    }
+}
+
+impl Config {
+    /// Whether CONFIG SET may change a protected setting for a client from `peer`.
+    pub fn protected_configs_allowed(&self, peer: std::net::SocketAddr) -> bool {
+        protected_action_allowed(&self.enable_protected_configs, peer)
+    }
+
+    /// Whether DEBUG may run for a client from `peer` (`enable-debug-command`).
+    pub fn debug_command_allowed(&self, peer: std::net::SocketAddr) -> bool {
+        protected_action_allowed(&self.enable_debug_command, peer)
+    }
+}
+
+/// Redis's `allowProtectedAction`: "yes", or "local" for a loopback client.
+fn protected_action_allowed(setting: &str, peer: std::net::SocketAddr) -> bool {
+    match setting {
+        "yes" => true,
+        "local" => peer.ip().is_loopback(),
+        _ => false,
+    }
+}
+
+/// A start-up configuration error, shown the way redis-server shows one.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// The `save` rules as `(seconds, changes)` pairs (validated when set).
+    pub fn save_points(&self) -> Vec<(u64, u64)> {
+        let n: Vec<u64> = self.save.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        n.chunks_exact(2).map(|p| (p[0], p[1])).collect()
+    }
+
+    /// Applies one `name value…` line (from a file or a `--name value…` flag).
+    pub fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
+        let d = find_directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
+        (d.set)(self, values)
+    }
+
+    /// Reads redis.conf syntax: one directive per line, `#` comments, Redis's quoting.
+    pub fn apply_file_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let words =
+                ferrocache_protocol::split_args(&bytes::Bytes::copy_from_slice(line.as_bytes())).ok_or_else(|| {
+                    ConfigError { message: fatal(origin, n + 1, raw, "Unbalanced quotes in configuration line") }
+                })?;
+            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            let Some((name, values)) = words.split_first() else { continue };
+            if name.eq_ignore_ascii_case("include") {
+                let inc = values
+                    .first()
+                    .ok_or_else(|| ConfigError { message: fatal(origin, n + 1, raw, "wrong number of arguments") })?;
+                let text = std::fs::read_to_string(inc).map_err(|e| ConfigError {
+                    message: fatal(origin, n + 1, raw, &format!("Can't open the included file: {e}")),
+                })?;
+                self.apply_file_text(&text, inc)?;
+                continue;
+            }
+            self.apply_line(name, values).map_err(|e| ConfigError { message: fatal(origin, n + 1, raw, &e) })?;
+        }
+        Ok(())
+    }
+
+    /// Parses redis-server's command line: `[config-file] [--directive value…]…`.
+    pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
+        let args: Vec<String> = args.into_iter().collect();
+        let mut config = Config::default();
+        let mut rest = &args[..];
+        if let Some(first) = rest.first() {
+            if !first.starts_with("--") {
+                let text = std::fs::read_to_string(first).map_err(|e| ConfigError {
+                    message: format!("Fatal error, can't open config file '{first}': {e}"),
+                })?;
+                config.apply_file_text(&text, first)?;
+                config.config_file = Some(
+                    std::fs::canonicalize(first).map(|p| p.display().to_string()).unwrap_or_else(|_| first.clone()),
+                );
+                rest = &rest[1..];
+            }
+        }
+        while let Some((flag, tail)) = rest.split_first() {
+            let Some(name) = flag.strip_prefix("--") else {
+                return Err(ConfigError { message: format!("Invalid argument '{flag}': directives start with '--'") });
+            };
+            let n = tail.iter().position(|a| a.starts_with("--") && a.len() > 2).unwrap_or(tail.len());
+            let values = &tail[..n];
+            let line = format!("{name} {}", values.join(" "));
+            config
+                .apply_line(name, values)
+                .map_err(|e| ConfigError { message: fatal("(command line)", 1, &line, &e) })?;
+            rest = &tail[n..];
+        }
+        Ok(config)
+    }
+}
+
+/// A directive's value as a config-file line would spell it.
+fn file_value(name: &str, value: &str) -> String {
+    let list = matches!(name, "save" | "bind");
+    if value.is_empty() {
+        "\"\"".to_string()
+    } else if !list && value.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+    } else {
+        value.to_string()
+    }
+}
+
+impl Config {
+    /// CONFIG REWRITE: the file's text with every known directive set to its current value.
+    /// Lines for known directives are rewritten in place (later duplicates dropped); values that
+    /// differ from the defaults and have no line yet are appended; comments and unknown lines stay.
+    pub fn rewrite_text(&self, old: &str) -> String {
+        let defaults = Config::default();
+        let mut written = std::collections::HashSet::new();
+        let mut out = String::new();
+        for line in old.lines() {
+            let name = line.split_whitespace().next().unwrap_or("");
+            match find_directive(name).filter(|_| !line.trim_start().starts_with('#')) {
+                Some(d) => {
+                    if written.insert(d.name) {
+                        out.push_str(&format!("{} {}\n", d.name, file_value(d.name, &(d.get)(self))));
+                    }
+                }
+                None => {
+                    out.push_str(line);
+                    out.push('\n');
+                }
+            }
+        }
+        let mut header = false;
+        for d in DIRECTIVES {
+            let value = (d.get)(self);
+            if written.contains(d.name) || value == (d.get)(&defaults) {
+                continue;
+            }
+            if !header {
+                out.push_str("# Generated by CONFIG REWRITE\n");
+                header = true;
+            }
+            out.push_str(&format!("{} {}\n", d.name, file_value(d.name, &value)));
+        }
+        out
+    }
+}
+
+fn fatal(origin: &str, line: usize, text: &str, reason: &str) -> String {
+    format!(
+        "\n*** FATAL CONFIG FILE ERROR (Ferrocache {}) ***\nReading the configuration file {origin}, at line {line}\n>>> '{}'\n{reason}",
+        env!("CARGO_PKG_VERSION"),
+        text.trim()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("100"), Some(100));
+        assert_eq!(parse_memory("1k"), Some(1000));
+        assert_eq!(parse_memory("1KB"), Some(1024));
+        assert_eq!(parse_memory("100mb"), Some(100 << 20));
+        assert_eq!(parse_memory("2gb"), Some(2 << 30));
+        assert_eq!(parse_memory("1x"), None);
+        assert_eq!(parse_memory("mb"), None);
+        assert_eq!(parse_memory("-1"), None);
+    }
+
+    #[test]
+    fn command_line_like_redis_server() {
+        let c = Config::from_args(
+            ["--port", "7000", "--maxmemory", "100mb", "--save", "", "--maxmemory-policy", "allkeys-lru"]
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!(c.port, 7000);
+        assert_eq!(c.maxmemory, 100 << 20);
+        assert_eq!(c.save, "");
+        assert_eq!(c.maxmemory_policy, EvictionPolicy::AllKeysLru);
+        let c = Config::from_args(["--save", "900", "1", "300", "10"].map(String::from)).unwrap();
+        assert_eq!(c.save_points(), vec![(900, 1), (300, 10)]);
+        let err = Config::from_args(["--save", "900"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("Invalid save parameters"), "{}", err.message);
+        let err = Config::from_args(["--bogus", "1"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("'bogus 1'"), "{}", err.message);
+        assert!(err.message.contains("Bad directive"), "{}", err.message);
+        let err = Config::from_args(["--port", "abc"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("couldn't be parsed into an integer"), "{}", err.message);
+    }
+
+    #[test]
+    fn config_file_syntax() {
+        let mut c = Config::default();
+        c.apply_file_text("# comment\nport 7001\nrequirepass \"a b\"\n\nmaxmemory 1gb\n", "t.conf").unwrap();
+        assert_eq!((c.port, c.requirepass.as_str(), c.maxmemory), (7001, "a b", 1 << 30));
+        assert!(c.apply_file_text("port 1 2\n", "t.conf").is_err());
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_updates_values() {
+        let mut c = Config::default();
+        c.apply_file_text("# mine\nport 7001\nmaxmemory 1mb\nmaxmemory 2mb\n", "t.conf").unwrap();
+        c.maxmemory = 5 << 20;
+        c.requirepass = "a b".into();
+        let text = c.rewrite_text("# mine\nport 7001\nmaxmemory 1mb\nmaxmemory 2mb\n");
+        assert_eq!(text, "# mine\nport 7001\nmaxmemory 5242880\n# Generated by CONFIG REWRITE\nrequirepass \"a b\"\n");
+        let mut again = Config::default();
+        again.apply_file_text(&text, "t.conf").unwrap();
+        assert_eq!((again.maxmemory, again.requirepass.as_str()), (5 << 20, "a b"));
+    }
+}
