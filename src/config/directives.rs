@@ -266,6 +266,16 @@ pub static DIRECTIVES: &[Directive] = &[
     directive!("replica-announce-port", true, |c| c.replica_announce_port.to_string(), |c, v| c
         .replica_announce_port =
         parse_int(v, 0, 65535)? as u16),
+    directive!("http-port", false, |c| c.http_port.to_string(), |c, v| c.http_port = parse_int(v, 0, 65535)? as u16),
+    directive!("http-bind", false, |c| c.http_bind.clone(), |c, v| c.http_bind = one(v)?.to_string()),
+    directive!("client-output-buffer-limit", true, |c| c.client_output_buffer_limit.show(), |c, v| {
+        // One value holding every group (CONFIG SET, a quoted file value) or one word each.
+        let words: Vec<String> = v.iter().flat_map(|s| s.split(' ').map(str::to_string)).collect();
+        c.client_output_buffer_limit.update(&words)?
+    }),
+    directive!("maxmemory-clients", true, |c| MaxmemoryClients::SPEC.show(c.maxmemory_clients.raw()), |c, v| c
+        .maxmemory_clients =
+        MaxmemoryClients::from_raw(num(v, MaxmemoryClients::SPEC)?)),
     directive!("busy-poll", true, |c| c.busy_poll_us.to_string(), |c, v| c.busy_poll_us =
         parse_int(v, 0, 1_000_000)? as u64),
 ];

@@ -13,7 +13,7 @@ mod directives;
 mod parse;
 
 pub use directives::{find_directive, Directive, DIRECTIVES, PROTECTED_DIRECTIVES};
-pub use parse::{parse_memory, SetError};
+pub use parse::{parse_memory, ClientOutputBufferLimits, MaxmemoryClients, OutputBufferLimit, SetError};
 
 use crate::store::EvictionPolicy;
 
@@ -83,6 +83,15 @@ pub struct Config {
     /// it cannot keep up), until they stop or come further apart (0: never poll); see
     /// `server::busy_poll`.
     pub busy_poll_us: u64,
+    /// Ferrocache's own: the HTTP server's port (metrics, health, REST); 0: no HTTP server.
+    pub http_port: u16,
+    /// Ferrocache's own: the address the HTTP server listens on.
+    pub http_bind: String,
+    /// `client-output-buffer-limit`, per client class (normal, replica, pubsub).
+    pub client_output_buffer_limit: ClientOutputBufferLimits,
+    /// `maxmemory-clients`: bytes, or a percentage of `maxmemory`, that all clients'
+    /// buffers together may use (0 bytes: no limit).
+    pub maxmemory_clients: MaxmemoryClients,
     /// Cluster mode (`cluster-enabled yes`): hash slots, MOVED/ASK, the CLUSTER commands.
     pub cluster_enabled: bool,
     pub cluster_config_file: String,
@@ -185,6 +194,10 @@ impl Default for Config {
             shards: 64,
             threads: 0,
             busy_poll_us: 50,
+            http_port: 0,
+            http_bind: "127.0.0.1".into(),
+            client_output_buffer_limit: ClientOutputBufferLimits::default(),
+            maxmemory_clients: MaxmemoryClients::Bytes(0),
             enable_protected_configs: "no".into(),
             enable_debug_command: "no".into(),
             cluster_enabled: false,
@@ -430,6 +443,38 @@ mod tests {
         assert!(err.message.contains("Bad directive"), "{}", err.message);
         let err = Config::from_args(["--port", "abc"].map(String::from)).unwrap_err();
         assert!(err.message.contains("couldn't be parsed into an integer"), "{}", err.message);
+    }
+
+    #[test]
+    fn http_and_client_limit_fields() {
+        let c = Config::default();
+        assert_eq!((c.http_port, c.http_bind.as_str()), (0, "127.0.0.1"));
+        assert_eq!(c.maxmemory_clients, MaxmemoryClients::Bytes(0));
+        let c = Config::from_args(
+            [
+                "--http-port",
+                "8080",
+                "--http-bind",
+                "0.0.0.0",
+                "--maxmemory-clients",
+                "10%",
+                "--client-output-buffer-limit",
+                "pubsub",
+                "1mb",
+                "0",
+                "0",
+            ]
+            .map(String::from),
+        )
+        .unwrap();
+        assert_eq!((c.http_port, c.http_bind.as_str()), (8080, "0.0.0.0"));
+        assert_eq!(c.maxmemory_clients, MaxmemoryClients::PercentOfMaxmemory(10));
+        assert_eq!(c.maxmemory_clients.bytes(1000), 100);
+        assert_eq!(
+            c.client_output_buffer_limit.pubsub,
+            OutputBufferLimit { hard_bytes: 1 << 20, soft_bytes: 0, soft_seconds: 0 }
+        );
+        assert_eq!(c.client_output_buffer_limit.replica, ClientOutputBufferLimits::default().replica);
     }
 
     #[test]
