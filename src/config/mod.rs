@@ -12,8 +12,9 @@
 mod directives;
 mod parse;
 
-pub use directives::{find_directive, Directive, DIRECTIVES, PROTECTED_DIRECTIVES};
+pub use directives::{all_names, find_directive, lookup, Directive, Kind, Status, DIRECTIVES, REFUSED_FILE_DIRECTIVES};
 pub use parse::{parse_memory, ClientOutputBufferLimits, MaxmemoryClients, OutputBufferLimit, SetError};
+use parse::{parse_save, strerror};
 
 use crate::store::EvictionPolicy;
 
@@ -142,6 +143,28 @@ pub struct Config {
     pub replica_announce_port: u16,
     /// The file the configuration was read from, if any (CONFIG REWRITE writes it back).
     pub config_file: Option<String>,
+    /// Where the process id is written (empty: nowhere, or Redis's default path when
+    /// daemonized); removed on a clean shutdown.
+    pub pidfile: String,
+    /// A unix socket to serve clients on as well (empty: none), with `unixsocketperm`'s mode
+    /// (0: as the umask leaves it).
+    pub unixsocket: String,
+    pub unixsocketperm: u32,
+    /// `no`, `upstart`, `systemd` or `auto`: how to tell a supervisor the server is ready.
+    pub supervised: String,
+    /// What SIGINT / SIGTERM do: `default` (SHUTDOWN), or words among `save`/`nosave`,
+    /// `now`, `force`, as SHUTDOWN's arguments.
+    pub shutdown_on_sigint: String,
+    pub shutdown_on_sigterm: String,
+    /// `no`, `yes` (relative to the start-up value) or `absolute`: whether to set
+    /// /proc/self/oom_score_adj to `oom_score_adj_values` (primary, replica, background child).
+    pub oom_score_adj: String,
+    pub oom_score_adj_values: [i32; 3],
+    /// `latency-monitor-threshold`, milliseconds (0: off).
+    pub latency_monitor_threshold: u64,
+    /// Values of the directives accepted for compatibility that change nothing here
+    /// (`Status::NoEffect`), in CONFIG GET's form; absent means the default.
+    pub no_effect: std::collections::BTreeMap<&'static str, String>,
 }
 
 impl Default for Config {
@@ -236,6 +259,16 @@ impl Default for Config {
             replica_announce_ip: String::new(),
             replica_announce_port: 0,
             config_file: None,
+            pidfile: String::new(),
+            unixsocket: String::new(),
+            unixsocketperm: 0,
+            supervised: "no".into(),
+            shutdown_on_sigint: "default".into(),
+            shutdown_on_sigterm: "default".into(),
+            oom_score_adj: "no".into(),
+            oom_score_adj_values: [0, 200, 800],
+            latency_monitor_threshold: 0,
+            no_effect: Default::default(),
         }
     }
 }
@@ -284,34 +317,91 @@ impl Config {
 
     /// Applies one `name value…` line (from a file or a `--name value…` flag).
     pub fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
-        let d = find_directive(name).ok_or_else(|| "Bad directive or wrong number of arguments".to_string())?;
-        (d.set)(self, values)
+        self.apply_directive(name, values, &mut Loader::default())
+    }
+
+    /// Redis's `loadServerConfigFromString` for one line (`include` aside).
+    fn apply_directive(&mut self, name: &str, values: &[String], loader: &mut Loader) -> Result<(), String> {
+        if let Some(d) = find_directive(name) {
+            if !d.multi_arg() && values.len() != 1 {
+                return Err("wrong number of arguments".into());
+            }
+            // `save "3600 1 300 100"`: one quoted value holds the words.
+            let words: Vec<String> = match values {
+                [one] if d.multi_arg() && !one.is_empty() => split_words(one)?,
+                _ => values.to_vec(),
+            };
+            if d.name == "save" {
+                return self.add_save_points(&words, loader);
+            }
+            return d.set(self, &words);
+        }
+        if directives::DEPRECATED.iter().any(|(old, argc)| old.eq_ignore_ascii_case(name) && values.len() + 1 == *argc)
+        {
+            return Ok(());
+        }
+        if name.eq_ignore_ascii_case("sentinel") {
+            return Err("sentinel directive while not in sentinel mode".into());
+        }
+        if name.contains('.') {
+            // A module's own directive (`module.name value`).
+            return Err(if values.is_empty() {
+                "Module config specified without value"
+            } else {
+                "Module Configuration detected without loadmodule directive or no ApplyConfig call: aborting"
+            }
+            .into());
+        }
+        // rename-command, loadmodule, user and unknown names: what Redis says of a directive
+        // it does not know (docs/OPERATIONS.md says why each is refused).
+        Err("Bad directive or wrong number of arguments".into())
+    }
+
+    /// `save` lines in a file add to each other, the first one replacing the defaults;
+    /// `save ""` clears them all (Redis's `setConfigSaveOption` while reading a file).
+    fn add_save_points(&mut self, words: &[String], loader: &mut Loader) -> Result<(), String> {
+        let points = parse_save(words)?;
+        if !loader.save_loaded || points.is_empty() {
+            self.save.clear();
+        }
+        loader.save_loaded = true;
+        if !points.is_empty() {
+            if !self.save.is_empty() {
+                self.save.push(' ');
+            }
+            self.save.push_str(&points);
+        }
+        Ok(())
     }
 
     /// Reads redis.conf syntax: one directive per line, `#` comments, Redis's quoting.
     pub fn apply_file_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        self.apply_text(text, origin, &mut Loader::default(), 0)
+    }
+
+    fn apply_text(&mut self, text: &str, origin: &str, loader: &mut Loader, depth: usize) -> Result<(), ConfigError> {
         for (n, raw) in text.lines().enumerate() {
-            let line = raw.trim();
+            let line = raw.trim_matches([' ', '\t', '\r', '\n']);
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let words =
-                ferrocache_protocol::split_args(&bytes::Bytes::copy_from_slice(line.as_bytes())).ok_or_else(|| {
-                    ConfigError { message: fatal(origin, n + 1, raw, "Unbalanced quotes in configuration line") }
-                })?;
-            let words: Vec<String> = words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect();
+            let fail = |reason: &str| ConfigError { message: fatal(origin, n + 1, line, reason) };
+            let words = split_words(line).map_err(|e| fail(&e))?;
             let Some((name, values)) = words.split_first() else { continue };
-            if name.eq_ignore_ascii_case("include") {
-                let inc = values
-                    .first()
-                    .ok_or_else(|| ConfigError { message: fatal(origin, n + 1, raw, "wrong number of arguments") })?;
-                let text = std::fs::read_to_string(inc).map_err(|e| ConfigError {
-                    message: fatal(origin, n + 1, raw, &format!("Can't open the included file: {e}")),
-                })?;
-                self.apply_file_text(&text, inc)?;
+            if name.eq_ignore_ascii_case("include") && values.len() == 1 {
+                // Bounded: a file that includes itself must not recurse forever.
+                if depth >= MAX_INCLUDE_DEPTH {
+                    return Err(fail("Too many nested include directives"));
+                }
+                for file in include_files(&values[0]).map_err(|e| fail(&e))? {
+                    let text = std::fs::read_to_string(&file).map_err(|e| ConfigError {
+                        message: format!("Fatal error, can't open config file '{file}': {}", strerror(&e)),
+                    })?;
+                    self.apply_text(&text, &file, loader, depth + 1)?;
+                }
                 continue;
             }
-            self.apply_line(name, values).map_err(|e| ConfigError { message: fatal(origin, n + 1, raw, &e) })?;
+            self.apply_directive(name, values, loader).map_err(|e| fail(&e))?;
         }
         Ok(())
     }
@@ -320,13 +410,14 @@ impl Config {
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
         let args: Vec<String> = args.into_iter().collect();
         let mut config = Config::default();
+        let mut loader = Loader::default();
         let mut rest = &args[..];
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first).map_err(|e| ConfigError {
                     message: format!("Fatal error, can't open config file '{first}': {e}"),
                 })?;
-                config.apply_file_text(&text, first)?;
+                config.apply_text(&text, first, &mut loader, 0)?;
                 config.config_file = Some(
                     std::fs::canonicalize(first).map(|p| p.display().to_string()).unwrap_or_else(|_| first.clone()),
                 );
@@ -341,20 +432,66 @@ impl Config {
             let values = &tail[..n];
             let line = format!("{name} {}", values.join(" "));
             config
-                .apply_line(name, values)
+                .apply_directive(name, values, &mut loader)
                 .map_err(|e| ConfigError { message: fatal("(command line)", 1, &line, &e) })?;
             rest = &tail[n..];
+        }
+        if config.cluster_enabled && config.replicaof.is_some() {
+            return Err(ConfigError {
+                message: format!(
+                    "\n*** FATAL CONFIG FILE ERROR (Ferrocache {}) ***\nreplicaof directive not allowed in cluster mode",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            });
         }
         Ok(config)
     }
 }
 
-/// A directive's value as a config-file line would spell it.
-fn file_value(name: &str, value: &str) -> String {
-    let list = matches!(name, "save" | "bind");
+/// State that spans a whole load (file, includes, then flags), as Redis's static
+/// `save_loaded`.
+#[derive(Default)]
+struct Loader {
+    save_loaded: bool,
+}
+
+/// Includes nested deeper than this are refused (Redis recurses without a bound).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// Redis's `sdssplitargs`: words, with `"…"` (escapes) and `'…'` quoting.
+fn split_words(line: &str) -> Result<Vec<String>, String> {
+    let words = ferrocache_protocol::split_args(&bytes::Bytes::copy_from_slice(line.as_bytes()))
+        .ok_or_else(|| "Unbalanced quotes in configuration line".to_string())?;
+    Ok(words.into_iter().map(|w| String::from_utf8_lossy(&w).into_owned()).collect())
+}
+
+/// The files an `include` names: the path itself, or the sorted matches of a pattern in its
+/// last component (`include /etc/redis/conf.d/*.conf`; none is fine, as Redis's glob).
+fn include_files(path: &str) -> Result<Vec<String>, String> {
+    if !path.contains(['*', '?', '[']) {
+        return Ok(vec![path.to_string()]);
+    }
+    let p = std::path::Path::new(path);
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let pattern = p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut files: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            crate::glob::matches(pattern.as_bytes(), e.file_name().as_encoded_bytes(), crate::glob::Case::Sensitive)
+        })
+        .map(|e| e.path().display().to_string())
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// A directive's value as a config-file line would spell it (a multi-word value unquoted,
+/// so it reads back as its words).
+fn file_value(multi_arg: bool, value: &str) -> String {
     if value.is_empty() {
         "\"\"".to_string()
-    } else if !list && value.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
+    } else if !multi_arg && value.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == '\\') {
         format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         value.to_string()
@@ -374,7 +511,7 @@ impl Config {
             match find_directive(name).filter(|_| !line.trim_start().starts_with('#')) {
                 Some(d) => {
                     if written.insert(d.name) {
-                        out.push_str(&format!("{} {}\n", d.name, file_value(d.name, &(d.get)(self))));
+                        out.push_str(&format!("{} {}\n", d.name, file_value(d.multi_arg(), &d.get(self))));
                     }
                 }
                 None => {
@@ -385,15 +522,15 @@ impl Config {
         }
         let mut header = false;
         for d in DIRECTIVES {
-            let value = (d.get)(self);
-            if written.contains(d.name) || value == (d.get)(&defaults) {
+            let value = d.get(self);
+            if written.contains(d.name) || value == d.get(&defaults) {
                 continue;
             }
             if !header {
                 out.push_str("# Generated by CONFIG REWRITE\n");
                 header = true;
             }
-            out.push_str(&format!("{} {}\n", d.name, file_value(d.name, &value)));
+            out.push_str(&format!("{} {}\n", d.name, file_value(d.multi_arg(), &value)));
         }
         out
     }

@@ -16,6 +16,15 @@ pub(super) fn one(v: &[String]) -> Result<&str, SetError> {
     }
 }
 
+/// `strerror`'s text for an OS error, without std's " (os error N)" suffix.
+pub(super) fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 /// Redis's `yesnotoi`.
 pub(super) fn parse_bool(v: &[String]) -> Result<bool, SetError> {
     match one(v)?.to_ascii_lowercase().as_str() {
