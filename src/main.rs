@@ -1,5 +1,6 @@
 //! The `ferrocache` binary: redis-server's command line, then serve until a signal or SHUTDOWN.
 
+use ferrocache::server::daemon;
 use ferrocache::Config;
 use std::process::ExitCode;
 
@@ -48,10 +49,34 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Checked before forking, so that a daemon that cannot log fails where it is seen.
+    if !config.logfile.is_empty() {
+        if let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(&config.logfile) {
+            eprintln!("Can't open the log file: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // As Redis's main: a supervisor replaces the fork, and the fork comes before any thread
+    // (the log writer, the runtime, jemalloc's background thread).
+    let background = config.daemonize && !daemon::supervised(&config);
+    if background {
+        if let Err(e) = daemon::daemonize() {
+            eprintln!("Can't daemonize: {e}");
+            return ExitCode::FAILURE;
+        }
+        if config.pidfile.is_empty() {
+            config.pidfile = daemon::DEFAULT_PIDFILE.to_string();
+        }
+    }
     if let Err(e) = ferrocache::logging::init(&config) {
         eprintln!("Can't open the log file: {e}");
         return ExitCode::FAILURE;
     }
+    let pidfile = (!config.pidfile.is_empty()).then(|| config.pidfile.clone());
+    if let Some(path) = &pidfile {
+        daemon::write_pidfile(path);
+    }
+    let _ = daemon::apply_oom_score_adj(&config, config.replicaof.is_some());
     // Before the runtime and listeners take descriptors, as Redis's `initServer`.
     if ferrocache::server::adjust_open_files_limit(&mut config).is_err() {
         return ExitCode::FAILURE;
@@ -76,7 +101,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(config)) {
+    let result = runtime.block_on(serve(config));
+    if let Some(path) = &pidfile {
+        daemon::remove_pidfile(path);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -136,10 +165,11 @@ async fn shutdown_signal() {
     {
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
+        let signal = tokio::select! {
+            _ = tokio::signal::ctrl_c() => libc::SIGINT,
+            _ = term.recv() => libc::SIGTERM,
+        };
+        daemon::note_shutdown_signal(signal);
     }
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;

@@ -141,3 +141,98 @@ fn config_set_answers_as_redis_for_every_parameter() {
     assert!(compared > 3000, "only {compared} probes compared");
     assert!(differences.is_empty(), "{} differences:\n{}", differences.len(), differences.join("\n"));
 }
+
+/// A daemon started by a test: killed by pid if the test fails before it stops.
+struct Daemon {
+    pid: i32,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() && self.pid > 0 {
+            let _ = std::process::Command::new("kill").args(["-9", &self.pid.to_string()]).status();
+        }
+    }
+}
+
+/// Polls `cond` (bounded) instead of sleeping a guessed time.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+/// Starts the binary with `args`, expecting it to exit 0 at once (the parent of a daemon).
+fn start_daemon(args: &[String]) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .expect("run ferrocache");
+    assert!(status.success(), "the daemon's parent exited with {status}");
+}
+
+#[test]
+fn daemonize_forks_writes_the_pidfile_and_removes_it_on_shutdown() {
+    let dir = TempDir::new("conf-daemon");
+    let port = common::process::free_port();
+    let pidfile = dir.0.join("ferrocache.pid");
+    let args: Vec<String> = [
+        "--daemonize",
+        "yes",
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        &dir.path_str(),
+        "--logfile",
+        &dir.0.join("log").display().to_string(),
+        "--pidfile",
+        &pidfile.display().to_string(),
+        "--save",
+        "",
+    ]
+    .map(String::from)
+    .to_vec();
+    start_daemon(&args);
+    // The parent has exited; the child wrote its own pid.
+    wait_until("the pid file", || std::fs::read_to_string(&pidfile).is_ok_and(|s| s.ends_with('\n')));
+    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().expect("a pid");
+    let _guard = Daemon { pid };
+    assert!(alive(pid), "pid {pid} from the pid file is not running");
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut con = None;
+    wait_until("PING", || {
+        con = redis::Client::open(url.as_str()).unwrap().get_connection().ok();
+        con.as_mut().is_some_and(|c| redis::cmd("PING").query::<String>(c).is_ok())
+    });
+    let mut con = con.unwrap();
+    let info: String = redis::cmd("INFO").arg("server").query(&mut con).unwrap();
+    assert!(info.contains(&format!("process_id:{pid}\r\n")), "{info}");
+    assert_eq!(config_get(&mut con, "daemonize")["daemonize"], "yes");
+    assert_eq!(config_get(&mut con, "pidfile")["pidfile"], pidfile.display().to_string());
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
+    wait_until("the daemon to exit", || !alive(pid));
+    assert!(!pidfile.exists(), "the pid file outlived a clean shutdown");
+}
+
+#[test]
+fn shutdown_on_sigterm_takes_shutdowns_options() {
+    // `save` writes a snapshot although no save point is configured; `default` does not.
+    for (option, saved) in [("save", true), ("default", false)] {
+        let dir = TempDir::new("conf-sigterm");
+        let server = ServerProcess::ferrocache(&dir.0, &["--save", "", "--shutdown-on-sigterm", option]);
+        let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut server.connect()).unwrap();
+        let status = server.terminate();
+        assert!(status.success(), "{option}: {status}");
+        assert_eq!(dir.0.join("dump.rdb").exists(), saved, "shutdown-on-sigterm {option}");
+    }
+}

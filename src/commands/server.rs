@@ -200,6 +200,13 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return fail(name, &why);
         }
     }
+    // Applied before the new values are published, so a failure leaves the old ones (Redis
+    // restores them).
+    if let Some((_, name, _)) = targets.iter().find(|(d, ..)| d.name.starts_with("oom-score-adj")) {
+        if let Err(why) = crate::server::daemon::apply_oom_score_adj(&candidate, ctx.shared.repl.is_replica()) {
+            return fail(name, &why);
+        }
+    }
     let mut config = parking_lot::RwLockUpgradableReadGuard::upgrade(current);
     *config = candidate;
     let _serialised = parking_lot::RwLockWriteGuard::downgrade_to_upgradable(config);

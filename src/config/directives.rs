@@ -348,13 +348,7 @@ fn oom_score_adj_values(v: &[String]) -> Result<[i32; 3], SetError> {
 pub static DIRECTIVES: &[Directive] = &[
     // Booleans.
     field!("rdbchecksum", |c| yes_no(c.rdbchecksum), |c, v| c.rdbchecksum = parse_bool(v)?).flags(IMMUTABLE),
-    field!("daemonize", |c| yes_no(c.daemonize), |c, v| {
-        if parse_bool(v)? {
-            return Err("daemonize yes is not supported: run ferrocache under a supervisor instead".into());
-        }
-        c.daemonize = false
-    })
-    .flags(IMMUTABLE),
+    field!("daemonize", |c| yes_no(c.daemonize), |c, v| c.daemonize = parse_bool(v)?).flags(IMMUTABLE),
     Directive::stored("io-threads-do-reads", Kind::Bool, "no", "connections are read by the thread that serves them")
         .flags(IMMUTABLE),
     Directive::stored("always-show-logo", Kind::Bool, "no", "Ferrocache logs no ASCII-art logo").flags(IMMUTABLE),

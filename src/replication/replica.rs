@@ -710,6 +710,8 @@ impl Shared {
         self.refresh_effects();
         self.disconnect_replicas();
         self.config.write().replicaof = Some((host, port));
+        // A replica is the class `oom-score-adj-values` kills first (Redis's role change).
+        let _ = crate::server::daemon::apply_oom_score_adj(&self.config.read(), true);
         link
     }
 
@@ -735,6 +737,7 @@ impl Shared {
         // Our replicas must learn the new id; they continue from where they were.
         self.disconnect_replicas();
         self.config.write().replicaof = None;
+        let _ = crate::server::daemon::apply_oom_score_adj(&self.config.read(), false);
     }
 
     /// The cron's replication duties: PING the replicas every `repl-ping-replica-period`,

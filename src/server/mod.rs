@@ -4,6 +4,7 @@ mod aof;
 mod busy_poll;
 mod cluster;
 mod connection;
+pub mod daemon;
 mod listen;
 mod lookahead;
 mod monitor;
@@ -251,6 +252,7 @@ pub async fn serve(
         return Err(std::io::Error::other(format!("Fatal error loading the DB: {e}")));
     }
     tracing::info!(port = shared.port, "Ready to accept connections tcp");
+    daemon::notify_ready(&shared.config.read());
     if let Some(link) = link {
         shared.start_link(link);
     }
@@ -259,10 +261,16 @@ pub async fn serve(
     let cron = tokio::spawn(server_cron(shared.clone()));
     tokio::select! {
         _ = &mut shutdown => {
-            // A signal: save as SHUTDOWN without arguments would (the command saves by itself).
+            // A signal: save as SHUTDOWN would with `shutdown-on-sigint`/`-sigterm`'s options
+            // (the command saves by itself).
+            let (save, nosave, force) = daemon::signal_shutdown_flags(&shared.config.read());
             let saver = shared.clone();
-            let saved = tokio::task::spawn_blocking(move || saver.final_save(false)).await.map_err(std::io::Error::other)?;
-            if let Err(e) = saved {
+            let saved = if nosave {
+                Ok(())
+            } else {
+                tokio::task::spawn_blocking(move || saver.final_save(save)).await.map_err(std::io::Error::other)?
+            };
+            if let Err(e) = saved.or_else(|e| if force { tracing::warn!("Error trying to save the DB: {e}"); Ok(()) } else { Err(e) }) {
                 tracing::error!("Error trying to save the DB, can't exit: {e}");
                 tracing::warn!("SIGTERM received but errors trying to shut down the server, check the logs for more information");
                 // Keep serving (and keep the data) until SHUTDOWN NOSAVE or a successful SHUTDOWN.
