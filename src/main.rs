@@ -117,7 +117,10 @@ fn main() -> ExitCode {
 /// Binds every `bind` address on `port`, as redis-server does, then serves them all.
 async fn serve(config: Config) -> std::io::Result<()> {
     let mut listeners = Vec::new();
-    for host in &config.bind {
+    // Redis's `port 0`: no TCP at all, when a unix socket serves instead (otherwise ours: an
+    // ephemeral port, which tests use).
+    let tcp = config.port != 0 || config.unixsocket.is_empty();
+    for host in config.bind.iter().filter(|_| tcp) {
         // Redis's "-::*" / "*" forms: an optional address that may fail to bind.
         let (host, optional) = match host.strip_prefix('-') {
             Some(h) => (h, true),

@@ -236,3 +236,55 @@ fn shutdown_on_sigterm_takes_shutdowns_options() {
         assert_eq!(dir.0.join("dump.rdb").exists(), saved, "shutdown-on-sigterm {option}");
     }
 }
+
+#[test]
+fn unixsocket_serves_clients_with_its_permissions() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let dir = TempDir::new("conf-unix");
+    let socket = dir.0.join("ferrocache.sock");
+    let path = socket.display().to_string();
+    let server = ServerProcess::ferrocache(&dir.0, &["--save", "", "--unixsocket", &path, "--unixsocketperm", "700"]);
+    let meta = std::fs::metadata(&socket).expect("the socket file");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    let mut con =
+        redis::Client::open(format!("unix://{path}")).unwrap().get_connection().expect("connect over the socket");
+    let _: () = redis::cmd("SET").arg("k").arg("over unix").query(&mut con).unwrap();
+    let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
+    assert_eq!(v, "over unix");
+    // The same keyspace as TCP clients see.
+    let v: String = redis::cmd("GET").arg("k").query(&mut server.connect()).unwrap();
+    assert_eq!(v, "over unix");
+    assert_eq!(
+        config_get(&mut con, "unixsocket*"),
+        BTreeMap::from([("unixsocket".to_string(), path.clone()), ("unixsocketperm".to_string(), "700".to_string()),])
+    );
+    assert!(server.terminate().success());
+    assert!(!socket.exists(), "the socket file outlived the server");
+}
+
+#[test]
+fn port_0_with_a_unixsocket_serves_only_the_socket() {
+    let dir = TempDir::new("conf-unix-only");
+    let path = dir.0.join("only.sock").display().to_string();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["--port", "0", "--save", "", "--unixsocket", &path, "--dir", &dir.path_str()])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferrocache");
+    let _guard = Daemon { pid: child.id() as i32 };
+    let mut pong = String::new();
+    wait_until("PING over the socket", || {
+        let Ok(mut con) = redis::Client::open(format!("unix://{path}")).unwrap().get_connection() else { return false };
+        redis::cmd("PING").query::<String>(&mut con).is_ok_and(|p| {
+            pong = p;
+            true
+        })
+    });
+    assert_eq!(pong, "PONG");
+    let mut con = redis::Client::open(format!("unix://{path}")).unwrap().get_connection().unwrap();
+    assert_eq!(config_get(&mut con, "port")["port"], "0");
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
+    assert!(child.wait().unwrap().success());
+}

@@ -438,12 +438,7 @@ pub static DIRECTIVES: &[Directive] = &[
     ),
     // Strings.
     Directive::stored("aclfile", Kind::Check(aclfile), "", WHY_ACL).flags(IMMUTABLE),
-    field!("unixsocket", |c| c.unixsocket.clone(), |_c, v| {
-        if !one(v)?.is_empty() {
-            return Err("unixsocket is not supported yet".into());
-        }
-    })
-    .flags(IMMUTABLE),
+    field!("unixsocket", |c| c.unixsocket.clone(), |c, v| c.unixsocket = one(v)?.to_string()).flags(IMMUTABLE),
     field!("pidfile", |c| c.pidfile.clone(), |c, v| c.pidfile = one(v)?.to_string()).flags(IMMUTABLE),
     field!("replica-announce-ip", |c| c.replica_announce_ip.clone(), |c, v| c.replica_announce_ip =
         one(v)?.to_string())

@@ -34,9 +34,49 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
         return;
     }
     let laddr = stream.local_addr().unwrap_or(addr);
+    serve_connection(stream, addr, laddr, shared).await
+}
+
+/// A client on the `unixsocket`: local, as Redis counts it (protected mode and the `local`
+/// settings let it in). It shows as `127.0.0.1:0` where Redis shows the socket's path.
+#[cfg(unix)]
+pub async fn handle_unix(stream: tokio::net::UnixStream, shared: Arc<Shared>) {
+    shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
+    let local = SocketAddr::from(([127, 0, 0, 1], 0));
+    serve_connection(stream, local, local, shared).await
+}
+
+/// A client's byte stream: TCP, or a unix socket (which cannot become a replica's link).
+pub trait ClientStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {
+    fn tcp(&mut self) -> Option<&mut TcpStream>;
+    #[cfg(unix)]
+    fn raw_fd(&self) -> i64;
+}
+
+impl ClientStream for TcpStream {
+    fn tcp(&mut self) -> Option<&mut TcpStream> {
+        Some(self)
+    }
+    #[cfg(unix)]
+    fn raw_fd(&self) -> i64 {
+        std::os::fd::AsRawFd::as_raw_fd(self) as i64
+    }
+}
+
+#[cfg(unix)]
+impl ClientStream for tokio::net::UnixStream {
+    fn tcp(&mut self) -> Option<&mut TcpStream> {
+        None
+    }
+    fn raw_fd(&self) -> i64 {
+        std::os::fd::AsRawFd::as_raw_fd(self) as i64
+    }
+}
+
+async fn serve_connection<S: ClientStream>(mut stream: S, addr: SocketAddr, laddr: SocketAddr, shared: Arc<Shared>) {
     let info = Arc::new(ClientInfo::new(shared.clients.next_id(), addr, laddr));
     #[cfg(unix)]
-    info.fd.store(std::os::fd::AsRawFd::as_raw_fd(&stream) as i64, Ordering::Relaxed);
+    info.fd.store(stream.raw_fd(), Ordering::Relaxed);
     shared.clients.register(info.clone());
     let mut client = Client::new(info.clone(), !shared.auth_required());
     let result = serve_client(&mut stream, &shared, &mut client).await;
@@ -47,7 +87,7 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
     shared.clients.unregister(info.id);
 }
 
-async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Client) -> std::io::Result<()> {
+async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: &mut Client) -> std::io::Result<()> {
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
     let mut parser = RequestParser::new();
@@ -87,7 +127,11 @@ async fn serve_client(stream: &mut TcpStream, shared: &Shared, client: &mut Clie
                         // The connection is a replica's from here on.
                         stream.write_all(&output).await?;
                         let rest = std::mem::take(&mut input);
-                        return crate::replication::primary::serve(shared.arc(), stream, client, rest, request).await;
+                        let Some(tcp) = stream.tcp() else {
+                            tracing::warn!(client = client.id, "a replica cannot sync over the unix socket");
+                            return Ok(());
+                        };
+                        return crate::replication::primary::serve(shared.arc(), tcp, client, rest, request).await;
                     }
                     write_reply(client, &reply, &mut output);
                     if let Some(sub) = &monitor {

@@ -188,14 +188,10 @@ fn poll_accept_batch(listener: &TcpListener, cx: &mut Context<'_>, shared: &Arc<
 /// is taken here, not when the task registers the client, so a burst of connects cannot
 /// overshoot the limit.
 fn admit(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
-    let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
-    let taken =
-        shared.connections.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < maxclients).then_some(n + 1));
-    if taken.is_err() {
+    let Some(slot) = take_slot(shared) else {
         refuse(&stream, shared);
         return;
-    }
-    let slot = ConnectionSlot(shared.clone());
+    };
     let shared = shared.clone();
     tokio::spawn(async move {
         let _slot = slot;
@@ -203,12 +199,61 @@ fn admit(stream: TcpStream, addr: SocketAddr, shared: &Arc<Shared>) {
     });
 }
 
+/// A connection slot under `maxclients`, or None when all are taken.
+fn take_slot(shared: &Arc<Shared>) -> Option<ConnectionSlot> {
+    let maxclients = shared.hot.maxclients.load(Ordering::Relaxed) as usize;
+    let taken =
+        shared.connections.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| (n < maxclients).then_some(n + 1));
+    taken.ok().map(|_| ConnectionSlot(shared.clone()))
+}
+
 /// Best effort, as Redis: one non-blocking write of the error, then close.
-fn refuse(stream: &TcpStream, shared: &Shared) {
+fn refuse(stream: &impl std::os::fd::AsFd, shared: &Shared) {
     use crate::commands::errors;
     let error = if shared.cluster().is_some() { errors::MAX_CLIENTS_CLUSTER } else { errors::MAX_CLIENTS };
     let _ = socket2::SockRef::from(stream).send(format!("-{error}\r\n").as_bytes());
     shared.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The `unixsocket` listener, as Redis's `initServer` and `anetUnixServer` make it: a stale
+/// socket file is removed first, and `unixsocketperm` (when not 0) applied to the new one.
+#[cfg(unix)]
+pub fn bind_unix(path: &str, perm: u32, backlog: u32) -> io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_file(path);
+    let socket = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    socket.bind(&socket2::SockAddr::unix(path)?)?;
+    socket.listen(backlog_arg(backlog))?;
+    if perm != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(perm))?;
+    }
+    socket.set_nonblocking(true)?;
+    let std_listener = std::os::unix::net::UnixListener::from(std::os::fd::OwnedFd::from(socket));
+    tokio::net::UnixListener::from_std(std_listener)
+}
+
+/// Accepts clients on the unix socket until the task is aborted, under the same
+/// `maxclients` as TCP.
+#[cfg(unix)]
+pub(super) async fn accept_unix_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
+    let mut backoff = Backoff::default();
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                backoff.reset();
+                let Some(slot) = take_slot(&shared) else {
+                    refuse(&stream, &shared);
+                    continue;
+                };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _slot = slot;
+                    connection::handle_unix(stream, shared).await
+                });
+            }
+            Err(e) => backoff.wait(&e).await,
+        }
+    }
 }
 
 /// One of `Shared::connections`, given back when the connection's task ends.

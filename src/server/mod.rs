@@ -194,6 +194,8 @@ pub async fn run_listeners(
 ) -> std::io::Result<()> {
     let port = match listeners.first() {
         Some(l) => l.local_addr()?.port(),
+        // `port 0` with a `unixsocket`: clients come only through the socket.
+        None if !config.unixsocket.is_empty() => 0,
         None => return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to listen on")),
     };
     let shared = Shared::new(config, Clock::System, port);
@@ -237,7 +239,26 @@ pub async fn serve(
     let replicaof = shared.config.read().replicaof.clone();
     let link = replicaof.map(|(host, port)| shared.become_replica(host, port));
     let to_load = shared.begin_loading();
-    let accepts: Vec<_> = listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
+    let mut accepts: Vec<_> =
+        listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
+    #[cfg(unix)]
+    let unixsocket = {
+        let c = shared.config.read().clone();
+        if c.unixsocket.is_empty() {
+            None
+        } else {
+            match listen::bind_unix(&c.unixsocket, c.unixsocketperm, c.tcp_backlog) {
+                Ok(l) => {
+                    accepts.push(tokio::spawn(listen::accept_unix_loop(l, shared.clone())));
+                    Some(c.unixsocket)
+                }
+                Err(e) => {
+                    stop_serving(&shared, accepts).await?;
+                    return Err(std::io::Error::new(e.kind(), format!("Failed opening Unix socket: {e}")));
+                }
+            }
+        }
+    };
     let loader = shared.clone();
     let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |source| loader.load_dataset(source)));
     tokio::pin!(shutdown);
@@ -280,7 +301,13 @@ pub async fn serve(
         _ = shared.shutdown.cancelled() => {}
     }
     cron.abort();
-    stop_serving(&shared, accepts).await
+    let stopped = stop_serving(&shared, accepts).await;
+    #[cfg(unix)]
+    if let Some(path) = unixsocket {
+        // As Redis's `prepareForShutdown`.
+        let _ = std::fs::remove_file(path);
+    }
+    stopped
 }
 
 async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>) -> std::io::Result<()> {
