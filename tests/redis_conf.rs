@@ -288,3 +288,105 @@ fn port_0_with_a_unixsocket_serves_only_the_socket() {
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
     assert!(child.wait().unwrap().success());
 }
+
+/// The stock files, unchanged: Redis 7.0.15's redis.conf and Debian's /etc/redis/redis.conf.
+const STOCK_FILES: &[&str] = &["tests/fixtures/redis-7.0.15/redis.conf", "tests/fixtures/debian/redis.conf"];
+
+fn fixture(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The settings that must differ from the file to run beside other tests: a free port, a
+/// temporary dir, log and pid file (flags after the file win, as redis-server's do).
+fn overrides(dir: &TempDir, port: u16) -> Vec<String> {
+    let p = |name: &str| dir.0.join(name).display().to_string();
+    ["--port", &port.to_string(), "--dir", &dir.path_str(), "--logfile", &p("log"), "--pidfile", &p("pid")]
+        .map(String::from)
+        .to_vec()
+}
+
+fn ping_ready(port: u16) -> redis::Connection {
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut con = None;
+    wait_until(&format!("PING on {port}"), || {
+        con = redis::Client::open(url.as_str()).unwrap().get_connection().ok();
+        con.as_mut().is_some_and(|c| redis::cmd("PING").query::<String>(c).is_ok_and(|p| p == "PONG"))
+    });
+    con.unwrap()
+}
+
+#[test]
+fn stock_files_are_read_whole() {
+    for file in STOCK_FILES {
+        let config = ferrocache::Config::from_args([fixture(file)]).unwrap_or_else(|e| panic!("{file} refused:{e}"));
+        assert_eq!(config.port, 6379, "{file}");
+        assert_eq!(config.bind, ["127.0.0.1", "-::1"], "{file}");
+        assert_eq!(
+            config.client_output_buffer_limit.show(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+    }
+    let debian = ferrocache::Config::from_args([fixture(STOCK_FILES[1])]).unwrap();
+    assert!(debian.daemonize);
+    assert_eq!(debian.pidfile, "/run/redis/redis-server.pid");
+    assert_eq!(debian.logfile, "/var/log/redis/redis-server.log");
+    assert_eq!(debian.dir, "/var/lib/redis");
+}
+
+/// Each stock file starts the server (Debian's as a daemon, as it says), which answers PING and
+/// shows in CONFIG GET * the same values as a redis-server started with the same file.
+#[test]
+fn stock_files_start_the_server_as_they_start_redis() {
+    for file in STOCK_FILES {
+        let (rd, od) = (TempDir::new("stock-redis"), TempDir::new("stock-ours"));
+        let (rport, oport) = (common::process::free_port(), common::process::free_port());
+        let mut reference = std::process::Command::new(common::process::program("REDIS_SERVER", "redis-server"))
+            .arg(fixture(file))
+            .args(overrides(&rd, rport))
+            .args(["--daemonize", "no"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let mut args = vec![fixture(file)];
+        args.extend(overrides(&od, oport));
+        let daemonizes = file.contains("debian");
+        let mut child = None;
+        if daemonizes {
+            start_daemon(&args);
+        } else {
+            child = Some(
+                std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+                    .args(&args)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .spawn()
+                    .expect("ferrocache"),
+            );
+        }
+        let mut ours = ping_ready(oport);
+        let pid: i32 = std::fs::read_to_string(od.0.join("pid")).expect("pid file").trim().parse().unwrap();
+        let _guard = Daemon { pid };
+        let mut theirs = ping_ready(rport);
+        let (mine, want) = (config_get(&mut ours, "*"), config_get(&mut theirs, "*"));
+        let mut differences = Vec::new();
+        for (name, value) in &want {
+            let expected_difference = DIFFERENT_BY_SETUP.iter().any(|(n, _)| n == name)
+                || name == "pidfile"
+                || (daemonizes && name == "daemonize");
+            if !expected_difference && mine.get(name) != Some(value) {
+                differences.push(format!("{name}: ours {:?}, redis {value:?}", mine.get(name)));
+            }
+        }
+        assert!(differences.is_empty(), "{file}:\n{}", differences.join("\n"));
+        assert_eq!(mine["daemonize"], if daemonizes { "yes" } else { "no" });
+        for con in [&mut ours, &mut theirs] {
+            let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(con);
+        }
+        wait_until("the server to exit", || !alive(pid));
+        if let Some(mut c) = child {
+            assert!(c.wait().unwrap().success());
+        }
+        reference.wait().unwrap();
+    }
+}
