@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! main.rs        flags / config file → Config → server::run
-//! config.rs      one Config struct and the directive table (CLI, files, CONFIG GET/SET)
+//! config/        one Config struct and the one directive table (CLI, files, CONFIG GET/SET)
 //! glob.rs        Redis's glob matcher (KEYS, SCAN MATCH, CONFIG GET, COMMAND LIST) in polynomial time
-//! server/        accept loop, connection task, MONITOR hub, stats, background cron
+//! server/        accept loops (TCP, unix socket), connection task, MONITOR hub, stats, cron,
+//!                daemonize / pidfile / supervised
 //! client.rs      per-connection state and the client registry (CLIENT LIST/KILL)
 //! commands/      the command table, the dispatcher, one module per command family
 //! store/         the sharded keyspace: tables, values, expiry, eviction, clock

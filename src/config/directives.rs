@@ -403,7 +403,12 @@ pub static DIRECTIVES: &[Directive] = &[
         parse_bool(v)?)
     .alias("slave-ignore-maxmemory"),
     field!("jemalloc-bg-thread", |c| yes_no(c.jemalloc_bg_thread), |c, v| c.jemalloc_bg_thread = parse_bool(v)?),
-    Directive::stored("activedefrag", Kind::Check(activedefrag), "no", WHY_DEFRAG),
+    Directive::stored(
+        "activedefrag",
+        Kind::Check(activedefrag),
+        "no",
+        "no active defragmentation: `yes` is refused with the text of a Redis built without it",
+    ),
     field!("syslog-enabled", |c| yes_no(c.syslog_enabled), |c, v| c.syslog_enabled = parse_bool(v)?).flags(IMMUTABLE),
     field!("cluster-enabled", |c| yes_no(c.cluster_enabled), |c, v| c.cluster_enabled = parse_bool(v)?)
         .flags(IMMUTABLE),
@@ -437,7 +442,8 @@ pub static DIRECTIVES: &[Directive] = &[
         "a replica does not write to disk while it replicates",
     ),
     // Strings.
-    Directive::stored("aclfile", Kind::Check(aclfile), "", WHY_ACL).flags(IMMUTABLE),
+    Directive::stored("aclfile", Kind::Check(aclfile), "", "no ACL: a file to load users from is refused")
+        .flags(IMMUTABLE),
     field!("unixsocket", |c| c.unixsocket.clone(), |c, v| c.unixsocket = one(v)?.to_string()).flags(IMMUTABLE),
     field!("pidfile", |c| c.pidfile.clone(), |c, v| c.pidfile = one(v)?.to_string()).flags(IMMUTABLE),
     field!("replica-announce-ip", |c| c.replica_announce_ip.clone(), |c, v| c.replica_announce_ip =
@@ -831,6 +837,36 @@ pub const REFUSED_FILE_DIRECTIVES: &[(&str, &str)] = &[
     ("sentinel", "no Sentinel mode"),
 ];
 
+/// The status table of docs/OPERATIONS.md, one row per directive (a test keeps the two equal).
+pub fn status_table() -> String {
+    let mut out = String::from("| directive | CONFIG SET | status | |\n|---|---|---|---|\n");
+    for d in DIRECTIVES {
+        let name = match d.alias {
+            Some(a) => format!("`{}` (`{a}`)", d.name),
+            None => format!("`{}`", d.name),
+        };
+        let set = if !d.mutable() {
+            "start-up only"
+        } else if d.protected() {
+            "protected"
+        } else {
+            "yes"
+        };
+        let (status, why) = match d.status {
+            Status::Honoured => ("honoured", ""),
+            Status::NoEffect(why) => ("no effect", why),
+            Status::Pending(why) => ("accepted", why),
+            Status::Own => ("ours", ""),
+        };
+        let hidden = if d.hidden() { " (hidden, as in Redis)" } else { "" };
+        out.push_str(&format!("| {name}{hidden} | {set} | {status} | {why} |\n"));
+    }
+    for (name, why) in REFUSED_FILE_DIRECTIVES {
+        out.push_str(&format!("| `{name}` | - | refused | {why} |\n"));
+    }
+    out
+}
+
 /// Directives Redis 7.0 still reads and ignores (config.c's `deprecated_configs`), with the
 /// number of words each takes.
 pub const DEPRECATED: &[(&str, usize)] =
@@ -839,6 +875,16 @@ pub const DEPRECATED: &[(&str, usize)] =
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operations_guide_lists_every_directive() {
+        let guide = include_str!("../../docs/OPERATIONS.md");
+        assert!(
+            guide.contains(&status_table()),
+            "docs/OPERATIONS.md's directive table is out of date; it should read:\n{}",
+            status_table()
+        );
+    }
 
     #[test]
     fn names_are_unique() {

@@ -12,7 +12,9 @@
 mod directives;
 mod parse;
 
-pub use directives::{all_names, find_directive, lookup, Directive, Kind, Status, DIRECTIVES, REFUSED_FILE_DIRECTIVES};
+pub use directives::{
+    all_names, find_directive, lookup, status_table, Directive, Kind, Status, DIRECTIVES, REFUSED_FILE_DIRECTIVES,
+};
 pub use parse::{parse_memory, ClientOutputBufferLimits, MaxmemoryClients, OutputBufferLimit, SetError};
 use parse::{parse_save, strerror};
 
