@@ -299,6 +299,16 @@ fn percentiles(v: &[String]) -> Result<String, SetError> {
     Ok(out.join(" "))
 }
 
+/// `dir` as an absolute path without touching the disk for the usual forms (an absolute path,
+/// or the default `.`).
+fn absolute_dir(dir: &str) -> String {
+    if std::path::Path::new(dir).is_absolute() {
+        return dir.to_string();
+    }
+    let resolved = if dir == "." || dir == "./" { std::env::current_dir() } else { std::fs::canonicalize(dir) };
+    resolved.map_or_else(|_| dir.to_string(), |p| p.display().to_string())
+}
+
 /// Redis's `pathIsBaseName`.
 fn base_name(s: &str) -> bool {
     !s.contains(['/', '\\'])
@@ -728,7 +738,8 @@ pub static DIRECTIVES: &[Directive] = &[
     // Special.
     field!(
         "dir",
-        |c| std::fs::canonicalize(&c.dir).map_or_else(|_| c.dir.clone(), |p| p.display().to_string()),
+        // Redis shows getcwd(), an absolute path; ours is resolved the same way.
+        |c| absolute_dir(&c.dir),
         |c, v| {
             let d = one(v)?;
             // Redis chdir()s and answers strerror's text; we keep the path instead.

@@ -512,8 +512,11 @@ impl Config {
             let name = line.split_whitespace().next().unwrap_or("");
             match find_directive(name).filter(|_| !line.trim_start().starts_with('#')) {
                 Some(d) => {
-                    if written.insert(d.name) {
-                        out.push_str(&format!("{} {}\n", d.name, file_value(d.multi_arg(), &d.get(self))));
+                    let value = d.get(self);
+                    // No primary: the line goes, as Redis's rewrite drops it (`replicaof ""`
+                    // would not load).
+                    if written.insert(d.name) && !(d.name == "replicaof" && value.is_empty()) {
+                        out.push_str(&format!("{} {}\n", d.name, file_value(d.multi_arg(), &value)));
                     }
                 }
                 None => {
@@ -622,6 +625,67 @@ mod tests {
         c.apply_file_text("# comment\nport 7001\nrequirepass \"a b\"\n\nmaxmemory 1gb\n", "t.conf").unwrap();
         assert_eq!((c.port, c.requirepass.as_str(), c.maxmemory), (7001, "a b", 1 << 30));
         assert!(c.apply_file_text("port 1 2\n", "t.conf").is_err());
+    }
+
+    #[test]
+    fn rewrite_drops_replicaof_once_a_primary() {
+        let mut c = Config::default();
+        c.apply_file_text("replicaof 127.0.0.1 6380\nport 7000\n", "t.conf").unwrap();
+        c.replicaof = None;
+        let text = c.rewrite_text("replicaof 127.0.0.1 6380\nport 7000\n");
+        assert_eq!(text, "port 7000\n");
+        Config::default().apply_file_text(&text, "t.conf").unwrap();
+    }
+
+    #[test]
+    fn save_lines_add_up_in_a_file() {
+        let mut c = Config::default();
+        c.apply_file_text("save 900 1\nsave 300 10\n", "t.conf").unwrap();
+        assert_eq!(c.save, "900 1 300 10");
+        c.apply_file_text("save \"\"\n", "t.conf").unwrap();
+        assert_eq!(c.save, "");
+        let c = Config::from_args(["--save", "60 1"].map(String::from)).unwrap();
+        assert_eq!(c.save, "60 1");
+    }
+
+    #[test]
+    fn redis_file_syntax_and_refusals() {
+        let mut c = Config::default();
+        // Deprecated directives are ignored; one quoted value holds a multi-word setting.
+        c.apply_file_text("list-max-ziplist-entries 512\nclient-output-buffer-limit \"pubsub 1 2 3\"\n", "t.conf")
+            .unwrap();
+        assert_eq!(c.client_output_buffer_limit.pubsub.soft_seconds, 3);
+        for (line, reason) in [
+            ("rename-command CONFIG \"\"", "Bad directive or wrong number of arguments"),
+            ("loadmodule /x.so", "Bad directive or wrong number of arguments"),
+            ("sentinel monitor m 127.0.0.1 6379 2", "sentinel directive while not in sentinel mode"),
+            ("mymodule.size 10", "Module Configuration detected without loadmodule directive"),
+            ("maxmemory 1 2", "wrong number of arguments"),
+            ("notify-keyspace-events KEA", "keyspace notifications are not supported"),
+        ] {
+            let err = Config::default().apply_file_text(line, "t.conf").unwrap_err();
+            assert!(err.message.contains(reason), "{line}: {}", err.message);
+            assert!(err.message.contains("at line 1"), "{}", err.message);
+        }
+        let err =
+            Config::from_args(["--cluster-enabled", "yes", "--replicaof", "h", "1"].map(String::from)).unwrap_err();
+        assert!(err.message.contains("replicaof directive not allowed in cluster mode"));
+    }
+
+    #[test]
+    fn include_reads_globbed_files_in_order() {
+        let dir = std::env::temp_dir().join(format!("ferrocache-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("a.conf"), "maxmemory 1mb\n").unwrap();
+        std::fs::write(dir.join("b.conf"), "maxmemory 2mb\n").unwrap();
+        let mut c = Config::default();
+        c.apply_file_text(&format!("include {}/*.conf\n", dir.display()), "t.conf").unwrap();
+        assert_eq!(c.maxmemory, 2 << 20);
+        std::fs::write(dir.join("self.conf"), format!("include {}/self.conf\n", dir.display())).unwrap();
+        let err =
+            Config::default().apply_file_text(&format!("include {}/self.conf", dir.display()), "t.conf").unwrap_err();
+        assert!(err.message.contains("Too many nested include directives"), "{}", err.message);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
