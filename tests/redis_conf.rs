@@ -390,3 +390,62 @@ fn stock_files_start_the_server_as_they_start_redis() {
         reference.wait().unwrap();
     }
 }
+
+#[test]
+fn supervised_systemd_notifies_readiness_and_does_not_fork() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("conf-systemd");
+    let notify = dir.0.join("notify.sock");
+    let listener = UnixDatagram::bind(&notify).unwrap();
+    listener.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let port = common::process::free_port();
+    let mut args = overrides(&dir, port);
+    args.extend(["--daemonize", "yes", "--supervised", "systemd", "--save", ""].map(String::from));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(&args)
+        .env("NOTIFY_SOCKET", &notify)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferrocache");
+    let _guard = Daemon { pid: child.id() as i32 };
+    let mut messages = Vec::new();
+    let mut buf = [0u8; 512];
+    while !messages.iter().any(|m: &String| m.contains("READY=1")) {
+        let n = listener.recv(&mut buf).expect("a notification before the timeout");
+        messages.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert_eq!(messages.last().map(String::as_str), Some("READY=1\n"), "{messages:?}");
+    assert!(messages.iter().any(|m| m == "STATUS=Ready to accept connections\n"), "{messages:?}");
+    // Supervised, so not forked: the process we started is the server.
+    let mut con = ping_ready(port);
+    let pid: u32 = std::fs::read_to_string(dir.0.join("pid")).unwrap().trim().parse().unwrap();
+    assert_eq!(pid, child.id());
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn oom_score_adj_follows_the_config_and_the_role() {
+    let dir = TempDir::new("conf-oom");
+    let server = ServerProcess::ferrocache(
+        &dir.0,
+        &["--save", "", "--oom-score-adj", "absolute", "--oom-score-adj-values", "100 200 800"],
+    );
+    let score = || -> String {
+        std::fs::read_to_string(format!("/proc/{}/oom_score_adj", server.child.id())).unwrap().trim().to_string()
+    };
+    assert_eq!(score(), "100");
+    let mut con = server.connect();
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("oom-score-adj-values").arg("300 400 800").query(&mut con).unwrap();
+    assert_eq!(score(), "300");
+    // A replica takes the second value (the primary need not be up).
+    let port = common::process::free_port().to_string();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(&port).query(&mut con).unwrap();
+    assert_eq!(score(), "400");
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut con).unwrap();
+    assert_eq!(score(), "300");
+    // `no` puts back the score the process started with.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("oom-score-adj").arg("no").query(&mut con).unwrap();
+    let started = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim().to_string();
+    assert_eq!(score(), started);
+}
