@@ -116,6 +116,7 @@ fn main() -> ExitCode {
 
 /// Binds every `bind` address on `port`, as redis-server does, then serves them all.
 async fn serve(config: Config) -> std::io::Result<()> {
+    let shutdown = shutdown_signal();
     let mut listeners = Vec::new();
     // Redis's `port 0`: no TCP at all, when a unix socket serves instead (otherwise ours: an
     // ephemeral port, which tests use).
@@ -146,7 +147,7 @@ async fn serve(config: Config) -> std::io::Result<()> {
             }
         }
     }
-    ferrocache::run_listeners(listeners, config, shutdown_signal()).await
+    ferrocache::run_listeners(listeners, config, shutdown).await
 }
 
 /// Listens on the first address `addr` resolves to that can be bound (Redis's
@@ -162,19 +163,28 @@ async fn bind_first(addr: &str, backlog: u32) -> std::io::Result<tokio::net::Tcp
     Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
-/// SIGINT or SIGTERM: stop accepting, close clients, exit 0 (as redis-server does).
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// SIGINT or SIGTERM: stop accepting, close clients, exit 0 (as redis-server does). The
+/// handlers are installed when this is called, not when the future is first polled: the
+/// server answers clients before it polls it, and a signal in between would kill the process.
+#[cfg(unix)]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    async move {
         let signal = tokio::select! {
-            _ = tokio::signal::ctrl_c() => libc::SIGINT,
+            _ = int.recv() => libc::SIGINT,
             _ = term.recv() => libc::SIGTERM,
         };
         daemon::note_shutdown_signal(signal);
+        tracing::warn!("Received shutdown signal, scheduling shutdown...");
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::warn!("Received shutdown signal, scheduling shutdown...");
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::warn!("Received shutdown signal, scheduling shutdown...");
+    }
 }

@@ -259,7 +259,9 @@ fn unixsocket_serves_clients_with_its_permissions() {
         config_get(&mut con, "unixsocket*"),
         BTreeMap::from([("unixsocket".to_string(), path.clone()), ("unixsocketperm".to_string(), "700".to_string()),])
     );
-    assert!(server.terminate().success());
+    let log = dir.0.join("ferrocache.log");
+    let status = server.terminate();
+    assert!(status.success(), "{status}: {}", std::fs::read_to_string(log).unwrap_or_default());
     assert!(!socket.exists(), "the socket file outlived the server");
 }
 
@@ -448,4 +450,29 @@ fn oom_score_adj_follows_the_config_and_the_role() {
     let _: () = redis::cmd("CONFIG").arg("SET").arg("oom-score-adj").arg("no").query(&mut con).unwrap();
     let started = std::fs::read_to_string("/proc/self/oom_score_adj").unwrap().trim().to_string();
     assert_eq!(score(), started);
+}
+
+/// The slow log's arguments of a CONFIG SET naming a secret, on both servers.
+#[test]
+fn config_set_hides_secrets_as_redis() {
+    let (rd, od) = (TempDir::new("conf-redact-redis"), TempDir::new("conf-redact-ours"));
+    let (redis, ours) = both(&rd, &od);
+    let logged = |server: &ServerProcess| -> Vec<String> {
+        let mut con = server.connect();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("slowlog-log-slower-than").arg("0").query(&mut con).unwrap();
+        let _: () = redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("masterauth")
+            .arg("s3cret")
+            .arg("maxmemory")
+            .arg("0")
+            .query(&mut con)
+            .unwrap();
+        let entries: Vec<(i64, i64, i64, Vec<String>, String, String)> =
+            redis::cmd("SLOWLOG").arg("GET").arg("1").query(&mut con).unwrap();
+        entries[0].3.clone()
+    };
+    let theirs = logged(&redis);
+    assert_eq!(theirs, ["CONFIG", "SET", "masterauth", "(redacted)", "maxmemory", "0"]);
+    assert_eq!(logged(&ours), theirs);
 }

@@ -463,6 +463,16 @@ fn redact(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
             }
             v
         }
+        // `CONFIG SET name value …`: the values of secrets (requirepass, masterauth, …).
+        "set" if spec.parent == Some("config") => {
+            let mut v = args.to_vec();
+            for j in (2..v.len().saturating_sub(1)).step_by(2) {
+                if crate::config::find_directive(&String::from_utf8_lossy(&v[j])).is_some_and(|d| d.sensitive()) {
+                    v[j + 1] = Bytes::from_static(b"(redacted)");
+                }
+            }
+            v
+        }
         _ => args.to_vec(),
     }
 }

@@ -189,6 +189,9 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if d.protected() && !current.protected_configs_allowed(ctx.client.info.addr) {
             return fail(&typed, "can't set protected config");
         }
+        if d.deny_loading() && ctx.shared.persistence.loading() {
+            return Reply::err(errors::LOADING);
+        }
         if !seen.insert(name) {
             return fail(&typed, "duplicate parameter");
         }

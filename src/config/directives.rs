@@ -23,6 +23,10 @@ pub const PROTECTED: u8 = 2;
 pub const MULTI_ARG: u8 = 4;
 /// Left out of CONFIG GET patterns (an exact name still answers), as Redis's test knobs.
 pub const HIDDEN: u8 = 8;
+/// A secret: its CONFIG SET value is `(redacted)` in MONITOR and the slow log.
+pub const SENSITIVE: u8 = 16;
+/// CONFIG SET answers -LOADING while the dataset loads.
+pub const DENY_LOADING: u8 = 32;
 
 /// What a directive does in Ferrocache (listed in docs/OPERATIONS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +116,14 @@ impl Directive {
 
     pub fn hidden(&self) -> bool {
         self.flags & HIDDEN != 0
+    }
+
+    pub fn sensitive(&self) -> bool {
+        self.flags & SENSITIVE != 0
+    }
+
+    pub fn deny_loading(&self) -> bool {
+        self.flags & DENY_LOADING != 0
     }
 
     /// The value as CONFIG GET shows it.
@@ -422,7 +434,7 @@ pub static DIRECTIVES: &[Directive] = &[
     field!("syslog-enabled", |c| yes_no(c.syslog_enabled), |c, v| c.syslog_enabled = parse_bool(v)?).flags(IMMUTABLE),
     field!("cluster-enabled", |c| yes_no(c.cluster_enabled), |c, v| c.cluster_enabled = parse_bool(v)?)
         .flags(IMMUTABLE),
-    field!("appendonly", |c| yes_no(c.appendonly), |c, v| c.appendonly = parse_bool(v)?),
+    field!("appendonly", |c| yes_no(c.appendonly), |c, v| c.appendonly = parse_bool(v)?).flags(DENY_LOADING),
     field!("cluster-allow-reads-when-down", |c| yes_no(c.cluster_allow_reads_when_down), |c, v| c
         .cluster_allow_reads_when_down =
         parse_bool(v)?),
@@ -459,7 +471,7 @@ pub static DIRECTIVES: &[Directive] = &[
     field!("replica-announce-ip", |c| c.replica_announce_ip.clone(), |c, v| c.replica_announce_ip =
         one(v)?.to_string())
     .alias("slave-announce-ip"),
-    field!("masteruser", |c| c.masteruser.clone(), |c, v| c.masteruser = one(v)?.to_string()),
+    field!("masteruser", |c| c.masteruser.clone(), |c, v| c.masteruser = one(v)?.to_string()).flags(SENSITIVE),
     field!("cluster-announce-ip", |c| c.cluster_announce_ip.clone(), |c, v| c.cluster_announce_ip =
         one(v)?.to_string()),
     field!("cluster-config-file", |c| c.cluster_config_file.clone(), |c, v| c.cluster_config_file =
@@ -515,8 +527,8 @@ pub static DIRECTIVES: &[Directive] = &[
         "outgoing connections (replication, MIGRATE, the cluster bus) use the route's source address",
     ),
     field!("logfile", |c| c.logfile.clone(), |c, v| c.logfile = one(v)?.to_string()).flags(IMMUTABLE),
-    field!("masterauth", |c| c.masterauth.clone(), |c, v| c.masterauth = one(v)?.to_string()),
-    field!("requirepass", |c| c.requirepass.clone(), |c, v| c.requirepass = one(v)?.to_string()),
+    field!("masterauth", |c| c.masterauth.clone(), |c, v| c.masterauth = one(v)?.to_string()).flags(SENSITIVE),
+    field!("requirepass", |c| c.requirepass.clone(), |c, v| c.requirepass = one(v)?.to_string()).flags(SENSITIVE),
     // Enums.
     field!("supervised", |c| c.supervised.clone(), |c, v| c.supervised =
         parse_enum(v, &["upstart", "systemd", "auto", "no"])?)
@@ -525,7 +537,8 @@ pub static DIRECTIVES: &[Directive] = &[
         parse_enum(v, &crate::logging::SYSLOG_FACILITIES)?)
     .flags(IMMUTABLE),
     field!("repl-diskless-load", |c| c.repl_diskless_load.clone(), |c, v| c.repl_diskless_load =
-        parse_enum(v, &["disabled", "on-empty-db", "swapdb"])?),
+        parse_enum(v, &["disabled", "on-empty-db", "swapdb"])?)
+    .flags(DENY_LOADING),
     field!("loglevel", |c| c.loglevel.clone(), |c, v| c.loglevel =
         parse_enum(v, &["debug", "verbose", "notice", "warning"])?),
     field!("maxmemory-policy", |c| c.maxmemory_policy.name().to_string(), |c, v| {
@@ -751,7 +764,7 @@ pub static DIRECTIVES: &[Directive] = &[
             c.dir = d.to_string()
         }
     )
-    .flags(PROTECTED),
+    .flags(PROTECTED | DENY_LOADING),
     field!("save", |c| c.save.clone(), |c, v| c.save = parse_save(v)?).flags(MULTI_ARG),
     field!("client-output-buffer-limit", |c| c.client_output_buffer_limit.show(), |c, v| c
         .client_output_buffer_limit
