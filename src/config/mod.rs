@@ -638,6 +638,22 @@ mod tests {
     }
 
     #[test]
+    fn rewrite_keeps_no_effect_and_multi_word_values() {
+        let mut c = Config::default();
+        let text =
+            "lazyfree-lazy-user-del yes\nclient-output-buffer-limit pubsub 1mb 0 0\nshutdown-on-sigint save now\n";
+        c.apply_file_text(text, "t.conf").unwrap();
+        let rewritten = c.rewrite_text(text);
+        let mut again = Config::default();
+        again.apply_file_text(&rewritten, "t.conf").unwrap();
+        for name in ["lazyfree-lazy-user-del", "client-output-buffer-limit", "shutdown-on-sigint"] {
+            let d = find_directive(name).unwrap();
+            assert_eq!(d.get(&again), d.get(&c), "{name} after rewrite:\n{rewritten}");
+        }
+        assert_eq!(again.no_effect.get("lazyfree-lazy-user-del").map(String::as_str), Some("yes"));
+    }
+
+    #[test]
     fn save_lines_add_up_in_a_file() {
         let mut c = Config::default();
         c.apply_file_text("save 900 1\nsave 300 10\n", "t.conf").unwrap();
