@@ -410,14 +410,28 @@ impl Config {
 
     /// Parses redis-server's command line: `[config-file] [--directive value…]…`.
     pub fn from_args<I: IntoIterator<Item = String>>(args: I) -> Result<Config, ConfigError> {
-        let args: Vec<String> = args.into_iter().collect();
+        Self::from_args_and_stdin(args, || std::io::read_to_string(std::io::stdin()))
+    }
+
+    /// [`Config::from_args`] with `-` (first or last, as redis-server) reading more
+    /// configuration from `stdin`, after the file and before the flags.
+    pub fn from_args_and_stdin<I: IntoIterator<Item = String>>(
+        args: I,
+        stdin: impl FnOnce() -> std::io::Result<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut args: Vec<String> = args.into_iter().collect();
+        let from_stdin = args.first().is_some_and(|a| a == "-") || args.last().is_some_and(|a| a == "-");
+        if from_stdin {
+            let at = if args[0] == "-" { 0 } else { args.len() - 1 };
+            args.remove(at);
+        }
         let mut config = Config::default();
         let mut loader = Loader::default();
         let mut rest = &args[..];
         if let Some(first) = rest.first() {
             if !first.starts_with("--") {
                 let text = std::fs::read_to_string(first).map_err(|e| ConfigError {
-                    message: format!("Fatal error, can't open config file '{first}': {e}"),
+                    message: format!("Fatal error, can't open config file '{first}': {}", strerror(&e)),
                 })?;
                 config.apply_text(&text, first, &mut loader, 0)?;
                 config.config_file = Some(
@@ -425,6 +439,10 @@ impl Config {
                 );
                 rest = &rest[1..];
             }
+        }
+        if from_stdin {
+            let text = stdin().map_err(|e| ConfigError { message: format!("Can't read config from stdin: {e}") })?;
+            config.apply_text(&text, "(stdin)", &mut loader, 0)?;
         }
         while let Some((flag, tail)) = rest.split_first() {
             let Some(name) = flag.strip_prefix("--") else {
@@ -651,6 +669,17 @@ mod tests {
             assert_eq!(d.get(&again), d.get(&c), "{name} after rewrite:\n{rewritten}");
         }
         assert_eq!(again.no_effect.get("lazyfree-lazy-user-del").map(String::as_str), Some("yes"));
+    }
+
+    #[test]
+    fn dash_reads_configuration_from_stdin() {
+        let stdin = || Ok("maxmemory 1mb\nport 7002\n".to_string());
+        let c = Config::from_args_and_stdin(["-", "--port", "7003"].map(String::from), stdin).unwrap();
+        assert_eq!((c.maxmemory, c.port), (1 << 20, 7003));
+        let c = Config::from_args_and_stdin(["--port", "7003", "-"].map(String::from), stdin).unwrap();
+        assert_eq!((c.maxmemory, c.port), (1 << 20, 7003), "flags win over stdin");
+        let err = Config::from_args_and_stdin(["-"].map(String::from), || Ok("bogus 1".into())).unwrap_err();
+        assert!(err.message.contains("(stdin), at line 1"), "{}", err.message);
     }
 
     #[test]
