@@ -58,7 +58,9 @@ fn main() -> ExitCode {
     }
     // As Redis's main: a supervisor replaces the fork, and the fork comes before any thread
     // (the log writer, the runtime, jemalloc's background thread).
-    let background = config.daemonize && !daemon::supervised(&config);
+    // Debian's unit runs `--supervised systemd --daemonize no`: supervision is set up either way.
+    let supervised = daemon::supervised(&config);
+    let background = config.daemonize && !supervised;
     if background {
         if let Err(e) = daemon::daemonize() {
             eprintln!("Can't daemonize: {e}");

@@ -394,6 +394,38 @@ fn stock_files_start_the_server_as_they_start_redis() {
 }
 
 #[test]
+fn supervised_systemd_without_daemonize_as_debians_unit_runs_it() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("conf-systemd-fg");
+    let notify = dir.0.join("notify.sock");
+    let listener = UnixDatagram::bind(&notify).unwrap();
+    listener.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let port = common::process::free_port();
+    let mut args = vec![fixture(STOCK_FILES[1])];
+    args.extend(overrides(&dir, port));
+    args.extend(["--supervised", "systemd", "--daemonize", "no"].map(String::from));
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(&args)
+        .env("NOTIFY_SOCKET", &notify)
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferrocache");
+    let _guard = Daemon { pid: child.id() as i32 };
+    let mut buf = [0u8; 512];
+    let n = listener.recv(&mut buf).expect("the loading status");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("STATUS="), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    loop {
+        let n = listener.recv(&mut buf).expect("READY=1 before the timeout");
+        if &buf[..n] == b"READY=1\n" {
+            break;
+        }
+    }
+    let mut con = ping_ready(port);
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
 fn supervised_systemd_notifies_readiness_and_does_not_fork() {
     use std::os::unix::net::UnixDatagram;
     let dir = TempDir::new("conf-systemd");
