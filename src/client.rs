@@ -167,6 +167,9 @@ pub struct ClientInfo {
     /// The socket's file descriptor, or -1 for a client without one (tests, as Redis's fake
     /// clients show).
     pub fd: std::sync::atomic::AtomicI64,
+    /// The `unixsocket` path for a client connected through it (`addr` is then a loopback
+    /// placeholder).
+    pub unix_socket: Option<Arc<str>>,
 }
 
 impl ClientInfo {
@@ -183,6 +186,39 @@ impl ClientInfo {
             kill: Notify::new(),
             no_evict: AtomicBool::new(false),
             fd: std::sync::atomic::AtomicI64::new(-1),
+            unix_socket: None,
+        }
+    }
+
+    /// A client of the unix socket at `path`: flagged `U` as Redis flags it.
+    pub fn on_unix_socket(mut self, path: Arc<str>) -> ClientInfo {
+        self.meta.get_mut().flags = "U".into();
+        self.unix_socket = Some(path);
+        self
+    }
+
+    /// Redis's peer id: `ip:port`, or `path:0` for a unix socket client (CLIENT LIST `addr`,
+    /// CLIENT KILL, the slow log).
+    pub fn peer_id(&self) -> String {
+        match &self.unix_socket {
+            Some(path) => format!("{path}:0"),
+            None => self.addr.to_string(),
+        }
+    }
+
+    /// CLIENT LIST's `laddr`: the listening address, or `path:0`.
+    pub fn local_id(&self) -> String {
+        match &self.unix_socket {
+            Some(path) => format!("{path}:0"),
+            None => self.laddr.to_string(),
+        }
+    }
+
+    /// How MONITOR names the client: `ip:port`, or `unix:path`.
+    pub fn monitor_id(&self) -> String {
+        match &self.unix_socket {
+            Some(path) => format!("unix:{path}"),
+            None => self.addr.to_string(),
         }
     }
 
@@ -211,8 +247,8 @@ impl ClientInfo {
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
-            self.addr,
-            self.laddr,
+            self.peer_id(),
+            self.local_id(),
             self.fd.load(Ordering::Relaxed),
             name,
             self.created.elapsed().as_secs(),

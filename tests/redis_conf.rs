@@ -252,6 +252,11 @@ fn unixsocket_serves_clients_with_its_permissions() {
     let _: () = redis::cmd("SET").arg("k").arg("over unix").query(&mut con).unwrap();
     let v: String = redis::cmd("GET").arg("k").query(&mut con).unwrap();
     assert_eq!(v, "over unix");
+    // Named as Redis names a socket client: `path:0`, flagged U.
+    let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut con).unwrap();
+    let me = list.lines().find(|l| l.contains("cmd=client|list")).expect("our own line");
+    assert!(me.contains(&format!(" addr={path}:0 laddr={path}:0 ")), "{me}");
+    assert!(me.contains(" flags=U "), "{me}");
     // The same keyspace as TCP clients see.
     let v: String = redis::cmd("GET").arg("k").query(&mut server.connect()).unwrap();
     assert_eq!(v, "over unix");

@@ -379,7 +379,7 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let clients = ctx.shared.clients.snapshot();
     if args.len() == 3 {
         let addr = args::lossy(&args[2]);
-        return match clients.iter().find(|c| c.addr.to_string() == addr) {
+        return match clients.iter().find(|c| c.peer_id() == addr) {
             Some(c) => {
                 kill(ctx, c);
                 Reply::OK
@@ -431,8 +431,8 @@ fn client_kill(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut killed = 0;
     for c in &clients {
         if id.is_some_and(|id| id != c.id)
-            || addr.as_ref().is_some_and(|a| *a != c.addr.to_string())
-            || laddr.as_ref().is_some_and(|a| *a != c.laddr.to_string())
+            || addr.as_ref().is_some_and(|a| *a != c.peer_id())
+            || laddr.as_ref().is_some_and(|a| *a != c.local_id())
             || (skipme && c.id == ctx.client.id)
             || kind.is_some_and(|replica| replica != (c.meta.lock().flags == "S"))
         {

@@ -205,7 +205,7 @@ pub fn call(
     // After the command, as Redis 7.0's `call`: EXEC follows the commands it ran, and the
     // db shown is the one the command left selected.
     if shared.monitors.active() && !spec.flags.has(Flags::SKIP_MONITOR) && !spec.flags.has(Flags::ADMIN) {
-        shared.monitors.publish(system_now_us(), client.db, &client.info.addr.to_string(), &redact(spec, args));
+        shared.monitors.publish(system_now_us(), client.db, &client.info.monitor_id(), &redact(spec, args));
     }
     if shared.store.effects.enabled() {
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
@@ -234,7 +234,7 @@ fn log_slow(shared: &Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]
         return;
     }
     let name = client.info.meta.lock().name.clone().unwrap_or_default();
-    shared.slowlog.push(&redact(spec, args), nanos / 1000, client.info.addr.to_string(), name);
+    shared.slowlog.push(&redact(spec, args), nanos / 1000, client.info.peer_id(), name);
 }
 
 /// Sends a command's effect to the store's effect sink (the AOF), wrapping the effects of

@@ -34,16 +34,18 @@ pub async fn handle(mut stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>
         return;
     }
     let laddr = stream.local_addr().unwrap_or(addr);
-    serve_connection(stream, addr, laddr, shared).await
+    let info = ClientInfo::new(shared.clients.next_id(), addr, laddr);
+    serve_connection(stream, info, shared).await
 }
 
-/// A client on the `unixsocket`: local, as Redis counts it (protected mode and the `local`
-/// settings let it in). It shows as `127.0.0.1:0` where Redis shows the socket's path.
+/// A client on the `unixsocket` at `path`: local, as Redis counts it (protected mode and the
+/// `local` settings let it in); CLIENT LIST shows it as `path:0`, flagged `U`.
 #[cfg(unix)]
-pub async fn handle_unix(stream: tokio::net::UnixStream, shared: Arc<Shared>) {
+pub async fn handle_unix(stream: tokio::net::UnixStream, path: Arc<str>, shared: Arc<Shared>) {
     shared.stats.total_connections_received.fetch_add(1, Ordering::Relaxed);
     let local = SocketAddr::from(([127, 0, 0, 1], 0));
-    serve_connection(stream, local, local, shared).await
+    let info = ClientInfo::new(shared.clients.next_id(), local, local).on_unix_socket(path);
+    serve_connection(stream, info, shared).await
 }
 
 /// A client's byte stream: TCP, or a unix socket (which cannot become a replica's link).
@@ -73,8 +75,8 @@ impl ClientStream for tokio::net::UnixStream {
     }
 }
 
-async fn serve_connection<S: ClientStream>(mut stream: S, addr: SocketAddr, laddr: SocketAddr, shared: Arc<Shared>) {
-    let info = Arc::new(ClientInfo::new(shared.clients.next_id(), addr, laddr));
+async fn serve_connection<S: ClientStream>(mut stream: S, info: ClientInfo, shared: Arc<Shared>) {
+    let info = Arc::new(info);
     #[cfg(unix)]
     info.fd.store(stream.raw_fd(), Ordering::Relaxed);
     shared.clients.register(info.clone());

@@ -232,11 +232,22 @@ pub fn bind_unix(path: &str, perm: u32, backlog: u32) -> io::Result<tokio::net::
     tokio::net::UnixListener::from_std(std_listener)
 }
 
+/// The unix socket's file, removed when the server stops however it stops (Redis's
+/// `prepareForShutdown`).
+pub struct SocketFile(pub String);
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// Accepts clients on the unix socket until the task is aborted, under the same
 /// `maxclients` as TCP.
 #[cfg(unix)]
 pub(super) async fn accept_unix_loop(listener: tokio::net::UnixListener, shared: Arc<Shared>) {
     let mut backoff = Backoff::default();
+    let path: Arc<str> = shared.config.read().unixsocket.as_str().into();
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
@@ -245,10 +256,10 @@ pub(super) async fn accept_unix_loop(listener: tokio::net::UnixListener, shared:
                     refuse(&stream, &shared);
                     continue;
                 };
-                let shared = shared.clone();
+                let (shared, path) = (shared.clone(), path.clone());
                 tokio::spawn(async move {
                     let _slot = slot;
-                    connection::handle_unix(stream, shared).await
+                    connection::handle_unix(stream, path, shared).await
                 });
             }
             Err(e) => backoff.wait(&e).await,

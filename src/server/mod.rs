@@ -238,27 +238,29 @@ pub async fn serve(
     // A replica by configuration is one before anyone connects; it syncs once loaded.
     let replicaof = shared.config.read().replicaof.clone();
     let link = replicaof.map(|(host, port)| shared.become_replica(host, port));
+    // The unix socket before any accept loop: a client that saw TCP answer finds it too.
+    #[cfg(unix)]
+    let (unix_listener, _unix_file) = {
+        let (path, perm, backlog) = {
+            let c = shared.config.read();
+            (c.unixsocket.clone(), c.unixsocketperm, c.tcp_backlog)
+        };
+        if path.is_empty() {
+            (None, None)
+        } else {
+            let l = listen::bind_unix(&path, perm, backlog)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("Failed opening Unix socket: {e}")))?;
+            (Some(l), Some(listen::SocketFile(path)))
+        }
+    };
     let to_load = shared.begin_loading();
+    #[allow(unused_mut)] // only unix adds to it
     let mut accepts: Vec<_> =
         listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
     #[cfg(unix)]
-    let unixsocket = {
-        let c = shared.config.read().clone();
-        if c.unixsocket.is_empty() {
-            None
-        } else {
-            match listen::bind_unix(&c.unixsocket, c.unixsocketperm, c.tcp_backlog) {
-                Ok(l) => {
-                    accepts.push(tokio::spawn(listen::accept_unix_loop(l, shared.clone())));
-                    Some(c.unixsocket)
-                }
-                Err(e) => {
-                    stop_serving(&shared, accepts).await?;
-                    return Err(std::io::Error::new(e.kind(), format!("Failed opening Unix socket: {e}")));
-                }
-            }
-        }
-    };
+    if let Some(l) = unix_listener {
+        accepts.push(tokio::spawn(listen::accept_unix_loop(l, shared.clone())));
+    }
     let loader = shared.clone();
     let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |source| loader.load_dataset(source)));
     tokio::pin!(shutdown);
@@ -301,13 +303,7 @@ pub async fn serve(
         _ = shared.shutdown.cancelled() => {}
     }
     cron.abort();
-    let stopped = stop_serving(&shared, accepts).await;
-    #[cfg(unix)]
-    if let Some(path) = unixsocket {
-        // As Redis's `prepareForShutdown`.
-        let _ = std::fs::remove_file(path);
-    }
-    stopped
+    stop_serving(&shared, accepts).await
 }
 
 async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>) -> std::io::Result<()> {
