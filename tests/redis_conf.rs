@@ -513,3 +513,43 @@ fn config_set_hides_secrets_as_redis() {
     assert_eq!(theirs, ["CONFIG", "SET", "masterauth", "(redacted)", "maxmemory", "0"]);
     assert_eq!(logged(&ours), theirs);
 }
+
+/// While the dataset loads, CONFIG SET of appendonly, dir and repl-diskless-load answers
+/// -LOADING (Redis's DENY_LOADING_CONFIG); other parameters are set as usual.
+#[test]
+fn config_set_answers_loading_for_deny_loading_parameters() {
+    let dir = TempDir::new("conf-loading");
+    {
+        let server = ServerProcess::ferrocache(&dir.0, &["--save", ""]);
+        let mut con = server.connect();
+        for i in 0..40 {
+            let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut con).unwrap();
+        }
+        let _: () = redis::cmd("SAVE").query(&mut con).unwrap();
+        let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
+    }
+    let port = common::process::free_port();
+    // 40 keys at 50 ms each: two seconds of loading.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir", &dir.path_str(), "--save", ""])
+        .args(["--key-load-delay", "50000", "--logfile", &dir.0.join("log").display().to_string()])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn ferrocache");
+    let _guard = Daemon { pid: child.id() as i32 };
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    wait_until("the server to accept", || std::net::TcpStream::connect(addr).is_ok());
+    let mut con = common::Conn::new(addr);
+    assert_eq!(
+        con.call_text(&[b"PING"]),
+        "-LOADING Redis is loading the dataset in memory\r\n",
+        "not loading any more"
+    );
+    for (name, value) in [("appendonly", "yes"), ("repl-diskless-load", "swapdb")] {
+        let reply = con.call_text(&[b"CONFIG", b"SET", name.as_bytes(), value.as_bytes()]);
+        assert_eq!(reply, "-LOADING Redis is loading the dataset in memory\r\n", "CONFIG SET {name}");
+    }
+    assert_eq!(con.call_text(&[b"CONFIG", b"SET", b"maxmemory", b"0"]), "+OK\r\n");
+    con.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
+    let _ = child.wait();
+}
