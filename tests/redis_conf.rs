@@ -322,6 +322,8 @@ fn ping_ready(port: u16) -> redis::Connection {
     con.unwrap()
 }
 
+/// Debian's file names `dir /var/lib/redis`, which must exist here as it must for redis-server
+/// (the redis-server package, which these tests need anyway, creates it).
 #[test]
 fn stock_files_are_read_whole() {
     for file in STOCK_FILES {
