@@ -637,10 +637,11 @@ pub static DIRECTIVES: &[Directive] = &[
     .alias("repl-ping-slave-period"),
     Directive::stored("list-compress-depth", int(0, INT_MAX), "0", WHY_ENCODING),
     field!("rdb-key-save-delay", |c| c.rdb_key_save_delay.to_string(), |c, v| c.rdb_key_save_delay =
-        num(v, Num::INT)? as u64)
+        num(v, Num::int(INT_MIN, INT_MAX))?)
     .flags(HIDDEN),
-    field!("key-load-delay", |c| c.key_load_delay.to_string(), |c, v| c.key_load_delay = num(v, Num::INT)? as u64)
-        .flags(HIDDEN),
+    field!("key-load-delay", |c| c.key_load_delay.to_string(), |c, v| c.key_load_delay =
+        num(v, Num::int(INT_MIN, INT_MAX))?)
+    .flags(HIDDEN),
     Directive::stored(
         "active-expire-effort",
         int(1, 10),

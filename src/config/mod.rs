@@ -58,9 +58,9 @@ pub struct Config {
     pub rdbchecksum: bool,
     /// Microseconds to sleep per key written by a save: Redis's testing knob, which makes a
     /// BGSAVE last long enough to observe.
-    pub rdb_key_save_delay: u64,
+    pub rdb_key_save_delay: i64,
     /// Microseconds to sleep per key loaded at start-up (Redis's `key-load-delay`, for tests).
-    pub key_load_delay: u64,
+    pub key_load_delay: i64,
     pub appendonly: bool,
     /// `always`, `everysec` or `no`.
     pub appendfsync: String,

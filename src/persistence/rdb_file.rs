@@ -22,8 +22,9 @@ pub struct SaveOptions {
     pub lfu: LfuParams,
     pub now_ms: u64,
     pub used_mem: u64,
-    /// `rdb-key-save-delay`: microseconds to sleep after each key (a testing knob).
-    pub key_delay_us: u64,
+    /// `rdb-key-save-delay`: microseconds to sleep after each key (a testing knob; see
+    /// [`debug_delay`] for negative values).
+    pub key_delay_us: i64,
     /// The file is an AOF base (`aof-base` aux field set), not a plain dump.
     pub aof_base: bool,
     /// Replication's place as of the snapshot (`repl-stream-db`, `repl-id`, `repl-offset`),
@@ -98,9 +99,7 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
                 lru_idle_secs,
                 lfu_freq,
             })?;
-            if options.key_delay_us > 0 {
-                std::thread::sleep(std::time::Duration::from_micros(options.key_delay_us));
-            }
+            debug_delay(options.key_delay_us);
         }
     }
     rdb.finish()
@@ -151,8 +150,9 @@ pub struct LoadStats {
 pub struct LoadOptions {
     /// `rdbchecksum`: verify the CRC-64 trailer (a zero trailer is never checked).
     pub verify_checksum: bool,
-    /// `key-load-delay`: microseconds to sleep after each key (a testing knob, as in Redis).
-    pub key_delay_us: u64,
+    /// `key-load-delay`: microseconds to sleep after each key (a testing knob, as in Redis;
+    /// see [`debug_delay`]).
+    pub key_delay_us: i64,
     /// Load keys whose TTL has passed too: a replica keeps them until its primary's DEL.
     pub keep_expired: bool,
 }
@@ -228,9 +228,7 @@ pub fn load_from<R: io::BufRead>(
             ks.set_access(db, &e.key, a);
         }
         stats.keys_loaded += 1;
-        if options.key_delay_us > 0 {
-            std::thread::sleep(std::time::Duration::from_micros(options.key_delay_us));
-        }
+        debug_delay(options.key_delay_us);
         if rdb.bytes_read() >= next_report {
             progress(rdb.bytes_read(), size);
             next_report = rdb.bytes_read() + (size / 20).max(1 << 20);
@@ -248,6 +246,16 @@ pub fn load_from<R: io::BufRead>(
 /// `dir` + `dbfilename`.
 pub fn rdb_path(dir: &str, dbfilename: &str) -> PathBuf {
     Path::new(dir).join(dbfilename)
+}
+
+/// Redis's `debugDelay`, for the per-key testing delays: `us` microseconds, or for a negative
+/// value one microsecond with probability 1/|us| (on average 1/|us| µs a key, shorter than
+/// any real sleep).
+pub fn debug_delay(us: i64) {
+    let us = if us < 0 { u64::from(rand::random::<u64>().is_multiple_of(us.unsigned_abs())) } else { us as u64 };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }
 
 #[cfg(test)]
