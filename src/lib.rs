@@ -15,6 +15,7 @@
 //! memory.rs      used-memory accounting (jemalloc + the store's logical size)
 //! persistence/   Redis's formats: RDB files, DUMP payloads (CRC-64, LZF), AOF files and manifest
 //! replication/   Redis's replication protocol: backlog, serving replicas, replicating a primary
+//! http/          the HTTP port: Prometheus metrics, /health, /ready, /nodes, REST /cache/{key}
 //! protocol/      (crate ferrocache-protocol) request parser and reply encoder
 //! cluster/       (crate ferrocache-cluster) hash slots, cluster state, routing, CLUSTER replies
 //! ```
@@ -39,6 +40,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod glob;
+pub mod http;
 pub mod logging;
 pub mod memory;
 pub mod persistence;

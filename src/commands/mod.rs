@@ -27,7 +27,10 @@ pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
 pub use dispatch::{apply_replicated, execute, replay};
-pub use table::{lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS};
+pub use table::{
+    latency_bucket, latency_bucket_bound_ns, lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS,
+    LATENCY_BUCKETS,
+};
 
 use crate::client::Client;
 use crate::server::Shared;

@@ -552,7 +552,7 @@ fn human(bytes: u64) -> String {
 }
 
 /// User and system CPU seconds of this process, from /proc/self/stat.
-fn cpu_times() -> (f64, f64) {
+pub fn cpu_times() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();

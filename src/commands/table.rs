@@ -89,13 +89,35 @@ impl std::ops::BitOr for Flags {
     }
 }
 
-/// Per-command counters for INFO commandstats.
+/// Finite buckets of the per-command latency histogram, then one for everything slower.
+/// Bucket `i < LATENCY_BUCKETS - 1` counts calls that took at most `2^(10 + i)` ns (about
+/// 1 µs, 2 µs, 4 µs … 1.07 s): the powers of two Redis's LATENCY HISTOGRAM reports.
+pub const LATENCY_BUCKETS: usize = 22;
+
+/// The histogram bucket of a call that took `nanos`: a leading-zero count, no search.
+#[inline]
+pub fn latency_bucket(nanos: u64) -> usize {
+    if nanos <= 1 << 10 {
+        0
+    } else {
+        ((64 - (nanos - 1).leading_zeros()) as usize - 10).min(LATENCY_BUCKETS - 1)
+    }
+}
+
+/// The upper bound of histogram bucket `i` in nanoseconds (`None`: the last, unbounded one).
+pub fn latency_bucket_bound_ns(i: usize) -> Option<u64> {
+    (i < LATENCY_BUCKETS - 1).then(|| 1u64 << (10 + i))
+}
+
+/// Per-command counters for INFO commandstats and the metrics endpoint.
 #[derive(Debug, Default)]
 pub struct CommandStats {
     pub calls: AtomicU64,
     pub usec: AtomicU64,
     pub rejected_calls: AtomicU64,
     pub failed_calls: AtomicU64,
+    /// Calls by duration (see [`latency_bucket`]), not cumulative.
+    pub latency: [AtomicU64; LATENCY_BUCKETS],
 }
 
 impl CommandStats {
@@ -105,11 +127,12 @@ impl CommandStats {
             usec: AtomicU64::new(0),
             rejected_calls: AtomicU64::new(0),
             failed_calls: AtomicU64::new(0),
+            latency: [const { AtomicU64::new(0) }; LATENCY_BUCKETS],
         }
     }
 
     pub fn reset(&self) {
-        for c in [&self.calls, &self.usec, &self.rejected_calls, &self.failed_calls] {
+        for c in [&self.calls, &self.usec, &self.rejected_calls, &self.failed_calls].into_iter().chain(&self.latency) {
             c.store(0, Ordering::Relaxed);
         }
     }
@@ -129,6 +152,10 @@ pub struct PendingStats {
     /// takes well under one.
     nanos: u64,
     failed: u64,
+    /// Calls per latency bucket, and which buckets are non-zero (bit i: bucket i), so that
+    /// publishing touches only those: the calls of a batch mostly fall in one or two.
+    latency: [u32; LATENCY_BUCKETS],
+    latency_used: u32,
 }
 
 impl PendingStats {
@@ -141,10 +168,14 @@ impl PendingStats {
     }
 
     /// Counts one finished call of the command set by [`switch_to`](Self::switch_to).
+    #[inline]
     pub fn count(&mut self, nanos: u64, failed: bool) {
         self.calls += 1;
         self.nanos += nanos;
         self.failed += failed as u64;
+        let bucket = latency_bucket(nanos);
+        self.latency[bucket] += 1;
+        self.latency_used |= 1 << bucket;
     }
 
     /// Adds the pending counts to the shared table and to `total` (total_commands_processed).
@@ -157,9 +188,19 @@ impl PendingStats {
             if self.failed > 0 {
                 stats.failed_calls.fetch_add(self.failed, Ordering::Relaxed);
             }
+            let mut used = self.latency_used;
+            while used != 0 {
+                let bucket = used.trailing_zeros() as usize;
+                used &= used - 1;
+                stats.latency[bucket].fetch_add(u64::from(self.latency[bucket]), Ordering::Relaxed);
+                self.latency[bucket] = 0;
+            }
             total.fetch_add(self.calls, Ordering::Relaxed);
         }
-        *self = PendingStats::default();
+        self.calls = 0;
+        self.nanos = 0;
+        self.failed = 0;
+        self.latency_used = 0;
     }
 }
 
@@ -377,6 +418,11 @@ impl CommandStatsTable {
     pub fn get(&self, spec: &'static CommandSpec) -> &CommandStats {
         self.0.get(&(spec as *const CommandSpec as usize)).expect("every table entry has stats")
     }
+
+    /// Every command and subcommand with its counters, in the command table's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&'static CommandSpec, &CommandStats)> {
+        all().flat_map(|s| std::iter::once(s).chain(s.subcommands.iter())).map(|s| (s, self.get(s)))
+    }
 }
 
 /// Looks up a command by name, case-insensitively, without allocating for short names.
@@ -404,6 +450,45 @@ pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_buckets_are_powers_of_two_nanoseconds() {
+        assert_eq!(latency_bucket(0), 0);
+        assert_eq!(latency_bucket(1024), 0);
+        assert_eq!(latency_bucket(1025), 1);
+        assert_eq!(latency_bucket(2048), 1);
+        assert_eq!(latency_bucket(2049), 2);
+        assert_eq!(latency_bucket(1 << 30), LATENCY_BUCKETS - 2);
+        assert_eq!(latency_bucket((1 << 30) + 1), LATENCY_BUCKETS - 1);
+        assert_eq!(latency_bucket(u64::MAX), LATENCY_BUCKETS - 1);
+        for i in 0..LATENCY_BUCKETS - 1 {
+            let bound = latency_bucket_bound_ns(i).unwrap();
+            assert_eq!((latency_bucket(bound), latency_bucket(bound + 1)), (i, i + 1));
+        }
+        assert_eq!(latency_bucket_bound_ns(LATENCY_BUCKETS - 1), None);
+    }
+
+    #[test]
+    fn pending_latency_is_published_once_per_bucket() {
+        let table = CommandStatsTable::default();
+        let total = AtomicU64::new(0);
+        let get = lookup(b"get").unwrap();
+        let mut pending = PendingStats::default();
+        pending.switch_to(get, &table, &total);
+        for nanos in [100, 900, 3000, 5_000_000_000] {
+            pending.count(nanos, false);
+        }
+        pending.publish(&table, &total);
+        let counts: Vec<u64> = table.get(get).latency.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        assert_eq!((counts[0], counts[2], counts[LATENCY_BUCKETS - 1]), (2, 1, 1));
+        assert_eq!(counts.iter().sum::<u64>(), 4);
+        assert_eq!(total.load(Ordering::Relaxed), 4);
+        // Nothing is left pending to count twice.
+        pending.switch_to(get, &table, &total);
+        pending.count(100, false);
+        pending.publish(&table, &total);
+        assert_eq!(table.get(get).latency[0].load(Ordering::Relaxed), 3);
+    }
 
     #[test]
     fn every_command_is_reachable_and_consistent() {

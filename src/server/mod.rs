@@ -223,6 +223,8 @@ pub async fn serve(
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    // Bound before anything starts, so a taken HTTP port stops start-up as a taken port does.
+    let http = crate::http::bind(&shared).await?;
     let cluster_enabled = shared.config.read().cluster_enabled;
     if cluster_enabled {
         shared.init_cluster().await?;
@@ -254,13 +256,14 @@ pub async fn serve(
         }
     };
     let to_load = shared.begin_loading();
-    #[allow(unused_mut)] // only unix adds to it
     let mut accepts: Vec<_> =
         listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
     #[cfg(unix)]
     if let Some(l) = unix_listener {
         accepts.push(tokio::spawn(listen::accept_unix_loop(l, shared.clone())));
     }
+    // Up while loading: /health answers and /ready says not yet.
+    accepts.extend(http.map(|l| tokio::spawn(crate::http::serve(l, shared.clone()))));
     let loader = shared.clone();
     let loaded = tokio::task::spawn_blocking(move || to_load.map_or(Ok(()), |source| loader.load_dataset(source)));
     tokio::pin!(shutdown);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod http;
 pub mod keyspace;
 pub mod process;
 pub mod reference;
