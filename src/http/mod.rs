@@ -1,13 +1,21 @@
-//! The HTTP port (`http-port`, off by default; `http-bind`): Prometheus metrics.
+//! The HTTP port (`http-port`, off by default; `http-bind`): Prometheus metrics, health
+//! checks, the cluster's topology and a REST API over the keyspace.
 //!
 //! ```text
 //! GET    /metrics       Prometheus text format (metrics.rs), computed at scrape time
+//! GET    /health        live: 200 while the process serves
+//! GET    /ready         200 once loaded, not LOADING, and (cluster mode) cluster_state:ok; else 503
+//! GET    /nodes         the cluster's nodes and slots as JSON (api.rs)
+//! GET    /cache/{key}   the value (404 if missing)        ┐ through commands::execute, as a
+//! PUT    /cache/{key}   SET key <body> [EX ttl]           │ RESP client's GET / SET / DEL:
+//! DELETE /cache/{key}   DEL key (404 if it did not exist) ┘ auth, MOVED, AOF, replicas alike
 //! ```
 //!
 //! The server runs on the same tokio runtime as the RESP listeners; handlers do what a RESP
 //! connection does on a worker (one command at a time) and the metrics scrape, which walks
-//! every shard, runs on the blocking pool.
+//! every shard, runs on the blocking pool. The API's contract is docs/openapi.json.
 
+mod api;
 pub mod metrics;
 
 use crate::server::Shared;
@@ -51,6 +59,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_handler))
+        .route("/health", get(api::health))
+        .route("/ready", get(api::ready))
+        .route("/nodes", get(api::nodes))
+        .route("/cache/{key}", get(api::get_key).put(api::put_key).delete(api::delete_key))
         .fallback(|| async { json_error(StatusCode::NOT_FOUND, "NOT_FOUND", "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this endpoint")
