@@ -5,6 +5,7 @@
 pub mod cluster;
 pub mod http;
 pub mod keyspace;
+pub mod openapi;
 pub mod process;
 pub mod reference;
 pub mod replication;
