@@ -323,3 +323,14 @@ fn responses_match_the_openapi_document() {
     missing.retain(|(p, m, s)| !NOT_SEEN_STANDALONE.contains(&(p.as_str(), m.as_str(), s.as_str())));
     assert!(missing.is_empty(), "documented but never answered: {missing:?}");
 }
+
+/// A taken HTTP port stops start-up, as a taken client port does.
+#[test]
+fn a_taken_http_port_stops_start_up() {
+    let dir = TempDir::new("http-taken");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let (status, log) = ServerProcess::ferrocache_failing(&dir.0, &["--http-port", &port]);
+    assert!(!status.success(), "{log}");
+    assert!(log.contains(&format!("Could not create the HTTP listening socket 127.0.0.1:{port}")), "{log}");
+}

@@ -215,8 +215,8 @@ async fn run(req: &CacheRequest, mut args: Vec<Bytes>) -> Result<Reply, Response
         ));
     }
     let local = SocketAddr::from(([127, 0, 0, 1], shared.port));
-    let mut client = Client::new(Arc::new(ClientInfo::new(shared.clients.next_id(), req.peer, local)), false);
-    client.authenticated = !shared.auth_required();
+    let info = Arc::new(ClientInfo::new(shared.clients.next_id(), req.peer, local));
+    let mut client = Client::new(info, !shared.auth_required());
     if let Some(value) = req.headers.get(header::AUTHORIZATION) {
         let Some(token) = value.as_bytes().strip_prefix(b"Bearer ") else {
             return Err(unauthorized("ERR the Authorization header must be 'Bearer <requirepass>'"));

@@ -51,7 +51,11 @@ fn publish(shared: &Shared) {
 }
 
 fn server(shared: &Shared) {
-    let c = shared.config.read();
+    // Copied out: no lock is held while /proc is read below.
+    let (cluster_enabled, policy, maxclients, maxmemory) = {
+        let c = shared.config.read();
+        (c.cluster_enabled, c.maxmemory_policy.name(), c.maxclients, c.maxmemory)
+    };
     describe_gauge!("redis_up", "Whether the server answers (always 1 when this is scraped)");
     gauge!("redis_up").set(1.0);
     describe_gauge!("redis_instance_info", "Information about the instance (labels), value 1");
@@ -61,9 +65,9 @@ fn server(shared: &Shared) {
         "role" => role,
         "redis_version" => commands::REDIS_COMPAT_VERSION,
         "ferrocache_version" => env!("CARGO_PKG_VERSION"),
-        "redis_mode" => commands::connection::mode_name(c.cluster_enabled),
+        "redis_mode" => commands::connection::mode_name(cluster_enabled),
         "os" => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
-        "maxmemory_policy" => c.maxmemory_policy.name(),
+        "maxmemory_policy" => policy,
         "tcp_port" => shared.port.to_string(),
         "run_id" => shared.run_id.clone(),
         "process_id" => std::process::id().to_string(),
@@ -75,9 +79,9 @@ fn server(shared: &Shared) {
     describe_gauge!("redis_start_time_seconds", Unit::Seconds, "Start time, Unix seconds");
     gauge!("redis_start_time_seconds").set((crate::store::system_now_ms() / 1000).saturating_sub(uptime) as f64);
     describe_gauge!("redis_config_maxclients", "maxclients");
-    gauge!("redis_config_maxclients").set(f64::from(c.maxclients));
+    gauge!("redis_config_maxclients").set(f64::from(maxclients));
     describe_gauge!("redis_memory_max_bytes", Unit::Bytes, "maxmemory (0: no limit)");
-    gauge!("redis_memory_max_bytes").set(c.maxmemory as f64);
+    gauge!("redis_memory_max_bytes").set(maxmemory as f64);
     // Fractional seconds: the facade's counters are integers, so these totals are gauges
     // (PromQL's rate() reads them alike).
     let (user, sys) = commands::server::cpu_times();
