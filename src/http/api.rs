@@ -148,8 +148,17 @@ pub async fn get_key(req: CacheRequest) -> Response {
     }
 }
 
+/// The bytes in-flight PUT bodies may hold together (see `BODY_BUDGET` in mod.rs).
+#[derive(Clone)]
+pub struct BodyBudget(pub Arc<tokio::sync::Semaphore>);
+
 /// `PUT /cache/{key}[?ttl=seconds]`: `SET key <body> [EX ttl]`; 204 on success.
-pub async fn put_key(req: CacheRequest, RawQuery(query): RawQuery, body: Body) -> Response {
+pub async fn put_key(
+    State(budget): State<BodyBudget>,
+    req: CacheRequest,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Response {
     let mut ttl = None;
     for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
@@ -174,6 +183,10 @@ pub async fn put_key(req: CacheRequest, RawQuery(query): RawQuery, body: Body) -
     if declared.is_some_and(|n| n > limit as u64) {
         return too_big();
     }
+    let share = declared.unwrap_or(limit as u64).min(u64::from(super::BODY_BUDGET)) as u32;
+    let Ok(_held) = budget.0.acquire_many(share.max(1)).await else {
+        return json_error(StatusCode::SERVICE_UNAVAILABLE, "SHUTDOWN", "the server is stopping");
+    };
     let value = match axum::body::to_bytes(body, limit).await {
         Ok(v) => v,
         Err(_) => return too_big(),

@@ -56,7 +56,32 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Bytes that the bodies of PUTs being read or run may hold together: each waits for its
+/// share (its declared length, else proto-max-bulk-len, at most all of it) before reading, so
+/// many large uploads at once queue instead of growing memory without bound.
+const BODY_BUDGET: u32 = 1 << 30;
+
+/// What the handlers share: the server, and the budget of [`BODY_BUDGET`] bytes.
+#[derive(Clone)]
+struct HttpState {
+    shared: Arc<Shared>,
+    bodies: api::BodyBudget,
+}
+
+impl axum::extract::FromRef<HttpState> for Arc<Shared> {
+    fn from_ref(state: &HttpState) -> Arc<Shared> {
+        state.shared.clone()
+    }
+}
+
+impl axum::extract::FromRef<HttpState> for api::BodyBudget {
+    fn from_ref(state: &HttpState) -> api::BodyBudget {
+        state.bodies.clone()
+    }
+}
+
 fn router(shared: Arc<Shared>) -> Router {
+    let bodies = api::BodyBudget(Arc::new(tokio::sync::Semaphore::new(BODY_BUDGET as usize)));
     Router::new()
         .route("/metrics", get(metrics_handler))
         .route("/health", get(api::health))
@@ -67,7 +92,7 @@ fn router(shared: Arc<Shared>) -> Router {
         .method_not_allowed_fallback(|| async {
             json_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", "method not allowed on this endpoint")
         })
-        .with_state(shared)
+        .with_state(HttpState { shared, bodies })
 }
 
 /// `GET /metrics`: the exposition format, rendered off the async workers (it walks the shards).
