@@ -334,3 +334,28 @@ fn a_taken_http_port_stops_start_up() {
     assert!(!status.success(), "{log}");
     assert!(log.contains(&format!("Could not create the HTTP listening socket 127.0.0.1:{port}")), "{log}");
 }
+
+/// A write over HTTP reaches replicas as a RESP client's does (the replication stream is fed
+/// by the same command path), and a replica refuses it with READONLY (403).
+#[test]
+fn rest_writes_are_replicated() {
+    let (primary, http) = server_with_http(|_| {});
+    let (replica, replica_http) = server_with_http(|c| c.replicaof = Some(("127.0.0.1".into(), primary.addr.port())));
+    let mut to_replica = Conn::new(replica.addr);
+    common::keyspace::wait_until("replica link up", || {
+        to_replica.call_text(&[b"INFO", b"replication"]).contains("master_link_status:up")
+    });
+    assert_eq!(request(http, "PUT", "/cache/replicated?ttl=100", &[], b"value").status, 204);
+    common::keyspace::wait_until("the write replicated", || {
+        to_replica.call_text(&[b"GET", b"replicated"]) == "$5\r\nvalue\r\n"
+    });
+    let ttl = to_replica.call_text(&[b"TTL", b"replicated"]);
+    assert!(ttl == ":100\r\n" || ttl == ":99\r\n", "{ttl}");
+    assert_eq!(get(replica_http, "/cache/replicated").body, b"value");
+    let r = request(replica_http, "PUT", "/cache/replicated", &[], b"other");
+    assert_json_error(&r, 403, "READONLY");
+    assert_eq!(request(http, "DELETE", "/cache/replicated", &[], b"").status, 204);
+    common::keyspace::wait_until("the delete replicated", || {
+        to_replica.call_text(&[b"EXISTS", b"replicated"]) == ":0\r\n"
+    });
+}
