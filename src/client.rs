@@ -27,8 +27,23 @@ pub enum ReplyMode {
 #[derive(Default)]
 pub struct MultiState {
     pub queue: Vec<(&'static CommandSpec, Vec<Bytes>)>,
+    /// Bytes of the queued arguments (see [`MultiState::push`]).
+    pub argv_bytes: usize,
     /// A command failed to queue (unknown, arity, …): EXEC answers EXECABORT.
     pub aborted: bool,
+}
+
+impl MultiState {
+    /// Queues a command, counting its arguments for `multi-mem`.
+    pub fn push(&mut self, spec: &'static CommandSpec, args: Vec<Bytes>) {
+        self.argv_bytes += args.iter().map(|a| a.len() + std::mem::size_of::<Bytes>()).sum::<usize>();
+        self.queue.push((spec, args));
+    }
+
+    /// What the queue holds (CLIENT LIST `multi-mem`, as Redis's `multiStateMemOverhead`).
+    pub fn memory(&self) -> usize {
+        self.argv_bytes + self.queue.capacity() * std::mem::size_of::<(&CommandSpec, Vec<Bytes>)>()
+    }
 }
 
 /// State owned by the connection task; handlers get `&mut Client`.
@@ -170,6 +185,8 @@ pub struct ClientInfo {
     /// The `unixsocket` path for a client connected through it (`addr` is then a loopback
     /// placeholder).
     pub unix_socket: Option<Arc<str>>,
+    /// Its buffers as of its last turn (CLIENT LIST's qbuf, omem, tot-mem, …).
+    pub buffers: crate::server::BufferFigures,
 }
 
 impl ClientInfo {
@@ -187,6 +204,7 @@ impl ClientInfo {
             no_evict: AtomicBool::new(false),
             fd: std::sync::atomic::AtomicI64::new(-1),
             unix_socket: None,
+            buffers: Default::default(),
         }
     }
 
@@ -226,6 +244,12 @@ impl ClientInfo {
         self.last_active_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
+    /// Milliseconds since the last command.
+    pub fn idle_ms(&self) -> u64 {
+        let now = self.created.elapsed().as_millis() as u64;
+        now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
+    }
+
     pub fn idle_secs(&self) -> u64 {
         let now = self.created.elapsed().as_millis() as u64;
         now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000
@@ -240,12 +264,18 @@ impl ClientInfo {
     /// One CLIENT LIST line (without the trailing newline), in Redis 7.2's field order
     /// (7.2 added lib-name / lib-ver, which CLIENT SETINFO fills).
     pub fn list_line(&self) -> String {
+        self.list_line_running(0)
+    }
+
+    /// [`list_line`](Self::list_line) of a client running a command whose arguments take
+    /// `argv_mem` bytes (the caller's own line).
+    pub fn list_line_running(&self, argv_mem: usize) -> String {
         let m = self.meta.lock();
         let name = m.name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_name = m.lib_name.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         let lib_ver = m.lib_ver.as_ref().map(|n| String::from_utf8_lossy(n).into_owned()).unwrap_or_default();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} {} events={} cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer_id(),
             self.local_id(),
@@ -256,6 +286,8 @@ impl ClientInfo {
             m.flags,
             self.db.load(Ordering::Relaxed),
             m.multi,
+            self.buffers.list_fields(argv_mem),
+            if self.buffers.pending_output.load(Ordering::Relaxed) > 0 { "rw" } else { "r" },
             match m.last_cmd {
                 Some((name, Some(parent))) => format!("{parent}|{name}"),
                 Some((name, None)) => name.to_string(),

@@ -181,6 +181,12 @@ impl RequestParser {
         }
     }
 
+    /// Copies the arguments of the request in progress out of the read buffer they were
+    /// split from, so that replacing that buffer (to shrink it) frees its allocation.
+    pub fn detach_args(&mut self) {
+        detach(&mut self.args);
+    }
+
     /// Hands back a request's argument vector once it is done with: it is emptied and kept
     /// (unless large) for the next request.
     #[inline]
@@ -583,3 +589,10 @@ fn hex_value(b: u8) -> u8 {
 
 #[cfg(test)]
 mod tests;
+
+/// Gives each argument an allocation of its own (see [`RequestParser::detach_args`]).
+fn detach(args: &mut [Bytes]) {
+    for a in args {
+        *a = Bytes::copy_from_slice(a);
+    }
+}

@@ -116,7 +116,7 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
     }
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
-            multi.queue.push((spec, std::mem::take(args)));
+            multi.push(spec, std::mem::take(args));
             return Reply::simple("QUEUED");
         }
     }
@@ -171,7 +171,7 @@ fn run_unchecked(
     };
     if let Some(multi) = client.multi.as_mut() {
         if !runs_inside_multi(spec) {
-            multi.queue.push((spec, args));
+            multi.push(spec, args);
             applied();
             return Ok(Reply::simple("QUEUED"));
         }

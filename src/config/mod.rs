@@ -15,7 +15,7 @@ mod parse;
 pub use directives::{
     all_names, find_directive, lookup, status_table, Directive, Kind, Status, DIRECTIVES, REFUSED_FILE_DIRECTIVES,
 };
-pub use parse::{parse_memory, ClientOutputBufferLimits, MaxmemoryClients, OutputBufferLimit, SetError};
+pub use parse::{parse_memory, ClientClass, ClientOutputBufferLimits, MaxmemoryClients, OutputBufferLimit, SetError};
 use parse::{parse_save, strerror};
 
 use crate::store::EvictionPolicy;

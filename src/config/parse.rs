@@ -322,7 +322,28 @@ impl Default for ClientOutputBufferLimits {
     }
 }
 
+/// The classes `client-output-buffer-limit` names (Redis's `slave` is `Replica`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientClass {
+    Normal = 0,
+    Replica = 1,
+    Pubsub = 2,
+}
+
+impl ClientClass {
+    pub const ALL: [ClientClass; 3] = [ClientClass::Normal, ClientClass::Replica, ClientClass::Pubsub];
+}
+
 impl ClientOutputBufferLimits {
+    /// One class's limit.
+    pub fn of(&self, class: ClientClass) -> OutputBufferLimit {
+        match class {
+            ClientClass::Normal => self.normal,
+            ClientClass::Replica => self.replica,
+            ClientClass::Pubsub => self.pubsub,
+        }
+    }
+
     /// Redis's `updateClientOutputBufferLimit`: `<class> <hard> <soft> <seconds>` groups, all
     /// checked before any is applied; classes not named keep their limits.
     pub fn update(&mut self, args: &[String]) -> Result<(), SetError> {

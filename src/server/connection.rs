@@ -2,21 +2,21 @@
 //! replies into one buffer → one write. Framing errors reply and close; command errors reply
 //! and keep the connection.
 
+use super::buffers::{self, OutputLimitCheck, Resizer, READ_CHUNK};
 use super::lookahead::Lookahead;
 use super::monitor::MonitorEvent;
 use super::Shared;
 use crate::client::{Blocked, Client, ClientInfo, ReplyMode};
 use crate::commands;
-use bytes::BytesMut;
+use crate::config::ClientClass;
+use bytes::{Buf, BufMut, BytesMut};
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What Redis 7.0 tells a non-loopback client in protected mode, word for word.
 const PROTECTED_MODE_DENIED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
@@ -49,10 +49,34 @@ pub async fn handle_unix(stream: tokio::net::UnixStream, path: Arc<str>, shared:
 }
 
 /// A client's byte stream: TCP, or a unix socket (which cannot become a replica's link).
-pub trait ClientStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {
+/// The readiness and non-blocking calls are both kinds' own, so that a read and a wait for
+/// the socket to take output can run side by side on a shared borrow.
+pub trait ClientStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + Sync {
     fn tcp(&mut self) -> Option<&mut TcpStream>;
     #[cfg(unix)]
     fn raw_fd(&self) -> i64;
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    fn writable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> std::io::Result<usize>;
+    fn try_write(&self, buf: &[u8]) -> std::io::Result<usize>;
+}
+
+/// Forwards the non-blocking calls to the stream type's own methods.
+macro_rules! nonblocking_calls {
+    ($t:ty) => {
+        fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+            <$t>::readable(self)
+        }
+        fn writable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+            <$t>::writable(self)
+        }
+        fn try_read_buf<B: BufMut>(&self, buf: &mut B) -> std::io::Result<usize> {
+            <$t>::try_read_buf(self, buf)
+        }
+        fn try_write(&self, buf: &[u8]) -> std::io::Result<usize> {
+            <$t>::try_write(self, buf)
+        }
+    };
 }
 
 impl ClientStream for TcpStream {
@@ -63,6 +87,7 @@ impl ClientStream for TcpStream {
     fn raw_fd(&self) -> i64 {
         std::os::fd::AsRawFd::as_raw_fd(self) as i64
     }
+    nonblocking_calls!(TcpStream);
 }
 
 #[cfg(unix)]
@@ -73,6 +98,7 @@ impl ClientStream for tokio::net::UnixStream {
     fn raw_fd(&self) -> i64 {
         std::os::fd::AsRawFd::as_raw_fd(self) as i64
     }
+    nonblocking_calls!(tokio::net::UnixStream);
 }
 
 async fn serve_connection<S: ClientStream>(mut stream: S, info: ClientInfo, shared: Arc<Shared>) {
@@ -87,6 +113,7 @@ async fn serve_connection<S: ClientStream>(mut stream: S, info: ClientInfo, shar
         tracing::debug!(client = client.id, "connection closed: {e}");
     }
     shared.clients.unregister(info.id);
+    shared.client_memory.forget(&info);
 }
 
 async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: &mut Client) -> std::io::Result<()> {
@@ -97,11 +124,24 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
     let mut monitor = None;
     let info = client.info.clone();
     let mut lookahead = Lookahead::default();
+    let mut resizer = Resizer::new(Instant::now());
+    // One timer for the buffers' looks, reset only when it fires (not once per turn).
+    let resize_timer = tokio::time::sleep_until(resizer.next().into());
+    tokio::pin!(resize_timer);
+    let mut limit_check = OutputLimitCheck::default();
     loop {
         let turn_started = super::busy_poll::turn_start();
-        // Execute every complete request already buffered.
+        let limit = shared.hot.output_limit(ClientClass::Normal);
+        let cap = buffers::output_cap(limit);
+        // Execute the complete requests already buffered, until their replies reach the cap:
+        // the rest wait until the client has taken some.
         let mut executed = false;
+        let mut paused = false;
         loop {
+            if output.len() >= cap {
+                paused = true;
+                break;
+            }
             let limits = Limits {
                 max_bulk_len: shared.hot.proto_max_bulk_len.load(Ordering::Relaxed) as i64,
                 authenticated: client.authenticated,
@@ -119,15 +159,14 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     parser.recycle(args);
                     if let Some(blocked) = client.blocked.take() {
                         // Earlier replies first; nothing after this request runs until it is answered.
-                        stream.write_all(&output).await?;
-                        output.clear();
+                        write_out(stream, shared, &mut output).await?;
                         let Some(reply) = wait_blocked(shared, client, blocked).await else { return Ok(()) };
                         write_reply(client, &reply, &mut output);
                         continue;
                     }
                     if let Some(request) = client.sync_request.take() {
                         // The connection is a replica's from here on.
-                        stream.write_all(&output).await?;
+                        write_out(stream, shared, &mut output).await?;
                         let rest = std::mem::take(&mut input);
                         let Some(tcp) = stream.tcp() else {
                             tracing::warn!(client = client.id, "a replica cannot sync over the unix socket");
@@ -141,7 +180,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     }
                     if client.close_after_reply {
                         shared.aof_flush();
-                        stream.write_all(&output).await?;
+                        write_out(stream, shared, &mut output).await?;
                         return Ok(());
                     }
                 }
@@ -150,7 +189,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     // Redis logs the protocol error, replies, then closes.
                     tracing::debug!(client = client.id, "{e}");
                     encode(&Reply::error(e.reply_text()), client.resp, &mut output);
-                    stream.write_all(&output).await?;
+                    write_out(stream, shared, &mut output).await?;
                     return Ok(());
                 }
             }
@@ -168,14 +207,17 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
             meta.resp = client.resp;
             meta.multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
         }
-        if !output.is_empty() {
-            shared.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
-            stream.write_all(&output).await?;
-            output.clear();
+        resizer.observe(&input, &output);
+        write_now(stream, shared, &mut output)?;
+        let now = Instant::now();
+        if limit_check.over(buffers::omem(output.len()), limit, now) {
+            info.buffers.pending_output.store(output.len() as u64, Ordering::Relaxed);
+            close_overflowed(client);
+            return Ok(());
         }
         // A request larger than client-query-buffer-limit: Redis closes without replying.
-        let limit = shared.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
-        if input.len() > limit {
+        let qbuf_limit = shared.hot.client_query_buffer_limit.load(Ordering::Relaxed) as usize;
+        if input.len() > qbuf_limit {
             tracing::warn!(client = client.id, "closing client that reached max query buffer length");
             return Ok(());
         }
@@ -183,9 +225,15 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
             // How much of this worker's time connections take: the busy-poll lead's gauge.
             super::busy_poll::add_busy(turn_started);
         }
-        if input.capacity() - input.len() < READ_CHUNK / 4 {
-            input.reserve(READ_CHUNK);
+        publish_buffers(shared, client, &input, &output);
+        if paused && output.len() < cap {
+            // The client took the output: go on with the requests already here.
+            tokio::task::yield_now().await;
+            continue;
         }
+        // Read only while output is under the cap (and no complete request waits).
+        let reading = !paused;
+        let read_size = if reading { buffers::prepare_read(&parser, &mut input, qbuf_limit) } else { 0 };
         let idle = shared.hot.timeout_secs.load(Ordering::Relaxed);
         let idle_timeout = async {
             if idle == 0 || client.monitor {
@@ -194,34 +242,34 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                 tokio::time::sleep(Duration::from_secs(idle)).await
             }
         };
+        let soft_deadline = limit_check.soft_deadline(limit);
+        let resize_armed = resizer.wanted(&input, &output);
         tokio::select! {
-            read = stream.read_buf(&mut input) => {
+            read = read_some(stream, &mut input, read_size), if reading => {
                 let n = read?;
                 if n == 0 {
                     return Ok(());
                 }
                 shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
-            event = next_monitor_event(&monitor) => match event {
-                MonitorEvent::Lines(lines) => {
-                    let m = monitor.as_ref().map(|s| s.monitor.clone()).expect("lines come from a monitor");
-                    // A monitor that stops reading must not hold this task in the write
-                    // past its limit: it is closed then.
-                    tokio::select! {
-                        written = stream.write_all(&lines) => written?,
-                        _ = m.overflowed() => {
-                            close_overflowed(client);
-                            return Ok(());
-                        }
-                        _ = info.kill.notified() => return Ok(()),
-                        _ = shared.shutdown.cancelled() => return Ok(()),
-                    }
-                }
+            writable = stream.writable(), if !output.is_empty() => writable?,
+            event = next_monitor_event(&monitor, output.len() < cap) => match event {
+                MonitorEvent::Lines(lines) => output.extend_from_slice(&lines),
                 MonitorEvent::Overflowed => {
                     close_overflowed(client);
                     return Ok(());
                 }
             },
+            _ = sleep_until(soft_deadline) => {}
+            _ = &mut resize_timer, if resize_armed => {
+                let idle = Duration::from_millis(info.idle_ms());
+                if resizer.resize(Instant::now(), idle, &parser, &mut input, &mut output) {
+                    parser.detach_args();
+                    lookahead.detach();
+                }
+                publish_buffers(shared, client, &input, &output);
+                resize_timer.as_mut().reset(resizer.next().into());
+            }
             _ = info.kill.notified() => return Ok(()),
             _ = shared.shutdown.cancelled() => return Ok(()),
             _ = idle_timeout => return Ok(()),
@@ -229,6 +277,64 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
         if info.killed.load(Ordering::Acquire) {
             return Ok(());
         }
+    }
+}
+
+/// Reads up to `max` bytes into `input` (as `read_buf`, but borrowing the stream shared, so
+/// that a wait for it to be writable can run beside it).
+async fn read_some<S: ClientStream>(stream: &S, input: &mut BytesMut, max: usize) -> std::io::Result<usize> {
+    loop {
+        stream.readable().await?;
+        match stream.try_read_buf(&mut input.limit(max)) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            read => return read,
+        }
+    }
+}
+
+/// Writes what the socket takes now without waiting; the rest stays in `output`.
+fn write_now<S: ClientStream>(stream: &S, shared: &Shared, output: &mut BytesMut) -> std::io::Result<()> {
+    while !output.is_empty() {
+        match stream.try_write(output) {
+            Ok(n) => {
+                shared.stats.total_net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                output.advance(n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
+    if output.is_empty() {
+        // Back to the start of its allocation, for the next batch.
+        output.clear();
+    }
+    Ok(())
+}
+
+/// Writes all of `output`, waiting for the client to take it.
+async fn write_out<S: ClientStream>(stream: &mut S, shared: &Shared, output: &mut BytesMut) -> std::io::Result<()> {
+    shared.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+    stream.write_all(output).await?;
+    output.clear();
+    Ok(())
+}
+
+/// Publishes the connection's buffer figures, and evicts clients if together they now hold
+/// more than `maxmemory-clients`.
+fn publish_buffers(shared: &Shared, client: &Client, input: &BytesMut, output: &BytesMut) {
+    let multi_mem = client.multi.as_ref().map_or(0, |m| m.memory());
+    let limit = shared.hot.maxmemory_clients.load(Ordering::Relaxed);
+    let now_secs = shared.store.coarse_now_ms() / 1000;
+    let figures = buffers::BufferSnapshot::of(input, output, multi_mem);
+    if shared.client_memory.publish(&client.info, &figures, now_secs, limit) {
+        shared.client_memory.evict(&shared.clients, limit);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -277,10 +383,15 @@ fn write_reply(client: &mut Client, reply: &Reply, output: &mut BytesMut) {
     }
 }
 
-async fn next_monitor_event(monitor: &Option<super::monitor::Subscription<'_>>) -> MonitorEvent {
+/// The monitor's next lines while the connection takes more output, else only its overflow.
+async fn next_monitor_event(monitor: &Option<super::monitor::Subscription<'_>>, take_lines: bool) -> MonitorEvent {
     match monitor {
         None => std::future::pending().await,
-        Some(sub) => sub.monitor.next().await,
+        Some(sub) if take_lines => sub.monitor.next().await,
+        Some(sub) => {
+            sub.monitor.overflowed().await;
+            MonitorEvent::Overflowed
+        }
     }
 }
 

@@ -46,6 +46,18 @@ impl Lookahead {
         self.ahead.pop_front().map_or_else(|| parser.parse(input, limits), |(parsed, _)| parsed)
     }
 
+    /// Copies the arguments of the requests parsed ahead out of the read buffer, so that
+    /// replacing it (to shrink it) frees its allocation.
+    pub(super) fn detach(&mut self) {
+        for (parsed, _) in &mut self.ahead {
+            if let Ok(Some(args)) = parsed {
+                for a in args.iter_mut() {
+                    *a = Bytes::copy_from_slice(a);
+                }
+            }
+        }
+    }
+
     /// Called just before `args` executes: parses up to [`FAR`] requests ahead if `args` is a
     /// repeated keyed command, and prefetches their keys.
     pub(super) fn prepare(

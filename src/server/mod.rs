@@ -1,6 +1,7 @@
 //! The server: shared state, the accept loop, background cycles and shutdown.
 
 mod aof;
+mod buffers;
 mod busy_poll;
 mod cluster;
 mod connection;
@@ -12,6 +13,7 @@ mod persistence;
 mod stats;
 
 pub use aof::{Aof, AofInfo, RewriteOutcome};
+pub use buffers::{BufferFigures, ClientMemory};
 pub use busy_poll::BusyPoll;
 pub use cluster::ClusterNode;
 pub use listen::{adjust_open_files_limit, bind_listener, check_tcp_backlog, MAX_ACCEPTS_PER_CALL};
@@ -48,6 +50,21 @@ pub struct HotConfig {
     /// `busy-poll`, microseconds (see `busy_poll`).
     pub busy_poll_us: AtomicU64,
     pub min_replicas_to_write: AtomicU64,
+    /// `client-output-buffer-limit`, by `ClientClass`: hard, soft, soft seconds.
+    pub output_limits: [[AtomicU64; 3]; 3],
+    /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`); 0: none.
+    pub maxmemory_clients: AtomicU64,
+}
+
+impl HotConfig {
+    pub fn output_limit(&self, class: crate::config::ClientClass) -> crate::config::OutputBufferLimit {
+        let [hard, soft, secs] = &self.output_limits[class as usize];
+        crate::config::OutputBufferLimit {
+            hard_bytes: hard.load(Ordering::Relaxed),
+            soft_bytes: soft.load(Ordering::Relaxed),
+            soft_seconds: secs.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// Everything connections share. The order its locks are taken in is written down once, in
@@ -57,6 +74,8 @@ pub struct Shared {
     pub hot: HotConfig,
     pub store: Store,
     pub clients: ClientRegistry,
+    /// What clients' buffers hold together (`maxmemory-clients`, INFO).
+    pub client_memory: ClientMemory,
     /// Open client connections, counted from accept (`maxclients` is checked against this,
     /// before the connection's task registers it in `clients`).
     pub connections: AtomicUsize,
@@ -97,6 +116,7 @@ impl Shared {
             hot: HotConfig::default(),
             store,
             clients: ClientRegistry::default(),
+            client_memory: ClientMemory::default(),
             connections: AtomicUsize::new(0),
             stats: ServerStats::default(),
             command_stats: Default::default(),
@@ -137,6 +157,13 @@ impl Shared {
         h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
         h.busy_poll_us.store(c.busy_poll_us, Ordering::Relaxed);
         h.min_replicas_to_write.store(c.min_replicas_to_write, Ordering::Relaxed);
+        for (hot, class) in h.output_limits.iter().zip(crate::config::ClientClass::ALL) {
+            let limit = c.client_output_buffer_limit.of(class);
+            hot[0].store(limit.hard_bytes, Ordering::Relaxed);
+            hot[1].store(limit.soft_bytes, Ordering::Relaxed);
+            hot[2].store(limit.soft_seconds, Ordering::Relaxed);
+        }
+        h.maxmemory_clients.store(c.maxmemory_clients.bytes(c.maxmemory), Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
