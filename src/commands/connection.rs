@@ -329,6 +329,11 @@ fn publish_own_command(ctx: &Ctx) {
     ctx.client.info.meta.lock().last_cmd = ctx.client.last_cmd.map(|spec| (spec.name, spec.parent));
 }
 
+/// The running command's `argv-mem`: its arguments' lengths, as Redis's `argv_len_sum`.
+fn argv_mem(args: &[Bytes]) -> usize {
+    args.iter().map(Bytes::len).sum()
+}
+
 /// `CLIENT LIST [TYPE type] [ID id …]`
 fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut ids: Option<Vec<u64>> = None;
@@ -362,16 +367,16 @@ fn client_list(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if ids.as_ref().is_some_and(|ids| !ids.contains(&c.id)) {
             continue;
         }
-        out.push_str(&c.list_line());
+        out.push_str(&if c.id == ctx.client.id { c.list_line_running(argv_mem(args)) } else { c.list_line() });
         out.push('\n');
     }
     client_text(out)
 }
 
 /// `CLIENT INFO`
-fn client_info(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+fn client_info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     publish_own_command(ctx);
-    client_text(format!("{}\n", ctx.client.info.list_line()))
+    client_text(format!("{}\n", ctx.client.info.list_line_running(argv_mem(args))))
 }
 
 /// `CLIENT KILL ip:port` or `CLIENT KILL <filter> <value> …`

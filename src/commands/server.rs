@@ -604,8 +604,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("connected_clients", &shared.clients.count());
             w!("cluster_connections", &0);
             w!("maxclients", &config.maxclients);
-            w!("client_recent_max_input_buffer", &0);
-            w!("client_recent_max_output_buffer", &0);
+            let (max_input, max_output) = shared.client_memory.recent_max();
+            w!("client_recent_max_input_buffer", &max_input);
+            w!("client_recent_max_output_buffer", &max_output);
             w!("blocked_clients", &0);
             w!("tracking_clients", &0);
             w!("clients_in_timeout_table", &0);
@@ -635,6 +636,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("mem_allocator", &"jemalloc-5.3.0");
             w!("lazyfree_pending_objects", &0);
             w!("mem_not_counted_for_evict", &super::dispatch::not_counted(shared));
+            let (normal, replicas) = shared.client_memory.by_class(&shared.clients);
+            w!("mem_clients_slaves", &replicas);
+            w!("mem_clients_normal", &normal);
         }
         "persistence" => {
             out.push_str("# Persistence\r\n");
@@ -692,7 +696,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("expired_keys", &get(&ks.expired_keys));
             w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
             w!("evicted_keys", &get(&ks.evicted_keys));
-            w!("evicted_clients", &0);
+            w!("evicted_clients", &get(&shared.client_memory.evicted_clients));
             let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
             w!("keyspace_hits", &hits);
             w!("keyspace_misses", &misses);

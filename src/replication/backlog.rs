@@ -5,8 +5,9 @@
 //! One buffer serves both purposes, as Redis 7.0's shared replication buffer does: replicas
 //! do not get output buffers of their own, each one's sender reads the stream from its own
 //! offset. History is kept for `repl-backlog-size` bytes, and longer while a connected replica
-//! still needs it, up to [`REPLICA_BUFFER_HARD_LIMIT`] (Redis's `client-output-buffer-limit
-//! replica` hard limit); a replica further behind than that is dropped and must resync.
+//! still needs it, up to `hard_limit` (the `client-output-buffer-limit replica` hard limit,
+//! [`REPLICA_BUFFER_HARD_LIMIT`] by default); a replica further behind than that is dropped
+//! and must resync.
 //!
 //! Offsets are Redis's: `end` is `master_repl_offset`, the number of bytes ever appended, and
 //! the first byte held is at offset `first` (1-based; `end + 1` when nothing is held).
@@ -34,6 +35,8 @@ pub struct Backlog {
     pub selected_db: Option<usize>,
     /// The size to keep without replicas needing more (`repl-backlog-size`).
     pub size: u64,
+    /// How far behind a replica may fall (0: no limit).
+    pub hard_limit: u64,
 }
 
 /// A sender asked for history the backlog no longer holds.
@@ -43,7 +46,15 @@ pub struct Trimmed;
 impl Backlog {
     /// An empty backlog whose stream continues from `offset` (`master_repl_offset`).
     pub fn new(offset: u64, size: u64) -> Backlog {
-        Backlog { chunks: VecDeque::new(), tail: Vec::new(), first: offset + 1, end: offset, selected_db: None, size }
+        Backlog {
+            chunks: VecDeque::new(),
+            tail: Vec::new(),
+            first: offset + 1,
+            end: offset,
+            selected_db: None,
+            size,
+            hard_limit: REPLICA_BUFFER_HARD_LIMIT,
+        }
     }
 
     /// `master_repl_offset`.
@@ -111,7 +122,8 @@ impl Backlog {
             let len = front.len() as u64;
             let held_after = self.histlen() - len;
             let needed = oldest_needed.is_some_and(|o| o < self.first + len);
-            let over_hard_limit = held_after >= REPLICA_BUFFER_HARD_LIMIT.max(self.size);
+            let hard_limit = if self.hard_limit == 0 { u64::MAX } else { self.hard_limit };
+            let over_hard_limit = held_after >= hard_limit.max(self.size);
             if held_after < self.size || (needed && !over_hard_limit) {
                 break;
             }

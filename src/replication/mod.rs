@@ -123,6 +123,8 @@ pub struct Replication {
     /// History held beyond `repl-backlog-size` (for replicas behind), readable without the
     /// lock: like Redis's replica output buffers, not counted for eviction.
     held_beyond_size: AtomicU64,
+    /// `client-output-buffer-limit replica` hard limit (see `Backlog::hard_limit`).
+    replica_hard_limit: AtomicU64,
     /// Local write effects are appended to the backlog (a primary with a backlog).
     feeding: AtomicBool,
     /// This server replicates a primary (REPLICAOF host port).
@@ -182,6 +184,7 @@ impl Default for Replication {
             backlog: Mutex::new(None),
             offset: AtomicU64::new(0),
             held_beyond_size: AtomicU64::new(0),
+            replica_hard_limit: AtomicU64::new(backlog::REPLICA_BUFFER_HARD_LIMIT),
             feeding: AtomicBool::new(false),
             is_replica: AtomicBool::new(false),
             grown: Notify::new(),
@@ -376,6 +379,11 @@ impl Replication {
         b.read_from(from, out)
     }
 
+    /// Sets how far behind a replica may fall before it is dropped (applied at the next trim).
+    pub fn set_replica_hard_limit(&self, bytes: u64) {
+        self.replica_hard_limit.store(bytes, Ordering::Relaxed);
+    }
+
     /// Lets go of history nobody needs any more (called after sends and from the cron).
     pub fn trim(&self, backlog_size: u64) {
         let oldest = self.replicas.lock().iter().map(|r| r.next_offset.load(Ordering::Relaxed)).min();
@@ -383,6 +391,7 @@ impl Replication {
         let mut b = self.backlog.lock();
         if let Some(b) = b.as_mut() {
             b.size = backlog_size;
+            b.hard_limit = self.replica_hard_limit.load(Ordering::Relaxed);
             b.trim(oldest.filter(|&o| o != u64::MAX));
             self.held_beyond_size.store(b.histlen().saturating_sub(b.size), Ordering::Relaxed);
         }

@@ -163,6 +163,7 @@ impl Shared {
             hot[1].store(limit.soft_bytes, Ordering::Relaxed);
             hot[2].store(limit.soft_seconds, Ordering::Relaxed);
         }
+        self.repl.set_replica_hard_limit(c.client_output_buffer_limit.replica.hard_bytes);
         h.maxmemory_clients.store(c.maxmemory_clients.bytes(c.maxmemory), Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
