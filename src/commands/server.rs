@@ -334,26 +334,42 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
 }
 
-/// `DEBUG SLEEP seconds` (and `DEBUG HELP`), allowed by `enable-debug-command` (checked by the
-/// dispatcher, before auth, as Redis's `CMD_PROTECTED`). The other subcommands of Redis's DEBUG
-/// are not implemented and answer as unknown ones. In Redis the sleep stops the whole server;
-/// here it stops only the calling client (the wait is offloaded).
+/// `DEBUG <subcommand>`, allowed by `enable-debug-command` (checked by the dispatcher, before
+/// auth, as Redis's `CMD_PROTECTED`): SLEEP, OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE,
+/// CHANGE-REPL-ID, QUICKLIST-PACKED-THRESHOLD and HELP. Redis's other subcommands are not
+/// implemented and answer as unknown ones. In Redis SLEEP stops the whole server; here it
+/// stops only the calling client (the wait is offloaded).
 fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if is(&args[1], "help") && args.len() == 2 {
+    let sub = |name: &str, arity: usize| is(&args[1], name) && args.len() == arity;
+    if sub("help", 2) {
         return help_reply(
             "debug",
             &[
+                "CHANGE-REPL-ID",
+                "    Change the replication IDs of the instance.",
+                "    Dangerous: should be used only for testing the replication subsystem.",
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
                 "DIGEST-VALUE <key> [<key> ...]",
                 "    Output a hex signature of the values of all the specified keys.",
+                "OBJECT <key>",
+                "    Show low level info about `key` and associated value.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
+                "QUICKLIST-PACKED-THRESHOLD <size>",
+                "    Sets the threshold for elements to be inserted as plain vs packed nodes",
+                "    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.",
             ],
         );
     }
     if is(&args[1], "digest-value") {
         return digest_values(ctx, &args[2..]);
     }
-    if is(&args[1], "sleep") && args.len() == 3 {
+    if sub("sleep", 3) {
         // `strtod` of the argument: its longest numeric prefix, 0 if none, as Redis reads it.
         let seconds = float_prefix(&args[2]);
         if seconds > 0.0 {
@@ -362,7 +378,99 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         return Reply::OK;
     }
+    if sub("object", 3) {
+        return debug_object(ctx, &args[2]);
+    }
+    if sub("digest", 2) {
+        // Every key is read: off this worker, from a snapshot (no shard is held for long).
+        let store = &ctx.shared.store;
+        return crate::blocking::offload(|| dataset_digest(&store.snapshot()));
+    }
+    if sub("set-active-expire", 3) {
+        // `atoi`: anything that does not start with a non-zero number turns it off.
+        ctx.shared.active_expire.store(float_prefix(&args[2]) as i64 != 0, Ordering::Relaxed);
+        return Reply::OK;
+    }
+    if sub("change-repl-id", 2) {
+        ctx.shared.repl.change_ids();
+        return Reply::OK;
+    }
+    if sub("quicklist-packed-threshold", 3) {
+        // Lists do not exist here, so the threshold has nothing to act on; the argument is
+        // still checked as Redis checks it.
+        let valid = crate::config::parse_memory(&args::lossy(&args[2])).is_some_and(|n| n <= (1 << 32) - (1 << 20));
+        if !valid {
+            return Reply::err("ERR argument must be a memory value bigger than 1 and smaller than 4gb");
+        }
+        return Reply::OK;
+    }
     Reply::error(errors::subcommand_syntax(&args[1], "debug"))
+}
+
+/// `DEBUG OBJECT key`: Redis's line about the value; the address is the entry's in our store.
+fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
+    let db = ctx.db();
+    let now = ctx.ks.store().coarse_now_ms();
+    let compress = ctx.shared.config.read().rdbcompression;
+    let shared_ints = ctx.shared.hot.maxmemory.load(Ordering::Relaxed) == 0
+        || !(ctx.ks.store().eviction_policy().is_lfu() || ctx.ks.store().eviction_policy().is_lru());
+    let Some(e) = ctx.ks.peek(db, key) else { return Reply::err("ERR no such key") };
+    let refcount = match e.value {
+        crate::store::Value::Int(n) if (0..10_000).contains(&n) && shared_ints => i32::MAX as i64,
+        _ => 1,
+    };
+    // `rdbSavedObjectLen`: the value as the RDB file writes it (no type byte, no footer).
+    let payload = crate::persistence::dump::dump_payload(crate::persistence::rdb_file::rdb_str(&e.value), compress);
+    Reply::Simple(
+        format!(
+            "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+            e as *const _,
+            e.value.encoding(),
+            payload.len() - 11,
+            e.access & ((1 << 24) - 1),
+            crate::store::idle_ms(e.access, now) / 1000,
+        )
+        .into(),
+    )
+}
+
+/// `DEBUG DIGEST`: Redis's `computeDatasetDigest` — per non-empty database its number mixed
+/// in, then the SHA-1 of each key's digest (the key mixed, then its value as DIGEST-VALUE
+/// makes it) XORed in, so the order keys are visited in does not matter. 40 zeros for no keys.
+fn dataset_digest(snapshot: &crate::store::Snapshot) -> Reply {
+    let mut digest = [0u8; 20];
+    for db in 0..snapshot.databases() {
+        if snapshot.db_len(db) == 0 {
+            continue;
+        }
+        mix_digest(&mut digest, &(db as u32).to_be_bytes());
+        for entry in snapshot.db(db) {
+            let mut one = [0u8; 20];
+            mix_digest(&mut one, &entry.key);
+            mix_value_digest(&mut one, &entry.value, entry.expire_at != 0);
+            xor_digest(&mut digest, &one);
+        }
+    }
+    hex_reply(digest)
+}
+
+/// Redis's `xorObjectDigest` of a string value into `digest`.
+fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires: bool) {
+    if let Some(bytes) = value.as_bytes() {
+        mix_digest(digest, &0u32.to_be_bytes());
+        mix_digest(digest, &bytes);
+        if expires {
+            xor_digest(digest, b"!!expire!!");
+        }
+    }
+}
+
+fn hex_reply(digest: [u8; 20]) -> Reply {
+    let mut hex = String::with_capacity(40);
+    for byte in digest {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Reply::Simple(hex.into())
 }
 
 /// `DEBUG DIGEST-VALUE key …`: each key's digest as Redis's `xorObjectDigest` makes it (SHA-1
@@ -374,12 +482,14 @@ fn digest_values(ctx: &mut Ctx, keys: &[Bytes]) -> Reply {
     Reply::Array(keys.iter().map(|key| value_digest(ctx.ks, db, key)).collect())
 }
 
-/// The keys DEBUG reads (DIGEST-VALUE's), locked for it but not declared: Redis's DEBUG has
+/// The keys DEBUG reads (DIGEST-VALUE's, OBJECT's), locked for it but not declared: Redis's DEBUG has
 /// none, so cluster mode never redirects it (`--cluster fix` asks a node that is not the
 /// slot's owner).
 fn debug_keys(args: &[Bytes]) -> Vec<usize> {
     if args.len() > 2 && is(&args[1], "digest-value") {
         (2..args.len()).collect()
+    } else if args.len() == 3 && is(&args[1], "object") {
+        vec![2]
     } else {
         Vec::new()
     }
@@ -388,19 +498,13 @@ fn debug_keys(args: &[Bytes]) -> Vec<usize> {
 /// One key's [`digest_values`] entry.
 fn value_digest(ks: &mut crate::store::Locked, db: usize, key: &[u8]) -> Reply {
     let mut digest = [0u8; 20];
-    // Strings only exist yet: their type is 0 (`OBJ_STRING`), an int is mixed as its text.
-    if let Some(value) = ks.peek(db, key).and_then(|e| e.value.as_bytes()) {
-        mix_digest(&mut digest, &0u32.to_be_bytes());
-        mix_digest(&mut digest, &value);
-        if ks.expire_at(db, key).is_some_and(|at| at != 0) {
-            xor_digest(&mut digest, b"!!expire!!");
-        }
+    if let Some(e) = ks.peek(db, key) {
+        let value = e.value.clone();
+        let expires = ks.expire_at(db, key).is_some_and(|at| at != 0);
+        // Strings only exist yet: their type is 0 (`OBJ_STRING`), an int is mixed as its text.
+        mix_value_digest(&mut digest, &value, expires);
     }
-    let mut hex = String::with_capacity(40);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    Reply::Simple(hex.into())
+    hex_reply(digest)
 }
 
 /// Redis's `xorDigest`: XORs the SHA-1 of `data` into `digest`.

@@ -480,6 +480,12 @@ impl Replication {
         }
     }
 
+    /// `DEBUG CHANGE-REPL-ID`: a new replication id, and no previous one
+    /// (`changeReplicationId` + `clearReplicationId2`).
+    pub fn change_ids(&self) {
+        self.shift_ids_for_new_history();
+    }
+
     fn shift_ids_for_new_history(&self) {
         let mut ids = self.ids.lock();
         ids.replid = random_replid();

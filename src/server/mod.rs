@@ -76,6 +76,8 @@ pub struct Shared {
     pub clients: ClientRegistry,
     /// What clients' buffers hold together (`maxmemory-clients`, INFO).
     pub client_memory: ClientMemory,
+    /// The active expiry cycle runs (`DEBUG SET-ACTIVE-EXPIRE 0` stops it).
+    pub active_expire: AtomicBool,
     /// Open client connections, counted from accept (`maxclients` is checked against this,
     /// before the connection's task registers it in `clients`).
     pub connections: AtomicUsize,
@@ -117,6 +119,7 @@ impl Shared {
             store,
             clients: ClientRegistry::default(),
             client_memory: ClientMemory::default(),
+            active_expire: AtomicBool::new(true),
             connections: AtomicUsize::new(0),
             stats: ServerStats::default(),
             command_stats: Default::default(),
@@ -362,8 +365,10 @@ async fn server_cron(shared: Arc<Shared>) {
         tokio::time::sleep(period).await;
         shared.store.refresh_coarse_clock();
         // Redis gives the slow cycle 25% of a tick; run it off the async workers.
-        let s = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
+        if shared.active_expire.load(Ordering::Relaxed) {
+            let s = shared.clone();
+            let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
+        }
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
         // Neither does file I/O on this worker: save points start a background save, and the
