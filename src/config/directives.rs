@@ -714,8 +714,7 @@ pub static DIRECTIVES: &[Directive] = &[
         num(v, Num::memory(1 << 20, LONG_MAX).unsigned())? as u64),
     field!("maxmemory-clients", |c| MaxmemoryClients::SPEC.show(c.maxmemory_clients.raw()), |c, v| c
         .maxmemory_clients =
-        MaxmemoryClients::from_raw(num(v, MaxmemoryClients::SPEC)?))
-    .status(Status::Pending("accepted, enforcement in progress (issue 16 item 4)")),
+        MaxmemoryClients::from_raw(num(v, MaxmemoryClients::SPEC)?)),
     field!("repl-backlog-ttl", |c| c.repl_backlog_ttl.to_string(), |c, v| c.repl_backlog_ttl =
         num(v, Num::LONG)? as u64),
     field!("auto-aof-rewrite-min-size", |c| c.auto_aof_rewrite_min_size.to_string(), |c, v| c
@@ -770,8 +769,7 @@ pub static DIRECTIVES: &[Directive] = &[
     field!("client-output-buffer-limit", |c| c.client_output_buffer_limit.show(), |c, v| c
         .client_output_buffer_limit
         .update(v)?)
-    .flags(MULTI_ARG)
-    .status(Status::Pending("accepted, enforcement in progress (issue 16 item 4)")),
+    .flags(MULTI_ARG),
     field!("oom-score-adj-values", |c| c.oom_score_adj_values.map(|v| v.to_string()).join(" "), |c, v| c
         .oom_score_adj_values =
         oom_score_adj_values(v)?)
