@@ -181,6 +181,11 @@ impl OutputLimitCheck {
         false
     }
 
+    /// Whether the soft limit's time is being counted.
+    pub(super) fn counting(&self) -> bool {
+        self.soft_since.is_some()
+    }
+
     /// When the soft limit will have been exceeded long enough, while it is.
     pub(super) fn soft_deadline(&self, limit: OutputBufferLimit) -> Option<Instant> {
         self.soft_since.map(|since| since + Duration::from_secs(limit.soft_seconds) + Duration::from_millis(1))

@@ -209,8 +209,10 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
         }
         resizer.observe(&input, &output);
         write_now(stream, shared, &mut output)?;
-        let now = Instant::now();
-        if limit_check.over(buffers::omem(output.len()), limit, now) {
+        // Only output waiting past the static 16 KB (or a soft limit's count running) needs
+        // the clock: a client that takes its replies pays nothing here.
+        let omem = buffers::omem(output.len());
+        if (omem > 0 || limit_check.counting()) && limit_check.over(omem, limit, Instant::now()) {
             info.buffers.pending_output.store(output.len() as u64, Ordering::Relaxed);
             close_overflowed(client);
             return Ok(());
