@@ -52,6 +52,12 @@ fn debug_subcommands_answer_as_redis_server_does() {
         &["DEBUG", "CHANGE-REPL-ID"],
         &["DEBUG", "CHANGE-REPL-ID", "x"],
         &["DEBUG", "nosuch"],
+        // Inside a transaction that holds another key's shard.
+        &["MULTI"],
+        &["SET", "k2", "v2"],
+        &["DEBUG", "DIGEST"],
+        &["EXEC"],
+        &["DEBUG", "DIGEST"],
     ];
     for cmd in script {
         assert_eq!(call(&mut f, cmd), call(&mut r, cmd), "{cmd:?}");

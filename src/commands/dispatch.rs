@@ -304,7 +304,14 @@ fn lock_for_exec<'s>(shared: &'s Shared, client: &Client) -> Locked<'s> {
     let Some(multi) = client.multi.as_ref().filter(|m| !m.aborted) else {
         return shared.store.lock_none();
     };
-    if multi.queue.iter().any(|(spec, _)| spec.flags.has(Flags::ALL_SHARDS) || spec.flags.has(Flags::WALKS_SHARDS)) {
+    // DEBUG DIGEST walks the keyspace as a WALKS_SHARDS command does (its other subcommands
+    // do not, so the flag is not on DEBUG).
+    let walks = |spec: &CommandSpec, args: &[Bytes]| {
+        spec.flags.has(Flags::ALL_SHARDS)
+            || spec.flags.has(Flags::WALKS_SHARDS)
+            || (spec.name == "debug" && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"digest")))
+    };
+    if multi.queue.iter().any(|(spec, args)| walks(spec, args)) {
         return shared.store.lock_all();
     }
     let queued = multi.queue.iter().flat_map(|(spec, args)| {

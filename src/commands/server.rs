@@ -382,9 +382,10 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return debug_object(ctx, &args[2]);
     }
     if sub("digest", 2) {
-        // Every key is read: off this worker, from a snapshot (no shard is held for long).
-        let store = &ctx.shared.store;
-        return crate::blocking::offload(|| dataset_digest(&store.snapshot()));
+        // Every key is read: off this worker, one shard at a time (every shard inside EXEC).
+        let ks = &mut *ctx.ks;
+        let databases = ctx.shared.store.databases();
+        return crate::blocking::offload(|| dataset_digest(ks, databases));
     }
     if sub("set-active-expire", 3) {
         // `atoi`: anything that does not start with a non-zero number turns it off.
@@ -436,19 +437,27 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
 
 /// `DEBUG DIGEST`: Redis's `computeDatasetDigest` — per non-empty database its number mixed
 /// in, then the SHA-1 of each key's digest (the key mixed, then its value as DIGEST-VALUE
-/// makes it) XORed in, so the order keys are visited in does not matter. 40 zeros for no keys.
-fn dataset_digest(snapshot: &crate::store::Snapshot) -> Reply {
+/// makes it) XORed in, so the order keys are visited in does not matter. 40 zeros for no
+/// keys. Outside EXEC it is not a consistent cut (see `Locked::for_each_table`).
+fn dataset_digest(ks: &mut crate::store::Locked, databases: usize) -> Reply {
     let mut digest = [0u8; 20];
-    for db in 0..snapshot.databases() {
-        if snapshot.db_len(db) == 0 {
-            continue;
-        }
-        mix_digest(&mut digest, &(db as u32).to_be_bytes());
-        for entry in snapshot.db(db) {
-            let mut one = [0u8; 20];
-            mix_digest(&mut one, &entry.key);
-            mix_value_digest(&mut one, &entry.value, entry.expire_at != 0);
-            xor_digest(&mut digest, &one);
+    for db in 0..databases {
+        let mut db_digest = [0u8; 20];
+        let mut keys = 0;
+        ks.for_each_table(db, |table| {
+            for (key, entry) in table.iter() {
+                let mut one = [0u8; 20];
+                mix_digest(&mut one, key);
+                mix_value_digest(&mut one, &entry.value, table.expire_at(key) != 0);
+                xor_digest(&mut db_digest, &one);
+                keys += 1;
+            }
+        });
+        if keys > 0 {
+            // `mixDigest(final, db)` then `xorDigest(final, key digest)` for each key: the
+            // XORs commute with nothing before them, so they can be gathered first.
+            mix_digest(&mut digest, &(db as u32).to_be_bytes());
+            digest.iter_mut().zip(db_digest).for_each(|(d, k)| *d ^= k);
         }
     }
     hex_reply(digest)
