@@ -52,6 +52,12 @@ fn debug_subcommands_answer_as_redis_server_does() {
         &["DEBUG", "CHANGE-REPL-ID"],
         &["DEBUG", "CHANGE-REPL-ID", "x"],
         &["DEBUG", "nosuch"],
+        &["DEBUG", "RELOAD", "bogus"],
+        &["DEBUG", "RELOAD"],
+        &["DEBUG", "DIGEST"],
+        &["DEBUG", "RELOAD", "NOSAVE"],
+        &["DEBUG", "DIGEST"],
+        &["DBSIZE"],
         // Inside a transaction that holds another key's shard.
         &["MULTI"],
         &["SET", "k2", "v2"],
@@ -95,4 +101,29 @@ fn change_repl_id_and_set_active_expire_take_effect() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(expired_keys(&mut c), "1");
+}
+
+#[test]
+fn reload_keeps_the_dataset_and_refuses_what_it_does_not_do() {
+    let server = TestServer::with_config(|c| c.enable_debug_command = "yes".into());
+    let mut c = server.connect();
+    for i in 0..200 {
+        let key = format!("key:{i}");
+        assert_eq!(call(&mut c, &["SET", &key, &"v".repeat(i), "EX", "1000"]), "+OK\r\n");
+    }
+    let digest = call(&mut c, &["DEBUG", "DIGEST"]);
+    assert_eq!(call(&mut c, &["DEBUG", "RELOAD"]), "+OK\r\n");
+    assert_eq!(call(&mut c, &["DEBUG", "DIGEST"]), digest);
+    assert_eq!(call(&mut c, &["DBSIZE"]), ":200\r\n");
+    // NOSAVE loads what the file holds: a key written since is gone.
+    assert_eq!(call(&mut c, &["SET", "later", "x"]), "+OK\r\n");
+    assert_eq!(call(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]), "+OK\r\n");
+    assert_eq!(call(&mut c, &["EXISTS", "later"]), ":0\r\n");
+    assert_eq!(
+        call(&mut c, &["DEBUG", "RELOAD", "MERGE"]),
+        "-ERR DEBUG RELOAD MERGE and NOFLUSH are not supported\r\n"
+    );
+    assert_eq!(call(&mut c, &["MULTI"]), "+OK\r\n");
+    assert_eq!(call(&mut c, &["DEBUG", "RELOAD"]), "+QUEUED\r\n");
+    assert_eq!(call(&mut c, &["EXEC"]), "*1\r\n-ERR DEBUG RELOAD is not supported inside MULTI\r\n");
 }

@@ -335,8 +335,8 @@ fn save(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 }
 
 /// `DEBUG <subcommand>`, allowed by `enable-debug-command` (checked by the dispatcher, before
-/// auth, as Redis's `CMD_PROTECTED`): SLEEP, OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE,
-/// CHANGE-REPL-ID, QUICKLIST-PACKED-THRESHOLD and HELP. Redis's other subcommands are not
+/// auth, as Redis's `CMD_PROTECTED`): SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD,
+/// SET-ACTIVE-EXPIRE, CHANGE-REPL-ID, QUICKLIST-PACKED-THRESHOLD and HELP. Redis's other subcommands are not
 /// implemented and answer as unknown ones. In Redis SLEEP stops the whole server; here it
 /// stops only the calling client (the wait is offloaded).
 fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -354,6 +354,9 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 "    Output a hex signature of the values of all the specified keys.",
                 "OBJECT <key>",
                 "    Show low level info about `key` and associated value.",
+                "RELOAD [option ...]",
+                "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+                "    * NOSAVE: the database will be loaded from an existing RDB file.",
                 "SLEEP <seconds>",
                 "    Stop the server for <seconds>. Decimals allowed.",
                 "SET-ACTIVE-EXPIRE <0|1>",
@@ -387,6 +390,9 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let databases = ctx.shared.store.databases();
         return crate::blocking::offload(|| dataset_digest(ks, databases));
     }
+    if is(&args[1], "reload") {
+        return debug_reload(ctx, &args[2..]);
+    }
     if sub("set-active-expire", 3) {
         // `atoi`: anything that does not start with a non-zero number turns it off.
         ctx.shared.active_expire.store(float_prefix(&args[2]) as i64 != 0, Ordering::Relaxed);
@@ -406,6 +412,52 @@ fn debug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::OK;
     }
     Reply::error(errors::subcommand_syntax(&args[1], "debug"))
+}
+
+/// `DEBUG RELOAD [NOSAVE]`: saves the RDB file (unless NOSAVE), loads it aside, and swaps it
+/// in for the whole keyspace at once, so no client sees it empty or half loaded (Redis stops
+/// everyone instead). Writes that land between the save and the swap are lost, as the file
+/// does not have them. MERGE and NOFLUSH are refused; so is RELOAD inside MULTI, whose locks
+/// the save would wait for.
+fn debug_reload(ctx: &mut Ctx, options: &[Bytes]) -> Reply {
+    let mut save = true;
+    for opt in options {
+        if is(opt, "nosave") {
+            save = false;
+        } else if is(opt, "merge") || is(opt, "noflush") {
+            return Reply::err("ERR DEBUG RELOAD MERGE and NOFLUSH are not supported");
+        } else {
+            return Reply::err("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.");
+        }
+    }
+    if ctx.client.in_exec {
+        return Reply::err("ERR DEBUG RELOAD is not supported inside MULTI");
+    }
+    let shared = ctx.shared;
+    crate::blocking::offload(|| {
+        if save && shared.save_now().is_err() {
+            // Redis replies a bare `-ERR` and leaves the reason to the log, as SAVE.
+            return Reply::err("ERR");
+        }
+        let store = &shared.store;
+        let aside = crate::store::Store::new(store.databases(), store.shard_count(), store.clock.clone());
+        aside.set_eviction_policy(store.eviction_policy());
+        let options = {
+            let c = shared.config.read();
+            crate::persistence::rdb_file::LoadOptions {
+                verify_checksum: c.rdbchecksum,
+                key_delay_us: 0,
+                keep_expired: false,
+            }
+        };
+        if let Err(e) = crate::persistence::rdb_file::load(&aside, &shared.rdb_path(), options, |_, _| {}) {
+            tracing::warn!("DEBUG RELOAD could not load the RDB file: {e}");
+            return Reply::err("ERR Error trying to load the RDB dump, check server logs.");
+        }
+        store.lock_all().replace_all_from(&aside);
+        tracing::warn!("DB reloaded by DEBUG RELOAD");
+        Reply::OK
+    })
 }
 
 /// `DEBUG OBJECT key`: Redis's line about the value; the address is the entry's in our store.
