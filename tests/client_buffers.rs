@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{resp, Conn, TestServer};
+use common::process::ServerProcess;
+use common::{resp, Conn, TempDir, TestServer};
 use std::io::Read;
 use std::time::{Duration, Instant};
 
@@ -58,6 +59,23 @@ fn a_client_that_stops_reading_is_closed_at_the_hard_limit() {
     let mut sink = Vec::new();
     let _ = slow.stream.read_to_end(&mut sink);
     assert!(sink.len() < 1000 * VALUE, "{} bytes", sink.len());
+}
+
+#[test]
+fn the_limit_from_the_command_line_closes_with_redis_s_log_line() {
+    let dir = TempDir::new("obuf-log");
+    let server = ServerProcess::ferrocache(&dir.0, &["--client-output-buffer-limit", "normal", "1mb", "0", "0"]);
+    let mut admin = Conn::new(server.addr);
+    admin.roundtrip(&[b"CLIENT", b"SETNAME", b"admin"], b"+OK\r\n");
+    admin.roundtrip(&[b"SET", b"v", &vec![b'v'; VALUE]], b"+OK\r\n");
+    let mut slow = Conn::new(server.addr);
+    slow.roundtrip(&[b"CLIENT", b"SETNAME", b"slow"], b"+OK\r\n");
+    slow.send(&resp(&[b"GET", b"v"]).repeat(1000));
+    wait_until("the slow client is closed", || client_field(&mut admin, "slow", "id").is_none());
+    let expected = "scheduled to be closed ASAP for overcoming of output buffer limits.";
+    wait_until("the closing is logged", || {
+        server.log_text().lines().any(|l| l.contains(" name=slow ") && l.ends_with(expected))
+    });
 }
 
 #[test]
