@@ -244,12 +244,6 @@ impl ClientInfo {
         self.last_active_ms.store(self.created.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
-    /// Milliseconds since the last command.
-    pub fn idle_ms(&self) -> u64 {
-        let now = self.created.elapsed().as_millis() as u64;
-        now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed))
-    }
-
     pub fn idle_secs(&self) -> u64 {
         let now = self.created.elapsed().as_millis() as u64;
         now.saturating_sub(self.last_active_ms.load(Ordering::Relaxed)) / 1000

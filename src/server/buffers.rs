@@ -73,18 +73,25 @@ pub(super) struct Resizer {
     next: Instant,
     input_peak: usize,
     output_peak: usize,
+    /// A turn ran (bytes read, a command run, output written) since the last look.
+    active: bool,
+    /// The last look that found the connection active (Redis's `lastinteraction`, to the
+    /// second as Redis has it): a client sending a big argument slowly is not idle.
+    last_active: Instant,
 }
 
 impl Resizer {
     pub(super) fn new(now: Instant) -> Resizer {
-        Resizer { next: now + RESIZE_PERIOD, input_peak: 0, output_peak: 0 }
+        Resizer { next: now + RESIZE_PERIOD, input_peak: 0, output_peak: 0, active: false, last_active: now }
     }
 
-    /// Notes how full the buffers are now (after a read, before a write).
+    /// Notes how full the buffers are now (after a read, before a write), and whether the
+    /// client did anything since the last turn.
     #[inline]
-    pub(super) fn observe(&mut self, input: &BytesMut, output: &BytesMut) {
+    pub(super) fn observe(&mut self, input: &BytesMut, output: &BytesMut, interacted: bool) {
         self.input_peak = self.input_peak.max(input.len());
         self.output_peak = self.output_peak.max(output.len());
+        self.active |= interacted;
     }
 
     /// When the next look is due.
@@ -106,11 +113,14 @@ impl Resizer {
     pub(super) fn resize(
         &mut self,
         now: Instant,
-        idle: Duration,
         parser: &RequestParser,
         input: &mut BytesMut,
         output: &mut BytesMut,
     ) -> bool {
+        if std::mem::take(&mut self.active) {
+            self.last_active = now;
+        }
+        let idle = now.duration_since(self.last_active);
         let mut replaced = false;
         let pending_arg = parser.pending_bulk_len(input).map_or(0, |rest| input.len() + rest as usize);
         if input.capacity() - input.len() > RESIZE_MIN_WASTE {
@@ -382,21 +392,24 @@ mod tests {
         let mut input = BytesMut::with_capacity(1 << 20);
         input.extend_from_slice(b"*1\r\n$4\r\nPI");
         let mut output = BytesMut::with_capacity(1 << 20);
-        resizer.observe(&input, &output);
-        resizer.resize(t0, Duration::ZERO, &parser, &mut input, &mut output);
+        resizer.observe(&input, &output, true);
+        resizer.resize(t0, &parser, &mut input, &mut output);
         assert!(input.capacity() < RESIZE_THRESHOLD, "{}", input.capacity());
         assert_eq!(&input[..], b"*1\r\n$4\r\nPI");
         assert_eq!(output.capacity(), 0);
-        // Idle: freed down to what it holds.
+        // Active a second ago (at the last look): kept. Idle for more than 2 s: freed down to
+        // what it holds.
         let mut input = BytesMut::with_capacity(READ_CHUNK);
-        resizer.resize(t0, Duration::from_secs(3), &parser, &mut input, &mut output);
+        resizer.resize(t0 + Duration::from_secs(2), &parser, &mut input, &mut output);
+        assert_eq!(input.capacity(), READ_CHUNK);
+        resizer.resize(t0 + Duration::from_secs(3), &parser, &mut input, &mut output);
         assert_eq!(input.capacity(), 0);
         // Busy and near its peak: kept.
         let mut input = BytesMut::with_capacity(64 << 10);
         input.extend_from_slice(&[b'x'; 40 << 10]);
-        resizer.observe(&input, &output);
+        resizer.observe(&input, &output, true);
         input.clear();
-        resizer.resize(t0, Duration::ZERO, &parser, &mut input, &mut output);
+        resizer.resize(t0 + Duration::from_secs(4), &parser, &mut input, &mut output);
         assert_eq!(input.capacity(), 64 << 10);
     }
 

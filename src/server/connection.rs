@@ -129,6 +129,8 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
     let resize_timer = tokio::time::sleep_until(resizer.next().into());
     tokio::pin!(resize_timer);
     let mut limit_check = OutputLimitCheck::default();
+    // Bytes came in or went out since the last turn (for the buffers' idle time).
+    let mut interacted = false;
     loop {
         let turn_started = super::busy_poll::turn_start();
         let limit = shared.hot.output_limit(ClientClass::Normal);
@@ -207,7 +209,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
             meta.resp = client.resp;
             meta.multi = client.multi.as_ref().map_or(-1, |m| m.queue.len() as i64);
         }
-        resizer.observe(&input, &output);
+        resizer.observe(&input, &output, executed || std::mem::take(&mut interacted));
         write_now(stream, shared, &mut output)?;
         // Only output waiting past the static 16 KB (or a soft limit's count running) needs
         // the clock: a client that takes its replies pays nothing here.
@@ -253,8 +255,12 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     return Ok(());
                 }
                 shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                interacted = true;
             }
-            writable = stream.writable(), if !output.is_empty() => writable?,
+            writable = stream.writable(), if !output.is_empty() => {
+                writable?;
+                interacted = true;
+            }
             event = next_monitor_event(&monitor, output.len() < cap) => match event {
                 MonitorEvent::Lines(lines) => output.extend_from_slice(&lines),
                 MonitorEvent::Overflowed => {
@@ -264,8 +270,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
             },
             _ = sleep_until(soft_deadline) => {}
             _ = &mut resize_timer, if resize_armed => {
-                let idle = Duration::from_millis(info.idle_ms());
-                if resizer.resize(Instant::now(), idle, &parser, &mut input, &mut output) {
+                if resizer.resize(Instant::now(), &parser, &mut input, &mut output) {
                     parser.detach_args();
                     lookahead.detach();
                 }
