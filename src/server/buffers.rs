@@ -277,6 +277,19 @@ pub struct ClientMemory {
 
 const PEAK_SLOTS: usize = 8;
 
+/// The smallest `maxmemory-clients` enforced (Redis's `getClientEvictionLimit`): a smaller
+/// setting would leave no client able to talk to the server.
+pub(super) const MIN_CLIENT_EVICTION_LIMIT: u64 = 128 * 1024;
+
+/// The eviction limit for `maxmemory-clients` of `bytes` (0: none).
+pub(super) fn client_eviction_limit(bytes: u64) -> u64 {
+    if bytes == 0 {
+        0
+    } else {
+        bytes.max(MIN_CLIENT_EVICTION_LIMIT)
+    }
+}
+
 impl ClientMemory {
     /// Publishes a connection's figures; returns whether all normal clients together now
     /// hold more than `limit` (0: no limit), so that eviction should run.
@@ -382,6 +395,13 @@ mod tests {
         let hard = OutputBufferLimit { hard_bytes: 100, soft_bytes: 0, soft_seconds: 0 };
         assert!(!OutputLimitCheck::default().over(99, hard, t0));
         assert!(OutputLimitCheck::default().over(100, hard, t0));
+    }
+
+    #[test]
+    fn a_client_eviction_limit_is_at_least_128_kb() {
+        assert_eq!(client_eviction_limit(0), 0);
+        assert_eq!(client_eviction_limit(1), 128 * 1024);
+        assert_eq!(client_eviction_limit(6 << 20), 6 << 20);
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub struct HotConfig {
     pub min_replicas_to_write: AtomicU64,
     /// `client-output-buffer-limit`, by `ClientClass`: hard, soft, soft seconds.
     pub output_limits: [[AtomicU64; 3]; 3],
-    /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`); 0: none.
+    /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`, at least
+    /// [`buffers::MIN_CLIENT_EVICTION_LIMIT`]); 0: none.
     pub maxmemory_clients: AtomicU64,
 }
 
@@ -167,7 +168,8 @@ impl Shared {
             hot[2].store(limit.soft_seconds, Ordering::Relaxed);
         }
         self.repl.set_replica_hard_limit(c.client_output_buffer_limit.replica.hard_bytes);
-        h.maxmemory_clients.store(c.maxmemory_clients.bytes(c.maxmemory), Ordering::Relaxed);
+        h.maxmemory_clients
+            .store(buffers::client_eviction_limit(c.maxmemory_clients.bytes(c.maxmemory)), Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
