@@ -343,6 +343,11 @@ async fn stream_to(
             shared.repl.mark_sender_sleeping();
             chunks.clear();
             from = shared.repl.read_from(from, &mut chunks).map_err(|_| {
+                // Redis's line for a replica over `client-output-buffer-limit replica`.
+                tracing::warn!(
+                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                    client.info.list_line()
+                );
                 io::Error::other("the replica fell behind the backlog's hard limit (client-output-buffer-limit)")
             })?;
             peer.next_offset.store(from, Ordering::Relaxed);
