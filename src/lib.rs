@@ -41,6 +41,7 @@ pub mod commands;
 pub mod config;
 pub mod glob;
 pub mod http;
+pub mod latency;
 pub mod logging;
 pub mod memory;
 pub mod persistence;

@@ -212,9 +212,12 @@ pub fn call(
     }
     let failed = matches!(&reply, Reply::Error(_));
     let nanos = monotonic_ns().saturating_sub(start);
-    client.pending_stats.count(nanos, failed);
+    client.pending_stats.count(nanos, failed, shared.hot.latency_tracking.load(Ordering::Relaxed));
     if shared.slowlog.is_slow(nanos) {
         log_slow(shared, client, spec, args, nanos);
+    }
+    if shared.latency.is_spike(nanos) {
+        log_latency(shared, spec, nanos);
     }
     if !spec.flags.has(Flags::FAST) {
         // Only runs of fast commands wait; INFO, CONFIG RESETSTAT and the like count at once.
@@ -235,6 +238,18 @@ fn log_slow(shared: &Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]
     }
     let name = client.info.meta.lock().name.clone().unwrap_or_default();
     shared.slowlog.push(&redact(spec, args), nanos / 1000, client.info.peer_id(), name);
+}
+
+/// Records a command slower than `latency-monitor-threshold` as Redis's `call` does: under
+/// "fast-command" for a command flagged fast, else "command"; not while loading the AOF
+/// (Redis's loading client does not go through `call`).
+#[inline(never)]
+fn log_latency(shared: &Shared, spec: &CommandSpec, nanos: u64) {
+    if shared.persistence.loading() {
+        return;
+    }
+    let event = if spec.flags.has(Flags::FAST) { "fast-command" } else { "command" };
+    shared.latency.add(event, nanos / 1_000_000);
 }
 
 /// Sends a command's effect to the store's effect sink (the AOF), wrapping the effects of

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod connection;
 pub mod dump;
 pub mod keyspace;
+pub mod latency;
 pub mod migrate;
 pub mod replication;
 pub mod server;

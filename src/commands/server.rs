@@ -911,7 +911,10 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 }
             }
         }
-        "latencystats" => out.push_str("# Latencystats\r\n"),
+        "latencystats" => {
+            out.push_str("# Latencystats\r\n");
+            super::latency::info_latencystats(shared, out);
+        }
         "cluster" => {
             out.push_str("# Cluster\r\n");
             w!("cluster_enabled", &(config.cluster_enabled as u8));

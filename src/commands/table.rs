@@ -167,15 +167,19 @@ impl PendingStats {
         }
     }
 
-    /// Counts one finished call of the command set by [`switch_to`](Self::switch_to).
+    /// Counts one finished call of the command set by [`switch_to`](Self::switch_to); its
+    /// latency bucket only with `latency-tracking` on (`track_latency`), as Redis records its
+    /// histograms only then.
     #[inline]
-    pub fn count(&mut self, nanos: u64, failed: bool) {
+    pub fn count(&mut self, nanos: u64, failed: bool, track_latency: bool) {
         self.calls += 1;
         self.nanos += nanos;
         self.failed += failed as u64;
-        let bucket = latency_bucket(nanos);
-        self.latency[bucket] += 1;
-        self.latency_used |= 1 << bucket;
+        if track_latency {
+            let bucket = latency_bucket(nanos);
+            self.latency[bucket] += 1;
+            self.latency_used |= 1 << bucket;
+        }
     }
 
     /// Adds the pending counts to the shared table and to `total` (total_commands_processed).
@@ -374,6 +378,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::dump::COMMANDS,
     super::server::COMMANDS,
     super::slowlog::COMMANDS,
+    super::latency::COMMANDS,
     super::transaction::COMMANDS,
     super::introspection::COMMANDS,
     super::migrate::COMMANDS,
@@ -476,7 +481,7 @@ mod tests {
         let mut pending = PendingStats::default();
         pending.switch_to(get, &table, &total);
         for nanos in [100, 900, 3000, 5_000_000_000] {
-            pending.count(nanos, false);
+            pending.count(nanos, false, true);
         }
         pending.publish(&table, &total);
         let counts: Vec<u64> = table.get(get).latency.iter().map(|c| c.load(Ordering::Relaxed)).collect();
@@ -485,9 +490,11 @@ mod tests {
         assert_eq!(total.load(Ordering::Relaxed), 4);
         // Nothing is left pending to count twice.
         pending.switch_to(get, &table, &total);
-        pending.count(100, false);
+        pending.count(100, false, true);
+        pending.count(100, false, false);
         pending.publish(&table, &total);
         assert_eq!(table.get(get).latency[0].load(Ordering::Relaxed), 3);
+        assert_eq!(table.get(get).calls.load(Ordering::Relaxed), 6);
     }
 
     #[test]

@@ -203,7 +203,6 @@ const WHY_FSYNC: &str = "RDB and AOF rewrites are written in one pass and fsynce
 const WHY_CRASH: &str = "a panic prints Rust's report; there is no crash log or memory test";
 const WHY_SCRIPTS: &str = "no scripting or modules, so nothing runs long enough to be busy";
 const WHY_CLUSTER_BUS: &str = "the cluster bus announces the addresses it is reached at";
-const WHY_LATENCY: &str = "INFO latencystats is being added (issue 16 item 4)";
 
 fn activedefrag(v: &[String]) -> Result<String, SetError> {
     if parse_bool(v)? {
@@ -455,7 +454,7 @@ pub static DIRECTIVES: &[Directive] = &[
         .cluster_allow_replica_migration =
         parse_bool(v)?),
     field!("replica-announced", |c| yes_no(c.replica_announced), |c, v| c.replica_announced = parse_bool(v)?),
-    Directive::stored("latency-tracking", Kind::Bool, "yes", WHY_LATENCY),
+    field!("latency-tracking", |c| yes_no(c.latency_tracking), |c, v| c.latency_tracking = parse_bool(v)?),
     Directive::stored("aof-disable-auto-gc", Kind::Bool, "no", "a rewrite removes the history files it replaces"),
     Directive::stored(
         "replica-ignore-disk-write-errors",
@@ -682,8 +681,7 @@ pub static DIRECTIVES: &[Directive] = &[
         num(v, Num::int(-1, LONG_MAX))?),
     field!("latency-monitor-threshold", |c| c.latency_monitor_threshold.to_string(), |c, v| c
         .latency_monitor_threshold =
-        num(v, Num::LONG)? as u64)
-    .status(Status::Pending("LATENCY (issue 16 item 4) reads it")),
+        num(v, Num::LONG)? as u64),
     field!("proto-max-bulk-len", |c| c.proto_max_bulk_len.to_string(), |c, v| c.proto_max_bulk_len =
         num(v, Num::memory(1 << 20, LONG_MAX))? as u64),
     Directive::stored("stream-node-max-entries", int(0, LONG_MAX), "100", WHY_ENCODING),
@@ -801,8 +799,10 @@ pub static DIRECTIVES: &[Directive] = &[
     })
     .alias("slaveof")
     .flags(IMMUTABLE | MULTI_ARG),
-    Directive::stored("latency-tracking-info-percentiles", Kind::Check(percentiles), "50 99 99.9", WHY_LATENCY)
-        .flags(MULTI_ARG),
+    field!("latency-tracking-info-percentiles", |c| c.latency_tracking_info_percentiles.clone(), |c, v| c
+        .latency_tracking_info_percentiles =
+        percentiles(v)?)
+    .flags(MULTI_ARG),
     // Ferrocache's own.
     field!("log-format", |c| c.log_format.clone(), |c, v| c.log_format = parse_enum(v, &["redis", "json"])?)
         .flags(IMMUTABLE)

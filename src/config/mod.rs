@@ -164,6 +164,11 @@ pub struct Config {
     pub oom_score_adj_values: [i32; 3],
     /// `latency-monitor-threshold`, milliseconds (0: off).
     pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: record per-command latency histograms (LATENCY HISTOGRAM, INFO
+    /// latencystats, the metrics endpoint's `redis_latency_usec`).
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles`, in CONFIG GET's form (`50 99 99.9`).
+    pub latency_tracking_info_percentiles: String,
     /// Values of the directives accepted for compatibility that change nothing here
     /// (`Status::NoEffect`), in CONFIG GET's form; absent means the default.
     pub no_effect: std::collections::BTreeMap<&'static str, String>,
@@ -270,6 +275,8 @@ impl Default for Config {
             oom_score_adj: "no".into(),
             oom_score_adj_values: [0, 200, 800],
             latency_monitor_threshold: 0,
+            latency_tracking: true,
+            latency_tracking_info_percentiles: "50 99 99.9".into(),
             no_effect: Default::default(),
         }
     }

@@ -55,6 +55,8 @@ pub struct HotConfig {
     /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`, at least
     /// [`buffers::MIN_CLIENT_EVICTION_LIMIT`]); 0: none.
     pub maxmemory_clients: AtomicU64,
+    /// `latency-tracking`.
+    pub latency_tracking: AtomicBool,
 }
 
 impl HotConfig {
@@ -87,6 +89,8 @@ pub struct Shared {
     pub monitors: MonitorHub,
     /// SLOWLOG's entries (fed by `commands::dispatch::call`).
     pub slowlog: crate::slowlog::SlowLog,
+    /// LATENCY's events (fed by `commands::dispatch::call` and the background cycles).
+    pub latency: crate::latency::LatencyMonitor,
     pub memory: MemoryMeter,
     pub started: Instant,
     pub run_id: String,
@@ -126,6 +130,7 @@ impl Shared {
             command_stats: Default::default(),
             monitors: MonitorHub::default(),
             slowlog: Default::default(),
+            latency: Default::default(),
             memory: MemoryMeter::new(),
             started: Instant::now(),
             run_id: random_hex(40),
@@ -170,8 +175,10 @@ impl Shared {
         self.repl.set_replica_hard_limit(c.client_output_buffer_limit.replica.hard_bytes);
         h.maxmemory_clients
             .store(buffers::client_eviction_limit(c.maxmemory_clients.bytes(c.maxmemory)), Ordering::Relaxed);
+        h.latency_tracking.store(c.latency_tracking, Ordering::Relaxed);
         crate::logging::set_level(&c.loglevel);
         self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
+        self.latency.configure(c.latency_monitor_threshold);
         crate::memory::set_background_thread(c.jemalloc_bg_thread);
         self.store.set_eviction_policy(c.maxmemory_policy);
         self.store.lfu_params().set_log_factor(c.lfu_log_factor);
