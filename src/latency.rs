@@ -131,6 +131,20 @@ impl LatencyMonitor {
         nanos >= self.threshold_ns.load(Ordering::Relaxed)
     }
 
+    /// A start time when the monitor is on (`latencyStartMonitor`): what is measured pays no
+    /// clock reads while it is off.
+    #[inline]
+    pub fn start(&self) -> Option<u64> {
+        (self.threshold_ns.load(Ordering::Relaxed) != u64::MAX).then(crate::store::monotonic_ns)
+    }
+
+    /// Records `event` if the time since `start` (from [`start`](Self::start)) is a spike.
+    pub fn end(&self, event: &str, start: Option<u64>) {
+        if let Some(start) = start {
+            self.add_if_needed(event, crate::store::monotonic_ns().saturating_sub(start));
+        }
+    }
+
     /// Records `event` if `nanos` is a spike (`latencyAddSampleIfNeeded`).
     pub fn add_if_needed(&self, event: &str, nanos: u64) {
         if self.is_spike(nanos) {

@@ -171,3 +171,47 @@ fn latency_events_match_redis() {
     assert_eq!(our_answers[14..16], ["ping: 1 in 1 buckets", "config|set: 1 in 1 buckets"]);
     assert!(our_answers.last().unwrap().starts_with("I'm sorry, Dave"));
 }
+
+/// The events of one server's LATENCY LATEST, by name.
+fn event_names(con: &mut redis::Connection) -> Vec<String> {
+    let latest: Value = redis::cmd("LATENCY").arg("LATEST").query(con).unwrap();
+    let Value::Array(rows) = latest else { panic!("{latest:?}") };
+    rows.iter()
+        .map(|row| match row {
+            Value::Array(f) => text(&f[0]),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+/// Background work records its own events, on both servers: an expiry cycle with 50,000 keys
+/// to delete and an eviction cycle after `maxmemory` drops under the data (eviction's time
+/// limit lifted, so that Redis too evicts in one cycle).
+#[test]
+fn expiry_and_eviction_cycles_are_events() {
+    let (ours, theirs) = (TempDir::new("latency-cycles-ours"), TempDir::new("latency-cycles-redis"));
+    let flags = ["--latency-monitor-threshold", "1", "--maxmemory-eviction-tenacity", "100"];
+    for server in [ServerProcess::ferrocache(&ours.0, &flags), ServerProcess::redis(&theirs.0, &flags)] {
+        let mut con = server.connect();
+        let mut pipe = redis::pipe();
+        for i in 0..50_000 {
+            pipe.cmd("SET").arg(format!("e:{i}")).arg("x").arg("PX").arg(1).ignore();
+        }
+        pipe.query::<()>(&mut con).unwrap();
+        common::keyspace::wait_until("an expire-cycle event", || {
+            event_names(&mut con).contains(&"expire-cycle".to_string())
+        });
+        let mut pipe = redis::pipe();
+        for i in 0..50_000 {
+            pipe.cmd("SET").arg(format!("k:{i}")).arg("v".repeat(100)).ignore();
+        }
+        pipe.query::<()>(&mut con).unwrap();
+        let _: () =
+            redis::cmd("CONFIG").arg("SET").arg("maxmemory-policy").arg("allkeys-random").query(&mut con).unwrap();
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("2mb").query(&mut con).unwrap();
+        common::keyspace::wait_until("an eviction-cycle event", || {
+            event_names(&mut con).contains(&"eviction-cycle".to_string())
+        });
+        let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query(&mut con).unwrap();
+    }
+}

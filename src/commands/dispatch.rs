@@ -417,8 +417,13 @@ fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
     let samples = shared.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;
     let store = &shared.store;
     let used = |s: &crate::store::Store| shared.memory.estimate(s.logical_used()).saturating_sub(not_counted(shared));
-    let out_of_memory = store.evict_to(limit, samples, used).is_err();
-    if !out_of_memory {
+    let start = shared.latency.start();
+    let evicted = store.evict_to(limit, samples, used);
+    // As `performEvictions`, a cycle counts only when memory was over the limit.
+    if evicted != Ok(0) {
+        shared.latency.end("eviction-cycle", start);
+    }
+    if evicted.is_ok() {
         return None;
     }
     queued_or_own_flag(client, spec, Flags::DENYOOM).then(|| Reply::err(errors::OOM))

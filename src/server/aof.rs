@@ -274,12 +274,18 @@ impl Shared {
             done();
             return;
         };
-        match f.file.write_all(&data) {
+        let start = self.latency.start();
+        let written = f.file.write_all(&data);
+        self.latency.end("aof-write", start);
+        match written {
             Ok(()) => {
                 self.aof.current_size.fetch_add(data.len() as u64, Ordering::Relaxed);
                 f.unsynced = true;
                 if self.fsync_policy() == FsyncPolicy::Always {
-                    if let Err(e) = f.file.sync_data() {
+                    let start = self.latency.start();
+                    let synced = f.file.sync_data();
+                    self.latency.end("aof-fsync-always", start);
+                    if let Err(e) = synced {
                         self.aof_write_failed(&e);
                         return;
                     }

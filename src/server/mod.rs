@@ -376,7 +376,12 @@ async fn server_cron(shared: Arc<Shared>) {
         // Redis gives the slow cycle 25% of a tick; run it off the async workers.
         if shared.active_expire.load(Ordering::Relaxed) {
             let s = shared.clone();
-            let _ = tokio::task::spawn_blocking(move || s.store.active_expire_cycle(period / 4)).await;
+            let _ = tokio::task::spawn_blocking(move || {
+                let start = s.latency.start();
+                s.store.active_expire_cycle(period / 4);
+                s.latency.end("expire-cycle", start);
+            })
+            .await;
         }
         shared.memory.refresh_with(shared.store.logical_used());
         shared.stats.sample_ops();
