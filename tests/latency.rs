@@ -186,9 +186,10 @@ fn event_names(con: &mut redis::Connection) -> Vec<String> {
 
 /// Background work records its own events, on both servers: an expiry cycle with 50,000 keys
 /// to delete and an eviction cycle after `maxmemory` drops under the data (eviction's time
-/// limit lifted, so that Redis too evicts in one cycle).
+/// limit lifted, so that Redis too evicts in one cycle); and a slow fast command is a
+/// "fast-command".
 #[test]
-fn expiry_and_eviction_cycles_are_events() {
+fn cycles_and_fast_commands_are_events() {
     let (ours, theirs) = (TempDir::new("latency-cycles-ours"), TempDir::new("latency-cycles-redis"));
     let flags = ["--latency-monitor-threshold", "1", "--maxmemory-eviction-tenacity", "100"];
     for server in [ServerProcess::ferrocache(&ours.0, &flags), ServerProcess::redis(&theirs.0, &flags)] {
@@ -213,5 +214,9 @@ fn expiry_and_eviction_cycles_are_events() {
             event_names(&mut con).contains(&"eviction-cycle".to_string())
         });
         let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg("0").query(&mut con).unwrap();
+        // A command flagged fast is recorded apart: MGET of 200,000 keys takes milliseconds.
+        let keys: Vec<String> = (0..200_000).map(|i| format!("m:{i}")).collect();
+        let _: Value = redis::cmd("MGET").arg(&keys).query(&mut con).unwrap();
+        assert!(event_names(&mut con).contains(&"fast-command".to_string()));
     }
 }

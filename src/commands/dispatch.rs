@@ -212,7 +212,7 @@ pub fn call(
     }
     let failed = matches!(&reply, Reply::Error(_));
     let nanos = monotonic_ns().saturating_sub(start);
-    client.pending_stats.count(nanos, failed, shared.hot.latency_tracking.load(Ordering::Relaxed));
+    client.pending_stats.count(nanos, failed);
     if shared.slowlog.is_slow(nanos) {
         log_slow(shared, client, spec, args, nanos);
     }

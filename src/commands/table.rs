@@ -8,7 +8,7 @@
 use super::Handler;
 use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Command flags, as in Redis's command JSON files. Only the low 32 bits go on the wire
@@ -167,19 +167,15 @@ impl PendingStats {
         }
     }
 
-    /// Counts one finished call of the command set by [`switch_to`](Self::switch_to); its
-    /// latency bucket only with `latency-tracking` on (`track_latency`), as Redis records its
-    /// histograms only then.
+    /// Counts one finished call of the command set by [`switch_to`](Self::switch_to).
     #[inline]
-    pub fn count(&mut self, nanos: u64, failed: bool, track_latency: bool) {
+    pub fn count(&mut self, nanos: u64, failed: bool) {
         self.calls += 1;
         self.nanos += nanos;
         self.failed += failed as u64;
-        if track_latency {
-            let bucket = latency_bucket(nanos);
-            self.latency[bucket] += 1;
-            self.latency_used |= 1 << bucket;
-        }
+        let bucket = latency_bucket(nanos);
+        self.latency[bucket] += 1;
+        self.latency_used |= 1 << bucket;
     }
 
     /// Adds the pending counts to the shared table and to `total` (total_commands_processed).
@@ -192,11 +188,16 @@ impl PendingStats {
             if self.failed > 0 {
                 stats.failed_calls.fetch_add(self.failed, Ordering::Relaxed);
             }
+            // `latency-tracking no` drops the buckets here, once per batch rather than per call
+            // (a call published after tracking was turned off is dropped too).
+            let tracking = table.latency_tracking.load(Ordering::Relaxed);
             let mut used = self.latency_used;
             while used != 0 {
                 let bucket = used.trailing_zeros() as usize;
                 used &= used - 1;
-                stats.latency[bucket].fetch_add(u64::from(self.latency[bucket]), Ordering::Relaxed);
+                if tracking {
+                    stats.latency[bucket].fetch_add(u64::from(self.latency[bucket]), Ordering::Relaxed);
+                }
                 self.latency[bucket] = 0;
             }
             total.fetch_add(self.calls, Ordering::Relaxed);
@@ -406,22 +407,32 @@ fn index() -> &'static Index {
 
 /// One server's counters for every command and subcommand, keyed by the spec's address
 /// (specs live in statics; counters belong to a server, so tests can run several).
-pub struct CommandStatsTable(HashMap<usize, CommandStats, ahash::RandomState>);
+pub struct CommandStatsTable {
+    stats: HashMap<usize, CommandStats, ahash::RandomState>,
+    /// `latency-tracking`: whether published calls go into the latency histograms.
+    latency_tracking: AtomicBool,
+}
 
 impl Default for CommandStatsTable {
     fn default() -> Self {
-        CommandStatsTable(
-            all()
+        CommandStatsTable {
+            stats: all()
                 .flat_map(|s| std::iter::once(s).chain(s.subcommands.iter()))
                 .map(|s| (s as *const CommandSpec as usize, CommandStats::new()))
                 .collect(),
-        )
+            latency_tracking: AtomicBool::new(true),
+        }
     }
 }
 
 impl CommandStatsTable {
     pub fn get(&self, spec: &'static CommandSpec) -> &CommandStats {
-        self.0.get(&(spec as *const CommandSpec as usize)).expect("every table entry has stats")
+        self.stats.get(&(spec as *const CommandSpec as usize)).expect("every table entry has stats")
+    }
+
+    /// Applies `latency-tracking`.
+    pub fn set_latency_tracking(&self, on: bool) {
+        self.latency_tracking.store(on, Ordering::Relaxed);
     }
 
     /// Every command and subcommand with its counters, in the command table's order.
@@ -481,7 +492,7 @@ mod tests {
         let mut pending = PendingStats::default();
         pending.switch_to(get, &table, &total);
         for nanos in [100, 900, 3000, 5_000_000_000] {
-            pending.count(nanos, false, true);
+            pending.count(nanos, false);
         }
         pending.publish(&table, &total);
         let counts: Vec<u64> = table.get(get).latency.iter().map(|c| c.load(Ordering::Relaxed)).collect();
@@ -490,8 +501,16 @@ mod tests {
         assert_eq!(total.load(Ordering::Relaxed), 4);
         // Nothing is left pending to count twice.
         pending.switch_to(get, &table, &total);
-        pending.count(100, false, true);
-        pending.count(100, false, false);
+        pending.count(100, false);
+        pending.publish(&table, &total);
+        assert_eq!(table.get(get).latency[0].load(Ordering::Relaxed), 3);
+        // latency-tracking no: calls count, latencies do not (and are not kept for later).
+        table.set_latency_tracking(false);
+        pending.switch_to(get, &table, &total);
+        pending.count(100, false);
+        pending.publish(&table, &total);
+        table.set_latency_tracking(true);
+        pending.switch_to(get, &table, &total);
         pending.publish(&table, &total);
         assert_eq!(table.get(get).latency[0].load(Ordering::Relaxed), 3);
         assert_eq!(table.get(get).calls.load(Ordering::Relaxed), 6);

@@ -55,8 +55,6 @@ pub struct HotConfig {
     /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`, at least
     /// [`buffers::MIN_CLIENT_EVICTION_LIMIT`]); 0: none.
     pub maxmemory_clients: AtomicU64,
-    /// `latency-tracking`.
-    pub latency_tracking: AtomicBool,
 }
 
 impl HotConfig {
@@ -175,7 +173,7 @@ impl Shared {
         self.repl.set_replica_hard_limit(c.client_output_buffer_limit.replica.hard_bytes);
         h.maxmemory_clients
             .store(buffers::client_eviction_limit(c.maxmemory_clients.bytes(c.maxmemory)), Ordering::Relaxed);
-        h.latency_tracking.store(c.latency_tracking, Ordering::Relaxed);
+        self.command_stats.set_latency_tracking(c.latency_tracking);
         crate::logging::set_level(&c.loglevel);
         self.slowlog.configure(c.slowlog_log_slower_than, c.slowlog_max_len);
         self.latency.configure(c.latency_monitor_threshold);
