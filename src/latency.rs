@@ -528,4 +528,24 @@ mod tests {
         let rows: Vec<&str> = g.lines().skip(2).collect();
         assert_eq!(rows, [" # ", " |_", " ||", "_||", "   ", "210", "sss"]);
     }
+
+    #[test]
+    fn graph_wraps_at_80_columns_and_ages_in_larger_units() {
+        let mut s = Series::default();
+        for t in 0..81 {
+            s.add(10_000 + t * 100, 5);
+        }
+        let now = 10_000 + 80 * 100;
+        let g = graph("e", &s, now);
+        let rows: Vec<&str> = g.lines().skip(2).collect();
+        // First block: 4 bar rows, a blank row, labels up to "2h"'s two characters ("120m"
+        // is shown as hours); then an empty line and the 81st sample alone ("0s").
+        let blank = rows.iter().position(|r| r.is_empty()).unwrap();
+        assert!(rows[..blank].iter().all(|r| r.len() == 80), "{rows:?}");
+        assert_eq!(rows[3], "_".repeat(80));
+        assert_eq!(&rows[5][..3], "222");
+        assert_eq!(&rows[6][..3], "hhh");
+        assert_eq!(&rows[5][79..], "1");
+        assert_eq!(rows[blank + 1..], [" ", " ", " ", "_", " ", "0", "s"]);
+    }
 }
