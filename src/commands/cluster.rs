@@ -19,7 +19,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("cluster", -2, cluster)
         .flags(Flags::STALE.or(Flags::WALKS_SHARDS))
         .doc("cluster", "3.0.0", "A container for cluster commands", "")
-        .acl(&["slow"]),
+        .acl(&["slow"])
+        .external_subcommands(ferrocache_cluster::command::SUBCOMMANDS),
     CommandSpec::new("asking", 1, asking)
         .flags(Flags::FAST)
         .doc("cluster", "3.0.0", "Sent by cluster clients after an -ASK redirect", "")

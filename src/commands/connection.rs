@@ -15,7 +15,7 @@ const CONN: Flags = Flags::NOSCRIPT.or(Flags::LOADING).or(Flags::STALE).or(Flags
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("ping", -1, ping)
-        .flags(Flags::FAST.or(Flags::STALE))
+        .flags(Flags::FAST)
         .doc("connection", "1.0.0", "Returns the server's liveliness response.", "[message]")
         .acl(&["fast", "connection"]),
     CommandSpec::new("echo", 2, echo)

@@ -5,8 +5,8 @@
 //! so handlers are unit-testable in-process and a pipeline's replies leave in one write.
 
 mod dispatch;
-mod docs;
 mod introspection;
+mod meta;
 mod table;
 
 pub mod cluster;

@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("replicaof", 3, replicaof)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::STALE))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::STALE).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "5.0.0", "Configures a server as replica of another, or promotes it to a master.", "host port")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("slaveof", 3, replicaof)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::STALE))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::STALE).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "1.0.0", "Sets a Redis server as a replica of another, or promotes it to being a master.", "host port")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("role", 1, role)
@@ -28,11 +28,11 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("server", "2.8.12", "Returns the replication role.", "")
         .acl(&["admin", "fast", "dangerous"]),
     CommandSpec::new("sync", 1, sync)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "1.0.0", "An internal command used in replication.", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("psync", -3, psync)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "2.8.0", "An internal command used in replication.", "replicationid offset")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("replconf", -1, replconf)

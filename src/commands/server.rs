@@ -37,15 +37,15 @@ pub static COMMANDS: &[CommandSpec] = &[
         .doc("server", "1.0.0", "Listens for all requests received by the server in real-time.", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("save", 1, save)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_MULTI).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "1.0.0", "Synchronously save the dataset to disk", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("bgsave", -1, bgsave)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "1.0.0", "Asynchronously save the dataset to disk", "[SCHEDULE]")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("bgrewriteaof", 1, bgrewriteaof)
-        .flags(Flags::ADMIN.or(Flags::NOSCRIPT))
+        .flags(Flags::ADMIN.or(Flags::NOSCRIPT).or(Flags::NO_ASYNC_LOADING))
         .doc("server", "1.0.0", "Asynchronously rewrite the append-only file", "")
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("debug", -2, debug)
@@ -89,7 +89,7 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         )
         .acl(&["admin", "slow", "dangerous"]),
     CommandSpec::new("set", -4, config_set)
-        .flags(CONFIG_FLAGS.or(Flags::MAY_REPLICATE))
+        .flags(CONFIG_FLAGS)
         .parent("config")
         .doc("server", "2.0.0", "Sets configuration parameters in-flight.", "parameter value [parameter value ...]")
         .acl(&["admin", "slow", "dangerous"]),

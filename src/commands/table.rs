@@ -37,6 +37,9 @@ impl Flags {
     pub const MOVABLE_KEYS: Flags = Flags(1 << 16);
     pub const ALLOW_BUSY: Flags = Flags(1 << 17);
     pub const NO_MANDATORY_KEYS: Flags = Flags(1 << 18);
+    /// Refused while a replica loads its primary's data asynchronously (not implemented:
+    /// Ferrocache loads synchronously); COMMAND shows it.
+    pub const NO_ASYNC_LOADING: Flags = Flags(1 << 19);
     /// Not a Redis flag: the command needs the whole keyspace at once (SCAN, FLUSHALL,
     /// SWAPDB, …), so the dispatcher locks every shard for it. Only for commands that then
     /// take O(shards), not O(keys), under the locks.
@@ -77,6 +80,7 @@ impl Flags {
             (Flags::MOVABLE_KEYS, "movablekeys"),
             (Flags::ALLOW_BUSY, "allow_busy"),
             (Flags::NO_MANDATORY_KEYS, "no_mandatory_keys"),
+            (Flags::NO_ASYNC_LOADING, "no_async_loading"),
         ];
         NAMES.iter().filter(|(f, _)| self.has(*f)).map(|(_, n)| *n).collect()
     }
@@ -232,6 +236,9 @@ pub struct CommandSpec {
     /// ACL categories as COMMAND INFO lists them (without the leading `@`).
     pub acl: &'static [&'static str],
     pub subcommands: &'static [CommandSpec],
+    /// Subcommands the handler parses itself (CLUSTER's: `ferrocache-cluster` checks them),
+    /// as (name, arity): COMMAND lists them as Redis does; dispatch never sees them.
+    pub external_subcommands: &'static [(&'static str, i32)],
     /// Set for subcommands: the container's name (`config`), to print `config|get`.
     pub parent: Option<&'static str>,
     /// For commands whose keys move with their options (MIGRATE … KEYS): the key positions
@@ -261,6 +268,7 @@ impl CommandSpec {
             syntax: "",
             acl: &[],
             subcommands: &[],
+            external_subcommands: &[],
             parent: None,
             movable_keys: None,
             undeclared_keys: None,
@@ -302,6 +310,16 @@ impl CommandSpec {
     pub const fn subcommands(mut self, subs: &'static [CommandSpec]) -> Self {
         self.subcommands = subs;
         self
+    }
+
+    pub const fn external_subcommands(mut self, subs: &'static [(&'static str, i32)]) -> Self {
+        self.external_subcommands = subs;
+        self
+    }
+
+    /// The names of the subcommands COMMAND lists: the table's, then the handler's own.
+    pub fn subcommand_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.subcommands.iter().map(|s| s.name).chain(self.external_subcommands.iter().map(|(n, _)| *n))
     }
 
     pub const fn parent(mut self, parent: &'static str) -> Self {
