@@ -1,6 +1,7 @@
-//! The command table: the single source of truth for every command's name, arity, flags,
-//! key positions and documentation. Arity checks, shard locking, `COMMAND INFO/DOCS/COUNT`
-//! and (later) cluster routing and replication all read it.
+//! The command table: every command's name, arity, flags and key positions. Arity checks,
+//! shard locking, cluster routing, replication and `COMMAND COUNT/LIST` read it. What
+//! `COMMAND INFO/DOCS` show (tips, key specs, arguments, history) is Redis's own data
+//! (`meta.rs`); a test holds the table's fields equal to it.
 //!
 //! Each family module declares its own `pub static COMMANDS: &[CommandSpec]`; this module
 //! only joins them.
@@ -228,10 +229,14 @@ pub struct CommandSpec {
     pub last_key: i32,
     pub step: i32,
     pub handler: Handler,
+    /// Group and version as Redis's docs give them (checked against `meta.rs`).
     pub group: &'static str,
     pub since: &'static str,
+    /// A one-line summary in Redis 7.2's wording, for readers of the table: COMMAND DOCS
+    /// serves Redis 7.0's from `meta.rs`.
     pub summary: &'static str,
-    /// Redis's syntax line for the arguments, e.g. `key value [NX|XX]`; feeds COMMAND DOCS.
+    /// Redis's syntax line for the arguments, e.g. `key value [NX|XX]`: the fuzzer's option
+    /// words (COMMAND DOCS serves Redis's argument tree from `meta.rs`).
     pub syntax: &'static str,
     /// ACL categories as COMMAND INFO lists them (without the leading `@`).
     pub acl: &'static [&'static str],
