@@ -411,7 +411,8 @@ impl MaxmemoryClients {
     pub fn bytes(&self, maxmemory: u64) -> u64 {
         match *self {
             MaxmemoryClients::Bytes(b) => b,
-            MaxmemoryClients::PercentOfMaxmemory(p) => maxmemory / 100 * p as u64,
+            // As `getClientEvictionLimit`: multiplied in floating point, not divided first.
+            MaxmemoryClients::PercentOfMaxmemory(p) => (maxmemory as f64 * f64::from(p) / 100.0) as u64,
         }
     }
 }
