@@ -191,3 +191,26 @@ fn client_info_shows_its_own_command_s_arguments() {
         .expect("the MULTI client's multi-mem");
     assert!(multi_mem >= 9, "{admin_line}");
 }
+
+#[test]
+fn a_replica_that_stops_reading_is_dropped_after_the_soft_limit_s_seconds() {
+    let dir = TempDir::new("obuf-replica");
+    let server = ServerProcess::ferrocache(&dir.0, &["--client-output-buffer-limit", "replica", "0", "1mb", "1"]);
+    let mut admin = Conn::new(server.addr);
+    // A replica that takes its full sync and then reads nothing more.
+    let mut replica = Conn::new(server.addr);
+    replica.send(&resp(&[b"PSYNC", b"?", b"-1"]));
+    let mut first = [0u8; 11];
+    replica.stream.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"+FULLRESYNC");
+    wait_until("the replica is online", || admin.call_text(&[b"INFO", b"replication"]).contains("state=online"));
+    // Well over the soft limit, and more than the sockets' buffers hold between the two.
+    for i in 0..100 {
+        admin.roundtrip(&[b"SET", format!("k{i}").as_bytes(), &vec![b'v'; VALUE]], b"+OK\r\n");
+    }
+    wait_until("the replica is dropped", || admin.call_text(&[b"INFO", b"replication"]).contains("connected_slaves:0"));
+    let expected = "scheduled to be closed ASAP for overcoming of output buffer limits.";
+    wait_until("the closing is logged", || {
+        server.log_text().lines().any(|l| l.contains(" flags=S ") && l.ends_with(expected))
+    });
+}

@@ -14,13 +14,14 @@
 
 use super::{PeerState, ReplicaPeer};
 use crate::client::Client;
-use crate::server::Shared;
+use crate::config::ClientClass;
+use crate::server::{OutputLimitCheck, Shared};
 use bytes::{Bytes, BytesMut};
 use ferrocache_protocol::{Limits, RequestParser};
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -333,6 +334,22 @@ async fn stream_to(
         }
         let mut chunks = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut limit_check = OutputLimitCheck::default();
+        // Redis's checks of a replica, run before every write and every second, also while a
+        // write waits on a replica that stopped reading: `client-output-buffer-limit replica`
+        // over the stream not yet sent (`from` is its first byte), and `repl-timeout` since
+        // its last ACK.
+        let mut check = |from: u64| -> io::Result<()> {
+            let unsent = (shared.repl.offset() + 1).saturating_sub(from);
+            let limit = shared.hot.output_limit(ClientClass::Replica);
+            if limit_check.over(unsent as usize, limit, Instant::now()) {
+                return Err(over_output_limit(client));
+            }
+            if peer.lag_secs() > shared.config.read().repl_timeout {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "Disconnecting timedout replica"));
+            }
+            Ok(())
+        };
         loop {
             // Let the clients this worker is serving add their writes first, so the stream
             // leaves in fewer, larger writes (Redis writes to replicas once per event loop).
@@ -342,41 +359,26 @@ async fn stream_to(
             grown.as_mut().enable();
             shared.repl.mark_sender_sleeping();
             chunks.clear();
-            from = shared.repl.read_from(from, &mut chunks).map_err(|_| {
-                // Redis's line for a replica over `client-output-buffer-limit replica`.
-                tracing::warn!(
-                    "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                    client.info.list_line()
-                );
-                io::Error::other("the replica fell behind the backlog's hard limit (client-output-buffer-limit)")
-            })?;
-            peer.next_offset.store(from, Ordering::Relaxed);
+            check(from)?;
+            // Past the hard limit the backlog no longer holds what the replica needs.
+            let next = shared.repl.read_from(from, &mut chunks).map_err(|_| over_output_limit(client))?;
             if !chunks.is_empty() {
-                // One write for many small pieces (a replica far behind gets big pieces as
-                // they are).
-                let total: usize = chunks.iter().map(Bytes::len).sum();
-                if chunks.len() == 1 || total > 1 << 20 {
-                    for c in &chunks {
-                        wr.write_all(c).await?;
+                let write = write_chunks(&mut wr, &chunks);
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        written = &mut write => break written?,
+                        _ = tick.tick() => check(from)?,
                     }
-                } else {
-                    let mut joined = BytesMut::with_capacity(total);
-                    for c in &chunks {
-                        joined.extend_from_slice(c);
-                    }
-                    wr.write_all(&joined).await?;
                 }
+                from = next;
+                peer.next_offset.store(from, Ordering::Relaxed);
                 shared.repl.trim(shared.config.read().repl_backlog_size);
                 continue;
             }
             tokio::select! {
                 _ = &mut grown => {}
-                _ = tick.tick() => {
-                    let timeout = shared.config.read().repl_timeout;
-                    if peer.lag_secs() > timeout {
-                        return Err(io::Error::new(io::ErrorKind::TimedOut, "Disconnecting timedout replica"));
-                    }
-                }
+                _ = tick.tick() => check(from)?,
             }
         }
     };
@@ -387,6 +389,33 @@ async fn stream_to(
         _ = info.kill.notified() => Ok(()),
         _ = shared.shutdown.cancelled() => Ok(()),
     }
+}
+
+/// Redis's line for a replica over `client-output-buffer-limit replica`, and the error that
+/// ends its stream.
+fn over_output_limit(client: &Client) -> io::Error {
+    tracing::warn!(
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        client.info.list_line()
+    );
+    io::Error::other("the replica passed its output buffer limit (client-output-buffer-limit replica)")
+}
+
+/// Writes the stream's pieces: one write for many small ones (a replica far behind gets big
+/// pieces as they are).
+async fn write_chunks(wr: &mut (impl AsyncWriteExt + Unpin), chunks: &[Bytes]) -> io::Result<()> {
+    let total: usize = chunks.iter().map(Bytes::len).sum();
+    if chunks.len() == 1 || total > 1 << 20 {
+        for c in chunks {
+            wr.write_all(c).await?;
+        }
+        return Ok(());
+    }
+    let mut joined = BytesMut::with_capacity(total);
+    for c in chunks {
+        joined.extend_from_slice(c);
+    }
+    wr.write_all(&joined).await
 }
 
 /// What a replica sends after its sync: `REPLCONF ACK <offset> [FACK <aof offset>]`;

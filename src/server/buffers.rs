@@ -172,13 +172,13 @@ pub(super) fn output_cap(limit: OutputBufferLimit) -> usize {
 /// Redis's `checkClientOutputBufferLimits` for one connection: the hard limit closes at
 /// once, the soft one once exceeded without a break for more than its seconds.
 #[derive(Default)]
-pub(super) struct OutputLimitCheck {
+pub struct OutputLimitCheck {
     soft_since: Option<Instant>,
 }
 
 impl OutputLimitCheck {
     /// Whether the client must be closed with `omem` bytes unsent.
-    pub(super) fn over(&mut self, omem: usize, limit: OutputBufferLimit, now: Instant) -> bool {
+    pub fn over(&mut self, omem: usize, limit: OutputBufferLimit, now: Instant) -> bool {
         let omem = omem as u64;
         if limit.hard_bytes > 0 && omem >= limit.hard_bytes {
             return true;

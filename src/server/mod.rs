@@ -13,7 +13,7 @@ mod persistence;
 mod stats;
 
 pub use aof::{Aof, AofInfo, RewriteOutcome};
-pub use buffers::{BufferFigures, ClientMemory};
+pub use buffers::{BufferFigures, ClientMemory, OutputLimitCheck};
 pub use busy_poll::BusyPoll;
 pub use cluster::ClusterNode;
 pub use listen::{adjust_open_files_limit, bind_listener, check_tcp_backlog, MAX_ACCEPTS_PER_CALL};
