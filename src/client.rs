@@ -322,6 +322,23 @@ impl ClientRegistry {
         self.count.load(Ordering::Relaxed)
     }
 
+    /// `(normal clients, their buffer bytes, replicas)`: what MEMORY STATS and DOCTOR
+    /// account per client kind. A replica's stream is the shared backlog, not a buffer.
+    pub fn memory(&self) -> (usize, u64, usize) {
+        let clients = self.clients.lock();
+        let mut normal = (0, 0);
+        let mut replicas = 0;
+        for c in clients.values() {
+            if c.meta.lock().flags == "S" {
+                replicas += 1;
+            } else {
+                normal.0 += 1;
+                normal.1 += c.buffers.tot_mem.load(Ordering::Relaxed);
+            }
+        }
+        (normal.0, normal.1, replicas)
+    }
+
     pub fn snapshot(&self) -> Vec<Arc<ClientInfo>> {
         self.clients.lock().values().cloned().collect()
     }

@@ -6,11 +6,16 @@
 //! re-reads jemalloc every few milliseconds. Eviction decisions use that estimate, the way
 //! Redis uses its cheap `zmalloc_used_memory` counter.
 
+pub mod report;
+
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const REFRESH_EVERY: Duration = Duration::from_millis(5);
+
+/// INFO's `mem_allocator`: the jemalloc that tikv-jemalloc-sys 0.6 builds.
+pub const ALLOCATOR_NAME: &str = "jemalloc-5.3.0";
 
 pub struct MemoryMeter {
     /// jemalloc's allocated bytes at the last refresh.
@@ -134,7 +139,8 @@ pub fn process_rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
-        .map(|pages| pages * 4096)
+        // SAFETY: sysconf only reads a system constant.
+        .map(|pages| pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64)
         .unwrap_or(0)
 }
 

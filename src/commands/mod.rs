@@ -7,6 +7,7 @@
 mod dispatch;
 mod introspection;
 mod meta;
+mod memory;
 mod table;
 
 pub mod cluster;
@@ -27,7 +28,7 @@ mod propagation_tests;
 pub(crate) mod testing;
 
 pub use connection::REDIS_COMPAT_VERSION;
-pub use dispatch::{apply_replicated, execute, replay};
+pub use dispatch::{apply_replicated, execute, not_counted, replay};
 pub use table::{
     latency_bucket, latency_bucket_bound_ns, lookup, CommandSpec, CommandStatsTable, Flags, PendingStats, COMMANDS,
     LATENCY_BUCKETS,

@@ -6,7 +6,6 @@ use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
 use crate::config::{all_names, lookup};
 use crate::glob::{self, Case};
-use crate::memory::{process_rss, resident_now};
 use crate::server::{BgsaveOutcome, RewriteOutcome, SaveError};
 use crate::store::{entry_size, system_now_us};
 use bytes::Bytes;
@@ -111,6 +110,20 @@ static CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
 ];
 
 static MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec::new("doctor", 2, super::memory::doctor)
+        .flags(Flags::WALKS_SHARDS)
+        .parent("memory")
+        .doc("server", "4.0.0", "Outputs memory problems report", "")
+        .acl(&["slow"]),
+    CommandSpec::new("malloc-stats", 2, super::memory::malloc_stats_reply)
+        .parent("memory")
+        .doc("server", "4.0.0", "Show allocator internal stats", "")
+        .acl(&["slow"]),
+    CommandSpec::new("stats", 2, super::memory::stats)
+        .flags(Flags::WALKS_SHARDS)
+        .parent("memory")
+        .doc("server", "4.0.0", "Show memory usage details", "")
+        .acl(&["slow"]),
     CommandSpec::new("usage", -3, memory_usage)
         .flags(Flags::READONLY)
         .keys(2, 2, 1)
@@ -304,8 +317,14 @@ fn memory_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     help_reply(
         "memory",
         &[
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
             "PURGE",
             "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Return memory in bytes used by <key> and its value. Nested values are",
             "    sampled up to <count> times (default: 5, 0 means sample all).",
@@ -703,19 +722,6 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(out))
 }
 
-fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b < 1024.0 {
-        format!("{bytes}B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2}K", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", b / 1024.0 / 1024.0)
-    } else {
-        format!("{:.2}G", b / 1024.0 / 1024.0 / 1024.0)
-    }
-}
-
 /// User and system CPU seconds of this process, from /proc/self/stat.
 pub fn cpu_times() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -776,35 +782,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("tracking_clients", &0);
             w!("clients_in_timeout_table", &0);
         }
-        "memory" => {
-            out.push_str("# Memory\r\n");
-            let used = shared.memory.refresh_with(shared.store.logical_used());
-            let rss = process_rss();
-            let peak = shared.memory.peak.load(Ordering::Relaxed).max(used);
-            let startup = shared.memory.startup;
-            let dataset = shared.store.logical_used().max(0) as u64;
-            w!("used_memory", &used);
-            w!("used_memory_human", &human(used));
-            w!("used_memory_rss", &rss);
-            w!("used_memory_rss_human", &human(rss));
-            w!("used_memory_peak", &peak);
-            w!("used_memory_peak_human", &human(peak));
-            w!("used_memory_peak_perc", &format!("{:.2}%", used as f64 * 100.0 / peak.max(1) as f64));
-            w!("used_memory_overhead", &used.saturating_sub(dataset));
-            w!("used_memory_startup", &startup);
-            w!("used_memory_dataset", &dataset);
-            w!("allocator_resident", &resident_now());
-            w!("maxmemory", &config.maxmemory);
-            w!("maxmemory_human", &human(config.maxmemory));
-            w!("maxmemory_policy", &config.maxmemory_policy.name());
-            w!("mem_fragmentation_ratio", &format!("{:.2}", rss as f64 / used.max(1) as f64));
-            w!("mem_allocator", &"jemalloc-5.3.0");
-            w!("lazyfree_pending_objects", &0);
-            w!("mem_not_counted_for_evict", &super::dispatch::not_counted(shared));
-            let (normal, replicas) = shared.client_memory.by_class(&shared.clients);
-            w!("mem_clients_slaves", &replicas);
-            w!("mem_clients_normal", &normal);
-        }
+        "memory" => crate::memory::report::Overhead::gather(shared, ctx.ks).write_info(shared, out),
         "persistence" => {
             out.push_str("# Persistence\r\n");
             let rdb = shared.rdb_info();
@@ -851,36 +829,48 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             }
         }
         "stats" => {
+            // Redis 7.0's fields in its order, less those about what does not happen here:
+            // replication traffic is not metered apart, no fork, no active defrag, no client
+            // tracking, no io-threads, no reply-buffer resizing (tests/memory.rs lists them).
             out.push_str("# Stats\r\n");
+            let sync = &shared.repl.stats;
+            let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
+            let (input_kbps, output_kbps) = stats.instantaneous_kbps();
             w!("total_connections_received", &get(&stats.total_connections_received));
             w!("total_commands_processed", &get(&stats.total_commands_processed));
             w!("instantaneous_ops_per_sec", &stats.instantaneous_ops());
             w!("total_net_input_bytes", &get(&stats.total_net_input_bytes));
             w!("total_net_output_bytes", &get(&stats.total_net_output_bytes));
+            w!("instantaneous_input_kbps", &format!("{input_kbps:.2}"));
+            w!("instantaneous_output_kbps", &format!("{output_kbps:.2}"));
             w!("rejected_connections", &get(&stats.rejected_connections));
+            w!("sync_full", &get(&sync.full));
+            w!("sync_partial_ok", &get(&sync.partial_ok));
+            w!("sync_partial_err", &get(&sync.partial_err));
             w!("expired_keys", &get(&ks.expired_keys));
             w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
             w!("evicted_keys", &get(&ks.evicted_keys));
             w!("evicted_clients", &get(&shared.client_memory.evicted_clients));
-            let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
             w!("keyspace_hits", &hits);
             w!("keyspace_misses", &misses);
+            // No Pub/Sub: nobody can subscribe, so none of these ever counts one.
             w!("pubsub_channels", &0);
             w!("pubsub_patterns", &0);
-            let sync = &shared.repl.stats;
-            w!("sync_full", &get(&sync.full));
-            w!("sync_partial_ok", &get(&sync.partial_ok));
-            w!("sync_partial_err", &get(&sync.partial_err));
+            w!("pubsubshard_channels", &0);
             w!("total_error_replies", &get(&stats.total_error_replies));
+            w!("total_reads_processed", &get(&stats.total_reads_processed));
+            w!("total_writes_processed", &get(&stats.total_writes_processed));
         }
         "replication" => super::replication::info_section(shared, out),
         "cpu" => {
             out.push_str("# CPU\r\n");
-            let (user, sys) = cpu_times();
-            w!("used_cpu_sys", &format!("{sys:.6}"));
-            w!("used_cpu_user", &format!("{user:.6}"));
-            w!("used_cpu_sys_children", &"0.000000");
-            w!("used_cpu_user_children", &"0.000000");
+            let cpu = crate::server::cpu_usage();
+            w!("used_cpu_sys", &format!("{:.6}", cpu.sys));
+            w!("used_cpu_user", &format!("{:.6}", cpu.user));
+            w!("used_cpu_sys_children", &format!("{:.6}", cpu.sys_children));
+            w!("used_cpu_user_children", &format!("{:.6}", cpu.user_children));
+            w!("used_cpu_sys_main_thread", &format!("{:.6}", cpu.sys_main_thread));
+            w!("used_cpu_user_main_thread", &format!("{:.6}", cpu.user_main_thread));
         }
         "modules" => out.push_str("# Modules\r\n"),
         "errorstats" => {

@@ -327,21 +327,6 @@ impl ClientMemory {
         self.normal.fetch_sub(old, Ordering::Relaxed);
     }
 
-    /// INFO's `mem_clients_normal` and `mem_clients_slaves`: what normal clients and
-    /// replicas' connections hold (their last published `tot-mem`).
-    pub fn by_class(&self, clients: &crate::client::ClientRegistry) -> (u64, u64) {
-        let (mut normal, mut replicas) = (0, 0);
-        for c in clients.snapshot() {
-            let mem = c.buffers.tot_mem.load(Ordering::Relaxed);
-            if c.meta.lock().flags == "S" {
-                replicas += mem;
-            } else {
-                normal += mem;
-            }
-        }
-        (normal, replicas)
-    }
-
     /// INFO's `client_recent_max_input_buffer` / `client_recent_max_output_buffer`.
     pub fn recent_max(&self) -> (u64, u64) {
         let max = |slots: &[AtomicU64; PEAK_SLOTS]| slots.iter().map(|s| s.load(Ordering::Relaxed)).max().unwrap_or(0);

@@ -251,6 +251,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
         tokio::select! {
             read = read_some(stream, &mut input, read_size), if reading => {
                 let n = read?;
+                shared.stats.total_reads_processed.fetch_add(1, Ordering::Relaxed);
                 if n == 0 {
                     return Ok(());
                 }
@@ -305,6 +306,7 @@ fn write_now<S: ClientStream>(stream: &S, shared: &Shared, output: &mut BytesMut
         match stream.try_write(output) {
             Ok(n) => {
                 shared.stats.total_net_output_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                shared.stats.total_writes_processed.fetch_add(1, Ordering::Relaxed);
                 output.advance(n);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -321,6 +323,7 @@ fn write_now<S: ClientStream>(stream: &S, shared: &Shared, output: &mut BytesMut
 /// Writes all of `output`, waiting for the client to take it.
 async fn write_out<S: ClientStream>(stream: &mut S, shared: &Shared, output: &mut BytesMut) -> std::io::Result<()> {
     shared.stats.total_net_output_bytes.fetch_add(output.len() as u64, Ordering::Relaxed);
+    shared.stats.total_writes_processed.fetch_add(1, Ordering::Relaxed);
     stream.write_all(output).await?;
     output.clear();
     Ok(())

@@ -19,7 +19,7 @@ pub use cluster::ClusterNode;
 pub use listen::{adjust_open_files_limit, bind_listener, check_tcp_backlog, MAX_ACCEPTS_PER_CALL};
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
-pub use stats::ServerStats;
+pub use stats::{cpu_usage, CpuUsage, ServerStats};
 
 use crate::client::ClientRegistry;
 use crate::config::Config;

@@ -13,18 +13,44 @@ pub struct ServerStats {
     pub total_error_replies: AtomicU64,
     pub total_net_input_bytes: AtomicU64,
     pub total_net_output_bytes: AtomicU64,
+    /// Socket reads and reply writes of client connections (`total_reads_processed`, …).
+    pub total_reads_processed: AtomicU64,
+    pub total_writes_processed: AtomicU64,
     /// Error replies by their first word (`errorstat_ERR:count=3`).
     pub errors: Mutex<BTreeMap<String, u64>>,
-    /// Recent (time, commands processed) samples for `instantaneous_ops_per_sec`.
-    ops_samples: Mutex<OpsSamples>,
+    /// Recent rates of commands, input and output bytes, for `instantaneous_ops_per_sec`,
+    /// `instantaneous_input_kbps` and `instantaneous_output_kbps`.
+    samples: Mutex<[RateSamples; 3]>,
 }
+
+const OPS: usize = 0;
+const NET_INPUT: usize = 1;
+const NET_OUTPUT: usize = 2;
 
 /// Redis's `trackInstantaneousMetric`: a ring of per-second rates sampled by the cron.
 #[derive(Debug, Default)]
-struct OpsSamples {
+struct RateSamples {
     last: Option<(Instant, u64)>,
     rates: [f64; 16],
     next: usize,
+}
+
+impl RateSamples {
+    fn sample(&mut self, now: Instant, total: u64) {
+        if let Some((t, n)) = self.last {
+            let secs = now.duration_since(t).as_secs_f64();
+            if secs > 0.0 {
+                let i = self.next;
+                self.rates[i] = total.saturating_sub(n) as f64 / secs;
+                self.next = (i + 1) % self.rates.len();
+            }
+        }
+        self.last = Some((now, total));
+    }
+
+    fn mean(&self) -> f64 {
+        self.rates.iter().sum::<f64>() / self.rates.len() as f64
+    }
 }
 
 impl ServerStats {
@@ -34,26 +60,29 @@ impl ServerStats {
         *self.errors.lock().entry(prefix.to_string()).or_default() += 1;
     }
 
-    /// Called by the cron: records the command rate since the previous sample.
+    /// Called by the cron: records the command and network rates since the previous sample.
     pub fn sample_ops(&self) {
         let now = Instant::now();
-        let total = self.total_commands_processed.load(Ordering::Relaxed);
-        let mut s = self.ops_samples.lock();
-        if let Some((t, n)) = s.last {
-            let secs = now.duration_since(t).as_secs_f64();
-            if secs > 0.0 {
-                let i = s.next;
-                s.rates[i] = total.saturating_sub(n) as f64 / secs;
-                s.next = (i + 1) % s.rates.len();
-            }
+        let totals = [
+            self.total_commands_processed.load(Ordering::Relaxed),
+            self.total_net_input_bytes.load(Ordering::Relaxed),
+            self.total_net_output_bytes.load(Ordering::Relaxed),
+        ];
+        let mut samples = self.samples.lock();
+        for (s, total) in samples.iter_mut().zip(totals) {
+            s.sample(now, total);
         }
-        s.last = Some((now, total));
     }
 
     /// The mean of the recent samples, as INFO's `instantaneous_ops_per_sec`.
     pub fn instantaneous_ops(&self) -> u64 {
-        let s = self.ops_samples.lock();
-        (s.rates.iter().sum::<f64>() / s.rates.len() as f64).round() as u64
+        self.samples.lock()[OPS].mean().round() as u64
+    }
+
+    /// `instantaneous_input_kbps` and `instantaneous_output_kbps`: KiB per second.
+    pub fn instantaneous_kbps(&self) -> (f64, f64) {
+        let s = self.samples.lock();
+        (s[NET_INPUT].mean() / 1024.0, s[NET_OUTPUT].mean() / 1024.0)
     }
 
     pub fn reset(&self) {
@@ -64,9 +93,54 @@ impl ServerStats {
             &self.total_error_replies,
             &self.total_net_input_bytes,
             &self.total_net_output_bytes,
+            &self.total_reads_processed,
+            &self.total_writes_processed,
         ] {
             c.store(0, Ordering::Relaxed);
         }
         self.errors.lock().clear();
     }
+}
+
+/// INFO's CPU section, in seconds: the process and its children from `getrusage`, and the
+/// process's main thread from /proc (clock ticks), as Redis's `used_cpu_*_main_thread`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CpuUsage {
+    pub sys: f64,
+    pub user: f64,
+    pub sys_children: f64,
+    pub user_children: f64,
+    pub sys_main_thread: f64,
+    pub user_main_thread: f64,
+}
+
+pub fn cpu_usage() -> CpuUsage {
+    fn rusage(who: libc::c_int) -> (f64, f64) {
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        // SAFETY: getrusage fills the zeroed struct it is given and reads nothing else.
+        unsafe {
+            let mut r: libc::rusage = std::mem::zeroed();
+            if libc::getrusage(who, &mut r) != 0 {
+                return (0.0, 0.0);
+            }
+            (secs(r.ru_stime), secs(r.ru_utime))
+        }
+    }
+    let (sys, user) = rusage(libc::RUSAGE_SELF);
+    let (sys_children, user_children) = rusage(libc::RUSAGE_CHILDREN);
+    let (sys_main_thread, user_main_thread) = main_thread_times();
+    CpuUsage { sys, user, sys_children, user_children, sys_main_thread, user_main_thread }
+}
+
+/// System and user seconds of the main thread (its tid is the pid), from its stat file.
+fn main_thread_times() -> (f64, f64) {
+    let path = format!("/proc/self/task/{}/stat", std::process::id());
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let secs = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / hz;
+    // Fields 14 (utime) and 15 (stime); after ")" they are the 12th and 13th.
+    (secs(12), secs(11))
 }

@@ -99,6 +99,13 @@ impl<V> DenseMap<V> {
         self.entries.is_empty()
     }
 
+    /// Bytes the map's own structure holds: the entry vector (keys' and values' inline
+    /// headers included, their heap parts not) and the index (MEMORY STATS' hash table
+    /// overhead).
+    pub fn allocated_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(Str, V)>() + self.index.allocation_size()
+    }
+
     /// Where the index lives now (see [`IndexAddr`]).
     pub fn index_addr(&self) -> IndexAddr {
         self.addr

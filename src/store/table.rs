@@ -56,6 +56,16 @@ impl Table {
         self.map.is_empty()
     }
 
+    /// Bytes of structure per key kind, as MEMORY STATS' `overhead.hashtable.main`,
+    /// `.expires` and `.slot-to-keys`: the tables themselves, not the keys and values.
+    pub fn overhead(&self) -> (usize, usize, usize) {
+        // The per-slot sets are estimated from the key count (a key handle and a control
+        // byte per key, at hashbrown's 7/8 load) rather than walked: INFO reads this too.
+        let per_key = (std::mem::size_of::<Str>() + 1) * 8 / 7;
+        let slots = self.slots.as_ref().map_or(0, |s| s.by_slot.allocation_size() + self.map.len() * per_key);
+        (self.map.allocated_bytes(), self.expires.allocated_bytes(), slots)
+    }
+
     pub fn expires_len(&self) -> usize {
         self.expires.len()
     }
