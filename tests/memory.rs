@@ -187,10 +187,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("active_defrag_running", "no active defragmentation"),
     ("lazyfreed_objects", "tables freed off-thread are not counted per object"),
     // Stats.
-    ("total_net_repl_input_bytes", "replication traffic is not metered apart from clients'"),
-    ("total_net_repl_output_bytes", "replication traffic is not metered apart from clients'"),
-    ("instantaneous_input_repl_kbps", "replication traffic is not metered apart from clients'"),
-    ("instantaneous_output_repl_kbps", "replication traffic is not metered apart from clients'"),
     ("expired_stale_perc", "the expiry cycle keeps no stale-key estimate"),
     ("expired_time_cap_reached_count", "the expiry cycle has no time cap"),
     ("total_eviction_exceeded_time", "eviction runs inline with writes, not over time"),

@@ -697,3 +697,29 @@ fn a_full_sync_near_maxmemory_does_not_evict() {
     wait_caught_up(&mut p, &mut r);
     assert_eq!(query::<i64>(&mut r, &["DBSIZE"]), 200_000);
 }
+
+#[test]
+fn replication_bytes_and_backlog_memory_are_reported() {
+    let primary = ferrocache(|_| {});
+    let replica = ferrocache(|_| {});
+    let (mut p, mut r) = (connect(primary.addr), connect(replica.addr));
+    write_mix(&mut p, 0);
+    attach(&mut p, &mut r, primary.addr);
+    // The snapshot counts on both sides.
+    let (out_synced, in_synced) =
+        (stat(&mut p, "total_net_repl_output_bytes"), stat(&mut r, "total_net_repl_input_bytes"));
+    assert!(out_synced > 0 && in_synced > 0, "{out_synced} {in_synced}");
+    let from: u64 = repl_field(&mut p, "master_repl_offset").parse().unwrap();
+    write_mix(&mut p, 1);
+    wait_caught_up(&mut p, &mut r);
+    let to: u64 = repl_field(&mut p, "master_repl_offset").parse().unwrap();
+    // At least the stream between the two offsets went out and came in (a PING may add).
+    assert!(stat(&mut p, "total_net_repl_output_bytes") - out_synced >= to - from);
+    assert!(stat(&mut r, "total_net_repl_input_bytes") - in_synced >= to - from);
+    // The backlog holds that stream: INFO memory reads it before INFO replication does.
+    let both: String = redis::cmd("INFO").arg("memory").arg("replication").query(&mut p).unwrap();
+    let backlog: u64 = expect_field(&both, "mem_replication_backlog").parse().unwrap();
+    let histlen: u64 = expect_field(&both, "repl_backlog_histlen").parse().unwrap();
+    assert!(backlog > 0 && backlog <= histlen, "{backlog} {histlen}");
+    assert_eq!(expect_field(&both, "mem_clients_slaves"), "0", "within repl-backlog-size");
+}

@@ -829,20 +829,25 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             }
         }
         "stats" => {
-            // Redis 7.0's fields in its order, less those about what does not happen here:
-            // replication traffic is not metered apart, no fork, no active defrag, no client
-            // tracking, no io-threads, no reply-buffer resizing (tests/memory.rs lists them).
+            // Redis 7.0's fields in its order, less those about what does not happen here: no
+            // fork, no active defrag, no client tracking, no io-threads, no reply-buffer
+            // resizing (tests/memory.rs lists them).
             out.push_str("# Stats\r\n");
             let sync = &shared.repl.stats;
             let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
             let (input_kbps, output_kbps) = stats.instantaneous_kbps();
+            let (repl_input_kbps, repl_output_kbps) = stats.instantaneous_repl_kbps();
             w!("total_connections_received", &get(&stats.total_connections_received));
             w!("total_commands_processed", &get(&stats.total_commands_processed));
             w!("instantaneous_ops_per_sec", &stats.instantaneous_ops());
             w!("total_net_input_bytes", &get(&stats.total_net_input_bytes));
             w!("total_net_output_bytes", &get(&stats.total_net_output_bytes));
+            w!("total_net_repl_input_bytes", &get(&stats.total_net_repl_input_bytes));
+            w!("total_net_repl_output_bytes", &get(&stats.total_net_repl_output_bytes));
             w!("instantaneous_input_kbps", &format!("{input_kbps:.2}"));
             w!("instantaneous_output_kbps", &format!("{output_kbps:.2}"));
+            w!("instantaneous_input_repl_kbps", &format!("{repl_input_kbps:.2}"));
+            w!("instantaneous_output_repl_kbps", &format!("{repl_output_kbps:.2}"));
             w!("rejected_connections", &get(&stats.rejected_connections));
             w!("sync_full", &get(&sync.full));
             w!("sync_partial_ok", &get(&sync.partial_ok));

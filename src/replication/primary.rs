@@ -221,6 +221,7 @@ async fn full_sync(
         stream.write_all(format!("$EOF:{mark}\r\n").as_bytes()).await?;
         while let Some(chunk) = chunk_rx.recv().await {
             stream.write_all(&chunk).await?;
+            shared.stats.total_net_repl_output_bytes.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         }
         job.await.map_err(io::Error::other)??;
         stream.write_all(mark.as_bytes()).await?;
@@ -239,6 +240,7 @@ async fn full_sync(
         let len = file.metadata().await?.len();
         stream.write_all(format!("${len}\r\n").as_bytes()).await?;
         let copied = tokio::io::copy(&mut (&mut file).take(len), stream).await?;
+        shared.stats.total_net_repl_output_bytes.fetch_add(copied, Ordering::Relaxed);
         if copied != len {
             return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the RDB file shrank while being sent"));
         }
@@ -257,6 +259,7 @@ async fn send_functions_only(shared: &Arc<Shared>, stream: &mut TcpStream, psync
     }
     stream.write_all(format!("${}\r\n", rdb.len()).as_bytes()).await?;
     stream.write_all(&rdb).await?;
+    shared.stats.total_net_repl_output_bytes.fetch_add(rdb.len() as u64, Ordering::Relaxed);
     Ok(offset)
 }
 
@@ -363,6 +366,8 @@ async fn stream_to(
             // Past the hard limit the backlog no longer holds what the replica needs.
             let next = shared.repl.read_from(from, &mut chunks).map_err(|_| over_output_limit(client))?;
             if !chunks.is_empty() {
+                let total: usize = chunks.iter().map(Bytes::len).sum();
+                shared.stats.total_net_repl_output_bytes.fetch_add(total as u64, Ordering::Relaxed);
                 let write = write_chunks(&mut wr, &chunks);
                 tokio::pin!(write);
                 loop {

@@ -372,6 +372,9 @@ async fn full_sync(
             |e| LinkError::Protocol(format!("Failed trying to load the MASTER synchronization DB from disk: {e}")),
         )?
     };
+    // The snapshot's bytes, as received, are replication input too.
+    let received = link.transfer_read.load(Ordering::Relaxed);
+    shared.stats.total_net_repl_input_bytes.fetch_add(received, Ordering::Relaxed);
     let backlog_size = shared.config.read().repl_backlog_size;
     shared.repl.reset_to_primary(replid, offset, backlog_size);
     link.read_offset.store(offset, Ordering::Relaxed);
@@ -585,6 +588,7 @@ async fn apply_stream(
                 input.extend_from_slice(&read_buf);
                 read_buf.clear();
                 link.read_offset.fetch_add(n as u64, Ordering::Relaxed);
+                shared.stats.total_net_repl_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
             }
             _ = ack_tick.tick() => send_ack(&mut conn, shared.repl.offset()).await?,
         }

@@ -16,16 +16,21 @@ pub struct ServerStats {
     /// Socket reads and reply writes of client connections (`total_reads_processed`, …).
     pub total_reads_processed: AtomicU64,
     pub total_writes_processed: AtomicU64,
+    /// Replication stream and snapshot bytes: read from a primary, written to replicas.
+    pub total_net_repl_input_bytes: AtomicU64,
+    pub total_net_repl_output_bytes: AtomicU64,
     /// Error replies by their first word (`errorstat_ERR:count=3`).
     pub errors: Mutex<BTreeMap<String, u64>>,
-    /// Recent rates of commands, input and output bytes, for `instantaneous_ops_per_sec`,
-    /// `instantaneous_input_kbps` and `instantaneous_output_kbps`.
-    samples: Mutex<[RateSamples; 3]>,
+    /// Recent rates of commands, client and replication input and output bytes, for
+    /// `instantaneous_ops_per_sec` and the `instantaneous_*_kbps` fields.
+    samples: Mutex<[RateSamples; 5]>,
 }
 
 const OPS: usize = 0;
 const NET_INPUT: usize = 1;
 const NET_OUTPUT: usize = 2;
+const NET_REPL_INPUT: usize = 3;
+const NET_REPL_OUTPUT: usize = 4;
 
 /// Redis's `trackInstantaneousMetric`: a ring of per-second rates sampled by the cron.
 #[derive(Debug, Default)]
@@ -67,6 +72,8 @@ impl ServerStats {
             self.total_commands_processed.load(Ordering::Relaxed),
             self.total_net_input_bytes.load(Ordering::Relaxed),
             self.total_net_output_bytes.load(Ordering::Relaxed),
+            self.total_net_repl_input_bytes.load(Ordering::Relaxed),
+            self.total_net_repl_output_bytes.load(Ordering::Relaxed),
         ];
         let mut samples = self.samples.lock();
         for (s, total) in samples.iter_mut().zip(totals) {
@@ -85,6 +92,12 @@ impl ServerStats {
         (s[NET_INPUT].mean() / 1024.0, s[NET_OUTPUT].mean() / 1024.0)
     }
 
+    /// `instantaneous_input_repl_kbps` and `instantaneous_output_repl_kbps`.
+    pub fn instantaneous_repl_kbps(&self) -> (f64, f64) {
+        let s = self.samples.lock();
+        (s[NET_REPL_INPUT].mean() / 1024.0, s[NET_REPL_OUTPUT].mean() / 1024.0)
+    }
+
     pub fn reset(&self) {
         for c in [
             &self.total_connections_received,
@@ -95,6 +108,8 @@ impl ServerStats {
             &self.total_net_output_bytes,
             &self.total_reads_processed,
             &self.total_writes_processed,
+            &self.total_net_repl_input_bytes,
+            &self.total_net_repl_output_bytes,
         ] {
             c.store(0, Ordering::Relaxed);
         }
