@@ -185,7 +185,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("used_memory_scripts_human", "no Lua or functions"),
     ("mem_cluster_links", "the cluster bus is not Redis's link-per-node bus; its buffers are not metered"),
     ("active_defrag_running", "no active defragmentation"),
-    ("lazyfreed_objects", "tables freed off-thread are not counted per object"),
     // Stats.
     ("expired_stale_perc", "the expiry cycle keeps no stale-key estimate"),
     ("expired_time_cap_reached_count", "the expiry cycle has no time cap"),
@@ -259,4 +258,26 @@ fn errorstats_count_error_prefixes_as_redis() {
     let (a, b) = both(&mut r, &mut o, &[b"INFO", b"errorstats"]);
     assert_eq!(text(&b), text(&a));
     assert!(text(&b).contains("errorstat_EXECABORT:count=1\r\n"), "{}", text(&b));
+}
+
+/// One field of an INFO section of ours.
+fn info_value(c: &mut RespConn, section: &str, field: &str) -> String {
+    let info = text(&reply(c, &[b"INFO", section.as_bytes()]));
+    let line = info.lines().find_map(|l| l.strip_prefix(field).and_then(|r| r.strip_prefix(':')));
+    line.unwrap_or_else(|| panic!("no {field} in {info}")).to_string()
+}
+
+#[test]
+fn flushall_async_counts_lazyfreed_keys() {
+    let dir = TempDir::new("memory-lazyfree");
+    let ours = ServerProcess::ferrocache(&dir.0, &[]);
+    let mut c = RespConn::connect(ours.addr).unwrap();
+    populate(&mut c);
+    assert_eq!(info_value(&mut c, "memory", "lazyfreed_objects"), "0");
+    assert_eq!(reply(&mut c, &[b"FLUSHALL", b"ASYNC"]).bytes(), b"+OK\r\n");
+    // The tables are freed on a thread of their own, after the reply.
+    common::keyspace::wait_until("the lazyfree thread", || info_value(&mut c, "memory", "lazyfreed_objects") == "3");
+    assert_eq!(info_value(&mut c, "memory", "lazyfree_pending_objects"), "0");
+    reply(&mut c, &[b"CONFIG", b"RESETSTAT"]);
+    assert_eq!(info_value(&mut c, "memory", "lazyfreed_objects"), "0");
 }

@@ -238,6 +238,7 @@ fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         c.store(0, Ordering::Relaxed);
     }
     ctx.shared.store.reset_keyspace_hits_misses();
+    ctx.shared.store.lazyfree.freed.store(0, Ordering::Relaxed);
     for spec in super::table::all() {
         for s in std::iter::once(spec).chain(spec.subcommands.iter()) {
             ctx.shared.command_stats.get(s).reset();

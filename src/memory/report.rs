@@ -348,7 +348,8 @@ impl Overhead {
         w!("mem_clients_normal", self.clients_normal);
         w!("mem_aof_buffer", self.aof_buffer);
         w!("mem_allocator", super::ALLOCATOR_NAME);
-        w!("lazyfree_pending_objects", 0);
+        w!("lazyfree_pending_objects", shared.store.lazyfree.pending.load(Ordering::Relaxed));
+        w!("lazyfreed_objects", shared.store.lazyfree.freed.load(Ordering::Relaxed));
     }
 }
 

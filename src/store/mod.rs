@@ -196,6 +196,16 @@ pub struct Store {
     replica_mode: AtomicBool,
     /// Bytes held by snapshots' copies (see `snapshot.rs`).
     snapshot_bytes: Arc<AtomicI64>,
+    /// Keys of flushed tables being freed on a thread of their own, and freed so far.
+    pub lazyfree: Arc<LazyfreeStats>,
+}
+
+/// INFO's `lazyfree_pending_objects` and `lazyfreed_objects`, counted in keys as Redis counts
+/// a lazily freed database.
+#[derive(Debug, Default)]
+pub struct LazyfreeStats {
+    pub pending: AtomicU64,
+    pub freed: AtomicU64,
 }
 
 impl Store {
@@ -224,6 +234,7 @@ impl Store {
             effects: Effects::default(),
             replica_mode: AtomicBool::new(false),
             snapshot_bytes: Arc::default(),
+            lazyfree: Arc::default(),
             clock,
         }
     }
@@ -502,6 +513,21 @@ struct Deferred<'s> {
     jobs: Vec<Box<dyn FnOnce() + 's>>,
 }
 
+/// Flushed tables on their way to a lazyfree thread.
+struct LazyFree {
+    tables: Vec<Table>,
+    keys: u64,
+    stats: Arc<LazyfreeStats>,
+}
+
+impl Drop for LazyFree {
+    fn drop(&mut self) {
+        drop(std::mem::take(&mut self.tables));
+        self.stats.pending.fetch_sub(self.keys, Ordering::Relaxed);
+        self.stats.freed.fetch_add(self.keys, Ordering::Relaxed);
+    }
+}
+
 impl Drop for Locked<'_> {
     /// Unlocks first, then runs the deferred work where it cannot stop other clients being
     /// served ([`crate::blocking::offload`]).
@@ -510,7 +536,12 @@ impl Drop for Locked<'_> {
         self.guards.clear();
         let Deferred { garbage, lazy_garbage, jobs } = *deferred;
         if !lazy_garbage.is_empty() {
-            let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || drop(lazy_garbage));
+            let keys: u64 = lazy_garbage.iter().map(|t| t.len() as u64).sum();
+            let stats = self.store.lazyfree.clone();
+            stats.pending.fetch_add(keys, Ordering::Relaxed);
+            // Settles the counts when the tables are gone, whichever thread drops them.
+            let freeing = LazyFree { tables: lazy_garbage, keys, stats };
+            let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || drop(freeing));
             if let Err(e) = spawned {
                 tracing::warn!("Can't start a thread to free a flushed database ({e}); freeing it here");
             }
