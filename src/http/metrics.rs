@@ -98,16 +98,17 @@ fn clients_and_memory(shared: &Shared) {
     // counts neither yet; the series is kept for dashboards that chart it.
     describe_gauge!("redis_blocked_clients", "Clients blocked in a command (as INFO blocked_clients)");
     gauge!("redis_blocked_clients").set(0.0);
-    let used = shared.memory.refresh_with(shared.store.logical_used());
-    let peak = get(&shared.memory.peak).max(used);
+    // INFO's figures, measured the same way (the key tables are read one shard at a time).
+    let memory = crate::memory::report::Overhead::gather(shared, &mut shared.store.lock_none());
+    let (used, peak) = (memory.total_allocated, memory.peak_allocated);
     describe_gauge!("redis_memory_used_bytes", Unit::Bytes, "INFO used_memory");
     gauge!("redis_memory_used_bytes").set(used as f64);
     describe_gauge!("redis_memory_used_rss_bytes", Unit::Bytes, "INFO used_memory_rss");
-    gauge!("redis_memory_used_rss_bytes").set(crate::memory::process_rss() as f64);
+    gauge!("redis_memory_used_rss_bytes").set(memory.process_rss as f64);
     describe_gauge!("redis_memory_used_peak_bytes", Unit::Bytes, "INFO used_memory_peak");
     gauge!("redis_memory_used_peak_bytes").set(peak as f64);
     describe_gauge!("redis_memory_used_dataset_bytes", Unit::Bytes, "INFO used_memory_dataset");
-    gauge!("redis_memory_used_dataset_bytes").set(shared.store.logical_used().max(0) as f64);
+    gauge!("redis_memory_used_dataset_bytes").set(memory.dataset as f64);
 }
 
 fn stats(shared: &Shared) {
