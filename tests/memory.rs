@@ -186,8 +186,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("mem_cluster_links", "the cluster bus is not Redis's link-per-node bus; its buffers are not metered"),
     ("active_defrag_running", "no active defragmentation"),
     // Stats.
-    ("expired_stale_perc", "the expiry cycle keeps no stale-key estimate"),
-    ("expired_time_cap_reached_count", "the expiry cycle has no time cap"),
     ("total_eviction_exceeded_time", "eviction runs inline with writes, not over time"),
     ("current_eviction_exceeded_time", "eviction runs inline with writes, not over time"),
     ("latest_fork_usec", "snapshots do not fork"),

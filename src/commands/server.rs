@@ -234,7 +234,13 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn config_resetstat(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     ctx.shared.stats.reset();
     let ks = &ctx.shared.store.stats;
-    for c in [&ks.expired_keys, &ks.evicted_keys, &ks.expire_cycle_cpu_ms] {
+    for c in [
+        &ks.expired_keys,
+        &ks.evicted_keys,
+        &ks.expire_cycle_cpu_ms,
+        &ks.expired_time_cap_reached,
+        &ks.expired_stale_perc,
+    ] {
         c.store(0, Ordering::Relaxed);
     }
     ctx.shared.store.reset_keyspace_hits_misses();
@@ -854,6 +860,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("sync_partial_ok", &get(&sync.partial_ok));
             w!("sync_partial_err", &get(&sync.partial_err));
             w!("expired_keys", &get(&ks.expired_keys));
+            let stale = f64::from_bits(get(&ks.expired_stale_perc)) * 100.0;
+            w!("expired_stale_perc", &format!("{stale:.2}"));
+            w!("expired_time_cap_reached_count", &get(&ks.expired_time_cap_reached));
             w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
             w!("evicted_keys", &get(&ks.evicted_keys));
             w!("evicted_clients", &get(&shared.client_memory.evicted_clients));

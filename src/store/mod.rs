@@ -80,6 +80,11 @@ pub struct KeyspaceStats {
     /// Writes since the last save (`rdb_changes_since_last_save`).
     pub dirty: AtomicU64,
     pub expire_cycle_cpu_ms: AtomicU64,
+    /// Expiry cycles that stopped at their time budget (`expired_time_cap_reached_count`).
+    pub expired_time_cap_reached: AtomicU64,
+    /// The share of sampled keys found expired, a moving average over cycles, as f64 bits
+    /// (`expired_stale_perc`).
+    pub expired_stale_perc: AtomicU64,
 }
 
 /// A flag a client raises on itself when a key it WATCHes is modified.
