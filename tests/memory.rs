@@ -190,7 +190,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("current_eviction_exceeded_time", "eviction runs inline with writes, not over time"),
     ("latest_fork_usec", "snapshots do not fork"),
     ("total_forks", "snapshots do not fork"),
-    ("migrate_cached_sockets", "MIGRATE's socket cache is not reported"),
     ("slave_expires_tracked_keys", "writable replicas' own TTLs are not tracked apart"),
     ("active_defrag_hits", "no active defragmentation"),
     ("active_defrag_misses", "no active defragmentation"),

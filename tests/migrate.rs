@@ -63,6 +63,9 @@ fn script(source: SocketAddr, target: &ServerProcess) -> Vec<String> {
         &mut a,
         &[b"COMMAND", b"GETKEYS", b"MIGRATE", b"h", b"1", b"", b"0", b"5", b"AUTH", b"pw", b"KEYS", b"a", b"b"],
     );
+    // The connection to the target stays cached (for 10 s, longer than this script).
+    let stats = a.call_text(&[b"INFO", b"stats"]);
+    out.extend(stats.lines().filter(|l| l.starts_with("migrate_cached_sockets:")).map(str::to_string));
     out
 }
 
@@ -81,6 +84,7 @@ fn replies_and_key_moves_match_redis() {
         assert_eq!(g, e);
     }
     assert_eq!(got.len(), expected.len());
+    assert_eq!(got.last().map(String::as_str), Some("migrate_cached_sockets:1"));
 }
 
 #[test]

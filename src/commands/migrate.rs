@@ -79,6 +79,12 @@ impl std::fmt::Debug for MigrateSockets {
 }
 
 impl MigrateSockets {
+    /// Connections cached and not yet past their idle time (`migrate_cached_sockets`; Redis's
+    /// cron closes the idle ones, here the next MIGRATE does).
+    pub fn cached(&self) -> usize {
+        self.0.lock().values().filter(|s| s.last_use.elapsed() < SOCKET_TTL).count()
+    }
+
     /// A cached connection (taken out of the cache while in use), or a new one.
     fn take(&self, target: &str, timeout: Duration) -> Result<(CachedSocket, bool), Reply> {
         {

@@ -838,7 +838,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "stats" => {
             // Redis 7.0's fields in its order, less those about what does not happen here: no
             // fork, no active defrag, no client tracking, no io-threads, no reply-buffer
-            // resizing (tests/memory.rs lists them).
+            // resizing, no timed eviction (tests/memory.rs lists them).
             out.push_str("# Stats\r\n");
             let sync = &shared.repl.stats;
             let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
@@ -872,6 +872,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("pubsub_channels", &0);
             w!("pubsub_patterns", &0);
             w!("pubsubshard_channels", &0);
+            w!("migrate_cached_sockets", &shared.migrate_sockets.cached());
             w!("total_error_replies", &get(&stats.total_error_replies));
             w!("total_reads_processed", &get(&stats.total_reads_processed));
             w!("total_writes_processed", &get(&stats.total_writes_processed));
