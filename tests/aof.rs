@@ -230,3 +230,33 @@ fn redis_checks_and_loads_our_aof_and_we_load_its() {
     let server = ServerProcess::ferrocache(&theirs.0, &args);
     assert_eq!(read_all(&mut server.connect()), expected);
 }
+
+#[test]
+fn an_error_while_loading_is_counted_and_loading_goes_on() {
+    let dir = TempDir::new("aof-unexpected-error");
+    let args = ["--appendonly", "yes", "--appendfsync", "always", "--save", ""];
+    let server = ServerProcess::ferrocache(&dir.0, &args);
+    let mut con = server.connect();
+    let _: () = query(&mut con, &["SET", "k", "a"]);
+    server.kill9();
+    let manifest = std::fs::read_to_string(aof_dir(&dir).join("appendonly.aof.manifest")).unwrap();
+    let incr = manifest.lines().find(|l| l.ends_with("type i")).unwrap().split(' ').nth(1).unwrap().to_string();
+    let incr_path = aof_dir(&dir).join(&incr);
+    let mut aof = std::fs::read(&incr_path).unwrap();
+    // An INCR of a non-number, then a write that must still load (redis-server 7.0 does the same).
+    aof.extend_from_slice(b"*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n*3\r\n$3\r\nSET\r\n$5\r\nafter\r\n$1\r\n1\r\n");
+    std::fs::write(&incr_path, &aof).unwrap();
+    let server = ServerProcess::ferrocache(&dir.0, &args);
+    let mut con = server.connect();
+    let after: Option<String> = query(&mut con, &["GET", "after"]);
+    assert_eq!(after.as_deref(), Some("1"));
+    let stats: String = redis::cmd("INFO").arg("stats").arg("errorstats").query(&mut con).unwrap();
+    for line in ["unexpected_error_replies:1\r\n", "total_error_replies:1\r\n", "errorstat_ERR:count=1\r\n"] {
+        assert!(stats.contains(line), "{line} in {stats}");
+    }
+    assert!(
+        server.log_text().contains("== CRITICAL == This server is sending an error to its AOF-loading-client: 'value is not an integer or out of range' after processing the command 'incr'"),
+        "{}",
+        server.log_text()
+    );
+}

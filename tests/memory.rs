@@ -200,7 +200,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("tracking_total_keys", "no client-side caching"),
     ("tracking_total_items", "no client-side caching"),
     ("tracking_total_prefixes", "no client-side caching"),
-    ("unexpected_error_replies", "no replies from a primary or AOF are checked for errors"),
     ("dump_payload_sanitizations", "RESTORE payloads are always checked whole"),
     ("io_threaded_reads_processed", "no io-threads: every connection task reads its own socket"),
     ("io_threaded_writes_processed", "no io-threads: every connection task writes its own socket"),

@@ -128,7 +128,16 @@ fn execute_checked(shared: &Shared, client: &mut Client, args: &mut Vec<Bytes>) 
 /// MISCONF or LOADING checks (effects are off while loading, so nothing propagates). An
 /// unknown command or a wrong argument count means the file is not what we wrote.
 pub fn replay(shared: &Shared, client: &mut Client, args: Vec<Bytes>) -> Result<(), String> {
-    run_unchecked(shared, client, args, false, || {}).map(drop)
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    if let Reply::Error(e) = run_unchecked(shared, client, args, false, || {})? {
+        // Redis goes on loading, but says so and counts it.
+        shared.stats.unexpected_error_replies.fetch_add(1, Ordering::Relaxed);
+        let e = e.strip_prefix("ERR ").unwrap_or(&e);
+        tracing::warn!(
+            "== CRITICAL == This server is sending an error to its AOF-loading-client: '{e}' after processing the command '{name}'"
+        );
+    }
+    Ok(())
 }
 
 /// Runs one command from our primary's stream (Redis's master client): no checks, as
@@ -141,10 +150,15 @@ pub fn apply_replicated(
     args: Vec<Bytes>,
     applied: impl FnOnce(),
 ) -> Result<(), String> {
-    match run_unchecked(shared, client, args, true, applied)? {
-        Reply::Error(e) => Err(e.into_owned()),
-        _ => Ok(()),
+    let result = match run_unchecked(shared, client, args, true, applied) {
+        Ok(Reply::Error(e)) => Err(e.into_owned()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if result.is_err() {
+        shared.stats.unexpected_error_replies.fetch_add(1, Ordering::Relaxed);
     }
+    result
 }
 
 /// What [`replay`] and [`apply_replicated`] share: resolve, check the arity, queue inside

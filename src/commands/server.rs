@@ -873,6 +873,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("pubsub_patterns", &0);
             w!("pubsubshard_channels", &0);
             w!("migrate_cached_sockets", &shared.migrate_sockets.cached());
+            w!("unexpected_error_replies", &get(&stats.unexpected_error_replies));
             w!("total_error_replies", &get(&stats.total_error_replies));
             w!("total_reads_processed", &get(&stats.total_reads_processed));
             w!("total_writes_processed", &get(&stats.total_writes_processed));

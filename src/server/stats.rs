@@ -11,6 +11,9 @@ pub struct ServerStats {
     pub total_commands_processed: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub total_error_replies: AtomicU64,
+    /// Error replies to our primary's stream or to the AOF being loaded, where none should
+    /// happen (`unexpected_error_replies`).
+    pub unexpected_error_replies: AtomicU64,
     pub total_net_input_bytes: AtomicU64,
     pub total_net_output_bytes: AtomicU64,
     /// Socket reads and reply writes of client connections (`total_reads_processed`, …).
@@ -104,6 +107,7 @@ impl ServerStats {
             &self.total_commands_processed,
             &self.rejected_connections,
             &self.total_error_replies,
+            &self.unexpected_error_replies,
             &self.total_net_input_bytes,
             &self.total_net_output_bytes,
             &self.total_reads_processed,
