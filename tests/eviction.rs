@@ -59,4 +59,11 @@ fn maxmemory_evicts_or_refuses_by_policy() {
     let _: Option<Vec<u8>> = redis::cmd("GET").arg("key:19999").query(&mut con).unwrap();
     // DEL frees memory and is not a DENYOOM command.
     let _: i64 = redis::cmd("DEL").arg("key:19999").query(&mut con).unwrap();
+
+    // The refusal left memory over the limit with nothing to evict: an eviction-exceeded
+    // span (Redis's `*_eviction_exceeded_time`), open until the limit is lifted.
+    let during = info_field(&mut con, "stats", "total_eviction_exceeded_time");
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxmemory").arg(0).query(&mut con).unwrap();
+    assert_eq!(info_field(&mut con, "stats", "current_eviction_exceeded_time"), 0);
+    assert!(info_field(&mut con, "stats", "total_eviction_exceeded_time") >= during);
 }

@@ -186,8 +186,6 @@ const NOT_HERE: &[(&str, &str)] = &[
     ("mem_cluster_links", "the cluster bus is not Redis's link-per-node bus; its buffers are not metered"),
     ("active_defrag_running", "no active defragmentation"),
     // Stats.
-    ("total_eviction_exceeded_time", "eviction runs inline with writes, not over time"),
-    ("current_eviction_exceeded_time", "eviction runs inline with writes, not over time"),
     ("latest_fork_usec", "snapshots do not fork"),
     ("total_forks", "snapshots do not fork"),
     ("slave_expires_tracked_keys", "writable replicas' own TTLs are not tracked apart"),

@@ -421,11 +421,8 @@ fn check_replication(shared: &Shared, client: &Client, spec: &CommandSpec) -> Op
 /// that is not enough (`performEvictions` + the `CMD_DENYOOM` check).
 fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<Reply> {
     let limit = shared.hot.maxmemory.load(Ordering::Relaxed);
-    if limit == 0 {
-        return None;
-    }
     // A replica leaves eviction to its primary, whose DELs it applies.
-    if shared.repl.is_replica() && shared.config.read().replica_ignore_maxmemory {
+    if limit == 0 || (shared.repl.is_replica() && shared.config.read().replica_ignore_maxmemory) {
         return None;
     }
     let samples = shared.hot.maxmemory_samples.load(Ordering::Relaxed) as usize;
@@ -437,6 +434,7 @@ fn check_memory(shared: &Shared, client: &Client, spec: &CommandSpec) -> Option<
     if evicted != Ok(0) {
         shared.latency.end("eviction-cycle", start);
     }
+    shared.stats.eviction_exceeded(evicted.is_err());
     if evicted.is_ok() {
         return None;
     }

@@ -838,7 +838,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "stats" => {
             // Redis 7.0's fields in its order, less those about what does not happen here: no
             // fork, no active defrag, no client tracking, no io-threads, no reply-buffer
-            // resizing, no timed eviction (tests/memory.rs lists them).
+            // resizing (tests/memory.rs lists them).
             out.push_str("# Stats\r\n");
             let sync = &shared.repl.stats;
             let (hits, misses) = ctx.shared.store.keyspace_hits_misses();
@@ -866,6 +866,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("expire_cycle_cpu_milliseconds", &get(&ks.expire_cycle_cpu_ms));
             w!("evicted_keys", &get(&ks.evicted_keys));
             w!("evicted_clients", &get(&shared.client_memory.evicted_clients));
+            let (exceeded_total, exceeded_now) = stats.eviction_exceeded_ms();
+            w!("total_eviction_exceeded_time", &exceeded_total);
+            w!("current_eviction_exceeded_time", &exceeded_now);
             w!("keyspace_hits", &hits);
             w!("keyspace_misses", &misses);
             // No Pub/Sub: nobody can subscribe, so none of these ever counts one.

@@ -153,6 +153,10 @@ impl Shared {
         let c = self.config.read();
         let h = &self.hot;
         h.maxmemory.store(c.maxmemory, Ordering::Relaxed);
+        if c.maxmemory == 0 {
+            // No limit, nothing exceeded: an open span ends here.
+            self.stats.eviction_exceeded(false);
+        }
         h.maxmemory_samples.store(c.maxmemory_samples as u64, Ordering::Relaxed);
         h.requirepass_set.store(!c.requirepass.is_empty(), Ordering::Relaxed);
         h.proto_max_bulk_len.store(c.proto_max_bulk_len, Ordering::Relaxed);

@@ -19,6 +19,10 @@ pub struct ServerStats {
     /// Socket reads and reply writes of client connections (`total_reads_processed`, …).
     pub total_reads_processed: AtomicU64,
     pub total_writes_processed: AtomicU64,
+    /// Since when (monotonic ns, 0: not) used memory has stayed over `maxmemory` with nothing
+    /// left to evict, and the total of such spans (µs): `*_eviction_exceeded_time`.
+    pub eviction_exceeded_since_ns: AtomicU64,
+    pub eviction_exceeded_total_us: AtomicU64,
     /// Replication stream and snapshot bytes: read from a primary, written to replicas.
     pub total_net_repl_input_bytes: AtomicU64,
     pub total_net_repl_output_bytes: AtomicU64,
@@ -68,6 +72,33 @@ impl ServerStats {
         *self.errors.lock().entry(prefix.to_string()).or_default() += 1;
     }
 
+    /// Records the outcome of an eviction check, as Redis's `performEvictions` metrics: a
+    /// span starts at the first check left over the limit and ends at the first one under it.
+    /// Costs one load per check while nothing changes.
+    pub fn eviction_exceeded(&self, over: bool) {
+        let since = self.eviction_exceeded_since_ns.load(Ordering::Relaxed);
+        if over && since == 0 {
+            let now = crate::store::monotonic_ns().max(1);
+            let _ = self.eviction_exceeded_since_ns.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        } else if !over && since != 0 {
+            if let Ok(start) =
+                self.eviction_exceeded_since_ns.compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                let us = crate::store::monotonic_ns().saturating_sub(start) / 1000;
+                self.eviction_exceeded_total_us.fetch_add(us, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// `(total_eviction_exceeded_time, current_eviction_exceeded_time)` in ms; the total
+    /// includes the current span.
+    pub fn eviction_exceeded_ms(&self) -> (u64, u64) {
+        let since = self.eviction_exceeded_since_ns.load(Ordering::Relaxed);
+        let current_us = if since == 0 { 0 } else { crate::store::monotonic_ns().saturating_sub(since) / 1000 };
+        let total_us = self.eviction_exceeded_total_us.load(Ordering::Relaxed) + current_us;
+        (total_us / 1000, current_us / 1000)
+    }
+
     /// Called by the cron: records the command and network rates since the previous sample.
     pub fn sample_ops(&self) {
         let now = Instant::now();
@@ -108,6 +139,8 @@ impl ServerStats {
             &self.rejected_connections,
             &self.total_error_replies,
             &self.unexpected_error_replies,
+            &self.eviction_exceeded_since_ns,
+            &self.eviction_exceeded_total_us,
             &self.total_net_input_bytes,
             &self.total_net_output_bytes,
             &self.total_reads_processed,
@@ -162,4 +195,24 @@ fn main_thread_times() -> (f64, f64) {
     let secs = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / hz;
     // Fields 14 (utime) and 15 (stime); after ")" they are the 12th and 13th.
     (secs(12), secs(11))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_eviction_exceeded_span_opens_once_and_closes_into_the_total() {
+        let stats = ServerStats::default();
+        stats.eviction_exceeded(false);
+        assert_eq!(stats.eviction_exceeded_since_ns.load(Ordering::Relaxed), 0, "nothing to close");
+        stats.eviction_exceeded(true);
+        let since = stats.eviction_exceeded_since_ns.load(Ordering::Relaxed);
+        assert_ne!(since, 0);
+        stats.eviction_exceeded(true);
+        assert_eq!(stats.eviction_exceeded_since_ns.load(Ordering::Relaxed), since, "the span keeps its start");
+        stats.eviction_exceeded(false);
+        assert_eq!(stats.eviction_exceeded_since_ns.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.eviction_exceeded_ms().1, 0, "no current span");
+    }
 }
