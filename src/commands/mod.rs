@@ -6,8 +6,8 @@
 
 mod dispatch;
 mod introspection;
-mod meta;
 mod memory;
+mod meta;
 mod table;
 
 pub mod cluster;
