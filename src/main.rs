@@ -119,50 +119,12 @@ fn main() -> ExitCode {
 /// Binds every `bind` address on `port`, as redis-server does, then serves them all.
 async fn serve(config: Config) -> std::io::Result<()> {
     let shutdown = shutdown_signal();
-    let mut listeners = Vec::new();
     // Redis's `port 0`: no TCP at all, when a unix socket serves instead (otherwise ours: an
     // ephemeral port, which tests use).
     let tcp = config.port != 0 || config.unixsocket.is_empty();
-    for host in config.bind.iter().filter(|_| tcp) {
-        // Redis's "-::*" / "*" forms: an optional address that may fail to bind.
-        let (host, optional) = match host.strip_prefix('-') {
-            Some(h) => (h, true),
-            None => (host.as_str(), false),
-        };
-        let host = if host == "*" {
-            "0.0.0.0"
-        } else if host == "::*" {
-            "::"
-        } else {
-            host
-        };
-        let addr =
-            if host.contains(':') { format!("[{host}]:{}", config.port) } else { format!("{host}:{}", config.port) };
-        match bind_first(&addr, config.tcp_backlog).await {
-            Ok(l) => listeners.push(l),
-            Err(e) if optional => tracing::warn!("Could not create server TCP listening socket {addr}: {e}"),
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    e.kind(),
-                    format!("Could not create server TCP listening socket {addr}: {e}"),
-                ))
-            }
-        }
-    }
+    let bind = if tcp { config.bind.clone() } else { Vec::new() };
+    let listeners = ferrocache::server::bind_all(&bind, config.port, config.tcp_backlog).await?;
     ferrocache::run_listeners(listeners, config, shutdown).await
-}
-
-/// Listens on the first address `addr` resolves to that can be bound (Redis's
-/// `_anetTcpServer` walks `getaddrinfo`'s list the same way).
-async fn bind_first(addr: &str, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
-    let mut last = None;
-    for a in tokio::net::lookup_host(addr).await? {
-        match ferrocache::server::bind_listener(a, backlog) {
-            Ok(l) => return Ok(l),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind")))
 }
 
 /// SIGINT or SIGTERM: stop accepting, close clients, exit 0 (as redis-server does). The

@@ -207,7 +207,7 @@ fn cluster_redirects_to_the_owners_http_port() {
     let body = r.json();
     assert_eq!((body["cluster_enabled"].as_bool(), body["cluster_state"].as_str()), (Some(true), Some("ok")));
     let nodes = body["nodes"].as_array().unwrap();
-    assert_eq!(nodes.len(), 3);
+    assert_eq!(nodes.len(), 3, "{body}");
     let mut slots = 0;
     for n in nodes {
         assert_eq!(n["role"], "master");

@@ -559,3 +559,42 @@ fn config_set_answers_loading_for_deny_loading_parameters() {
     con.cmd(&[b"SHUTDOWN", b"NOSAVE"]);
     let _ = child.wait();
 }
+
+/// CONFIG SET `port` and `bind` listen anew, as Redis's do, and answer Redis's errors when
+/// they cannot, still listening where they did.
+#[test]
+fn config_set_port_and_bind_listen_anew_as_redis_does() {
+    use common::Conn;
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    let dir = TempDir::new("listen-anew");
+    let servers =
+        [("redis", ServerProcess::redis(&dir.0, &[])), ("ferrocache", ServerProcess::ferrocache(&dir.0, &[]))];
+    for (name, server) in servers {
+        let mut c = Conn::new(server.addr);
+        let set = |c: &mut Conn, param: &str, value: &str, expected: &str| {
+            let reply = c.call_text(&[b"CONFIG", b"SET", param.as_bytes(), value.as_bytes()]);
+            assert_eq!(reply, format!("{expected}\r\n"), "{name}: CONFIG SET {param} {value}");
+        };
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port().to_string();
+        let port_error = "ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.";
+        set(&mut c, "port", &taken_port, &format!("-{port_error}"));
+        Conn::new(server.addr).roundtrip(&[b"PING"], b"+PONG\r\n");
+        let bind_error =
+            "ERR CONFIG SET failed (possibly related to argument 'bind') - Failed to bind to specified addresses.";
+        set(&mut c, "bind", "10.255.255.1", &format!("-{bind_error}"));
+        Conn::new(server.addr).roundtrip(&[b"PING"], b"+PONG\r\n");
+
+        let port = common::process::free_port();
+        set(&mut c, "port", &port.to_string(), "+OK");
+        let moved = SocketAddr::from(([127, 0, 0, 1], port));
+        Conn::new(moved).roundtrip(&[b"PING"], b"+PONG\r\n");
+        assert!(TcpStream::connect(server.addr).is_err(), "{name} still listens on its old port");
+        assert!(c.call_text(&[b"INFO", b"server"]).contains(&format!("tcp_port:{port}\r\n")), "{name}");
+        set(&mut c, "bind", "127.0.0.2", "+OK");
+        Conn::new(SocketAddr::from(([127, 0, 0, 2], port))).roundtrip(&[b"PING"], b"+PONG\r\n");
+        assert!(TcpStream::connect(moved).is_err(), "{name} still listens on 127.0.0.1");
+        // The connection that moved it is served throughout.
+        c.roundtrip(&[b"PING"], b"+PONG\r\n");
+    }
+}

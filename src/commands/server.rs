@@ -223,6 +223,20 @@ fn config_set(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return fail(name, &why);
         }
     }
+    // Listening anew on a changed `port` or `bind`, before the values are published: Redis
+    // binds the new sockets first and keeps the old ones if that fails.
+    let listen_changed = |n: &str| targets.iter().find(|(_, name, _)| *name == n).map(|(_, name, _)| *name);
+    if let Some(name) = listen_changed("port").or_else(|| listen_changed("bind")) {
+        if candidate.cluster_enabled {
+            // The cluster's topology holds each node's port: other nodes would keep sending
+            // clients to the old one.
+            return fail(name, "can't change the listening address of a cluster node");
+        }
+        let port_changed = listen_changed("port").is_some();
+        if let Err(why) = crate::server::rebind(&ctx.shared.arc(), &current, &candidate, port_changed) {
+            return fail(name, why);
+        }
+    }
     let mut config = parking_lot::RwLockUpgradableReadGuard::upgrade(current);
     *config = candidate;
     let _serialised = parking_lot::RwLockWriteGuard::downgrade_to_upgradable(config);
@@ -766,7 +780,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("process_id", &std::process::id());
             w!("process_supervised", &"no");
             w!("run_id", &shared.run_id);
-            w!("tcp_port", &shared.port);
+            w!("tcp_port", &shared.port());
             w!("server_time_usec", &system_now_us());
             w!("uptime_in_seconds", &up);
             w!("uptime_in_days", &(up / 86400));

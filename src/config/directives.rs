@@ -583,7 +583,8 @@ pub static DIRECTIVES: &[Directive] = &[
     // Integers.
     field!("databases", |c| c.databases.to_string(), |c, v| c.databases = parse_int(v, 1, 1 << 20)? as usize)
         .flags(IMMUTABLE),
-    field!("port", |c| c.port.to_string(), |c, v| c.port = parse_int(v, 0, 65535)? as u16).flags(IMMUTABLE),
+    // Mutable: CONFIG SET listens anew (`server::rebind`), as Redis's `changeListenPort`.
+    field!("port", |c| c.port.to_string(), |c, v| c.port = parse_int(v, 0, 65535)? as u16),
     field!("io-threads", |c| c.io_threads.to_string(), |c, v| c.io_threads = parse_int(v, 1, 128)? as u32)
         .flags(IMMUTABLE),
     field!("auto-aof-rewrite-percentage", |c| c.auto_aof_rewrite_percentage.to_string(), |c, v| c
@@ -784,7 +785,7 @@ pub static DIRECTIVES: &[Directive] = &[
         }
         c.bind = if v.len() == 1 && v[0].is_empty() { Vec::new() } else { v.to_vec() }
     })
-    .flags(IMMUTABLE | MULTI_ARG),
+    .flags(MULTI_ARG),
     field!("replicaof", |c| c.replicaof.as_ref().map_or(String::new(), |(h, p)| format!("{h} {p}")), |c, v| {
         c.replicaof = match v {
             [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => None,

@@ -53,7 +53,7 @@ pub async fn nodes(State(shared): State<Arc<Shared>>) -> Response {
     let Some(node) = shared.cluster() else {
         let role = if shared.repl.is_replica() { "replica" } else { "master" };
         let me = json!({
-            "id": shared.run_id, "ip": "", "port": shared.port, "role": role, "primary": null,
+            "id": shared.run_id, "ip": "", "port": shared.port(), "role": role, "primary": null,
             "flags": ["myself", role], "link": "connected", "slots": [],
         });
         return json_response(
@@ -227,7 +227,7 @@ async fn run(req: &CacheRequest, mut args: Vec<Bytes>) -> Result<Reply, Response
             "protected mode is on and no password is set: only loopback clients may use the API",
         ));
     }
-    let local = SocketAddr::from(([127, 0, 0, 1], shared.port));
+    let local = SocketAddr::from(([127, 0, 0, 1], shared.port()));
     let info = Arc::new(ClientInfo::new(shared.clients.next_id(), req.peer, local));
     let mut client = Client::new(info, !shared.auth_required());
     if let Some(value) = req.headers.get(header::AUTHORIZATION) {
@@ -299,7 +299,7 @@ fn moved(req: &CacheRequest, text: &str) -> Response {
     let target = text.split(' ').nth(2).and_then(|a| a.rsplit_once(':'));
     let our_http = i32::from(shared.config.read().http_port);
     let location = target.and_then(|(ip, port)| {
-        let port = port.parse::<i32>().ok()? + our_http - i32::from(shared.port);
+        let port = port.parse::<i32>().ok()? + our_http - i32::from(shared.port());
         let port = u16::try_from(port).ok().filter(|&p| p != 0)?;
         let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
         Some(format!("http://{host}:{port}{CACHE_PREFIX}{}", percent_encode(&req.key)))

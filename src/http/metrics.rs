@@ -68,7 +68,7 @@ fn server(shared: &Shared) {
         "redis_mode" => commands::connection::mode_name(cluster_enabled),
         "os" => format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         "maxmemory_policy" => policy,
-        "tcp_port" => shared.port.to_string(),
+        "tcp_port" => shared.port().to_string(),
         "run_id" => shared.run_id.clone(),
         "process_id" => std::process::id().to_string(),
     )

@@ -252,7 +252,7 @@ async fn session(shared: &Arc<Shared>, link: &Arc<MasterLink>, master: &mut Clie
             return Err(LinkError::Protocol(format!("Unable to AUTH to MASTER: {reply}")));
         }
     }
-    let port = if announce_port != 0 { announce_port } else { shared.port };
+    let port = if announce_port != 0 { announce_port } else { shared.port() };
     conn.send(&[b"REPLCONF", b"listening-port", port.to_string().as_bytes()]).await?;
     let reply = conn.reply(link).await?;
     if reply.starts_with('-') {

@@ -259,11 +259,11 @@ impl Shared {
             let c = self.config.read();
             let bus_port =
                 match c.cluster_port {
-                    0 if self.port > 55535 => return Err(io::Error::other(
+                    0 if self.port() > 55535 => return Err(io::Error::other(
                         "Redis port number too high. Cluster communication port is 10,000 port numbers higher than \
                          your Redis port. Your Redis port number must be 55535 or less.",
                     )),
-                    0 => self.port + 10000,
+                    0 => self.port() + 10000,
                     p => p,
                 };
             let host = c.bind.first().map(|h| h.trim_start_matches('-')).unwrap_or("127.0.0.1");
@@ -279,7 +279,7 @@ impl Shared {
             )
         };
         let config = cluster_config(&self.config.read());
-        let node = ClusterNode::open(&dir, &file, self.port, bus, timeout, &announce, config)
+        let node = ClusterNode::open(&dir, &file, self.port(), bus, timeout, &announce, config)
             .await
             .map_err(io::Error::other)?;
         let weak = Arc::downgrade(&self.arc());

@@ -13,8 +13,13 @@
 //!   backlog without an answer. Redis has no such fallback (its event loop retries the
 //!   accept on every tick); ours answers instead. When even the spare cannot help, the loop
 //!   backs off (10 ms doubling to 1 s) instead of spinning, and logs at most once a second.
+//!
+//! The TCP listeners are a [`TcpListeners`] set that CONFIG SET `port` / `bind` replaces
+//! whole, as Redis's `changeListenPort` / `changeBindAddr`: the new addresses are all bound
+//! before the old listeners close, so a failure leaves the server listening where it was.
 
 use super::{connection, Shared};
+use parking_lot::Mutex;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -22,6 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 
 /// Descriptors kept for everything but clients: listeners, log, RDB/AOF files, MIGRATE and
 /// cluster sockets (Redis's `CONFIG_MIN_RESERVED_FDS`).
@@ -134,6 +140,130 @@ pub fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> 
 /// `listen(2)` takes an int; the kernel caps it at `somaxconn` anyway.
 pub(super) fn backlog_arg(backlog: u32) -> i32 {
     backlog.min(i32::MAX as u32) as i32
+}
+
+/// Binds every address of `bind` (Redis's forms: `*`, `::*`, and a leading `-` for an address
+/// that may fail) on `port`, as Redis's `listenToPort`. An error names the address that
+/// failed, as Redis's log line does.
+pub async fn bind_all(bind: &[String], port: u16, backlog: u32) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for host in bind {
+        let (host, optional) = match host.strip_prefix('-') {
+            Some(h) => (h, true),
+            None => (host.as_str(), false),
+        };
+        let host = match host {
+            "*" => "0.0.0.0",
+            "::*" => "::",
+            host => host,
+        };
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        match bind_first(&addr, backlog).await {
+            Ok(l) => listeners.push(l),
+            Err(e) if optional => tracing::warn!("Could not create server TCP listening socket {addr}: {e}"),
+            Err(e) => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("Could not create server TCP listening socket {addr}: {e}"),
+                ))
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+/// Listens on the first address `addr` resolves to that can be bound (Redis's
+/// `_anetTcpServer` walks `getaddrinfo`'s list the same way).
+async fn bind_first(addr: &str, backlog: u32) -> io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        match bind_listener(a, backlog) {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address to bind")))
+}
+
+/// The TCP listeners being served: one accept task each.
+#[derive(Default)]
+pub struct TcpListeners {
+    accepting: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl TcpListeners {
+    /// Serves `listeners` in place of the current ones, which close.
+    pub(super) fn replace(&self, listeners: Vec<TcpListener>, shared: &Arc<Shared>) {
+        let accepting = listeners.into_iter().map(|l| tokio::spawn(accept_loop(l, shared.clone()))).collect();
+        for old in std::mem::replace(&mut *self.accepting.lock(), accepting) {
+            old.abort();
+        }
+    }
+
+    /// Stops accepting: the accept tasks, to be awaited (each listener closes with its task).
+    pub(super) fn take(&self) -> Vec<JoinHandle<()>> {
+        let accepting = std::mem::take(&mut *self.accepting.lock());
+        for a in &accepting {
+            a.abort();
+        }
+        accepting
+    }
+}
+
+/// CONFIG SET `port` / `bind`: listens on `new`'s `bind` × `port` instead of `old`'s (the
+/// values about to be published and the current ones; the caller holds the config's
+/// upgradable lock), or answers Redis's error and listens where it did. `port 0`: no TCP
+/// listener, as in Redis. As Redis's `changeBindAddr`, the old listeners close first (a new
+/// set may take one of the same addresses again) and come back if the new ones cannot bind.
+/// Runs on a worker thread in a command: binding is quick, but a name in `bind` needs a
+/// lookup, so the thread is handed over meanwhile.
+pub fn rebind(
+    shared: &Arc<Shared>,
+    old: &crate::Config,
+    new: &crate::Config,
+    port_changed: bool,
+) -> Result<(), &'static str> {
+    let closing = shared.listeners.take();
+    let bound = tokio::task::block_in_place(|| {
+        tokio::runtime::Handle::current().block_on(async {
+            for task in closing {
+                let _ = task.await; // its listener closes with it
+            }
+            match listen_on(new).await {
+                Ok(listeners) => Ok(listeners),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    tracing::warn!("Failed to bind, trying to restore old listening sockets.");
+                    let restored = listen_on(old).await.unwrap_or_else(|e| {
+                        tracing::warn!("Failed to restore old listening sockets: {e}");
+                        Vec::new()
+                    });
+                    Err(restored)
+                }
+            }
+        })
+    });
+    let (listeners, result) = match bound {
+        Ok(listeners) => (listeners, Ok(())),
+        // Redis's texts (`updatePort`, `updateBindAddr`).
+        Err(restored) if port_changed => (restored, Err("Unable to listen on this port. Check server logs.")),
+        Err(restored) => (restored, Err("Failed to bind to specified addresses.")),
+    };
+    if let Some(port) = listeners.first().and_then(|l| l.local_addr().ok()).map(|a| a.port()) {
+        shared.set_port(port);
+    } else if result.is_ok() {
+        shared.set_port(new.port);
+    }
+    shared.listeners.replace(listeners, shared);
+    result
+}
+
+/// The TCP listeners `config` asks for (`port 0`: none).
+async fn listen_on(config: &crate::Config) -> io::Result<Vec<TcpListener>> {
+    match config.port {
+        0 => Ok(Vec::new()),
+        port => bind_all(&config.bind, port, config.tcp_backlog).await,
+    }
 }
 
 /// Accepts connections on `listener` until the task is aborted.

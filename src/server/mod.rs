@@ -16,7 +16,9 @@ pub use aof::{Aof, AofInfo, RewriteOutcome};
 pub use buffers::{BufferFigures, ClientMemory, OutputLimitCheck};
 pub use busy_poll::BusyPoll;
 pub use cluster::ClusterNode;
-pub use listen::{adjust_open_files_limit, bind_listener, check_tcp_backlog, MAX_ACCEPTS_PER_CALL};
+pub use listen::{
+    adjust_open_files_limit, bind_all, bind_listener, check_tcp_backlog, rebind, TcpListeners, MAX_ACCEPTS_PER_CALL,
+};
 pub use monitor::MonitorHub;
 pub use persistence::{BgsaveOutcome, Persistence, RdbInfo, SaveError};
 pub use stats::{cpu_usage, CpuUsage, ServerStats};
@@ -92,8 +94,11 @@ pub struct Shared {
     pub memory: MemoryMeter,
     pub started: Instant,
     pub run_id: String,
-    /// The port actually bound (differs from the config when it asked for port 0).
-    pub port: u16,
+    /// The port actually bound (differs from the config when it asked for port 0); see
+    /// [`Shared::port`].
+    port: std::sync::atomic::AtomicU16,
+    /// The TCP listeners (CONFIG SET `port` / `bind` replace them).
+    pub listeners: TcpListeners,
     pub shutdown: CancellationToken,
     pub persistence: Persistence,
     /// The append-only file; one of the two consumers of the store's effects.
@@ -112,6 +117,15 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The TCP port clients connect to (INFO `tcp_port`, what replicas announce).
+    pub fn port(&self) -> u16 {
+        self.port.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_port(&self, port: u16) {
+        self.port.store(port, Ordering::Relaxed);
+    }
+
     pub fn new(config: Config, clock: Clock, port: u16) -> Arc<Shared> {
         let store = Store::new(config.databases, config.shards, clock);
         let aof = Arc::new(Aof::default());
@@ -132,7 +146,8 @@ impl Shared {
             memory: MemoryMeter::new(),
             started: Instant::now(),
             run_id: random_hex(40),
-            port,
+            port: port.into(),
+            listeners: TcpListeners::default(),
             shutdown: CancellationToken::new(),
             persistence: Persistence::default(),
             aof,
@@ -298,8 +313,8 @@ pub async fn serve(
         }
     };
     let to_load = shared.begin_loading();
-    let mut accepts: Vec<_> =
-        listeners.into_iter().map(|l| tokio::spawn(listen::accept_loop(l, shared.clone()))).collect();
+    shared.listeners.replace(listeners, &shared);
+    let mut accepts = Vec::new();
     #[cfg(unix)]
     if let Some(l) = unix_listener {
         accepts.push(tokio::spawn(listen::accept_unix_loop(l, shared.clone())));
@@ -319,7 +334,7 @@ pub async fn serve(
         stop_serving(&shared, accepts).await?;
         return Err(std::io::Error::other(format!("Fatal error loading the DB: {e}")));
     }
-    tracing::info!(port = shared.port, "Ready to accept connections tcp");
+    tracing::info!(port = shared.port(), "Ready to accept connections tcp");
     daemon::notify_ready(&shared.config.read());
     if let Some(link) = link {
         shared.start_link(link);
@@ -357,7 +372,7 @@ async fn stop_serving(shared: &Shared, accepts: Vec<tokio::task::JoinHandle<()>>
     for a in &accepts {
         a.abort();
     }
-    for a in accepts {
+    for a in shared.listeners.take().into_iter().chain(accepts) {
         let _ = a.await; // each listener closes when its task is gone
     }
     shared.clients.kill_all();
