@@ -753,6 +753,20 @@ pub fn cpu_times() -> (f64, f64) {
     (ticks(11), ticks(12))
 }
 
+/// INFO's `os`: `uname`'s system, release and machine, as Redis prints them.
+fn os_name() -> String {
+    // SAFETY: uname fills the zeroed struct it is given; its fields are NUL-terminated.
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return format!("{} {}", std::env::consts::OS, std::env::consts::ARCH);
+    }
+    let field = |f: &[libc::c_char]| {
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    };
+    format!("{} {} {}", field(&u.sysname), field(&u.release), field(&u.machine))
+}
+
 fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
     let shared = ctx.shared;
     let config = shared.config.read().clone();
@@ -774,9 +788,12 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("redis_git_dirty", &0);
             w!("redis_build_id", &"0");
             w!("redis_mode", &super::connection::mode_name(config.cluster_enabled));
-            w!("os", &format!("{} {}", std::env::consts::OS, std::env::consts::ARCH));
+            w!("os", &os_name());
             w!("arch_bits", &(usize::BITS));
+            // Instant is clock_gettime(CLOCK_MONOTONIC); Rust's atomics are C11's.
+            w!("monotonic_clock", &"POSIX clock_gettime");
             w!("multiplexing_api", &"tokio");
+            w!("atomicvar_api", &"c11-builtin");
             w!("process_id", &std::process::id());
             w!("process_supervised", &"no");
             w!("run_id", &shared.run_id);
@@ -788,7 +805,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("configured_hz", &config.hz);
             w!("lru_clock", &((shared.store.now_ms() / 1000) & ((1 << 24) - 1)));
             w!("executable", &std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
-            w!("config_file", &"");
+            w!("config_file", &config.config_file.as_deref().unwrap_or(""));
             w!("io_threads_active", &0);
         }
         "clients" => {
