@@ -862,8 +862,8 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
                 w!("aof_base_size", &aof.base_size);
                 w!("aof_pending_rewrite", &0);
                 w!("aof_buffer_length", &aof.buffer_length);
-                w!("aof_pending_bio_fsync", &0);
-                w!("aof_delayed_fsync", &0);
+                w!("aof_pending_bio_fsync", &aof.pending_bio_fsync);
+                w!("aof_delayed_fsync", &aof.delayed_fsync);
             }
         }
         "stats" => {

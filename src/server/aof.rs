@@ -10,10 +10,12 @@
 //!   file before sending its replies ([`Shared::aof_flush_upto`]); under `appendfsync always`
 //!   synced too, so an acknowledged write is on disk. Concurrent flushes group-commit: one
 //!   writes and syncs everything pending, and a connection whose effects it carried returns
-//!   without touching the file lock; the wait and the write are offloaded from the async
-//!   worker, and a batch that wrote nothing never waits. `everysec` syncs from the cron once a
-//!   second (a clone of the file descriptor, so writers are not blocked), `no` leaves it to
-//!   the kernel.
+//!   without touching the file lock; a batch that wrote nothing never waits. Under `always`
+//!   the wait, the write and the fsync are offloaded from the async worker; otherwise the
+//!   write to the page cache is made on the worker, as Redis makes it on its event loop.
+//!   `everysec` syncs once a second on a thread of its own (a clone of the file descriptor,
+//!   one fsync at a time), and while it runs writes are put off for up to 2 s, as Redis puts
+//!   them off; `no` leaves syncing to the kernel.
 //! - **Rewrite:** a snapshot whose cut also switches writing to a new incr file; the copy
 //!   becomes the new base and the manifest then drops the old base and incr files.
 //! - **Loading:** base, then each incr file, replayed through the dispatcher; a torn tail of the
@@ -29,6 +31,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// `appendfsync`.
@@ -99,6 +102,12 @@ pub struct Aof {
     /// Bytes of the base and of all incr files, for INFO and the auto-rewrite rule.
     base_size: AtomicU64,
     current_size: AtomicU64,
+    /// A background `everysec` fsync is running (`aof_pending_bio_fsync`).
+    fsync_in_progress: Arc<AtomicBool>,
+    /// When writes began to be put off for that fsync (unix ms; 0: they are not).
+    postponed_since_ms: AtomicU64,
+    /// Writes that went ahead after 2 s of waiting for it (`aof_delayed_fsync`).
+    delayed_fsync: AtomicU64,
 }
 
 impl Default for Aof {
@@ -122,6 +131,9 @@ impl Default for Aof {
             consecutive_failures: AtomicU64::new(0),
             base_size: AtomicU64::new(0),
             current_size: AtomicU64::new(0),
+            fsync_in_progress: Arc::default(),
+            postponed_since_ms: AtomicU64::new(0),
+            delayed_fsync: AtomicU64::new(0),
         }
     }
 }
@@ -175,6 +187,9 @@ pub struct AofInfo {
     pub current_size: u64,
     pub base_size: u64,
     pub buffer_length: u64,
+    /// A background fsync is running (0 or 1).
+    pub pending_bio_fsync: u64,
+    pub delayed_fsync: u64,
 }
 
 /// What BGREWRITEAOF did.
@@ -247,13 +262,48 @@ impl Shared {
     /// Makes sure the effect stream up to `upto` (an [`Aof::appended`] read after the caller's
     /// effects were emitted) is in the file, synced under `always`, before the caller's
     /// replies leave. Already there (another connection's write carried it: group commit),
-    /// it returns at once; otherwise the wait for the file and the write run offloaded, so a
-    /// slow fsync holds up only the connections whose writes it carries.
+    /// it returns at once. Under `always` the wait for the file, the write and the fsync run
+    /// offloaded, so a slow fsync holds up only the connections whose writes it carries.
+    /// Otherwise the write goes to the page cache from this worker, as Redis writes from its
+    /// event loop: handing the worker's queue to another thread for every batch cost more
+    /// than the write, and crossed busy polling's waiting helpers into 1 s stalls (SET with
+    /// `appendonly yes` ran at ~130 requests/s).
     pub fn aof_flush_upto(&self, upto: u64) {
         if !self.aof_enabled() || self.aof.flushed.load(Ordering::Acquire) >= upto {
             return;
         }
-        crate::blocking::offload(|| self.aof_write_pending(Some(upto)));
+        if self.fsync_policy() == FsyncPolicy::Always {
+            crate::blocking::offload(|| self.aof_write_pending(Some(upto)));
+        } else if !self.postpone_for_fsync() {
+            self.aof_write_pending(Some(upto));
+        }
+    }
+
+    /// Redis's `flushAppendOnlyFile` under `everysec`: while the background fsync runs, a
+    /// write to the file would wait for it in the kernel, so writes are put off (the replies
+    /// still leave, as Redis's do: `everysec` may lose up to two seconds) until it ends or for
+    /// 2 s, after which they go ahead anyway and `aof_delayed_fsync` counts it.
+    fn postpone_for_fsync(&self) -> bool {
+        let a = &self.aof;
+        if self.fsync_policy() != FsyncPolicy::EverySec || !a.fsync_in_progress.load(Ordering::Acquire) {
+            a.postponed_since_ms.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let now = system_now_ms();
+        let since = a.postponed_since_ms.load(Ordering::Relaxed);
+        if since == 0 {
+            a.postponed_since_ms.store(now, Ordering::Relaxed);
+            return true;
+        }
+        if now.saturating_sub(since) < 2000 {
+            return true;
+        }
+        a.postponed_since_ms.store(0, Ordering::Relaxed);
+        a.delayed_fsync.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            "Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF buffer without waiting for fsync to complete, this may slow down Redis."
+        );
+        false
     }
 
     fn aof_write_pending(&self, upto: Option<u64>) {
@@ -363,6 +413,10 @@ impl Shared {
     /// fsync from a clone of the descriptor on another thread, so the writers' lock is not
     /// held for the duration (`aof_background_fsync`).
     fn aof_fsync_in_background(&self) {
+        // One at a time, as Redis's bio job: the next starts at the first tick after it ends.
+        if self.aof.fsync_in_progress.load(Ordering::Acquire) {
+            return;
+        }
         let clone = {
             let mut incr = self.aof.incr.lock();
             match incr.as_mut() {
@@ -375,11 +429,18 @@ impl Shared {
         };
         match clone {
             Ok(file) => {
-                let _ = std::thread::Builder::new().name("aof-fsync".into()).spawn(move || {
+                let in_progress = self.aof.fsync_in_progress.clone();
+                in_progress.store(true, Ordering::Release);
+                let spawned = std::thread::Builder::new().name("aof-fsync".into()).spawn(move || {
                     if let Err(e) = file.sync_data() {
                         tracing::warn!("AOF fsync failed: {e}");
                     }
+                    in_progress.store(false, Ordering::Release);
                 });
+                if let Err(e) = spawned {
+                    self.aof.fsync_in_progress.store(false, Ordering::Release);
+                    tracing::warn!("AOF fsync: can't start its thread: {e}");
+                }
             }
             Err(e) => tracing::warn!("AOF fsync: can't clone the descriptor: {e}"),
         }
@@ -688,6 +749,8 @@ impl Shared {
             current_size: a.current_size.load(Ordering::Relaxed),
             base_size: a.base_size.load(Ordering::Relaxed),
             buffer_length: a.pending.lock().bytes.len() as u64,
+            pending_bio_fsync: u64::from(a.fsync_in_progress.load(Ordering::Relaxed)),
+            delayed_fsync: a.delayed_fsync.load(Ordering::Relaxed),
         }
     }
 }
@@ -726,4 +789,28 @@ fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Res
     file.sync_all()?;
     std::fs::rename(&temp, path)?;
     Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn everysec_writes_wait_for_a_running_fsync_two_seconds_at_most() {
+        let shared = Shared::new(crate::Config::default(), crate::store::Clock::System, 0);
+        let a = &shared.aof;
+        assert!(!shared.postpone_for_fsync(), "no fsync running: written at once");
+        a.fsync_in_progress.store(true, Ordering::Release);
+        assert!(shared.postpone_for_fsync(), "the wait begins");
+        assert!(shared.postpone_for_fsync(), "and goes on within 2 s");
+        a.postponed_since_ms.store(system_now_ms() - 2001, Ordering::Relaxed);
+        assert!(!shared.postpone_for_fsync(), "after 2 s the write goes ahead");
+        assert_eq!(shared.aof_info().delayed_fsync, 1);
+        assert!(shared.postpone_for_fsync(), "the next one waits again");
+        a.fsync_in_progress.store(false, Ordering::Release);
+        assert!(!shared.postpone_for_fsync(), "the fsync ended");
+        a.fsync_in_progress.store(true, Ordering::Release);
+        a.fsync.store(FsyncPolicy::Always as u8, Ordering::Relaxed);
+        assert!(!shared.postpone_for_fsync(), "under always every write is synced: never put off");
+    }
 }
