@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""A cluster client for docker/test-cluster.sh that follows MOVED itself.
+
+One redis-py Connection per node (not a pool), so that `WAIT 1` runs on the very connection
+that made the writes it vouches for.
+
+  cluster_client.py write HOST:PORT N FILE   SET N keys through MOVED; WAIT 1 after each batch on
+                                             each node written; FILE gets the acknowledged keys
+  cluster_client.py read HOST:PORT FILE      GET every key in FILE through MOVED; exit 1 on any
+                                             missing or different value
+  cluster_client.py replica-of HOST:PORT     the address of a replica of the primary HOST:PORT
+"""
+import json
+import sys
+
+import redis
+
+BATCH = 250
+WAIT_MS = 5000
+
+
+class Cluster:
+    def __init__(self, seed):
+        self.seed = seed
+        self.conns = {}
+        self.slot_owner = {}
+        self.moved = 0
+
+    def conn(self, addr):
+        if addr not in self.conns:
+            host, port = addr.rsplit(":", 1)
+            self.conns[addr] = redis.Connection(host=host, port=int(port), socket_timeout=10)
+        return self.conns[addr]
+
+    def call(self, slot, *args):
+        """Runs a one-key command at the slot's owner as MOVED says; returns (addr, reply)."""
+        addr = self.slot_owner.get(slot, self.seed)
+        for _ in range(5):
+            c = self.conn(addr)
+            c.send_command(*args)
+            try:
+                return addr, c.read_response()
+            except redis.exceptions.MovedError as e:
+                self.moved += 1
+                addr = f"{e.host}:{e.port}"
+                self.slot_owner[e.slot_id] = addr
+        raise RuntimeError(f"too many redirects for {args!r}")
+
+    def wait(self, addr):
+        c = self.conn(addr)
+        c.send_command("WAIT", 1, WAIT_MS)
+        return c.read_response()
+
+
+def key_slot(key):
+    return redis.crc.key_slot(key.encode())
+
+
+def write(seed, n, path):
+    cl = Cluster(seed)
+    acked, pending = [], {}
+    for i in range(n):
+        key, value = f"key:{i}", f"value:{i}"
+        addr, reply = cl.call(key_slot(key), "SET", key, value)
+        if reply not in (b"OK", "OK"):
+            sys.exit(f"SET {key} answered {reply!r}")
+        pending.setdefault(addr, []).append(key)
+        if i % BATCH == BATCH - 1 or i == n - 1:
+            for a, keys in pending.items():
+                replicas = cl.wait(a)
+                if replicas < 1:
+                    sys.exit(f"WAIT 1 {WAIT_MS} at {a} answered {replicas}")
+                acked.extend(keys)
+            pending = {}
+    with open(path, "w") as f:
+        json.dump(acked, f)
+    print(f"wrote {len(acked)} keys, each acknowledged by WAIT 1; {cl.moved} MOVED followed")
+
+
+def read(seed, path):
+    with open(path) as f:
+        keys = json.load(f)
+    cl = Cluster(seed)
+    bad = []
+    for key in keys:
+        _, reply = cl.call(key_slot(key), "GET", key)
+        want = "value:" + key.split(":", 1)[1]
+        if reply is None or reply.decode() != want:
+            bad.append((key, reply))
+    print(f"read {len(keys)} keys: {len(keys) - len(bad)} intact, {len(bad)} lost or wrong; "
+          f"{cl.moved} MOVED followed")
+    if bad:
+        print("first differences:", bad[:10])
+        sys.exit(1)
+
+
+def replica_of(primary):
+    host, port = primary.rsplit(":", 1)
+    r = redis.Redis(host=host, port=int(port), socket_timeout=10)
+    lines = r.execute_command("CLUSTER", "NODES").decode().splitlines()
+    me = next(line.split()[0] for line in lines if "myself" in line.split()[2])
+    for line in lines:
+        f = line.split()
+        if f[3] == me and "slave" in f[2] and "fail" not in f[2]:
+            print(f[1].split("@")[0])
+            return
+    sys.exit(f"{primary} has no replica in CLUSTER NODES")
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1]
+    if cmd == "write":
+        write(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    elif cmd == "read":
+        read(sys.argv[2], sys.argv[3])
+    elif cmd == "replica-of":
+        replica_of(sys.argv[2])
+    else:
+        sys.exit(__doc__)
