@@ -9,6 +9,7 @@ that made the writes it vouches for.
   cluster_client.py read HOST:PORT FILE      GET every key in FILE through MOVED; exit 1 on any
                                              missing or different value
   cluster_client.py replica-of HOST:PORT     the address of a replica of the primary HOST:PORT
+  cluster_client.py key-for HOST:PORT        a key in a slot the primary HOST:PORT serves
 """
 import json
 import sys
@@ -107,6 +108,18 @@ def replica_of(primary):
     sys.exit(f"{primary} has no replica in CLUSTER NODES")
 
 
+def key_for(primary):
+    host, port = primary.rsplit(":", 1)
+    r = redis.Redis(host=host, port=int(port), socket_timeout=10)
+    lines = r.execute_command("CLUSTER", "NODES").decode().splitlines()
+    ranges = next(line.split()[8:] for line in lines if "myself" in line.split()[2])
+    first = int(ranges[0].split("-")[0])
+    i = 0
+    while key_slot(f"probe:{i}") != first:
+        i += 1
+    print(f"probe:{i}")
+
+
 if __name__ == "__main__":
     cmd = sys.argv[1]
     if cmd == "write":
@@ -115,5 +128,7 @@ if __name__ == "__main__":
         read(sys.argv[2], sys.argv[3])
     elif cmd == "replica-of":
         replica_of(sys.argv[2])
+    elif cmd == "key-for":
+        key_for(sys.argv[2])
     else:
         sys.exit(__doc__)
