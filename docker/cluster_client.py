@@ -10,9 +10,15 @@ that made the writes it vouches for.
                                              missing or different value
   cluster_client.py replica-of HOST:PORT     the address of a replica of the primary HOST:PORT
   cluster_client.py key-for HOST:PORT        a key in a slot the primary HOST:PORT serves
+  cluster_client.py writer SEEDS STOP FILE   SET roll:0, roll:1, ... until the file STOP exists,
+                                             retrying redirects, TRYAGAIN and connection errors
+                                             (any other error fails); FILE gets the keys whose
+                                             SET answered OK
 """
 import json
+import os
 import sys
+import time
 
 import redis
 
@@ -51,6 +57,57 @@ class Cluster:
         c = self.conn(addr)
         c.send_command("WAIT", 1, WAIT_MS)
         return c.read_response()
+
+
+def writer(seeds, stop, path):
+    """Writes until told to stop. A write counts as acknowledged when SET answers OK; one that
+    fails with an allowed error is retried (SET is idempotent here) until it succeeds."""
+    seeds = seeds.split(",")
+    cl = Cluster(seeds[0])
+    counts = {"ok": 0, "moved": 0, "tryagain": 0, "connection": 0}
+    other = []
+    acked = []
+    i = 0
+    while not os.path.exists(stop):
+        key, value = f"roll:{i}", f"value:{i}"
+        slot = key_slot(key)
+        deadline = time.monotonic() + 60
+        while True:
+            if time.monotonic() > deadline:
+                other.append(f"{key}: not written within 60 s")
+                break
+            try:
+                _, reply = cl.call(slot, "SET", key, value)
+                if reply in (b"OK", "OK"):
+                    acked.append(key)
+                    counts["ok"] += 1
+                else:
+                    other.append(f"{key}: {reply!r}")
+                break
+            except redis.exceptions.TryAgainError:
+                counts["tryagain"] += 1
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
+                # The node went away (restarting): forget it and ask another seed; MOVED
+                # leads to the slot's current owner.
+                counts["connection"] += 1
+                addr = cl.slot_owner.pop(slot, cl.seed)
+                bad = cl.conns.pop(addr, None)
+                if bad is not None:
+                    bad.disconnect()
+                cl.slot_owner = {s: a for s, a in cl.slot_owner.items() if a != addr}
+                cl.seed = seeds[(seeds.index(cl.seed) + 1) % len(seeds)] if cl.seed in seeds else seeds[0]
+            except redis.exceptions.ResponseError as e:
+                other.append(f"{key}: {e}")
+                break
+            time.sleep(0.05)
+        i += 1
+    counts["moved"] = cl.moved
+    with open(path, "w") as f:
+        json.dump(acked, f)
+    print(f"writer: {counts}; other errors: {len(other)}")
+    if other:
+        print("first other errors:", other[:10])
+        sys.exit(1)
 
 
 def key_slot(key):
@@ -128,6 +185,8 @@ if __name__ == "__main__":
         read(sys.argv[2], sys.argv[3])
     elif cmd == "replica-of":
         replica_of(sys.argv[2])
+    elif cmd == "writer":
+        writer(sys.argv[2], sys.argv[3], sys.argv[4])
     elif cmd == "key-for":
         key_for(sys.argv[2])
     else:

@@ -5,13 +5,15 @@
 # acknowledged by WAIT 1 → `docker kill` a primary → its replica is promoted and every
 # acknowledged key reads back → `compose restart` → the killed node rejoins as a replica, the
 # keys are all there → `docker network disconnect` a primary → it refuses writes, its replica
-# is promoted → reconnect → it rejoins as a replica, the keys are all there. Always `down -v`
-# at the end, also on failure or timeout.
+# is promoted → reconnect → it rejoins as a replica, the keys are all there → a rolling restart
+# of all six nodes (replicas restarted as they are, primaries first handed over to their
+# replica by CLUSTER FAILOVER) with a client writing throughout that sees only redirects,
+# TRYAGAIN or connection errors and loses no acknowledged write. Always `down -v` at the end,
+# also on failure or timeout.
 #
 #   docker/test-cluster.sh            (root or the docker group; python3 with redis-py;
 #                                      redis-cli; FERROCACHE_BIN=path skips cargo build)
 #
-# Not covered yet (issue 17): the rolling restart of all six nodes under a writing client.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -187,5 +189,34 @@ wait_for 90 "cluster check with six healthy nodes" all_ok 127.0.0.1:7000
 timeout 300 python3 docker/cluster_client.py read 127.0.0.1:7000 "$work/keys.json"
 # The probe write was refused, so the old primary's copy must not have kept it either.
 [[ -z "$(redis-cli -c -p 7000 get "$probe")" ]] || { echo "refused write $probe is visible"; exit 1; }
+
+phase "rolling restart of the six nodes, a client writing throughout"
+seeds=$(echo 172.30.0.1{1..6} | awk '{for (i = 1; i <= NF; i++) printf "%s%s:%d", (i > 1 ? "," : ""), $i, 6999 + i}')
+python3 docker/cluster_client.py writer "$seeds" "$work/stop" "$work/roll.json" >"$work/writer.log" 2>&1 &
+writer=$!
+synced() {
+    [[ "$(role_of "$1")" == slave ]] || return 1
+    redis-cli -h "${1%:*}" -p "${1#*:}" info replication | grep -q '^master_link_status:up'
+}
+for n in 1 2 3 4 5 6; do
+    node="172.30.0.1$n:$((6999 + n))"
+    if is_master "$node"; then
+        peer=$(python3 docker/cluster_client.py replica-of "$node")
+        echo "$node: primary; CLUSTER FAILOVER at its replica $peer"
+        redis-cli -h "${peer%:*}" -p "${peer#*:}" cluster failover >/dev/null
+        wait_for 60 "$peer to take over from $node" is_master "$peer"
+        wait_for 60 "$node to become a replica" is_replica "$node"
+    fi
+    echo "$node: docker restart"
+    timeout 60 docker restart -t 30 "$("${compose[@]}" ps -q "$(service_of "$node")")" >/dev/null
+    wait_for 90 "$node to be back in sync" synced "$node"
+    wait_for 90 "cluster check with six healthy nodes" all_ok "127.0.0.1:$((6999 + (n % 6) + 1))"
+    kill -0 "$writer" 2>/dev/null || { cat "$work/writer.log"; echo "the writer stopped"; exit 1; }
+done
+touch "$work/stop"
+wait "$writer" || { cat "$work/writer.log"; exit 1; }
+cat "$work/writer.log"
+timeout 300 python3 docker/cluster_client.py read 127.0.0.1:7000 "$work/roll.json"
+timeout 300 python3 docker/cluster_client.py read 127.0.0.1:7000 "$work/keys.json"
 
 phase "PASS in $((SECONDS - start))s"
