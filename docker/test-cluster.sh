@@ -66,6 +66,23 @@ wait_for() {
     done
 }
 
+# The nodes' addresses are 172.30.0.1N:700(N-1); ferrocache-N is that node's service.
+service_of() { echo "ferrocache-$((${1#*:} - 6999))"; }
+role_of() { redis-cli -h "${1%:*}" -p "${1#*:}" role | head -n 1; }
+is_master() { [[ "$(role_of "$1")" == master ]]; }
+is_replica() { [[ "$(role_of "$1")" == slave ]]; }
+all_ok() {
+    redis-cli --cluster check "$1" >"$work/check" 2>&1 || return 1
+    grep -q '\[OK\] All 16384 slots covered' "$work/check" || return 1
+    # Six nodes known and none of them failing, from the seed's point of view, and every
+    # node's own cluster_state ok (a restarted primary waits before it takes writes again).
+    [[ $(redis-cli -h "${1%:*}" -p "${1#*:}" cluster nodes | grep -vc fail) == 6 ]] || return 1
+    local n
+    for n in 1 2 3 4 5 6; do
+        redis-cli -h "172.30.0.1$n" -p "$((6999 + n))" cluster info | grep -q '^cluster_state:ok' || return 1
+    done
+}
+
 phase "base image"
 timeout 600 docker/build-base.sh
 
@@ -95,8 +112,9 @@ code=$(timeout 120 docker wait "$create")
 [[ "$code" == 0 ]] || { echo "cluster-create exited $code"; exit 1; }
 
 phase "cluster check"
-check_ok() { redis-cli --cluster check 127.0.0.1:7000 | grep -q '\[OK\] All 16384 slots covered'; }
-wait_for 60 "redis-cli --cluster check 127.0.0.1:7000" check_ok
+# Every node's own cluster_state too: the check passing at 7000 does not mean that the
+# others have seen the cluster converge (one answered CLUSTERDOWN to redis-benchmark then).
+wait_for 60 "cluster check with six healthy nodes" all_ok 127.0.0.1:7000
 redis-cli --cluster check 127.0.0.1:7000 | head -n 3
 
 phase "redis-benchmark --cluster from the host"
@@ -105,20 +123,18 @@ timeout 120 redis-benchmark --cluster -p 7000 -t set,get -n 20000 -r 10000 -q --
 phase "write 10,000 keys through MOVED with WAIT 1"
 timeout 300 python3 docker/cluster_client.py write 127.0.0.1:7000 10000 "$work/keys.json"
 
-phase "docker kill the primary 172.30.0.11:7000"
+phase "docker kill the primary at 172.30.0.11:7000 (or the one it replicates)"
 # Nodes announce 172.30.0.1N; ferrocache-N is that address's service.
 victim=172.30.0.11:7000
-role=$(redis-cli -h 172.30.0.11 -p 7000 role | head -n 1)
-if [[ "$role" != master ]]; then
+if ! is_master "$victim"; then
     victim=$(redis-cli -h 172.30.0.11 -p 7000 role | sed -n 2p):$(redis-cli -h 172.30.0.11 -p 7000 role | sed -n 3p)
 fi
 replica=$(python3 docker/cluster_client.py replica-of "$victim")
-service="ferrocache-$((${victim#*:} - 6999))"
+service=$(service_of "$victim")
 echo "killing $service ($victim); its replica is $replica"
 docker kill "$("${compose[@]}" ps -q "$service")" >/dev/null
 killed_at=$SECONDS
-replica_is_master() { [[ "$(redis-cli -h "${replica%:*}" -p "${replica#*:}" role | head -n 1)" == master ]]; }
-wait_for 60 "$replica to become a primary" replica_is_master
+wait_for 60 "$replica to become a primary" is_master "$replica"
 echo "replica promoted $((SECONDS - killed_at))s after the kill (cluster-node-timeout 5000 ms)"
 state_ok() { redis-cli -h "${replica%:*}" -p "${replica#*:}" cluster info | grep -q '^cluster_state:ok'; }
 wait_for 60 "cluster_state:ok at $replica" state_ok
@@ -127,23 +143,6 @@ phase "read every acknowledged key"
 seed=172.30.0.12:7001
 [[ "$victim" == "$seed" ]] && seed=172.30.0.13:7002
 timeout 300 python3 docker/cluster_client.py read "$seed" "$work/keys.json"
-
-# The nodes' addresses are 172.30.0.1N:700(N-1); ferrocache-N is that node's service.
-service_of() { echo "ferrocache-$((${1#*:} - 6999))"; }
-role_of() { redis-cli -h "${1%:*}" -p "${1#*:}" role | head -n 1; }
-is_master() { [[ "$(role_of "$1")" == master ]]; }
-is_replica() { [[ "$(role_of "$1")" == slave ]]; }
-all_ok() {
-    redis-cli --cluster check "$1" >"$work/check" 2>&1 || return 1
-    grep -q '\[OK\] All 16384 slots covered' "$work/check" || return 1
-    # Six nodes known and none of them failing, from the seed's point of view, and every
-    # node's own cluster_state ok (a restarted primary waits before it takes writes again).
-    [[ $(redis-cli -h "${1%:*}" -p "${1#*:}" cluster nodes | grep -v fail | wc -l) == 6 ]] || return 1
-    local n
-    for n in 1 2 3 4 5 6; do
-        redis-cli -h "172.30.0.1$n" -p "$((6999 + n))" cluster info | grep -q '^cluster_state:ok' || return 1
-    done
-}
 
 phase "compose restart (all six, the killed one included)"
 # The node services only: `restart` would rerun the one-shot cluster-create as well.
