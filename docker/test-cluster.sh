@@ -35,6 +35,18 @@ fi
 export COMPOSE_PROJECT_NAME="ferrocache-test-$$"
 export FERROCACHE_IMAGE="ferrocache:test"
 unset FERROCACHE_ANNOUNCE_IP
+# The first 172.30.X.0/24 no Docker network uses: Docker 20.10 can leave a removed project's
+# network behind ("has active endpoints", moby/moby#17217; seen here once after the partition
+# phase), and its subnet would make the next `up` fail ("Pool overlaps").
+read -ra used <<<"$(docker network ls -q | xargs docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}')"
+FERROCACHE_SUBNET=$(python3 -c '
+import ipaddress, sys
+used = [ipaddress.ip_network(n) for n in sys.argv[1:] if ":" not in n]
+print(next(f"172.30.{x}" for x in range(256)
+           if not any(ipaddress.ip_network(f"172.30.{x}.0/24").overlaps(u) for u in used)))
+' "${used[@]}")
+export FERROCACHE_SUBNET
+net=$FERROCACHE_SUBNET
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferrocache-docker-test.XXXXXX")
 
 cleanup() {
@@ -45,7 +57,14 @@ cleanup() {
         timeout 60 "${compose[@]}" logs --no-color --tail=15 2>&1 | tail -n 200 || true
     fi
     phase "compose down -v"
-    timeout 120 "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    timeout 120 "${compose[@]}" down -v --remove-orphans 2>&1 | grep -iv '^\(stopping\|removing\)' || true
+    # `down` once left the network behind (seen after the partition phase's disconnect and
+    # connect): remove whatever of this project is left, so that the next run's fixed subnet
+    # does not overlap it.
+    local label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
+    docker ps -aq --filter "$label" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    docker network ls -q --filter "$label" | xargs -r docker network rm >/dev/null 2>&1 || true
+    docker volume ls -q --filter "$label" | xargs -r docker volume rm >/dev/null 2>&1 || true
     rm -rf "$work"
     exit $status
 }
@@ -66,7 +85,7 @@ wait_for() {
     done
 }
 
-# The nodes' addresses are 172.30.0.1N:700(N-1); ferrocache-N is that node's service.
+# The nodes' addresses are $net.1N:700(N-1); ferrocache-N is that node's service.
 service_of() { echo "ferrocache-$((${1#*:} - 6999))"; }
 role_of() { redis-cli -h "${1%:*}" -p "${1#*:}" role | head -n 1; }
 is_master() { [[ "$(role_of "$1")" == master ]]; }
@@ -79,7 +98,7 @@ all_ok() {
     [[ $(redis-cli -h "${1%:*}" -p "${1#*:}" cluster nodes | grep -vc fail) == 6 ]] || return 1
     local n
     for n in 1 2 3 4 5 6; do
-        redis-cli -h "172.30.0.1$n" -p "$((6999 + n))" cluster info | grep -q '^cluster_state:ok' || return 1
+        redis-cli -h "$net.1$n" -p "$((6999 + n))" cluster info | grep -q '^cluster_state:ok' || return 1
     done
 }
 
@@ -123,11 +142,10 @@ timeout 120 redis-benchmark --cluster -p 7000 -t set,get -n 20000 -r 10000 -q --
 phase "write 10,000 keys through MOVED with WAIT 1"
 timeout 300 python3 docker/cluster_client.py write 127.0.0.1:7000 10000 "$work/keys.json"
 
-phase "docker kill the primary at 172.30.0.11:7000 (or the one it replicates)"
-# Nodes announce 172.30.0.1N; ferrocache-N is that address's service.
-victim=172.30.0.11:7000
+phase "docker kill the primary at $net.11:7000 (or the one it replicates)"
+victim=$net.11:7000
 if ! is_master "$victim"; then
-    victim=$(redis-cli -h 172.30.0.11 -p 7000 role | sed -n 2p):$(redis-cli -h 172.30.0.11 -p 7000 role | sed -n 3p)
+    victim=$(redis-cli -h "$net.11" -p 7000 role | sed -n 2p):$(redis-cli -h "$net.11" -p 7000 role | sed -n 3p)
 fi
 replica=$(python3 docker/cluster_client.py replica-of "$victim")
 service=$(service_of "$victim")
@@ -140,8 +158,8 @@ state_ok() { redis-cli -h "${replica%:*}" -p "${replica#*:}" cluster info | grep
 wait_for 60 "cluster_state:ok at $replica" state_ok
 
 phase "read every acknowledged key"
-seed=172.30.0.12:7001
-[[ "$victim" == "$seed" ]] && seed=172.30.0.13:7002
+seed=$net.12:7001
+[[ "$victim" == "$seed" ]] && seed=$net.13:7002
 timeout 300 python3 docker/cluster_client.py read "$seed" "$work/keys.json"
 
 phase "compose restart (all six, the killed one included)"
@@ -155,7 +173,7 @@ phase "partition: docker network disconnect a primary"
 # A primary other than the promoted replica and its old primary: the address that now serves
 # the slot of a key read from a third node.
 part=""
-for addr in 172.30.0.1{1..6}; do
+for addr in "$net".1{1..6}; do
     candidate="$addr:$((6999 + ${addr##*.} - 10))"
     if [[ "$candidate" != "$replica" ]] && is_master "$candidate"; then
         part=$candidate
@@ -190,7 +208,7 @@ timeout 300 python3 docker/cluster_client.py read 127.0.0.1:7000 "$work/keys.jso
 [[ -z "$(redis-cli -c -p 7000 get "$probe")" ]] || { echo "refused write $probe is visible"; exit 1; }
 
 phase "rolling restart of the six nodes, a client writing throughout"
-seeds=$(echo 172.30.0.1{1..6} | awk '{for (i = 1; i <= NF; i++) printf "%s%s:%d", (i > 1 ? "," : ""), $i, 6999 + i}')
+seeds=$(echo "$net".1{1..6} | awk '{for (i = 1; i <= NF; i++) printf "%s%s:%d", (i > 1 ? "," : ""), $i, 6999 + i}')
 python3 docker/cluster_client.py writer "$seeds" "$work/stop" "$work/roll.json" >"$work/writer.log" 2>&1 &
 writer=$!
 synced() {
@@ -198,7 +216,7 @@ synced() {
     redis-cli -h "${1%:*}" -p "${1#*:}" info replication | grep -q '^master_link_status:up'
 }
 for n in 1 2 3 4 5 6; do
-    node="172.30.0.1$n:$((6999 + n))"
+    node="$net.1$n:$((6999 + n))"
     if is_master "$node"; then
         peer=$(python3 docker/cluster_client.py replica-of "$node")
         echo "$node: primary; CLUSTER FAILOVER at its replica $peer"
