@@ -38,7 +38,8 @@ unset FERROCACHE_ANNOUNCE_IP
 # The first 172.30.X.0/24 no Docker network uses: Docker 20.10 can leave a removed project's
 # network behind ("has active endpoints", moby/moby#17217; seen here once after the partition
 # phase), and its subnet would make the next `up` fail ("Pool overlaps").
-read -ra used <<<"$(docker network ls -q | xargs docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}')"
+# (One line per network: joined, as `read` takes one line.)
+read -ra used <<<"$(docker network ls -q | xargs docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' | tr '\n' ' ')"
 FERROCACHE_SUBNET=$(python3 -c '
 import ipaddress, sys
 used = [ipaddress.ip_network(n) for n in sys.argv[1:] if ":" not in n]
