@@ -404,23 +404,29 @@ fn stock_files_start_the_server_as_they_start_redis() {
     }
 }
 
-#[test]
-fn supervised_systemd_without_daemonize_as_debians_unit_runs_it() {
-    use std::os::unix::net::UnixDatagram;
-    let dir = TempDir::new("conf-systemd-fg");
+/// The binary started with `args` as systemd starts a unit: `NOTIFY_SOCKET` names a datagram
+/// socket of the test's, returned for reading the notifications (20 s timeout per read).
+fn under_systemd(dir: &TempDir, args: &[String]) -> (std::os::unix::net::UnixDatagram, std::process::Child) {
     let notify = dir.0.join("notify.sock");
-    let listener = UnixDatagram::bind(&notify).unwrap();
+    let listener = std::os::unix::net::UnixDatagram::bind(&notify).unwrap();
     listener.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
-    let port = common::process::free_port();
-    let mut args = vec![fixture(STOCK_FILES[1])];
-    args.extend(overrides(&dir, port));
-    args.extend(["--supervised", "systemd", "--daemonize", "no"].map(String::from));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(&args)
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
+        .args(args)
         .env("NOTIFY_SOCKET", &notify)
         .stdin(std::process::Stdio::null())
         .spawn()
         .expect("spawn ferrocache");
+    (listener, child)
+}
+
+#[test]
+fn supervised_systemd_without_daemonize_as_debians_unit_runs_it() {
+    let dir = TempDir::new("conf-systemd-fg");
+    let port = common::process::free_port();
+    let mut args = vec![fixture(STOCK_FILES[1])];
+    args.extend(overrides(&dir, port));
+    args.extend(["--supervised", "systemd", "--daemonize", "no"].map(String::from));
+    let (listener, mut child) = under_systemd(&dir, &args);
     let _guard = Daemon { pid: child.id() as i32 };
     let mut buf = [0u8; 512];
     let n = listener.recv(&mut buf).expect("the loading status");
@@ -438,20 +444,11 @@ fn supervised_systemd_without_daemonize_as_debians_unit_runs_it() {
 
 #[test]
 fn supervised_systemd_notifies_readiness_and_does_not_fork() {
-    use std::os::unix::net::UnixDatagram;
     let dir = TempDir::new("conf-systemd");
-    let notify = dir.0.join("notify.sock");
-    let listener = UnixDatagram::bind(&notify).unwrap();
-    listener.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
     let port = common::process::free_port();
     let mut args = overrides(&dir, port);
     args.extend(["--daemonize", "yes", "--supervised", "systemd", "--save", ""].map(String::from));
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferrocache"))
-        .args(&args)
-        .env("NOTIFY_SOCKET", &notify)
-        .stdin(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn ferrocache");
+    let (listener, mut child) = under_systemd(&dir, &args);
     let _guard = Daemon { pid: child.id() as i32 };
     let mut messages = Vec::new();
     let mut buf = [0u8; 512];
