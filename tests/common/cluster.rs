@@ -44,9 +44,12 @@ pub fn port_pair() -> u16 {
     }
 }
 
-/// Runs redis-cli; (exit success, stdout + stderr).
+/// Runs redis-cli, for two minutes at most (`--cluster create` waits forever for a node that
+/// never joins); (exit success, stdout + stderr).
 pub fn redis_cli(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(program("REDIS_CLI", "redis-cli"))
+    let out = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(program("REDIS_CLI", "redis-cli"))
         .args(args)
         .output()
         .expect("run redis-cli (apt-get install -y redis-tools)");

@@ -141,7 +141,12 @@ impl ServerProcess {
             }
             if let Ok(mut con) = redis::Client::open(self.url()).unwrap().get_connection() {
                 match redis::cmd("PING").query::<String>(&mut con) {
-                    Ok(_) => return self,
+                    // Ours only if the process answering is the one started: a port picked
+                    // free can be taken before the server binds it (by another test's server
+                    // or an outgoing connection), and then that one answers while ours exits
+                    // with "Address already in use", reported just above.
+                    Ok(_) if self.answering_pid(&mut con) == Some(self.child.id()) => return self,
+                    Ok(_) => {}
                     // Serving, behind a password.
                     Err(e) if e.code() == Some("NOAUTH") => return self,
                     Err(_) => {}
@@ -151,6 +156,12 @@ impl ServerProcess {
             std::thread::sleep(backoff);
             backoff = (backoff * 2).min(Duration::from_millis(100));
         }
+    }
+
+    /// INFO's `process_id` of the server `con` reaches.
+    fn answering_pid(&self, con: &mut redis::Connection) -> Option<u32> {
+        let info: String = redis::cmd("INFO").arg("server").query(con).ok()?;
+        info.lines().find_map(|l| l.strip_prefix("process_id:")).and_then(|p| p.trim().parse().ok())
     }
 
     pub fn url(&self) -> String {
