@@ -26,6 +26,10 @@ BATCH = 250
 WAIT_MS = 5000
 
 
+class RedirectLoop(Exception):
+    """MOVED kept pointing elsewhere: nodes' views disagree for a moment (a failover)."""
+
+
 class Cluster:
     def __init__(self, seed):
         self.seed = seed
@@ -40,9 +44,11 @@ class Cluster:
         return self.conns[addr]
 
     def call(self, slot, *args):
-        """Runs a one-key command at the slot's owner as MOVED says; returns (addr, reply)."""
+        """Runs a one-key command at the slot's owner as MOVED says; returns (addr, reply).
+        Follows up to 16 redirects, as redis-py's cluster client (its request TTL); past that
+        raises RedirectLoop, which the writer retries a moment later, as that client does."""
         addr = self.slot_owner.get(slot, self.seed)
-        for _ in range(5):
+        for _ in range(16):
             c = self.conn(addr)
             c.send_command(*args)
             try:
@@ -51,7 +57,7 @@ class Cluster:
                 self.moved += 1
                 addr = f"{e.host}:{e.port}"
                 self.slot_owner[e.slot_id] = addr
-        raise RuntimeError(f"too many redirects for {args!r}")
+        raise RedirectLoop(f"too many redirects for {args!r}")
 
     def wait(self, addr):
         c = self.conn(addr)
@@ -64,7 +70,7 @@ def writer(seeds, stop, path):
     fails with an allowed error is retried (SET is idempotent here) until it succeeds."""
     seeds = seeds.split(",")
     cl = Cluster(seeds[0])
-    counts = {"ok": 0, "moved": 0, "tryagain": 0, "connection": 0}
+    counts = {"ok": 0, "moved": 0, "tryagain": 0, "connection": 0, "redirect_loop": 0}
     other = []
     acked = []
     i = 0
@@ -86,6 +92,10 @@ def writer(seeds, stop, path):
                 break
             except redis.exceptions.TryAgainError:
                 counts["tryagain"] += 1
+            except RedirectLoop:
+                # Retried after the sleep below; a loop that outlasts the 60 s deadline fails.
+                counts["redirect_loop"] += 1
+                cl.slot_owner.pop(slot, None)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as e:
                 # The node went away (restarting): forget it and ask another seed; MOVED
                 # leads to the slot's current owner.
