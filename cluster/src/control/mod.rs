@@ -165,6 +165,11 @@ pub const DEFAULT_NODE_TIMEOUT: Duration = Duration::from_millis(15_000);
 /// again (pings go out every 100 ms, to the nodes least recently heard from first).
 const FORGOTTEN_FOR: Duration = Duration::from_millis(500);
 
+/// `slots` as the one-slot ranges ADDSLOTS / DELSLOTS carry.
+fn one_by_one(slots: &[u16]) -> Vec<(u16, u16)> {
+    slots.iter().map(|&s| (s, s)).collect()
+}
+
 /// How to start a [`ControlPlane`].
 #[derive(Debug, Clone)]
 pub struct ControlOptions {
@@ -553,7 +558,6 @@ impl ControlPlane {
             let slots = state.check_slot_assignments(true, ranges)?;
             slots.into_iter().partition(|&s| state.slot_owner(s).is_some_and(|n| n.id == me))
         };
-        let one_by_one = |slots: &[u16]| slots.iter().map(|&s| (s, s)).collect::<Vec<_>>();
         if !mine.is_empty() && !in_transaction {
             self.propose_change(&ClusterCommand::DelSlots { node: me, ranges: one_by_one(&mine) }).await?;
         } else if !mine.is_empty() {
@@ -580,17 +584,13 @@ impl ControlPlane {
         if taken.is_empty() {
             return Ok(Applied::Ok);
         }
-        let one_by_one = |slots: &[u16]| slots.iter().map(|&s| (s, s)).collect::<Vec<_>>();
         let add = ClusterCommand::AddSlots { node: me, ranges: one_by_one(&taken) };
         let mut cmds = Vec::new();
         if !others.is_empty() {
             cmds.push(ClusterCommand::DelSlots { node: me, ranges: one_by_one(&others) });
         }
         cmds.push(add.clone());
-        let outcome = self.proposals.submit_all(cmds, Instant::now() + self.timing.propose);
-        let applied = outcome
-            .await
-            .unwrap_or_else(|_| Err(ClusterError::ControlPlane("the control plane is shut down".to_string())))?;
+        let applied = self.replicate_all(cmds).await?;
         self.view.close_open_slots(&add);
         Ok(applied)
     }
@@ -680,7 +680,12 @@ impl ControlPlane {
     /// Commits `cmd` through the leader, after this node's earlier proposals, retrying while
     /// there is no leader, until the timeout (see `proposals.rs`).
     async fn replicate(&self, cmd: ClusterCommand) -> Result<Applied, ClusterError> {
-        let outcome = self.proposals.submit(cmd, Instant::now() + self.timing.propose);
+        self.replicate_all(vec![cmd]).await
+    }
+
+    /// `cmds` committed in one log entry: the first refusal, else the last command's outcome.
+    async fn replicate_all(&self, cmds: Vec<ClusterCommand>) -> Result<Applied, ClusterError> {
+        let outcome = self.proposals.submit(cmds, Instant::now() + self.timing.propose);
         outcome.await.unwrap_or_else(|_| Err(ClusterError::ControlPlane("the control plane is shut down".to_string())))
     }
 

@@ -90,13 +90,6 @@ pub(crate) enum NotCommitted {
 }
 
 impl Proposals {
-    /// Queues `cmd`; the receiver gets its outcome once committed, refused or timed out.
-    pub(crate) fn submit(&self, cmd: ClusterCommand, deadline: Instant) -> oneshot::Receiver<Outcome> {
-        let (tx, rx) = oneshot::channel();
-        self.push(Proposal { cmds: vec![cmd], queued: Instant::now(), deadline, waiter: Waiter::Caller(tx) });
-        rx
-    }
-
     /// Queues myself's `SETSLOT <slot> NODE <target>`, already answered and laid over the view.
     pub(crate) fn submit_handoff(&self, cmd: ClusterCommand, slot: u16, target: NodeId, deadline: Instant) {
         self.push(Proposal {
@@ -109,7 +102,7 @@ impl Proposals {
 
     /// Queues `cmds` as one proposal (one log entry, applied at once); the receiver gets the
     /// first refusal, else the last command's outcome.
-    pub(crate) fn submit_all(&self, cmds: Vec<ClusterCommand>, deadline: Instant) -> oneshot::Receiver<Outcome> {
+    pub(crate) fn submit(&self, cmds: Vec<ClusterCommand>, deadline: Instant) -> oneshot::Receiver<Outcome> {
         let (tx, rx) = oneshot::channel();
         self.push(Proposal { cmds, queued: Instant::now(), deadline, waiter: Waiter::Caller(tx) });
         rx
