@@ -21,7 +21,7 @@ use ferrocache_protocol::{Limits, RequestParser};
 use std::io::{self, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -338,17 +338,15 @@ async fn stream_to(
         let mut chunks = Vec::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut limit_check = OutputLimitCheck::default();
-        // Redis's checks of a replica, run before every write and every second, also while a
-        // write waits on a replica that stopped reading: `client-output-buffer-limit replica`
-        // over the stream not yet sent (`from` is its first byte), and `repl-timeout` since
-        // its last ACK.
-        let mut check = |from: u64| -> io::Result<()> {
+        // `client-output-buffer-limit replica` over the stream not yet sent (`from` is its
+        // first byte), before every write and every second, also while a write waits on a
+        // replica that stopped reading; and, every second, `repl-timeout` since its last ACK.
+        let mut check = |from: u64, tick: bool| -> io::Result<()> {
             let unsent = (shared.repl.offset() + 1).saturating_sub(from);
-            let limit = shared.hot.output_limit(ClientClass::Replica);
-            if limit_check.over(unsent as usize, limit, Instant::now()) {
+            if limit_check.over(unsent as usize, shared.hot.output_limit(ClientClass::Replica)) {
                 return Err(over_output_limit(client));
             }
-            if peer.lag_secs() > shared.config.read().repl_timeout {
+            if tick && peer.lag_secs() > shared.config.read().repl_timeout {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "Disconnecting timedout replica"));
             }
             Ok(())
@@ -362,18 +360,18 @@ async fn stream_to(
             grown.as_mut().enable();
             shared.repl.mark_sender_sleeping();
             chunks.clear();
-            check(from)?;
+            check(from, false)?;
             // Past the hard limit the backlog no longer holds what the replica needs.
             let next = shared.repl.read_from(from, &mut chunks).map_err(|_| over_output_limit(client))?;
             if !chunks.is_empty() {
                 let total: usize = chunks.iter().map(Bytes::len).sum();
                 shared.stats.total_net_repl_output_bytes.fetch_add(total as u64, Ordering::Relaxed);
-                let write = write_chunks(&mut wr, &chunks);
+                let write = write_chunks(&mut wr, &chunks, total);
                 tokio::pin!(write);
                 loop {
                     tokio::select! {
                         written = &mut write => break written?,
-                        _ = tick.tick() => check(from)?,
+                        _ = tick.tick() => check(from, true)?,
                     }
                 }
                 from = next;
@@ -383,7 +381,7 @@ async fn stream_to(
             }
             tokio::select! {
                 _ = &mut grown => {}
-                _ = tick.tick() => check(from)?,
+                _ = tick.tick() => check(from, true)?,
             }
         }
     };
@@ -408,8 +406,8 @@ fn over_output_limit(client: &Client) -> io::Error {
 
 /// Writes the stream's pieces: one write for many small ones (a replica far behind gets big
 /// pieces as they are).
-async fn write_chunks(wr: &mut (impl AsyncWriteExt + Unpin), chunks: &[Bytes]) -> io::Result<()> {
-    let total: usize = chunks.iter().map(Bytes::len).sum();
+/// (`total`: their bytes together.)
+async fn write_chunks(wr: &mut (impl AsyncWriteExt + Unpin), chunks: &[Bytes], total: usize) -> io::Result<()> {
     if chunks.len() == 1 || total > 1 << 20 {
         for c in chunks {
             wr.write_all(c).await?;

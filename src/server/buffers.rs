@@ -177,23 +177,25 @@ pub struct OutputLimitCheck {
 }
 
 impl OutputLimitCheck {
-    /// Whether the client must be closed with `omem` bytes unsent.
-    pub fn over(&mut self, omem: usize, limit: OutputBufferLimit, now: Instant) -> bool {
+    /// Whether the client must be closed with `omem` bytes unsent. The clock is read only
+    /// while the soft limit is exceeded: a client that takes its output pays nothing.
+    pub fn over(&mut self, omem: usize, limit: OutputBufferLimit) -> bool {
+        self.over_at(omem, limit, Instant::now)
+    }
+
+    /// [`over`](Self::over) with the clock given (tests).
+    fn over_at(&mut self, omem: usize, limit: OutputBufferLimit, now: impl FnOnce() -> Instant) -> bool {
         let omem = omem as u64;
         if limit.hard_bytes > 0 && omem >= limit.hard_bytes {
             return true;
         }
         if limit.soft_bytes > 0 && omem >= limit.soft_bytes {
+            let now = now();
             let since = *self.soft_since.get_or_insert(now);
             return now.duration_since(since) > Duration::from_secs(limit.soft_seconds);
         }
         self.soft_since = None;
         false
-    }
-
-    /// Whether the soft limit's time is being counted.
-    pub(super) fn counting(&self) -> bool {
-        self.soft_since.is_some()
     }
 
     /// When the soft limit will have been exceeded long enough, while it is.
@@ -370,16 +372,16 @@ mod tests {
         let limit = OutputBufferLimit { hard_bytes: 0, soft_bytes: 100, soft_seconds: 2 };
         let t0 = Instant::now();
         let mut check = OutputLimitCheck::default();
-        assert!(!check.over(150, limit, t0));
-        assert!(!check.over(150, limit, t0 + Duration::from_secs(2)));
+        assert!(!check.over_at(150, limit, || t0));
+        assert!(!check.over_at(150, limit, || t0 + Duration::from_secs(2)));
         // A dip under the soft limit starts the count again.
-        assert!(!check.over(50, limit, t0 + Duration::from_millis(2100)));
-        assert!(!check.over(150, limit, t0 + Duration::from_secs(3)));
-        assert!(!check.over(150, limit, t0 + Duration::from_secs(5)));
-        assert!(check.over(150, limit, t0 + Duration::from_millis(5001)));
+        assert!(!check.over_at(50, limit, || t0 + Duration::from_millis(2100)));
+        assert!(!check.over_at(150, limit, || t0 + Duration::from_secs(3)));
+        assert!(!check.over_at(150, limit, || t0 + Duration::from_secs(5)));
+        assert!(check.over_at(150, limit, || t0 + Duration::from_millis(5001)));
         let hard = OutputBufferLimit { hard_bytes: 100, soft_bytes: 0, soft_seconds: 0 };
-        assert!(!OutputLimitCheck::default().over(99, hard, t0));
-        assert!(OutputLimitCheck::default().over(100, hard, t0));
+        assert!(!OutputLimitCheck::default().over_at(99, hard, || t0));
+        assert!(OutputLimitCheck::default().over_at(100, hard, || t0));
     }
 
     #[test]

@@ -211,10 +211,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
         }
         resizer.observe(&input, &output, executed || std::mem::take(&mut interacted));
         write_now(stream, shared, &mut output)?;
-        // Only output waiting past the static 16 KB (or a soft limit's count running) needs
-        // the clock: a client that takes its replies pays nothing here.
-        let omem = buffers::omem(output.len());
-        if (omem > 0 || limit_check.counting()) && limit_check.over(omem, limit, Instant::now()) {
+        if limit_check.over(buffers::omem(output.len()), limit) {
             info.buffers.pending_output.store(output.len() as u64, Ordering::Relaxed);
             close_overflowed(client);
             return Ok(());
