@@ -79,13 +79,6 @@ pub fn allocated_now() -> u64 {
     stats::allocated::read().unwrap_or(0) as u64
 }
 
-#[cfg(not(target_env = "msvc"))]
-pub fn resident_now() -> u64 {
-    use tikv_jemalloc_ctl::{epoch, stats};
-    let _ = epoch::advance();
-    stats::resident::read().unwrap_or(0) as u64
-}
-
 /// `jemalloc-bg-thread`: jemalloc's background thread purges freed pages after their decay
 /// time (see `MALLOC_CONF` in main.rs), so RSS follows what is allocated instead of keeping
 /// what a growing table freed. Redis enables it the same way.
@@ -129,11 +122,6 @@ pub fn allocated_now() -> u64 {
     0
 }
 
-#[cfg(target_env = "msvc")]
-pub fn resident_now() -> u64 {
-    0
-}
-
 /// The process's resident set size from /proc (INFO `used_memory_rss`).
 pub fn process_rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
@@ -156,9 +144,9 @@ mod tests {
         let blocks: Vec<Vec<u8>> = (0..64).map(|_| vec![1u8; MIB as usize]).collect();
         std::hint::black_box(&blocks);
         drop(blocks);
-        let before = resident_now();
+        let before = report::allocator().resident;
         assert!(purge());
-        let after = resident_now();
+        let after = report::allocator().resident;
         // Half the freed size leaves room for other tests allocating meanwhile.
         assert!(after + 32 * MIB <= before, "resident {before} -> {after} bytes");
     }

@@ -743,16 +743,6 @@ fn info(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(out))
 }
 
-/// User and system CPU seconds of this process, from /proc/self/stat.
-pub fn cpu_times() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
-    // Fields 14 (utime) and 15 (stime) of stat; after ")" they are the 12th and 13th.
-    (ticks(11), ticks(12))
-}
-
 /// INFO's `os`: `uname`'s system, release and machine, as Redis prints them.
 fn os_name() -> String {
     // SAFETY: uname fills the zeroed struct it is given; its fields are NUL-terminated.

@@ -84,11 +84,12 @@ fn server(shared: &Shared) {
     gauge!("redis_memory_max_bytes").set(maxmemory as f64);
     // Fractional seconds: the facade's counters are integers, so these totals are gauges
     // (PromQL's rate() reads them alike).
-    let (user, sys) = commands::server::cpu_times();
+    // The same figures as INFO's used_cpu_user / used_cpu_sys.
+    let cpu = crate::server::cpu_usage();
     describe_gauge!("redis_cpu_user_seconds_total", Unit::Seconds, "User CPU time of the process");
-    gauge!("redis_cpu_user_seconds_total").set(user);
+    gauge!("redis_cpu_user_seconds_total").set(cpu.user);
     describe_gauge!("redis_cpu_sys_seconds_total", Unit::Seconds, "System CPU time of the process");
-    gauge!("redis_cpu_sys_seconds_total").set(sys);
+    gauge!("redis_cpu_sys_seconds_total").set(cpu.sys);
 }
 
 fn clients_and_memory(shared: &Shared) {
