@@ -35,8 +35,6 @@ pub enum Status {
     Honoured,
     /// Accepted and validated as Redis does; changes nothing in our design (the reason).
     NoEffect(&'static str),
-    /// Accepted and stored; the code that enforces it is being written (who reads it).
-    Pending(&'static str),
     /// Ferrocache's own directive (not Redis's).
     Own,
 }
@@ -174,9 +172,7 @@ macro_rules! field {
     };
 }
 
-const INT_MAX: i128 = i32::MAX as i128;
 const INT_MIN: i128 = i32::MIN as i128;
-const LONG_MAX: i128 = i64::MAX as i128;
 const UINT_MAX: i128 = u32::MAX as i128;
 const ULLONG_MAX: i128 = u64::MAX as i128;
 
@@ -879,7 +875,6 @@ pub fn status_table() -> String {
         let (status, why) = match d.status {
             Status::Honoured => ("honoured", ""),
             Status::NoEffect(why) => ("no effect", why),
-            Status::Pending(why) => ("accepted", why),
             Status::Own => ("ours", ""),
         };
         let hidden = if d.hidden() { " (hidden, as in Redis)" } else { "" };

@@ -324,11 +324,6 @@ impl Config {
         n.chunks_exact(2).map(|p| (p[0], p[1])).collect()
     }
 
-    /// Applies one `name value…` line (from a file or a `--name value…` flag).
-    pub fn apply_line(&mut self, name: &str, values: &[String]) -> Result<(), String> {
-        self.apply_directive(name, values, &mut Loader::default())
-    }
-
     /// Redis's `loadServerConfigFromString` for one line (`include` aside).
     fn apply_directive(&mut self, name: &str, values: &[String], loader: &mut Loader) -> Result<(), String> {
         if let Some(d) = find_directive(name) {

@@ -47,16 +47,13 @@ pub struct Num {
     pub octal: bool,
 }
 
-const INT_MAX: i128 = i32::MAX as i128;
-const LONG_MAX: i128 = i64::MAX as i128;
+/// C's limits, as Redis's config table states its ranges.
+pub(super) const INT_MAX: i128 = i32::MAX as i128;
+pub(super) const LONG_MAX: i128 = i64::MAX as i128;
 
 impl Num {
     pub const fn int(min: i128, max: i128) -> Num {
         Num { min, max, unsigned: false, memory: false, percent: false, octal: false }
-    }
-    /// `0 ..= INT_MAX`, the commonest range.
-    pub const fn non_negative() -> Num {
-        Num::int(0, INT_MAX)
     }
     pub const fn memory(min: i128, max: i128) -> Num {
         Num { memory: true, ..Num::int(min, max) }
