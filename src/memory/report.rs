@@ -114,20 +114,23 @@ fn diff(a: u64, b: u64) -> i64 {
 impl Overhead {
     /// Measures now. `ks` walks the key tables one shard at a time unless it holds them all.
     pub fn gather(shared: &Shared, ks: &mut Locked) -> Overhead {
-        let mut dbs = Vec::new();
-        for db in 0..shared.store.databases() {
-            let mut d = DbOverhead { db, keys: 0, main: 0, expires: 0, slot_to_keys: 0 };
-            ks.for_each_table(db, |t| {
-                let (main, expires, slots) = t.overhead();
-                d.keys += t.len() as u64;
-                d.main += main as u64;
-                d.expires += expires as u64;
-                d.slot_to_keys += slots as u64;
+        // Shard by shard, every database under one lock (not a lock per shard and database).
+        let mut dbs: Vec<DbOverhead> = (0..shared.store.databases())
+            .map(|db| DbOverhead { db, keys: 0, main: 0, expires: 0, slot_to_keys: 0 })
+            .collect();
+        for i in 0..shared.store.shard_count() {
+            ks.with_shard(i, |one, pos| {
+                for d in dbs.iter_mut() {
+                    let t = one.table(pos, d.db);
+                    let (main, expires, slots) = t.overhead();
+                    d.keys += t.len() as u64;
+                    d.main += main as u64;
+                    d.expires += expires as u64;
+                    d.slot_to_keys += slots as u64;
+                }
             });
-            if d.keys > 0 {
-                dbs.push(d);
-            }
         }
+        dbs.retain(|d| d.keys > 0);
         let total = shared.memory.refresh_with(shared.store.logical_used());
         let peak = shared.memory.peak.load(Ordering::Relaxed).max(total);
         let startup = shared.memory.startup;
