@@ -6,7 +6,7 @@ use super::process::{free_port, program, ServerProcess};
 use super::{Conn, TempDir, TestServer};
 use ferrocache::store::Clock;
 use ferrocache::Config;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// One cluster-mode node in-process (`dir` keeps its nodes.conf and Raft log; no RDB saves),
 /// after `f` has adjusted its configuration.
@@ -30,18 +30,7 @@ pub fn cluster_server(dir: &TempDir) -> TestServer {
 /// A client port whose cluster bus port (+10000, Redis's rule, which redis-cli's MEET relies
 /// on) is free too.
 pub fn port_pair() -> u16 {
-    use std::net::TcpListener;
-    loop {
-        let p = free_port();
-        if p <= 55535 && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-        // Ephemeral ports are mostly above 55535: try a lower one.
-        let p = 20000 + (std::process::id() as u16 % 1000) * 30 + (Instant::now().elapsed().subsec_nanos() % 30) as u16;
-        if TcpListener::bind(("127.0.0.1", p)).is_ok() && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok() {
-            return p;
-        }
-    }
+    free_port()
 }
 
 /// Runs redis-cli, for two minutes at most (`--cluster create` waits forever for a node that

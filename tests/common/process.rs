@@ -6,8 +6,32 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// A port for a server child process to bind, with its cluster-bus port (+10000) free too.
+///
+/// Not one the kernel hands out for `bind(0)`: that range (32768–60999) is also where every
+/// outgoing connection takes its local port, so between our pick and the child's bind another
+/// test's client could take it ("Address already in use", seen in CI). Client ports come from
+/// 10000–19999 and bus ports from 20000–29999, both below the ephemeral range; a process-wide
+/// counter (starting at a pid-derived offset, so concurrent test binaries rarely meet) keeps
+/// two picks of this process apart, and a trial bind skips ports something else holds.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % COUNT,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..COUNT {
+        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port pair in 10000-19999 / 20000-29999");
 }
 
 /// `$env` if set, else `default` (so CI can point at a particular build).
