@@ -40,7 +40,10 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     // Payloads follow `rdbcompression`, as in Redis.
     let compress = ctx.shared.config.read().rdbcompression;
     match ctx.ks.get(db, &args[1]) {
-        Some(entry) => Reply::Bulk(dump_payload(rdb_str(&entry.value), compress).into()),
+        Some(entry) => match rdb_str(&entry.value) {
+            Some(value) => Reply::Bulk(dump_payload(value, compress).into()),
+            None => Reply::error(format!("ERR DUMP of a {} key is not supported yet", entry.value.type_name())),
+        },
         None => Reply::Null,
     }
 }

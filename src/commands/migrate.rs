@@ -208,7 +208,10 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let mut tries = 0;
     let reply = loop {
         tries += 1;
-        let (found, missing) = dump_keys(ctx, pending);
+        let (found, missing) = match dump_keys(ctx, pending) {
+            Ok(dumped) => dumped,
+            Err(e) => break e,
+        };
         request.keys = found;
         // On a retry, a key deleted (or expired) during the last transfer must not live on in
         // the copy the target stored.
@@ -283,8 +286,8 @@ fn migrate(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// The keys that exist (read lookups, as Redis's), each with its remaining TTL in ms (0:
-/// none) and DUMP payload; and those that do not.
-fn dump_keys(ctx: &mut Ctx, keys: Vec<Bytes>) -> (Vec<Dumped>, Vec<Bytes>) {
+/// none) and DUMP payload; and those that do not. An error for a value DUMP cannot encode.
+fn dump_keys(ctx: &mut Ctx, keys: Vec<Bytes>) -> Result<(Vec<Dumped>, Vec<Bytes>), Reply> {
     let (db, now) = (ctx.db(), ctx.now());
     let compress = ctx.shared.config.read().rdbcompression;
     let (mut found, mut missing) = (Vec::new(), Vec::new());
@@ -293,14 +296,17 @@ fn dump_keys(ctx: &mut Ctx, keys: Vec<Bytes>) -> (Vec<Dumped>, Vec<Bytes>) {
             missing.push(key);
             continue;
         };
-        let payload = dump_payload(rdb_str(&entry.value), compress);
+        let Some(value) = rdb_str(&entry.value) else {
+            return Err(Reply::error(format!("ERR MIGRATE of a {} key is not supported yet", entry.value.type_name())));
+        };
+        let payload = dump_payload(value, compress);
         let ttl = match ctx.ks.expire_at(db, &key) {
             Some(at) if at != 0 => at.saturating_sub(now).max(1),
             _ => 0,
         };
         found.push((key, ttl, payload));
     }
-    (found, missing)
+    Ok((found, missing))
 }
 
 /// A key to send: its name, TTL in ms (0: none) and DUMP payload.

@@ -513,13 +513,16 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
         _ => 1,
     };
     // `rdbSavedObjectLen`: the value as the RDB file writes it (no type byte, no footer).
-    let payload = crate::persistence::dump::dump_payload(crate::persistence::rdb_file::rdb_str(&e.value), compress);
+    let serialized_len = match crate::persistence::rdb_file::rdb_str(&e.value) {
+        Some(value) => crate::persistence::dump::dump_payload(value, compress).len() - 11,
+        None => 0,
+    };
     Reply::Simple(
         format!(
             "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
             e as *const _,
             e.value.encoding(),
-            payload.len() - 11,
+            serialized_len,
             e.access & ((1 << 24) - 1),
             crate::store::idle_ms(e.access, now) / 1000,
         )

@@ -180,6 +180,7 @@ fn str_bytes(v: &Value) -> Option<Cow<'_, [u8]>> {
         Value::Int(n) => Some(Cow::Owned(itoa::Buffer::new().format(*n).as_bytes().to_vec())),
         Value::Str(b) => Some(Cow::Borrowed(&b[..])),
         Value::Raw(r) => Some(Cow::Borrowed(&r[..])),
+        Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
     }
 }
 
@@ -401,6 +402,7 @@ fn string_reply(v: &Value) -> Option<Reply> {
         Value::Str(s) => Some(Reply::bulk_copy(s)),
         Value::Int(n) => Some(Reply::bulk_copy(itoa::Buffer::new().format(*n).as_bytes())),
         Value::Raw(r) => Some(Reply::bulk_copy(r)),
+        Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
     }
 }
 

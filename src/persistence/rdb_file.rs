@@ -86,7 +86,7 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
         let expires = snapshot.db(db).filter(|e| e.expire_at != 0).count();
         rdb.select_db(db as u32, keys as u64, expires as u64)?;
         for e in snapshot.db(db) {
-            let value = rdb_str(&e.value);
+            let value = rdb_str(&e.value).ok_or_else(|| unsupported_in_rdb(&e.value))?;
             let (lru_idle_secs, lfu_freq) = match options.access {
                 Some(AccessPolicy::Lru) => (Some(idle_ms(e.access, options.now_ms) / 1000), None),
                 Some(AccessPolicy::Lfu) => (None, Some(lfu_counter(e.access, options.now_ms, &options.lfu))),
@@ -105,13 +105,21 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
     rdb.finish()
 }
 
-/// A stored value as RDB writes it (SAVE, DUMP): an integer keeps its integer encoding.
-pub fn rdb_str(value: &Value) -> RdbStr<'_> {
+/// A stored string as RDB writes it (SAVE, DUMP): an integer keeps its integer encoding.
+/// `None` for the collection types, which the RDB codec does not write yet.
+pub fn rdb_str(value: &Value) -> Option<RdbStr<'_>> {
     match value {
-        Value::Int(n) => RdbStr::Int(*n),
-        Value::Str(s) => RdbStr::Bytes(s),
-        Value::Raw(v) => RdbStr::Bytes(v),
+        Value::Int(n) => Some(RdbStr::Int(*n)),
+        Value::Str(s) => Some(RdbStr::Bytes(s)),
+        Value::Raw(v) => Some(RdbStr::Bytes(v)),
+        Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
     }
+}
+
+/// The error a save gives for a value [`rdb_str`] cannot write: the save fails rather than
+/// leave the key out.
+pub fn unsupported_in_rdb(value: &Value) -> io::Error {
+    io::Error::other(format!("saving a {} key to RDB is not supported yet", value.type_name()))
 }
 
 /// The value to store for a string read from RDB (loading, RESTORE), as Redis's

@@ -47,6 +47,7 @@ mod eviction;
 mod expiry;
 mod snapshot;
 mod table;
+pub mod types;
 mod value;
 
 pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
@@ -801,6 +802,27 @@ impl<'s> Locked<'s> {
         store.account(&mut shard.dbs[db], delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
+        Some(r)
+    }
+
+    /// Edits an existing key's value in place, keeping its TTL; `f` says whether it changed
+    /// anything. Memory is accounted either way; only a change touches WATCHers, counts as
+    /// dirty and gets the command propagated (`signalModifiedKey` + `server.dirty` in Redis,
+    /// which a collection command calls only when it changed the collection). Returns `None`
+    /// if the key does not exist.
+    pub fn modify<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> (R, bool)) -> Option<R> {
+        let store = self.store;
+        let shard = self.shard_mut(key);
+        let entry = shard.dbs[db].map.get_mut(key)?;
+        let before = entry_size(key, entry);
+        let (r, changed) = f(entry);
+        let delta = entry_size(key, entry) - before;
+        store.account(&mut shard.dbs[db], delta);
+        if changed {
+            shard.touch_watched(db, key);
+            store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+            self.changes += 1;
+        }
         Some(r)
     }
 

@@ -1,13 +1,14 @@
 //! Values and entries as the keyspace holds them.
 
 use super::bytes24::Str;
+use super::types::{Hash, List, Set, ZSet};
 use bytes::Bytes;
 
 /// Longest string Redis stores with the `embstr` encoding (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_MAX: usize = 44;
 
-/// A stored value. Only strings exist today; the enum is where lists, hashes, sets and
-/// sorted sets will join, and `TYPE` / `WRONGTYPE` checks already go through it.
+/// A stored value: one of three string forms, or a collection (boxed, so the enum stays at
+/// 24 bytes and a string key pays nothing for them). `TYPE` / `WRONGTYPE` checks go through it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string that is the canonical decimal text of an i64 (`OBJECT ENCODING` "int").
@@ -17,6 +18,10 @@ pub enum Value {
     /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw"). Boxed: rare,
     /// and it keeps `Value` at 24 bytes.
     Raw(Box<Vec<u8>>),
+    Hash(Box<Hash>),
+    List(Box<List>),
+    Set(Box<Set>),
+    ZSet(Box<ZSet>),
 }
 
 impl Value {
@@ -34,6 +39,10 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str(_) | Value::Raw(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -42,6 +51,10 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -55,15 +68,17 @@ impl Value {
             Value::Int(n) => Some(Bytes::copy_from_slice(itoa::Buffer::new().format(*n).as_bytes())),
             Value::Str(b) => Some(b.to_bytes()),
             Value::Raw(v) => Some(Bytes::copy_from_slice(v)),
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 
-    /// Length of the string value (STRLEN), without allocating for integers.
+    /// Length of the string value (STRLEN), without allocating for integers; 0 for other types.
     pub fn str_len(&self) -> usize {
         match self {
             Value::Int(n) => itoa::Buffer::new().format(*n).len(),
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.len(),
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => 0,
         }
     }
 
@@ -86,6 +101,10 @@ impl Value {
             Value::Int(_) => 0,
             Value::Str(b) => b.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
+            Value::Hash(h) => h.heap_size() + std::mem::size_of::<Hash>(),
+            Value::List(l) => l.heap_size() + std::mem::size_of::<List>(),
+            Value::Set(s) => s.heap_size() + std::mem::size_of::<Set>(),
+            Value::ZSet(z) => z.heap_size() + std::mem::size_of::<ZSet>(),
         }
     }
 

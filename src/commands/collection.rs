@@ -1,0 +1,66 @@
+//! Lookups shared by the hash, list, set and sorted-set commands: Redis's
+//! `lookupKeyRead/Write` + `checkType`, creating a key on first write and deleting it when
+//! its last element goes (a stored collection is never empty).
+
+use super::{errors, Ctx};
+use crate::store::types::Collection;
+use ferrocache_protocol::Reply;
+
+pub fn wrongtype() -> Reply {
+    Reply::err(errors::WRONGTYPE)
+}
+
+/// The collection at `key` for reading (`lookupKeyRead`: counts a hit or miss, touches the
+/// access data): `Ok(None)` if missing, `Err` WRONGTYPE if it holds another type.
+pub fn read<'k, T: Collection>(ctx: &'k mut Ctx, key: &[u8]) -> Result<Option<&'k T>, Reply> {
+    let db = ctx.db();
+    match ctx.ks.get(db, key) {
+        None => Ok(None),
+        Some(e) => T::of(&e.value).map(Some).ok_or_else(wrongtype),
+    }
+}
+
+/// Whether `key` holds something other than a `T` (a write's type check before it parses the
+/// rest, where Redis checks the type first).
+pub fn is_other_type<T: Collection>(ctx: &mut Ctx, key: &[u8]) -> bool {
+    let db = ctx.db();
+    ctx.ks.get_for_write(db, key).is_some_and(|e| T::of(&e.value).is_none())
+}
+
+/// Runs `edit` on the collection at `key` (`lookupKeyWrite`). A missing key gets a new, empty
+/// collection when `create` (stored only if `edit` leaves something in it), else `Ok(None)`.
+/// `edit` returns its result and whether it changed the collection (only a change is
+/// propagated, dirties and touches WATCHers). A collection left empty is deleted.
+pub fn write<T: Collection, R>(
+    ctx: &mut Ctx,
+    key: &[u8],
+    create: bool,
+    edit: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, Reply> {
+    let db = ctx.db();
+    match ctx.ks.get_for_write(db, key) {
+        Some(e) if T::of(&e.value).is_none() => return Err(wrongtype()),
+        Some(_) => {}
+        None if !create => return Ok(None),
+        None => {
+            let mut fresh = T::default();
+            let (r, _) = edit(&mut fresh);
+            if !fresh.is_empty() {
+                ctx.ks.insert(db, key, fresh.into_value(), 0);
+            }
+            return Ok(Some(r));
+        }
+    }
+    let (r, empty) = ctx
+        .ks
+        .modify(db, key, |e| {
+            let c = T::of_mut(&mut e.value).expect("type checked above");
+            let (r, changed) = edit(c);
+            ((r, c.is_empty()), changed)
+        })
+        .expect("looked up above, shard held");
+    if empty {
+        ctx.ks.remove(db, key);
+    }
+    Ok(Some(r))
+}

@@ -1,0 +1,67 @@
+//! The collection types a key can hold besides strings: hashes, lists, sets and sorted sets.
+//!
+//! Each type hides its representation behind a small API (what the commands, persistence and
+//! memory accounting use), so a compact encoding (Redis's listpack / intset / quicklist) can
+//! replace or join the general one without touching the commands. Every type keeps its heap
+//! size as a running count: the keyspace re-reads it around every write to account memory,
+//! so it must be O(1).
+//!
+//! Elements are binary-safe byte strings. A collection is never empty while stored: the
+//! command that removes its last element deletes the key, as Redis does.
+
+mod hash;
+mod list;
+mod set;
+mod zset;
+
+pub use hash::Hash;
+pub use list::List;
+pub use set::Set;
+pub use zset::ZSet;
+
+use super::Value;
+
+/// What the collection commands need to find their type in a [`Value`] and store a new one
+/// (see `commands/collection.rs`).
+pub trait Collection: Default {
+    fn of(value: &Value) -> Option<&Self>;
+    fn of_mut(value: &mut Value) -> Option<&mut Self>;
+    fn into_value(self) -> Value;
+    fn is_empty(&self) -> bool;
+}
+
+macro_rules! collection {
+    ($type:ident, $variant:ident) => {
+        impl Collection for $type {
+            fn of(value: &Value) -> Option<&Self> {
+                match value {
+                    Value::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+            fn of_mut(value: &mut Value) -> Option<&mut Self> {
+                match value {
+                    Value::$variant(c) => Some(c),
+                    _ => None,
+                }
+            }
+            fn into_value(self) -> Value {
+                Value::$variant(Box::new(self))
+            }
+            fn is_empty(&self) -> bool {
+                $type::is_empty(self)
+            }
+        }
+    };
+}
+
+collection!(Hash, Hash);
+collection!(List, List);
+collection!(Set, Set);
+collection!(ZSet, ZSet);
+
+/// Heap bytes charged for one element's own allocation (its bytes plus the allocator's
+/// header and rounding, roughly), used by the general encodings' running counts.
+pub(crate) fn element_cost(len: usize) -> usize {
+    len + 16
+}
