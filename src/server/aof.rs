@@ -28,7 +28,7 @@ use crate::persistence::rdb_file::{self, LoadError, LoadOptions};
 use crate::store::{system_now_ms, EffectSink};
 use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
@@ -325,9 +325,9 @@ impl Shared {
             return;
         };
         let start = self.latency.start();
-        let written = f.file.write_all(&data);
+        let (written, result) = write_counting(&mut f.file, &data);
         self.latency.end("aof-write", start);
-        match written {
+        match result {
             Ok(()) => {
                 self.aof.current_size.fetch_add(data.len() as u64, Ordering::Relaxed);
                 f.unsynced = true;
@@ -349,9 +349,27 @@ impl Shared {
                 }
             }
             Err(e) => {
+                // A partial write (a full disk) must not stay in front of the retry, which
+                // writes the whole buffer again: the file would hold a torn command followed
+                // by a complete one, which no load accepts. As Redis's flushAppendOnlyFile,
+                // cut it off; if that fails too, retry only what was not written.
+                let mut unwritten = &data[..];
+                if written > 0 {
+                    match cut_partial_write(&mut f.file, written) {
+                        Ok(()) => {}
+                        Err(cut) => {
+                            tracing::warn!(
+                                "Could not remove short write from the append-only file. Redis may refuse to load the AOF the next time it starts. ftruncate: {cut}"
+                            );
+                            self.aof.current_size.fetch_add(written as u64, Ordering::Relaxed);
+                            f.unsynced = true;
+                            unwritten = &data[written..];
+                        }
+                    }
+                }
                 // Keep the effects for the next try, ahead of anything newer.
                 let mut p = self.aof.pending.lock();
-                let newer = std::mem::replace(&mut p.bytes, data);
+                let newer = std::mem::replace(&mut p.bytes, unwritten.to_vec());
                 p.bytes.extend_from_slice(&newer);
                 self.aof_write_failed(&e);
             }
@@ -755,6 +773,26 @@ impl Shared {
     }
 }
 
+/// Writes all of `data` like `write_all`, but also says how much reached the file when it fails.
+fn write_counting(file: &mut impl Write, data: &[u8]) -> (usize, io::Result<()>) {
+    let mut written = 0;
+    while written < data.len() {
+        match file.write(&data[written..]) {
+            Ok(0) => return (written, Err(io::ErrorKind::WriteZero.into())),
+            Ok(n) => written += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (written, Err(e)),
+        }
+    }
+    (written, Ok(()))
+}
+
+/// Truncates an append-mode file by the `written` bytes a failed write left at its end.
+fn cut_partial_write(file: &mut File, written: usize) -> io::Result<()> {
+    let end = file.seek(io::SeekFrom::End(0))?;
+    file.set_len(end.saturating_sub(written as u64))
+}
+
 /// A base of commands (`aof-use-rdb-preamble no`): SELECT, then a SET (PXAT when it
 /// expires) per key.
 fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Result<u64> {
@@ -812,5 +850,47 @@ mod tests {
         a.fsync_in_progress.store(true, Ordering::Release);
         a.fsync.store(FsyncPolicy::Always as u8, Ordering::Relaxed);
         assert!(!shared.postpone_for_fsync(), "under always every write is synced: never put off");
+    }
+
+    /// A file that takes `room` more bytes, then fails as a full disk does.
+    struct FullDisk<'f> {
+        file: &'f mut File,
+        room: usize,
+    }
+
+    impl Write for FullDisk<'_> {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from_raw_os_error(28)); // ENOSPC
+            }
+            let n = buf.len().min(self.room).min(3); // short writes, as the kernel may make
+            self.room -= n;
+            self.file.write(&buf[..n])
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_write_cut_short_by_a_full_disk_is_removed_from_the_file() {
+        let dir = std::env::temp_dir().join(format!("ferrocache-aof-partial-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("incr.aof");
+        let before = b"*1\r\n$4\r\nPING\r\n";
+        std::fs::write(&path, before).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        let command = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+        let (written, result) = write_counting(&mut FullDisk { file: &mut file, room: 10 }, command);
+        assert_eq!(written, 10, "every short write counted");
+        assert_eq!(result.unwrap_err().raw_os_error(), Some(28));
+        assert_eq!(std::fs::read(&path).unwrap().len(), before.len() + 10, "the torn command is in the file");
+        cut_partial_write(&mut file, written).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before, "and gone after the cut");
+        // The retry appends the whole command after what was there: a file that loads.
+        let (written, result) = write_counting(&mut file, command);
+        assert!(result.is_ok() && written == command.len());
+        assert_eq!(std::fs::read(&path).unwrap(), [&before[..], &command[..]].concat());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
