@@ -103,26 +103,8 @@ all_ok() {
     done
 }
 
-phase "base image"
-timeout 600 docker/build-base.sh
-
-phase "binary"
-if [[ -z "${FERROCACHE_BIN:-}" ]]; then
-    timeout 1800 cargo build --release --bin ferrocache
-    target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-    FERROCACHE_BIN="$target/release/ferrocache"
-fi
-
-phase "image (--target local)"
-# A context of just what the `local` target copies, wherever CARGO_TARGET_DIR points.
-mkdir -p "$work/ctx/target/release" "$work/ctx/docker"
-cp Dockerfile "$work/ctx/"
-cp docker/entrypoint.sh docker/ferrocache.conf "$work/ctx/docker/"
-# Without the release profile's debug line tables (73 MB → 14 MB); symbols stay for backtraces.
-strip --strip-debug -o "$work/ctx/target/release/ferrocache" "$FERROCACHE_BIN"
-DOCKER_BUILDKIT=0 timeout 300 docker build -q --target local \
-    --build-arg BASE_IMAGE=ferrocache-base:bookworm -t "$FERROCACHE_IMAGE" "$work/ctx" >/dev/null
-docker images "$FERROCACHE_IMAGE"
+phase "image (docker/build-local.sh: base image, then --target local)"
+docker/build-local.sh
 
 phase "compose up -d"
 timeout 180 "${compose[@]}" up -d --no-build
