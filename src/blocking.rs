@@ -10,15 +10,44 @@
 //! Locks are a separate matter: code that offloads must also not hold shard locks for long
 //! (see the lock order in `store/mod.rs`).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// Offloaded work running now, in this process.
+static RUNNING: AtomicUsize = AtomicUsize::new(0);
 
 /// Runs `work` where it cannot stop other clients being served: via `block_in_place` on a
 /// multi-threaded runtime's worker, directly anywhere else (a blocking-pool thread, a test
 /// without a runtime, a current-thread runtime, where `block_in_place` would panic).
 pub fn offload<R>(work: impl FnOnce() -> R) -> R {
     match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            let _running = Running::start();
+            tokio::task::block_in_place(work)
+        }
         _ => work(),
+    }
+}
+
+/// Whether offloaded work is running: busy polling's waiting helpers, which block a worker
+/// thread of their own, stop waiting then (`server/busy_poll.rs`).
+pub fn offloads_running() -> bool {
+    RUNNING.load(Ordering::Relaxed) != 0
+}
+
+/// Counts one offload in [`RUNNING`] for as long as it lives (a panic in the work included).
+struct Running;
+
+impl Running {
+    fn start() -> Running {
+        RUNNING.fetch_add(1, Ordering::Relaxed);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -29,6 +58,13 @@ mod tests {
     #[test]
     fn runs_outside_a_runtime() {
         assert_eq!(offload(|| 7), 7);
+    }
+
+    /// Busy polling's helpers read it. (That it drops back is not asserted: other tests of
+    /// this process offload concurrently.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn running_offloads_are_counted() {
+        assert!(offload(super::offloads_running));
     }
 
     #[tokio::test(flavor = "current_thread")]
