@@ -23,6 +23,7 @@ pub mod server;
 pub mod slowlog;
 pub mod string;
 pub mod transaction;
+pub mod zset;
 
 #[cfg(test)]
 mod propagation_tests;

@@ -408,6 +408,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::migrate::COMMANDS,
     super::cluster::COMMANDS,
     super::replication::COMMANDS,
+    super::zset::COMMANDS,
 ];
 
 /// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once

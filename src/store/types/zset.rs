@@ -217,6 +217,12 @@ impl ZSet {
     /// Sets `member`'s score (NaN is the caller's to refuse); true if the member is new.
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
         debug_assert!(!score.is_nan());
+        let new = !self.scores.contains_key(member);
+        if new && (self.scores.len() + 1 > LISTPACK_MAX_ENTRIES || member.len() > LISTPACK_MAX_VALUE) {
+            self.big = true;
+        }
+        // A listpack holds scores as text, where -0 reads back as the integer 0.
+        let score = if score == 0.0 && !self.big { 0.0 } else { score };
         match self.scores.get_mut(member) {
             Some(old) => {
                 // As C compares: -0 replaces nothing where 0 is.
@@ -231,9 +237,6 @@ impl ZSet {
                 self.bytes += 2 * element_cost(member.len()) + 8;
                 self.scores.insert(member.into(), score);
                 self.order.insert(score, member.into());
-                if self.scores.len() > LISTPACK_MAX_ENTRIES || member.len() > LISTPACK_MAX_VALUE {
-                    self.big = true;
-                }
                 true
             }
         }
