@@ -201,10 +201,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 const NAN_ERR: &str = "ERR resulting score is not a number (NaN)";
 const MIN_MAX_FLOAT: &str = "ERR min or max is not a float";
 const MIN_MAX_LEX: &str = "ERR min or max not valid string range item";
+const OUT_OF_RANGE: &str = "ERR value is out of range";
 const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 /// ZRANDMEMBER with a negative count repeats members, so its reply is not bounded by the
 /// set: Redis streams any count (up to LONG_MAX/2 with WITHSCORES), which would exhaust our
-/// memory building the reply. Counts beyond this get Redis's WITHSCORES range error instead.
+/// memory building the reply. Counts beyond this get Redis's WITHSCORES range error instead
+/// (once the key is found: a missing key or another type answers as in Redis).
 const MAX_RANDOM_REPLY: u64 = 1 << 20;
 
 /// `ZSCORE`s and WITHSCORES members: a member bulk and, if asked, its score, as one
@@ -258,7 +260,7 @@ struct AddFlags {
 
 /// The outcome of one `zsetAdd`.
 enum Added {
-    Added(f64),
+    New(f64),
     Updated(f64),
     /// Exists with the same score: processed, not changed.
     Same(f64),
@@ -292,7 +294,7 @@ fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags) -> Added {
         None if f.xx => Added::Nop,
         None => {
             z.insert(member, score);
-            Added::Added(score)
+            Added::New(score)
         }
     }
 }
@@ -337,7 +339,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], incr: bool) -> Reply {
     if f.nx && f.xx {
         return Reply::err("ERR XX and NX options at the same time are not compatible");
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         return Reply::err("ERR GT, LT, and/or NX options at the same time are not compatible");
     }
     if f.incr && elements > 2 {
@@ -352,7 +354,7 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], incr: bool) -> Reply {
         let (mut added, mut updated, mut processed, mut last) = (0, 0, 0, 0.0);
         for &(score, member) in &pairs {
             match zset_add(z, score, member, f) {
-                Added::Added(s) => (added, processed, last) = (added + 1, processed + 1, s),
+                Added::New(s) => (added, processed, last) = (added + 1, processed + 1, s),
                 Added::Updated(s) => (updated, processed, last) = (updated + 1, processed + 1, s),
                 Added::Same(s) => (processed, last) = (processed + 1, s),
                 Added::Nop => {}
@@ -578,12 +580,15 @@ fn zpop_command(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
     Reply::Array(out)
 }
 
+/// An entry copied out of a set.
+pub(crate) type Owned = (Box<[u8]>, f64);
+
 /// Pops up to `count` lowest (or highest) entries of the set at `key`: `Ok(None)` if the key
 /// is missing; the key goes when its last entry does.
-pub(crate) fn pop(ctx: &mut Ctx, key: &[u8], max: bool, count: u64) -> Result<Option<Vec<(Box<[u8]>, f64)>>, Reply> {
+pub(crate) fn pop(ctx: &mut Ctx, key: &[u8], max: bool, count: u64) -> Result<Option<Vec<Owned>>, Reply> {
     collection::write::<ZSet, _>(ctx, key, false, |z| {
         let n = (count as usize).min(z.len());
-        let taken: Vec<(Box<[u8]>, f64)> = if max {
+        let taken: Vec<Owned> = if max {
             z.iter_down_from(z.len().wrapping_sub(1)).take(n).map(|(m, s)| (m.into(), s)).collect()
         } else {
             z.iter_from(0).take(n).map(|(m, s)| (m.into(), s)).collect()
@@ -612,10 +617,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if args.len() > 4 || (args.len() == 4 && !withscores) {
             return Reply::err(errors::SYNTAX);
         }
-        if (withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count))
-            || (count < 0 && count.unsigned_abs() > MAX_RANDOM_REPLY)
-        {
-            return Reply::err("ERR value is out of range");
+        if withscores && !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&count) {
+            return Reply::err(OUT_OF_RANGE);
         }
         return zrandmember_count(ctx, &args[1], count, withscores);
     }
@@ -639,6 +642,9 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], count: i64, withscores: bool) ->
     };
     if count == 0 {
         return Reply::Array(vec![]);
+    }
+    if count < 0 && count.unsigned_abs() > MAX_RANDOM_REPLY {
+        return Reply::err(OUT_OF_RANGE);
     }
     let mut rng = rand::thread_rng();
     let mut out = Vec::new();
@@ -769,15 +775,13 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     } else {
         let from = if cursor == 0 { 0 } else { z.partition(|s, _| s < cursor_score(cursor)) };
-        let mut taken = 0;
         let mut last = None;
-        for (m, s) in z.iter_from(from) {
+        for (taken, (m, s)) in z.iter_from(from).enumerate() {
             if taken >= count && last != Some(s) {
                 next = score_cursor(s);
                 break;
             }
             push(m, human_score(s));
-            taken += 1;
             last = Some(s);
         }
     }

@@ -310,7 +310,10 @@ impl ZSet {
     pub fn heap_size(&self) -> usize {
         self.bytes
             + self.scores.capacity() * 24
-            + self.order.chunks.len() * (CHUNK_MAX * 24 + 32)
+            // Each entry's (score, pointer, length) in its chunk, plus each chunk's header and
+            // its spare capacity, roughly (exact capacities would take O(chunks) to sum).
+            + self.order.len * 24
+            + self.order.chunks.len() * (24 + CHUNK_MAX / 4 * 24)
             + self.order.fenwick.capacity() * 8
     }
 }
