@@ -209,8 +209,8 @@ const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
 /// (once the key is found: a missing key or another type answers as in Redis).
 const MAX_RANDOM_REPLY: u64 = 1 << 20;
 
-/// `ZSCORE`s and WITHSCORES members: a member bulk and, if asked, its score, as one
-/// `[member, score]` pair in RESP3 and two flat elements in RESP2.
+/// One member of a reply that may carry scores: the member bulk and, with WITHSCORES, its
+/// score, as one `[member, score]` pair in RESP3 and two flat elements in RESP2.
 pub(crate) fn push_entry(out: &mut Vec<Reply>, resp: u8, member: &[u8], score: f64, withscores: bool) {
     if withscores && resp > 2 {
         out.push(Reply::Array(vec![Reply::bulk_copy(member), Reply::Double(score)]));
