@@ -690,30 +690,13 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
 }
 
 /// A score as Redis's listpack holds it (`d2string`, then read back as an integer when it
-/// looks like one): what ZSCAN shows for a small set.
+/// looks like one): what ZSCAN shows for a small set. A large one's show as `d2string`
+/// prints them: `%.17g`, -0 included.
 fn listpack_score(s: f64) -> String {
     if s == 0.0 {
         return "0".into();
     }
     format_double(s)
-}
-
-/// A score as ZSCAN of a skiplist shows it (`ld2string(LD_STR_HUMAN)`: `%.17Lf`, trailing
-/// zeros and point dropped).
-fn human_score(s: f64) -> String {
-    if s.is_infinite() {
-        return if s > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let mut t = format!("{s:.17}");
-    if t.contains('.') {
-        while t.ends_with('0') {
-            t.pop();
-        }
-        if t.ends_with('.') {
-            t.pop();
-        }
-    }
-    t
 }
 
 /// A ZSCAN cursor for a large set: the score to resume at, in an order-preserving encoding
@@ -781,7 +764,7 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 next = score_cursor(s);
                 break;
             }
-            push(m, human_score(s));
+            push(m, format_double(s));
             last = Some(s);
         }
     }

@@ -182,3 +182,23 @@ fn store_forms_replace_the_destination() {
     assert_eq!(int(h.run(&["zdiffstore", "a", "1", "a"])), 5);
     assert_eq!(int(h.run(&["zcard", "a"])), 5);
 }
+
+#[test]
+fn plain_sets_are_inputs_scoring_one() {
+    use crate::store::types::{Collection, Set};
+    let mut h = Harness::new();
+    let mut s = Set::new();
+    for m in ["a", "d", "x"] {
+        s.insert(m.as_bytes());
+    }
+    h.shared.store.lock_key(b"s").insert(0, b"s", s.into_value(), 0);
+    h.run(&["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+    let r = h.run(&["zunion", "2", "z", "s", "weights", "1", "5", "withscores"]);
+    assert_eq!(strings(r), ["b", "2", "c", "3", "d", "5", "x", "5", "a", "6"]);
+    assert_eq!(strings(h.run(&["zinter", "2", "z", "s", "withscores"])), ["a", "2"]);
+    assert_eq!(strings(h.run(&["zdiff", "2", "z", "s"])), ["b", "c"]);
+    assert_eq!(strings(h.run(&["zdiff", "2", "s", "z", "withscores"])), ["d", "1", "x", "1"]);
+    assert_eq!(int(h.run(&["zintercard", "2", "s", "z"])), 1);
+    // Only the numkeys commands take sets; the rest want a sorted set.
+    assert_eq!(h.run(&["zcard", "s"]), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
+}
