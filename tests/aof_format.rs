@@ -25,7 +25,7 @@ use ferrocache::persistence::aof::{
     encode_command, encode_timestamp_annotation, read_manifest, starts_with_rdb_preamble, write_manifest, AofFileType,
     AofReadError, AofReader, Manifest, DEFAULT_APPEND_DIRNAME, DEFAULT_APPEND_FILENAME,
 };
-use ferrocache::persistence::rdb::{AuxFields, RdbEntryRef, RdbReader, RdbRecord, RdbStr, RdbWriteOptions, RdbWriter};
+use ferrocache::persistence::rdb::{AuxFields, RdbEntryRef, RdbReader, RdbRecord, RdbStr, RdbValueRef, RdbWriteOptions, RdbWriter};
 use redis::Connection;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -91,7 +91,7 @@ fn read_rdb(path: &Path) -> (RdbContents, BTreeMap<Vec<u8>, Vec<u8>>) {
     for record in RdbReader::new(BufReader::new(File::open(path).unwrap())).unwrap() {
         match record.unwrap() {
             RdbRecord::Entry(e) => {
-                keys.insert((e.db, e.key), (e.value.into_bytes(), e.expire_at_ms));
+                keys.insert((e.db, e.key), (e.value.as_string().expect("a string").clone().into_bytes(), e.expire_at_ms));
             }
             RdbRecord::Aux { name, value } => {
                 aux.insert(name, value);
@@ -118,7 +118,7 @@ fn write_base(path: &Path) {
     let mut rdb = RdbWriter::new(BufWriter::new(File::create(path).unwrap()), options, aux).unwrap();
     let entry = |key: &'static [u8], value, expire_at_ms| RdbEntryRef {
         key,
-        value,
+        value: RdbValueRef::String(value),
         expire_at_ms,
         lru_idle_secs: None,
         lfu_freq: None,

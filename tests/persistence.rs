@@ -45,7 +45,7 @@ fn rdb_contents(path: &Path) -> RdbContents {
     let mut out = BTreeMap::new();
     for record in RdbReader::new(file).unwrap() {
         if let RdbRecord::Entry(e) = record.unwrap() {
-            out.insert((e.db, e.key), (e.value.into_bytes(), e.expire_at_ms));
+            out.insert((e.db, e.key), (e.value.as_string().expect("a string").clone().into_bytes(), e.expire_at_ms));
         }
     }
     out

@@ -17,7 +17,7 @@ use super::args::{self, is};
 use super::table::{CommandSpec, Flags};
 use super::{errors, Ctx};
 use crate::persistence::dump::dump_payload;
-use crate::persistence::rdb_file::rdb_str;
+use crate::persistence::rdb_file::rdb_value;
 use crate::store::WatchFlag;
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
@@ -296,10 +296,7 @@ fn dump_keys(ctx: &mut Ctx, keys: Vec<Bytes>) -> Result<(Vec<Dumped>, Vec<Bytes>
             missing.push(key);
             continue;
         };
-        let Some(value) = rdb_str(&entry.value) else {
-            return Err(Reply::error(format!("ERR MIGRATE of a {} key is not supported yet", entry.value.type_name())));
-        };
-        let payload = dump_payload(value, compress);
+        let payload = dump_payload(rdb_value(&entry.value), compress);
         let ttl = match ctx.ks.expire_at(db, &key) {
             Some(at) if at != 0 => at.saturating_sub(now).max(1),
             _ => 0,

@@ -513,9 +513,11 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
         _ => 1,
     };
     // `rdbSavedObjectLen`: the value as the RDB file writes it (no type byte, no footer).
-    let serialized_len = match crate::persistence::rdb_file::rdb_str(&e.value) {
-        Some(value) => crate::persistence::dump::dump_payload(value, compress).len() - 11,
-        None => 0,
+    let serialized_len = {
+        let mut out = Vec::new();
+        let value = crate::persistence::rdb_file::rdb_value(&e.value);
+        crate::persistence::rdb::write_object(&mut out, value, compress).expect("writing to a Vec cannot fail");
+        out.len()
     };
     Reply::Simple(
         format!(

@@ -6,7 +6,7 @@
 //! ```
 
 use super::crc64::crc64;
-use super::rdb::{self, DataType, RdbStr, RdbString, RDB_VERSION, TYPE_STRING};
+use super::rdb::{self, DataType, RdbValue, RdbValueRef, RDB_VERSION};
 use std::fmt;
 
 /// Why RESTORE refuses a payload. The first two are Redis's own cases and replies.
@@ -17,7 +17,8 @@ pub enum PayloadError {
     VersionOrChecksum,
     /// The footer is right but the value cannot be decoded: `ERR Bad data format`.
     BadData,
-    /// A well-formed payload of a type Ferrocache does not store yet (Redis would accept it).
+    /// A well-formed payload of a type Ferrocache does not store (streams, modules; Redis
+    /// would accept it).
     UnsupportedType(DataType),
 }
 
@@ -35,10 +36,11 @@ impl fmt::Display for PayloadError {
 
 impl std::error::Error for PayloadError {}
 
-/// The DUMP payload of a string value. `compress` is `rdbcompression`: Redis's DUMP follows it.
-pub fn dump_payload(value: RdbStr<'_>, compress: bool) -> Vec<u8> {
-    let mut payload = vec![TYPE_STRING];
-    rdb::write_value(&mut payload, value, compress).expect("writing to a Vec cannot fail");
+/// The DUMP payload of a value. `compress` is `rdbcompression`: Redis's DUMP follows it.
+pub fn dump_payload<'a>(value: impl Into<RdbValueRef<'a>>, compress: bool) -> Vec<u8> {
+    let value = value.into();
+    let mut payload = vec![value.rdb_type()];
+    rdb::write_object(&mut payload, value, compress).expect("writing to a Vec cannot fail");
     payload.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(&payload);
     payload.extend_from_slice(&crc.to_le_bytes());
@@ -50,7 +52,10 @@ pub fn dump_payload(value: RdbStr<'_>, compress: bool) -> Vec<u8> {
 /// Like Redis, this accepts payloads of any RDB version up to 10 and ignores bytes between the
 /// value and the footer. Unlike Redis, a value whose length runs into the footer is refused
 /// (Redis reads the footer's bytes as part of the string).
-pub fn restore_payload(payload: &[u8]) -> Result<RdbString, PayloadError> {
+///
+/// The value is checked whole, as Redis does with `sanitize-dump-payload yes`: compact
+/// encodings validated entry by entry, no duplicate members, no empty collection.
+pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
     let Some(body_len) = payload.len().checked_sub(10) else {
         return Err(PayloadError::VersionOrChecksum);
     };
@@ -62,8 +67,11 @@ pub fn restore_payload(payload: &[u8]) -> Result<RdbString, PayloadError> {
     }
     let (&type_byte, mut value) = body.split_first().ok_or(PayloadError::BadData)?;
     match DataType::from_rdb_type(type_byte) {
-        Some(DataType::String) => rdb::read_string(&mut value).map_err(|_| PayloadError::BadData),
-        Some(other) => Err(PayloadError::UnsupportedType(other)),
+        Some(t @ (DataType::Stream | DataType::Module)) => Err(PayloadError::UnsupportedType(t)),
+        Some(_) => match rdb::read_value(&mut value, type_byte) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) | Err(_) => Err(PayloadError::BadData),
+        },
         None => Err(PayloadError::BadData),
     }
 }

@@ -2,7 +2,8 @@
 //! format layer in [`rdb`](super::rdb).
 
 use super::rdb::{
-    AuxFields, RdbEntryRef, RdbError, RdbReader, RdbRecord, RdbStr, RdbString, RdbWriteOptions, RdbWriter,
+    AuxFields, RdbCollection, RdbCollectionRef, RdbEntryRef, RdbError, RdbReader, RdbRecord, RdbStr, RdbString,
+    RdbValue, RdbValueRef, RdbWriteOptions, RdbWriter,
 };
 use crate::store::{
     access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams, Snapshot, Store, Value,
@@ -86,7 +87,7 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
         let expires = snapshot.db(db).filter(|e| e.expire_at != 0).count();
         rdb.select_db(db as u32, keys as u64, expires as u64)?;
         for e in snapshot.db(db) {
-            let value = rdb_str(&e.value).ok_or_else(|| unsupported_in_rdb(&e.value))?;
+            let value = rdb_value(&e.value);
             let (lru_idle_secs, lfu_freq) = match options.access {
                 Some(AccessPolicy::Lru) => (Some(idle_ms(e.access, options.now_ms) / 1000), None),
                 Some(AccessPolicy::Lfu) => (None, Some(lfu_counter(e.access, options.now_ms, &options.lfu))),
@@ -105,29 +106,31 @@ pub fn write_to<W: io::Write>(snapshot: &Snapshot, out: W, options: &SaveOptions
     rdb.finish()
 }
 
-/// A stored string as RDB writes it (SAVE, DUMP): an integer keeps its integer encoding.
-/// `None` for the collection types, which the RDB codec does not write yet.
-pub fn rdb_str(value: &Value) -> Option<RdbStr<'_>> {
+/// A stored value as RDB writes it (SAVE, DUMP, MIGRATE): an integer keeps its integer
+/// encoding, a collection is written in the encoding Redis 7.0 would give it.
+pub fn rdb_value(value: &Value) -> RdbValueRef<'_> {
     match value {
-        Value::Int(n) => Some(RdbStr::Int(*n)),
-        Value::Str(s) => Some(RdbStr::Bytes(s)),
-        Value::Raw(v) => Some(RdbStr::Bytes(v)),
-        Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
+        Value::Int(n) => RdbValueRef::String(RdbStr::Int(*n)),
+        Value::Str(s) => RdbValueRef::String(RdbStr::Bytes(s)),
+        Value::Raw(v) => RdbValueRef::String(RdbStr::Bytes(v)),
+        Value::Hash(h) => RdbValueRef::Collection(RdbCollectionRef::Hash(h)),
+        Value::List(l) => RdbValueRef::Collection(RdbCollectionRef::List(l)),
+        Value::Set(s) => RdbValueRef::Collection(RdbCollectionRef::Set(s)),
+        Value::ZSet(z) => RdbValueRef::Collection(RdbCollectionRef::ZSet(z)),
     }
 }
 
-/// The error a save gives for a value [`rdb_str`] cannot write: the save fails rather than
-/// leave the key out.
-pub fn unsupported_in_rdb(value: &Value) -> io::Error {
-    io::Error::other(format!("saving a {} key to RDB is not supported yet", value.type_name()))
-}
-
-/// The value to store for a string read from RDB (loading, RESTORE), as Redis's
-/// `tryObjectEncoding` leaves it: integers written as text (over 32 bits) become integers again.
-pub fn value_from_rdb(value: RdbString) -> Value {
+/// The value to store for one read from RDB (loading, RESTORE). A string is left as Redis's
+/// `tryObjectEncoding` leaves it: integers written as text (over 32 bits) become integers
+/// again.
+pub fn value_from_rdb(value: RdbValue) -> Value {
     match value {
-        RdbString::Int(n) => Value::Int(n),
-        RdbString::Bytes(b) => Value::from_set(&b),
+        RdbValue::String(RdbString::Int(n)) => Value::Int(n),
+        RdbValue::String(RdbString::Bytes(b)) => Value::from_set(&b),
+        RdbValue::Collection(RdbCollection::Hash(h)) => Value::Hash(Box::new(h)),
+        RdbValue::Collection(RdbCollection::List(l)) => Value::List(Box::new(l)),
+        RdbValue::Collection(RdbCollection::Set(s)) => Value::Set(Box::new(s)),
+        RdbValue::Collection(RdbCollection::ZSet(z)) => Value::ZSet(Box::new(z)),
     }
 }
 

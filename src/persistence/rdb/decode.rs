@@ -1,6 +1,7 @@
 //! Reading RDB: the length and string encodings of `rdb.c`, and the streaming file reader.
 
-use super::{len_enc, opcode, DataType, RdbEntry, RdbError, RdbString, RDB_VERSION};
+use super::object::read_collection;
+use super::{len_enc, opcode, DataType, RdbEntry, RdbError, RdbString, RdbValue, RDB_VERSION, TYPE_STRING};
 use crate::persistence::crc64::Crc64;
 use crate::persistence::lzf;
 use std::io::Read;
@@ -51,7 +52,7 @@ pub fn read_len(input: &mut impl Read) -> Result<Length, RdbError> {
 }
 
 /// Reads a length where a special encoding makes no sense (counts, database numbers).
-fn read_plain_len(input: &mut impl Read) -> Result<u64, RdbError> {
+pub(crate) fn read_plain_len(input: &mut impl Read) -> Result<u64, RdbError> {
     match read_len(input)? {
         Length::Len(len) => Ok(len),
         Length::Encoded(enc) => Err(RdbError::Corrupt(format!("string encoding {enc} where a length belongs"))),
@@ -93,8 +94,21 @@ impl<R: Read> Read for Source<R> {
     }
 }
 
+/// Reads a value of RDB type `type_byte` (a string or a collection in any encoding Redis 7.0
+/// reads). `Ok(None)` is a well-formed collection with no elements, which Redis skips in a
+/// file and refuses in a RESTORE payload. Streams and modules are errors.
+pub fn read_value(input: &mut impl Read, type_byte: u8) -> Result<Option<RdbValue>, RdbError> {
+    match DataType::from_rdb_type(type_byte) {
+        Some(DataType::String) => Ok(Some(RdbValue::String(read_string(input)?))),
+        Some(DataType::Stream | DataType::Module) | None => {
+            Err(RdbError::Corrupt(format!("value type {type_byte} cannot be read")))
+        }
+        Some(_) => Ok(read_collection(input, type_byte)?.map(RdbValue::Collection)),
+    }
+}
+
 /// What an RDB file holds, one piece at a time.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RdbRecord {
     /// An AUX field (`redis-ver`, `ctime`, `used-mem`, …), worth logging; unknown ones are
     /// ignored by contract.
@@ -139,6 +153,7 @@ pub struct RdbReader<R: Read> {
     db: u32,
     pending: PendingKey,
     finished: bool,
+    empty_keys_skipped: u64,
 }
 
 impl<R: Read> RdbReader<R> {
@@ -154,7 +169,7 @@ impl<R: Read> RdbReader<R> {
         if !(1..=u32::from(RDB_VERSION)).contains(&version) {
             return Err(RdbError::UnsupportedVersion(version));
         }
-        Ok(RdbReader { input, version, verify_checksum: true, db: 0, pending: PendingKey::default(), finished: false })
+        Ok(RdbReader { input, version, verify_checksum: true, db: 0, pending: PendingKey::default(), finished: false, empty_keys_skipped: 0 })
     }
 
     /// With `false` (`rdbchecksum no`), the trailer is not compared with the content. A zero
@@ -165,6 +180,12 @@ impl<R: Read> RdbReader<R> {
 
     pub fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Keys holding an empty collection, skipped as Redis 7.0 skips them (a bug of older
+    /// versions could save them).
+    pub fn empty_keys_skipped(&self) -> u64 {
+        self.empty_keys_skipped
     }
 
     /// Bytes consumed so far, for loading progress.
@@ -221,11 +242,22 @@ impl<R: Read> RdbReader<R> {
                     let data_type = DataType::from_rdb_type(type_byte)
                         .ok_or_else(|| RdbError::Corrupt(format!("unknown value type or opcode {type_byte}")))?;
                     let key = read_string(input)?.into_bytes();
-                    if data_type != DataType::String {
+                    if matches!(data_type, DataType::Stream | DataType::Module) {
                         return Err(RdbError::UnsupportedType { db: self.db, key, data_type });
                     }
-                    let value = read_string(input)?;
+                    let value = if type_byte == TYPE_STRING {
+                        Some(RdbValue::String(read_string(input)?))
+                    } else {
+                        read_collection(input, type_byte)?.map(RdbValue::Collection)
+                    };
                     let PendingKey { expire_at_ms, lru_idle_secs, lfu_freq } = std::mem::take(&mut self.pending);
+                    let Some(value) = value else {
+                        self.empty_keys_skipped += 1;
+                        if self.empty_keys_skipped <= 10 {
+                            tracing::warn!("rdbLoadObject skipping empty key: {}", key.escape_ascii());
+                        }
+                        continue;
+                    };
                     let entry = RdbEntry { db: self.db, key, value, expire_at_ms, lru_idle_secs, lfu_freq };
                     return Ok(Some(RdbRecord::Entry(entry)));
                 }

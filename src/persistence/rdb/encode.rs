@@ -1,6 +1,7 @@
 //! Writing RDB: the length and string encodings of `rdb.c`, and the file writer.
 
-use super::{len_enc, opcode, RdbEntryRef, RdbStr, RDB_VERSION, TYPE_STRING};
+use super::object::write_collection;
+use super::{len_enc, opcode, RdbEntryRef, RdbStr, RdbValueRef, RDB_VERSION};
 use crate::persistence::crc64::Crc64;
 use crate::persistence::lzf;
 use std::io::{self, Write};
@@ -79,6 +80,15 @@ pub fn write_value(out: &mut impl Write, value: RdbStr<'_>, compress: bool) -> i
     match value {
         RdbStr::Bytes(bytes) => write_string(out, bytes, compress),
         RdbStr::Int(n) => write_int(out, n),
+    }
+}
+
+/// Writes any value as `rdbSaveObject` does (without its type byte: see
+/// [`RdbValueRef::rdb_type`]).
+pub fn write_object(out: &mut impl Write, value: RdbValueRef<'_>, compress: bool) -> io::Result<()> {
+    match value {
+        RdbValueRef::String(s) => write_value(out, s, compress),
+        RdbValueRef::Collection(c) => write_collection(out, c, compress),
     }
 }
 
@@ -231,9 +241,9 @@ impl<W: Write> RdbWriter<W> {
         if let Some(freq) = entry.lfu_freq {
             out.write_all(&[opcode::FREQ, freq])?;
         }
-        out.write_all(&[TYPE_STRING])?;
+        out.write_all(&[entry.value.rdb_type()])?;
         write_string(out, entry.key, self.compression)?;
-        write_value(out, entry.value, self.compression)
+        write_object(out, entry.value, self.compression)
     }
 
     /// Bytes written so far, for progress reports.

@@ -12,15 +12,24 @@
 //! EOF │ CRC64 of everything before, little endian (8 zero bytes when `rdbchecksum no`)
 //! ```
 //!
-//! Only the string type is supported. Anything else a Redis file may hold (other value types,
-//! function libraries, module data) is an error that names it, so the server never starts with
-//! part of a dataset without saying so.
+//! Strings, lists, sets, sorted sets and hashes are supported in every encoding Redis 7.0 reads
+//! (see [`object`] for the collections and the compact codecs beside it). Anything else a Redis
+//! file may hold (streams, function libraries, module data) is an error that names it, so the
+//! server never starts with part of a dataset without saying so.
 
 mod decode;
 mod encode;
+pub mod intset;
+pub mod listpack;
+pub mod object;
+pub mod ziplist;
+pub mod zipmap;
 
-pub use decode::{read_len, read_string, Length, RdbReader, RdbRecord};
-pub use encode::{write_int, write_len, write_string, write_value, AuxFields, RdbWriteOptions, RdbWriter};
+pub use decode::{read_len, read_string, read_value, Length, RdbReader, RdbRecord};
+pub use encode::{
+    write_int, write_len, write_object, write_string, write_value, AuxFields, RdbWriteOptions, RdbWriter,
+};
+pub use object::{RdbCollection, RdbCollectionRef};
 
 use std::fmt;
 use std::io;
@@ -30,6 +39,25 @@ pub const RDB_VERSION: u16 = 10;
 
 /// The value type byte of a string (`RDB_TYPE_STRING`).
 pub(crate) const TYPE_STRING: u8 = 0;
+
+/// The value type bytes of `rdb.h` (`RDB_TYPE_*`) that Redis 7.0 reads for the collections.
+pub mod rdb_type {
+    pub const STRING: u8 = 0;
+    pub const LIST: u8 = 1;
+    pub const SET: u8 = 2;
+    pub const ZSET: u8 = 3;
+    pub const HASH: u8 = 4;
+    pub const ZSET_2: u8 = 5;
+    pub const HASH_ZIPMAP: u8 = 9;
+    pub const LIST_ZIPLIST: u8 = 10;
+    pub const SET_INTSET: u8 = 11;
+    pub const ZSET_ZIPLIST: u8 = 12;
+    pub const HASH_ZIPLIST: u8 = 13;
+    pub const LIST_QUICKLIST: u8 = 14;
+    pub const HASH_LISTPACK: u8 = 16;
+    pub const ZSET_LISTPACK: u8 = 17;
+    pub const LIST_QUICKLIST_2: u8 = 18;
+}
 
 /// Opcodes that may stand where a value type byte is expected (`rdb.h`).
 pub(crate) mod opcode {
@@ -98,12 +126,108 @@ pub enum RdbStr<'a> {
     Int(i64),
 }
 
+/// A value read from RDB: a string or a collection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RdbValue {
+    String(RdbString),
+    Collection(RdbCollection),
+}
+
+impl From<RdbString> for RdbValue {
+    fn from(s: RdbString) -> RdbValue {
+        RdbValue::String(s)
+    }
+}
+
+impl RdbValue {
+    pub fn as_value_ref(&self) -> RdbValueRef<'_> {
+        match self {
+            RdbValue::String(s) => RdbValueRef::String(s.as_str()),
+            RdbValue::Collection(c) => RdbValueRef::Collection(match c {
+                RdbCollection::List(l) => RdbCollectionRef::List(l),
+                RdbCollection::Set(s) => RdbCollectionRef::Set(s),
+                RdbCollection::ZSet(z) => RdbCollectionRef::ZSet(z),
+                RdbCollection::Hash(h) => RdbCollectionRef::Hash(h),
+            }),
+        }
+    }
+
+    /// The string, if this is one.
+    pub fn as_string(&self) -> Option<&RdbString> {
+        match self {
+            RdbValue::String(s) => Some(s),
+            RdbValue::Collection(_) => None,
+        }
+    }
+}
+
+/// A value to write, borrowed from the store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RdbValueRef<'a> {
+    String(RdbStr<'a>),
+    Collection(RdbCollectionRef<'a>),
+}
+
+impl<'a> From<RdbStr<'a>> for RdbValueRef<'a> {
+    fn from(s: RdbStr<'a>) -> RdbValueRef<'a> {
+        RdbValueRef::String(s)
+    }
+}
+
+impl RdbValueRef<'_> {
+    /// The RDB type byte this value is written with.
+    pub fn rdb_type(self) -> u8 {
+        match self {
+            RdbValueRef::String(_) => TYPE_STRING,
+            RdbValueRef::Collection(c) => object::collection_type(c),
+        }
+    }
+}
+
+/// Redis's `d2string` (util.c): how a double becomes text in a listpack score — an integer
+/// when it is one within ±2^52, else `%.17g`; `inf`, `-inf`, `nan`, and `-0` for negative zero.
+pub fn d2string(value: f64) -> String {
+    if value.is_nan() {
+        "nan".into()
+    } else if value.is_infinite() {
+        if value < 0.0 { "-inf" } else { "inf" }.into()
+    } else if value == 0.0 {
+        if value.is_sign_negative() { "-0" } else { "0" }.into()
+    } else if value > -4503599627370495.0 && value < 4503599627370496.0 && value == (value as i64) as f64 {
+        (value as i64).to_string()
+    } else {
+        format_g17(value)
+    }
+}
+
+/// C's `printf("%.17g", value)` for a finite value.
+pub fn format_g17(value: f64) -> String {
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let sci = format!("{value:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("exponent");
+    let exp: i32 = exp.parse().expect("exponent digits");
+    if !(-4..17).contains(&exp) {
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        let sign = if exp < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exp.abs())
+    } else {
+        let fixed = format!("{value:.*}", (16 - exp) as usize);
+        if fixed.contains('.') {
+            fixed.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            fixed
+        }
+    }
+}
+
 /// One key as read from an RDB file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RdbEntry {
     pub db: u32,
     pub key: Vec<u8>,
-    pub value: RdbString,
+    pub value: RdbValue,
     /// Absolute expiry, Unix milliseconds; it may already be in the past (Redis skips such keys
     /// when a primary loads a file, and keeps them on a replica).
     pub expire_at_ms: Option<i64>,
@@ -117,7 +241,7 @@ impl RdbEntry {
     pub fn as_entry_ref(&self) -> RdbEntryRef<'_> {
         RdbEntryRef {
             key: &self.key,
-            value: self.value.as_str(),
+            value: self.value.as_value_ref(),
             expire_at_ms: self.expire_at_ms,
             lru_idle_secs: self.lru_idle_secs,
             lfu_freq: self.lfu_freq,
@@ -126,10 +250,10 @@ impl RdbEntry {
 }
 
 /// One key to write; its database is the one last given to [`RdbWriter::select_db`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RdbEntryRef<'a> {
     pub key: &'a [u8],
-    pub value: RdbStr<'a>,
+    pub value: RdbValueRef<'a>,
     pub expire_at_ms: Option<i64>,
     /// Written as `IDLE`: Redis writes it for every key when maxmemory-policy is an LRU one.
     pub lru_idle_secs: Option<u64>,
@@ -201,7 +325,7 @@ pub enum RdbError {
         expected: u64,
         found: u64,
     },
-    /// A key holding a type Ferrocache does not store yet. The value was not read, so the file
+    /// A key holding a type Ferrocache does not store (streams, modules). The value was not read, so the file
     /// cannot be read further.
     UnsupportedType {
         db: u32,

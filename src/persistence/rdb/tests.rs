@@ -41,7 +41,7 @@ fn aux<'r>(records: &'r [RdbRecord], wanted: &str) -> &'r [u8] {
 }
 
 fn entry(db: u32, key: &[u8], value: RdbString) -> RdbEntry {
-    RdbEntry { db, key: key.to_vec(), value, expire_at_ms: None, lru_idle_secs: None, lfu_freq: None }
+    RdbEntry { db, key: key.to_vec(), value: value.into(), expire_at_ms: None, lru_idle_secs: None, lfu_freq: None }
 }
 
 fn bytes(value: &[u8]) -> RdbString {
@@ -169,9 +169,10 @@ fn checksum_verification_can_be_turned_off() {
 
 #[test]
 fn names_what_it_cannot_load() {
-    let err = read_all(LIST_RDB).unwrap_err();
-    assert!(matches!(&err, RdbError::UnsupportedType { db: 0, key, data_type: DataType::List } if key == b"mylist"));
-    assert_eq!(err.to_string(), "key 'mylist' in DB 0 holds a list, a type Ferrocache does not support");
+    let stream = file_with_body(&[15, 1, b's', 0]);
+    let err = read_all(&stream).unwrap_err();
+    assert!(matches!(&err, RdbError::UnsupportedType { db: 0, key, data_type: DataType::Stream } if key == b"s"));
+    assert_eq!(err.to_string(), "key 's' in DB 0 holds a stream, a type Ferrocache does not support");
     let err = read_all(FUNCTION_RDB).unwrap_err();
     assert!(matches!(err, RdbError::Unsupported(what) if what.contains("Functions")), "{err}");
     let module_aux = file_with_body(&[opcode::MODULE_AUX, 0x00]);
@@ -253,7 +254,7 @@ fn round_trips_through_writer_and_reader() {
             written.push(RdbEntry {
                 db,
                 key: format!("key:{i}").into_bytes(),
-                value,
+                value: value.into(),
                 expire_at_ms: (i % 3 == 0).then(|| rng.gen()),
                 lru_idle_secs: (i % 5 == 0).then(|| rng.gen()),
                 lfu_freq: (i % 7 == 0).then(|| rng.gen()),
@@ -284,7 +285,7 @@ fn round_trips_through_writer_and_reader() {
                 (r.db, &r.key, r.expire_at_ms, r.lru_idle_secs, r.lfu_freq),
                 (w.db, &w.key, w.expire_at_ms, w.lru_idle_secs, w.lfu_freq)
             );
-            assert_eq!(r.value.clone().into_bytes(), w.value.clone().into_bytes());
+            assert_eq!(r.value.as_string().cloned().map(RdbString::into_bytes), w.value.as_string().cloned().map(RdbString::into_bytes));
         }
     }
 }
@@ -293,7 +294,7 @@ fn round_trips_through_writer_and_reader() {
 fn writer_keeps_databases_in_order() {
     let aux_fields = AuxFields { redis_ver: "7.0.15", ctime: 0, used_mem: 0, aof_base: false, repl: None };
     let options = RdbWriteOptions { compression: true, checksum: true };
-    let key = RdbEntryRef { key: b"k", value: RdbStr::Int(1), expire_at_ms: None, lru_idle_secs: None, lfu_freq: None };
+    let key = RdbEntryRef { key: b"k", value: RdbStr::Int(1).into(), expire_at_ms: None, lru_idle_secs: None, lfu_freq: None };
     let mut writer = RdbWriter::new(Vec::new(), options, aux_fields).unwrap();
     assert_eq!(writer.write_entry(&key).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     writer.select_db(3, 1, 0).unwrap();
@@ -353,5 +354,276 @@ fn garbage_never_panics() {
         }
         file.truncate(rng.gen_range(9..=file.len()));
         let _ = read_all(&file);
+    }
+}
+
+mod collections {
+    use super::*;
+    use crate::persistence::rdb::object::{RdbCollection, RdbCollectionRef};
+    use crate::persistence::rdb::{intset, listpack::ListpackWriter, rdb_type, ziplist};
+    use crate::store::types::{Hash, List, Set, ZSet};
+
+    /// The collection stored under the only key of `file`.
+    fn only_value(file: &[u8]) -> Result<Option<RdbCollection>, RdbError> {
+        let mut found = None;
+        for record in RdbReader::new(file)? {
+            if let RdbRecord::Entry(e) = record? {
+                match e.value {
+                    RdbValue::Collection(c) => found = Some(c),
+                    RdbValue::String(s) => panic!("a string: {s:?}"),
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// A file with one key `k` of type `type_byte` whose value is `value`.
+    fn file_with(type_byte: u8, value: &[u8]) -> Vec<u8> {
+        file_with_body(&[&[type_byte, 1, b'k'][..], value].concat())
+    }
+
+    /// An RDB string holding `blob` (length prefix, no compression).
+    fn blob(bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_len(&mut out, bytes.len() as u64).unwrap();
+        out.extend_from_slice(bytes);
+        out
+    }
+
+    fn strings(items: &[&[u8]]) -> Vec<u8> {
+        items.iter().flat_map(|i| blob(i)).collect()
+    }
+
+    fn list_of(items: &[&[u8]]) -> RdbCollection {
+        let mut l = List::new();
+        items.iter().for_each(|i| l.push_back(i));
+        RdbCollection::List(l)
+    }
+
+    fn hash_of(pairs: &[(&[u8], &[u8])]) -> RdbCollection {
+        let mut h = Hash::new();
+        pairs.iter().for_each(|(f, v)| assert!(h.insert(f, v)));
+        RdbCollection::Hash(h)
+    }
+
+    fn set_of(items: &[&[u8]]) -> RdbCollection {
+        let mut s = Set::new();
+        items.iter().for_each(|i| assert!(s.insert(i)));
+        RdbCollection::Set(s)
+    }
+
+    fn zset_of(items: &[(&[u8], f64)]) -> RdbCollection {
+        let mut z = ZSet::new();
+        items.iter().for_each(|(m, s)| assert!(z.insert(m, *s)));
+        RdbCollection::ZSet(z)
+    }
+
+    fn lp(items: &[&[u8]]) -> Vec<u8> {
+        let mut w = ListpackWriter::new();
+        items.iter().for_each(|i| w.push(i));
+        w.finish()
+    }
+
+    #[test]
+    fn the_list_redis_saved_loads() {
+        assert_eq!(only_value(LIST_RDB).unwrap(), Some(list_of(&[b"a", b"b"])));
+    }
+
+    #[test]
+    fn every_encoding_redis_7_reads() {
+        let abc: &[&[u8]] = &[b"a", b"12", b"c"];
+        // LIST (1): length and strings, one of them integer-encoded.
+        let plain_list = [&[3][..], &blob(b"a"), &[0xc0, 12], &blob(b"c")].concat();
+        assert_eq!(only_value(&file_with(rdb_type::LIST, &plain_list)).unwrap(), Some(list_of(abc)));
+        // LIST_ZIPLIST (10), LIST_QUICKLIST (14): ziplists.
+        let zl = blob(&ziplist::build(abc));
+        assert_eq!(only_value(&file_with(rdb_type::LIST_ZIPLIST, &zl)).unwrap(), Some(list_of(abc)));
+        let ql = [&[2][..], &blob(&ziplist::build(&[b"a"])), &blob(&ziplist::build(&[b"12", b"c"]))].concat();
+        assert_eq!(only_value(&file_with(rdb_type::LIST_QUICKLIST, &ql)).unwrap(), Some(list_of(abc)));
+        // LIST_QUICKLIST_2 (18): a packed node, an empty one (skipped), a plain one.
+        let ql2 = [&[3, 2][..], &blob(&lp(&[b"a", b"12"])), &[2], &blob(&lp(&[])), &[1], &blob(b"c")].concat();
+        assert_eq!(only_value(&file_with(rdb_type::LIST_QUICKLIST_2, &ql2)).unwrap(), Some(list_of(abc)));
+
+        let xy = set_of(&[b"x", b"y"]);
+        assert_eq!(only_value(&file_with(rdb_type::SET, &[&[2][..], &strings(&[b"x", b"y"])].concat())).unwrap(), Some(xy));
+        let ints = blob(&intset::build([3, -1, 70000]));
+        assert_eq!(
+            only_value(&file_with(rdb_type::SET_INTSET, &ints)).unwrap(),
+            Some(set_of(&[b"-1", b"3", b"70000"]))
+        );
+
+        let fv = hash_of(&[(b"f", b"v"), (b"n", b"1")]);
+        let plain_hash = [&[2][..], &strings(&[b"f", b"v", b"n", b"1"])].concat();
+        assert_eq!(only_value(&file_with(rdb_type::HASH, &plain_hash)).unwrap(), Some(fv.clone()));
+        let pairs: &[&[u8]] = &[b"f", b"v", b"n", b"1"];
+        assert_eq!(only_value(&file_with(rdb_type::HASH_LISTPACK, &blob(&lp(pairs)))).unwrap(), Some(fv.clone()));
+        let zl = blob(&ziplist::build(pairs));
+        assert_eq!(only_value(&file_with(rdb_type::HASH_ZIPLIST, &zl)).unwrap(), Some(fv.clone()));
+        let zipmap = blob(b"\x02\x01f\x01\x00v\x01n\x01\x031XYZ\xff");
+        assert_eq!(only_value(&file_with(rdb_type::HASH_ZIPMAP, &zipmap)).unwrap(), Some(fv));
+
+        let z = zset_of(&[(b"a", 1.5), (b"b", f64::INFINITY), (b"c", -2.0)]);
+        let text = [&[3][..], &blob(b"a"), &[3], b"1.5", &blob(b"b"), &[254], &blob(b"c"), &[2], b"-2"].concat();
+        assert_eq!(only_value(&file_with(rdb_type::ZSET, &text)).unwrap(), Some(z.clone()));
+        let mut binary = vec![3];
+        for (m, s) in [(b"a", 1.5), (b"b", f64::INFINITY), (b"c", -2.0)] {
+            binary.extend_from_slice(&blob(m));
+            binary.extend_from_slice(&f64::to_le_bytes(s));
+        }
+        assert_eq!(only_value(&file_with(rdb_type::ZSET_2, &binary)).unwrap(), Some(z.clone()));
+        let scored: &[&[u8]] = &[b"c", b"-2", b"a", b"1.5", b"b", b"inf"];
+        assert_eq!(only_value(&file_with(rdb_type::ZSET_LISTPACK, &blob(&lp(scored)))).unwrap(), Some(z.clone()));
+        let zl = blob(&ziplist::build(scored));
+        assert_eq!(only_value(&file_with(rdb_type::ZSET_ZIPLIST, &zl)).unwrap(), Some(z));
+    }
+
+    #[test]
+    fn duplicates_nan_and_odd_pairs_are_refused() {
+        let corrupt = |file: Vec<u8>| assert!(matches!(only_value(&file), Err(RdbError::Corrupt(_))));
+        corrupt(file_with(rdb_type::SET, &[&[2][..], &strings(&[b"x", b"x"])].concat()));
+        corrupt(file_with(rdb_type::HASH, &[&[2][..], &strings(&[b"f", b"1", b"f", b"2"])].concat()));
+        corrupt(file_with(rdb_type::HASH_LISTPACK, &blob(&lp(&[b"f", b"1", b"f", b"2"]))));
+        corrupt(file_with(rdb_type::HASH_LISTPACK, &blob(&lp(&[b"f", b"1", b"g"]))));
+        corrupt(file_with(rdb_type::HASH_ZIPLIST, &blob(&ziplist::build(&[b"f", b"1", b"f", b"2"]))));
+        corrupt(file_with(rdb_type::HASH_ZIPMAP, &blob(b"\x02\x01f\x01\x00v\x01f\x01\x00w\xff")));
+        corrupt(file_with(rdb_type::ZSET_LISTPACK, &blob(&lp(&[b"m", b"1", b"m", b"2"]))));
+        corrupt(file_with(rdb_type::ZSET_LISTPACK, &blob(&lp(&[b"m", b"nan"]))));
+        corrupt(file_with(rdb_type::ZSET_LISTPACK, &blob(&lp(&[b"m", b"x"]))));
+        corrupt(file_with(rdb_type::ZSET, &[&[1][..], &blob(b"m"), &[253]].concat()));
+        corrupt(file_with(rdb_type::ZSET_2, &[&[1][..], &blob(b"m"), &f64::NAN.to_le_bytes()].concat()));
+        corrupt(file_with(rdb_type::ZSET_2, &[&[2][..], &blob(b"m"), &[0; 8], &blob(b"m"), &[0; 8]].concat()));
+        corrupt(file_with(rdb_type::LIST_QUICKLIST_2, &[&[1, 3][..], &blob(b"x")].concat()));
+        corrupt(file_with(rdb_type::LIST_QUICKLIST_2, &[&[1, 2][..], &blob(b"not a listpack")].concat()));
+        corrupt(file_with(rdb_type::SET_INTSET, &blob(&[2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 1, 0])));
+    }
+
+    #[test]
+    fn empty_collections_are_skipped_and_the_rest_loads() {
+        let mut body = Vec::new();
+        for (t, v) in [
+            (rdb_type::LIST, vec![0]),
+            (rdb_type::SET, vec![0]),
+            (rdb_type::HASH_LISTPACK, blob(&lp(&[]))),
+            (rdb_type::SET_INTSET, blob(&intset::build([]))),
+            (rdb_type::LIST_QUICKLIST_2, [&[1, 2][..], &blob(&lp(&[]))].concat()),
+        ] {
+            body.extend_from_slice(&[t, 5]);
+            body.extend_from_slice(format!("e{t:04}").as_bytes());
+            body.extend_from_slice(&v);
+        }
+        body.extend_from_slice(b"\x00\x01k\x01v");
+        let file = file_with_body(&body);
+        let mut rdb = RdbReader::new(&file[..]).unwrap();
+        let records: Vec<_> = rdb.by_ref().collect::<Result<_, _>>().unwrap();
+        assert_eq!(entries(&records), [entry(0, b"k", bytes(b"v"))]);
+        assert_eq!(rdb.empty_keys_skipped(), 5);
+    }
+
+    #[test]
+    fn hostile_lengths_and_truncations_fail_fast() {
+        // Element counts of 2^62 with nothing behind them: an error, no allocation.
+        for t in [rdb_type::LIST, rdb_type::SET, rdb_type::ZSET_2, rdb_type::HASH, rdb_type::LIST_QUICKLIST_2] {
+            let file = file_with(t, &[0x81, 0x40, 0, 0, 0, 0, 0, 0, 0]);
+            assert!(only_value(&file).is_err(), "type {t}");
+        }
+        let mut h = Hash::new();
+        for i in 0..300 {
+            h.insert(format!("field:{i}").as_bytes(), &[b'v'; 70]);
+        }
+        let mut out = Vec::new();
+        write_object(&mut out, RdbValueRef::Collection(RdbCollectionRef::Hash(&h)), true).unwrap();
+        let file = file_with(rdb_type::HASH, &out);
+        assert_eq!(only_value(&file).unwrap(), Some(RdbCollection::Hash(h)));
+        for cut in (10..file.len()).step_by(97) {
+            assert!(only_value(&file[..cut]).is_err());
+        }
+    }
+
+    /// Writes `value` as a file and reads it back.
+    fn round_trip(value: RdbCollectionRef<'_>, compress: bool) -> RdbCollection {
+        let mut out = Vec::new();
+        let options = RdbWriteOptions { compression: compress, checksum: true };
+        let aux = AuxFields { redis_ver: "7.0.15", ctime: 0, used_mem: 0, aof_base: false, repl: None };
+        let mut w = RdbWriter::new(&mut out, options, aux).unwrap();
+        w.select_db(0, 1, 0).unwrap();
+        let entry = RdbEntryRef {
+            key: b"k",
+            value: RdbValueRef::Collection(value),
+            expire_at_ms: None,
+            lru_idle_secs: None,
+            lfu_freq: None,
+        };
+        w.write_entry(&entry).unwrap();
+        w.finish().unwrap();
+        only_value(&out).unwrap().expect("not empty")
+    }
+
+    #[test]
+    fn every_size_round_trips_in_the_encoding_redis_would_use() {
+        let mut rng = SmallRng::seed_from_u64(99);
+        for n in [1usize, 2, 127, 128, 129, 511, 512, 513, 3000] {
+            let item = |rng: &mut SmallRng, i: usize| -> Vec<u8> {
+                match rng.gen_range(0..4) {
+                    0 => i.to_string().into_bytes(),
+                    1 => format!("m{i}").into_bytes(),
+                    2 => [format!("{i}:").as_bytes(), &[b'x'; 80]].concat(),
+                    _ => (rng.gen::<i64>() >> rng.gen_range(0..63)).to_string().into_bytes(),
+                }
+            };
+            let mut list = List::new();
+            let (mut set, mut ints, mut hash, mut zset) = (Set::new(), Set::new(), Hash::new(), ZSet::new());
+            let mut small_hash = Hash::new();
+            for i in 0..n {
+                let it = item(&mut rng, i);
+                list.push_back(&it);
+                set.insert(&it);
+                ints.insert(i.to_string().as_bytes());
+                hash.insert(&it, &item(&mut rng, i));
+                small_hash.insert(format!("f{i}").as_bytes(), i.to_string().as_bytes());
+                zset.insert(&it, if rng.gen() { rng.gen_range(-1e6..1e6) } else { rng.gen_range(-50..50) as f64 });
+            }
+            for compress in [false, true] {
+                let cases = [
+                    (RdbCollectionRef::List(&list), RdbCollection::List(list.clone())),
+                    (RdbCollectionRef::Set(&set), RdbCollection::Set(set.clone())),
+                    (RdbCollectionRef::Set(&ints), RdbCollection::Set(ints.clone())),
+                    (RdbCollectionRef::Hash(&hash), RdbCollection::Hash(hash.clone())),
+                    (RdbCollectionRef::Hash(&small_hash), RdbCollection::Hash(small_hash.clone())),
+                    (RdbCollectionRef::ZSet(&zset), RdbCollection::ZSet(zset.clone())),
+                ];
+                for (value, expected) in cases {
+                    assert_eq!(round_trip(value, compress), expected, "n={n} {value:?}");
+                }
+            }
+            let expect_type = |value, t| assert_eq!(RdbValueRef::Collection(value).rdb_type(), t, "n={n}");
+            expect_type(RdbCollectionRef::List(&list), rdb_type::LIST_QUICKLIST_2);
+            expect_type(RdbCollectionRef::Set(&ints), if n <= 512 { rdb_type::SET_INTSET } else { rdb_type::SET });
+            expect_type(RdbCollectionRef::Hash(&small_hash), if n <= 128 { rdb_type::HASH_LISTPACK } else { rdb_type::HASH });
+        }
+    }
+
+    #[test]
+    fn scores_print_as_d2string() {
+        use crate::persistence::rdb::d2string;
+        let cases = [
+            (1.0, "1"),
+            (-0.0, "-0"),
+            (1.5, "1.5"),
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (4503599627370496.0, "4503599627370496"),
+            (4503599627370497.0, "4503599627370497"),
+            (1.0 / 3.0, "0.33333333333333331"),
+            (1e-5, "1.0000000000000001e-05"),
+            (0.0001, "0.0001"),
+            (123456.789, "123456.789"),
+            (f64::INFINITY, "inf"),
+            (f64::NEG_INFINITY, "-inf"),
+            (f64::MAX, "1.7976931348623157e+308"),
+            (-2.5e-300, "-2.5e-300"),
+        ];
+        for (value, text) in cases {
+            assert_eq!(d2string(value), text, "{value:e}");
+        }
     }
 }
