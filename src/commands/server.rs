@@ -560,15 +560,57 @@ fn dataset_digest(ks: &mut crate::store::Locked, databases: usize) -> Reply {
     hex_reply(digest)
 }
 
-/// Redis's `xorObjectDigest` of a string value into `digest`.
+/// Redis's `xorObjectDigest` of a value into `digest` (debug.c): the type number (`OBJ_STRING`
+/// 0, `OBJ_LIST` 1, `OBJ_SET` 2, `OBJ_ZSET` 3, `OBJ_HASH` 4) mixed in, then the contents —
+/// a string or each list element mixed in order; each set member XORed in; each hash
+/// (field, value) and sorted-set (member, `%.17g` score) pair digested on its own and XORed
+/// in, so only lists depend on order — then an expire marker.
 fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires: bool) {
-    if let Some(bytes) = value.as_bytes() {
-        mix_digest(digest, &0u32.to_be_bytes());
-        mix_digest(digest, &bytes);
-        if expires {
-            xor_digest(digest, b"!!expire!!");
+    use crate::store::Value;
+    let type_number: u32 = match value {
+        Value::Int(_) | Value::Str(_) | Value::Raw(_) => 0,
+        Value::List(_) => 1,
+        Value::Set(_) => 2,
+        Value::ZSet(_) => 3,
+        Value::Hash(_) => 4,
+    };
+    mix_digest(digest, &type_number.to_be_bytes());
+    match value {
+        Value::List(list) => list.iter().for_each(|item| mix_digest(digest, item)),
+        Value::Set(set) => set.iter().for_each(|member| xor_digest(digest, member)),
+        Value::Hash(hash) => {
+            for (field, value) in hash.iter() {
+                let mut pair = [0u8; 20];
+                mix_digest(&mut pair, field);
+                mix_digest(&mut pair, value);
+                digest.iter_mut().zip(pair).for_each(|(d, p)| *d ^= p);
+            }
+        }
+        Value::ZSet(zset) => {
+            for (member, score) in zset.iter() {
+                let mut pair = [0u8; 20];
+                mix_digest(&mut pair, member);
+                mix_digest(&mut pair, score_digest_text(score).as_bytes());
+                digest.iter_mut().zip(pair).for_each(|(d, p)| *d ^= p);
+            }
+        }
+        _ => {
+            if let Some(bytes) = value.as_bytes() {
+                mix_digest(digest, &bytes);
+            }
         }
     }
+    if expires {
+        xor_digest(digest, b"!!expire!!");
+    }
+}
+
+/// A score as Redis 7.0's DEBUG DIGEST prints it: `snprintf("%.17g")`.
+fn score_digest_text(score: f64) -> String {
+    if score.is_infinite() {
+        return if score > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    crate::persistence::rdb::format_g17(score)
 }
 
 fn hex_reply(digest: [u8; 20]) -> Reply {
@@ -604,11 +646,10 @@ fn debug_keys(args: &[Bytes]) -> Vec<usize> {
 /// One key's [`digest_values`] entry.
 fn value_digest(ks: &mut crate::store::Locked, db: usize, key: &[u8]) -> Reply {
     let mut digest = [0u8; 20];
+    // The expiry first: no clone of a big collection to end the borrow.
+    let expires = ks.expire_at(db, key).is_some_and(|at| at != 0);
     if let Some(e) = ks.peek(db, key) {
-        let value = e.value.clone();
-        let expires = ks.expire_at(db, key).is_some_and(|at| at != 0);
-        // Strings only exist yet: their type is 0 (`OBJ_STRING`), an int is mixed as its text.
-        mix_value_digest(&mut digest, &value, expires);
+        mix_value_digest(&mut digest, &e.value, expires);
     }
     hex_reply(digest)
 }

@@ -807,12 +807,18 @@ fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Res
         let entries = snapshot.db(db);
         aof::encode_command(&mut buf, &[b"SELECT", itoa::Buffer::new().format(db).as_bytes()]);
         for e in entries {
-            let value = e.value.as_bytes().expect("only strings are stored");
-            if e.expire_at == 0 {
-                aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..]]);
-            } else {
-                let at = itoa::Buffer::new().format(e.expire_at).to_string();
-                aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..], b"PXAT", at.as_bytes()]);
+            let at = itoa::Buffer::new().format(e.expire_at).to_string();
+            match e.value.as_bytes() {
+                Some(value) if e.expire_at == 0 => aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..]]),
+                Some(value) => {
+                    aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..], b"PXAT", at.as_bytes()])
+                }
+                None => {
+                    write_collection_commands(&mut buf, &e.key, &e.value);
+                    if e.expire_at != 0 {
+                        aof::encode_command(&mut buf, &[b"PEXPIREAT", &e.key[..], at.as_bytes()]);
+                    }
+                }
             }
             if buf.len() >= 1 << 16 {
                 out.write_all(&buf)?;
@@ -829,9 +835,86 @@ fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Res
     Ok(size)
 }
 
+/// Items per command when a rewrite emits a collection (`AOF_REWRITE_ITEMS_PER_CMD`).
+const AOF_REWRITE_ITEMS_PER_CMD: usize = 64;
+
+/// A collection as `rewriteListObject` / `rewriteSetObject` / `rewriteSortedSetObject` /
+/// `rewriteHashObject` write it: RPUSH, SADD, ZADD (score `%.17g`, then member) or HSET, with at
+/// most 64 items each.
+fn write_collection_commands(buf: &mut Vec<u8>, key: &[u8], value: &crate::store::Value) {
+    use crate::store::Value;
+    let scores: Vec<String>;
+    let (command, items): (&[u8], Vec<&[u8]>) = match value {
+        Value::List(l) => (b"RPUSH", l.iter().collect()),
+        Value::Set(s) => (b"SADD", s.iter().collect()),
+        Value::Hash(h) => (b"HSET", h.iter().flat_map(|(f, v)| [f, v]).collect()),
+        Value::ZSet(z) => {
+            scores = z.iter().map(|(_, score)| rewrite_score(score)).collect();
+            (b"ZADD", z.iter().zip(&scores).flat_map(|((m, _), s)| [s.as_bytes(), m]).collect())
+        }
+        Value::Int(_) | Value::Str(_) | Value::Raw(_) => return,
+    };
+    let per_item = if matches!(value, Value::Hash(_) | Value::ZSet(_)) { 2 } else { 1 };
+    for chunk in items.chunks(AOF_REWRITE_ITEMS_PER_CMD * per_item) {
+        let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 2);
+        args.push(command);
+        args.push(key);
+        args.extend_from_slice(chunk);
+        aof::encode_command(buf, &args);
+    }
+}
+
+/// `rioWriteBulkDouble`: `%.17g`, `inf` / `-inf`.
+fn rewrite_score(score: f64) -> String {
+    if score.is_infinite() {
+        return if score > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    crate::persistence::rdb::format_g17(score)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collections_are_rewritten_64_items_a_command() {
+        use crate::store::types::{Hash, List, ZSet};
+        use crate::store::Value;
+        let mut list = List::new();
+        (0..130).for_each(|i| list.push_back(i.to_string().as_bytes()));
+        let mut buf = Vec::new();
+        write_collection_commands(&mut buf, b"l", &Value::List(Box::new(list)));
+        let mut reader = crate::persistence::aof::AofReader::new(&buf[..]);
+        let mut sizes = Vec::new();
+        let mut all = Vec::new();
+        while let Some(args) = reader.next_command().unwrap() {
+            assert_eq!((&args[0][..], &args[1][..]), (&b"RPUSH"[..], &b"l"[..]));
+            sizes.push(args.len() - 2);
+            all.extend(args[2..].iter().map(|a| String::from_utf8(a.to_vec()).unwrap()));
+        }
+        assert_eq!(sizes, [64, 64, 2]);
+        assert_eq!(all, (0..130).map(|i| i.to_string()).collect::<Vec<_>>());
+
+        let mut z = ZSet::new();
+        z.insert(b"a", 0.1);
+        z.insert(b"b", f64::NEG_INFINITY);
+        let mut buf = Vec::new();
+        write_collection_commands(&mut buf, b"z", &Value::ZSet(Box::new(z)));
+        assert_eq!(buf, b"*6\r\n$4\r\nZADD\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\nb\r\n$19\r\n0.10000000000000001\r\n$1\r\na\r\n");
+
+        let mut h = Hash::new();
+        (0..65).for_each(|i| {
+            h.insert(format!("f{i}").as_bytes(), b"v");
+        });
+        let mut buf = Vec::new();
+        write_collection_commands(&mut buf, b"h", &Value::Hash(Box::new(h)));
+        let mut reader = crate::persistence::aof::AofReader::new(&buf[..]);
+        let mut sizes = Vec::new();
+        while let Some(args) = reader.next_command().unwrap() {
+            sizes.push(args.len() - 2);
+        }
+        assert_eq!(sizes, [128, 2]);
+    }
 
     #[test]
     fn everysec_writes_wait_for_a_running_fsync_two_seconds_at_most() {
