@@ -6,7 +6,11 @@
 //! - `dump_payload` gives Redis's DUMP bytes exactly, for many strings of every size and entropy,
 //!   and each side RESTOREs the other's payloads;
 //! - the DUMP and RESTORE commands of a running Ferrocache and of redis-server trade keys both
-//!   ways, and after each move both DUMP the key to the same bytes.
+//!   ways, and after each move both DUMP the key to the same bytes;
+//! - lists, sets, hashes and sorted sets in every encoding Redis 7.0 keeps them in: Ferrocache
+//!   starts on Redis's dump and holds the same dataset (DEBUG DIGEST, per key and whole), DUMPs
+//!   them to Redis's bytes where the order is not a hash table's, and its own SAVE passes
+//!   `redis-check-rdb` and loads into redis-server to the same digest.
 //!
 //! `redis-server` and `redis-check-rdb` must be on `PATH` (or named by `REDIS_SERVER` and
 //! `REDIS_CHECK_RDB`); if they are missing the tests fail, they never skip:
@@ -311,7 +315,7 @@ fn dump_and_restore_commands_trade_keys_with_redis_both_ways() {
 #[test]
 fn restore_options_and_other_types_against_redis() {
     let dir = TempDir::new("restore-opts");
-    let redis_server = ServerProcess::redis(&dir.0, &[]);
+    let redis_server = ServerProcess::redis(&dir.0, &["--enable-debug-command", "yes"]);
     let ours_server = TestServer::start();
     let mut redis = redis_server.connect();
     let mut ours = redis::Client::open(ours_server.url()).unwrap().get_connection().unwrap();
@@ -368,4 +372,161 @@ fn restore_options_and_other_types_against_redis() {
             redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(key).arg(&back).query(&mut redis).unwrap();
         assert_eq!(digests[0], digests[1], "{key}");
     }
+}
+
+/// Collections of every size that gives Redis 7.0 a different encoding (listpack, intset,
+/// hashtable, skiplist; quicklists of one and many nodes, an element bigger than a node),
+/// some with a TTL, built in `con` with Redis's own commands. Returns their keys.
+fn build_collections(con: &mut redis::Connection) -> Vec<String> {
+    let mut rng = SmallRng::seed_from_u64(2024);
+    let mut keys = Vec::new();
+    let mut member = |rng: &mut SmallRng, i: usize| -> Vec<u8> {
+        match rng.gen_range(0..5) {
+            0 => i.to_string().into_bytes(),
+            1 => (rng.gen::<i64>() >> rng.gen_range(0..63)).to_string().into_bytes(),
+            2 => format!("member:{i}").into_bytes(),
+            3 => (0..rng.gen_range(0..100)).map(|_| rng.gen()).collect(),
+            _ => [format!("{i}:").as_bytes(), &sample_value(rng)[..]].concat(),
+        }
+    };
+    for (n, tag) in [(1, "one"), (5, "small"), (128, "edge"), (129, "over"), (600, "big"), (3000, "huge")] {
+        let list = format!("list:{tag}");
+        for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+            let items: Vec<Vec<u8>> = chunk.iter().map(|&i| member(&mut rng, i)).collect();
+            redis::cmd("RPUSH").arg(&list).arg(&items).query::<()>(con).unwrap();
+        }
+        let set = format!("set:{tag}");
+        let intset = format!("intset:{tag}");
+        let hash = format!("hash:{tag}");
+        let small_hash = format!("hash-short:{tag}");
+        let zset = format!("zset:{tag}");
+        let small_zset = format!("zset-short:{tag}");
+        for i in 0..n {
+            redis::cmd("SADD").arg(&set).arg(member(&mut rng, i)).query::<()>(con).unwrap();
+            redis::cmd("SADD").arg(&intset).arg(i as i64 * 7919 - 50_000).query::<()>(con).unwrap();
+            redis::cmd("HSET").arg(&hash).arg(member(&mut rng, i)).arg(member(&mut rng, i)).query::<()>(con).unwrap();
+            redis::cmd("HSET").arg(&small_hash).arg(format!("f{i}")).arg(i).query::<()>(con).unwrap();
+            let score = match i % 4 {
+                0 => rng.gen_range(-1e9..1e9),
+                1 => rng.gen_range(-100..100) as f64,
+                2 => rng.gen::<f64>(),
+                _ => (i as f64) * 0.1,
+            };
+            redis::cmd("ZADD").arg(&zset).arg(score).arg(member(&mut rng, i)).query::<()>(con).unwrap();
+            redis::cmd("ZADD").arg(&small_zset).arg(i % 7).arg(format!("m{i}")).query::<()>(con).unwrap();
+        }
+        keys.extend([list, set, intset, hash, small_hash, zset, small_zset]);
+    }
+    redis::cmd("ZADD").arg("zset:inf").arg("+inf").arg("up").arg("-inf").arg("down").arg(0).arg("zero").query::<()>(con).unwrap();
+    redis::cmd("RPUSH").arg("list:fat").arg(vec![b'f'; 20_000]).arg("x").arg(vec![b'g'; 9000]).query::<()>(con).unwrap();
+    keys.extend(["zset:inf".to_string(), "list:fat".to_string()]);
+    for key in keys.iter().step_by(3) {
+        redis::cmd("PEXPIREAT").arg(key).arg(FAR_FUTURE_MS).query::<()>(con).unwrap();
+    }
+    keys
+}
+
+fn digest(con: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(con).unwrap()
+}
+
+fn digest_value(con: &mut redis::Connection, key: &str) -> String {
+    let d: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(key).query(con).unwrap();
+    d.into_iter().next().unwrap()
+}
+
+#[test]
+fn collections_move_between_redis_and_ferrocache_in_files_and_dumps() {
+    let dir = TempDir::new("rdb-collections");
+    let redis_server = ServerProcess::redis(&dir.0, &["--enable-debug-command", "yes"]);
+    let mut redis = redis_server.connect();
+    let keys = build_collections(&mut redis);
+    let mut encodings = std::collections::BTreeSet::new();
+    for key in &keys {
+        let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(key).query(&mut redis).unwrap();
+        encodings.insert(enc);
+    }
+    let all: Vec<&str> = encodings.iter().map(String::as_str).collect();
+    assert_eq!(all, ["hashtable", "intset", "listpack", "quicklist", "skiplist"]);
+    redis::cmd("SAVE").query::<()>(&mut redis).unwrap();
+    let redis_digest = digest(&mut redis);
+
+    // Redis's file, read in process: every key, the right type.
+    let mut reader = RdbReader::new(BufReader::new(File::open(dir.0.join("dump.rdb")).unwrap())).unwrap();
+    let mut read = 0;
+    while let Some(record) = reader.next_record().unwrap() {
+        if let RdbRecord::Entry(e) = record {
+            assert!(matches!(e.value, RdbValue::Collection(_)), "{}", e.key.escape_ascii());
+            read += 1;
+        }
+    }
+    assert_eq!(read, keys.len());
+
+    // Ferrocache starts on Redis's file and holds the same dataset, key by key.
+    let dir_str = dir.path_str();
+    let ours_server = TestServer::with_config(|c| {
+        c.dir = dir_str.clone();
+        c.enable_debug_command = "yes".into();
+    });
+    let mut ours = redis::Client::open(ours_server.url()).unwrap().get_connection().unwrap();
+    // It loads in the background: LOADING until done.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let dbsize: usize = loop {
+        match redis::cmd("DBSIZE").query(&mut ours) {
+            Ok(n) => break n,
+            Err(e) if e.to_string().contains("loading") && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(dbsize, keys.len());
+    for key in &keys {
+        let (t_ours, t_redis): (String, String) = (
+            redis::cmd("TYPE").arg(key).query(&mut ours).unwrap(),
+            redis::cmd("TYPE").arg(key).query(&mut redis).unwrap(),
+        );
+        assert_eq!(t_ours, t_redis, "{key}");
+        assert_eq!(digest_value(&mut ours, key), digest_value(&mut redis, key), "{key}: contents differ");
+        let (e_ours, e_redis): (i64, i64) = (
+            redis::cmd("PEXPIRETIME").arg(key).query(&mut ours).unwrap(),
+            redis::cmd("PEXPIRETIME").arg(key).query(&mut redis).unwrap(),
+        );
+        assert_eq!(e_ours, e_redis, "{key}");
+        // DUMP: the same bytes wherever the order is not a hash table's.
+        let theirs = bulk(&mut redis, redis::cmd("DUMP").arg(key)).unwrap();
+        let mine = bulk(&mut ours, redis::cmd("DUMP").arg(key)).unwrap();
+        let enc: String = redis::cmd("OBJECT").arg("ENCODING").arg(key).query(&mut redis).unwrap();
+        let ordered = key.starts_with("list") || key.starts_with("zset") || enc == "intset";
+        let single_field = key.starts_with("hash") && key.ends_with(":one");
+        if ordered || single_field {
+            assert!(mine == theirs, "{key} ({enc}): DUMP differs from Redis's");
+        }
+        // And each side RESTOREs the other's payload to the same contents.
+        let copy = format!("copy:{key}");
+        redis::cmd("RESTORE").arg(&copy).arg(0).arg(&mine[..]).query::<()>(&mut redis).unwrap();
+        redis::cmd("RESTORE").arg(&copy).arg(0).arg(&theirs[..]).query::<()>(&mut ours).unwrap();
+        assert_eq!(digest_value(&mut redis, &copy), digest_value(&mut ours, &copy), "{key}: RESTORE differs");
+        // DEBUG OBJECT's serializedlength is the DUMP body's size.
+        let obj: String = redis::cmd("DEBUG").arg("OBJECT").arg(key).query(&mut ours).unwrap();
+        assert!(obj.contains(&format!(" serializedlength:{} ", mine.len() - 11)), "{key}: {obj}");
+        for con in [&mut redis, &mut ours] {
+            redis::cmd("DEL").arg(&copy).query::<()>(con).unwrap();
+        }
+    }
+    assert_eq!(digest(&mut ours), redis_digest, "DEBUG DIGEST of the whole dataset");
+
+    // Ferrocache's SAVE passes redis-check-rdb and redis-server loads it to the same dataset.
+    // (Over Redis's file, in the same directory: `dir` is a protected config.)
+    redis::cmd("SAVE").query::<()>(&mut ours).unwrap();
+    let check = Command::new(program("REDIS_CHECK_RDB", "redis-check-rdb"))
+        .arg(dir.0.join("dump.rdb"))
+        .output()
+        .expect("redis-check-rdb on PATH (apt-get install -y redis-tools)");
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success() && report.contains("RDB looks OK"), "{report}");
+    assert!(report.contains(&format!("{} keys read", keys.len())), "{report}");
+    let reloaded = ServerProcess::redis(&dir.0, &["--enable-debug-command", "yes"]);
+    let mut reloaded = reloaded.connect();
+    assert_eq!(digest(&mut reloaded), redis_digest, "Redis loading Ferrocache's file");
 }

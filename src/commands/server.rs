@@ -563,8 +563,8 @@ fn dataset_digest(ks: &mut crate::store::Locked, databases: usize) -> Reply {
 /// Redis's `xorObjectDigest` of a value into `digest` (debug.c): the type number (`OBJ_STRING`
 /// 0, `OBJ_LIST` 1, `OBJ_SET` 2, `OBJ_ZSET` 3, `OBJ_HASH` 4) mixed in, then the contents —
 /// a string or each list element mixed in order; each set member XORed in; each hash
-/// (field, value) and sorted-set (member, `%.17g` score) pair digested on its own and XORed
-/// in, so only lists depend on order — then an expire marker.
+/// (field, value) and sorted-set (member, `%.17g` score) pair digested on its own, and that
+/// digest's SHA-1 XORed in (`xorDigest(digest, eledigest, 20)`), so only lists depend on order — then an expire marker.
 fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires: bool) {
     use crate::store::Value;
     let type_number: u32 = match value {
@@ -583,7 +583,7 @@ fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires:
                 let mut pair = [0u8; 20];
                 mix_digest(&mut pair, field);
                 mix_digest(&mut pair, value);
-                digest.iter_mut().zip(pair).for_each(|(d, p)| *d ^= p);
+                xor_digest(digest, &pair);
             }
         }
         Value::ZSet(zset) => {
@@ -591,7 +591,7 @@ fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires:
                 let mut pair = [0u8; 20];
                 mix_digest(&mut pair, member);
                 mix_digest(&mut pair, score_digest_text(score).as_bytes());
-                digest.iter_mut().zip(pair).for_each(|(d, p)| *d ^= p);
+                xor_digest(digest, &pair);
             }
         }
         _ => {

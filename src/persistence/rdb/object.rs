@@ -278,6 +278,8 @@ pub const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
 pub const ZSET_MAX_LISTPACK_VALUE: usize = 64;
 /// `list-max-listpack-size -2`: quicklist nodes of at most 8 KB.
 const LIST_NODE_MAX_BYTES: usize = 8192;
+/// `SIZE_ESTIMATE_OVERHEAD`: what one entry adds to a listpack besides its bytes, overestimated.
+const SIZE_ESTIMATE_OVERHEAD: usize = 8;
 /// Elements this large get a node of their own (`packed_threshold`, 1 GB).
 const LIST_PLAIN_THRESHOLD: usize = 1 << 30;
 
@@ -308,8 +310,9 @@ pub fn collection_type(value: RdbCollectionRef<'_>) -> u8 {
 }
 
 /// The quicklist nodes Redis builds by pushing `list`'s elements at the tail with
-/// `list-max-listpack-size -2` (`_quicklistNodeAllowInsert` of 7.0): a node takes an element
-/// while its listpack plus the element and a worst-case overhead stays within 8 KB.
+/// `list-max-listpack-size -2` (`_quicklistNodeAllowInsert` / `quicklistNodeExceedsLimit` of
+/// 7.0.15): a node takes an element while its listpack plus the element and an estimated
+/// 8 bytes of overhead stays within 8 KB.
 fn quicklist_nodes(list: &List) -> Vec<QuicklistNode> {
     let mut nodes: Vec<QuicklistNode> = Vec::new();
     for item in list.iter() {
@@ -318,9 +321,10 @@ fn quicklist_nodes(list: &List) -> Vec<QuicklistNode> {
             nodes.push(QuicklistNode::Plain(item.to_vec()));
             continue;
         }
-        let overhead = if sz < 254 { 1 } else { 5 } + if sz < 64 { 1 } else if sz < 16384 { 2 } else { 5 };
         match nodes.last_mut() {
-            Some(QuicklistNode::Packed(lp)) if lp.bytes() + sz + overhead <= LIST_NODE_MAX_BYTES => lp.push(item),
+            Some(QuicklistNode::Packed(lp)) if lp.bytes() + sz + SIZE_ESTIMATE_OVERHEAD <= LIST_NODE_MAX_BYTES => {
+                lp.push(item)
+            }
             _ => {
                 let mut lp = ListpackWriter::new();
                 lp.push(item);
