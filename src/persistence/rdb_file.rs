@@ -343,6 +343,33 @@ mod tests {
     }
 
     #[test]
+    fn collections_survive_a_save_and_load() {
+        use crate::store::types::{Hash, List, Set, ZSet};
+        let dir = TempDir::new("collections");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 8, Clock::manual(NOW));
+        let (mut list, mut set, mut ints, mut hash, mut zset) =
+            (List::new(), Set::new(), Set::new(), Hash::new(), ZSet::new());
+        for i in 0..300 {
+            list.push_back(format!("item {i}").as_bytes());
+            set.insert(format!("m{i}").as_bytes());
+            ints.insert(i.to_string().as_bytes());
+            hash.insert(format!("f{i}").as_bytes(), &[b'v'; 100]);
+            zset.insert(format!("z{i}").as_bytes(), f64::from(i) / 3.0);
+        }
+        put(&store, 0, "list", Value::List(Box::new(list)), 0);
+        put(&store, 0, "set", Value::Set(Box::new(set)), NOW + 5_000);
+        put(&store, 1, "ints", Value::Set(Box::new(ints)), 0);
+        put(&store, 2, "hash", Value::Hash(Box::new(hash)), 0);
+        put(&store, 2, "zset", Value::ZSet(Box::new(zset)), 0);
+        save(&store.snapshot(), &path, &options()).unwrap();
+        let loaded = Store::new(16, 4, Clock::manual(NOW));
+        let stats = load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
+        assert_eq!(stats.keys_loaded, 5);
+        assert_eq!(contents(&loaded), contents(&store));
+    }
+
+    #[test]
     fn keys_expired_by_load_time_are_dropped_and_counted() {
         let dir = TempDir::new("expired");
         let path = dir.0.join("dump.rdb");

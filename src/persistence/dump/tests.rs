@@ -146,3 +146,51 @@ fn round_trips_every_kind_of_string() {
         assert_eq!(string_bytes(restored), n.to_string().into_bytes());
     }
 }
+
+#[test]
+fn mangled_collection_payloads_never_panic() {
+    use crate::persistence::rdb::{RdbCollectionRef, RdbValueRef};
+    use crate::store::types::{Hash, List, Set, ZSet};
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
+    let (mut list, mut big_list, mut ints, mut set) = (List::new(), List::new(), Set::new(), Set::new());
+    let (mut hash, mut big_hash, mut zset, mut big_zset) = (Hash::new(), Hash::new(), ZSet::new(), ZSet::new());
+    for i in 0..40 {
+        list.push_back(i.to_string().as_bytes());
+        big_list.push_back(&[b'a' + (i % 26) as u8; 700]);
+        ints.insert((i * 1000).to_string().as_bytes());
+        set.insert(format!("s{i}").as_bytes());
+        hash.insert(format!("f{i}").as_bytes(), b"v");
+        big_hash.insert(format!("f{i}").as_bytes(), &[b'v'; 80]);
+        zset.insert(format!("m{i}").as_bytes(), f64::from(i) * 0.5);
+        big_zset.insert(&[b'm' + (i % 3) as u8; 70][..(60 + i as usize).min(70)], f64::from(i));
+    }
+    let values = [
+        RdbCollectionRef::List(&list),
+        RdbCollectionRef::List(&big_list),
+        RdbCollectionRef::Set(&ints),
+        RdbCollectionRef::Set(&set),
+        RdbCollectionRef::Hash(&hash),
+        RdbCollectionRef::Hash(&big_hash),
+        RdbCollectionRef::ZSet(&zset),
+        RdbCollectionRef::ZSet(&big_zset),
+    ];
+    let mut rng = SmallRng::seed_from_u64(17);
+    for value in values {
+        let good = dump_payload(RdbValueRef::Collection(value), false);
+        assert!(restore_payload(&good).is_ok());
+        let body_len = good.len() - 10;
+        for _ in 0..400 {
+            let mut body = good[..body_len].to_vec();
+            for _ in 0..rng.gen_range(1..4) {
+                let at = rng.gen_range(0..body.len());
+                body[at] = rng.gen();
+            }
+            if rng.gen_range(0..4) == 0 {
+                body.truncate(rng.gen_range(1..body.len()));
+            }
+            // Whatever it gives, it returns.
+            let _ = restore_payload(&payload(&body, 10));
+        }
+    }
+}
