@@ -25,7 +25,9 @@ use ferrocache::persistence::aof::{
     encode_command, encode_timestamp_annotation, read_manifest, starts_with_rdb_preamble, write_manifest, AofFileType,
     AofReadError, AofReader, Manifest, DEFAULT_APPEND_DIRNAME, DEFAULT_APPEND_FILENAME,
 };
-use ferrocache::persistence::rdb::{AuxFields, RdbEntryRef, RdbReader, RdbRecord, RdbStr, RdbValueRef, RdbWriteOptions, RdbWriter};
+use ferrocache::persistence::rdb::{
+    AuxFields, RdbEntryRef, RdbReader, RdbRecord, RdbStr, RdbValueRef, RdbWriteOptions, RdbWriter,
+};
 use redis::Connection;
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -91,7 +93,10 @@ fn read_rdb(path: &Path) -> (RdbContents, BTreeMap<Vec<u8>, Vec<u8>>) {
     for record in RdbReader::new(BufReader::new(File::open(path).unwrap())).unwrap() {
         match record.unwrap() {
             RdbRecord::Entry(e) => {
-                keys.insert((e.db, e.key), (e.value.as_string().expect("a string").clone().into_bytes(), e.expire_at_ms));
+                keys.insert(
+                    (e.db, e.key),
+                    (e.value.as_string().expect("a string").clone().into_bytes(), e.expire_at_ms),
+                );
             }
             RdbRecord::Aux { name, value } => {
                 aux.insert(name, value);

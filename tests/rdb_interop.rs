@@ -80,7 +80,14 @@ fn string_bytes(value: RdbValue) -> Vec<u8> {
 }
 
 fn entry(db: u32, key: &str, value: RdbString, expire_at_ms: Option<i64>) -> RdbEntry {
-    RdbEntry { db, key: key.as_bytes().to_vec(), value: value.into(), expire_at_ms, lru_idle_secs: None, lfu_freq: None }
+    RdbEntry {
+        db,
+        key: key.as_bytes().to_vec(),
+        value: value.into(),
+        expire_at_ms,
+        lru_idle_secs: None,
+        lfu_freq: None,
+    }
 }
 
 /// What the tests put in files: several databases, integers, TTLs, every size of string.
@@ -380,7 +387,7 @@ fn restore_options_and_other_types_against_redis() {
 fn build_collections(con: &mut redis::Connection) -> Vec<String> {
     let mut rng = SmallRng::seed_from_u64(2024);
     let mut keys = Vec::new();
-    let mut member = |rng: &mut SmallRng, i: usize| -> Vec<u8> {
+    let member = |rng: &mut SmallRng, i: usize| -> Vec<u8> {
         match rng.gen_range(0..5) {
             0 => i.to_string().into_bytes(),
             1 => (rng.gen::<i64>() >> rng.gen_range(0..63)).to_string().into_bytes(),
@@ -417,8 +424,23 @@ fn build_collections(con: &mut redis::Connection) -> Vec<String> {
         }
         keys.extend([list, set, intset, hash, small_hash, zset, small_zset]);
     }
-    redis::cmd("ZADD").arg("zset:inf").arg("+inf").arg("up").arg("-inf").arg("down").arg(0).arg("zero").query::<()>(con).unwrap();
-    redis::cmd("RPUSH").arg("list:fat").arg(vec![b'f'; 20_000]).arg("x").arg(vec![b'g'; 9000]).query::<()>(con).unwrap();
+    redis::cmd("ZADD")
+        .arg("zset:inf")
+        .arg("+inf")
+        .arg("up")
+        .arg("-inf")
+        .arg("down")
+        .arg(0)
+        .arg("zero")
+        .query::<()>(con)
+        .unwrap();
+    redis::cmd("RPUSH")
+        .arg("list:fat")
+        .arg(vec![b'f'; 20_000])
+        .arg("x")
+        .arg(vec![b'g'; 9000])
+        .query::<()>(con)
+        .unwrap();
     keys.extend(["zset:inf".to_string(), "list:fat".to_string()]);
     for key in keys.iter().step_by(3) {
         redis::cmd("PEXPIREAT").arg(key).arg(FAR_FUTURE_MS).query::<()>(con).unwrap();

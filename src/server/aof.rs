@@ -810,9 +810,7 @@ fn write_command_base(snapshot: &crate::store::Snapshot, path: &Path) -> io::Res
             let at = itoa::Buffer::new().format(e.expire_at).to_string();
             match e.value.as_bytes() {
                 Some(value) if e.expire_at == 0 => aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..]]),
-                Some(value) => {
-                    aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..], b"PXAT", at.as_bytes()])
-                }
+                Some(value) => aof::encode_command(&mut buf, &[b"SET", &e.key[..], &value[..], b"PXAT", at.as_bytes()]),
                 None => {
                     write_collection_commands(&mut buf, &e.key, &e.value);
                     if e.expire_at != 0 {
@@ -900,7 +898,10 @@ mod tests {
         z.insert(b"b", f64::NEG_INFINITY);
         let mut buf = Vec::new();
         write_collection_commands(&mut buf, b"z", &Value::ZSet(Box::new(z)));
-        assert_eq!(buf, b"*6\r\n$4\r\nZADD\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\nb\r\n$19\r\n0.10000000000000001\r\n$1\r\na\r\n");
+        assert_eq!(
+            buf,
+            b"*6\r\n$4\r\nZADD\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\nb\r\n$19\r\n0.10000000000000001\r\n$1\r\na\r\n"
+        );
 
         let mut h = Hash::new();
         (0..65).for_each(|i| {

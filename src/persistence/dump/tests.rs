@@ -1,6 +1,6 @@
 use super::*;
-use crate::persistence::rdb::{RdbCollection, RdbStr, RdbString};
 use crate::persistence::fixtures::{dump_payloads, hex, other_type_payloads};
+use crate::persistence::rdb::{RdbCollection, RdbStr, RdbString};
 
 /// A payload around `body` with a correct CRC, as Redis would build it for `version`.
 fn payload(body: &[u8], version: u16) -> Vec<u8> {

@@ -169,7 +169,15 @@ impl<R: Read> RdbReader<R> {
         if !(1..=u32::from(RDB_VERSION)).contains(&version) {
             return Err(RdbError::UnsupportedVersion(version));
         }
-        Ok(RdbReader { input, version, verify_checksum: true, db: 0, pending: PendingKey::default(), finished: false, empty_keys_skipped: 0 })
+        Ok(RdbReader {
+            input,
+            version,
+            verify_checksum: true,
+            db: 0,
+            pending: PendingKey::default(),
+            finished: false,
+            empty_keys_skipped: 0,
+        })
     }
 
     /// With `false` (`rdbchecksum no`), the trailer is not compared with the content. A zero

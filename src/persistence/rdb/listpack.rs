@@ -6,7 +6,7 @@
 //! entry: <encoding + data> <backlen: length of encoding + data, 1–5 bytes, 7 bits each>
 //! ```
 //!
-//! [`Listpack::parse`] checks a listpack completely (every length against the buffer, every
+//! [`parse`] checks a listpack completely (every length against the buffer, every
 //! back-length, the count and the terminator), as `lpValidateIntegrity` does with deep checks,
 //! so a hostile buffer gives an error and never a panic; it borrows the strings it finds.
 //! [`ListpackWriter`] writes the bytes Redis writes for the same pushes.
@@ -48,47 +48,42 @@ impl fmt::Display for ListpackError {
 
 impl std::error::Error for ListpackError {}
 
-/// A validated listpack's elements, in order.
-pub struct Listpack;
-
-impl Listpack {
-    /// Checks `bytes` whole and returns its elements. The result holds at most one element per
-    /// two input bytes, so memory is bounded by the input.
-    pub fn parse(bytes: &[u8]) -> Result<Vec<LpEntry<'_>>, ListpackError> {
-        let err = |what| Err(ListpackError(what));
-        if bytes.len() < HEADER + 1 {
-            return err("shorter than its header");
-        }
-        let total = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
-        if total != bytes.len() {
-            return err("header size differs from the buffer's");
-        }
-        let count = u16::from_le_bytes([bytes[4], bytes[5]]);
-        let mut entries = Vec::new();
-        let mut pos = HEADER;
-        loop {
-            let Some(&first) = bytes.get(pos) else { return err("no terminator") };
-            if first == EOF {
-                if pos + 1 != bytes.len() {
-                    return err("bytes after the terminator");
-                }
-                break;
-            }
-            let (entry, len) = decode_entry(&bytes[pos..])?;
-            let backlen = encode_backlen(len as u64);
-            let back = &backlen.0[..backlen.1];
-            let end = pos + len;
-            if bytes.get(end..end + back.len()) != Some(back) {
-                return err("wrong back-length");
-            }
-            entries.push(entry);
-            pos = end + back.len();
-        }
-        if count != COUNT_UNKNOWN && usize::from(count) != entries.len() {
-            return err("header count differs from the entries'");
-        }
-        Ok(entries)
+/// Checks `bytes` whole and returns its elements. The result holds at most one element per
+/// two input bytes, so memory is bounded by the input.
+pub fn parse(bytes: &[u8]) -> Result<Vec<LpEntry<'_>>, ListpackError> {
+    let err = |what| Err(ListpackError(what));
+    if bytes.len() < HEADER + 1 {
+        return err("shorter than its header");
     }
+    let total = u32::from_le_bytes(bytes[0..4].try_into().expect("4 bytes")) as usize;
+    if total != bytes.len() {
+        return err("header size differs from the buffer's");
+    }
+    let count = u16::from_le_bytes([bytes[4], bytes[5]]);
+    let mut entries = Vec::new();
+    let mut pos = HEADER;
+    loop {
+        let Some(&first) = bytes.get(pos) else { return err("no terminator") };
+        if first == EOF {
+            if pos + 1 != bytes.len() {
+                return err("bytes after the terminator");
+            }
+            break;
+        }
+        let (entry, len) = decode_entry(&bytes[pos..])?;
+        let backlen = encode_backlen(len as u64);
+        let back = &backlen.0[..backlen.1];
+        let end = pos + len;
+        if bytes.get(end..end + back.len()) != Some(back) {
+            return err("wrong back-length");
+        }
+        entries.push(entry);
+        pos = end + back.len();
+    }
+    if count != COUNT_UNKNOWN && usize::from(count) != entries.len() {
+        return err("header count differs from the entries'");
+    }
+    Ok(entries)
 }
 
 /// Decodes the entry at the start of `p`: the element and the length of its encoding + data
@@ -290,7 +285,7 @@ mod tests {
             0xFF,
         ];
         assert_eq!(lp, expected);
-        let parsed = Listpack::parse(&lp).unwrap();
+        let parsed = parse(&lp).unwrap();
         assert_eq!(
             parsed,
             [
@@ -317,7 +312,7 @@ mod tests {
     #[test]
     fn not_canonical_integers_stay_strings() {
         for s in [&b"01"[..], b"-0", b"+1", b" 1", b"", b"9223372036854775808", b"1.5"] {
-            assert_eq!(Listpack::parse(&build(&[s])).unwrap(), [LpEntry::Str(s)], "{}", s.escape_ascii());
+            assert_eq!(parse(&build(&[s])).unwrap(), [LpEntry::Str(s)], "{}", s.escape_ascii());
         }
     }
 
@@ -338,7 +333,7 @@ mod tests {
                 .collect();
             let refs: Vec<&[u8]> = items.iter().map(|i| &i[..]).collect();
             let lp = build(&refs);
-            let parsed: Vec<Vec<u8>> = Listpack::parse(&lp).unwrap().into_iter().map(LpEntry::to_bytes).collect();
+            let parsed: Vec<Vec<u8>> = parse(&lp).unwrap().into_iter().map(LpEntry::to_bytes).collect();
             assert_eq!(parsed, items);
         }
         // Over 65535 entries the count is "unknown".
@@ -346,15 +341,15 @@ mod tests {
         (0..70000).for_each(|i| w.push_int(i));
         let lp = w.finish();
         assert_eq!(&lp[4..6], &[0xff, 0xff]);
-        assert_eq!(Listpack::parse(&lp).unwrap().len(), 70000);
+        assert_eq!(parse(&lp).unwrap().len(), 70000);
     }
 
     #[test]
     fn every_corruption_is_an_error_never_a_panic() {
         let good = build(&[b"a", b"hello world", &[b'x'; 100], b"12345", b"-7", b"99999999999"]);
-        assert!(Listpack::parse(&good).is_ok());
+        assert!(parse(&good).is_ok());
         for len in 0..good.len() {
-            assert!(Listpack::parse(&good[..len]).is_err(), "truncated to {len}");
+            assert!(parse(&good[..len]).is_err(), "truncated to {len}");
         }
         let mut rng = SmallRng::seed_from_u64(3);
         for at in 0..good.len() {
@@ -362,21 +357,21 @@ mod tests {
                 let mut bad = good.clone();
                 bad[at] = rng.gen();
                 // Must not panic; if it parses, it is a listpack that re-encodes to a valid one.
-                if let Ok(entries) = Listpack::parse(&bad) {
+                if let Ok(entries) = parse(&bad) {
                     assert!(entries.len() <= bad.len() / 2);
                 }
             }
         }
         // A 32-bit string length of 4 GB in a tiny buffer.
         let huge = [12, 0, 0, 0, 1, 0, 0xF0, 0xff, 0xff, 0xff, 0xff, 0xFF];
-        assert!(Listpack::parse(&huge).is_err());
+        assert!(parse(&huge).is_err());
         // Wrong count, wrong total size, trailing bytes.
         let mut bad_count = good.clone();
         bad_count[4] += 1;
-        assert!(Listpack::parse(&bad_count).is_err());
+        assert!(parse(&bad_count).is_err());
         let mut trailing = good.clone();
         trailing.push(0);
         trailing[0] += 1;
-        assert!(Listpack::parse(&trailing).is_err());
+        assert!(parse(&trailing).is_err());
     }
 }

@@ -15,10 +15,10 @@
 
 use super::decode::{read_plain_len, read_string};
 use super::encode::{write_len, write_string};
-use super::listpack::{Listpack, ListpackWriter, LpEntry};
+use super::listpack::{self, ListpackWriter, LpEntry};
 use super::{intset, rdb_type, ziplist, zipmap, RdbError};
-use crate::store::types::{Hash, List, Set, ZSet};
 use crate::store::parse_i64_strict;
+use crate::store::types::{Hash, List, Set, ZSet};
 use std::io::{self, Read, Write};
 
 /// A collection read from RDB.
@@ -113,7 +113,7 @@ fn entry_bytes<'e>(entry: &'e LpEntry<'_>, buf: &'e mut itoa::Buffer) -> &'e [u8
 
 /// Compact blobs of (field, value) or (member, score) pairs must have an even count.
 fn pairs<'a, 'b>(entries: &'a [LpEntry<'b>]) -> Result<std::slice::ChunksExact<'a, LpEntry<'b>>, RdbError> {
-    if entries.len() % 2 != 0 {
+    if !entries.len().is_multiple_of(2) {
         return Err(corrupt("odd number of entries in a paired encoding"));
     }
     Ok(entries.chunks_exact(2))
@@ -194,11 +194,8 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             let nodes = read_plain_len(input)?;
             let mut list = List::new();
             for _ in 0..nodes {
-                let container = if type_byte == rdb_type::LIST_QUICKLIST_2 {
-                    read_plain_len(input)?
-                } else {
-                    QUICKLIST_PACKED
-                };
+                let container =
+                    if type_byte == rdb_type::LIST_QUICKLIST_2 { read_plain_len(input)? } else { QUICKLIST_PACKED };
                 let blob = read_bytes(input)?;
                 match container {
                     QUICKLIST_PLAIN => list.push_back(&blob),
@@ -207,7 +204,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
                     }
                     // Empty nodes are skipped, as Redis does.
                     QUICKLIST_PACKED => {
-                        push_entries(&mut list, &Listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?)
+                        push_entries(&mut list, &listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?)
                     }
                     other => return Err(corrupt(format!("quicklist container {other}"))),
                 }
@@ -234,7 +231,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             let entries = if type_byte == rdb_type::ZSET_ZIPLIST {
                 ziplist::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             } else {
-                Listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
+                listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             };
             RdbCollection::ZSet(zset_from_entries(&entries)?)
         }
@@ -243,7 +240,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             let entries = if type_byte == rdb_type::HASH_ZIPLIST {
                 ziplist::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             } else {
-                Listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
+                listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             };
             RdbCollection::Hash(hash_from_entries(&entries)?)
         }

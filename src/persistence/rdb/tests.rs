@@ -285,7 +285,10 @@ fn round_trips_through_writer_and_reader() {
                 (r.db, &r.key, r.expire_at_ms, r.lru_idle_secs, r.lfu_freq),
                 (w.db, &w.key, w.expire_at_ms, w.lru_idle_secs, w.lfu_freq)
             );
-            assert_eq!(r.value.as_string().cloned().map(RdbString::into_bytes), w.value.as_string().cloned().map(RdbString::into_bytes));
+            assert_eq!(
+                r.value.as_string().cloned().map(RdbString::into_bytes),
+                w.value.as_string().cloned().map(RdbString::into_bytes)
+            );
         }
     }
 }
@@ -294,7 +297,13 @@ fn round_trips_through_writer_and_reader() {
 fn writer_keeps_databases_in_order() {
     let aux_fields = AuxFields { redis_ver: "7.0.15", ctime: 0, used_mem: 0, aof_base: false, repl: None };
     let options = RdbWriteOptions { compression: true, checksum: true };
-    let key = RdbEntryRef { key: b"k", value: RdbStr::Int(1).into(), expire_at_ms: None, lru_idle_secs: None, lfu_freq: None };
+    let key = RdbEntryRef {
+        key: b"k",
+        value: RdbStr::Int(1).into(),
+        expire_at_ms: None,
+        lru_idle_secs: None,
+        lfu_freq: None,
+    };
     let mut writer = RdbWriter::new(Vec::new(), options, aux_fields).unwrap();
     assert_eq!(writer.write_entry(&key).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
     writer.select_db(3, 1, 0).unwrap();
@@ -445,7 +454,10 @@ mod collections {
         assert_eq!(only_value(&file_with(rdb_type::LIST_QUICKLIST_2, &ql2)).unwrap(), Some(list_of(abc)));
 
         let xy = set_of(&[b"x", b"y"]);
-        assert_eq!(only_value(&file_with(rdb_type::SET, &[&[2][..], &strings(&[b"x", b"y"])].concat())).unwrap(), Some(xy));
+        assert_eq!(
+            only_value(&file_with(rdb_type::SET, &[&[2][..], &strings(&[b"x", b"y"])].concat())).unwrap(),
+            Some(xy)
+        );
         let ints = blob(&intset::build([3, -1, 70000]));
         assert_eq!(
             only_value(&file_with(rdb_type::SET_INTSET, &ints)).unwrap(),
@@ -598,7 +610,10 @@ mod collections {
             let expect_type = |value, t| assert_eq!(RdbValueRef::Collection(value).rdb_type(), t, "n={n}");
             expect_type(RdbCollectionRef::List(&list), rdb_type::LIST_QUICKLIST_2);
             expect_type(RdbCollectionRef::Set(&ints), if n <= 512 { rdb_type::SET_INTSET } else { rdb_type::SET });
-            expect_type(RdbCollectionRef::Hash(&small_hash), if n <= 128 { rdb_type::HASH_LISTPACK } else { rdb_type::HASH });
+            expect_type(
+                RdbCollectionRef::Hash(&small_hash),
+                if n <= 128 { rdb_type::HASH_LISTPACK } else { rdb_type::HASH },
+            );
         }
     }
 

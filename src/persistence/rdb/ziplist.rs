@@ -191,9 +191,7 @@ mod tests {
     #[test]
     fn reads_the_layout_of_ziplist_c() {
         // The example in ziplist.c's header comment: a ziplist of "2" and "5".
-        let zl = [
-            0x0f, 0, 0, 0, 0x0c, 0, 0, 0, 0x02, 0, 0x00, 0xf3, 0x02, 0xf6, 0xff,
-        ];
+        let zl = [0x0f, 0, 0, 0, 0x0c, 0, 0, 0, 0x02, 0, 0x00, 0xf3, 0x02, 0xf6, 0xff];
         assert_eq!(parse(&zl).unwrap(), [LpEntry::Int(2), LpEntry::Int(5)]);
         assert_eq!(build(&[b"2", b"5"]), zl);
         // "Hello World" appended to it, per the same comment.
@@ -210,11 +208,12 @@ mod tests {
 
     #[test]
     fn every_integer_width_and_string_length() {
-        let items: Vec<Vec<u8>> = [0i64, 12, 13, -1, 127, -128, 128, 32767, -32769, 8388607, -8388609, i64::MAX, i64::MIN]
-            .iter()
-            .map(|v| v.to_string().into_bytes())
-            .chain([vec![b'a'; 63], vec![b'b'; 64], vec![b'c'; 300], vec![b'd'; 16384], b"012".to_vec()])
-            .collect();
+        let items: Vec<Vec<u8>> =
+            [0i64, 12, 13, -1, 127, -128, 128, 32767, -32769, 8388607, -8388609, i64::MAX, i64::MIN]
+                .iter()
+                .map(|v| v.to_string().into_bytes())
+                .chain([vec![b'a'; 63], vec![b'b'; 64], vec![b'c'; 300], vec![b'd'; 16384], b"012".to_vec()])
+                .collect();
         let refs: Vec<&[u8]> = items.iter().map(|i| &i[..]).collect();
         let zl = build(&refs);
         let back: Vec<Vec<u8>> = parse(&zl).unwrap().into_iter().map(LpEntry::to_bytes).collect();

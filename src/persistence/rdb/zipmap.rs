@@ -32,8 +32,11 @@ fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8], ZipmapError> {
     Ok(taken)
 }
 
+/// A (key, value) pair, borrowed from the zipmap.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Checks `bytes` as `zipmapValidateIntegrity` does and returns the (key, value) pairs.
-pub fn parse(bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, ZipmapError> {
+pub fn parse(bytes: &[u8]) -> Result<Vec<Pair<'_>>, ZipmapError> {
     let err = |what| Err(ZipmapError(what));
     let Some((&zmlen, mut rest)) = bytes.split_first() else { return err("empty buffer") };
     let mut pairs = Vec::new();
@@ -50,8 +53,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<(&[u8], &[u8])>, ZipmapError> {
             n => Ok(Some(usize::from(n))),
         }
     };
-    loop {
-        let Some(klen) = read_len(&mut rest)? else { break };
+    while let Some(klen) = read_len(&mut rest)? {
         let key = take(&mut rest, klen)?;
         let Some(vlen) = read_len(&mut rest)? else { return err("key without a value") };
         let free = usize::from(take(&mut rest, 1)?[0]);
