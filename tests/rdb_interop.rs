@@ -551,4 +551,13 @@ fn collections_move_between_redis_and_ferrocache_in_files_and_dumps() {
     let reloaded = ServerProcess::redis(&dir.0, &["--enable-debug-command", "yes"]);
     let mut reloaded = reloaded.connect();
     assert_eq!(digest(&mut reloaded), redis_digest, "Redis loading Ferrocache's file");
+
+    // MIGRATE (DUMP payloads over the wire) moves every collection into a fresh redis-server.
+    let target_dir = TempDir::new("rdb-collections-target");
+    let target = ServerProcess::redis(&target_dir.0, &["--enable-debug-command", "yes"]);
+    let mut migrate = redis::cmd("MIGRATE");
+    migrate.arg("127.0.0.1").arg(target.addr.port()).arg("").arg(0).arg(10_000).arg("COPY").arg("KEYS").arg(&keys);
+    let reply: String = migrate.query(&mut ours).unwrap();
+    assert_eq!(reply, "OK");
+    assert_eq!(digest(&mut target.connect()), redis_digest, "Redis after MIGRATE from Ferrocache");
 }
