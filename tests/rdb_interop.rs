@@ -561,3 +561,56 @@ fn collections_move_between_redis_and_ferrocache_in_files_and_dumps() {
     assert_eq!(reply, "OK");
     assert_eq!(digest(&mut target.connect()), redis_digest, "Redis after MIGRATE from Ferrocache");
 }
+
+#[test]
+fn an_aof_rewritten_as_commands_loads_into_redis() {
+    use common::keyspace::{info_field, wait_until};
+    // The collections, made by Redis, moved into Ferrocache by DUMP / RESTORE.
+    let source_dir = TempDir::new("aof-collections-source");
+    let source = ServerProcess::redis(&source_dir.0, &["--enable-debug-command", "yes"]);
+    let mut redis = source.connect();
+    let keys = build_collections(&mut redis);
+    let redis_digest = digest(&mut redis);
+
+    let dir = TempDir::new("aof-collections");
+    let dir_str = dir.path_str();
+    let ours_server = TestServer::with_config(|c| {
+        c.dir = dir_str;
+        c.appendonly = true;
+        c.aof_use_rdb_preamble = false;
+    });
+    let mut ours = redis::Client::open(ours_server.url()).unwrap().get_connection().unwrap();
+    wait_until("the AOF to be loaded", || redis::cmd("PING").query::<String>(&mut ours).is_ok());
+    wait_until("the AOF to be created", || info_field(&mut ours, "aof_enabled") == "1");
+    for key in &keys {
+        let payload = bulk(&mut redis, redis::cmd("DUMP").arg(key)).unwrap();
+        let ttl: i64 = redis::cmd("PEXPIRETIME").arg(key).query(&mut redis).unwrap();
+        let mut restore = redis::cmd("RESTORE");
+        restore.arg(key).arg(ttl.max(0)).arg(&payload[..]);
+        if ttl > 0 {
+            restore.arg("ABSTTL");
+        }
+        restore.query::<()>(&mut ours).unwrap();
+    }
+    let before: i64 = info_field(&mut ours, "aof_rewrites").parse().unwrap();
+    redis::cmd("BGREWRITEAOF").query::<()>(&mut ours).unwrap();
+    wait_until("the rewrite", || info_field(&mut ours, "aof_rewrites").parse::<i64>().unwrap() > before);
+
+    // The base holds RPUSH / SADD / HSET / ZADD, 64 items at most each.
+    let aof_dir = dir.0.join("appendonlydir");
+    let base = std::fs::read_dir(&aof_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".base.aof"))
+        .expect("a base file");
+    let text = std::fs::read(&base).unwrap();
+    for command in ["RPUSH", "SADD", "HSET", "ZADD", "PEXPIREAT"] {
+        assert!(text.windows(command.len()).any(|w| w == command.as_bytes()), "no {command} in the base");
+    }
+    drop(ours);
+    drop(ours_server);
+
+    // redis-server loads the multi-part AOF Ferrocache wrote: the same dataset.
+    let loaded = ServerProcess::redis(&dir.0, &["--appendonly", "yes", "--enable-debug-command", "yes"]);
+    assert_eq!(digest(&mut loaded.connect()), redis_digest);
+}
