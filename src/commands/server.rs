@@ -519,9 +519,20 @@ fn debug_object(ctx: &mut Ctx, key: &[u8]) -> Reply {
         crate::persistence::rdb::write_object(&mut out, value, compress).expect("writing to a Vec cannot fail");
         out.len()
     };
+    // A quicklist's shape, as Redis appends it (`ql_*`), for the nodes 7.0 would have.
+    let extra = match &e.value {
+        crate::store::Value::List(list) => {
+            let (nodes, bytes) = crate::persistence::rdb::object::quicklist_shape(list);
+            let avg = list.len() as f64 / nodes.max(1) as f64;
+            format!(
+                " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:-2 ql_compressed:0 ql_uncompressed_size:{bytes}"
+            )
+        }
+        _ => String::new(),
+    };
     Reply::Simple(
         format!(
-            "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+            "Value at:{:p} refcount:{refcount} encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}{extra}",
             e as *const _,
             e.value.encoding(),
             serialized_len,

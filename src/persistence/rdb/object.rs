@@ -332,6 +332,21 @@ fn quicklist_nodes(list: &List) -> Vec<QuicklistNode> {
     nodes
 }
 
+/// The quicklist Redis 7.0 would hold `list` in (pushed at the tail, `list-max-listpack-size
+/// -2`): its number of nodes and their total size in bytes (`ql_nodes`,
+/// `ql_uncompressed_size` in DEBUG OBJECT).
+pub fn quicklist_shape(list: &List) -> (usize, usize) {
+    let nodes = quicklist_nodes(list);
+    let bytes = nodes
+        .iter()
+        .map(|n| match n {
+            QuicklistNode::Plain(item) => item.len(),
+            QuicklistNode::Packed(lp) => lp.bytes(),
+        })
+        .sum();
+    (nodes.len(), bytes)
+}
+
 enum QuicklistNode {
     Plain(Vec<u8>),
     Packed(ListpackWriter),
