@@ -5,7 +5,9 @@
 //! ```text
 //! crc64.rs   CRC-64 (Jones) as Redis computes it, for RDB trailers and DUMP footers
 //! lzf.rs     LZF compression, byte-identical to the liblzf Redis uses
-//! rdb/       RDB version 10: length/string encodings, streaming RdbWriter and RdbReader
+//! rdb/       RDB version 10: length/string encodings, streaming RdbWriter and RdbReader,
+//!            collections in every 7.0 encoding (object.rs) and the compact codecs they use:
+//!            listpack.rs (read/write), intset.rs (read/write), ziplist.rs, zipmap.rs (read)
 //! dump.rs    DUMP / RESTORE payloads: one RDB-encoded value + version + CRC-64
 //! aof/       the multi-part AOF of 7.0: manifest, file names, commands as RESP, AofReader
 //! ```
