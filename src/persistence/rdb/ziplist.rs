@@ -221,6 +221,24 @@ mod tests {
     }
 
     #[test]
+    fn random_contents_round_trip() {
+        let mut rng = SmallRng::seed_from_u64(8);
+        for _ in 0..200 {
+            let items: Vec<Vec<u8>> = (0..rng.gen_range(0..120))
+                .map(|_| match rng.gen_range(0..4) {
+                    0 => (rng.gen::<i64>() >> rng.gen_range(0..64)).to_string().into_bytes(),
+                    1 => (0..rng.gen_range(0..70)).map(|_| rng.gen()).collect(),
+                    2 => (0..rng.gen_range(250..600)).map(|_| rng.gen()).collect(),
+                    _ => rng.gen_range(-20i64..20).to_string().into_bytes(),
+                })
+                .collect();
+            let refs: Vec<&[u8]> = items.iter().map(|i| &i[..]).collect();
+            let back: Vec<Vec<u8>> = parse(&build(&refs)).unwrap().into_iter().map(LpEntry::to_bytes).collect();
+            assert_eq!(back, items);
+        }
+    }
+
+    #[test]
     fn corruption_is_an_error_never_a_panic() {
         let good = build(&[b"a", &[b'x'; 300], b"12345", b"-7", b"99999999999", b"hello"]);
         assert!(parse(&good).is_ok());
