@@ -543,6 +543,11 @@ fn collections_move_between_redis_and_ferrocache_in_files_and_dumps() {
         }
     }
     assert_eq!(digest(&mut ours), redis_digest, "DEBUG DIGEST of the whole dataset");
+    // DEBUG RELOAD (save, flush, load) on both keeps the dataset.
+    for con in [&mut redis, &mut ours] {
+        redis::cmd("DEBUG").arg("RELOAD").query::<()>(con).unwrap();
+        assert_eq!(digest(con), redis_digest, "after DEBUG RELOAD");
+    }
 
     // Ferrocache's SAVE passes redis-check-rdb and redis-server loads it to the same dataset.
     // (Over Redis's file, in the same directory: `dir` is a protected config.)
