@@ -4,7 +4,6 @@
 //! dispatcher locked for it (`ctx.ks`), and returns a [`Reply`]. It never touches a socket,
 //! so handlers are unit-testable in-process and a pipeline's replies leave in one write.
 
-#[allow(dead_code)] // Until the collection command families that use it land.
 mod collection;
 mod dispatch;
 mod introspection;
