@@ -248,7 +248,7 @@ fn count_keys(ctx: &mut Ctx, keys: &[Bytes], mut found: impl FnMut(&mut Locked, 
 
 /// `DEL key [key ...]` and `UNLINK key [key ...]` (values are freed in place either way).
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    Reply::Integer(count_keys(ctx, &args[1..], |ks, db, k| ks.remove(db, k).is_some()))
+    Reply::Integer(count_keys(ctx, &args[1..], |ks, db, k| ks.delete(db, k)))
 }
 
 /// `EXISTS key [key ...]`: a key named twice counts twice.

@@ -197,6 +197,7 @@ impl Store {
             self.account(&mut shard.dbs[db], -entry_size(key, &old));
             self.stats.evicted_keys.fetch_add(1, Ordering::Relaxed);
             self.effects.emit(db, &[b"DEL", key]);
+            self.free(old.value);
         }
     }
 }

@@ -45,6 +45,7 @@ mod dense;
 mod effects;
 mod eviction;
 mod expiry;
+mod lazyfree;
 mod snapshot;
 mod table;
 pub mod types;
@@ -202,8 +203,10 @@ pub struct Store {
     replica_mode: AtomicBool,
     /// Bytes held by snapshots' copies (see `snapshot.rs`).
     snapshot_bytes: Arc<AtomicI64>,
-    /// Keys of flushed tables being freed on a thread of their own, and freed so far.
+    /// Keys of flushed tables and big values being freed on a thread of their own, and freed so far.
     pub lazyfree: Arc<LazyfreeStats>,
+    /// Where deleted and overwritten big values are freed (see `lazyfree.rs`).
+    freer: lazyfree::LazyFreer,
 }
 
 /// INFO's `lazyfree_pending_objects` and `lazyfreed_objects`, counted in keys as Redis counts
@@ -241,6 +244,7 @@ impl Store {
             replica_mode: AtomicBool::new(false),
             snapshot_bytes: Arc::default(),
             lazyfree: Arc::default(),
+            freer: lazyfree::LazyFreer::default(),
             clock,
         }
     }
@@ -459,6 +463,11 @@ impl Store {
         guard
     }
 
+    /// Frees a value that left the keyspace, in the background if it is big (`lazyfree.rs`).
+    pub fn free(&self, value: Value) {
+        self.freer.free(value, &self.lazyfree);
+    }
+
     /// Adds `delta` bytes to the logical size (see [`ENTRY_OVERHEAD`]) of `table` and the store.
     fn account(&self, table: &mut Table, delta: i64) {
         table.logical += delta;
@@ -477,6 +486,7 @@ impl Store {
         self.account(&mut shard.dbs[db], -entry_size(key, &old));
         self.stats.expired_keys.fetch_add(1, Ordering::Relaxed);
         self.effects.emit(db, &[b"DEL", key]);
+        self.free(old.value);
         true
     }
 }
@@ -770,6 +780,7 @@ impl<'s> Locked<'s> {
         };
         if let Some(old) = old {
             delta -= entry_size(key, &old);
+            store.free(old.value);
         }
         shard.touch_watched(db, key);
         store.account(&mut shard.dbs[db], delta);
@@ -824,6 +835,17 @@ impl<'s> Locked<'s> {
             self.changes += 1;
         }
         Some(r)
+    }
+
+    /// Deletes `key` (DEL, UNLINK); true if it existed. A big value is freed in the background.
+    pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
+        match self.remove(db, key) {
+            Some(old) => {
+                self.store.free(old.value);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Deletes `key`; returns its entry if it existed (and had not expired).

@@ -108,6 +108,18 @@ impl Value {
         }
     }
 
+    /// What freeing the value costs, as Redis's `lazyfreeGetFreeEffort` counts it: one
+    /// allocation per element of a general encoding, one for anything packed or a string.
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => 1,
+            Value::Hash(h) => h.len(),
+            Value::List(l) => l.len(),
+            Value::Set(s) => s.len(),
+            Value::ZSet(z) => z.len(),
+        }
+    }
+
     /// A raw (editable) string value.
     pub fn raw(bytes: Vec<u8>) -> Value {
         Value::Raw(Box::new(bytes))
