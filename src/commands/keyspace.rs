@@ -306,7 +306,7 @@ const CURSOR_SHARD_MASK: u64 = (1 << CURSOR_SHARD_BITS) - 1;
 
 /// Redis's `parseScanCursorOrReply` (`strtoull`): optional sign, digits, no spaces, no
 /// overflow; the empty string is cursor 0 and a negative number wraps.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub(crate) fn parse_cursor(arg: &[u8]) -> Option<u64> {
     // strtoul reads a C string: `SCAN "5\x00x"` is cursor 5, and `SCAN "\x00"` cursor 0.
     let arg = args::c_str(arg);
     if arg.is_empty() {

@@ -14,11 +14,13 @@ mod table;
 pub mod cluster;
 pub mod connection;
 pub mod dump;
+pub mod hash;
 pub mod keyspace;
 pub mod latency;
 pub mod migrate;
 pub mod replication;
 pub mod server;
+pub mod set;
 pub mod slowlog;
 pub mod string;
 pub mod transaction;
@@ -205,6 +207,15 @@ Please note that when switching between policies at runtime LRU and LFU data wil
     pub const INVALID_FREQ: &str = "ERR Invalid FREQ value, must be >= 0 and <= 255";
     pub const DUMP_PAYLOAD: &str = "ERR DUMP payload version or checksum are wrong";
     pub const BAD_DATA_FORMAT: &str = "ERR Bad data format";
+    // Hashes and sets.
+    pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+    pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+    pub const NAN_OR_INF_VALUE: &str = "ERR value is NaN or Infinity";
+    pub const OUT_OF_RANGE: &str = "ERR value is out of range";
+    pub const MUST_BE_POSITIVE: &str = "ERR value is out of range, must be positive";
+    pub const NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+    pub const NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+    pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
 
     /// `-ERR wrong number of arguments for '<name>' command` (name lower-cased, `cmd|sub` form).
     pub fn arity(name: &str) -> String {

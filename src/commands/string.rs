@@ -5,7 +5,7 @@
 //! Each handler follows the order of checks of its counterpart in Redis's `t_string.c` /
 //! `bitops.c`, because that order decides which error a client sees when several apply.
 
-mod ld;
+pub(crate) mod ld;
 #[cfg(test)]
 mod tests;
 

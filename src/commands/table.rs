@@ -398,6 +398,8 @@ impl CommandSpec {
 pub static COMMANDS: &[&[CommandSpec]] = &[
     super::connection::COMMANDS,
     super::string::COMMANDS,
+    super::hash::COMMANDS,
+    super::set::COMMANDS,
     super::keyspace::COMMANDS,
     super::dump::COMMANDS,
     super::server::COMMANDS,

@@ -1,15 +1,92 @@
 //! Hashes: field → value maps.
+//!
+//! Two representations, as Redis 7.0 has: a small hash is a flat vector of pairs kept in
+//! insertion order (Redis's "listpack": HGETALL and friends reply in that order, deletions
+//! keep it), and past `hash-max-listpack-entries` fields or a field or value longer than
+//! `hash-max-listpack-value` bytes it becomes a [`DenseMap`] ("hashtable"), and never goes
+//! back, as in Redis.
+//!
+//! The hashtable's entries are dense (`swap_remove` on delete), which gives O(1) fair random
+//! picks (HRANDFIELD) and a SCAN cursor that survives growth: see [`Hash::scan`].
 
 use super::element_cost;
-use hashbrown::HashMap;
+use crate::store::dense::DenseMap;
+use crate::store::Str;
 
-/// A hash. Today a hash table only ("hashtable" in OBJECT ENCODING); the listpack encoding for
-/// small hashes is to come.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// When a small hash becomes a hashtable (`hash-max-listpack-entries` / `-value`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+impl Default for HashLimits {
+    /// Redis 7.0's defaults as Ferrocache's config declares them.
+    fn default() -> Self {
+        HashLimits { max_entries: 512, max_value: 64 }
+    }
+}
+
+#[derive(Debug)]
+enum Repr {
+    /// "listpack": pairs in insertion order, searched linearly (at most `max_entries`).
+    Small(Vec<(Str, Str)>),
+    /// "hashtable".
+    Big(DenseMap<Str>),
+}
+
+/// A hash.
+#[derive(Debug)]
 pub struct Hash {
-    map: HashMap<Box<[u8]>, Box<[u8]>>,
+    repr: Repr,
     /// Heap bytes of the fields and values (see `types/mod.rs`).
     bytes: usize,
+}
+
+impl Default for Hash {
+    fn default() -> Self {
+        Hash { repr: Repr::Small(Vec::new()), bytes: 0 }
+    }
+}
+
+impl Clone for Hash {
+    /// A copy with the same encoding and order (COPY keeps the encoding, as Redis's `hashTypeDup`).
+    fn clone(&self) -> Self {
+        let repr = match &self.repr {
+            Repr::Small(v) => Repr::Small(v.clone()),
+            Repr::Big(m) => {
+                let mut copy = DenseMap::default();
+                for (f, v) in m.iter() {
+                    copy.insert(f.clone(), v.clone());
+                }
+                Repr::Big(copy)
+            }
+        };
+        Hash { repr, bytes: self.bytes }
+    }
+}
+
+impl PartialEq for Hash {
+    /// The same fields with the same values, whatever the encoding or order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
+    }
+}
+
+/// The pairs of a hash, in its order (see [`Hash::iter`]).
+pub enum Iter<'a> {
+    Small(std::slice::Iter<'a, (Str, Str)>),
+    Big(Box<dyn Iterator<Item = (&'a Str, &'a Str)> + 'a>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Iter::Small(it) => it.next().map(|(f, v)| (&f[..], &v[..])),
+            Iter::Big(it) => it.next().map(|(f, v)| (&f[..], &v[..])),
+        }
+    }
 }
 
 impl Hash {
@@ -18,36 +95,101 @@ impl Hash {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        match &self.repr {
+            Repr::Small(v) => v.len(),
+            Repr::Big(m) => m.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether the hash is in its small, ordered form ("listpack").
+    pub fn is_compact(&self) -> bool {
+        matches!(self.repr, Repr::Small(_))
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.map.get(field).map(|v| &v[..])
+        match &self.repr {
+            Repr::Small(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, v)| &v[..]),
+            Repr::Big(m) => m.get(field).map(|v| &v[..]),
+        }
     }
 
-    /// Sets `field` to `value`; true if the field is new.
+    pub fn contains(&self, field: &[u8]) -> bool {
+        self.get(field).is_some()
+    }
+
+    /// Sets `field` to `value` with the default limits; true if the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        match self.map.get_mut(field) {
-            Some(old) => {
-                self.bytes = self.bytes - element_cost(old.len()) + element_cost(value.len());
-                *old = value.into();
-                false
+        self.insert_limited(field, value, &HashLimits::default())
+    }
+
+    /// Sets `field` to `value`; true if the field is new. Converts to a hashtable when the
+    /// hash then holds more than `max_entries` fields (Redis's `hashTypeSet`); the length
+    /// check of the arguments is [`check_lengths`](Self::check_lengths), which only some
+    /// commands make.
+    pub fn insert_limited(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
+        let new = match &mut self.repr {
+            Repr::Small(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
+                Some((_, old)) => {
+                    self.bytes = self.bytes - element_cost(old.len()) + element_cost(value.len());
+                    *old = Str::new(value);
+                    false
+                }
+                None => {
+                    self.bytes += element_cost(field.len()) + element_cost(value.len());
+                    v.push((Str::new(field), Str::new(value)));
+                    true
+                }
+            },
+            Repr::Big(m) => match m.get_mut(field) {
+                Some(old) => {
+                    self.bytes = self.bytes - element_cost(old.len()) + element_cost(value.len());
+                    *old = Str::new(value);
+                    false
+                }
+                None => {
+                    self.bytes += element_cost(field.len()) + element_cost(value.len());
+                    m.insert(Str::new(field), Str::new(value));
+                    true
+                }
+            },
+        };
+        if self.len() > limits.max_entries {
+            self.convert();
+        }
+        new
+    }
+
+    /// Redis's `hashTypeTryConversion`: a small hash becomes a hashtable if any of `args`
+    /// (the fields and values about to be written) is longer than `max_value`.
+    pub fn check_lengths<'a>(&mut self, args: impl IntoIterator<Item = &'a [u8]>, limits: &HashLimits) {
+        if self.is_compact() && args.into_iter().any(|a| a.len() > limits.max_value) {
+            self.convert();
+        }
+    }
+
+    /// Turns a small hash into a hashtable (no-op if it is one).
+    pub fn convert(&mut self) {
+        if let Repr::Small(v) = &mut self.repr {
+            let mut m = DenseMap::default();
+            for (f, val) in std::mem::take(v) {
+                m.insert(f, val);
             }
-            None => {
-                self.bytes += element_cost(field.len()) + element_cost(value.len());
-                self.map.insert(field.into(), value.into());
-                true
-            }
+            self.repr = Repr::Big(m);
         }
     }
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match self.map.remove(field) {
+        let removed = match &mut self.repr {
+            // `remove`, not `swap_remove`: a listpack keeps its order.
+            Repr::Small(v) => v.iter().position(|(f, _)| **f == *field).map(|i| v.remove(i).1),
+            Repr::Big(m) => m.swap_remove(field).map(|(_, v)| v),
+        };
+        match removed {
             Some(v) => {
                 self.bytes -= element_cost(field.len()) + element_cost(v.len());
                 true
@@ -56,16 +198,147 @@ impl Hash {
         }
     }
 
-    /// Every (field, value), in no particular order.
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
-        self.map.iter().map(|(f, v)| (&f[..], &v[..]))
+    /// Every (field, value): insertion order for a small hash, the table's order otherwise.
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.repr {
+            Repr::Small(v) => Iter::Small(v.iter()),
+            Repr::Big(m) => Iter::Big(Box::new(m.iter())),
+        }
+    }
+
+    /// The `i`-th pair (`i < len()`), for uniform random picks.
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match &self.repr {
+            Repr::Small(v) => v.get(i).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Big(m) => m.get_index(i).map(|(f, v)| (&f[..], &v[..])),
+        }
+    }
+
+    /// One step of HSCAN from `cursor`, visiting at most `count` pairs (at least one step of
+    /// progress), calling `visit` on each; returns the next cursor (0: done).
+    ///
+    /// A small hash is returned whole with cursor 0, as Redis does for a listpack. A hashtable
+    /// is walked from its last index down: the cursor is the number of indices `[0, cursor)`
+    /// still to visit (0 starts afresh from the top). Removal moves the *last* entry into the
+    /// hole, which was visited already (or added since the scan began), and growth appends
+    /// above the cursor, so an entry present for the whole scan is never skipped; one added
+    /// meanwhile may or may not be returned, one moved may be returned twice: SCAN's contract.
+    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
+        match &self.repr {
+            Repr::Small(v) => {
+                for (f, val) in v {
+                    visit(f, val);
+                }
+                0
+            }
+            Repr::Big(m) => scan_dense(m, cursor, count, |f, v| visit(f, v)),
+        }
     }
 
     pub fn encoding(&self) -> &'static str {
-        "hashtable"
+        match self.repr {
+            Repr::Small(_) => "listpack",
+            Repr::Big(_) => "hashtable",
+        }
     }
 
     pub fn heap_size(&self) -> usize {
-        self.bytes + self.map.capacity() * 2 * std::mem::size_of::<Box<[u8]>>()
+        let structure = match &self.repr {
+            Repr::Small(v) => v.capacity() * std::mem::size_of::<(Str, Str)>(),
+            Repr::Big(m) => m.allocated_bytes(),
+        };
+        self.bytes + structure
+    }
+}
+
+/// The downward walk of a [`DenseMap`] shared by HSCAN and SSCAN (see [`Hash::scan`]).
+pub(super) fn scan_dense<V>(m: &DenseMap<V>, cursor: u64, count: usize, mut visit: impl FnMut(&Str, &V)) -> u64 {
+    let len = m.len();
+    let mut remaining = if cursor == 0 { len } else { (cursor.min(len as u64)) as usize };
+    let mut budget = count.max(1);
+    while remaining > 0 && budget > 0 {
+        remaining -= 1;
+        budget -= 1;
+        let (k, v) = m.get_index(remaining).expect("index below len");
+        visit(k, v);
+    }
+    remaining as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small() -> HashLimits {
+        HashLimits { max_entries: 4, max_value: 8 }
+    }
+
+    #[test]
+    fn small_hash_keeps_insertion_order_and_converts_past_the_limits() {
+        let mut h = Hash::new();
+        for f in ["c", "a", "b"] {
+            assert!(h.insert_limited(f.as_bytes(), b"v", &small()));
+        }
+        assert!(!h.insert_limited(b"a", b"w", &small()));
+        assert!(h.remove(b"c"));
+        h.insert_limited(b"c", b"x", &small());
+        let order: Vec<&[u8]> = h.iter().map(|(f, _)| f).collect();
+        assert_eq!(order, vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(h.encoding(), "listpack");
+        h.insert_limited(b"d", b"1", &small());
+        assert_eq!(h.encoding(), "listpack");
+        h.insert_limited(b"e", b"1", &small());
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"a"), Some(&b"w"[..]));
+        assert_eq!(h.len(), 5);
+
+        let mut h = Hash::new();
+        h.insert_limited(b"f", b"v", &small());
+        h.check_lengths([&b"f"[..], b"123456789"], &small());
+        assert_eq!(h.encoding(), "hashtable");
+        assert_eq!(h.get(b"f"), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn scan_returns_every_field_present_throughout_despite_changes() {
+        let mut h = Hash::new();
+        for i in 0..2000 {
+            h.insert(format!("f{i}").as_bytes(), b"v");
+        }
+        assert_eq!(h.encoding(), "hashtable");
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        let mut round = 0;
+        loop {
+            cursor = h.scan(cursor, 37, |f, _| {
+                seen.insert(f.to_vec());
+            });
+            // Churn between calls: delete some never-to-be-checked fields, add new ones.
+            round += 1;
+            h.remove(format!("f{}", round * 3 % 200).as_bytes());
+            h.insert(format!("new{round}").as_bytes(), b"v");
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 200..2000 {
+            assert!(seen.contains(format!("f{i}").as_bytes()), "f{i} missed");
+        }
+    }
+
+    #[test]
+    fn clone_and_eq_ignore_order() {
+        let mut a = Hash::new();
+        let mut b = Hash::new();
+        a.insert(b"x", b"1");
+        a.insert(b"y", b"2");
+        b.insert(b"y", b"2");
+        b.insert(b"x", b"1");
+        assert_eq!(a, b);
+        b.convert();
+        assert_eq!(a, b.clone());
+        assert_eq!(b.clone().encoding(), "hashtable");
+        b.insert(b"x", b"3");
+        assert_ne!(a, b);
     }
 }

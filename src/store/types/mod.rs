@@ -14,7 +14,7 @@ mod list;
 mod set;
 mod zset;
 
-pub use hash::Hash;
+pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::Set;
 pub use zset::ZSet;
