@@ -126,11 +126,16 @@ impl Hash {
         self.insert_limited(field, value, &HashLimits::default())
     }
 
-    /// Sets `field` to `value`; true if the field is new. Converts to a hashtable when the
-    /// hash then holds more than `max_entries` fields (Redis's `hashTypeSet`); the length
-    /// check of the arguments is [`check_lengths`](Self::check_lengths), which only some
-    /// commands make.
+    /// Sets `field` to `value`; true if the field is new. Converts to a hashtable when either
+    /// is longer than `max_value` or the hash then holds more than `max_entries` fields
+    /// (Redis's `hashTypeSet`); [`check_lengths`](Self::check_lengths) checks a whole
+    /// command's arguments first, as HSET does.
     pub fn insert_limited(&mut self, field: &[u8], value: &[u8], limits: &HashLimits) -> bool {
+        // Redis 7.0.15's `hashTypeSet` converts on a long field or value whatever the command
+        // (HINCRBYFLOAT's result included).
+        if field.len() > limits.max_value || value.len() > limits.max_value {
+            self.convert();
+        }
         let new = match &mut self.repr {
             Repr::Small(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
                 Some((_, old)) => {
