@@ -32,7 +32,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hsetnx", 4, hsetnx)
         .flags(RW_FAST)
         .keys(1, 1, 1)
-        .doc("hash", "2.0.0", "Sets the value of a field in a hash only when the field doesn't exist", "key field value")
+        .doc(
+            "hash",
+            "2.0.0",
+            "Sets the value of a field in a hash only when the field doesn't exist",
+            "key field value",
+        )
         .acl(&["write", "hash", "fast"]),
     CommandSpec::new("hget", 3, hget)
         .flags(RO_FAST)
@@ -87,12 +92,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hincrbyfloat", 4, hincrbyfloat)
         .flags(RW_FAST)
         .keys(1, 1, 1)
-        .doc(
-            "hash",
-            "2.6.0",
-            "Increments the floating point value of a field by a number",
-            "key field increment",
-        )
+        .doc("hash", "2.6.0", "Increments the floating point value of a field by a number", "key field increment")
         .acl(&["write", "hash", "fast"]),
     CommandSpec::new("hrandfield", -2, hrandfield)
         .flags(Flags::READONLY)
@@ -102,12 +102,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("hscan", -3, hscan)
         .flags(Flags::READONLY)
         .keys(1, 1, 1)
-        .doc(
-            "hash",
-            "2.8.0",
-            "Iterates over fields and values of a hash",
-            "key cursor [MATCH pattern] [COUNT count]",
-        )
+        .doc("hash", "2.8.0", "Iterates over fields and values of a hash", "key cursor [MATCH pattern] [COUNT count]")
         .acl(&["read", "hash", "slow"]),
 ];
 
@@ -479,10 +474,9 @@ mod tests {
 
     fn strings(r: Reply) -> Vec<String> {
         match r {
-            Reply::Array(items) => items
-                .into_iter()
-                .map(|i| String::from_utf8(i.bulk_bytes().expect("bulk").to_vec()).unwrap())
-                .collect(),
+            Reply::Array(items) => {
+                items.into_iter().map(|i| String::from_utf8(i.bulk_bytes().expect("bulk").to_vec()).unwrap()).collect()
+            }
             other => panic!("not an array: {other:?}"),
         }
     }

@@ -6,7 +6,7 @@
 //! of SINTER/SUNION/SDIFF are built as Redis builds them (a new set, an intset while it can
 //! be), so an all-integer result replies in ascending order exactly like Redis.
 
-use super::collection::{is_other_type, read, wrongtype, write};
+use super::collection::{is_other_type, read, write, wrongtype};
 use super::hash::{config_usize, matches, range_long, scan_options, scan_reply, MAX_RANDOM_REPEATS};
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
@@ -287,9 +287,9 @@ fn sismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn smismember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Set>(ctx, &args[1]) {
         Err(e) => e,
-        Ok(s) => Reply::Array(
-            args[2..].iter().map(|m| Reply::Integer(s.is_some_and(|s| s.contains(m)) as i64)).collect(),
-        ),
+        Ok(s) => {
+            Reply::Array(args[2..].iter().map(|m| Reply::Integer(s.is_some_and(|s| s.contains(m)) as i64)).collect())
+        }
     }
 }
 
@@ -572,10 +572,9 @@ mod tests {
 
     fn members(r: Reply) -> Vec<String> {
         match r {
-            Reply::Array(items) | Reply::Set(items) => items
-                .into_iter()
-                .map(|i| String::from_utf8(i.bulk_bytes().expect("bulk").to_vec()).unwrap())
-                .collect(),
+            Reply::Array(items) | Reply::Set(items) => {
+                items.into_iter().map(|i| String::from_utf8(i.bulk_bytes().expect("bulk").to_vec()).unwrap()).collect()
+            }
             other => panic!("not an aggregate: {other:?}"),
         }
     }
@@ -652,9 +651,7 @@ mod tests {
         let mut seen = HashSet::new();
         let mut cursor = "0".to_string();
         loop {
-            let Reply::Array(parts) = h.run(&["SSCAN", "s", &cursor, "COUNT", "100", "MATCH", "m1*"]) else {
-                panic!()
-            };
+            let Reply::Array(parts) = h.run(&["SSCAN", "s", &cursor, "COUNT", "100", "MATCH", "m1*"]) else { panic!() };
             cursor = String::from_utf8(parts[0].bulk_bytes().unwrap().to_vec()).unwrap();
             seen.extend(members(parts[1].clone()));
             h.run(&["SREM", "s", "m5"]);
