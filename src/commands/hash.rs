@@ -114,17 +114,19 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// good; one request here may not cost more than this many reply elements.
 pub(crate) const MAX_RANDOM_REPEATS: u64 = 1 << 20;
 
-/// A stored config number (`hash-max-listpack-entries`, `set-max-intset-entries`, …).
-pub(crate) fn config_usize(ctx: &Ctx, name: &str, default: usize) -> usize {
+/// Stored config numbers (`hash-max-listpack-entries`, `set-max-intset-entries`, …), read
+/// under one lock: each name with the default used if it does not parse.
+pub(crate) fn config_numbers<const N: usize>(ctx: &Ctx, wanted: [(&str, usize); N]) -> [usize; N] {
     let config = ctx.shared.config.read();
-    crate::config::find_directive(name).and_then(|d| d.get(&config).parse().ok()).unwrap_or(default)
+    wanted.map(|(name, default)| {
+        crate::config::find_directive(name).and_then(|d| d.get(&config).parse().ok()).unwrap_or(default)
+    })
 }
 
 fn limits(ctx: &Ctx) -> HashLimits {
-    HashLimits {
-        max_entries: config_usize(ctx, "hash-max-listpack-entries", 512),
-        max_value: config_usize(ctx, "hash-max-listpack-value", 64),
-    }
+    let [max_entries, max_value] =
+        config_numbers(ctx, [("hash-max-listpack-entries", 512), ("hash-max-listpack-value", 64)]);
+    HashLimits { max_entries, max_value }
 }
 
 /// Redis's `getRangeLongFromObjectOrReply(c, o, min, max, &l, msg)`: `msg` replaces both the

@@ -7,7 +7,7 @@
 //! be), so an all-integer result replies in ascending order exactly like Redis.
 
 use super::collection::{is_other_type, read, write, wrongtype};
-use super::hash::{config_usize, matches, range_long, scan_options, scan_reply, MAX_RANDOM_REPEATS};
+use super::hash::{config_numbers, matches, range_long, scan_options, scan_reply, MAX_RANDOM_REPEATS};
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::store::types::{Collection, Set};
@@ -115,7 +115,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers
 
 fn max_intset(ctx: &Ctx) -> usize {
-    config_usize(ctx, "set-max-intset-entries", 512)
+    let [max] = config_numbers(ctx, [("set-max-intset-entries", 512)]);
+    max
 }
 
 fn bulk(b: &[u8]) -> Reply {
