@@ -17,6 +17,7 @@ pub mod dump;
 pub mod hash;
 pub mod keyspace;
 pub mod latency;
+pub mod list;
 pub mod migrate;
 pub mod replication;
 pub mod server;

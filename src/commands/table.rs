@@ -217,6 +217,18 @@ impl PendingStats {
 /// Finds the key positions of one request (Redis's `getkeys_proc`).
 pub type KeyFinder = fn(&[Bytes]) -> Vec<usize>;
 
+/// A [`KeyFinder`] for the `numkeys key [key ...]` forms (LMPOP, BLMPOP, SINTERCARD, …):
+/// the count at argument `AT`, the keys right after it. Like Redis's `genericGetKeys`, no keys
+/// when the count is not an integer from 1 to the arguments left: the handler then fails
+/// before touching any key.
+pub fn numkeys_at<const AT: usize>(args: &[Bytes]) -> Vec<usize> {
+    let left = args.len().saturating_sub(AT + 1);
+    match args.get(AT).and_then(|n| crate::store::parse_i64_strict(n)) {
+        Some(n) if n >= 1 && n as u64 <= left as u64 => (AT + 1..=AT + n as usize).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// One command (or subcommand) and everything the server needs to know about it.
 pub struct CommandSpec {
     /// Lower-case name; for a subcommand, the subcommand alone (`get` of `config|get`).
@@ -400,6 +412,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::string::COMMANDS,
     super::hash::COMMANDS,
     super::set::COMMANDS,
+    super::list::COMMANDS,
     super::keyspace::COMMANDS,
     super::dump::COMMANDS,
     super::server::COMMANDS,
@@ -565,5 +578,17 @@ mod tests {
         assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
         let ping = lookup(b"ping").unwrap();
         assert_eq!(ping.key_positions(1).count(), 0);
+    }
+
+    #[test]
+    fn numkeys_finds_the_counted_keys_or_none() {
+        let args = |a: &[&str]| a.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect::<Vec<_>>();
+        assert_eq!(numkeys_at::<1>(&args(&["lmpop", "2", "a", "b", "left"])), vec![2, 3]);
+        assert_eq!(numkeys_at::<2>(&args(&["blmpop", "0", "1", "a", "left"])), vec![3]);
+        assert_eq!(numkeys_at::<1>(&args(&["sintercard", "2", "a", "b"])), vec![2, 3]);
+        for bad in ["0", "-1", "x", "3", "9223372036854775807", "01"] {
+            assert!(numkeys_at::<1>(&args(&["lmpop", bad, "a", "b"])).is_empty(), "{bad}");
+        }
+        assert!(numkeys_at::<1>(&args(&["lmpop"])).is_empty());
     }
 }
