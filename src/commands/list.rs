@@ -249,10 +249,10 @@ fn rpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn pop(ctx: &mut Ctx, args: &[Bytes], end: End) -> Reply {
     let count = match args.len() {
         2 => None,
+        // `getPositiveLongFromObjectOrReply`: one error for a non-integer and a negative.
         3 => match parse_i64_strict(&args[2]) {
-            None => return Reply::err(errors::NOT_INTEGER),
-            Some(n) if n < 0 => return Reply::err("ERR value is out of range, must be positive"),
-            Some(n) => Some(n),
+            Some(n) if n >= 0 => Some(n),
+            _ => return Reply::err("ERR value is out of range, must be positive"),
         },
         _ => return Reply::error(errors::arity(if end == End::Head { "lpop" } else { "rpop" })),
     };

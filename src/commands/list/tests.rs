@@ -35,7 +35,7 @@ fn pushes_and_pops_at_both_ends() {
     assert_eq!(h.run(&["rpop", "l", "2"]), bulks(&["d", "c"]));
     assert_eq!(h.run(&["lpop", "l", "0"]), Reply::Array(vec![]));
     assert_eq!(h.run(&["lpop", "l", "-1"]), err("ERR value is out of range, must be positive"));
-    assert_eq!(h.run(&["lpop", "l", "x"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(h.run(&["lpop", "l", "x"]), err("ERR value is out of range, must be positive"));
     assert_eq!(h.run(&["lpop", "l", "1", "2"]), err("ERR wrong number of arguments for 'lpop' command"));
     assert_eq!(h.run(&["lpop", "l", "100"]), bulks(&["a", "b"]));
     // The last pop deleted the key: a missing key is a null, an array null with a count.
