@@ -78,7 +78,12 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("linsert", 5, linsert)
         .flags(RW)
         .keys(1, 1, 1)
-        .doc("list", "2.2.0", "Insert an element before or after another element in a list", "key BEFORE|AFTER pivot element")
+        .doc(
+            "list",
+            "2.2.0",
+            "Insert an element before or after another element in a list",
+            "key BEFORE|AFTER pivot element",
+        )
         .acl(WRITE_SLOW),
     CommandSpec::new("lrem", 4, lrem)
         .flags(Flags::WRITE)
@@ -123,12 +128,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lmpop", -4, lmpop)
         .flags(Flags::WRITE)
         .movable_keys(numkeys_at::<1>)
-        .doc(
-            "list",
-            "7.0.0",
-            "Pop elements from a list",
-            "numkeys key [key ...] LEFT|RIGHT [COUNT count]",
-        )
+        .doc("list", "7.0.0", "Pop elements from a list", "numkeys key [key ...] LEFT|RIGHT [COUNT count]")
         .acl(WRITE_SLOW),
 ];
 
@@ -343,7 +343,7 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let pivot = list.iter().position(|e| e == &args[3][..]);
         match pivot {
             Some(i) => {
-            list.insert(i + usize::from(after), &args[4]);
+                list.insert(i + usize::from(after), &args[4]);
                 (list.len() as i64, true)
             }
             None => (-1, false),

@@ -52,7 +52,10 @@ fn ranges_indexes_and_trims() {
     assert_eq!(h.run(&["lrange", "l", "1", "-2"]), bulks(&["b", "c", "d"]));
     assert_eq!(h.run(&["lrange", "l", "-100", "100"]), bulks(&["a", "b", "c", "d", "e"]));
     assert_eq!(h.run(&["lrange", "l", "3", "1"]), bulks(&[]));
-    assert_eq!(h.run(&["lrange", "l", "-9223372036854775808", "9223372036854775807"]), bulks(&["a", "b", "c", "d", "e"]));
+    assert_eq!(
+        h.run(&["lrange", "l", "-9223372036854775808", "9223372036854775807"]),
+        bulks(&["a", "b", "c", "d", "e"])
+    );
     assert_eq!(h.run(&["lindex", "l", "-1"]), bulk("e"));
     assert_eq!(h.run(&["lindex", "l", "5"]), Reply::Null);
     assert_eq!(h.run(&["lindex", "l", "-9223372036854775808"]), Reply::Null);
@@ -100,7 +103,9 @@ fn lpos_follows_rank_count_and_maxlen() {
     assert_eq!(h.run(&["lpos", "l", "a", "rank", "-9223372036854775808", "count", "1"]), ints(&[4, 2, 0]));
     // A huge COUNT is a bound, not an allocation.
     assert_eq!(h.run(&["lpos", "l", "a", "count", "9223372036854775807"]), ints(&[0, 2, 4]));
-    assert!(matches!(h.run(&["lpos", "l", "a", "rank", "0"]), Reply::Error(e) if e.starts_with("ERR RANK can't be zero")));
+    assert!(
+        matches!(h.run(&["lpos", "l", "a", "rank", "0"]), Reply::Error(e) if e.starts_with("ERR RANK can't be zero"))
+    );
     assert_eq!(h.run(&["lpos", "l", "a", "count", "-1"]), err("ERR COUNT can't be negative"));
     assert_eq!(h.run(&["lpos", "l", "a", "maxlen", "-1"]), err("ERR MAXLEN can't be negative"));
     assert_eq!(h.run(&["lpos", "l", "a", "count"]), err("ERR syntax error"));
@@ -141,7 +146,10 @@ fn lmpop_pops_from_the_first_non_empty_list_and_propagates_a_pop() {
     assert_eq!(h.run(&["lmpop", "1", "b", "left", "count", "1", "count", "1"]), err("ERR syntax error"));
     h.run(&["set", "s", "v"]);
     assert_eq!(h.run(&["lmpop", "2", "s", "b", "left"]), err(WRONGTYPE));
-    assert_eq!(h.run(&["lmpop", "2", "a", "b", "left", "count", "9223372036854775807"]), Reply::Array(vec![bulk("b"), bulks(&["1"])]));
+    assert_eq!(
+        h.run(&["lmpop", "2", "a", "b", "left", "count", "9223372036854775807"]),
+        Reply::Array(vec![bulk("b"), bulks(&["1"])])
+    );
     assert_eq!(h.run(&["exists", "b"]), int(0));
 }
 
