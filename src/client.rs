@@ -97,6 +97,9 @@ pub enum Blocked {
     Replicas { offset: u64, replicas: usize, deadline: Option<std::time::Instant> },
     /// A write while writes are paused (FAILOVER): run again once they may go on.
     WritesPaused { args: Vec<Bytes> },
+    /// A blocking list command (BLPOP, …): served by a push, or its `deadline` (None: never)
+    /// passes; `args` to run it again if told to (see `commands::list`).
+    ListKeys { waiter: Arc<crate::commands::list::Waiter>, deadline: Option<std::time::Instant>, args: Vec<Bytes> },
 }
 
 impl Client {

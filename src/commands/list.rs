@@ -5,8 +5,11 @@
 //! (argument parsing before or after the key lookup varies per command), because that order
 //! decides which error a client sees when several apply.
 
+mod blocking;
 #[cfg(test)]
 mod tests;
+
+pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
 
 use super::collection::{is_other_type, read, write, wrongtype};
 use super::table::{numkeys_at, CommandSpec, Flags};
@@ -23,6 +26,7 @@ const RO: Flags = Flags::READONLY;
 const WRITE_FAST: &[&str] = &["write", "list", "fast"];
 const WRITE_SLOW: &[&str] = &["write", "list", "slow"];
 const READ_SLOW: &[&str] = &["read", "list", "slow"];
+const WRITE_BLOCKING: &[&str] = &["write", "list", "slow", "blocking"];
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("lpush", -3, lpush)
@@ -130,6 +134,56 @@ pub static COMMANDS: &[CommandSpec] = &[
         .movable_keys(numkeys_at::<1>)
         .doc("list", "7.0.0", "Pop elements from a list", "numkeys key [key ...] LEFT|RIGHT [COUNT count]")
         .acl(WRITE_SLOW),
+    CommandSpec::new("blpop", -3, blocking::blpop)
+        .flags(Flags::WRITE.or(Flags::NOSCRIPT).or(Flags::BLOCKING))
+        .keys(1, -2, 1)
+        .doc(
+            "list",
+            "2.0.0",
+            "Remove and get the first element in a list, or block until one is available",
+            "key [key ...] timeout",
+        )
+        .acl(WRITE_BLOCKING),
+    CommandSpec::new("brpop", -3, blocking::brpop)
+        .flags(Flags::WRITE.or(Flags::NOSCRIPT).or(Flags::BLOCKING))
+        .keys(1, -2, 1)
+        .doc(
+            "list",
+            "2.0.0",
+            "Remove and get the last element in a list, or block until one is available",
+            "key [key ...] timeout",
+        )
+        .acl(WRITE_BLOCKING),
+    CommandSpec::new("blmove", 6, blocking::blmove)
+        .flags(RW.or(Flags::NOSCRIPT).or(Flags::BLOCKING))
+        .keys(1, 2, 1)
+        .doc(
+            "list",
+            "6.2.0",
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "source destination LEFT|RIGHT LEFT|RIGHT timeout",
+        )
+        .acl(WRITE_BLOCKING),
+    CommandSpec::new("brpoplpush", 4, blocking::brpoplpush)
+        .flags(RW.or(Flags::NOSCRIPT).or(Flags::BLOCKING))
+        .keys(1, 2, 1)
+        .doc(
+            "list",
+            "2.2.0",
+            "Pop an element from a list, push it to another list and return it; or block until one is available",
+            "source destination timeout",
+        )
+        .acl(WRITE_BLOCKING),
+    CommandSpec::new("blmpop", -5, blocking::blmpop)
+        .flags(Flags::WRITE.or(Flags::BLOCKING))
+        .movable_keys(numkeys_at::<2>)
+        .doc(
+            "list",
+            "7.0.0",
+            "Pop elements from a list, or block until one is available",
+            "timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]",
+        )
+        .acl(WRITE_BLOCKING),
 ];
 
 /// An end of a list: LEFT (head) or RIGHT (tail).
@@ -229,7 +283,12 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, create: bool) -> Reply {
         (list.len(), true)
     });
     match pushed {
-        Ok(len) => Reply::Integer(len.unwrap_or(0) as i64),
+        Ok(len) => {
+            if len.is_some() {
+                blocking::after_push(ctx, &args[1], args);
+            }
+            Reply::Integer(len.unwrap_or(0) as i64)
+        }
         Err(e) => e,
     }
 }
@@ -527,7 +586,17 @@ fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
         push_at(list, to, &item);
         ((), true)
     }) {
-        Ok(_) => Reply::bulk_copy(&item),
+        Ok(_) => {
+            let request = [
+                Bytes::from_static(b"LMOVE"),
+                Bytes::copy_from_slice(src),
+                Bytes::copy_from_slice(dst),
+                Bytes::from_static(if from == End::Head { b"LEFT" } else { b"RIGHT" }),
+                Bytes::from_static(if to == End::Head { b"LEFT" } else { b"RIGHT" }),
+            ];
+            blocking::after_push(ctx, dst, &request);
+            Reply::bulk_copy(&item)
+        }
         Err(e) => e,
     }
 }
@@ -535,10 +604,14 @@ fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
 /// `LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]`: pops from the first non-empty
 /// list and replies `[key, [elements]]`; propagated as `LPOP|RPOP key n`, as Redis does.
 fn lmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let (keys, end, count) = match mpop_args(args, 1) {
-        Ok(parsed) => parsed,
-        Err(e) => return e,
-    };
+    match mpop_args(args, 1) {
+        Ok((keys, end, count)) => mpop(ctx, keys, end, count),
+        Err(e) => e,
+    }
+}
+
+/// `mpopGenericCommand`: a null array when every list is missing.
+fn mpop(ctx: &mut Ctx, keys: &[Bytes], end: End, count: i64) -> Reply {
     for key in keys {
         let popped = write::<List, _>(ctx, key, false, |list| {
             let items = pop_many(list, end, count);

@@ -248,6 +248,13 @@ async fn run(req: &CacheRequest, mut args: Vec<Bytes>) -> Result<Reply, Response
                 shared.repl.wait_writes_unpaused().await;
                 args = again;
             }
+            // A blocking list command (BLPOP, …): its reply once served or timed out.
+            Some(Blocked::ListKeys { waiter, deadline, args: again }) => {
+                match commands::list::wait_served(shared, waiter, deadline).await {
+                    commands::list::Outcome::Served(reply) => break reply,
+                    commands::list::Outcome::Retry => args = again,
+                }
+            }
             Some(Blocked::Replicas { .. }) | None => break reply,
         }
     };

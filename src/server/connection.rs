@@ -116,6 +116,9 @@ async fn serve_connection<S: ClientStream>(mut stream: S, info: ClientInfo, shar
     shared.client_memory.forget(&info);
 }
 
+/// Input a blocked client may send before it is read no more until it is unblocked.
+const BLOCKED_INPUT_MAX: usize = 1 << 26;
+
 async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: &mut Client) -> std::io::Result<()> {
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output = BytesMut::with_capacity(READ_CHUNK);
@@ -162,7 +165,28 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     if let Some(blocked) = client.blocked.take() {
                         // Earlier replies first; nothing after this request runs until it is answered.
                         write_out(stream, shared, &mut output).await?;
-                        let Some(reply) = wait_blocked(shared, client, blocked).await else { return Ok(()) };
+                        // Meanwhile what the client sends is buffered, and its hanging up ends
+                        // the wait (a blocked BLPOP must not outlive its client and take an
+                        // element nobody will read).
+                        let reply = {
+                            let wait = wait_blocked(shared, client, blocked);
+                            tokio::pin!(wait);
+                            loop {
+                                tokio::select! {
+                                    reply = &mut wait => break reply,
+                                    ready = stream.readable(), if input.len() < BLOCKED_INPUT_MAX => {
+                                        ready?;
+                                        match stream.try_read_buf(&mut input) {
+                                            Ok(0) => return Ok(()),
+                                            Ok(_) => {}
+                                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                                            Err(e) => return Err(e),
+                                        }
+                                    }
+                                }
+                            }
+                        };
+                        let Some(reply) = reply else { return Ok(()) };
                         write_reply(client, &reply, &mut output);
                         continue;
                     }
@@ -361,6 +385,19 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
                 match client.blocked.take() {
                     Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),
                     None => reply,
+                }
+            }
+            Blocked::ListKeys { waiter, deadline, mut args } => {
+                match commands::list::wait_served(shared, waiter, deadline).await {
+                    commands::list::Outcome::Served(reply) => reply,
+                    // Its move could not be made by the pusher: the command runs again.
+                    commands::list::Outcome::Retry => {
+                        let reply = commands::execute(shared, client, &mut args);
+                        match client.blocked.take() {
+                            Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),
+                            None => reply,
+                        }
+                    }
                 }
             }
         }

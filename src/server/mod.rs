@@ -87,6 +87,8 @@ pub struct Shared {
     pub stats: ServerStats,
     pub command_stats: crate::commands::CommandStatsTable,
     pub monitors: MonitorHub,
+    /// Clients blocked on list keys (BLPOP, …).
+    pub list_waiters: crate::commands::list::ListWaiters,
     /// SLOWLOG's entries (fed by `commands::dispatch::call`).
     pub slowlog: crate::slowlog::SlowLog,
     /// LATENCY's events (fed by `commands::dispatch::call` and the background cycles).
@@ -141,6 +143,7 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: Default::default(),
             monitors: MonitorHub::default(),
+            list_waiters: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),
             memory: MemoryMeter::new(),
