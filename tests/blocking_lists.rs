@@ -102,7 +102,7 @@ fn moves_and_multi_pops_are_served_by_pushes() {
     let mut mover = server.connect();
     let mut popper = server.connect();
     let mut pusher = server.connect();
-    // Keys in different shards and in the same: both ways of serving a move.
+    // Whichever shards the keys fall in (served by the push, or run again), the move is made.
     for (src, dst) in [(&b"src"[..], &b"dst"[..]), (b"{t}src", b"{t}dst")] {
         mover.cmd(&[b"BLMOVE", src, dst, b"LEFT", b"RIGHT", b"0"]);
         wait_blocked(server.addr, 1);

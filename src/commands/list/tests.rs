@@ -179,3 +179,81 @@ fn types_are_checked_both_ways() {
     assert_eq!(h.run(&["object", "encoding", "l"]), bulk("quicklist"));
     assert_eq!(h.run(&["type", "l"]), Reply::simple("list"));
 }
+
+/// A second client of the harness's server, blocked by `args`: its waiter and deadline.
+fn block_other(h: &Harness, id: u64, args: &[&str]) -> (crate::client::Client, crate::client::Blocked) {
+    use crate::client::{Client, ClientInfo};
+    use std::sync::Arc;
+    let addr = "127.0.0.1:40001".parse().unwrap();
+    let mut other = Client::new(Arc::new(ClientInfo::new(id, addr, addr)), true);
+    let mut request = args.iter().map(|a| bytes::Bytes::copy_from_slice(a.as_bytes())).collect();
+    let reply = crate::commands::execute(&h.shared, &mut other, &mut request);
+    assert_eq!(reply, Reply::Raw(bytes::Bytes::new()), "{args:?} did not block");
+    let blocked = other.blocked.take().expect("blocked");
+    (other, blocked)
+}
+
+/// What a blocked client was answered, once its wait ends (at once if it was served).
+fn outcome(h: &Harness, blocked: crate::client::Blocked) -> Option<Reply> {
+    let crate::client::Blocked::ListKeys { waiter, deadline, .. } = blocked else { panic!("not a list wait") };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    match rt.block_on(super::wait_served(&h.shared, waiter, deadline)) {
+        super::Outcome::Served(reply) => Some(reply),
+        super::Outcome::Retry => None,
+    }
+}
+
+#[test]
+fn a_push_serves_waiters_in_order_and_propagates_their_pops_after_it() {
+    let mut h = Harness::new();
+    let (_a, first) = block_other(&h, 2, &["blpop", "k", "0"]);
+    let (_b, second) = block_other(&h, 3, &["blmpop", "0", "2", "x", "k", "right", "count", "5"]);
+    let (_c, third) = block_other(&h, 4, &["brpop", "k", "0"]);
+    assert_eq!(h.shared.list_waiters.blocked(), 3);
+    let log = h.capture_effects();
+    assert_eq!(h.run(&["rpush", "k", "a", "b", "c"]), int(3));
+    assert_eq!(outcome(&h, first), Some(Reply::Array(vec![bulk("k"), bulk("a")])));
+    assert_eq!(outcome(&h, second), Some(Reply::Array(vec![bulk("k"), bulks(&["c", "b"])])));
+    assert_eq!(h.shared.list_waiters.blocked(), 1, "the third still waits: nothing was left");
+    assert_eq!(h.run(&["exists", "k"]), int(0));
+    assert_eq!(log.take(), vec!["0> rpush k a b c", "0> LPOP k", "0> RPOP k 2"]);
+    assert_eq!(h.run(&["lpush", "k", "z"]), int(1));
+    assert_eq!(outcome(&h, third), Some(Reply::Array(vec![bulk("k"), bulk("z")])));
+    assert_eq!(h.shared.list_waiters.blocked(), 0);
+}
+
+#[test]
+fn a_wait_times_out_with_the_commands_null() {
+    let h = Harness::new();
+    let (_a, pop) = block_other(&h, 2, &["blpop", "k", "0.01"]);
+    let (_b, mv) = block_other(&h, 3, &["brpoplpush", "k", "d", "0.01"]);
+    assert_eq!(outcome(&h, pop), Some(Reply::NullArray));
+    assert_eq!(outcome(&h, mv), Some(Reply::Null));
+    assert_eq!(h.shared.list_waiters.blocked(), 0);
+}
+
+#[test]
+fn a_move_waiter_is_served_in_its_shard_or_told_to_run_again() {
+    let mut h = Harness::new();
+    let shared = h.shared.clone();
+    let pair = |same: bool| {
+        (0..1000)
+            .map(|i| (format!("s{i}"), format!("d{i}")))
+            .find(|(s, d)| (shared.store.shard_index(s.as_bytes()) == shared.store.shard_index(d.as_bytes())) == same)
+            .expect("a pair of keys")
+    };
+    // Both in one shard: served by the push itself.
+    let (src, dst) = pair(true);
+    let (_a, same) = block_other(&h, 2, &["blmove", &src, &dst, "right", "left", "0"]);
+    let log = h.capture_effects();
+    assert_eq!(h.run(&["rpush", &src, "x"]), int(1));
+    assert_eq!(outcome(&h, same), Some(bulk("x")));
+    assert_eq!(log.take(), vec![format!("0> rpush {src} x"), format!("0> LMOVE {src} {dst} RIGHT LEFT")]);
+    assert_eq!(h.run(&["lrange", &dst, "0", "-1"]), bulks(&["x"]));
+    // In different shards: the waiter is woken to run its command again.
+    let (src, dst) = pair(false);
+    let (_b, apart) = block_other(&h, 3, &["brpoplpush", &src, &dst, "0"]);
+    assert_eq!(h.run(&["rpush", &src, "y"]), int(1));
+    assert_eq!(outcome(&h, apart), None);
+    assert_eq!(h.run(&["llen", &src]), int(1), "the element waits for the retry");
+}
