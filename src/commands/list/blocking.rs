@@ -61,10 +61,13 @@ pub enum Outcome {
     Retry,
 }
 
+/// One key's waiters, first come first served.
+type Queue = VecDeque<Arc<Waiter>>;
+
 /// Every blocked list client, per (db, key), in arrival order.
 #[derive(Default)]
 pub struct ListWaiters {
-    queues: Mutex<HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>>,
+    queues: Mutex<HashMap<(usize, Bytes), Queue>>,
     /// Registered waiters: pushes skip the map while there are none.
     count: AtomicUsize,
 }
@@ -286,7 +289,8 @@ fn block(ctx: &mut Ctx, args: &[Bytes], keys: &[Bytes], op: Op, timeout: Option<
         notify: tokio::sync::Notify::new(),
     });
     ctx.shared.list_waiters.register(&waiter);
-    let deadline = timeout.map(|t| Instant::now() + t);
+    // A deadline past what an Instant holds is as good as none.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     ctx.client.blocked = Some(crate::client::Blocked::ListKeys { waiter, deadline, args: args.to_vec() });
     ctx.propagate_nothing();
     Reply::Raw(Bytes::new())
@@ -355,12 +359,10 @@ fn bmove(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> R
     match has_items(ctx, &args[1]) {
         Err(e) => e,
         Ok(true) => {
-            let reply = super::move_one(ctx, &args[1], &args[2], from, to);
-            if !matches!(reply, Reply::Error(_)) {
-                let (f, t) = (end_name(from), end_name(to));
-                ctx.propagate_one(&[b"LMOVE", &args[1], &args[2], f, t]);
-            }
-            reply
+            // Propagated as the LMOVE it is (set first: serving the destination's waiters
+            // replaces it with the LMOVE followed by their pops).
+            ctx.propagate_one(&[b"LMOVE", &args[1], &args[2], end_name(from), end_name(to)]);
+            super::move_one(ctx, &args[1], &args[2], from, to)
         }
         Ok(false) => {
             let op = Op::Move { dst: args[2].clone(), from, to };

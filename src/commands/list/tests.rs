@@ -257,3 +257,22 @@ fn a_move_waiter_is_served_in_its_shard_or_told_to_run_again() {
     assert_eq!(outcome(&h, apart), None);
     assert_eq!(h.run(&["llen", &src]), int(1), "the element waits for the retry");
 }
+
+#[test]
+fn a_blmove_that_need_not_wait_propagates_an_lmove_and_the_pops_it_causes() {
+    let mut h = Harness::new();
+    h.run(&["rpush", "s", "a"]);
+    let (_a, waiting) = block_other(&h, 2, &["blpop", "d", "0"]);
+    let log = h.capture_effects();
+    assert_eq!(h.run(&["brpoplpush", "s", "d", "0"]), bulk("a"));
+    assert_eq!(outcome(&h, waiting), Some(Reply::Array(vec![bulk("d"), bulk("a")])));
+    assert_eq!(log.take(), vec!["0> LMOVE s d RIGHT LEFT", "0> LPOP d"]);
+    h.run(&["rpush", "s", "b"]);
+    log.take();
+    assert_eq!(h.run(&["blmove", "s", "d", "left", "left", "0"]), bulk("b"));
+    assert_eq!(log.take(), vec!["0> LMOVE s d LEFT LEFT"]);
+    // A far deadline (292 000 years) waits like any other.
+    let (_b, far) = block_other(&h, 3, &["blpop", "k", "9223372036854"]);
+    h.run(&["rpush", "k", "x"]);
+    assert_eq!(outcome(&h, far), Some(Reply::Array(vec![bulk("k"), bulk("x")])));
+}
