@@ -1,5 +1,7 @@
 //! List commands, with Redis 7.0's options, replies and error strings: LPUSH RPUSH LPUSHX
-//! RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP.
+//! RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP,
+//! and the blocking BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP (`blocking.rs`: how clients wait
+//! and how pushes serve them).
 //!
 //! Each handler follows the order of checks of its counterpart in Redis's `t_list.c`
 //! (argument parsing before or after the key lookup varies per command), because that order

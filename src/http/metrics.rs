@@ -95,10 +95,10 @@ fn server(shared: &Shared) {
 fn clients_and_memory(shared: &Shared) {
     describe_gauge!("redis_connected_clients", "Client connections (replicas excluded, as INFO)");
     gauge!("redis_connected_clients").set(shared.clients.count() as f64);
-    // INFO's blocked_clients: WAIT and paused writes are the only blocking here, and INFO
-    // counts neither yet; the series is kept for dashboards that chart it.
+    // INFO's blocked_clients: clients blocked on list keys (WAIT and paused writes are not
+    // counted yet).
     describe_gauge!("redis_blocked_clients", "Clients blocked in a command (as INFO blocked_clients)");
-    gauge!("redis_blocked_clients").set(0.0);
+    gauge!("redis_blocked_clients").set(shared.list_waiters.blocked() as f64);
     // INFO's figures, measured the same way (the key tables are read one shard at a time).
     let memory = crate::memory::report::Overhead::gather(shared, &mut shared.store.lock_none());
     let (used, peak) = (memory.total_allocated, memory.peak_allocated);
