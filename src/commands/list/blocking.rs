@@ -182,6 +182,16 @@ fn timeout_reply(op: &Op) -> Reply {
 /// the commands to propagate after the push, in order.
 pub(super) fn serve(ctx: &mut Ctx, key: &[u8]) -> Vec<Vec<Bytes>> {
     let mut effects = Vec::new();
+    // Keys that got elements: the pushed one, then the destinations of the moves served
+    // (their own waiters come next, as Redis's ready keys).
+    let mut ready = vec![Bytes::copy_from_slice(key)];
+    while let Some(key) = ready.pop() {
+        serve_key(ctx, &key, &mut effects, &mut ready);
+    }
+    effects
+}
+
+fn serve_key(ctx: &mut Ctx, key: &[u8], effects: &mut Vec<Vec<Bytes>>, ready: &mut Vec<Bytes>) {
     let db = ctx.db();
     let shared = ctx.shared;
     while let Some(waiter) = shared.list_waiters.first(db, key) {
@@ -226,6 +236,9 @@ pub(super) fn serve(ctx: &mut Ctx, key: &[u8]) -> Vec<Vec<Bytes>> {
                     push_at(l, *to, &item);
                     ((), true)
                 });
+                if &dst[..] != key {
+                    ready.push(dst.clone());
+                }
                 effects.push(vec![
                     Bytes::from_static(b"LMOVE"),
                     key_b,
@@ -238,7 +251,6 @@ pub(super) fn serve(ctx: &mut Ctx, key: &[u8]) -> Vec<Vec<Bytes>> {
         };
         shared.list_waiters.finish(&waiter, Outcome::Served(reply));
     }
-    effects
 }
 
 fn pop_name(end: End) -> Bytes {

@@ -276,3 +276,23 @@ fn a_blmove_that_need_not_wait_propagates_an_lmove_and_the_pops_it_causes() {
     h.run(&["rpush", "k", "x"]);
     assert_eq!(outcome(&h, far), Some(Reply::Array(vec![bulk("k"), bulk("x")])));
 }
+
+#[test]
+fn a_served_move_serves_its_destinations_waiters_in_turn() {
+    let mut h = Harness::new();
+    let shared = h.shared.clone();
+    let same = |a: &str, b: &str| shared.store.shard_index(a.as_bytes()) == shared.store.shard_index(b.as_bytes());
+    let (src, dst) =
+        (0..1000).map(|i| (format!("s{i}"), format!("d{i}"))).find(|(s, d)| same(s, d)).expect("two keys in one shard");
+    let (_a, mover) = block_other(&h, 2, &["blmove", &src, &dst, "left", "left", "0"]);
+    let (_b, popper) = block_other(&h, 3, &["brpop", &dst, "0"]);
+    let log = h.capture_effects();
+    assert_eq!(h.run(&["lpush", &src, "x"]), int(1));
+    assert_eq!(outcome(&h, mover), Some(bulk("x")));
+    assert_eq!(outcome(&h, popper), Some(Reply::Array(vec![bulk(&dst), bulk("x")])));
+    assert_eq!(
+        log.take(),
+        vec![format!("0> lpush {src} x"), format!("0> LMOVE {src} {dst} LEFT LEFT"), format!("0> RPOP {dst}")]
+    );
+    assert_eq!(h.run(&["exists", &src, &dst]), int(0));
+}
