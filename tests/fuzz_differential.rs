@@ -144,15 +144,15 @@ fn mode_for(full: &str, args: &[Vec<u8>]) -> Option<Compare> {
         "scan" => Compare::Kind,
         // Hashes and sets: a hashtable-encoded one (a non-integer member, a long value)
         // replies in its table's order, which differs between servers; random picks compare
-        // by shape; HSCAN/SSCAN as SCAN.
+        // by shape; HSCAN/SSCAN/ZSCAN as SCAN (a big sorted set's pages follow its order).
         "smembers" | "sinter" | "sunion" | "sdiff" | "hgetall" | "hkeys" | "hvals" => Compare::Sorted,
-        "srandmember" | "hrandfield" => Compare::Shape,
-        "hscan" | "sscan"
+        "srandmember" | "hrandfield" | "zrandmember" => Compare::Shape,
+        "hscan" | "sscan" | "zscan"
             if args.get(2).is_some_and(|c| c == b"0") && !args.iter().any(|a| a.eq_ignore_ascii_case(b"count")) =>
         {
             Compare::Sorted
         }
-        "hscan" | "sscan" => Compare::Kind,
+        "hscan" | "sscan" | "zscan" => Compare::Kind,
         // COMMAND alone lists every command: Ferrocache has a subset.
         "command" if args.len() == 1 => return None,
         _ => Compare::Exact,
