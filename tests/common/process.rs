@@ -13,20 +13,21 @@ use std::time::{Duration, Instant};
 /// test's client could take it ("Address already in use", seen in CI). Client ports come from
 /// 10000–19999 and bus ports from 20000–29999, both below the ephemeral range; a process-wide
 /// counter (starting at a pid-derived offset, so concurrent test binaries rarely meet) keeps
-/// two picks of this process apart, and a trial bind skips ports something else holds.
+/// two picks of this process apart, and a trial bind skips ports something else holds. Picks
+/// are even: the odd port above each is left to its caller (an HTTP port one above).
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU32, Ordering};
     const FIRST: u32 = 10_000;
-    const COUNT: u32 = 10_000;
+    const PAIRS: u32 = 5_000;
     static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     let _ = NEXT.compare_exchange(
         u32::MAX,
-        std::process::id().wrapping_mul(7919) % COUNT,
+        std::process::id().wrapping_mul(7919) % PAIRS,
         Ordering::Relaxed,
         Ordering::Relaxed,
     );
-    for _ in 0..COUNT {
-        let port = (FIRST + NEXT.fetch_add(1, Ordering::Relaxed) % COUNT) as u16;
+    for _ in 0..PAIRS {
+        let port = (FIRST + 2 * (NEXT.fetch_add(1, Ordering::Relaxed) % PAIRS)) as u16;
         if TcpListener::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
             return port;
         }
