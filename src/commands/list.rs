@@ -475,16 +475,15 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
                 );
             }
         } else if args::is(opt, "count") && more {
+            // `getPositiveLongFromObjectOrReply`: an unparsable number gets this text too.
             count = match value() {
-                Ok(c) if c < 0 => return Reply::err("ERR COUNT can't be negative"),
-                Ok(c) => c,
-                Err(e) => return e,
+                Ok(c) if c >= 0 => c,
+                _ => return Reply::err("ERR COUNT can't be negative"),
             };
         } else if args::is(opt, "maxlen") && more {
             maxlen = match value() {
-                Ok(m) if m < 0 => return Reply::err("ERR MAXLEN can't be negative"),
-                Ok(m) => m,
-                Err(e) => return e,
+                Ok(m) if m >= 0 => m,
+                _ => return Reply::err("ERR MAXLEN can't be negative"),
             };
         } else {
             return Reply::err(errors::SYNTAX);

@@ -161,8 +161,10 @@ pub async fn wait_served(shared: &Shared, waiter: Arc<Waiter>, deadline: Option<
         tokio::select! {
             _ = notified => {}
             _ = timer => {
+                // `replyToBlockedClientTimedOut`: a null array whatever the command (a
+                // BLMOVE too, which inside MULTI answers a plain null).
                 if shared.list_waiters.remove(waiter) {
-                    return Outcome::Served(timeout_reply(&waiter.op));
+                    return Outcome::Served(Reply::NullArray);
                 }
                 // Served just now: its outcome is set; the loop takes it.
             }
@@ -170,8 +172,8 @@ pub async fn wait_served(shared: &Shared, waiter: Arc<Waiter>, deadline: Option<
     }
 }
 
-/// What a blocking command answers when its time runs out (or inside MULTI).
-fn timeout_reply(op: &Op) -> Reply {
+/// What a blocking command answers inside MULTI, where it may not block.
+fn multi_reply(op: &Op) -> Reply {
     match op {
         Op::Pop(_) | Op::MPop(..) => Reply::NullArray,
         Op::Move { .. } => Reply::Null,
@@ -284,7 +286,7 @@ fn timeout_arg(arg: &[u8]) -> Result<Option<Duration>, Reply> {
 /// inside MULTI, where nothing may block.
 fn block(ctx: &mut Ctx, args: &[Bytes], keys: &[Bytes], op: Op, timeout: Option<Duration>) -> Reply {
     if ctx.client.in_exec || ctx.client.multi.is_some() {
-        return timeout_reply(&op);
+        return multi_reply(&op);
     }
     let mut distinct: Vec<Bytes> = Vec::with_capacity(keys.len().min(64));
     for k in keys {
@@ -385,12 +387,13 @@ fn bmove(ctx: &mut Ctx, args: &[Bytes], from: End, to: End, timeout: &[u8]) -> R
 
 /// `BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count]`
 pub(super) fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let timeout = match timeout_arg(&args[1]) {
-        Ok(t) => t,
-        Err(e) => return e,
-    };
+    // `lmpopGenericCommand` reads the timeout last.
     let (keys, end, count) = match mpop_args(args, 2) {
         Ok(parsed) => parsed,
+        Err(e) => return e,
+    };
+    let timeout = match timeout_arg(&args[1]) {
+        Ok(t) => t,
         Err(e) => return e,
     };
     match super::mpop(ctx, keys, end, count) {
