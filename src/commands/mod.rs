@@ -128,7 +128,11 @@ pub mod args {
             "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
             "-inf" | "-infinity" => f64::NEG_INFINITY,
             _ => {
-                // strtod also accepts hex floats; Rust doesn't. Redis users do not rely on them.
+                let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
+                if unsigned.starts_with("0x") || unsigned.starts_with("0X") {
+                    let v = parse_hex_float(&unsigned[2..])?;
+                    return Some(if s.starts_with('-') { -v } else { v });
+                }
                 if s.contains(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))) {
                     return None;
                 }
@@ -136,6 +140,64 @@ pub mod args {
             }
         };
         (!v.is_nan()).then_some(v)
+    }
+
+    /// The part after `0x` of a C99 hexadecimal float, as strtod reads it (and so Redis, for
+    /// scores, increments and timeouts): hex digits with at most one point, at least one
+    /// digit, then optionally `p` and a decimal power of two. Digits past the 128th bit only
+    /// scale the value (their bits are below what an f64 keeps).
+    fn parse_hex_float(s: &str) -> Option<f64> {
+        let (mantissa, exponent) = match s.find(['p', 'P']) {
+            Some(at) => (&s[..at], Some(&s[at + 1..])),
+            None => (s, None),
+        };
+        let mut bits: u128 = 0;
+        let (mut scale, mut digits, mut point) = (0i64, 0usize, false);
+        for c in mantissa.chars() {
+            match c {
+                '.' if !point => point = true,
+                _ => {
+                    let d = c.to_digit(16)?;
+                    digits += 1;
+                    if bits >> 124 == 0 {
+                        bits = bits << 4 | u128::from(d);
+                        if point {
+                            scale -= 4;
+                        }
+                    } else if !point {
+                        scale += 4;
+                    }
+                }
+            }
+        }
+        if digits == 0 {
+            return None;
+        }
+        if let Some(e) = exponent {
+            let unsigned = e.strip_prefix(['-', '+']).unwrap_or(e);
+            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            // Beyond ±100000 every value is 0 or infinite: clamp rather than overflow.
+            let p: i64 = unsigned.parse::<i64>().unwrap_or(i64::MAX).min(100_000);
+            scale += if e.starts_with('-') { -p } else { p };
+        }
+        Some(scale_by_power_of_two(bits as f64, scale))
+    }
+
+    /// `v * 2^exp` without overflowing the intermediate power.
+    fn scale_by_power_of_two(mut v: f64, mut exp: i64) -> f64 {
+        while exp > 0 && v != 0.0 && v.is_finite() {
+            let step = exp.min(1000);
+            v *= 2f64.powi(step as i32);
+            exp -= step;
+        }
+        while exp < 0 && v != 0.0 {
+            let step = (-exp).min(1000);
+            v /= 2f64.powi(step as i32);
+            exp += step;
+        }
+        v
     }
 
     /// Case-insensitive ASCII comparison of an argument with an option name.
@@ -266,5 +328,46 @@ Please note that when switching between policies at runtime LRU and LFU data wil
     fn trunc(a: &[u8]) -> String {
         let a = super::args::c_str(a);
         String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::args::parse_f64;
+
+    /// As strtod reads them (each line checked against glibc's strtod; where it sets ERANGE, the
+    /// callers refuse infinities as they do for decimal text).
+    #[test]
+    fn floats_parse_as_strtod_reads_them() {
+        for (text, want) in [
+            ("1.5", Some(1.5)),
+            ("-0", Some(-0.0)),
+            ("+inf", Some(f64::INFINITY)),
+            ("-Infinity", Some(f64::NEG_INFINITY)),
+            ("1e3", Some(1000.0)),
+            ("0x10", Some(16.0)),
+            ("0X1p4", Some(16.0)),
+            ("-0x1.8p1", Some(-3.0)),
+            ("0x.8", Some(0.5)),
+            ("0xffp-4", Some(15.9375)),
+            ("0x1p-1074", Some(f64::from_bits(1))),
+            ("0x1p1024", Some(f64::INFINITY)),
+            ("0x1p99999999999999999999", Some(f64::INFINITY)),
+            ("0x1P-99999999999999999999", Some(0.0)),
+            ("0x", None),
+            ("0x.", None),
+            ("0x1p", None),
+            ("0x1p+", None),
+            ("0xg", None),
+            ("0x1.2.3", None),
+            ("nan", None),
+            ("", None),
+            (" 1", None),
+            ("1 ", None),
+            ("1e", None),
+        ] {
+            let got = parse_f64(text.as_bytes());
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{text:?} gave {got:?}");
+        }
     }
 }
