@@ -259,6 +259,7 @@ fn run_file(path: &Path, redis_addr: SocketAddr, ours_addr: SocketAddr, out: &mu
                         Compare::Sorted => "compared sorted",
                         Compare::Near(_) => "integers compared with a tolerance",
                         Compare::Kind => "compared by reply type",
+                        Compare::Payload => "DUMP payload (table-ordered ones by length)",
                     },
                 });
             }

@@ -37,6 +37,8 @@
 //! * Relative TTLs (EXPIRE, PEXPIRE, SETEX, PSETEX, SET/GETEX EX|PX, RESTORE) that are positive but
 //!   short are lengthened past any run ([`tame_ttls`]), so no key expires during the run;
 //!   absolute times from the pools are either long past or decades away.
+//! * Blocking commands' timeouts become 10 ms ([`tame_block_timeouts`]), so both servers time
+//!   out well within the harness's read timeout.
 //! * Replies that depend on when they are read (TTL, PTTL, EXPIRETIME and PEXPIRETIME after a
 //!   relative expiry) are compared with a tolerance of one second.
 //! * DBSIZE and MEMORY USAGE are preceded by an EXISTS of every key of the pool: Redis 7.0
@@ -147,6 +149,7 @@ fn mode_for(full: &str, args: &[Vec<u8>]) -> Option<Compare> {
         // by shape; HSCAN/SSCAN/ZSCAN as SCAN (a big sorted set's pages follow its order).
         "smembers" | "sinter" | "sunion" | "sdiff" | "hgetall" | "hkeys" | "hvals" => Compare::Sorted,
         "srandmember" | "hrandfield" | "zrandmember" => Compare::Shape,
+        "dump" => Compare::Payload,
         "hscan" | "sscan" | "zscan"
             if args.get(2).is_some_and(|c| c == b"0") && !args.iter().any(|a| a.eq_ignore_ascii_case(b"count")) =>
         {
@@ -201,9 +204,38 @@ fn tame_ttls(args: &mut [Vec<u8>]) {
     }
 }
 
+/// Blocking commands and where their timeout is (0: last argument).
+const BLOCKING_TIMEOUTS: &[(&str, usize)] = &[
+    ("blpop", 0),
+    ("brpop", 0),
+    ("brpoplpush", 0),
+    ("blmove", 0),
+    ("bzpopmin", 0),
+    ("bzpopmax", 0),
+    ("blmpop", 1),
+    ("bzmpop", 1),
+];
+
+/// A blocking command's timeout that would block (0 = forever, or seconds, which would race
+/// the harness's read timeout) becomes 10 ms, so both servers answer their timeout reply in
+/// time; an invalid or negative one is kept (it tests the errors).
+fn tame_block_timeouts(args: &mut [Vec<u8>]) {
+    let name = String::from_utf8_lossy(&args[0]).to_ascii_lowercase();
+    let Some(&(_, pos)) = BLOCKING_TIMEOUTS.iter().find(|(cmd, _)| *cmd == name) else { return };
+    let pos = if pos == 0 { args.len() - 1 } else { pos };
+    let blocks = std::str::from_utf8(&args[pos])
+        .ok()
+        .filter(|s| !s.is_empty() && !s.starts_with(char::is_whitespace) && !s.ends_with(char::is_whitespace))
+        .and_then(|s| s.parse::<f64>().ok())
+        .is_some_and(|t| t >= 0.0 && t.is_finite());
+    if blocks {
+        args[pos] = b"0.01".to_vec();
+    }
+}
+
 /// Largest SETRANGE offset and SETBIT bit offset sent when within the command's limits.
 const MAX_BYTE_OFFSET: i64 = 4096;
-/// Most picks a negative SRANDMEMBER / HRANDFIELD count may ask for.
+/// Most picks a negative SRANDMEMBER / HRANDFIELD / ZRANDMEMBER count may ask for.
 const MAX_RANDOM_PICKS: i64 = 4096;
 /// Largest product of LCS's two string lengths (its table has one cell per pair).
 const MAX_LCS_CELLS: i64 = 1 << 20;
@@ -232,7 +264,7 @@ fn bound_work(args: &mut [Vec<u8>], strlen: &mut dyn FnMut(&[u8]) -> i64) -> boo
         }
         // A negative count asks for that many picks with repeats: Redis builds the whole reply
         // (2^53 elements would block it for good), Ferrocache refuses past 2^20.
-        "srandmember" | "hrandfield" if args.len() >= 3 => {
+        "srandmember" | "hrandfield" | "zrandmember" if args.len() >= 3 => {
             if let Some(n) = int_at(args, 2) {
                 if n < -MAX_RANDOM_PICKS && n > i64::MIN {
                     args[2] = (n % MAX_RANDOM_PICKS).to_string().into_bytes();
@@ -776,6 +808,7 @@ fn fuzz(seed: u64, iterations: usize, redis: &RedisServer, ours: &Ferrocache) ->
         }
         let Some(mode) = mode_for(&full, &args) else { continue };
         tame_ttls(&mut args);
+        tame_block_timeouts(&mut args);
         // Inside MULTI the LCS pre-check would be queued; LCS is simply not sent there.
         if run.tx.open && full == "lcs" {
             continue;
@@ -896,6 +929,19 @@ fn generator_helpers() {
         ["set", "k", "v", "ex", "5", "PX", "-3", "EX", "9223372036854775807"].map(|s| s.as_bytes().to_vec()).into();
     tame_ttls(&mut args);
     assert_eq!(args[4], b"100000005");
+    for (request, tamed) in [
+        (&["blpop", "a", "b", "0"][..], "0.01"),
+        (&["brpop", "a", "2.5"], "0.01"),
+        (&["brpop", "a", "-1"], "-1"),
+        (&["brpop", "a", "x"], "x"),
+        (&["blmpop", "1 ", "1", "a", "LEFT"], "1 "),
+        (&["blmpop", "3", "1", "a", "LEFT"], "0.01"),
+    ] {
+        let mut args: Vec<Vec<u8>> = request.iter().map(|s| s.as_bytes().to_vec()).collect();
+        tame_block_timeouts(&mut args);
+        let at = if request[0] == "blmpop" { 1 } else { request.len() - 1 };
+        assert_eq!(args[at], tamed.as_bytes(), "{request:?}");
+    }
     assert_eq!(args[6], b"-3");
     assert_eq!(args[8], b"9223372036854775807");
     let mut setbit: Vec<Vec<u8>> = ["setbit", "k", "4294967295", "1"].map(|s| s.as_bytes().to_vec()).into();
