@@ -189,6 +189,9 @@ const fn size_mem(min: i128, max: i128) -> Kind {
 
 const WHY_ENCODING: &str =
     "values are stored in one encoding; this tunes Redis's compact encodings of types we do not have";
+const WHY_LIST_ENCODING: &str =
+    "lists have one encoding in memory (OBJECT ENCODING says quicklist, as in 7.0); RDB and DUMP split them as 7.0's default does";
+const WHY_ZSET_ENCODING: &str = "sorted sets convert at Redis's default limits (128 entries, 64 bytes) for now";
 const WHY_LAZYFREE: &str = "large values are always freed off the request path";
 const WHY_DEFRAG: &str = "no active defragmentation (jemalloc purges freed pages instead)";
 const WHY_TLS: &str = "no TLS: only the settings that would turn it on are refused";
@@ -590,7 +593,7 @@ pub static DIRECTIVES: &[Directive] = &[
         .cluster_replica_validity_factor =
         num(v, Num::INT)? as u64)
     .alias("cluster-slave-validity-factor"),
-    Directive::stored("list-max-listpack-size", int(INT_MIN, INT_MAX), "-2", WHY_ENCODING)
+    Directive::stored("list-max-listpack-size", int(INT_MIN, INT_MAX), "-2", WHY_LIST_ENCODING)
         .alias("list-max-ziplist-size"),
     field!("tcp-keepalive", |c| c.tcp_keepalive.to_string(), |c, v| c.tcp_keepalive = num(v, Num::INT)? as u64),
     field!("cluster-migration-barrier", |c| c.cluster_migration_barrier.to_string(), |c, v| c
@@ -631,7 +634,7 @@ pub static DIRECTIVES: &[Directive] = &[
     field!("repl-ping-replica-period", |c| c.repl_ping_replica_period.to_string(), |c, v| c.repl_ping_replica_period =
         parse_int(v, 1, i32::MAX as i64)? as u64)
     .alias("repl-ping-slave-period"),
-    Directive::stored("list-compress-depth", int(0, INT_MAX), "0", WHY_ENCODING),
+    Directive::stored("list-compress-depth", int(0, INT_MAX), "0", "list nodes are not compressed in memory"),
     field!("rdb-key-save-delay", |c| c.rdb_key_save_delay.to_string(), |c, v| c.rdb_key_save_delay =
         num(v, Num::int(INT_MIN, INT_MAX))?)
     .flags(HIDDEN),
@@ -691,16 +694,19 @@ pub static DIRECTIVES: &[Directive] = &[
         "0",
         "the cluster bus carries Raft messages with their own bounds",
     ),
-    Directive::stored("hash-max-listpack-entries", size(0, LONG_MAX), "512", WHY_ENCODING)
-        .alias("hash-max-ziplist-entries"),
-    Directive::stored("set-max-intset-entries", size(0, LONG_MAX), "512", WHY_ENCODING),
-    Directive::stored("zset-max-listpack-entries", size(0, LONG_MAX), "128", WHY_ENCODING)
+    // Read by the hash and set commands from the stored text (`commands/hash.rs`, `set.rs`).
+    Directive::stored("hash-max-listpack-entries", size(0, LONG_MAX), "512", "")
+        .alias("hash-max-ziplist-entries")
+        .status(Status::Honoured),
+    Directive::stored("set-max-intset-entries", size(0, LONG_MAX), "512", "").status(Status::Honoured),
+    Directive::stored("zset-max-listpack-entries", size(0, LONG_MAX), "128", WHY_ZSET_ENCODING)
         .alias("zset-max-ziplist-entries"),
     Directive::stored("active-defrag-ignore-bytes", size_mem(1, LONG_MAX), "104857600", WHY_DEFRAG),
-    Directive::stored("hash-max-listpack-value", size_mem(0, LONG_MAX), "64", WHY_ENCODING)
-        .alias("hash-max-ziplist-value"),
+    Directive::stored("hash-max-listpack-value", size_mem(0, LONG_MAX), "64", "")
+        .alias("hash-max-ziplist-value")
+        .status(Status::Honoured),
     Directive::stored("stream-node-max-bytes", size_mem(0, LONG_MAX), "4096", WHY_ENCODING),
-    Directive::stored("zset-max-listpack-value", size_mem(0, LONG_MAX), "64", WHY_ENCODING)
+    Directive::stored("zset-max-listpack-value", size_mem(0, LONG_MAX), "64", WHY_ZSET_ENCODING)
         .alias("zset-max-ziplist-value"),
     Directive::stored("hll-sparse-max-bytes", size_mem(0, LONG_MAX), "3000", WHY_ENCODING),
     Directive::stored("tracking-table-max-keys", size(0, LONG_MAX), "1000000", "no CLIENT TRACKING"),
