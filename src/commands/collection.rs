@@ -64,3 +64,16 @@ pub fn write<T: Collection, R>(
     }
     Ok(Some(r))
 }
+
+/// Redis's (start, end) indices, negative ones counted from the end, as an inclusive range of
+/// a collection of `len` elements, or `None` when empty: how LRANGE, LTRIM, ZRANGE and
+/// ZREMRANGEBYRANK sanitize them.
+pub fn index_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let start = if start < 0 { len.saturating_add(start) } else { start }.max(0);
+    let end = if end < 0 { len.saturating_add(end) } else { end };
+    if start > end || start >= len {
+        return None;
+    }
+    Some((start as usize, end.min(len - 1) as usize))
+}

@@ -13,7 +13,7 @@ mod tests;
 
 pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
 
-use super::collection::{is_other_type, read, write, wrongtype};
+use super::collection::{index_range, is_other_type, read, write, wrongtype};
 use super::table::{numkeys_at, CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::store::types::List;
@@ -232,24 +232,6 @@ fn pop_many(list: &mut List, end: End, count: i64) -> Vec<Reply> {
     (0..n).filter_map(|_| pop_at(list, end)).map(|e| Reply::bulk_copy(&e)).collect()
 }
 
-/// Converts Redis's (start, end) indices, negative from the tail, into an inclusive range of
-/// a list of `len` elements: `None` when empty (as LRANGE / LTRIM compute it).
-fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut start = if start < 0 { len.saturating_add(start) } else { start };
-    let mut end = if end < 0 { len.saturating_add(end) } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= len {
-        return None;
-    }
-    if end >= len {
-        end = len - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 /// An index into a list of `len` (negative from the tail), if it is inside.
 fn index_of(index: i64, len: usize) -> Option<usize> {
     let i = if index < 0 { (len as i64).checked_add(index)? } else { index };
@@ -349,7 +331,7 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => return Reply::Array(vec![]),
         Err(e) => return e,
     };
-    match clamp_range(start, end, list.len()) {
+    match index_range(start, end, list.len()) {
         None => Reply::Array(vec![]),
         Some((s, e)) => Reply::Array(list.range(s, e).map(Reply::bulk_copy).collect()),
     }
@@ -441,7 +423,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         (Err(e), _) | (_, Err(e)) => return e,
     };
     let trimmed = write::<List, _>(ctx, &args[1], false, |list| {
-        match clamp_range(start, end, list.len()) {
+        match index_range(start, end, list.len()) {
             Some((s, e)) => list.retain_range(s, e + 1),
             None => list.retain_range(0, 0),
         }

@@ -230,24 +230,6 @@ fn read<'k>(ctx: &'k mut Ctx, key: &[u8], missing: Reply) -> Result<&'k ZSet, Re
     }
 }
 
-/// Rank bounds `(start, end)` as Redis sanitizes them for a set of `len` (negative counts
-/// from the end); None for an empty range.
-pub(crate) fn rank_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
-    let len = len as i64;
-    let mut start = if start < 0 { len.saturating_add(start) } else { start };
-    let mut end = if end < 0 { len.saturating_add(end) } else { end };
-    if start < 0 {
-        start = 0;
-    }
-    if start > end || start >= len {
-        return None;
-    }
-    if end >= len {
-        end = len - 1;
-    }
-    Some((start as usize, end as usize))
-}
-
 /// What ZADD's flags ask.
 #[derive(Default, Clone, Copy)]
 struct AddFlags {
@@ -512,7 +494,7 @@ fn zremrangebylex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn remrange(ctx: &mut Ctx, key: &[u8], range: RemRange) -> Reply {
     let removed = collection::write::<ZSet, _>(ctx, key, false, |z| {
         let (lo, hi) = match &range {
-            RemRange::Rank(start, end) => match rank_range(*start, *end, z.len()) {
+            RemRange::Rank(start, end) => match collection::index_range(*start, *end, z.len()) {
                 Some((s, e)) => (s, e + 1),
                 None => (0, 0),
             },
@@ -670,25 +652,6 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], count: i64, withscores: bool) ->
     Reply::Array(out)
 }
 
-/// Redis's `parseScanCursorOrReply` (`strtoull`): optional sign, digits, no spaces, no
-/// overflow; the empty string is cursor 0 and a negative number wraps.
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
-    let arg = args::c_str(arg);
-    if arg.is_empty() {
-        return Some(0);
-    }
-    let (neg, digits) = match arg[0] {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let v = digits.iter().try_fold(0u64, |v, &d| v.checked_mul(10)?.checked_add((d - b'0') as u64))?;
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
 /// A score as Redis's listpack holds it (`d2string`, then read back as an integer when it
 /// looks like one): what ZSCAN shows for a small set. A large one's show as `d2string`
 /// prints them: `%.17g`, -0 included.
@@ -721,7 +684,7 @@ fn cursor_score(c: u64) -> f64 {
 /// page ends only between two different scores, so every member present (with its score)
 /// for the whole scan is returned, at least once.
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let Some(cursor) = parse_cursor(&args[2]) else { return Reply::err(errors::INVALID_CURSOR) };
+    let Some(cursor) = super::keyspace::parse_cursor(&args[2]) else { return Reply::err(errors::INVALID_CURSOR) };
     let z = match read(ctx, &args[1], Reply::Array(vec![Reply::bulk(Bytes::from_static(b"0")), Reply::Array(vec![])])) {
         Ok(z) => z,
         Err(r) => return r,

@@ -2,7 +2,8 @@
 //! ZRANGEBYLEX ZREVRANGEBYLEX, all through Redis's `zrangeGenericCommand`.
 
 use super::parse::{LexRange, ScoreRange};
-use super::{lex_ranks, push_entry, rank_range, score_ranks, store, MIN_MAX_FLOAT, MIN_MAX_LEX};
+use super::{lex_ranks, push_entry, score_ranks, store, MIN_MAX_FLOAT, MIN_MAX_LEX};
+use crate::commands::collection::index_range;
 use crate::commands::{args, collection, errors, Ctx};
 use crate::store::types::ZSet;
 use bytes::Bytes;
@@ -173,7 +174,7 @@ fn select(z: &ZSet, range: &Range, reverse: bool, offset: i64, limit: i64) -> (u
     let len = z.len();
     let (lo, hi) = match range {
         Range::Rank(start, end) => {
-            return match rank_range(*start, *end, len) {
+            return match index_range(*start, *end, len) {
                 Some((s, e)) if reverse => (len - 1 - s, e - s + 1),
                 Some((s, e)) => (s, e - s + 1),
                 None => (0, 0),
