@@ -305,7 +305,7 @@ pub fn end_exec_propagation(shared: &Shared, client: &mut Client) {
 fn lock_for<'s>(shared: &'s Shared, client: &Client, spec: &CommandSpec, args: &[Bytes]) -> Locked<'s> {
     if spec.name == "exec" {
         lock_for_exec(shared, client)
-    } else if spec.flags.has(Flags::ALL_SHARDS) {
+    } else if spec.needs_all_shards(args) {
         shared.store.lock_all()
     } else if spec.flags.has(Flags::WALKS_SHARDS) {
         // The handler takes its shards one at a time.
@@ -336,7 +336,7 @@ fn lock_for_exec<'s>(shared: &'s Shared, client: &Client) -> Locked<'s> {
     // DEBUG DIGEST walks the keyspace as a WALKS_SHARDS command does (its other subcommands
     // do not, so the flag is not on DEBUG).
     let walks = |spec: &CommandSpec, args: &[Bytes]| {
-        spec.flags.has(Flags::ALL_SHARDS)
+        spec.needs_all_shards(args)
             || spec.flags.has(Flags::WALKS_SHARDS)
             || (spec.name == "debug" && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(b"digest")))
     };

@@ -23,6 +23,7 @@ pub mod replication;
 pub mod server;
 pub mod set;
 pub mod slowlog;
+pub mod sort;
 pub mod string;
 pub mod transaction;
 pub mod zset;

@@ -266,6 +266,9 @@ pub struct CommandSpec {
     /// keys, so cluster mode never redirects it): their shards are locked for it, in EXEC too,
     /// as a declared key's are; COMMAND and routing never see them.
     pub undeclared_keys: Option<KeyFinder>,
+    /// For commands that look up keys computed at run time (SORT … BY/GET patterns): when it
+    /// says so for a request, the dispatcher locks every shard for it (in EXEC too).
+    pub all_shards_when: Option<fn(&[Bytes]) -> bool>,
 }
 
 impl CommandSpec {
@@ -289,6 +292,7 @@ impl CommandSpec {
             parent: None,
             movable_keys: None,
             undeclared_keys: None,
+            all_shards_when: None,
         }
     }
 
@@ -381,6 +385,18 @@ impl CommandSpec {
         self
     }
 
+    /// Locks every shard for the requests `when` picks (see [`CommandSpec::all_shards_when`]).
+    pub const fn all_shards_when(mut self, when: fn(&[Bytes]) -> bool) -> Self {
+        self.all_shards_when = Some(when);
+        self
+    }
+
+    /// Whether this request needs every shard locked (the `ALL_SHARDS` flag, or
+    /// [`all_shards_when`](Self::all_shards_when) says so).
+    pub fn needs_all_shards(&self, args: &[Bytes]) -> bool {
+        self.flags.has(Flags::ALL_SHARDS) || self.all_shards_when.is_some_and(|when| when(args))
+    }
+
     /// The key positions of this request: the movable-keys function's if there is one,
     /// else the fixed first/last/step.
     pub fn keys_of(&self, args: &[Bytes]) -> Vec<usize> {
@@ -424,6 +440,7 @@ pub static COMMANDS: &[&[CommandSpec]] = &[
     super::cluster::COMMANDS,
     super::replication::COMMANDS,
     super::zset::COMMANDS,
+    super::sort::COMMANDS,
 ];
 
 /// The name → spec index. Keys are lower-case name bytes; ahash because this lookup runs once
