@@ -311,6 +311,12 @@ fn keys_by_command(spec: &CommandSpec, args: &[Bytes]) -> Vec<(usize, Reply)> {
             let flags = key_flags(&["RW", "access", "delete"]);
             migrate_get_keys(args).into_iter().map(|i| (i, flags.clone())).collect()
         }
+        // `sortGetKeys` (SORT_RO's "unknown" BY/GET spec leaves only its key).
+        "sort" | "sort_ro" => spec
+            .keys_of(args)
+            .into_iter()
+            .map(|i| (i, key_flags(if i == 1 { &["RO", "access"] } else { &["OW", "update"] })))
+            .collect(),
         _ => vec![],
     }
 }
@@ -341,7 +347,7 @@ fn migrate_get_keys(args: &[Bytes]) -> Vec<usize> {
 
 /// Whether Redis has a key finder of its own (`getkeys_proc`) for this command.
 fn has_key_finder(spec: &CommandSpec) -> bool {
-    spec.parent.is_none() && matches!(spec.name, "set" | "migrate")
+    spec.parent.is_none() && matches!(spec.name, "set" | "migrate" | "sort")
 }
 
 /// The keys of a full command line with their flags, checked the way
