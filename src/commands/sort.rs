@@ -699,6 +699,60 @@ fn pqsort<T>(v: &mut [T], cmp: &impl Fn(&T, &T) -> Ordering, lrange: usize, rran
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::commands::testing::{bulk, err, Harness};
+
+    fn array(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(|s| bulk(s)).collect())
+    }
+
+    #[test]
+    fn store_replaces_deletes_and_propagates_only_changes() {
+        let mut h = Harness::new();
+        h.run(&["rpush", "l", "3", "1", "2"]);
+        h.run(&["set", "d", "x", "ex", "100"]);
+        h.run(&["sadd", "s", "b", "a", "c"]);
+        let log = h.capture_effects();
+        assert_eq!(h.run(&["sort", "l", "store", "d"]), Reply::Integer(3));
+        assert_eq!(h.run(&["ttl", "d"]), Reply::Integer(-1));
+        assert_eq!(h.run(&["lrange", "d", "0", "-1"]), array(&["1", "2", "3"]));
+        assert_eq!(h.run(&["sort", "l", "limit", "0", "2"]), array(&["1", "2"]));
+        // An empty result deletes the destination; a second time there is nothing to delete.
+        assert_eq!(h.run(&["sort", "nokey", "store", "d"]), Reply::Integer(0));
+        assert_eq!(h.run(&["exists", "d"]), Reply::Integer(0));
+        assert_eq!(h.run(&["sort", "nokey", "store", "d"]), Reply::Integer(0));
+        // An unsorted STORE of a set is sorted ALPHA, so what is stored is deterministic.
+        assert_eq!(h.run(&["sort", "s", "by", "nosort", "store", "d"]), Reply::Integer(3));
+        assert_eq!(h.run(&["lrange", "d", "0", "-1"]), array(&["a", "b", "c"]));
+        assert_eq!(h.run(&["sort", "s", "store", "d"]), err("ERR One or more scores can't be converted into double"));
+        assert_eq!(
+            log.take(),
+            ["0> sort l store d", "0> sort nokey store d", "0> sort s by nosort store d"]
+        );
+    }
+
+    #[test]
+    fn wrong_type_comes_after_the_options() {
+        let mut h = Harness::new();
+        h.run(&["set", "str", "v"]);
+        assert_eq!(h.run(&["sort", "str", "limit", "x", "1"]), err(errors::NOT_INTEGER));
+        assert_eq!(h.run(&["sort", "str", "by"]), err(errors::SYNTAX));
+        assert_eq!(h.run(&["sort", "str"]), err(errors::WRONGTYPE));
+        assert_eq!(h.run(&["sort_ro", "str", "store", "d"]), err(errors::SYNTAX));
+        assert_eq!(h.run(&["sort", "str", "store", "d"]), err(errors::WRONGTYPE));
+    }
+
+    #[test]
+    fn huge_limits_are_clamped_to_the_collection() {
+        let mut h = Harness::new();
+        h.run(&["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+        let max = i64::MAX.to_string();
+        let min = i64::MIN.to_string();
+        assert_eq!(h.run(&["sort", "z", "by", "nosort", "limit", "1", &max]), array(&["b", "c"]));
+        assert_eq!(h.run(&["sort", "z", "by", "nosort", "desc", "limit", "1", &max]), array(&["b", "a"]));
+        assert_eq!(h.run(&["sort", "z", "alpha", "limit", &min, &max]), array(&["a", "b", "c"]));
+        assert_eq!(h.run(&["sort", "z", "alpha", "limit", &max, &max]), array(&[]));
+        assert_eq!(h.run(&["sort", "z", "by", "nosort", "limit", "3", "1"]), array(&[]));
+    }
 
     fn b(args: &[&str]) -> Vec<Bytes> {
         args.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
