@@ -31,7 +31,7 @@ fn cluster_mode_refuses_by_and_get_patterns_in_order() {
     let server = cluster_server(&dir);
     let mut c = server.connect();
     assert_eq!(call(&mut c, &["CLUSTER", "ADDSLOTSRANGE", "0", "16383"]), ["OK"]);
-    wait_until("cluster ok", || call(&mut c, &["CLUSTER", "INFO"]).concat().contains("cluster_state:ok"));
+    wait_until("cluster ok", || c.call_text(&[b"CLUSTER", b"INFO"]).contains("cluster_state:ok"));
     call(&mut c, &["RPUSH", "k", "3", "1", "2"]);
     // Replies as redis-server 7.0.15 --cluster-enabled yes gives them.
     let by = "-ERR BY option of SORT denied in Cluster mode.";
@@ -96,4 +96,19 @@ fn patterns_read_keys_in_every_shard_also_inside_exec() {
     assert_eq!(exec.len(), 1 + 3 + 2, "{exec:?}");
     assert_eq!(exec[0], "200");
     assert_eq!(&exec[4..], ["v199", "v198"]);
+}
+
+/// `SORT … STORE` creates its destination as a list, which serves a client blocked on it
+/// (redis-server 7.0.15: the BLPOP gets the first stored element, the rest stay).
+#[test]
+fn store_serves_a_client_blocked_on_the_destination() {
+    let server = TestServer::with_config(|c| c.save = String::new());
+    let mut blocked = server.connect();
+    let mut c = server.connect();
+    call(&mut c, &["RPUSH", "l", "3", "1", "2"]);
+    blocked.cmd(&[b"BLPOP", b"d", b"0"]);
+    wait_until("the BLPOP to block", || c.call_text(&[b"INFO", b"clients"]).contains("blocked_clients:1\r\n"));
+    assert_eq!(call(&mut c, &["SORT", "l", "STORE", "d"]), ["3"]);
+    blocked.expect(b"*2\r\n$1\r\nd\r\n$1\r\n1\r\n");
+    assert_eq!(call(&mut c, &["LRANGE", "d", "0", "-1"]), ["2", "3"]);
 }

@@ -12,6 +12,8 @@ mod blocking;
 mod tests;
 
 pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
+/// For other families' commands that create lists (SORT … STORE serves BLPOP and co.).
+pub(crate) use blocking::after_push;
 
 use super::collection::{index_range, is_other_type, read, write, wrongtype};
 use super::table::{numkeys_at, CommandSpec, Flags};

@@ -403,7 +403,7 @@ pub(super) fn blmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// Pushes' hook: serves `key`'s waiters, and propagates the request followed by their pops.
-pub(super) fn after_push(ctx: &mut Ctx, key: &[u8], request: &[Bytes]) {
+pub(crate) fn after_push(ctx: &mut Ctx, key: &[u8], request: &[Bytes]) {
     if ctx.shared.list_waiters.blocked() == 0 {
         return;
     }
