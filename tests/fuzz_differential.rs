@@ -865,7 +865,8 @@ fn fuzz(seed: u64, iterations: usize, redis: &RedisServer, ours: &Ferrocache) ->
             // clearing it, so an earlier command's ERANGE (INCRBYFLOAT k 1e309, a weight of
             // 1e-320) fails every later numeric SORT. A ZADD … XX of a missing key parses its
             // score (clearing errno) and changes nothing; inside MULTI it is queued just before.
-            let reset: Vec<Vec<u8>> = ["ZADD", "fuzz:errno", "XX", "0", "m"].iter().map(|a| a.as_bytes().to_vec()).collect();
+            let reset: Vec<Vec<u8>> =
+                ["ZADD", "fuzz:errno", "XX", "0", "m"].iter().map(|a| a.as_bytes().to_vec()).collect();
             sent += 1;
             if run.exchange(iteration, &reset, "zadd", Compare::Exact).is_none() {
                 continue;

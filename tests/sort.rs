@@ -55,7 +55,10 @@ fn cluster_mode_refuses_by_and_get_patterns_in_order() {
     assert_eq!(call(&mut c, &["SORT", "k", "BY", "nosort"]), ["3", "1", "2"]);
     assert_eq!(call(&mut c, &["SORT", "k"]), ["1", "2", "3"]);
     assert_eq!(call(&mut c, &["SORT", "k", "STORE", "{k}dst"]), ["3"]);
-    assert_eq!(call(&mut c, &["SORT", "k", "STORE", "other"]), ["-CROSSSLOT Keys in request don't hash to the same slot"]);
+    assert_eq!(
+        call(&mut c, &["SORT", "k", "STORE", "other"]),
+        ["-CROSSSLOT Keys in request don't hash to the same slot"]
+    );
 }
 
 #[test]

@@ -11,9 +11,9 @@ mod blocking;
 #[cfg(test)]
 mod tests;
 
-pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
 /// For other families' commands that create lists (SORT … STORE serves BLPOP and co.).
 pub(crate) use blocking::after_push;
+pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
 
 use super::collection::{index_range, is_other_type, read, write, wrongtype};
 use super::table::{numkeys_at, CommandSpec, Flags};

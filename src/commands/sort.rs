@@ -453,7 +453,9 @@ fn strtod(s: &[u8]) -> Option<f64> {
         return None;
     }
     let hex = lower(2).as_deref() == Some(b"0x")
-        && rest.get(2).is_some_and(|b| b.is_ascii_hexdigit() || (*b == b'.' && rest.get(3).is_some_and(u8::is_ascii_hexdigit)));
+        && rest
+            .get(2)
+            .is_some_and(|b| b.is_ascii_hexdigit() || (*b == b'.' && rest.get(3).is_some_and(u8::is_ascii_hexdigit)));
     let (value, used) = if hex { hex_float(&rest[2..])? } else { decimal(rest)? };
     let used = if hex { used + 2 } else { used };
     if used == 0 {
@@ -726,10 +728,7 @@ mod tests {
         assert_eq!(h.run(&["sort", "s", "by", "nosort", "store", "d"]), Reply::Integer(3));
         assert_eq!(h.run(&["lrange", "d", "0", "-1"]), array(&["a", "b", "c"]));
         assert_eq!(h.run(&["sort", "s", "store", "d"]), err("ERR One or more scores can't be converted into double"));
-        assert_eq!(
-            log.take(),
-            ["0> sort l store d", "0> sort nokey store d", "0> sort s by nosort store d"]
-        );
+        assert_eq!(log.take(), ["0> sort l store d", "0> sort nokey store d", "0> sort s by nosort store d"]);
     }
 
     #[test]
@@ -777,7 +776,12 @@ mod tests {
         assert!(needs_all_shards(&b(&["sort", "k", "by", "w_*"])));
         assert!(needs_all_shards(&b(&["sort", "k", "get", "h_*->f"])));
         assert!(!needs_all_shards(&b(&["sort", "k", "store", "a*"])));
-        assert!(!needs_all_shards(&[Bytes::from_static(b"sort"), Bytes::from_static(b"k"), Bytes::from_static(b"by"), Bytes::from_static(b"w\0*")]));
+        assert!(!needs_all_shards(&[
+            Bytes::from_static(b"sort"),
+            Bytes::from_static(b"k"),
+            Bytes::from_static(b"by"),
+            Bytes::from_static(b"w\0*")
+        ]));
     }
 
     #[test]
