@@ -95,24 +95,19 @@ fn sort_ro_keys(args: &[Bytes]) -> Vec<usize> {
     }
 }
 
-/// Whether a request may look keys up by pattern: a BY or GET whose pattern has a `*` before
-/// any NUL byte (`#` and constant patterns look nothing up). Ers on the side of locking: the
-/// options are skipped as [`sort_keys`] skips them, whatever the parse later decides.
+/// Whether a request will look keys up by pattern: its options parse (as the handler parses
+/// them, so an option's argument is never mistaken for an option) and a GET pattern, or the
+/// BY pattern of a sort that is not skipped, has a `*` before any NUL byte (`#` and constant
+/// patterns look nothing up).
 pub fn needs_all_shards(args: &[Bytes]) -> bool {
-    let mut i = 2;
-    while i < args.len() {
-        let a = &args[i];
-        if args::is(a, "limit") {
-            i += 2;
-        } else if args::is(a, "get") || args::is(a, "by") {
-            if args.get(i + 1).is_some_and(|p| args::c_str(p).contains(&b'*')) {
-                return true;
-            }
-            i += 1;
+    let readonly = args.first().is_some_and(|a| args::is(a, "sort_ro"));
+    match parse(args, readonly, false) {
+        Ok(o) => {
+            let star = |p: &[u8]| args::c_str(p).contains(&b'*');
+            (!o.dontsort && o.sortby.is_some_and(star)) || o.gets.iter().any(|g| star(g))
         }
-        i += 1;
+        Err(_) => false,
     }
-    false
 }
 
 fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -136,8 +131,7 @@ struct Options<'a> {
 }
 
 /// The option loop of `sortCommandGeneric`: the first error met is the reply.
-fn parse<'a>(ctx: &Ctx, args: &'a [Bytes], readonly: bool) -> Result<Options<'a>, Reply> {
-    let cluster = ctx.shared.cluster().is_some();
+fn parse(args: &[Bytes], readonly: bool, cluster: bool) -> Result<Options<'_>, Reply> {
     let mut o = Options {
         desc: false,
         alpha: false,
@@ -235,7 +229,7 @@ fn compare(a: &Item, b: &Item, alpha: bool, bypattern: bool, store: bool, desc: 
 }
 
 fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
-    let o = match parse(ctx, args, readonly) {
+    let o = match parse(args, readonly, ctx.shared.cluster().is_some()) {
         Ok(o) => o,
         Err(e) => return e,
     };
@@ -437,7 +431,6 @@ fn strtod(s: &[u8]) -> Option<f64> {
     while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r') {
         i += 1;
     }
-    let start = i;
     let negative = s.get(i) == Some(&b'-');
     if matches!(s.get(i), Some(b'+' | b'-')) {
         i += 1;
@@ -459,8 +452,9 @@ fn strtod(s: &[u8]) -> Option<f64> {
     let (value, used) = if hex { hex_float(&rest[2..])? } else { decimal(rest)? };
     let used = if hex { used + 2 } else { used };
     if used == 0 {
-        // No number at all: strtod returns 0 with the end pointer at the start.
-        return at_end(start).then_some(0.0);
+        // No number at all: strtod returns 0 with the end pointer at the very start (before
+        // any blanks), so only an empty string (or one starting with NUL) passes.
+        return at_end(0).then_some(0.0);
     }
     if !at_end(i + used) {
         return None;
@@ -776,6 +770,12 @@ mod tests {
         assert!(needs_all_shards(&b(&["sort", "k", "by", "w_*"])));
         assert!(needs_all_shards(&b(&["sort", "k", "get", "h_*->f"])));
         assert!(!needs_all_shards(&b(&["sort", "k", "store", "a*"])));
+        // An option's argument is not an option: STORE's key "limit" leaves BY its pattern.
+        assert!(needs_all_shards(&b(&["sort", "k", "store", "limit", "by", "w_*"])));
+        assert!(needs_all_shards(&b(&["sort", "k", "limit", "0", "1", "get", "x*"])));
+        assert!(!needs_all_shards(&b(&["sort", "k", "by", "w_*", "by", "nosort"])));
+        assert!(!needs_all_shards(&b(&["sort", "k", "by", "w_*", "foo"])));
+        assert!(!needs_all_shards(&b(&["sort_ro", "k", "store", "d", "by", "w_*"])));
         assert!(!needs_all_shards(&[
             Bytes::from_static(b"sort"),
             Bytes::from_static(b"k"),
@@ -807,6 +807,8 @@ mod tests {
         assert_eq!(strtod(b"."), None);
         assert_eq!(strtod(b"+3"), Some(3.0));
         assert_eq!(strtod(b"-"), None);
+        assert_eq!(strtod(b"  "), None);
+        assert_eq!(strtod(b"\0x"), Some(0.0));
     }
 
     #[test]
