@@ -197,8 +197,7 @@ impl Item {
     }
 }
 
-/// `sortCompare`.
-/// ALPHA compares with `strcoll` (C strings: up to a NUL byte; the C and C.UTF-8 locales
+/// `sortCompare`. ALPHA compares with `strcoll` (C strings: up to a NUL byte; the C and C.UTF-8 locales
 /// order bytes like `strcmp`), except for STORE, which compares whole byte strings.
 fn compare(a: &Item, b: &Item, alpha: bool, bypattern: bool, store: bool, desc: bool) -> Ordering {
     let text = |x: &[u8], y: &[u8]| if store { x.cmp(y) } else { args::c_str(x).cmp(args::c_str(y)) };
@@ -243,10 +242,12 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         Set,
         ZSet,
     }
-    let kind = match ctx.ks.get(db, &args[1]).map(|e| &e.value) {
-        None | Some(Value::List(_)) => Kind::List,
-        Some(Value::Set(_)) => Kind::Set,
-        Some(Value::ZSet(_)) => Kind::ZSet,
+    // A missing key sorts as an empty list.
+    let (kind, len) = match ctx.ks.get(db, &args[1]).map(|e| &e.value) {
+        None => (Kind::List, 0),
+        Some(Value::List(l)) => (Kind::List, l.len() as i64),
+        Some(Value::Set(s)) => (Kind::Set, s.len() as i64),
+        Some(Value::ZSet(z)) => (Kind::ZSet, z.len() as i64),
         Some(_) => return Reply::err(errors::WRONGTYPE),
     };
     // A set's order is its encoding's; an unsorted SORT STORE of one is made ALPHA so that
@@ -256,12 +257,6 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         alpha = true;
         sortby = None;
     }
-    let len = match ctx.ks.peek(db, &args[1]).map(|e| &e.value) {
-        Some(Value::List(l)) => l.len(),
-        Some(Value::Set(s)) => s.len(),
-        Some(Value::ZSet(z)) => z.len(),
-        _ => 0,
-    } as i64;
 
     // LIMIT, clamped to the collection's size (no overflow, no huge allocation).
     let mut start = o.limit_start.clamp(0, len);
@@ -284,9 +279,10 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         match ctx.ks.peek(db, &args[1]).map(|e| &e.value) {
             Some(Value::List(l)) if take > 0 => {
                 if o.desc {
-                    vector.extend(l.iter().rev().skip(skip).take(take).map(Item::new));
+                    let top = l.len() - 1 - skip;
+                    vector.extend(l.range(top + 1 - take, top).rev().map(Item::new));
                 } else {
-                    vector.extend(l.iter().skip(skip).take(take).map(Item::new));
+                    vector.extend(l.range(skip, skip + take - 1).map(Item::new));
                 }
             }
             Some(Value::ZSet(z)) if take > 0 => {
