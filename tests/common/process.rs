@@ -59,7 +59,9 @@ impl ServerProcess {
     pub fn redis_on(dir: &Path, port: u16, extra: &[&str]) -> ServerProcess {
         let bin = program("REDIS_SERVER", "redis-server");
         let log = dir.join(format!("redis-{port}.log"));
+        // SORT ALPHA compares with strcoll in the locale Redis finds: C, as ours compares.
         let child = Command::new(&bin)
+            .env("LC_ALL", "C")
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
             .args(["--port", &port.to_string()])
             .arg("--dir")

@@ -335,7 +335,9 @@ impl RedisServer {
     pub fn start() -> RedisServer {
         let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
         let port = free_port();
+        // SORT ALPHA compares with strcoll in the locale Redis finds: C, as ours compares.
         let child = Command::new(&bin)
+            .env("LC_ALL", "C")
             .args(["--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--daemonize", "no"])
             .args(["--port", &port.to_string()])
             .stdin(Stdio::null())
