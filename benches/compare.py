@@ -369,9 +369,13 @@ def run_benchmark_argv(
         raise BenchError(f"{server.name} died during the benchmark:\n" + server.log_tail())
     rows = {}
     for row in csv.DictReader(io.StringIO(p.stdout)):
+        # LRANGE_* fill their list first with an LPUSH run of their own: not the LPUSH test.
+        if row["test"].startswith("LPUSH (needed"):
+            continue
         test = TEST_LABELS.get(row["test"]) or next(
             (label for prefix, label in TEST_LABELS_BY_PREFIX.items() if row["test"].startswith(prefix)),
-            row["test"],
+            # "LRANGE_100 (first 100 elements)" is the test lrange_100.
+            row["test"].split(" (")[0],
         )
         rows[test] = Sample(
             float(row["rps"]), float(row["p50_latency_ms"]), float(row["p99_latency_ms"])
