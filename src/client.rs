@@ -97,9 +97,10 @@ pub enum Blocked {
     Replicas { offset: u64, replicas: usize, deadline: Option<std::time::Instant> },
     /// A write while writes are paused (FAILOVER): run again once they may go on.
     WritesPaused { args: Vec<Bytes> },
-    /// A blocking list command (BLPOP, …): served by a push, or its `deadline` (None: never)
-    /// passes; `args` to run it again if told to (see `commands::list`).
-    ListKeys { waiter: Arc<crate::commands::list::Waiter>, deadline: Option<std::time::Instant>, args: Vec<Bytes> },
+    /// A command blocked on keys (BLPOP, BZPOPMIN, …): served once a key holds what it
+    /// waits for, or its `deadline` (None: never) passes; `args` to run it again if told to
+    /// (see `commands::blocking`).
+    Keys { waiter: Arc<crate::commands::blocking::Waiter>, deadline: Option<std::time::Instant>, args: Vec<Bytes> },
 }
 
 impl Client {

@@ -224,6 +224,11 @@ pub fn call(
     if shared.store.effects.enabled() {
         propagate(shared, client, ks.changes() != changes_before, propagation, args);
     }
+    // Clients blocked on keys this command made lists or sorted sets; inside EXEC, once the
+    // whole transaction has run (EXEC's own call), as Redis's `handleClientsBlockedOnKeys`.
+    if ks.has_ready_keys() && !client.in_exec {
+        super::blocking::serve_ready(shared, client, ks);
+    }
     let failed = matches!(&reply, Reply::Error(_));
     let nanos = monotonic_ns().saturating_sub(start);
     client.pending_stats.count(nanos, failed);

@@ -1,7 +1,7 @@
 //! List commands, with Redis 7.0's options, replies and error strings: LPUSH RPUSH LPUSHX
 //! RPUSHX LPOP RPOP LLEN LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP,
-//! and the blocking BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP (`blocking.rs`: how clients wait
-//! and how pushes serve them).
+//! and the blocking BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP (`blocking.rs`; the waiting itself
+//! is `commands::blocking`'s).
 //!
 //! Each handler follows the order of checks of its counterpart in Redis's `t_list.c`
 //! (argument parsing before or after the key lookup varies per command), because that order
@@ -11,9 +11,7 @@ mod blocking;
 #[cfg(test)]
 mod tests;
 
-/// For other families' commands that create lists (SORT … STORE serves BLPOP and co.).
-pub(crate) use blocking::after_push;
-pub use blocking::{wait_served, ListWaiters, Outcome, Waiter};
+pub(crate) use blocking::{serve_waiter, WaitOp};
 
 use super::collection::{index_range, is_other_type, read, write, wrongtype};
 use super::table::{numkeys_at, CommandSpec, Flags};
@@ -192,7 +190,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// An end of a list: LEFT (head) or RIGHT (tail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum End {
+pub(crate) enum End {
     Head,
     Tail,
 }
@@ -269,12 +267,7 @@ fn push(ctx: &mut Ctx, args: &[Bytes], end: End, create: bool) -> Reply {
         (list.len(), true)
     });
     match pushed {
-        Ok(len) => {
-            if len.is_some() {
-                blocking::after_push(ctx, &args[1], args);
-            }
-            Reply::Integer(len.unwrap_or(0) as i64)
-        }
+        Ok(len) => Reply::Integer(len.unwrap_or(0) as i64),
         Err(e) => e,
     }
 }
@@ -571,17 +564,7 @@ fn move_one(ctx: &mut Ctx, src: &[u8], dst: &[u8], from: End, to: End) -> Reply 
         push_at(list, to, &item);
         ((), true)
     }) {
-        Ok(_) => {
-            let request = [
-                Bytes::from_static(b"LMOVE"),
-                Bytes::copy_from_slice(src),
-                Bytes::copy_from_slice(dst),
-                Bytes::from_static(if from == End::Head { b"LEFT" } else { b"RIGHT" }),
-                Bytes::from_static(if to == End::Head { b"LEFT" } else { b"RIGHT" }),
-            ];
-            blocking::after_push(ctx, dst, &request);
-            Reply::bulk_copy(&item)
-        }
+        Ok(_) => Reply::bulk_copy(&item),
         Err(e) => e,
     }
 }

@@ -11,6 +11,7 @@ mod memory;
 mod meta;
 mod table;
 
+pub mod blocking;
 pub mod cluster;
 pub mod connection;
 pub mod dump;

@@ -863,7 +863,7 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             let (max_input, max_output) = shared.client_memory.recent_max();
             w!("client_recent_max_input_buffer", &max_input);
             w!("client_recent_max_output_buffer", &max_output);
-            w!("blocked_clients", &shared.list_waiters.blocked());
+            w!("blocked_clients", &crate::commands::blocking::blocked(shared));
             w!("tracking_clients", &0);
             w!("clients_in_timeout_table", &0);
         }

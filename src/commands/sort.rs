@@ -381,9 +381,9 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
                 }
             }
             if outputlen > 0 {
+                // A new list serves the clients blocked on it (Redis's `setKey` → `dbAdd`): the
+                // store notes it ready (`commands::blocking`).
                 ctx.ks.insert(db, dest, list.into_value(), 0);
-                // A new list serves the clients blocked on it (Redis's `setKey` → `dbAdd`).
-                super::list::after_push(ctx, dest, args);
             } else {
                 ctx.ks.delete(db, dest);
             }

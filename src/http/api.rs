@@ -248,11 +248,11 @@ async fn run(req: &CacheRequest, mut args: Vec<Bytes>) -> Result<Reply, Response
                 shared.repl.wait_writes_unpaused().await;
                 args = again;
             }
-            // A blocking list command (BLPOP, …): its reply once served or timed out.
-            Some(Blocked::ListKeys { waiter, deadline, args: again }) => {
-                match commands::list::wait_served(shared, waiter, deadline).await {
-                    commands::list::Outcome::Served(reply) => break reply,
-                    commands::list::Outcome::Retry => args = again,
+            // A command blocked on keys (BLPOP, …): its reply once served or timed out.
+            Some(Blocked::Keys { waiter, deadline, args: again }) => {
+                match commands::blocking::wait_served(shared, waiter, deadline).await {
+                    commands::blocking::Outcome::Served(reply) => break reply,
+                    commands::blocking::Outcome::Retry => args = again,
                 }
             }
             Some(Blocked::Replicas { .. }) | None => break reply,

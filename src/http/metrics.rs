@@ -98,7 +98,7 @@ fn clients_and_memory(shared: &Shared) {
     // INFO's blocked_clients: clients blocked on list keys (WAIT and paused writes are not
     // counted yet).
     describe_gauge!("redis_blocked_clients", "Clients blocked in a command (as INFO blocked_clients)");
-    gauge!("redis_blocked_clients").set(shared.list_waiters.blocked() as f64);
+    gauge!("redis_blocked_clients").set(crate::commands::blocking::blocked(shared) as f64);
     // INFO's figures, measured the same way (the key tables are read one shard at a time).
     let memory = crate::memory::report::Overhead::gather(shared, &mut shared.store.lock_none());
     let (used, peak) = (memory.total_allocated, memory.peak_allocated);

@@ -387,11 +387,11 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
                     None => reply,
                 }
             }
-            Blocked::ListKeys { waiter, deadline, mut args } => {
-                match commands::list::wait_served(shared, waiter, deadline).await {
-                    commands::list::Outcome::Served(reply) => reply,
+            Blocked::Keys { waiter, deadline, mut args } => {
+                match commands::blocking::wait_served(shared, waiter, deadline).await {
+                    commands::blocking::Outcome::Served(reply) => reply,
                     // Its move could not be made by the pusher: the command runs again.
-                    commands::list::Outcome::Retry => {
+                    commands::blocking::Outcome::Retry => {
                         let reply = commands::execute(shared, client, &mut args);
                         match client.blocked.take() {
                             Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),

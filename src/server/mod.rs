@@ -87,8 +87,8 @@ pub struct Shared {
     pub stats: ServerStats,
     pub command_stats: crate::commands::CommandStatsTable,
     pub monitors: MonitorHub,
-    /// Clients blocked on list keys (BLPOP, …).
-    pub list_waiters: crate::commands::list::ListWaiters,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, …).
+    pub key_waiters: crate::commands::blocking::KeyWaiters,
     /// SLOWLOG's entries (fed by `commands::dispatch::call`).
     pub slowlog: crate::slowlog::SlowLog,
     /// LATENCY's events (fed by `commands::dispatch::call` and the background cycles).
@@ -143,7 +143,7 @@ impl Shared {
             stats: ServerStats::default(),
             command_stats: Default::default(),
             monitors: MonitorHub::default(),
-            list_waiters: Default::default(),
+            key_waiters: Default::default(),
             slowlog: Default::default(),
             latency: Default::default(),
             memory: MemoryMeter::new(),

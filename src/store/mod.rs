@@ -207,6 +207,10 @@ pub struct Store {
     pub lazyfree: Arc<LazyfreeStats>,
     /// Where deleted and overwritten big values are freed (see `lazyfree.rs`).
     freer: lazyfree::LazyFreer,
+    /// Clients blocked on keys (BLPOP, BZPOPMIN, …; `commands::blocking` keeps the count).
+    /// While it is 0, inserting a list or sorted set notes nothing: the hot path pays one
+    /// relaxed load per insert.
+    pub key_waiters: AtomicUsize,
 }
 
 /// INFO's `lazyfree_pending_objects` and `lazyfreed_objects`, counted in keys as Redis counts
@@ -245,6 +249,7 @@ impl Store {
             snapshot_bytes: Arc::default(),
             lazyfree: Arc::default(),
             freer: lazyfree::LazyFreer::default(),
+            key_waiters: AtomicUsize::new(0),
             clock,
         }
     }
@@ -527,6 +532,10 @@ struct Deferred<'s> {
     /// ... or on a thread of their own (ASYNC), the reply not waiting for it.
     lazy_garbage: Vec<Table>,
     jobs: Vec<Box<dyn FnOnce() + 's>>,
+    /// Keys (db, key) that became a list or sorted set while clients were blocked on keys
+    /// (Redis's `signalKeyAsReady` from `dbAdd`), in order, each once: the dispatcher serves
+    /// their waiters after the command (after the whole EXEC), shards still held.
+    ready: Vec<(usize, Bytes)>,
 }
 
 /// Flushed tables on their way to a lazyfree thread.
@@ -550,7 +559,10 @@ impl Drop for Locked<'_> {
     fn drop(&mut self) {
         let Some(deferred) = self.deferred.take() else { return };
         self.guards.clear();
-        let Deferred { garbage, lazy_garbage, jobs } = *deferred;
+        let Deferred { garbage, lazy_garbage, jobs, ready: _ } = *deferred;
+        if garbage.is_empty() && lazy_garbage.is_empty() && jobs.is_empty() {
+            return;
+        }
         if !lazy_garbage.is_empty() {
             let keys: u64 = lazy_garbage.iter().map(|t| t.len() as u64).sum();
             let stats = self.store.lazyfree.clone();
@@ -745,6 +757,9 @@ impl<'s> Locked<'s> {
     /// A key whose TTL has passed is expired first (counted in `expired_keys`, its DEL
     /// propagated), as `lookupKeyWrite` does before Redis's `setKey`; the same lookup serves both.
     pub fn insert(&mut self, db: usize, key: &[u8], value: Value, expire_at: u64) {
+        if self.store.key_waiters.load(Ordering::Relaxed) != 0 && matches!(value, Value::List(_) | Value::ZSet(_)) {
+            self.signal_ready(db, key);
+        }
         let entry = Entry { value, access: self.access.initial(self.store.coarse_now_ms(), &self.store.lfu) };
         let store = self.store;
         let (p, hash) = self.locate(key);
@@ -786,6 +801,32 @@ impl<'s> Locked<'s> {
         store.account(&mut shard.dbs[db], delta);
         store.stats.dirty.fetch_add(1, Ordering::Relaxed);
         self.changes += 1;
+    }
+
+    /// Notes `key` as ready for the clients blocked on it (see `Deferred::ready`).
+    #[cold]
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        let ready = &mut self.deferred.get_or_insert_with(Default::default).ready;
+        if !ready.iter().any(|(d, k)| *d == db && k == key) {
+            ready.push((db, Bytes::copy_from_slice(key)));
+        }
+    }
+
+    /// Whether keys were noted ready and not yet taken.
+    #[inline]
+    pub fn has_ready_keys(&self) -> bool {
+        self.deferred.as_ref().is_some_and(|d| !d.ready.is_empty())
+    }
+
+    /// The keys noted ready so far, oldest first; forgets them.
+    pub fn take_ready_keys(&mut self) -> Vec<(usize, Bytes)> {
+        self.deferred.as_mut().map(|d| std::mem::take(&mut d.ready)).unwrap_or_default()
+    }
+
+    /// Whether this view holds the shard of `key`.
+    pub fn holds(&self, key: &[u8]) -> bool {
+        let i = self.store.shard_index(key);
+        self.all || self.guards.iter().any(|(g, _)| *g == i)
     }
 
     /// Sets a key's LRU/LFU data (RDB loading, RESTORE IDLETIME/FREQ). False if it is missing.

@@ -195,11 +195,11 @@ fn block_other(h: &Harness, id: u64, args: &[&str]) -> (crate::client::Client, c
 
 /// What a blocked client was answered, once its wait ends (at once if it was served).
 fn outcome(h: &Harness, blocked: crate::client::Blocked) -> Option<Reply> {
-    let crate::client::Blocked::ListKeys { waiter, deadline, .. } = blocked else { panic!("not a list wait") };
+    let crate::client::Blocked::Keys { waiter, deadline, .. } = blocked else { panic!("not a wait on keys") };
     let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
-    match rt.block_on(super::wait_served(&h.shared, waiter, deadline)) {
-        super::Outcome::Served(reply) => Some(reply),
-        super::Outcome::Retry => None,
+    match rt.block_on(crate::commands::blocking::wait_served(&h.shared, waiter, deadline)) {
+        crate::commands::blocking::Outcome::Served(reply) => Some(reply),
+        crate::commands::blocking::Outcome::Retry => None,
     }
 }
 
@@ -209,17 +209,17 @@ fn a_push_serves_waiters_in_order_and_propagates_their_pops_after_it() {
     let (_a, first) = block_other(&h, 2, &["blpop", "k", "0"]);
     let (_b, second) = block_other(&h, 3, &["blmpop", "0", "2", "x", "k", "right", "count", "5"]);
     let (_c, third) = block_other(&h, 4, &["brpop", "k", "0"]);
-    assert_eq!(h.shared.list_waiters.blocked(), 3);
+    assert_eq!(crate::commands::blocking::blocked(&h.shared), 3);
     let log = h.capture_effects();
     assert_eq!(h.run(&["rpush", "k", "a", "b", "c"]), int(3));
     assert_eq!(outcome(&h, first), Some(Reply::Array(vec![bulk("k"), bulk("a")])));
     assert_eq!(outcome(&h, second), Some(Reply::Array(vec![bulk("k"), bulks(&["c", "b"])])));
-    assert_eq!(h.shared.list_waiters.blocked(), 1, "the third still waits: nothing was left");
+    assert_eq!(crate::commands::blocking::blocked(&h.shared), 1, "the third still waits: nothing was left");
     assert_eq!(h.run(&["exists", "k"]), int(0));
     assert_eq!(log.take(), vec!["0> rpush k a b c", "0> LPOP k", "0> RPOP k 2"]);
     assert_eq!(h.run(&["lpush", "k", "z"]), int(1));
     assert_eq!(outcome(&h, third), Some(Reply::Array(vec![bulk("k"), bulk("z")])));
-    assert_eq!(h.shared.list_waiters.blocked(), 0);
+    assert_eq!(crate::commands::blocking::blocked(&h.shared), 0);
 }
 
 #[test]
@@ -230,7 +230,7 @@ fn a_wait_times_out_with_a_null_array() {
     assert_eq!(outcome(&h, pop), Some(Reply::NullArray));
     // A move too (`replyToBlockedClientTimedOut`); inside MULTI it would answer a null.
     assert_eq!(outcome(&h, mv), Some(Reply::NullArray));
-    assert_eq!(h.shared.list_waiters.blocked(), 0);
+    assert_eq!(crate::commands::blocking::blocked(&h.shared), 0);
 }
 
 #[test]

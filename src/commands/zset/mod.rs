@@ -11,6 +11,7 @@
 //! Work is bounded by the set's size: ranges and offsets are resolved to ranks first
 //! (O(log n)), then only the elements replied are visited.
 
+mod blocking;
 mod parse;
 mod range;
 mod setops;
@@ -26,6 +27,8 @@ use bytes::Bytes;
 use ferrocache_protocol::{format_double, Reply};
 use parse::{LexRange, ScoreRange};
 use rand::Rng;
+
+pub(crate) use blocking::{serve_waiter, WaitOp};
 
 pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new("zadd", -4, zadd)
@@ -138,6 +141,37 @@ pub static COMMANDS: &[CommandSpec] = &[
         .keys(1, 1, 1)
         .doc("sorted-set", "5.0.0", "Remove and return members with the highest scores in a sorted set", "key [count]")
         .acl(&["write", "sortedset", "fast"]),
+    CommandSpec::new("bzpopmin", -3, blocking::bzpopmin)
+        .flags(Flags::WRITE.or(Flags::NOSCRIPT).or(Flags::BLOCKING).or(Flags::FAST))
+        .keys(1, -2, 1)
+        .doc(
+            "sorted-set",
+            "5.0.0",
+            "Remove and return the member with the lowest score from one or more sorted sets, or block until one is available",
+            "key [key ...] timeout",
+        )
+        .acl(&["write", "sortedset", "fast", "blocking"]),
+    CommandSpec::new("bzpopmax", -3, blocking::bzpopmax)
+        .flags(Flags::WRITE.or(Flags::NOSCRIPT).or(Flags::BLOCKING).or(Flags::FAST))
+        .keys(1, -2, 1)
+        .doc(
+            "sorted-set",
+            "5.0.0",
+            "Remove and return the member with the highest score from one or more sorted sets, or block until one is available",
+            "key [key ...] timeout",
+        )
+        .acl(&["write", "sortedset", "fast", "blocking"]),
+    CommandSpec::new("bzmpop", -5, blocking::bzmpop)
+        .flags(Flags::WRITE.or(Flags::BLOCKING))
+        .keys(0, 0, 0)
+        .movable_keys(super::table::numkeys_at::<2>)
+        .doc(
+            "sorted-set",
+            "7.0.0",
+            "Remove and return members with scores in a sorted set or block until one is available",
+            "timeout numkeys key [key ...] MIN|MAX [COUNT count]",
+        )
+        .acl(&["write", "sortedset", "slow", "blocking"]),
     CommandSpec::new("zrandmember", -2, zrandmember)
         .flags(Flags::READONLY)
         .keys(1, 1, 1)

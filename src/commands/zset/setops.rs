@@ -280,14 +280,26 @@ fn generic(ctx: &mut Ctx, args: &[Bytes], dst: Option<&[u8]>, op: Op, card: bool
 
 /// `ZMPOP numkeys key [key ...] MIN|MAX [COUNT count]`
 pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
-    let numkeys = match args::int(&args[1]) {
-        Ok(n) if n >= 1 => n as u64,
-        _ => return Reply::err(NUMKEYS),
+    let (keys, max, count) = match zmpop_args(args, 1) {
+        Ok(parsed) => parsed,
+        Err(e) => return e,
     };
-    let where_idx = numkeys.saturating_add(2);
+    match mpop(ctx, keys, max, count) {
+        Some(reply) => reply,
+        None => Reply::NullArray,
+    }
+}
+
+/// `zmpopGenericCommand`'s parsing, `numkeys` at `numkeys_at`: the keys, MAX, the count.
+pub(crate) fn zmpop_args(args: &[Bytes], numkeys_at: usize) -> Result<(&[Bytes], bool, u64), Reply> {
+    const NUMKEYS: &str = "ERR numkeys should be greater than 0";
+    let numkeys = match args::int(&args[numkeys_at]) {
+        Ok(n) if n >= 1 => n as u64,
+        _ => return Err(Reply::err(NUMKEYS)),
+    };
+    let where_idx = numkeys.saturating_add(numkeys_at as u64 + 1);
     if where_idx >= args.len() as u64 {
-        return Reply::err(errors::SYNTAX);
+        return Err(Reply::err(errors::SYNTAX));
     }
     let where_idx = where_idx as usize;
     let max = if args::is(&args[where_idx], "min") {
@@ -295,7 +307,7 @@ pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else if args::is(&args[where_idx], "max") {
         true
     } else {
-        return Reply::err(errors::SYNTAX);
+        return Err(Reply::err(errors::SYNTAX));
     };
     let mut count: Option<u64> = None;
     let mut j = where_idx + 1;
@@ -303,25 +315,33 @@ pub fn zmpop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if count.is_none() && args::is(&args[j], "count") && j + 1 < args.len() {
             match args::int(&args[j + 1]) {
                 Ok(n) if n >= 1 => count = Some(n as u64),
-                _ => return Reply::err("ERR count should be greater than 0"),
+                _ => return Err(Reply::err("ERR count should be greater than 0")),
             }
             j += 2;
         } else {
-            return Reply::err(errors::SYNTAX);
+            return Err(Reply::err(errors::SYNTAX));
         }
     }
-    for key in &args[2..where_idx] {
-        match pop(ctx, key, max, count.unwrap_or(1)) {
+    Ok((&args[numkeys_at + 1..where_idx], max, count.unwrap_or(1)))
+}
+
+/// Pops from the first non-empty set of `keys`: `[key, [[member, score], ...]]`, None if
+/// every key is missing (WRONGTYPE as the reply). Propagated as `ZPOPMIN|ZPOPMAX key n`.
+pub(crate) fn mpop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: u64) -> Option<Reply> {
+    for key in keys {
+        match pop(ctx, key, max, count) {
             Ok(None) => continue,
-            Err(r) => return r,
+            Err(r) => return Some(r),
             Ok(Some(popped)) => {
+                let n = itoa::Buffer::new().format(count).as_bytes().to_vec();
+                ctx.propagate_one(&[if max { b"ZPOPMAX" } else { b"ZPOPMIN" }, key, &n]);
                 let items = popped
                     .into_iter()
                     .map(|(m, s)| Reply::Array(vec![Reply::bulk_copy(&m), Reply::Double(s)]))
                     .collect();
-                return Reply::Array(vec![Reply::bulk(key.clone()), Reply::Array(items)]);
+                return Some(Reply::Array(vec![Reply::bulk(key.clone()), Reply::Array(items)]));
             }
         }
     }
-    Reply::NullArray
+    None
 }

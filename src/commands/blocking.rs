@@ -1,0 +1,309 @@
+//! Clients blocked on keys: the one registry behind BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP
+//! (`list/blocking.rs`) and BZPOPMIN BZPOPMAX BZMPOP (`zset/blocking.rs`), Redis's
+//! `blocking_keys` + `ready_keys`.
+//!
+//! A command that finds nothing to take registers a [`Waiter`] on each of its keys (FIFO per
+//! (db, key), whatever type it waits for) while it still holds the keys' shards, so nothing
+//! can slip in between its look and its registration. It returns no reply and sets
+//! `client.blocked`; the connection task awaits [`wait_served`], parked on a `Notify` (no
+//! runtime worker held) until the waiter is served, times out, is unblocked (CLIENT UNBLOCK)
+//! or its client goes.
+//!
+//! Serving, as Redis's `signalKeyAsReady` / `handleClientsBlockedOnKeys`: whenever a list or
+//! sorted set is stored at a key (`Locked::insert` — a push or ZADD creating it, RENAME,
+//! RESTORE, MOVE, COPY, SORT … STORE, ZUNIONSTORE, …) while any client is blocked, the key is
+//! noted ready in the command's locked view. After the command — after the whole transaction
+//! for EXEC — the dispatcher calls [`serve_ready`], still holding the shards: each ready
+//! key's waiters are served in arrival order (those waiting for another type are skipped),
+//! each one's pop made there so no other client can take the element in between, and
+//! propagated after the command that made the key ready. A move's destination that became a
+//! list is ready in turn. One exception: a BLMOVE/BRPOPLPUSH waiter whose destination lives
+//! in a shard the view does not hold is woken to run its command again (it may then find the
+//! list emptied by someone else, and wait again at the back of the queue).
+
+use super::{args, Ctx};
+use crate::client::Client;
+use crate::server::Shared;
+use crate::store::Locked;
+use bytes::Bytes;
+use ferrocache_protocol::Reply;
+use parking_lot::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What a waiter takes once its key holds something for it.
+#[derive(Debug)]
+pub(crate) enum Op {
+    List(super::list::WaitOp),
+    ZSet(super::zset::WaitOp),
+}
+
+impl Op {
+    /// What the command answers inside MULTI, where it may not block (its time running out
+    /// answers a null array whatever the command: `replyToBlockedClientTimedOut`).
+    fn multi_reply(&self) -> Reply {
+        match self {
+            Op::List(op) => op.multi_reply(),
+            Op::ZSet(_) => Reply::NullArray,
+        }
+    }
+}
+
+/// What serving one waiter at a ready key came to.
+pub(crate) enum Step {
+    /// Served: its reply, and the command to propagate for what it took.
+    Served(Reply, Vec<Bytes>),
+    /// Ended without taking anything (a move whose destination has the wrong type).
+    Failed(Reply),
+    /// Woken to run its command again (a move across shards).
+    Retry,
+    /// The key holds nothing for it (another type, or emptied): it keeps waiting.
+    Skip,
+}
+
+/// One blocked client's registration.
+#[derive(Debug)]
+pub struct Waiter {
+    client: u64,
+    db: usize,
+    /// Its distinct keys, in the command's order.
+    keys: Vec<Bytes>,
+    op: Op,
+    /// Set once: the reply it was served, or None with `retry` (run the command again).
+    outcome: Mutex<Option<Outcome>>,
+    /// Served, woken or timed out: no longer in any queue.
+    done: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    Served(Reply),
+    Retry,
+}
+
+/// Every blocked client, per (db, key) in arrival order, and per client id.
+#[derive(Default)]
+pub struct KeyWaiters {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: HashMap<(usize, Bytes), VecDeque<Arc<Waiter>>>,
+    by_client: HashMap<u64, Arc<Waiter>>,
+}
+
+impl std::fmt::Debug for KeyWaiters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyWaiters").field("clients", &self.inner.lock().by_client.len()).finish()
+    }
+}
+
+/// Clients blocked on keys (INFO's `blocked_clients`).
+pub fn blocked(shared: &Shared) -> usize {
+    shared.store.key_waiters.load(Ordering::Relaxed)
+}
+
+fn register(shared: &Shared, waiter: &Arc<Waiter>) {
+    let mut inner = shared.key_waiters.inner.lock();
+    for key in &waiter.keys {
+        inner.queues.entry((waiter.db, key.clone())).or_default().push_back(waiter.clone());
+    }
+    inner.by_client.insert(waiter.client, waiter.clone());
+    shared.store.key_waiters.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `key`'s waiters now, in arrival order.
+fn queue(shared: &Shared, db: usize, key: &Bytes) -> Vec<Arc<Waiter>> {
+    let inner = shared.key_waiters.inner.lock();
+    // (usize, Bytes) keys: the lookup needs an owned key; Bytes clones are cheap.
+    inner.queues.get(&(db, key.clone())).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+}
+
+/// Takes `waiter` out of every queue; false if it already was (served or timed out).
+fn remove(shared: &Shared, waiter: &Arc<Waiter>) -> bool {
+    let mut inner = shared.key_waiters.inner.lock();
+    if waiter.done.swap(true, Ordering::AcqRel) {
+        return false;
+    }
+    for key in &waiter.keys {
+        let slot = (waiter.db, key.clone());
+        if let Some(q) = inner.queues.get_mut(&slot) {
+            q.retain(|w| !Arc::ptr_eq(w, waiter));
+            if q.is_empty() {
+                inner.queues.remove(&slot);
+            }
+        }
+    }
+    if inner.by_client.get(&waiter.client).is_some_and(|w| Arc::ptr_eq(w, waiter)) {
+        inner.by_client.remove(&waiter.client);
+    }
+    shared.store.key_waiters.fetch_sub(1, Ordering::Relaxed);
+    true
+}
+
+/// Ends `waiter` with `outcome` and wakes its connection; false if it had already ended.
+fn finish(shared: &Shared, waiter: &Arc<Waiter>, outcome: Outcome) -> bool {
+    if !remove(shared, waiter) {
+        return false;
+    }
+    *waiter.outcome.lock() = Some(outcome);
+    waiter.notify.notify_one();
+    true
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends client `id`'s wait on keys as a timeout would,
+/// or with Redis's `-UNBLOCKED` error; false if it is not blocked on keys.
+pub fn unblock(shared: &Shared, id: u64, error: bool) -> bool {
+    let Some(waiter) = shared.key_waiters.inner.lock().by_client.get(&id).cloned() else {
+        return false;
+    };
+    let reply = if error {
+        Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
+    } else {
+        Reply::NullArray
+    };
+    finish(shared, &waiter, Outcome::Served(reply))
+}
+
+/// Unregisters a waiter whose connection stops waiting (killed, server shutting down).
+struct Registration<'a> {
+    shared: &'a Shared,
+    waiter: Arc<Waiter>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        remove(self.shared, &self.waiter);
+    }
+}
+
+/// Waits until `waiter` is served (its reply), told to retry, or `deadline` passes (a null
+/// array). Runs in the connection task; holds no lock while it waits.
+pub async fn wait_served(shared: &Shared, waiter: Arc<Waiter>, deadline: Option<Instant>) -> Outcome {
+    let registration = Registration { shared, waiter };
+    let waiter = &registration.waiter;
+    loop {
+        if let Some(outcome) = waiter.outcome.lock().take() {
+            return outcome;
+        }
+        let notified = waiter.notify.notified();
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = notified => {}
+            _ = timer => {
+                // `replyToBlockedClientTimedOut`: a null array whatever the command (a
+                // BLMOVE too, which inside MULTI answers a plain null).
+                if remove(shared, waiter) {
+                    return Outcome::Served(Reply::NullArray);
+                }
+                // Served just now: its outcome is set; the loop takes it.
+            }
+        }
+    }
+}
+
+/// `getTimeoutFromObjectOrReply(…, UNIT_SECONDS)`: seconds as a float, converted to whole
+/// milliseconds as C's cast does (out of range becomes negative). 0 waits forever.
+pub fn timeout_arg(arg: &[u8]) -> Result<Option<Duration>, Reply> {
+    let secs = args::parse_f64(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
+    let ms = secs * 1000.0;
+    // i64::MAX as f64 rounds up to 2^63, itself out of range.
+    if !(ms > -(i64::MAX as f64) && ms < i64::MAX as f64) || (ms as i64) < 0 {
+        return Err(Reply::err("ERR timeout is negative"));
+    }
+    Ok(match ms as i64 {
+        0 => None,
+        ms => Some(Duration::from_millis(ms as u64)),
+    })
+}
+
+/// Blocks the client on `keys` (none of which holds anything for it), or answers as a
+/// timeout inside MULTI, where nothing may block (`CLIENT_DENY_BLOCKING`).
+pub(crate) fn block(ctx: &mut Ctx, args: &[Bytes], keys: &[Bytes], op: Op, timeout: Option<Duration>) -> Reply {
+    if ctx.client.in_exec || ctx.client.multi.is_some() {
+        return op.multi_reply();
+    }
+    let mut distinct: Vec<Bytes> = Vec::with_capacity(keys.len().min(64));
+    for k in keys {
+        if !distinct.contains(k) {
+            distinct.push(k.clone());
+        }
+    }
+    let waiter = Arc::new(Waiter {
+        client: ctx.client.id,
+        db: ctx.db(),
+        keys: distinct,
+        op,
+        outcome: Mutex::new(None),
+        done: AtomicBool::new(false),
+        notify: tokio::sync::Notify::new(),
+    });
+    register(ctx.shared, &waiter);
+    // A deadline past what an Instant holds is as good as none.
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    ctx.client.blocked = Some(crate::client::Blocked::Keys { waiter, deadline, args: args.to_vec() });
+    ctx.propagate_nothing();
+    Reply::Raw(Bytes::new())
+}
+
+/// Serves the waiters of the keys `ks` noted ready (`handleClientsBlockedOnKeys`): called by
+/// the dispatcher after a command (after EXEC's whole queue), shards still held. What the
+/// waiters take is propagated after the command, in order.
+#[cold]
+pub fn serve_ready(shared: &Shared, client: &mut Client, ks: &mut Locked) {
+    let selected = client.db;
+    let mut ctx = Ctx { shared, client, ks, propagation: super::Propagation::AsRequest };
+    // Serving a move may make its destination ready: taken in further rounds.
+    loop {
+        let ready = ctx.ks.take_ready_keys();
+        if ready.is_empty() {
+            break;
+        }
+        for (db, key) in ready {
+            ctx.client.db = db;
+            serve_key(&mut ctx, db, &key);
+        }
+    }
+    ctx.client.db = selected;
+}
+
+/// Serves `key`'s waiters as they were when it became ready, oldest first.
+fn serve_key(ctx: &mut Ctx, db: usize, key: &Bytes) {
+    let shared = ctx.shared;
+    for waiter in queue(shared, db, key) {
+        if waiter.done.load(Ordering::Acquire) {
+            continue;
+        }
+        let step = match &waiter.op {
+            Op::List(op) => super::list::serve_waiter(ctx, key, op),
+            Op::ZSet(op) => super::zset::serve_waiter(ctx, key, op),
+        };
+        match step {
+            Step::Skip => continue,
+            Step::Retry => {
+                finish(shared, &waiter, Outcome::Retry);
+            }
+            Step::Failed(reply) => {
+                finish(shared, &waiter, Outcome::Served(reply));
+            }
+            Step::Served(reply, effect) => {
+                finish(shared, &waiter, Outcome::Served(reply));
+                if shared.store.effects.enabled() {
+                    let parts: Vec<&[u8]> = effect.iter().map(|a| &a[..]).collect();
+                    shared.store.effects.emit(db, &parts);
+                    ctx.client.aof_upto = shared.aof.appended();
+                    ctx.client.repl_woff = shared.repl.offset();
+                }
+            }
+        }
+    }
+}
