@@ -108,6 +108,11 @@ static CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         .parent("client")
         .doc("connection", "3.2.0", "Instructs the server whether to reply to commands.", "ON|OFF|SKIP")
         .acl(&["slow", "connection"]),
+    CommandSpec::new("unblock", -3, client_unblock)
+        .flags(CLIENT_FLAGS.or(Flags::ADMIN))
+        .parent("client")
+        .doc("connection", "5.0.0", "Unblock a client blocked in a blocking command from a different connection.", "client-id [TIMEOUT|ERROR]")
+        .acl(&["admin", "slow", "dangerous", "connection"]),
     CommandSpec::new("no-evict", 3, client_no_evict)
         .flags(CLIENT_FLAGS.or(Flags::ADMIN))
         .parent("client")
@@ -478,6 +483,27 @@ fn client_reply(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// `CLIENT NO-EVICT ON|OFF`
+/// `CLIENT UNBLOCK client-id [TIMEOUT|ERROR]`: 1 if the client was blocked on keys and is
+/// now answered (its command's timeout reply, or `-UNBLOCKED …`), else 0. The reason is
+/// checked before the id, as Redis does.
+fn client_unblock(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if args.len() > 4 {
+        return Reply::error(errors::subcommand_syntax(&args[1], "client"));
+    }
+    let error = match args.get(3) {
+        None => false,
+        Some(r) if is(r, "timeout") => false,
+        Some(r) if is(r, "error") => true,
+        Some(_) => return Reply::err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"),
+    };
+    let id = match super::args::int(&args[2]) {
+        Ok(id) => id,
+        Err(e) => return e,
+    };
+    let unblocked = u64::try_from(id).is_ok_and(|id| super::blocking::unblock(ctx.shared, id, error));
+    Reply::Integer(i64::from(unblocked))
+}
+
 fn client_no_evict(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let on = if is(&args[2], "on") {
         true
@@ -535,6 +561,8 @@ fn client_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
             "    Control the replies sent to the current connection.",
             "SETNAME <name>",
             "    Assign the name <name> to the current connection.",
+            "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+            "    Unblock the specified blocked client.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
         ],
