@@ -155,17 +155,16 @@ fn finish(shared: &Shared, waiter: &Arc<Waiter>, outcome: Outcome) -> bool {
     true
 }
 
-/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends client `id`'s wait on keys as a timeout would,
-/// or with Redis's `-UNBLOCKED` error; false if it is not blocked on keys.
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`: ends client `id`'s wait on keys with a null array
+/// or Redis's `-UNBLOCKED` error; false if it is not blocked on keys.
 pub fn unblock(shared: &Shared, id: u64, error: bool) -> bool {
     let Some(waiter) = shared.key_waiters.inner.lock().by_client.get(&id).cloned() else {
         return false;
     };
-    let reply = if error {
-        Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")
-    } else {
-        Reply::NullArray
-    };
+    // `replyToBlockedClientTimedOut`, as a timeout: a null array for every list and
+    // sorted-set wait, a BLMOVE's included.
+    let reply =
+        if error { Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { Reply::NullArray };
     finish(shared, &waiter, Outcome::Served(reply))
 }
 
