@@ -306,3 +306,96 @@ fn serve_key(ctx: &mut Ctx, db: usize, key: &Bytes) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{blocked, wait_served, Outcome};
+    use crate::client::{Blocked, Client, ClientInfo};
+    use crate::commands::testing::{bulk, Harness};
+    use ferrocache_protocol::Reply;
+    use std::sync::Arc;
+
+    /// Another client of the harness's server (selecting `db`), blocked by `args`.
+    fn block_other(h: &Harness, id: u64, db: usize, args: &[&str]) -> (Client, Blocked) {
+        let addr = "127.0.0.1:40001".parse().unwrap();
+        let mut other = Client::new(Arc::new(ClientInfo::new(id, addr, addr)), true);
+        other.db = db;
+        let mut request = args.iter().map(|a| bytes::Bytes::copy_from_slice(a.as_bytes())).collect();
+        let reply = crate::commands::execute(&h.shared, &mut other, &mut request);
+        assert_eq!(reply, Reply::Raw(bytes::Bytes::new()), "{args:?} did not block");
+        let blocked = other.blocked.take().expect("blocked");
+        (other, blocked)
+    }
+
+    /// What a blocked client was answered, once its wait ends (at once if it was served).
+    fn outcome(h: &Harness, blocked: Blocked) -> Option<Reply> {
+        let Blocked::Keys { waiter, deadline, .. } = blocked else { panic!("not a wait on keys") };
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        match rt.block_on(wait_served(&h.shared, waiter, deadline)) {
+            Outcome::Served(reply) => Some(reply),
+            Outcome::Retry => None,
+        }
+    }
+
+    fn array(items: Vec<Reply>) -> Reply {
+        Reply::Array(items)
+    }
+
+    #[test]
+    fn zset_waiters_pop_in_order_and_propagate_as_redis_7_0() {
+        let mut h = Harness::new();
+        let (_a, min) = block_other(&h, 2, 0, &["bzpopmin", "z", "0"]);
+        let (_b, mpop) = block_other(&h, 3, 0, &["bzmpop", "0", "1", "z", "max", "count", "5"]);
+        let (_c, last) = block_other(&h, 4, 0, &["bzpopmax", "z", "0"]);
+        assert_eq!(blocked(&h.shared), 3);
+        let log = h.capture_effects();
+        h.run(&["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+        assert_eq!(outcome(&h, min), Some(array(vec![bulk("z"), bulk("a"), Reply::Double(1.0)])));
+        let pair = |m: &str, s: f64| array(vec![bulk(m), Reply::Double(s)]);
+        assert_eq!(outcome(&h, mpop), Some(array(vec![bulk("z"), array(vec![pair("c", 3.0), pair("b", 2.0)])])));
+        // What Redis 7.0 writes to its AOF for the same (checked with appendonly yes).
+        assert_eq!(log.take(), vec!["0> zadd z 1 a 2 b 3 c", "0> ZPOPMIN z", "0> ZPOPMAX z 2"]);
+        assert_eq!(blocked(&h.shared), 1);
+        h.run(&["zincrby", "z", "1", "x"]);
+        assert_eq!(outcome(&h, last), Some(array(vec![bulk("z"), bulk("x"), Reply::Double(1.0)])));
+        assert_eq!(blocked(&h.shared), 0);
+    }
+
+    #[test]
+    fn waiters_are_served_after_exec_and_their_pops_follow_it() {
+        let mut h = Harness::new();
+        let (_a, waiting) = block_other(&h, 2, 0, &["blpop", "l", "0"]);
+        let log = h.capture_effects();
+        h.run(&["multi"]);
+        h.run(&["rpush", "l", "x", "y"]);
+        h.run(&["llen", "l"]);
+        assert_eq!(h.run(&["exec"]), array(vec![Reply::Integer(2), Reply::Integer(2)]));
+        assert_eq!(outcome(&h, waiting), Some(array(vec![bulk("l"), bulk("x")])));
+        assert_eq!(log.take(), vec!["0> MULTI", "0> rpush l x y", "0> EXEC", "0> LPOP l"]);
+    }
+
+    #[test]
+    fn a_key_moved_into_the_waiters_database_serves_it_there() {
+        let mut h = Harness::new();
+        let (_a, waiting) = block_other(&h, 2, 3, &["brpop", "k", "0"]);
+        h.run(&["rpush", "k", "a", "b"]);
+        assert_eq!(blocked(&h.shared), 1, "a list in another database serves no one");
+        let log = h.capture_effects();
+        assert_eq!(h.run(&["move", "k", "3"]), Reply::Integer(1));
+        assert_eq!(outcome(&h, waiting), Some(array(vec![bulk("k"), bulk("b")])));
+        assert_eq!(log.take(), vec!["0> move k 3", "3> RPOP k"]);
+        assert_eq!(h.client.db, 0, "the mover's database is left as it was");
+    }
+
+    #[test]
+    fn client_unblock_ends_a_wait_once() {
+        let mut h = Harness::new();
+        let (_a, waiting) = block_other(&h, 7, 0, &["blmove", "s", "d", "left", "left", "0"]);
+        assert_eq!(h.run(&["client", "unblock", "7", "error"]), Reply::Integer(1));
+        assert_eq!(h.run(&["client", "unblock", "7"]), Reply::Integer(0));
+        assert_eq!(outcome(&h, waiting), Some(Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK")));
+        assert_eq!(blocked(&h.shared), 0);
+        h.run(&["rpush", "s", "x"]);
+        assert_eq!(h.run(&["llen", "s"]), Reply::Integer(1), "an unblocked client takes nothing");
+    }
+}

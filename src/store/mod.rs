@@ -1116,6 +1116,34 @@ mod tests {
         store.shards.iter().all(|s| s.lock.try_lock().is_some())
     }
 
+    /// Lists and sorted sets stored while clients are blocked on keys are noted ready, once
+    /// each; with nobody blocked nothing is noted, and other types never are.
+    #[test]
+    fn inserts_note_ready_keys_only_while_someone_waits() {
+        use super::types::{Collection, List, ZSet};
+        let store = store_with_keys(0);
+        let list = || {
+            let mut l = List::default();
+            l.push_back(b"x");
+            l.into_value()
+        };
+        let mut ks = store.lock_all();
+        ks.insert(0, b"a", list(), 0);
+        assert!(!ks.has_ready_keys());
+        store.key_waiters.store(1, Ordering::Relaxed);
+        ks.insert(0, b"s", Value::Int(1), 0);
+        assert!(!ks.has_ready_keys());
+        ks.insert(0, b"a", list(), 0);
+        ks.insert(1, b"a", list(), 0);
+        let mut z = ZSet::default();
+        z.insert(b"m", 1.0);
+        ks.insert(0, b"z", z.into_value(), 0);
+        ks.insert(0, b"a", list(), 0);
+        let ready = ks.take_ready_keys();
+        assert_eq!(ready, vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"a")), (0, Bytes::from_static(b"z"))]);
+        assert!(!ks.has_ready_keys());
+    }
+
     #[test]
     fn a_flush_settles_the_account_at_once_and_frees_after_the_unlock() {
         let store = store_with_keys(1_000);

@@ -39,7 +39,8 @@ fn nested(key: &Bytes, popped: Vec<Owned>) -> Reply {
 }
 
 /// Serves one sorted-set waiter at ready `key` (`serveClientBlockedOnSortedSet`), propagated
-/// as `ZPOPMIN|ZPOPMAX key count` as Redis rewrites it.
+/// as Redis 7.0 rewrites it: `ZPOPMIN|ZPOPMAX key` for BZPOP*, with the number popped for
+/// BZMPOP.
 pub(crate) fn serve_waiter(ctx: &mut Ctx, key: &Bytes, op: &WaitOp) -> Step {
     let db = ctx.db();
     if !matches!(ctx.ks.get_for_write(db, key).map(|e| &e.value), Some(Value::ZSet(z)) if !z.is_empty()) {
@@ -53,11 +54,15 @@ pub(crate) fn serve_waiter(ctx: &mut Ctx, key: &Bytes, op: &WaitOp) -> Step {
         Ok(Some(p)) if !p.is_empty() => p,
         _ => return Step::Skip,
     };
-    let reply = match op {
-        WaitOp::Pop { .. } => triple(key, popped.into_iter().next().expect("one popped")),
-        WaitOp::MPop { .. } => nested(key, popped),
-    };
-    Step::Served(reply, vec![pop_name(max), key.clone(), count_arg(count)])
+    match op {
+        WaitOp::Pop { .. } => {
+            Step::Served(triple(key, popped.into_iter().next().expect("one popped")), vec![pop_name(max), key.clone()])
+        }
+        WaitOp::MPop { .. } => {
+            let effect = vec![pop_name(max), key.clone(), count_arg(popped.len() as u64)];
+            Step::Served(nested(key, popped), effect)
+        }
+    }
 }
 
 /// `BZPOPMIN key [key ...] timeout`
@@ -87,7 +92,7 @@ fn bzpop(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         }
         if let Ok(Some(popped)) = pop(ctx, key, max, 1) {
             if let Some(entry) = popped.into_iter().next() {
-                ctx.propagate_one(&[&pop_name(max), key, b"1"]);
+                ctx.propagate_one(&[&pop_name(max), key]);
                 return triple(key, entry);
             }
         }

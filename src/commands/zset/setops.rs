@@ -326,14 +326,15 @@ pub(crate) fn zmpop_args(args: &[Bytes], numkeys_at: usize) -> Result<(&[Bytes],
 }
 
 /// Pops from the first non-empty set of `keys`: `[key, [[member, score], ...]]`, None if
-/// every key is missing (WRONGTYPE as the reply). Propagated as `ZPOPMIN|ZPOPMAX key n`.
+/// every key is missing (WRONGTYPE as the reply). Propagated as `ZPOPMIN|ZPOPMAX key n`, n
+/// the number popped, as Redis does.
 pub(crate) fn mpop(ctx: &mut Ctx, keys: &[Bytes], max: bool, count: u64) -> Option<Reply> {
     for key in keys {
         match pop(ctx, key, max, count) {
             Ok(None) => continue,
             Err(r) => return Some(r),
             Ok(Some(popped)) => {
-                let n = itoa::Buffer::new().format(count).as_bytes().to_vec();
+                let n = itoa::Buffer::new().format(popped.len()).as_bytes().to_vec();
                 ctx.propagate_one(&[if max { b"ZPOPMAX" } else { b"ZPOPMIN" }, key, &n]);
                 let items = popped
                     .into_iter()
