@@ -290,6 +290,32 @@ fn keys_made_lists_or_sorted_sets_by_any_command_wake_waiters() {
 }
 
 #[test]
+fn swapdb_serves_the_waiters_of_both_databases() {
+    same_as_redis(&[
+        Call(9, &["SELECT", "1"]),
+        Call(9, &["RPUSH", "k", "one", "two"]),
+        Call(9, &["ZADD", "z", "1", "m"]),
+        Send(0, &["BLPOP", "k", "0"]),
+        Blocked(1),
+        Send(1, &["BZPOPMIN", "z", "0"]),
+        Blocked(2),
+        Call(2, &["SELECT", "1"]),
+        Send(2, &["BLPOP", "other", "0"]),
+        Blocked(3),
+        Call(9, &["SWAPDB", "0", "1"]),
+        Read(0),
+        Read(1),
+        Blocked(1),
+        Call(9, &["SELECT", "0"]),
+        Call(9, &["LRANGE", "k", "0", "-1"]),
+        Call(9, &["RPUSH", "other", "x"]),
+        Call(9, &["SWAPDB", "1", "0"]),
+        Read(2),
+        Blocked(0),
+    ]);
+}
+
+#[test]
 fn restore_wakes_waiters() {
     same_as_redis(&[
         Call(9, &["ZADD", "z", "1", "a"]),

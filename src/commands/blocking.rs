@@ -12,7 +12,8 @@
 //! Serving, as Redis's `signalKeyAsReady` / `handleClientsBlockedOnKeys`: whenever a list or
 //! sorted set is stored at a key (`Locked::insert` — a push or ZADD creating it, RENAME,
 //! RESTORE, MOVE, COPY, SORT … STORE, ZUNIONSTORE, …) while any client is blocked, the key is
-//! noted ready in the command's locked view. After the command — after the whole transaction
+//! noted ready in the command's locked view (SWAPDB notes every waited key of both
+//! databases). After the command — after the whole transaction
 //! for EXEC — the dispatcher calls [`serve_ready`], still holding the shards: each ready
 //! key's waiters are served in arrival order (those waiting for another type are skipped),
 //! each one's pop made there so no other client can take the element in between, and
@@ -121,6 +122,16 @@ fn queue(shared: &Shared, db: usize, key: &Bytes) -> Vec<Arc<Waiter>> {
     let inner = shared.key_waiters.inner.lock();
     // (usize, Bytes) keys: the lookup needs an owned key; Bytes clones are cheap.
     inner.queues.get(&(db, key.clone())).map(|q| q.iter().cloned().collect()).unwrap_or_default()
+}
+
+/// The keys of `db` clients are blocked on (SWAPDB makes them ready if they now hold
+/// something: Redis's `scanDatabaseForReadyKeys`).
+pub fn waited_keys(shared: &Shared, db: usize) -> Vec<Bytes> {
+    if blocked(shared) == 0 {
+        return Vec::new();
+    }
+    let inner = shared.key_waiters.inner.lock();
+    inner.queues.keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
 }
 
 /// Takes `waiter` out of every queue; false if it already was (served or timed out).

@@ -573,6 +573,12 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     if a != b {
         ctx.ks.swap_db(a as usize, b as usize);
+        // Clients blocked in either database may now find their keys (`scanDatabaseForReadyKeys`).
+        for db in [a as usize, b as usize] {
+            for key in super::blocking::waited_keys(ctx.shared, db) {
+                ctx.ks.signal_ready(db, &key);
+            }
+        }
     }
     Reply::OK
 }

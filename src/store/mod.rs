@@ -31,7 +31,8 @@
 //!    emitted with the key's shard held), the cluster state (`ClusterNode::state`: routing
 //!    reads it, and looks keys up only after letting go, see `commands::cluster::redirect`),
 //!    MIGRATE's socket cache, the MONITOR hub's list and then a monitor's queue, the client
-//!    registry, the snapshot gate, and replication's (`replication/mod.rs`): the backlog
+//!    registry, the key-waiter registry (`commands::blocking`: registration and serving run
+//!    under the keys' shards), a waiter's outcome, the snapshot gate, and replication's (`replication/mod.rs`): the backlog
 //!    (effects and a replica's relay append to it under the shards), the ids, the replica
 //!    list, the link. The effect sink's switch (`Effects::sink`, read while emitting) comes
 //!    just before the AOF's `pending` and the backlog.
@@ -803,11 +804,13 @@ impl<'s> Locked<'s> {
         self.changes += 1;
     }
 
-    /// Notes `key` as ready for the clients blocked on it (see `Deferred::ready`).
+    /// Notes `key` as ready for the clients blocked on it (see `Deferred::ready`). A key is
+    /// noted once while the list is short; past that (SWAPDB noting every waited key) the
+    /// check is skipped: serving a key twice finds nothing more the second time.
     #[cold]
     pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
         let ready = &mut self.deferred.get_or_insert_with(Default::default).ready;
-        if !ready.iter().any(|(d, k)| *d == db && k == key) {
+        if ready.len() >= 64 || !ready.iter().any(|(d, k)| *d == db && k == key) {
             ready.push((db, Bytes::copy_from_slice(key)));
         }
     }
