@@ -52,7 +52,7 @@ fn wait_blocked(addr: SocketAddr, n: usize) -> bool {
 /// Runs `steps` against the server at `addr`; the transcript of what each step read.
 fn run(addr: SocketAddr, steps: &[Step]) -> Vec<String> {
     let mut conns: Vec<Option<(RespConn, Vec<u8>)>> = Vec::new();
-    let mut conn = |conns: &mut Vec<Option<(RespConn, Vec<u8>)>>, i: usize| {
+    let conn = |conns: &mut Vec<Option<(RespConn, Vec<u8>)>>, i: usize| {
         if conns.len() <= i {
             conns.resize_with(i + 1, || None);
         }
@@ -406,4 +406,91 @@ fn client_unblock_answers_as_a_timeout_or_an_error() {
         Call(0, &["RPUSH", "k", "v"]),
         Call(2, &["LPOP", "k"]),
     ]);
+}
+
+/// Many clients at once on Ferrocache alone (the interleaving is not Redis's to compare):
+/// producers push lists and add to sorted sets over keys in different shards, movers
+/// BLMOVE elements between shards, consumers BLPOP / BZPOPMIN them. Every element must come
+/// out exactly once, and nobody stays blocked.
+#[test]
+fn concurrent_producers_movers_and_consumers_lose_nothing() {
+    use std::collections::BTreeSet;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    const PER_PRODUCER: usize = 150;
+    const PRODUCERS: usize = 4;
+    let server = Ferrocache::start();
+    let addr = server.addr;
+    let total = PER_PRODUCER * PRODUCERS;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let moved = Arc::new(AtomicUsize::new(0));
+    let list_items = PRODUCERS / 2 * PER_PRODUCER;
+    let bulk_of = |o: &Outcome| -> Vec<String> {
+        let Outcome::Reply(n) = o else { return vec![] };
+        n.children.iter().filter_map(|c| c.bulk().map(|b| String::from_utf8_lossy(b).into_owned())).collect()
+    };
+    let mut threads = Vec::new();
+    for p in 0..PRODUCERS {
+        threads.push(std::thread::spawn(move || {
+            let mut c = RespConn::connect(addr).unwrap();
+            for i in 0..PER_PRODUCER {
+                let item = format!("p{p}-{i}");
+                let key = format!("in{}", i % 4);
+                let zkey = format!("z{}", i % 4);
+                let reply = if p % 2 == 0 {
+                    c.call(&[b"RPUSH", key.as_bytes(), item.as_bytes()])
+                } else {
+                    c.call(&[b"ZADD", zkey.as_bytes(), b"1", item.as_bytes()])
+                };
+                assert!(matches!(reply, Outcome::Reply(_)));
+            }
+        }));
+    }
+    for m in 0..3 {
+        let moved = moved.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut c = RespConn::connect(addr).unwrap();
+            let mut i = m;
+            while moved.load(Ordering::SeqCst) < list_items {
+                let src = format!("in{}", i % 4);
+                let dst = format!("k{}", (i * 7) % 8);
+                i += 1;
+                if let Outcome::Reply(n) =
+                    c.call(&[b"BLMOVE", src.as_bytes(), dst.as_bytes(), b"RIGHT", b"LEFT", b"0.05"])
+                {
+                    if n.bulk().is_some() {
+                        moved.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        }));
+    }
+    for n in 0..6 {
+        let seen = seen.clone();
+        threads.push(std::thread::spawn(move || {
+            let mut c = RespConn::connect(addr).unwrap();
+            while seen.lock().unwrap().len() < total {
+                let reply = if n % 2 == 0 {
+                    c.call(&[b"BLPOP", b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7", b"0.05"])
+                } else {
+                    c.call(&[b"BZPOPMIN", b"z0", b"z1", b"z2", b"z3", b"0.05"])
+                };
+                let got = bulk_of(&reply);
+                if got.len() >= 2 {
+                    seen.lock().unwrap().push(got[1].clone());
+                }
+            }
+        }));
+    }
+    for t in threads {
+        t.join().expect("a client thread panicked");
+    }
+    let seen = seen.lock().unwrap().clone();
+    let distinct: BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(seen.len(), total, "an element came out twice");
+    assert_eq!(distinct.len(), total);
+    assert!(wait_blocked(addr, 0));
+    let mut c = RespConn::connect(addr).unwrap();
+    let Outcome::Reply(n) = c.call(&[b"DBSIZE"]) else { panic!("DBSIZE") };
+    assert_eq!(n.bytes(), b":0\r\n");
 }

@@ -174,8 +174,7 @@ pub fn unblock(shared: &Shared, id: u64, error: bool) -> bool {
     };
     // `replyToBlockedClientTimedOut`, as a timeout: a null array for every list and
     // sorted-set wait, a BLMOVE's included.
-    let reply =
-        if error { Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { Reply::NullArray };
+    let reply = if error { Reply::err("UNBLOCKED client unblocked via CLIENT UNBLOCK") } else { Reply::NullArray };
     finish(shared, &waiter, Outcome::Served(reply))
 }
 

@@ -1143,7 +1143,10 @@ mod tests {
         ks.insert(0, b"z", z.into_value(), 0);
         ks.insert(0, b"a", list(), 0);
         let ready = ks.take_ready_keys();
-        assert_eq!(ready, vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"a")), (0, Bytes::from_static(b"z"))]);
+        assert_eq!(
+            ready,
+            vec![(0, Bytes::from_static(b"a")), (1, Bytes::from_static(b"a")), (0, Bytes::from_static(b"z"))]
+        );
         assert!(!ks.has_ready_keys());
     }
 
