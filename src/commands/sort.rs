@@ -243,11 +243,15 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         ZSet,
     }
     // A missing key sorts as an empty list.
-    let (kind, len) = match ctx.ks.get(db, &args[1]).map(|e| &e.value) {
+    let (kind, len) = match ctx.ks.get(db, &args[1]).map(|e| &mut e.value) {
         None => (Kind::List, 0),
         Some(Value::List(l)) => (Kind::List, l.len() as i64),
         Some(Value::Set(s)) => (Kind::Set, s.len() as i64),
-        Some(Value::ZSet(z)) => (Kind::ZSet, z.len() as i64),
+        Some(Value::ZSet(z)) => {
+            // Redis converts the set it sorts to a skiplist, as a side effect.
+            z.convert_to_skiplist();
+            (Kind::ZSet, z.len() as i64)
+        }
         Some(_) => return Reply::err(errors::WRONGTYPE),
     };
     // A set's order is its encoding's; an unsorted SORT STORE of one is made ALPHA so that

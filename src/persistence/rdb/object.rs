@@ -7,11 +7,11 @@
 //! `None`: a file skips such keys (Redis's "empty keys" tolerance), RESTORE refuses them.
 //! Every loop is bounded by the input: each element consumes at least one byte of it.
 //!
-//! Writing chooses the encoding Redis 7.0 would have in memory with its default limits
-//! (`hash-max-listpack-entries 128`, `…-value 64`, `set-max-intset-entries 512`,
-//! `zset-max-listpack-entries 128`, `…-value 64`, `list-max-listpack-size -2`) and writes it as
-//! `rdbSaveObject` does, so a DUMP is Redis's byte for byte where the element order agrees
-//! (always for lists, sorted sets and intsets; hashes and big sets follow the table's order).
+//! Writing uses the encoding the value reports (OBJECT ENCODING: hashes and sets convert at
+//! their configured limits, sorted sets at Redis's defaults, lists split as with
+//! `list-max-listpack-size -2`) and writes it as `rdbSaveObject` does, so a DUMP is Redis's
+//! byte for byte where the element order agrees (always for lists, sorted sets and intsets;
+//! hash-table hashes and sets follow the table's order).
 
 use super::decode::{read_plain_len, read_string};
 use super::encode::{write_len, write_string};
@@ -267,12 +267,6 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
 const QUICKLIST_PLAIN: u64 = 1;
 const QUICKLIST_PACKED: u64 = 2;
 
-/// Redis 7.0's default limits for the compact encodings (see the module comment).
-pub const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
-pub const HASH_MAX_LISTPACK_VALUE: usize = 64;
-pub const SET_MAX_INTSET_ENTRIES: usize = 512;
-pub const ZSET_MAX_LISTPACK_ENTRIES: usize = 128;
-pub const ZSET_MAX_LISTPACK_VALUE: usize = 64;
 /// `list-max-listpack-size -2`: quicklist nodes of at most 8 KB.
 const LIST_NODE_MAX_BYTES: usize = 8192;
 /// `SIZE_ESTIMATE_OVERHEAD`: what one entry adds to a listpack besides its bytes, overestimated.
@@ -280,17 +274,19 @@ const SIZE_ESTIMATE_OVERHEAD: usize = 8;
 /// Elements this large get a node of their own (`packed_threshold`, 1 GB).
 const LIST_PLAIN_THRESHOLD: usize = 1 << 30;
 
+// Each value is written in the encoding it holds (OBJECT ENCODING's), as Redis writes its
+// objects: the types convert one way as Redis's do, so a set that grew and shrank, or a sorted
+// set SORT converted, is written as Redis would write it.
 fn hash_is_listpack(h: &Hash) -> bool {
-    h.len() <= HASH_MAX_LISTPACK_ENTRIES
-        && h.iter().all(|(f, v)| f.len() <= HASH_MAX_LISTPACK_VALUE && v.len() <= HASH_MAX_LISTPACK_VALUE)
+    h.encoding() == "listpack"
 }
 
 fn set_is_intset(s: &Set) -> bool {
-    s.len() <= SET_MAX_INTSET_ENTRIES && s.iter().all(|m| parse_i64_strict(m).is_some())
+    s.encoding() == "intset"
 }
 
 fn zset_is_listpack(z: &ZSet) -> bool {
-    z.len() <= ZSET_MAX_LISTPACK_ENTRIES && z.iter().all(|(m, _)| m.len() <= ZSET_MAX_LISTPACK_VALUE)
+    z.encoding() == "listpack"
 }
 
 /// The RDB type byte [`write_collection`] writes for `value`.

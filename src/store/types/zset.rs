@@ -302,6 +302,12 @@ impl ZSet {
         self.big = self.len() > LISTPACK_MAX_ENTRIES || self.scores.keys().any(|m| m.len() > LISTPACK_MAX_VALUE);
     }
 
+    /// Reports "skiplist" from now on: Redis's SORT converts every sorted set it reads
+    /// (sort.c's `zsetConvert(sortval, OBJ_ENCODING_SKIPLIST)`), SORT_RO included.
+    pub fn convert_to_skiplist(&mut self) {
+        self.big = true;
+    }
+
     /// Whether the set is reported as a skiplist (what ZSCAN's paging depends on in Redis).
     pub fn is_big(&self) -> bool {
         self.big
