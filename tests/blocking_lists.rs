@@ -136,3 +136,26 @@ fn a_client_that_hangs_up_while_blocked_takes_nothing() {
     c.roundtrip(&[b"RPUSH", b"k", b"a"], b":1\r\n");
     c.roundtrip(&[b"LPOP", b"k"], b"$1\r\na\r\n");
 }
+
+/// CLIENT LIST shows a blocked client as `flags=b` (as Redis does) and its usual flags again
+/// once it is served.
+#[test]
+fn client_list_flags_a_blocked_client() {
+    let server = server();
+    let mut waiter = server.connect();
+    let mut other = server.connect();
+    let id = waiter.call_text(&[b"CLIENT", b"ID"]);
+    let id = id.trim_start_matches(':').trim().to_string();
+    let flags_of = |c: &mut Conn| {
+        let list = c.call_text(&[b"CLIENT", b"LIST"]);
+        let line = list.lines().find(|l| l.contains(&format!("id={id} "))).expect("the waiter is listed").to_string();
+        line.split(' ').find_map(|f| f.strip_prefix("flags=")).expect("a flags field").to_string()
+    };
+    assert_eq!(flags_of(&mut other), "N");
+    waiter.cmd(&[b"BLPOP", b"k", b"0"]);
+    wait_blocked(server.addr, 1);
+    assert_eq!(flags_of(&mut other), "b");
+    other.roundtrip(&[b"RPUSH", b"k", b"a"], b":1\r\n");
+    waiter.expect(b"*2\r\n$1\r\nk\r\n$1\r\na\r\n");
+    assert_eq!(flags_of(&mut other), "N");
+}

@@ -373,6 +373,9 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// meanwhile.
 async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) -> Option<Reply> {
     let info = client.info.clone();
+    // CLIENT LIST shows a blocked client's flags as `b` (Redis's CLIENT_BLOCKED), and the
+    // flags it had once it is answered.
+    let _flagged = BlockedFlag::set(&info);
     let unblocked = async {
         match blocked {
             Blocked::Replicas { offset, replicas, deadline } => {
@@ -406,6 +409,25 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
         reply = unblocked => Some(reply),
         _ = info.kill.notified() => None,
         _ = shared.shutdown.cancelled() => None,
+    }
+}
+
+/// Shows `flags=b` in CLIENT LIST for as long as it lives.
+struct BlockedFlag<'a> {
+    info: &'a crate::client::ClientInfo,
+    before: String,
+}
+
+impl<'a> BlockedFlag<'a> {
+    fn set(info: &'a crate::client::ClientInfo) -> BlockedFlag<'a> {
+        let before = std::mem::replace(&mut info.meta.lock().flags, "b".into());
+        BlockedFlag { info, before }
+    }
+}
+
+impl Drop for BlockedFlag<'_> {
+    fn drop(&mut self) {
+        self.info.meta.lock().flags = std::mem::take(&mut self.before);
     }
 }
 
