@@ -425,6 +425,9 @@ fn concurrent_producers_movers_and_consumers_lose_nothing() {
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let moved = Arc::new(AtomicUsize::new(0));
     let list_items = PRODUCERS / 2 * PER_PRODUCER;
+    // Bounded: an element lost (popped, its reply never delivered) must fail the test, not
+    // leave the consumers waiting for it forever. The run takes well under a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let bulk_of = |o: &Outcome| -> Vec<String> {
         let Outcome::Reply(n) = o else { return vec![] };
         n.children.iter().filter_map(|c| c.bulk().map(|b| String::from_utf8_lossy(b).into_owned())).collect()
@@ -451,7 +454,7 @@ fn concurrent_producers_movers_and_consumers_lose_nothing() {
         threads.push(std::thread::spawn(move || {
             let mut c = RespConn::connect(addr).unwrap();
             let mut i = m;
-            while moved.load(Ordering::SeqCst) < list_items {
+            while moved.load(Ordering::SeqCst) < list_items && std::time::Instant::now() < deadline {
                 let src = format!("in{}", i % 4);
                 let dst = format!("k{}", (i * 7) % 8);
                 i += 1;
@@ -469,7 +472,7 @@ fn concurrent_producers_movers_and_consumers_lose_nothing() {
         let seen = seen.clone();
         threads.push(std::thread::spawn(move || {
             let mut c = RespConn::connect(addr).unwrap();
-            while seen.lock().unwrap().len() < total {
+            while seen.lock().unwrap().len() < total && std::time::Instant::now() < deadline {
                 let reply = if n % 2 == 0 {
                     c.call(&[b"BLPOP", b"k0", b"k1", b"k2", b"k3", b"k4", b"k5", b"k6", b"k7", b"0.05"])
                 } else {
@@ -487,8 +490,8 @@ fn concurrent_producers_movers_and_consumers_lose_nothing() {
     }
     let seen = seen.lock().unwrap().clone();
     let distinct: BTreeSet<&String> = seen.iter().collect();
-    assert_eq!(seen.len(), total, "an element came out twice");
-    assert_eq!(distinct.len(), total);
+    assert_eq!(distinct.len(), seen.len(), "an element came out twice");
+    assert_eq!(seen.len(), total, "elements were lost (popped, but no client got them)");
     assert!(wait_blocked(addr, 0));
     let mut c = RespConn::connect(addr).unwrap();
     let Outcome::Reply(n) = c.call(&[b"DBSIZE"]) else { panic!("DBSIZE") };

@@ -30,7 +30,7 @@ use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,8 +74,8 @@ pub struct Waiter {
     op: Op,
     /// Set once: the reply it was served, or None with `retry` (run the command again).
     outcome: Mutex<Option<Outcome>>,
-    /// Served, woken or timed out: no longer in any queue.
-    done: AtomicBool,
+    /// Where it stands: [`WAITING`], [`CLAIMED`], [`ABANDONED`] or [`DONE`].
+    state: AtomicU8,
     notify: tokio::sync::Notify,
 }
 
@@ -134,12 +134,40 @@ pub fn waited_keys(shared: &Shared, db: usize) -> Vec<Bytes> {
     inner.queues.keys().filter(|(d, _)| *d == db).map(|(_, k)| k.clone()).collect()
 }
 
-/// Takes `waiter` out of every queue; false if it already was (served or timed out).
+// A waiter's states. A server claims a waiting one before it pops anything for it, so that
+// neither its timeout nor its client's hanging up can end it between the pop and the reply
+// (the element would be lost); a claim ends in DONE (served, told to retry) or goes back to
+// WAITING (nothing for it after all), unless the client hung up meanwhile (ABANDONED), when
+// it is removed instead.
+/// In its keys' queues, waiting.
+const WAITING: u8 = 0;
+/// Being served by a command holding its key's shard.
+const CLAIMED: u8 = 1;
+/// Claimed, and its connection gave up the wait meanwhile (killed, hung up, shutdown).
+const ABANDONED: u8 = 2;
+/// Out of every queue: served, told to retry, timed out or unblocked.
+const DONE: u8 = 3;
+
+/// Takes a waiting `waiter` out of every queue (a timeout, CLIENT UNBLOCK, a connection that
+/// ends); false if it is not waiting (done, or being served).
 fn remove(shared: &Shared, waiter: &Arc<Waiter>) -> bool {
     let mut inner = shared.key_waiters.inner.lock();
-    if waiter.done.swap(true, Ordering::AcqRel) {
+    if waiter.state.compare_exchange(WAITING, DONE, Ordering::AcqRel, Ordering::Acquire).is_err() {
         return false;
     }
+    unregister(shared, &mut inner, waiter);
+    true
+}
+
+/// Its connection no longer waits: removed now if waiting, or when its claim ends.
+fn abandon(shared: &Shared, waiter: &Arc<Waiter>) {
+    if !remove(shared, waiter) {
+        let _ = waiter.state.compare_exchange(CLAIMED, ABANDONED, Ordering::AcqRel, Ordering::Acquire);
+    }
+}
+
+/// Takes `waiter` out of every queue and the count (its `done` already set by the caller).
+fn unregister(shared: &Shared, inner: &mut Inner, waiter: &Arc<Waiter>) {
     for key in &waiter.keys {
         let slot = (waiter.db, key.clone());
         if let Some(q) = inner.queues.get_mut(&slot) {
@@ -153,7 +181,28 @@ fn remove(shared: &Shared, waiter: &Arc<Waiter>) -> bool {
         inner.by_client.remove(&waiter.client);
     }
     shared.store.key_waiters.fetch_sub(1, Ordering::Relaxed);
-    true
+}
+
+/// Takes a waiting `waiter` for serving, before anything is popped for it (see the states
+/// above); false if it is not waiting. End the claim with [`release`] or [`finish_claimed`].
+fn claim(waiter: &Waiter) -> bool {
+    waiter.state.compare_exchange(WAITING, CLAIMED, Ordering::AcqRel, Ordering::Acquire).is_ok()
+}
+
+/// Ends a claim that served nothing: the waiter waits on, or, abandoned meanwhile, goes.
+fn release(shared: &Shared, waiter: &Arc<Waiter>) {
+    if waiter.state.compare_exchange(CLAIMED, WAITING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        waiter.state.store(DONE, Ordering::Release);
+        unregister(shared, &mut shared.key_waiters.inner.lock(), waiter);
+    }
+}
+
+/// Ends a claimed waiter with `outcome` and wakes its connection (if it still listens).
+fn finish_claimed(shared: &Shared, waiter: &Arc<Waiter>, outcome: Outcome) {
+    waiter.state.store(DONE, Ordering::Release);
+    unregister(shared, &mut shared.key_waiters.inner.lock(), waiter);
+    *waiter.outcome.lock() = Some(outcome);
+    waiter.notify.notify_one();
 }
 
 /// Ends `waiter` with `outcome` and wakes its connection; false if it had already ended.
@@ -186,7 +235,7 @@ struct Registration<'a> {
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
-        remove(self.shared, &self.waiter);
+        abandon(self.shared, &self.waiter);
     }
 }
 
@@ -214,7 +263,10 @@ pub async fn wait_served(shared: &Shared, waiter: Arc<Waiter>, deadline: Option<
                 if remove(shared, waiter) {
                     return Outcome::Served(Reply::NullArray);
                 }
-                // Served just now: its outcome is set; the loop takes it.
+                // Being served (claimed) or just served: the outcome is set, or the claim
+                // is given back and the timer, already due, fires again. Let the server's
+                // thread finish meanwhile.
+                tokio::task::yield_now().await;
             }
         }
     }
@@ -253,7 +305,7 @@ pub(crate) fn block(ctx: &mut Ctx, args: &[Bytes], keys: &[Bytes], op: Op, timeo
         keys: distinct,
         op,
         outcome: Mutex::new(None),
-        done: AtomicBool::new(false),
+        state: AtomicU8::new(WAITING),
         notify: tokio::sync::Notify::new(),
     });
     register(ctx.shared, &waiter);
@@ -289,7 +341,7 @@ pub fn serve_ready(shared: &Shared, client: &mut Client, ks: &mut Locked) {
 fn serve_key(ctx: &mut Ctx, db: usize, key: &Bytes) {
     let shared = ctx.shared;
     for waiter in queue(shared, db, key) {
-        if waiter.done.load(Ordering::Acquire) {
+        if !claim(&waiter) {
             continue;
         }
         let step = match &waiter.op {
@@ -297,15 +349,11 @@ fn serve_key(ctx: &mut Ctx, db: usize, key: &Bytes) {
             Op::ZSet(op) => super::zset::serve_waiter(ctx, key, op),
         };
         match step {
-            Step::Skip => continue,
-            Step::Retry => {
-                finish(shared, &waiter, Outcome::Retry);
-            }
-            Step::Failed(reply) => {
-                finish(shared, &waiter, Outcome::Served(reply));
-            }
+            Step::Skip => release(shared, &waiter),
+            Step::Retry => finish_claimed(shared, &waiter, Outcome::Retry),
+            Step::Failed(reply) => finish_claimed(shared, &waiter, Outcome::Served(reply)),
             Step::Served(reply, effect) => {
-                finish(shared, &waiter, Outcome::Served(reply));
+                finish_claimed(shared, &waiter, Outcome::Served(reply));
                 if shared.store.effects.enabled() {
                     let parts: Vec<&[u8]> = effect.iter().map(|a| &a[..]).collect();
                     shared.store.effects.emit(db, &parts);
@@ -319,7 +367,7 @@ fn serve_key(ctx: &mut Ctx, db: usize, key: &Bytes) {
 
 #[cfg(test)]
 mod tests {
-    use super::{blocked, wait_served, Outcome};
+    use super::{abandon, blocked, claim, finish_claimed, release, remove, wait_served, Outcome};
     use crate::client::{Blocked, Client, ClientInfo};
     use crate::commands::testing::{bulk, Harness};
     use ferrocache_protocol::Reply;
@@ -407,5 +455,34 @@ mod tests {
         assert_eq!(blocked(&h.shared), 0);
         h.run(&["rpush", "s", "x"]);
         assert_eq!(h.run(&["llen", "s"]), Reply::Integer(1), "an unblocked client takes nothing");
+    }
+
+    /// The interleavings a server thread and the waiter's own task can meet in: a claimed
+    /// waiter cannot time out (its element would be popped and lost: seen once in the
+    /// producers/consumers stress test), and one abandoned while claimed goes when the claim
+    /// ends.
+    #[test]
+    fn a_claimed_waiter_neither_times_out_nor_outlives_its_connection() {
+        let h = Harness::new();
+        let (_a, waiting) = block_other(&h, 7, 0, &["blpop", "k", "10"]);
+        let Blocked::Keys { waiter, .. } = &waiting else { panic!("blocked on keys") };
+        assert!(claim(waiter));
+        assert!(!claim(waiter), "one server at a time");
+        assert!(!remove(&h.shared, waiter), "the timer cannot end a claimed waiter");
+        finish_claimed(&h.shared, waiter, Outcome::Served(bulk("x")));
+        assert_eq!(blocked(&h.shared), 0);
+        assert_eq!(outcome(&h, waiting), Some(bulk("x")));
+
+        let (_b, waiting) = block_other(&h, 8, 0, &["blpop", "k", "10"]);
+        let Blocked::Keys { waiter, .. } = &waiting else { panic!("blocked on keys") };
+        assert!(claim(waiter));
+        release(&h.shared, waiter);
+        assert_eq!(blocked(&h.shared), 1, "released: it waits on");
+        assert!(claim(waiter));
+        abandon(&h.shared, waiter);
+        assert_eq!(blocked(&h.shared), 1, "still claimed");
+        release(&h.shared, waiter);
+        assert_eq!(blocked(&h.shared), 0, "abandoned while claimed: gone when the claim ends");
+        assert!(!claim(waiter));
     }
 }
