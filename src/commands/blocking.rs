@@ -201,6 +201,11 @@ fn release(shared: &Shared, waiter: &Arc<Waiter>) {
 fn finish_claimed(shared: &Shared, waiter: &Arc<Waiter>, outcome: Outcome) {
     waiter.state.store(DONE, Ordering::Release);
     unregister(shared, &mut shared.key_waiters.inner.lock(), waiter);
+    deliver(waiter, outcome);
+}
+
+/// Hands an ended waiter its outcome and wakes its connection.
+fn deliver(waiter: &Waiter, outcome: Outcome) {
     *waiter.outcome.lock() = Some(outcome);
     waiter.notify.notify_one();
 }
@@ -210,8 +215,7 @@ fn finish(shared: &Shared, waiter: &Arc<Waiter>, outcome: Outcome) -> bool {
     if !remove(shared, waiter) {
         return false;
     }
-    *waiter.outcome.lock() = Some(outcome);
-    waiter.notify.notify_one();
+    deliver(waiter, outcome);
     true
 }
 

@@ -847,17 +847,7 @@ impl<'s> Locked<'s> {
     /// Replaces the value of an existing key, keeping its TTL (INCR, APPEND, SET KEEPTTL, …).
     /// Returns false if the key does not exist.
     pub fn update<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
-        let store = self.store;
-        let shard = self.shard_mut(key);
-        let entry = shard.dbs[db].map.get_mut(key)?;
-        let before = entry_size(key, entry);
-        let r = f(entry);
-        let delta = entry_size(key, entry) - before;
-        shard.touch_watched(db, key);
-        store.account(&mut shard.dbs[db], delta);
-        store.stats.dirty.fetch_add(1, Ordering::Relaxed);
-        self.changes += 1;
-        Some(r)
+        self.modify(db, key, |e| (f(e), true))
     }
 
     /// Edits an existing key's value in place, keeping its TTL; `f` says whether it changed
