@@ -3,8 +3,8 @@
 
 One run, one machine: both servers are started on loopback with equivalent
 settings, `redis-benchmark` is pointed at each of them in alternation for a
-few rounds, and the medians are printed as a Markdown table together with a
-memory-per-key comparison. See docs/PERFORMANCE.md for how to read it.
+few rounds, and the medians are printed as a Markdown table together with
+memory per key (strings) and per element (hashes, sets, sorted sets, lists). See docs/PERFORMANCE.md for how to read it.
 
 Standard library only, so it runs anywhere python3 and redis-tools are.
 """
@@ -547,6 +547,54 @@ def measure_memory(srv: Server, n: int, settle_s: float) -> MemResult:
     return MemResult(rss0, rss1, used0, used1, n, vm_rss_bytes(srv.pid), settle_s)
 
 
+# Issue 18's memory goal: bytes per element of small hashes, small sets, one big sorted set and
+# one big list. Each kind: (label of n units, elements per unit, the command filling unit i).
+COLLECTIONS = {
+    "hash": ("{n:,} hashes of 10 fields", 10, lambda i: resp_command(
+        "HSET", f"h:{i}", *[x for j in range(10) for x in (f"field:{j}", f"value:{j}")])),
+    "set": ("{n:,} sets of 10 members", 10, lambda i: resp_command(
+        "SADD", f"s:{i}", *[f"member:{j}" for j in range(10)])),
+    "zset": ("one sorted set", 1, lambda i: resp_command("ZADD", "bigz", str(i), f"member:{i}")),
+    "list": ("one list", 1, lambda i: resp_command("RPUSH", "bigl", f"element:{i}")),
+}
+
+
+def load_collection(port: int, kind: str, n: int, batch: int = 2_000) -> None:
+    """Sends the `n` commands filling `kind`, pipelined in batches (see `load_keys`)."""
+    command = COLLECTIONS[kind][2]
+    c = Conn(port, timeout=120.0)
+    try:
+        for start in range(0, n, batch):
+            end = min(start + batch, n)
+            c.sock.sendall(b"".join(command(i) for i in range(start, end)))
+            for _ in range(end - start):
+                c.read_reply()  # raises on an error reply
+    finally:
+        c.close()
+
+
+@dataclass
+class CollectionMem:
+    kind: str
+    units: int
+    elements: int
+    used: int  # used_memory growth, bytes
+    rss: int  # RSS growth, bytes
+
+
+def measure_collection(srv: Server, kind: str, units: int) -> CollectionMem:
+    srv.flushall()
+    time.sleep(0.5)  # lazily freed memory settles
+    rss0, used0 = vm_rss_bytes(srv.pid), int(info(srv.port, "memory")["used_memory"])
+    t0 = time.monotonic()
+    load_collection(srv.port, kind, units)
+    time.sleep(0.5)
+    rss1, used1 = vm_rss_bytes(srv.pid), int(info(srv.port, "memory")["used_memory"])
+    elements = units * COLLECTIONS[kind][1]
+    log(f"    {srv.name}: {kind}: {elements:,} elements in {time.monotonic() - t0:.1f}s")
+    return CollectionMem(kind, units, elements, used1 - used0, rss1 - rss0)
+
+
 # --------------------------------------------------------------------------
 # Reporting
 # --------------------------------------------------------------------------
@@ -593,7 +641,8 @@ def machine_info(args) -> list[str]:
     ]
 
 
-def report(args, workloads, results: Results | None, mem: dict[str, MemResult] | None) -> str:
+def report(args, workloads, results: Results | None, mem: dict[str, MemResult] | None,
+           coll: dict[str, list[CollectionMem]] | None = None) -> str:
     out = ["## Ferrocache vs Redis", ""]
     out += machine_info(args)
     if results is not None:
@@ -660,6 +709,25 @@ def report(args, workloads, results: Results | None, mem: dict[str, MemResult] |
             f"| RSS before / after (MiB) | {r.rss_before / 2**20:.1f} / {r.rss_after / 2**20:.1f} "
             f"| {f.rss_before / 2**20:.1f} / {f.rss_after / 2**20:.1f} | |",
         ]
+    if coll:
+        out += [
+            "",
+            "### Memory: collections, bytes per element",
+            "",
+            "Growth of used_memory and RSS while one kind is loaded into an emptied server, divided",
+            "by the elements: `h:N` with `field:J` → `value:J` (J < 10), `s:N` with `member:J`,",
+            "ZADD bigz N member:N, RPUSH bigl element:N.",
+            "",
+            "| kind | elements | Redis used B/el | Ferrocache used B/el | used F/R "
+            "| Redis RSS B/el | Ferrocache RSS B/el | RSS F/R |",
+            "|---|--:|--:|--:|--:|--:|--:|--:|",
+        ]
+        for r, f in zip(coll["Redis"], coll["Ferrocache"]):
+            ru, fu, rr, fr = (x / r.elements for x in (r.used, f.used, r.rss, f.rss))
+            out.append(
+                f"| {COLLECTIONS[r.kind][0].format(n=r.units)} | {r.elements:,} | {ru:.1f} | {fu:.1f} "
+                f"| {ratio(fu, ru)} | {rr:.1f} | {fr:.1f} | {ratio(fr, rr)} |"
+            )
     return "\n".join(out) + "\n"
 
 
@@ -737,6 +805,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--memory-keys", type=int, default=1_000_000, help="keys loaded for the memory test")
     p.add_argument("--memory-settle", type=float, default=10.0,
                    help="seconds each server sits idle after loading before RSS is read again")
+    p.add_argument("--memory-collections", type=int, default=1_000_000, metavar="N",
+                   help="memory per element of N 10-field hashes, N 10-member sets, an N-member "
+                        "sorted set and an N-element list (0: skip)")
+    p.add_argument("--collection-kinds", default="hash,set,zset,list",
+                   help="which of the collection memory tests to run")
     p.add_argument("--skip-throughput", action="store_true", help="only measure memory")
     p.add_argument("--skip-memory", action="store_true", help="only measure throughput")
     p.add_argument("--skip-cpu", action="store_true",
@@ -774,8 +847,17 @@ def run_all(args, workloads: list[Workload], tmp: Path) -> str:
             # runs the allocators hold freed pages and RSS deltas mean little.
             log(f"memory: loading {args.memory_keys:,} keys into each server")
             mem = {s.name: measure_memory(s, args.memory_keys, args.memory_settle) for s in servers}
+        coll = None
+        if not args.skip_memory and args.memory_collections > 0:
+            kinds = [k for k in args.collection_kinds.split(",") if k]
+            unknown = [k for k in kinds if k not in COLLECTIONS]
+            if unknown:
+                raise BenchError(f"unknown collection kind(s): {', '.join(unknown)}")
+            log(f"memory: collections, {args.memory_collections:,} of each")
+            coll = {s.name: [measure_collection(s, k, args.memory_collections) for k in kinds]
+                    for s in servers}
         results = None if args.skip_throughput else run_throughput(args, servers, workloads)
-        return report(args, workloads, results, mem)
+        return report(args, workloads, results, mem, coll)
     finally:
         # Runs on success, BenchError, Ctrl-C and SIGTERM alike.
         for s in servers:
