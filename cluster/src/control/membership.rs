@@ -18,11 +18,18 @@ use crate::{ClusterCommand, ClusterError, NodeId};
 enum JoinError {
     /// This node is not the leader: the join must go to the one that is.
     NotLeader,
+    /// A step ran out of time (no majority answered): worth another attempt, as every step
+    /// is idempotent.
+    TimedOut(ClusterError),
     Failed(ClusterError),
 }
 
 fn failed(text: String) -> JoinError {
     JoinError::Failed(ClusterError::ControlPlane(text))
+}
+
+fn timed_out(text: String) -> JoinError {
+    JoinError::TimedOut(ClusterError::ControlPlane(text))
 }
 
 impl ControlPlane {
@@ -116,11 +123,13 @@ impl ControlPlane {
             ClusterError::ControlPlane(format!("MEET: this node's address {:?} is not an IP", claims.node.ip))
         })?;
         let bus_addr = SocketAddr::new(my_ip, self.bus_addr.port()).to_string();
-        let deadline = Instant::now() + self.timing.join;
+        // The other node retries a slow join for up to `join_total` (see `join_locked`).
+        let budget = self.timing.join_total + self.timing.join;
+        let deadline = Instant::now() + budget;
         // The cluster's leader will be sending.
         self.accepting.store(true, std::sync::atomic::Ordering::Relaxed);
         let request = Request::Join(JoinRequest { claims, bus_addr });
-        match peer.call(&request, self.timing.join).await {
+        match peer.call(&request, budget).await {
             Ok(Reply::Join(result)) => result?,
             Ok(_) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: unexpected answer"))),
             Err(e) => return Err(ClusterError::ControlPlane(format!("MEET {ip}:{port}: {e}"))),
@@ -150,17 +159,26 @@ impl ControlPlane {
     }
 
     /// Adds the node as the leader, or has the leader do it. Holding `join_lock`.
+    ///
+    /// Steps that run out of time (a slow or starved majority) are tried again until
+    /// `join_total` has passed. A join forwarded to the leader is retried there the same way,
+    /// so this node waits for its answer as long.
     async fn join_locked(&self, req: JoinRequest) -> Result<(), ClusterError> {
-        let deadline = Instant::now() + self.timing.join;
+        let deadline = Instant::now() + self.timing.join_total;
+        let mut last_timeout = None;
         loop {
             let attempt = async {
                 match self.add_member(&req).await {
                     Ok(()) => Some(Ok(())),
                     Err(JoinError::Failed(e)) => Some(Err(e)),
+                    Err(JoinError::TimedOut(e)) => {
+                        last_timeout = Some(e);
+                        None
+                    }
                     Err(JoinError::NotLeader) => {
                         let (_, addr) = self.leader()?;
                         let mut peer = self.peer(addr);
-                        match peer.call(&Request::Join(req.clone()), self.timing.join).await {
+                        match peer.call(&Request::Join(req.clone()), self.timing.join_total).await {
                             Ok(Reply::Join(result)) => Some(result),
                             _ => None,
                         }
@@ -176,10 +194,12 @@ impl ControlPlane {
                 break;
             }
         }
-        Err(ClusterError::ControlPlane(format!(
-            "MEET: could not add node {} to the cluster within {:?} (no leader, or no majority)",
-            req.claims.node.id, self.timing.join
-        )))
+        Err(last_timeout.unwrap_or_else(|| {
+            ClusterError::ControlPlane(format!(
+                "MEET: could not add node {} to the cluster within {:?} (no leader, or no majority)",
+                req.claims.node.id, self.timing.join_total
+            ))
+        }))
     }
 
     /// Makes this node, in no cluster, the single voter of a new one whose state is its own.
@@ -230,14 +250,14 @@ impl ControlPlane {
             Ok(Ok(_)) => {}
             Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
             outcome => {
-                let why = match outcome {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => format!("it did not catch up within {:?}", self.timing.propose),
+                let (why, error): (_, fn(String) -> JoinError) = match outcome {
+                    Ok(Err(e)) => (e.to_string(), failed),
+                    _ => (format!("it did not catch up within {:?}", self.timing.propose), timed_out),
                 };
                 // Leave no learner behind that the leader would keep trying to reach.
                 let gone = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
                 let _ = tokio::time::timeout(self.timing.propose, self.raft().change_membership(gone, false)).await;
-                return Err(failed(format!("MEET: cannot replicate to node {} at {}: {why}", id, req.bus_addr)));
+                return Err(error(format!("MEET: cannot replicate to node {} at {}: {why}", id, req.bus_addr)));
             }
         }
         if self.view.state().read().node(&req.claims.node.id).is_none() {
@@ -258,7 +278,10 @@ impl ControlPlane {
                 Ok(Err(e)) if forward(&e) => return Err(JoinError::NotLeader),
                 Ok(Err(e)) => return Err(failed(format!("MEET: adding node {id}: {e}"))),
                 Err(_) => {
-                    return Err(failed(format!("MEET: adding node {id}: no majority within {:?}", self.timing.propose)))
+                    return Err(timed_out(format!(
+                        "MEET: adding node {id}: no majority within {:?}",
+                        self.timing.propose
+                    )))
                 }
             }
         }
@@ -268,7 +291,7 @@ impl ControlPlane {
             Ok(Err(e)) if forward(&e) => Err(JoinError::NotLeader),
             Ok(Err(e)) => Err(failed(format!("MEET: making node {id} a voter: {e}"))),
             Err(_) => {
-                Err(failed(format!("MEET: making node {id} a voter: no majority within {:?}", self.timing.propose)))
+                Err(timed_out(format!("MEET: making node {id} a voter: no majority within {:?}", self.timing.propose)))
             }
         }
     }

@@ -202,8 +202,12 @@ struct Timing {
     heartbeat: Duration,
     /// How long a proposal may take.
     propose: Duration,
-    /// How long a MEET's join may take (several commits).
+    /// How long one attempt at a MEET's join may take (several commits).
     join: Duration,
+    /// How long a MEET keeps retrying a join that ran out of time (a slow or starved majority):
+    /// Redis's MEET never fails for slowness (its handshake runs in the background), so ours
+    /// waits well past one attempt before it gives up.
+    join_total: Duration,
     /// How long a plain request (hello) may take.
     rpc: Duration,
 }
@@ -292,6 +296,7 @@ impl ControlPlane {
             heartbeat: Duration::from_millis(heartbeat),
             propose: Duration::from_millis(nt),
             join: Duration::from_millis(nt * 2),
+            join_total: Duration::from_millis((nt * 10).max(10_000)),
             rpc: Duration::from_millis(nt),
         };
         let plane = Arc::new(ControlPlane {
