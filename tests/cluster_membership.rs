@@ -88,6 +88,8 @@ fn add_node_reshard_del_node_and_add_node_again() {
     assert!(out.contains(&format!(">>> Send CLUSTER MEET to node {} to make it join the cluster.\n", addrs[3])));
     assert!(out.ends_with("[OK] New node added correctly.\n"), "{out}");
     wait_until("four nodes to agree", || check_sees(&cluster, 0, 4) && check_sees(&cluster, 3, 4));
+    // INFO's cluster_connections: two bus links per other known node, as Redis 7.0 counts.
+    assert!(cli(ports[0], &["INFO", "clients"]).contains("cluster_connections:6\r\n"));
 
     // Slots (with their keys) to node 3 and back.
     move_slots(&addrs[0], &id0, &id3, 100);
@@ -126,6 +128,8 @@ fn add_node_reshard_del_node_and_add_node_again() {
     assert!(nodes.starts_with(&format!("{id3} 127.0.0.1:{}@{} myself,master - ", ports[3], ports[3] + 10000)));
     let info = cli(ports[3], &["CLUSTER", "INFO"]);
     assert!(info.contains("cluster_known_nodes:1\r\n") && info.contains("cluster_slots_assigned:0\r\n"), "{info}");
+    assert!(cli(ports[3], &["INFO", "clients"]).contains("cluster_connections:0\r\n"));
+    assert!(cli(ports[0], &["INFO", "clients"]).contains("cluster_connections:4\r\n"));
     // A second FORGET on a node that has forgotten it: Redis's answer for a node it no longer knows.
     assert_eq!(cli(ports[1], &["CLUSTER", "FORGET", &id3]).trim_end(), format!("ERR Unknown node {id3}"));
     // The cluster goes on: every key is still served.
@@ -169,6 +173,8 @@ fn reset_hard_of_a_member_leaves_the_cluster() {
     let (ok, out) = redis_cli(&["--cluster", "add-node", &addrs[3], &addrs[0]]);
     assert!(ok, "{out}");
     wait_until("four nodes to agree", || check_sees(&cluster, 0, 4) && check_sees(&cluster, 3, 4));
+    // INFO's cluster_connections: two bus links per other known node, as Redis 7.0 counts.
+    assert!(cli(ports[0], &["INFO", "clients"]).contains("cluster_connections:6\r\n"));
     let old = cluster.id(3);
     assert_eq!(cli(ports[3], &["CLUSTER", "RESET", "HARD"]).trim_end(), "OK");
     let new = cluster.id(3);

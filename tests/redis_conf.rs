@@ -463,6 +463,8 @@ fn supervised_systemd_notifies_readiness_and_does_not_fork() {
     let mut con = ping_ready(port);
     let pid: u32 = std::fs::read_to_string(dir.0.join("pid")).unwrap().trim().parse().unwrap();
     assert_eq!(pid, child.id());
+    let info: String = redis::cmd("INFO").arg("server").query(&mut con).unwrap();
+    assert!(info.contains("\r\nprocess_supervised:systemd\r\n"), "{info}");
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<redis::Value>(&mut con);
     assert!(child.wait().unwrap().success());
 }

@@ -841,8 +841,10 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
             w!("monotonic_clock", &"POSIX clock_gettime");
             w!("multiplexing_api", &"tokio");
             w!("atomicvar_api", &"c11-builtin");
+            // What a Redis built by another compiler than GCC prints.
+            w!("gcc_version", &"0.0.0");
             w!("process_id", &std::process::id());
-            w!("process_supervised", &"no");
+            w!("process_supervised", &crate::server::daemon::supervisor_name());
             w!("run_id", &shared.run_id);
             w!("tcp_port", &shared.port());
             w!("server_time_usec", &system_now_us());
@@ -858,7 +860,9 @@ fn info_section(ctx: &mut Ctx, section: &str, out: &mut String) {
         "clients" => {
             out.push_str("# Clients\r\n");
             w!("connected_clients", &shared.clients.count());
-            w!("cluster_connections", &0);
+            // Redis 7.0's getClusterConnectionsCount: two bus links per other known node.
+            let bus_links = shared.cluster().map_or(0, |n| n.state.read().nodes().len().saturating_sub(1) * 2);
+            w!("cluster_connections", &bus_links);
             w!("maxclients", &config.maxclients);
             let (max_input, max_output) = shared.client_memory.recent_max();
             w!("client_recent_max_input_buffer", &max_input);

@@ -11,9 +11,26 @@ use std::io;
 /// Redis's `CONFIG_DEFAULT_PID_FILE`: where a daemon writes its pid when `pidfile` is unset.
 pub const DEFAULT_PIDFILE: &str = "/var/run/redis.pid";
 
+/// The supervisor [`supervised`] found (`upstart` or `systemd`), for INFO's
+/// `process_supervised`; unset while none is.
+static SUPERVISOR: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
+/// INFO's `process_supervised`: `no`, or the supervisor that runs us, as Redis prints it.
+pub fn supervisor_name() -> &'static str {
+    SUPERVISOR.get().copied().unwrap_or("no")
+}
+
 /// Redis's `redisIsSupervised`: whether a supervisor (upstart or systemd) runs us, in which
 /// case `daemonize yes` does not fork. Upstart is told we are up by stopping ourselves.
 pub fn supervised(config: &Config) -> bool {
+    let found = supervisor(config);
+    if let Some(name) = found {
+        let _ = SUPERVISOR.set(name);
+    }
+    found.is_some()
+}
+
+fn supervisor(config: &Config) -> Option<&'static str> {
     let mode = match config.supervised.as_str() {
         "auto" if std::env::var_os("UPSTART_JOB").is_some() => "upstart",
         "auto" if std::env::var_os("NOTIFY_SOCKET").is_some() => "systemd",
@@ -23,7 +40,7 @@ pub fn supervised(config: &Config) -> bool {
         "upstart" => {
             if std::env::var_os("UPSTART_JOB").is_none() {
                 tracing::warn!("upstart supervision requested, but UPSTART_JOB not found!");
-                return false;
+                return None;
             }
             tracing::info!("supervised by upstart, will stop to signal readiness.");
             #[cfg(unix)]
@@ -32,18 +49,18 @@ pub fn supervised(config: &Config) -> bool {
                 libc::raise(libc::SIGSTOP);
             }
             std::env::remove_var("UPSTART_JOB");
-            true
+            Some("upstart")
         }
         "systemd" => {
             if !notify_systemd("STATUS=Ferrocache is loading...\n") {
-                return false;
+                return None;
             }
             tracing::info!(
                 "Supervised by systemd. Please make sure you set appropriate values for TimeoutStartSec and TimeoutStopSec in your service unit."
             );
-            true
+            Some("systemd")
         }
-        _ => false,
+        _ => None,
     }
 }
 
