@@ -214,3 +214,36 @@ fn a_replica_that_stops_reading_is_dropped_after_the_soft_limit_s_seconds() {
         server.log_text().lines().any(|l| l.contains(" flags=S ") && l.ends_with(expected))
     });
 }
+
+/// The CLIENT LIST fields of a blocked client that are not its own address or age.
+fn blocked_fields(admin: &mut Conn, name: &str) -> Option<String> {
+    let list = admin.call_text(&[b"CLIENT", b"LIST"]);
+    let line = list.lines().find(|l| l.contains(&format!(" name={name} ")))?;
+    let keep = ["flags=", "argv-mem=", "cmd="];
+    Some(line.split(' ').filter(|f| keep.iter().any(|k| f.starts_with(k))).collect::<Vec<_>>().join(" "))
+}
+
+/// While a client waits in BLPOP and another in WAIT, CLIENT LIST shows each with `flags=b`,
+/// its command and its arguments' `argv-mem`, and INFO counts both in `blocked_clients`, as
+/// redis-server does.
+#[test]
+fn blocked_clients_show_their_command_and_are_counted_as_redis_does() {
+    let dir = TempDir::new("obuf-blocked");
+    let mut seen = Vec::new();
+    for server in [ServerProcess::redis(&dir.0, &[]), ServerProcess::ferrocache(&dir.0, &[])] {
+        let mut admin = Conn::new(server.addr);
+        let mut waiters = Vec::new();
+        for (name, args) in [("pop", &[&b"BLPOP"[..], b"nokey", b"0"][..]), ("wait", &[b"WAIT", b"1", b"0"])] {
+            let mut c = Conn::new(server.addr);
+            c.roundtrip(&[b"CLIENT", b"SETNAME", name.as_bytes()], b"+OK\r\n");
+            c.send(&resp(args));
+            waiters.push(c);
+        }
+        wait_until("both clients block", || {
+            admin.call_text(&[b"INFO", b"clients"]).contains("\r\nblocked_clients:2\r\n")
+        });
+        seen.push([blocked_fields(&mut admin, "pop"), blocked_fields(&mut admin, "wait")]);
+    }
+    assert_eq!(seen[1], seen[0], "ours, then redis-server's");
+    assert_eq!(seen[1][0].as_deref(), Some("flags=b argv-mem=11 cmd=blpop"));
+}

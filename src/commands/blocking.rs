@@ -103,9 +103,9 @@ impl std::fmt::Debug for KeyWaiters {
     }
 }
 
-/// Clients blocked on keys (INFO's `blocked_clients`).
+/// Clients blocked on keys or in WAIT (INFO's `blocked_clients`).
 pub fn blocked(shared: &Shared) -> usize {
-    shared.store.key_waiters.load(Ordering::Relaxed)
+    shared.store.key_waiters.load(Ordering::Relaxed) + shared.stats.blocked_in_wait.load(Ordering::Relaxed) as usize
 }
 
 fn register(shared: &Shared, waiter: &Arc<Waiter>) {

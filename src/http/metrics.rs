@@ -95,8 +95,8 @@ fn server(shared: &Shared) {
 fn clients_and_memory(shared: &Shared) {
     describe_gauge!("redis_connected_clients", "Client connections (replicas excluded, as INFO)");
     gauge!("redis_connected_clients").set(shared.clients.count() as f64);
-    // INFO's blocked_clients: clients blocked on list keys (WAIT and paused writes are not
-    // counted yet).
+    // INFO's blocked_clients: clients blocked on keys or in WAIT (a write held by a pause is
+    // not counted, as in Redis).
     describe_gauge!("redis_blocked_clients", "Clients blocked in a command (as INFO blocked_clients)");
     gauge!("redis_blocked_clients").set(crate::commands::blocking::blocked(shared) as f64);
     // INFO's figures, measured the same way (the key tables are read one shard at a time).

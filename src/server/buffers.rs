@@ -215,12 +215,16 @@ pub struct BufferFigures {
     pub multi_mem: AtomicU64,
     /// Everything the connection holds (`tot-mem`).
     pub tot_mem: AtomicU64,
+    /// The arguments of the command a blocked connection waits in (`argv-mem`, as Redis keeps
+    /// a blocked client's argv); 0 while it is not blocked.
+    pub blocked_argv_mem: AtomicU64,
 }
 
 impl BufferFigures {
     /// CLIENT LIST's `qbuf=… qbuf-free=… argv-mem=… multi-mem=… rbs=… rbp=… obl=… oll=… omem=… tot-mem=…`,
     /// `argv_mem` being the arguments of the command running now (the caller's own line).
     pub fn list_fields(&self, argv_mem: usize) -> String {
+        let argv_mem = argv_mem + self.blocked_argv_mem.load(Ordering::Relaxed) as usize;
         let pending = self.pending_output.load(Ordering::Relaxed) as usize;
         let obl = pending.min(REPLY_CHUNK);
         let omem = omem(pending);

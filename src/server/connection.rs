@@ -12,7 +12,7 @@ use crate::config::ClientClass;
 use bytes::{Buf, BufMut, BytesMut};
 use ferrocache_protocol::{encode, Limits, Reply, RequestParser};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
@@ -161,6 +161,9 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                     if client.monitor != monitor.is_some() {
                         monitor = client.monitor.then(|| shared.monitors.subscribe());
                     }
+                    // A blocked client shows its command's arguments in CLIENT LIST meanwhile.
+                    let blocked_argv_mem =
+                        if client.blocked.is_some() { args.iter().map(|a| a.len()).sum() } else { 0 };
                     parser.recycle(args);
                     if let Some(blocked) = client.blocked.take() {
                         // Earlier replies first; nothing after this request runs until it is answered.
@@ -169,7 +172,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                         // the wait (a blocked BLPOP must not outlive its client and take an
                         // element nobody will read).
                         let reply = {
-                            let wait = wait_blocked(shared, client, blocked);
+                            let wait = wait_blocked(shared, client, blocked, blocked_argv_mem);
                             tokio::pin!(wait);
                             loop {
                                 tokio::select! {
@@ -371,11 +374,12 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Waits out what a command blocked on; None if the client is killed or the server stops
 /// meanwhile.
-async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) -> Option<Reply> {
+async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked, argv_mem: usize) -> Option<Reply> {
     let info = client.info.clone();
-    // CLIENT LIST shows a blocked client's flags as `b` (Redis's CLIENT_BLOCKED), and the
-    // flags it had once it is answered.
-    let _flagged = BlockedFlag::set(&info);
+    // CLIENT LIST shows a blocked client's flags as `b` (Redis's CLIENT_BLOCKED), its command
+    // and arguments, and the flags it had once it is answered.
+    let in_wait = matches!(blocked, Blocked::Replicas { .. }).then_some(&shared.stats.blocked_in_wait);
+    let _flagged = BlockedFlag::set(&info, client.last_cmd, argv_mem, in_wait);
     let unblocked = async {
         match blocked {
             Blocked::Replicas { offset, replicas, deadline } => {
@@ -386,7 +390,7 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
                 // Everything is checked again: after a failover the write meets a replica.
                 let reply = commands::execute(shared, client, &mut args);
                 match client.blocked.take() {
-                    Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),
+                    Some(again) => Box::pin(wait_blocked(shared, client, again, argv_mem)).await.unwrap_or(reply),
                     None => reply,
                 }
             }
@@ -397,7 +401,9 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
                     commands::blocking::Outcome::Retry => {
                         let reply = commands::execute(shared, client, &mut args);
                         match client.blocked.take() {
-                            Some(again) => Box::pin(wait_blocked(shared, client, again)).await.unwrap_or(reply),
+                            Some(again) => {
+                                Box::pin(wait_blocked(shared, client, again, argv_mem)).await.unwrap_or(reply)
+                            }
                             None => reply,
                         }
                     }
@@ -412,22 +418,42 @@ async fn wait_blocked(shared: &Shared, client: &mut Client, blocked: Blocked) ->
     }
 }
 
-/// Shows `flags=b` in CLIENT LIST for as long as it lives.
+/// Shows `flags=b`, the command and its `argv-mem` in CLIENT LIST for as long as it lives,
+/// and counts a WAIT in INFO `blocked_clients`.
 struct BlockedFlag<'a> {
     info: &'a crate::client::ClientInfo,
     before: String,
+    in_wait: Option<&'a AtomicU64>,
 }
 
 impl<'a> BlockedFlag<'a> {
-    fn set(info: &'a crate::client::ClientInfo) -> BlockedFlag<'a> {
-        let before = std::mem::replace(&mut info.meta.lock().flags, "b".into());
-        BlockedFlag { info, before }
+    fn set(
+        info: &'a crate::client::ClientInfo,
+        cmd: Option<&'static commands::CommandSpec>,
+        argv_mem: usize,
+        in_wait: Option<&'a AtomicU64>,
+    ) -> BlockedFlag<'a> {
+        let before = {
+            let mut meta = info.meta.lock();
+            // Published after each batch otherwise; the batch is not over while it waits.
+            meta.last_cmd = cmd.map(|spec| (spec.name, spec.parent));
+            std::mem::replace(&mut meta.flags, "b".into())
+        };
+        info.buffers.blocked_argv_mem.store(argv_mem as u64, Ordering::Relaxed);
+        if let Some(count) = in_wait {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        BlockedFlag { info, before, in_wait }
     }
 }
 
 impl Drop for BlockedFlag<'_> {
     fn drop(&mut self) {
         self.info.meta.lock().flags = std::mem::take(&mut self.before);
+        self.info.buffers.blocked_argv_mem.store(0, Ordering::Relaxed);
+        if let Some(count) = self.in_wait {
+            count.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub struct ServerStats {
     /// Replication stream and snapshot bytes: read from a primary, written to replicas.
     pub total_net_repl_input_bytes: AtomicU64,
     pub total_net_repl_output_bytes: AtomicU64,
+    /// Clients waiting in WAIT: counted in INFO `blocked_clients` with those blocked on keys,
+    /// as Redis counts its BLOCKED_WAIT clients (a write held by a pause is not counted).
+    pub blocked_in_wait: AtomicU64,
     /// Error replies by their first word (`errorstat_ERR:count=3`).
     pub errors: Mutex<BTreeMap<String, u64>>,
     /// Recent rates of commands, client and replication input and output bytes, for
