@@ -134,6 +134,7 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
     let mut limit_check = OutputLimitCheck::default();
     // Bytes came in or went out since the last turn (for the buffers' idle time).
     let mut interacted = false;
+    let mut last_interaction = Instant::now();
     loop {
         let turn_started = super::busy_poll::turn_start();
         let limit = shared.hot.output_limit(ClientClass::Normal);
@@ -263,11 +264,13 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
         let reading = !paused;
         let read_size = if reading { buffers::prepare_read(&parser, &mut input, qbuf_limit) } else { 0 };
         let idle = shared.hot.timeout_secs.load(Ordering::Relaxed);
+        // Counted from the last read or write (Redis's `lastinteraction`), not from this turn:
+        // the resize timer's turns must not keep an idle client open.
         let idle_timeout = async {
             if idle == 0 || client.monitor {
                 std::future::pending::<()>().await
             } else {
-                tokio::time::sleep(Duration::from_secs(idle)).await
+                tokio::time::sleep_until((last_interaction + Duration::from_secs(idle)).into()).await
             }
         };
         let soft_deadline = limit_check.soft_deadline(limit);
@@ -281,10 +284,12 @@ async fn serve_client<S: ClientStream>(stream: &mut S, shared: &Shared, client: 
                 }
                 shared.stats.total_net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
                 interacted = true;
+                last_interaction = Instant::now();
             }
             writable = stream.writable(), if !output.is_empty() => {
                 writable?;
                 interacted = true;
+                last_interaction = Instant::now();
             }
             event = next_monitor_event(&monitor, output.len() < cap) => match event {
                 MonitorEvent::Lines(lines) => output.extend_from_slice(&lines),
