@@ -6,6 +6,7 @@
 //! main.rs        flags / config file → Config → server::run
 //! config/        one Config struct and the one directive table (CLI, files, CONFIG GET/SET)
 //! glob.rs        Redis's glob matcher (KEYS, SCAN MATCH, CONFIG GET, COMMAND LIST) in polynomial time
+//! strtod.rs      glibc's strtod (value, length, ERANGE): scores, SORT weights, float arguments
 //! server/        accept loops (TCP, unix socket), connection task, MONITOR hub, stats, cron,
 //!                daemonize / pidfile / supervised
 //! client.rs      per-connection state and the client registry (CLIENT LIST/KILL)
@@ -49,6 +50,7 @@ pub mod replication;
 pub mod server;
 pub mod slowlog;
 pub mod store;
+pub mod strtod;
 
 pub use config::Config;
 pub use server::{run, run_listeners, run_with_clock, Shared};
