@@ -279,7 +279,7 @@ pub async fn wait_served(shared: &Shared, waiter: Arc<Waiter>, deadline: Option<
 /// `getTimeoutFromObjectOrReply(…, UNIT_SECONDS)`: seconds as a float, converted to whole
 /// milliseconds as C's cast does (out of range becomes negative). 0 waits forever.
 pub fn timeout_arg(arg: &[u8]) -> Result<Option<Duration>, Reply> {
-    let secs = args::parse_f64(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
+    let secs = args::long_double(arg).ok_or_else(|| Reply::err("ERR timeout is not a float or out of range"))?;
     let ms = secs * 1000.0;
     // i64::MAX as f64 rounds up to 2^63, itself out of range.
     if !(ms > -(i64::MAX as f64) && ms < i64::MAX as f64) || (ms as i64) < 0 {

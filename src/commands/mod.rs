@@ -115,91 +115,23 @@ pub mod args {
         parse_i64_strict(arg).ok_or_else(|| Reply::err(errors::NOT_INTEGER))
     }
 
-    /// A positive-or-zero integer with a custom error (e.g. "ERR timeout is negative").
+    /// An argument as a double (`getDoubleFromObjectOrReply`).
     pub fn float(arg: &[u8]) -> Result<f64, Reply> {
         parse_f64(arg).ok_or_else(|| Reply::err(errors::NOT_FLOAT))
     }
 
-    /// Redis's `string2d` / `getLongDoubleFromObject` acceptance: no spaces, not empty, not NaN.
+    /// Redis's `string2d` (`getDoubleFromObject`): glibc's strtod over the whole argument, no
+    /// leading space, not NaN, no overflow or underflow to zero ([`crate::strtod::string2d`]).
     pub fn parse_f64(arg: &[u8]) -> Option<f64> {
-        let s = std::str::from_utf8(arg).ok()?;
-        if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-            return None;
-        }
-        let v: f64 = match s.to_ascii_lowercase().as_str() {
-            "inf" | "+inf" | "infinity" | "+infinity" => f64::INFINITY,
-            "-inf" | "-infinity" => f64::NEG_INFINITY,
-            _ => {
-                let unsigned = s.strip_prefix(['-', '+']).unwrap_or(s);
-                if unsigned.starts_with("0x") || unsigned.starts_with("0X") {
-                    let v = parse_hex_float(&unsigned[2..])?;
-                    return Some(if s.starts_with('-') { -v } else { v });
-                }
-                if s.contains(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))) {
-                    return None;
-                }
-                s.parse().ok()?
-            }
-        };
-        (!v.is_nan()).then_some(v)
+        crate::strtod::string2d(arg)
     }
 
-    /// The part after `0x` of a C99 hexadecimal float, as strtod reads it (and so Redis, for
-    /// scores, increments and timeouts): hex digits with at most one point, at least one
-    /// digit, then optionally `p` and a decimal power of two. Digits past the 128th bit only
-    /// scale the value (their bits are below what an f64 keeps).
-    fn parse_hex_float(s: &str) -> Option<f64> {
-        let (mantissa, exponent) = match s.find(['p', 'P']) {
-            Some(at) => (&s[..at], Some(&s[at + 1..])),
-            None => (s, None),
-        };
-        let mut bits: u128 = 0;
-        let (mut scale, mut digits, mut point) = (0i64, 0usize, false);
-        for c in mantissa.chars() {
-            match c {
-                '.' if !point => point = true,
-                _ => {
-                    let d = c.to_digit(16)?;
-                    digits += 1;
-                    if bits >> 124 == 0 {
-                        bits = bits << 4 | u128::from(d);
-                        if point {
-                            scale -= 4;
-                        }
-                    } else if !point {
-                        scale += 4;
-                    }
-                }
-            }
-        }
-        if digits == 0 {
-            return None;
-        }
-        if let Some(e) = exponent {
-            let unsigned = e.strip_prefix(['-', '+']).unwrap_or(e);
-            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            // Beyond ±100000 every value is 0 or infinite: clamp rather than overflow.
-            let p: i64 = unsigned.parse::<i64>().unwrap_or(i64::MAX).min(100_000);
-            scale += if e.starts_with('-') { -p } else { p };
-        }
-        Some(scale_by_power_of_two(bits as f64, scale))
-    }
-
-    /// `v * 2^exp` without overflowing the intermediate power.
-    fn scale_by_power_of_two(mut v: f64, mut exp: i64) -> f64 {
-        while exp > 0 && v != 0.0 && v.is_finite() {
-            let step = exp.min(1000);
-            v *= 2f64.powi(step as i32);
-            exp -= step;
-        }
-        while exp < 0 && v != 0.0 {
-            let step = (-exp).min(1000);
-            v /= 2f64.powi(step as i32);
-            exp += step;
-        }
-        v
+    /// Redis's `string2ld` (`getLongDoubleFromObject`, which timeouts use), as an f64: accepted
+    /// or refused as x87 `strtold` would (its range reaches 1e4932, so `1e400` is accepted and
+    /// reads as +inf here, `1e-400` as 0), the value read by strtod.
+    pub fn long_double(arg: &[u8]) -> Option<f64> {
+        super::string::ld::Ld::parse(arg)?;
+        Some(crate::strtod::strtod(arg).value)
     }
 
     /// Case-insensitive ASCII comparison of an argument with an option name.
@@ -337,8 +269,7 @@ Please note that when switching between policies at runtime LRU and LFU data wil
 mod tests {
     use super::args::parse_f64;
 
-    /// As strtod reads them (each line checked against glibc's strtod; where it sets ERANGE, the
-    /// callers refuse infinities as they do for decimal text).
+    /// `string2d`, checked against redis-server 7.0 (ZADD, which reads scores with it).
     #[test]
     fn floats_parse_as_strtod_reads_them() {
         for (text, want) in [
@@ -353,9 +284,13 @@ mod tests {
             ("0x.8", Some(0.5)),
             ("0xffp-4", Some(15.9375)),
             ("0x1p-1074", Some(f64::from_bits(1))),
-            ("0x1p1024", Some(f64::INFINITY)),
-            ("0x1p99999999999999999999", Some(f64::INFINITY)),
-            ("0x1P-99999999999999999999", Some(0.0)),
+            ("1e-320", Some(1e-320)),
+            ("0x1p1024", None),
+            ("1e400", None),
+            ("1e-400", None),
+            ("0x1p99999999999999999999", None),
+            ("0x1P-99999999999999999999", None),
+            ("0x0p99999999999", Some(0.0)),
             ("0x", None),
             ("0x.", None),
             ("0x1p", None),
@@ -371,5 +306,22 @@ mod tests {
             let got = parse_f64(text.as_bytes());
             assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "{text:?} gave {got:?}");
         }
+    }
+
+    /// `string2ld`, checked against redis-server 7.0 (BLPOP's timeout reads it).
+    #[test]
+    fn long_doubles_are_accepted_as_strtold_accepts_them() {
+        use super::args::long_double;
+        assert_eq!(long_double(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(long_double(b"-0x1p1024"), Some(f64::NEG_INFINITY));
+        assert_eq!(long_double(b"1e-400"), Some(0.0));
+        assert_eq!(long_double(b"0.5"), Some(0.5));
+        for bad in ["1e5000", "0x1p99999999999999999999", "1e-99999999999999999999", " 1", "1 ", "", "nan", "0x"] {
+            assert_eq!(long_double(bad.as_bytes()), None, "{bad:?}");
+        }
+        // Redis copies into a buffer of 5120 bytes, NUL included.
+        let long = format!("0.{}", "1".repeat(5117));
+        assert_eq!(long_double(long.as_bytes()), Some(0.1111111111111111));
+        assert_eq!(long_double(format!("{long}1").as_bytes()), None);
     }
 }
