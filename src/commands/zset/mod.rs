@@ -604,14 +604,7 @@ pub(crate) type Owned = (Box<[u8]>, f64);
 pub(crate) fn pop(ctx: &mut Ctx, key: &[u8], max: bool, count: u64) -> Result<Option<Vec<Owned>>, Reply> {
     collection::write::<ZSet, _>(ctx, key, false, |z| {
         let n = (count as usize).min(z.len());
-        let taken: Vec<Owned> = if max {
-            z.iter_down_from(z.len().wrapping_sub(1)).take(n).map(|(m, s)| (m.into(), s)).collect()
-        } else {
-            z.iter_from(0).take(n).map(|(m, s)| (m.into(), s)).collect()
-        };
-        for (m, _) in &taken {
-            z.remove(m);
-        }
+        let taken: Vec<Owned> = (0..n).map_while(|_| if max { z.pop_last() } else { z.pop_first() }).collect();
         let changed = !taken.is_empty();
         (taken, changed)
     })
