@@ -20,6 +20,7 @@ use crate::store::types::List;
 use crate::store::{parse_i64_strict, Value};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
+use std::ops::ControlFlow;
 
 const RW_FAST: Flags = Flags::WRITE.or(Flags::DENYOOM).or(Flags::FAST);
 const RW: Flags = Flags::WRITE.or(Flags::DENYOOM);
@@ -328,7 +329,14 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     match index_range(start, end, list.len()) {
         None => Reply::Array(vec![]),
-        Some((s, e)) => Reply::Array(list.range(s, e).map(Reply::bulk_copy).collect()),
+        Some((s, e)) => {
+            let mut items = Vec::with_capacity(e + 1 - s);
+            let _ = list.visit(s, e + 1, |item| {
+                items.push(Reply::bulk_copy(item));
+                ControlFlow::Continue(())
+            });
+            Reply::Array(items)
+        }
     }
 }
 
@@ -344,7 +352,7 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(e) => return e,
     };
     match index_of(index, list.len()).and_then(|i| list.get(i)) {
-        Some(item) => Reply::bulk_copy(item),
+        Some(item) => Reply::bulk_copy(&item),
         None => Reply::Null,
     }
 }
@@ -378,7 +386,15 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::err(errors::SYNTAX);
     };
     let inserted = write::<List, _>(ctx, &args[1], false, |list| {
-        let pivot = list.iter().position(|e| e == &args[3][..]);
+        let (mut pivot, mut at) = (None, 0);
+        let _ = list.visit(0, list.len(), |e| {
+            if e == &args[3][..] {
+                pivot = Some(at);
+                return ControlFlow::Break(());
+            }
+            at += 1;
+            ControlFlow::Continue(())
+        });
         match pivot {
             Some(i) => {
                 list.insert(i + usize::from(after), &args[4]);
@@ -483,31 +499,29 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let len = list.len();
     let scan = usize::try_from(maxlen).unwrap_or(usize::MAX);
     let scan = if scan == 0 { len } else { scan.min(len) };
-    let items: Box<dyn Iterator<Item = &[u8]>> =
-        if from_tail { Box::new(list.iter().rev()) } else { Box::new(list.iter()) };
     let mut found = Vec::new();
-    let mut matches: i64 = 0;
-    for (index, item) in items.take(scan).enumerate() {
+    let (mut matches, mut index): (i64, usize) = (0, 0);
+    let mut check = |item: &[u8]| {
+        let i = index;
+        index += 1;
         if item != element {
-            continue;
+            return ControlFlow::Continue(());
         }
         matches += 1;
         if matches < rank {
-            continue;
+            return ControlFlow::Continue(());
         }
-        let at = if from_tail { len - index - 1 } else { index } as i64;
-        if count == -1 {
-            return Reply::Integer(at);
+        found.push(if from_tail { len - i - 1 } else { i } as i64);
+        if count == -1 || (count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count) {
+            return ControlFlow::Break(());
         }
-        found.push(Reply::Integer(at));
-        if count != 0 && matches.wrapping_sub(rank).wrapping_add(1) >= count {
-            break;
-        }
-    }
+        ControlFlow::Continue(())
+    };
+    let _ = if from_tail { list.visit_rev(len - scan, len, &mut check) } else { list.visit(0, scan, &mut check) };
     if count == -1 {
-        Reply::Null
+        found.first().map_or(Reply::Null, |&at| Reply::Integer(at))
     } else {
-        Reply::Array(found)
+        Reply::Array(found.into_iter().map(Reply::Integer).collect())
     }
 }
 

@@ -587,7 +587,7 @@ fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires:
     };
     mix_digest(digest, &type_number.to_be_bytes());
     match value {
-        Value::List(list) => list.iter().for_each(|item| mix_digest(digest, item)),
+        Value::List(list) => list.for_each(|item| mix_digest(digest, item)),
         Value::Set(set) => set.iter().for_each(|member| xor_digest(digest, member)),
         Value::Hash(hash) => {
             for (field, value) in hash.iter() {

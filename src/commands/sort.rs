@@ -284,9 +284,9 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
             Some(Value::List(l)) if take > 0 => {
                 if o.desc {
                     let top = l.len() - 1 - skip;
-                    vector.extend(l.range(top + 1 - take, top).rev().map(Item::new));
+                    l.for_each_rev_in(top + 1 - take, top + 1, |e| vector.push(Item::new(e)));
                 } else {
-                    vector.extend(l.range(skip, skip + take - 1).map(Item::new));
+                    l.for_each_in(skip, skip + take, |e| vector.push(Item::new(e)));
                 }
             }
             Some(Value::ZSet(z)) if take > 0 => {
@@ -305,7 +305,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         }
     } else {
         match ctx.ks.peek(db, &args[1]).map(|e| &e.value) {
-            Some(Value::List(l)) => vector.extend(l.iter().map(Item::new)),
+            Some(Value::List(l)) => l.for_each(|e| vector.push(Item::new(e))),
             Some(Value::Set(s)) => vector.extend(s.iter().map(Item::new)),
             Some(Value::ZSet(z)) => vector.extend(z.iter().map(|(m, _)| Item::new(m))),
             _ => {}

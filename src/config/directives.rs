@@ -190,7 +190,7 @@ const fn size_mem(min: i128, max: i128) -> Kind {
 const WHY_ENCODING: &str =
     "values are stored in one encoding; this tunes Redis's compact encodings of types we do not have";
 const WHY_LIST_ENCODING: &str =
-    "lists have one encoding in memory (OBJECT ENCODING says quicklist, as in 7.0); RDB and DUMP split them as 7.0's default does";
+    "lists have one encoding in memory, packed nodes of about 8 KB whose elements share prefixes with their neighbours (OBJECT ENCODING says quicklist, as in 7.0); RDB and DUMP split them as 7.0's default does";
 const WHY_ZSET_ENCODING: &str = "sorted sets convert at Redis's default limits (128 entries, 64 bytes) for now";
 const WHY_LAZYFREE: &str = "large values are always freed off the request path";
 const WHY_DEFRAG: &str = "no active defragmentation (jemalloc purges freed pages instead)";

@@ -842,8 +842,12 @@ const AOF_REWRITE_ITEMS_PER_CMD: usize = 64;
 fn write_collection_commands(buf: &mut Vec<u8>, key: &[u8], value: &crate::store::Value) {
     use crate::store::Value;
     let scores: Vec<String>;
+    let list_items: Vec<Vec<u8>>;
     let (command, items): (&[u8], Vec<&[u8]>) = match value {
-        Value::List(l) => (b"RPUSH", l.iter().collect()),
+        Value::List(l) => {
+            list_items = l.to_vec();
+            (b"RPUSH", list_items.iter().map(|i| &i[..]).collect())
+        }
         Value::Set(s) => (b"SADD", s.iter().collect()),
         Value::Hash(h) => (b"HSET", h.iter().flat_map(|(f, v)| [f, v]).collect()),
         Value::ZSet(z) => {

@@ -64,7 +64,7 @@ fn collections_restore_and_dump_as_redis_does() {
         };
         let name = match &value {
             RdbCollection::List(l) => {
-                assert_eq!(l.iter().collect::<Vec<_>>(), [b"a", b"b", b"c"]);
+                assert_eq!(l.to_vec(), [b"a", b"b", b"c"]);
                 "list"
             }
             RdbCollection::Hash(h) => {

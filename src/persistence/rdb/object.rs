@@ -308,11 +308,11 @@ pub fn collection_type(value: RdbCollectionRef<'_>) -> u8 {
 /// 8 bytes of overhead stays within 8 KB.
 fn quicklist_nodes(list: &List) -> Vec<QuicklistNode> {
     let mut nodes: Vec<QuicklistNode> = Vec::new();
-    for item in list.iter() {
+    list.for_each(|item| {
         let sz = item.len();
         if sz >= LIST_PLAIN_THRESHOLD {
             nodes.push(QuicklistNode::Plain(item.to_vec()));
-            continue;
+            return;
         }
         match nodes.last_mut() {
             Some(QuicklistNode::Packed(lp)) if lp.bytes() + sz + SIZE_ESTIMATE_OVERHEAD <= LIST_NODE_MAX_BYTES => {
@@ -324,7 +324,7 @@ fn quicklist_nodes(list: &List) -> Vec<QuicklistNode> {
                 nodes.push(QuicklistNode::Packed(lp));
             }
         }
-    }
+    });
     nodes
 }
 

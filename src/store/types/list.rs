@@ -1,15 +1,75 @@
 //! Lists: sequences of byte strings, pushed and popped at both ends.
+//!
+//! A list is a quicklist, as in Redis: packed nodes (`node.rs`, entries prefix-compressed
+//! against their neighbour) between two small unpacked buffers, `head` (reversed) and `tail`.
+//! Pushes go to a buffer; a full buffer is packed into the node at its end (the tail appends,
+//! the head prepends a whole number of groups), so a push costs O(1) amortized. Pops take from
+//! a buffer and refill an empty one with one group of the nearest node. Positional reads and
+//! edits walk the nodes from the nearer end and decode or rebuild one node.
+
+mod node;
 
 use super::element_cost;
+use node::{Node, GROUP, NODE_BYTES};
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::ops::ControlFlow;
 
-/// A list. Today a deque of separately allocated elements (reported as "quicklist"); the
-/// packed quicklist of listpack nodes is to come.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Elements a buffer holds before it is packed (a whole number of groups).
+const BUFFER: usize = 2 * GROUP;
+
+/// A list (reported as "quicklist", as Redis 7.0 does for every list).
+#[derive(Debug, Default)]
 pub struct List {
-    items: VecDeque<Box<[u8]>>,
-    /// Heap bytes of the elements (see `types/mod.rs`).
+    /// The first elements, reversed: `head.last()` is the list's first element.
+    head: Vec<Box<[u8]>>,
+    nodes: VecDeque<Node>,
+    /// The last elements, in order.
+    tail: Vec<Box<[u8]>>,
+    len: usize,
+    /// Heap bytes of the buffered elements and of the nodes (see `types/mod.rs`).
     bytes: usize,
+}
+
+impl Clone for List {
+    fn clone(&self) -> List {
+        let mut l = List {
+            head: self.head.clone(),
+            nodes: self.nodes.clone(),
+            tail: self.tail.clone(),
+            len: self.len,
+            bytes: 0,
+        };
+        l.bytes = l.count_bytes();
+        l
+    }
+}
+
+impl PartialEq for List {
+    fn eq(&self, other: &List) -> bool {
+        if self.len != other.len {
+            return false;
+        }
+        let mut theirs = Vec::with_capacity(self.len);
+        other.for_each(|e| theirs.push(e.to_vec()));
+        let mut i = 0;
+        self.visit(0, self.len, |e| {
+            i += 1;
+            if e == &theirs[i - 1][..] {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        })
+        .is_continue()
+    }
+}
+
+/// Where list index `i` is: in `head` at vector index, in node `n` at index, or in `tail`.
+enum Place {
+    Head(usize),
+    Node(usize, usize),
+    Tail(usize),
 }
 
 impl List {
@@ -18,42 +78,271 @@ impl List {
     }
 
     pub fn len(&self) -> usize {
-        self.items.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
+        self.len == 0
+    }
+
+    fn count_bytes(&self) -> usize {
+        self.head.iter().chain(&self.tail).map(|e| element_cost(e.len())).sum::<usize>()
+            + self.nodes.iter().map(Node::cost).sum::<usize>()
+    }
+
+    fn nodes_len(&self) -> usize {
+        self.len - self.head.len() - self.tail.len()
     }
 
     pub fn push_back(&mut self, item: &[u8]) {
         self.bytes += element_cost(item.len());
-        self.items.push_back(item.into());
+        self.len += 1;
+        self.tail.push(item.into());
+        if self.tail.len() >= BUFFER {
+            self.pack_tail();
+        }
     }
 
     pub fn push_front(&mut self, item: &[u8]) {
         self.bytes += element_cost(item.len());
-        self.items.push_front(item.into());
+        self.len += 1;
+        self.head.push(item.into());
+        if self.head.len() >= BUFFER {
+            self.pack_head();
+        }
+    }
+
+    /// Moves `tail` into the last node (or a new one if that one is full).
+    fn pack_tail(&mut self) {
+        let raw: usize = self.tail.iter().map(|e| e.len() + 2).sum();
+        self.bytes -= self.tail.iter().map(|e| element_cost(e.len())).sum::<usize>();
+        match self.nodes.back_mut() {
+            Some(n) if n.encoded_len() + raw <= NODE_BYTES => {
+                self.bytes -= n.cost();
+                n.extend(self.tail.iter().map(|e| &e[..]));
+                self.bytes += n.cost();
+            }
+            last => {
+                if let Some(n) = last {
+                    self.bytes -= n.cost();
+                    n.shrink();
+                    self.bytes += n.cost();
+                }
+                let mut n = Node::default();
+                n.extend(self.tail.iter().map(|e| &e[..]));
+                self.bytes += n.cost();
+                self.nodes.push_back(n);
+            }
+        }
+        self.tail.clear();
+    }
+
+    /// Moves `head` into the first node (or a new one if that one is full).
+    fn pack_head(&mut self) {
+        let raw: usize = self.head.iter().map(|e| e.len() + 2).sum();
+        self.bytes -= self.head.iter().map(|e| element_cost(e.len())).sum::<usize>();
+        self.head.reverse();
+        match self.nodes.front_mut() {
+            Some(n) if self.head.len().is_multiple_of(GROUP) && n.encoded_len() + raw <= NODE_BYTES => {
+                self.bytes -= n.cost();
+                n.prepend(&self.head);
+                self.bytes += n.cost();
+            }
+            _ => {
+                for n in Node::build(self.head.iter().map(|e| &e[..])).into_iter().rev() {
+                    self.bytes += n.cost();
+                    self.nodes.push_front(n);
+                }
+            }
+        }
+        self.head.clear();
     }
 
     pub fn pop_front(&mut self) -> Option<Box<[u8]>> {
-        let item = self.items.pop_front()?;
-        self.bytes -= element_cost(item.len());
-        Some(item)
+        if self.head.is_empty() {
+            if let Some(n) = self.nodes.front_mut() {
+                let before = n.cost();
+                let mut group = n.take_front_group();
+                self.bytes += group.iter().map(|e| element_cost(e.len())).sum::<usize>();
+                if n.len() == 0 {
+                    self.bytes -= before;
+                    self.nodes.pop_front();
+                }
+                group.reverse();
+                self.head = group;
+            } else if !self.tail.is_empty() {
+                let item = self.tail.remove(0);
+                return Some(self.took(item));
+            }
+        }
+        let item = self.head.pop()?;
+        Some(self.took(item))
     }
 
     pub fn pop_back(&mut self) -> Option<Box<[u8]>> {
-        let item = self.items.pop_back()?;
+        if self.tail.is_empty() {
+            if let Some(n) = self.nodes.back_mut() {
+                self.bytes -= n.cost();
+                let group = n.take_back_group();
+                self.bytes += group.iter().map(|e| element_cost(e.len())).sum::<usize>();
+                if n.len() == 0 {
+                    self.nodes.pop_back();
+                } else {
+                    self.bytes += n.cost();
+                }
+                self.tail = group;
+            } else if !self.head.is_empty() {
+                let item = self.head.remove(0);
+                return Some(self.took(item));
+            }
+        }
+        let item = self.tail.pop()?;
+        Some(self.took(item))
+    }
+
+    fn took(&mut self, item: Box<[u8]>) -> Box<[u8]> {
+        self.len -= 1;
         self.bytes -= element_cost(item.len());
-        Some(item)
+        item
     }
 
-    pub fn get(&self, index: usize) -> Option<&[u8]> {
-        self.items.get(index).map(|i| &i[..])
+    /// Where index `i` (< len) is.
+    fn place(&self, i: usize) -> Place {
+        let h = self.head.len();
+        if i < h {
+            return Place::Head(h - 1 - i);
+        }
+        let tail_start = self.len - self.tail.len();
+        if i >= tail_start {
+            return Place::Tail(i - tail_start);
+        }
+        let mut k = i - h;
+        if k < self.nodes_len() / 2 {
+            for (n, node) in self.nodes.iter().enumerate() {
+                if k < node.len() {
+                    return Place::Node(n, k);
+                }
+                k -= node.len();
+            }
+        } else {
+            let mut from_end = tail_start - i; // 1 for the last node element
+            for (n, node) in self.nodes.iter().enumerate().rev() {
+                if from_end <= node.len() {
+                    return Place::Node(n, node.len() - from_end);
+                }
+                from_end -= node.len();
+            }
+        }
+        unreachable!("list index {i} of {} not found", self.len)
     }
 
-    /// Every element, head to tail.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
-        self.items.iter().map(|i| &i[..])
+    pub fn get(&self, index: usize) -> Option<Cow<'_, [u8]>> {
+        if index >= self.len {
+            return None;
+        }
+        Some(match self.place(index) {
+            Place::Head(j) => Cow::Borrowed(&self.head[j][..]),
+            Place::Tail(j) => Cow::Borrowed(&self.tail[j][..]),
+            Place::Node(n, k) => Cow::Owned(self.nodes[n].get(k)),
+        })
+    }
+
+    /// Calls `f` with the elements at `start..end` (clamped to the list), head to tail, until
+    /// it breaks; O(end - start) after a walk over the nodes from the nearer end.
+    pub fn visit(&self, start: usize, end: usize, mut f: impl FnMut(&[u8]) -> ControlFlow<()>) -> ControlFlow<()> {
+        let end = end.min(self.len);
+        if start >= end {
+            return ControlFlow::Continue(());
+        }
+        let h = self.head.len();
+        for i in start..end.min(h) {
+            f(&self.head[h - 1 - i])?;
+        }
+        let tail_start = self.len - self.tail.len();
+        let (from, to) = (start.max(h), end.min(tail_start));
+        if from < to {
+            let Place::Node(mut n, mut k) = self.place(from) else { unreachable!() };
+            let mut left = to - from;
+            let mut scratch = Vec::new();
+            while left > 0 {
+                let node = &self.nodes[n];
+                let take = (node.len() - k).min(left);
+                node.visit(k, k + take, &mut scratch, &mut f)?;
+                left -= take;
+                n += 1;
+                k = 0;
+            }
+        }
+        for i in start.max(tail_start)..end {
+            f(&self.tail[i - tail_start])?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Calls `f` with the elements at `start..end` (clamped), tail to head, until it breaks.
+    pub fn visit_rev(&self, start: usize, end: usize, mut f: impl FnMut(&[u8]) -> ControlFlow<()>) -> ControlFlow<()> {
+        let end = end.min(self.len);
+        if start >= end {
+            return ControlFlow::Continue(());
+        }
+        let h = self.head.len();
+        let tail_start = self.len - self.tail.len();
+        for i in (start.max(tail_start)..end).rev() {
+            f(&self.tail[i - tail_start])?;
+        }
+        let (from, to) = (start.max(h), end.min(tail_start));
+        if from < to {
+            let Place::Node(mut n, k) = self.place(to - 1) else { unreachable!() };
+            let mut k_end = k + 1;
+            let mut left = to - from;
+            let mut scratch = Vec::new();
+            loop {
+                let node = &self.nodes[n];
+                let take = k_end.min(left);
+                node.visit_rev(k_end - take, k_end, &mut scratch, &mut f)?;
+                left -= take;
+                if left == 0 {
+                    break;
+                }
+                n -= 1;
+                k_end = self.nodes[n].len();
+            }
+        }
+        for i in (start..end.min(h)).rev() {
+            f(&self.head[h - 1 - i])?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Calls `f` with every element, head to tail.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8])) {
+        let _ = self.visit(0, self.len, |e| {
+            f(e);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Calls `f` with the elements at `start..end` (clamped), head to tail.
+    pub fn for_each_in(&self, start: usize, end: usize, mut f: impl FnMut(&[u8])) {
+        let _ = self.visit(start, end, |e| {
+            f(e);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Calls `f` with the elements at `start..end` (clamped), tail to head.
+    pub fn for_each_rev_in(&self, start: usize, end: usize, mut f: impl FnMut(&[u8])) {
+        let _ = self.visit_rev(start, end, |e| {
+            f(e);
+            ControlFlow::Continue(())
+        });
+    }
+
+    /// Every element, head to tail, copied (for tests and cold paths).
+    pub fn to_vec(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.len);
+        self.for_each(|e| out.push(e.to_vec()));
+        out
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -61,18 +350,45 @@ impl List {
     }
 
     pub fn heap_size(&self) -> usize {
-        self.bytes + self.items.capacity() * std::mem::size_of::<Box<[u8]>>()
+        self.bytes
+            + (self.head.capacity() + self.tail.capacity()) * std::mem::size_of::<Box<[u8]>>()
+            + self.nodes.capacity() * std::mem::size_of::<Node>()
     }
 
-    /// The elements at `start..=end` (indices already clamped into the list), head to tail:
-    /// O(end - start) after an O(1) seek.
-    pub fn range(&self, start: usize, end: usize) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
-        self.items.range(start..=end).map(|i| &i[..])
+    /// Replaces node `n` with nodes built from `items` (none if it is empty).
+    fn replace_node(&mut self, n: usize, items: &[Box<[u8]>]) {
+        self.bytes -= self.nodes[n].cost();
+        let mut built = Node::build(items.iter().map(|e| &e[..])).into_iter();
+        match built.next() {
+            Some(first) => {
+                self.bytes += first.cost();
+                self.nodes[n] = first;
+                for (j, more) in built.enumerate() {
+                    self.bytes += more.cost();
+                    self.nodes.insert(n + 1 + j, more);
+                }
+            }
+            None => {
+                self.nodes.remove(n);
+            }
+        }
     }
 
     /// Replaces the element at `index`; false if there is none.
     pub fn set(&mut self, index: usize, item: &[u8]) -> bool {
-        let Some(slot) = self.items.get_mut(index) else { return false };
+        if index >= self.len {
+            return false;
+        }
+        let slot = match self.place(index) {
+            Place::Head(j) => &mut self.head[j],
+            Place::Tail(j) => &mut self.tail[j],
+            Place::Node(n, k) => {
+                let mut items = self.nodes[n].to_vec();
+                items[k] = item.into();
+                self.replace_node(n, &items);
+                return true;
+            }
+        };
         self.bytes = self.bytes - element_cost(slot.len()) + element_cost(item.len());
         *slot = item.into();
         true
@@ -80,51 +396,168 @@ impl List {
 
     /// Inserts `item` so that it ends at `index` (0 ..= len).
     pub fn insert(&mut self, index: usize, item: &[u8]) {
-        self.bytes += element_cost(item.len());
-        self.items.insert(index, item.into());
+        let h = self.head.len();
+        let tail_start = self.len - self.tail.len();
+        if index <= h {
+            self.bytes += element_cost(item.len());
+            self.len += 1;
+            self.head.insert(h - index, item.into());
+            if self.head.len() >= BUFFER {
+                self.pack_head();
+            }
+        } else if index >= tail_start {
+            self.bytes += element_cost(item.len());
+            self.len += 1;
+            self.tail.insert(index - tail_start, item.into());
+            if self.tail.len() >= BUFFER {
+                self.pack_tail();
+            }
+        } else {
+            let Place::Node(n, k) = self.place(index) else { unreachable!() };
+            let mut items = self.nodes[n].to_vec();
+            items.insert(k, item.into());
+            self.replace_node(n, &items);
+            self.len += 1;
+        }
     }
 
     /// Removes up to `limit` elements equal to `item` (0: all), counting from the head, or
-    /// from the tail when `from_tail`; returns how many went. One pass, no reallocation.
+    /// from the tail when `from_tail`; returns how many went. Only nodes holding a match are
+    /// rebuilt.
     pub fn remove_matching(&mut self, item: &[u8], limit: usize, from_tail: bool) -> usize {
         // From the tail with a limit: the matches that go are those at or after the
         // `limit`-th match counted from the tail (all of them if there are fewer).
         let first = match (from_tail, limit) {
             (true, l) if l > 0 => {
-                let mut seen = 0;
-                let nth = self.items.iter().rposition(|e| {
-                    seen += usize::from(&e[..] == item);
-                    seen == l
+                let (mut seen, mut at, mut pos) = (0, 0, self.len);
+                let _ = self.visit_rev(0, self.len, |e| {
+                    pos -= 1;
+                    seen += usize::from(e == item);
+                    if seen == l {
+                        at = pos;
+                        return ControlFlow::Break(());
+                    }
+                    ControlFlow::Continue(())
                 });
-                nth.unwrap_or(0)
+                at
             }
             _ => 0,
         };
         let limit = if from_tail { 0 } else { limit };
-        let (mut removed, mut freed, mut pos) = (0, 0, 0);
-        self.items.retain(|e| {
+        let (mut removed, mut pos) = (0usize, 0usize);
+        // Whether the element at the next position goes.
+        let mut goes = |e: &[u8]| {
             pos += 1;
-            if pos > first && (limit == 0 || removed < limit) && &e[..] == item {
-                removed += 1;
-                freed += element_cost(e.len());
-                false
-            } else {
-                true
+            let go = pos > first && (limit == 0 || removed < limit) && e == item;
+            removed += usize::from(go);
+            go
+        };
+        let mut freed = 0;
+        let mut head = std::mem::take(&mut self.head);
+        head.reverse();
+        head.retain(|e| {
+            let go = goes(e);
+            freed += if go { element_cost(e.len()) } else { 0 };
+            !go
+        });
+        head.reverse();
+        self.head = head;
+        let mut n = 0;
+        while n < self.nodes.len() {
+            let mut flags = Vec::new();
+            let mut scratch = Vec::new();
+            let node = &self.nodes[n];
+            let _ = node.visit(0, node.len(), &mut scratch, &mut |e| {
+                flags.push(goes(e));
+                ControlFlow::Continue(())
+            });
+            if !flags.contains(&true) {
+                n += 1;
+                continue;
             }
+            let mut items = node.to_vec();
+            let mut i = 0;
+            items.retain(|_| {
+                i += 1;
+                !flags[i - 1]
+            });
+            let before = self.nodes.len();
+            self.replace_node(n, &items);
+            n = (n + 1 + self.nodes.len()).saturating_sub(before);
+        }
+        self.tail.retain(|e| {
+            let go = goes(e);
+            freed += if go { element_cost(e.len()) } else { 0 };
+            !go
         });
         self.bytes -= freed;
+        self.len -= removed;
         removed
+    }
+
+    /// Removes the last `n` elements.
+    fn drop_back(&mut self, mut n: usize) {
+        let m = n.min(self.tail.len());
+        let cut = self.tail.len() - m;
+        self.bytes -= self.tail.drain(cut..).map(|e| element_cost(e.len())).sum::<usize>();
+        self.len -= m;
+        n -= m;
+        while n > 0 {
+            let Some(node) = self.nodes.back() else { break };
+            let take = node.len().min(n);
+            if take == node.len() {
+                self.bytes -= node.cost();
+                self.nodes.pop_back();
+            } else {
+                let mut items = node.to_vec();
+                items.truncate(items.len() - take);
+                let last = self.nodes.len() - 1;
+                self.replace_node(last, &items);
+            }
+            self.len -= take;
+            n -= take;
+        }
+        let m = n.min(self.head.len());
+        self.bytes -= self.head.drain(..m).map(|e| element_cost(e.len())).sum::<usize>();
+        self.len -= m;
+    }
+
+    /// Removes the first `n` elements.
+    fn drop_front(&mut self, mut n: usize) {
+        let m = n.min(self.head.len());
+        let cut = self.head.len() - m;
+        self.bytes -= self.head.drain(cut..).map(|e| element_cost(e.len())).sum::<usize>();
+        self.len -= m;
+        n -= m;
+        while n > 0 {
+            let Some(node) = self.nodes.front() else { break };
+            let take = node.len().min(n);
+            if take == node.len() {
+                self.bytes -= node.cost();
+                self.nodes.pop_front();
+            } else {
+                let items = node.to_vec();
+                self.replace_node(0, &items[take..]);
+            }
+            self.len -= take;
+            n -= take;
+        }
+        let m = n.min(self.tail.len());
+        self.bytes -= self.tail.drain(..m).map(|e| element_cost(e.len())).sum::<usize>();
+        self.len -= m;
     }
 
     /// Keeps only the elements at `start..end` (clamped to the list; empty when start >= end).
     pub fn retain_range(&mut self, start: usize, end: usize) {
-        let end = end.min(self.items.len());
+        let end = end.min(self.len);
         let start = start.min(end);
-        let freed: usize = self.items.drain(end..).map(|e| element_cost(e.len())).sum::<usize>()
-            + self.items.drain(..start).map(|e| element_cost(e.len())).sum::<usize>();
-        self.bytes -= freed;
-        if self.items.capacity() > 64 && self.items.len() < self.items.capacity() / 4 {
-            self.items.shrink_to_fit();
+        self.drop_back(self.len - end);
+        self.drop_front(start);
+        if self.nodes.capacity() > 64 && self.nodes.len() < self.nodes.capacity() / 4 {
+            self.nodes.shrink_to_fit();
+        }
+        if self.len == 0 {
+            *self = List::default();
         }
     }
 }
@@ -132,37 +565,194 @@ impl List {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::SmallRng;
+    use rand::{Rng, SeedableRng};
 
-    /// The running byte count always equals what the elements cost.
-    fn check(l: &List) {
-        assert_eq!(l.bytes, l.items.iter().map(|e| element_cost(e.len())).sum::<usize>());
+    /// The running byte count always equals what the buffers and nodes cost, the length is
+    /// right, no node is empty, and the contents equal the model's.
+    fn check(l: &List, model: &VecDeque<Vec<u8>>) {
+        assert_eq!(l.bytes, l.count_bytes());
+        assert_eq!(l.len(), model.len());
+        assert!(l.nodes.iter().all(|n| n.len() > 0));
+        assert_eq!(l.nodes_len(), l.nodes.iter().map(Node::len).sum::<usize>());
+        assert_eq!(l.to_vec(), model.iter().cloned().collect::<Vec<_>>());
     }
 
     #[test]
     fn edits_keep_the_byte_count_exact() {
         let mut l = List::new();
+        let mut m = VecDeque::new();
         for i in 0..100 {
             l.push_back(format!("item{}", i % 7).as_bytes());
+            m.push_back(format!("item{}", i % 7).into_bytes());
         }
-        check(&l);
+        check(&l, &m);
         assert_eq!(l.remove_matching(b"item3", 5, true), 5);
-        check(&l);
         // The five that went were the last five: item3 is at 3, 10, … 94 (14 of them).
-        let left: Vec<usize> = l.iter().enumerate().filter(|(_, e)| *e == b"item3").map(|(i, _)| i).collect();
+        let left: Vec<usize> = l.to_vec().iter().enumerate().filter(|(_, e)| *e == b"item3").map(|(i, _)| i).collect();
         assert_eq!(left.len(), 9);
         assert_eq!(l.remove_matching(b"item4", 2, false), 2);
         // item4 was at 4, 11, 18: the first two went, so 18 moved down by two.
-        assert_eq!(l.iter().position(|e| e == b"item4"), Some(16));
+        assert_eq!(l.to_vec().iter().position(|e| e == b"item4"), Some(16));
         assert!(l.set(0, b"a much longer element than before"));
         assert!(!l.set(1000, b"x"));
         l.insert(3, b"x");
-        check(&l);
+        assert_eq!(l.bytes, l.count_bytes());
         l.retain_range(10, 40);
         assert_eq!(l.len(), 30);
-        check(&l);
-        assert_eq!(l.range(0, 1).count(), 2);
+        assert_eq!(l.bytes, l.count_bytes());
+        let mut n = 0;
+        l.for_each_in(0, 2, |_| n += 1);
+        assert_eq!(n, 2);
         l.retain_range(5, 5);
         assert!(l.is_empty());
-        check(&l);
+        assert_eq!(l.bytes, 0);
+    }
+
+    fn element(rng: &mut SmallRng) -> Vec<u8> {
+        match rng.gen_range(0..10) {
+            0 => Vec::new(),
+            1 => (0..rng.gen_range(0..40)).map(|_| rng.gen()).collect(),
+            2 => vec![b'L'; rng.gen_range(NODE_BYTES - 10..NODE_BYTES * 2)],
+            3 => format!("{}", rng.gen_range(0..5)).into_bytes(),
+            _ => format!("element:{}", rng.gen_range(0..1_000_000)).into_bytes(),
+        }
+    }
+
+    /// Random edits against a `VecDeque` model, with pushes and pops weighted so the list
+    /// grows through many nodes, shrinks and grows again.
+    #[test]
+    fn matches_a_model_under_random_edits() {
+        let mut most_nodes = 0;
+        for seed in 0..40u64 {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            let mut l = List::new();
+            let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            let grow = rng.gen_range(40..90);
+            for step in 0..3000 {
+                let op = rng.gen_range(0..100);
+                let len = m.len();
+                let pushing = (step / 500) % 2 == 0;
+                match op {
+                    _ if op < grow && pushing || op < 100 - grow && !pushing => {
+                        let e = element(&mut rng);
+                        if rng.gen() {
+                            l.push_front(&e);
+                            m.push_front(e);
+                        } else {
+                            l.push_back(&e);
+                            m.push_back(e);
+                        }
+                    }
+                    _ if op < 92 => {
+                        if rng.gen() {
+                            assert_eq!(l.pop_front().map(|b| b.to_vec()), m.pop_front());
+                        } else {
+                            assert_eq!(l.pop_back().map(|b| b.to_vec()), m.pop_back());
+                        }
+                    }
+                    92 | 93 => {
+                        let i = rng.gen_range(0..=len);
+                        let e = element(&mut rng);
+                        l.insert(i, &e);
+                        m.insert(i, e);
+                    }
+                    94 if len > 0 => {
+                        let i = rng.gen_range(0..len);
+                        let e = element(&mut rng);
+                        assert!(l.set(i, &e));
+                        m[i] = e;
+                    }
+                    95 if len > 0 => {
+                        let target = m[rng.gen_range(0..len)].clone();
+                        let limit = rng.gen_range(0..4);
+                        let from_tail = rng.gen();
+                        let mut removed = 0;
+                        let mut keep: Vec<bool> = vec![true; len];
+                        let order: Vec<usize> = if from_tail { (0..len).rev().collect() } else { (0..len).collect() };
+                        for i in order {
+                            if m[i] == target && (limit == 0 || removed < limit) {
+                                keep[i] = false;
+                                removed += 1;
+                            }
+                        }
+                        assert_eq!(l.remove_matching(&target, limit, from_tail), removed);
+                        let mut i = 0;
+                        m.retain(|_| {
+                            i += 1;
+                            keep[i - 1]
+                        });
+                    }
+                    96 if len > 0 && rng.gen_range(0..4) == 0 => {
+                        let a = rng.gen_range(0..=len);
+                        let b = rng.gen_range(0..=len + 2);
+                        l.retain_range(a, b);
+                        let b = b.min(len);
+                        let a = a.min(b);
+                        m.truncate(b);
+                        m.drain(..a);
+                    }
+                    97 if len > 0 => {
+                        let i = rng.gen_range(0..len);
+                        assert_eq!(l.get(i).as_deref(), Some(&m[i][..]));
+                        assert!(l.get(len).is_none());
+                    }
+                    98 | 99 if len > 0 => {
+                        let a = rng.gen_range(0..len);
+                        let b = rng.gen_range(a..=len);
+                        let mut got = Vec::new();
+                        l.for_each_in(a, b, |e| got.push(e.to_vec()));
+                        assert_eq!(got, m.range(a..b).cloned().collect::<Vec<_>>());
+                        got.clear();
+                        l.for_each_rev_in(a, b, |e| got.push(e.to_vec()));
+                        assert_eq!(got, m.range(a..b).rev().cloned().collect::<Vec<_>>());
+                        // Stopping early stops.
+                        let mut n = 0;
+                        let flow = l.visit(a, b, |_| {
+                            n += 1;
+                            if n == 3 {
+                                ControlFlow::Break(())
+                            } else {
+                                ControlFlow::Continue(())
+                            }
+                        });
+                        assert_eq!(flow.is_break(), b - a >= 3);
+                        assert_eq!(n, (b - a).min(3));
+                    }
+                    _ => {}
+                }
+                most_nodes = most_nodes.max(l.nodes.len());
+                if step % 97 == 0 || m.len() < 40 {
+                    check(&l, &m);
+                }
+            }
+            check(&l, &m);
+            let copy = l.clone();
+            assert_eq!(copy.bytes, copy.count_bytes());
+            assert!(copy == l);
+        }
+        assert!(most_nodes >= 20, "{most_nodes}");
+    }
+
+    /// A million sequential elements pack into a few bytes each, pushed from either end.
+    #[test]
+    fn sequential_elements_pack_small() {
+        for front in [false, true] {
+            let mut l = List::new();
+            for i in 0..100_000 {
+                let e = format!("element:{i}");
+                if front {
+                    l.push_front(e.as_bytes());
+                } else {
+                    l.push_back(e.as_bytes());
+                }
+            }
+            let per = l.heap_size() as f64 / 100_000.0;
+            assert!(per < 7.0, "{per} bytes per element (front: {front})");
+            assert_eq!(
+                l.get(54_321).as_deref(),
+                Some(format!("element:{}", if front { 99_999 - 54_321 } else { 54_321 }).as_bytes())
+            );
+        }
     }
 }
