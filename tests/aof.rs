@@ -135,7 +135,9 @@ fn bgrewriteaof_compacts_and_keeps_every_key() {
 #[test]
 fn appendonly_can_be_switched_on_and_off_at_run_time() {
     let dir = TempDir::new("aof-switch");
-    let server = ServerProcess::ferrocache(&dir.0, &["--save", ""]);
+    // `always`: under `everysec` a write made while the background fsync runs is put off
+    // (its reply still leaves, as in Redis), so a kill -9 may lose it and the test would flake.
+    let server = ServerProcess::ferrocache(&dir.0, &["--save", "", "--appendfsync", "always"]);
     let mut con = server.connect();
     write_mix(&mut con, 10);
     assert_eq!(info_field(&mut con, "aof_enabled"), "0");
@@ -147,7 +149,7 @@ fn appendonly_can_be_switched_on_and_off_at_run_time() {
     let expected = read_all(&mut con);
     server.kill9();
 
-    let args = ["--appendonly", "yes", "--save", ""];
+    let args = ["--appendonly", "yes", "--save", "", "--appendfsync", "always"];
     let server = ServerProcess::ferrocache(&dir.0, &args);
     let mut con = server.connect();
     assert_eq!(read_all(&mut con), expected);
