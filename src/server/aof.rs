@@ -842,12 +842,8 @@ const AOF_REWRITE_ITEMS_PER_CMD: usize = 64;
 fn write_collection_commands(buf: &mut Vec<u8>, key: &[u8], value: &crate::store::Value) {
     use crate::store::Value;
     let scores: Vec<String>;
-    let list_items: Vec<Vec<u8>>;
     let (command, items): (&[u8], Vec<&[u8]>) = match value {
-        Value::List(l) => {
-            list_items = l.to_vec();
-            (b"RPUSH", list_items.iter().map(|i| &i[..]).collect())
-        }
+        Value::List(l) => return write_list_commands(buf, key, l),
         Value::Set(s) => (b"SADD", s.iter().collect()),
         Value::Hash(h) => (b"HSET", h.iter().flat_map(|(f, v)| [f, v]).collect()),
         Value::ZSet(z) => {
@@ -863,6 +859,34 @@ fn write_collection_commands(buf: &mut Vec<u8>, key: &[u8], value: &crate::store
         args.push(key);
         args.extend_from_slice(chunk);
         aof::encode_command(buf, &args);
+    }
+}
+
+/// A list's RPUSH commands, streamed: a packed list's elements are decoded one at a time, so
+/// only one command's worth of them is ever copied out.
+fn write_list_commands(buf: &mut Vec<u8>, key: &[u8], list: &crate::store::types::List) {
+    let (mut flat, mut ends) = (Vec::new(), Vec::with_capacity(AOF_REWRITE_ITEMS_PER_CMD));
+    let mut emit = |flat: &mut Vec<u8>, ends: &mut Vec<usize>| {
+        let mut args: Vec<&[u8]> = Vec::with_capacity(ends.len() + 2);
+        args.extend([&b"RPUSH"[..], key]);
+        let mut start = 0;
+        for &end in ends.iter() {
+            args.push(&flat[start..end]);
+            start = end;
+        }
+        aof::encode_command(buf, &args);
+        flat.clear();
+        ends.clear();
+    };
+    list.for_each(|e| {
+        flat.extend_from_slice(e);
+        ends.push(flat.len());
+        if ends.len() == AOF_REWRITE_ITEMS_PER_CMD {
+            emit(&mut flat, &mut ends);
+        }
+    });
+    if !ends.is_empty() {
+        emit(&mut flat, &mut ends);
     }
 }
 
