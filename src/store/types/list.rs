@@ -10,7 +10,7 @@
 mod node;
 
 use super::element_cost;
-use node::{Node, GROUP, NODE_BYTES};
+use node::{Builder, Node, GROUP, NODE_BYTES};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
@@ -128,10 +128,11 @@ impl List {
                     n.shrink();
                     self.bytes += n.cost();
                 }
-                let mut n = Node::default();
-                n.extend(self.tail.iter().map(|e| &e[..]));
-                self.bytes += n.cost();
-                self.nodes.push_back(n);
+                // Built, not filled: large elements must not share one oversized node.
+                for n in Node::build(self.tail.iter().map(|e| &e[..])) {
+                    self.bytes += n.cost();
+                    self.nodes.push_back(n);
+                }
             }
         }
         self.tail.clear();
@@ -355,23 +356,85 @@ impl List {
             + self.nodes.capacity() * std::mem::size_of::<Node>()
     }
 
-    /// Replaces node `n` with nodes built from `items` (none if it is empty).
-    fn replace_node(&mut self, n: usize, items: &[Box<[u8]>]) {
-        self.bytes -= self.nodes[n].cost();
-        let mut built = Node::build(items.iter().map(|e| &e[..])).into_iter();
-        match built.next() {
-            Some(first) => {
-                self.bytes += first.cost();
-                self.nodes[n] = first;
-                for (j, more) in built.enumerate() {
-                    self.bytes += more.cost();
+    /// Rebuilds node `n` from its live entries `from..to`, each handed to `edit` (with its
+    /// index in the node) to push what should take its place; `extra` is about how many
+    /// bytes the edit adds. The result is split evenly if it outgrew a node; returns how many
+    /// nodes it became. Callers then merge small nodes ([`merge_around`](Self::merge_around)),
+    /// so edits in the middle neither leave a trail of tiny nodes nor make ever more of them
+    /// (Redis's quicklist merges for the same reason).
+    fn rebuild_node(
+        &mut self,
+        n: usize,
+        from: usize,
+        to: usize,
+        extra: usize,
+        mut edit: impl FnMut(usize, &[u8], &mut Builder),
+    ) -> usize {
+        let old = &self.nodes[n];
+        let mut b = Builder::balanced(old.live_len() + extra);
+        let (mut i, mut scratch) = (from, Vec::new());
+        let _ = old.visit(from, to, &mut scratch, &mut |e| {
+            edit(i, e, &mut b);
+            i += 1;
+            ControlFlow::Continue(())
+        });
+        self.bytes -= old.cost();
+        let mut built = b.finish();
+        let count = built.len();
+        match count {
+            0 => {
+                self.nodes.remove(n);
+            }
+            _ => {
+                self.bytes += built.iter().map(Node::cost).sum::<usize>();
+                let rest = built.split_off(1);
+                self.nodes[n] = built.pop().expect("one node");
+                for (j, more) in rest.into_iter().enumerate() {
                     self.nodes.insert(n + 1 + j, more);
                 }
             }
-            None => {
-                self.nodes.remove(n);
-            }
         }
+        count
+    }
+
+    /// After node `n` was rebuilt into `count` nodes: merges them with their neighbours where
+    /// small (the pair after them first, so that `n` still names the first of them).
+    fn merge_around(&mut self, n: usize, count: usize) {
+        if count > 0 {
+            self.merge_if_small(n + count - 1);
+        }
+        if n > 0 {
+            self.merge_if_small(n - 1);
+        }
+    }
+
+    /// Merges node `a + 1` into node `a` when their live entries fill at most three quarters of
+    /// a node: the merged node has room for edits, so edits cannot make it split and merge back
+    /// in turn.
+    fn merge_if_small(&mut self, a: usize) -> bool {
+        let (Some(x), Some(y)) = (self.nodes.get(a), self.nodes.get(a + 1)) else { return false };
+        let bytes = x.live_len() + y.live_len();
+        if bytes > NODE_BYTES / 4 * 3 {
+            return false;
+        }
+        let mut b = Builder::new(NODE_BYTES);
+        let mut scratch = Vec::new();
+        for node in [x, y] {
+            let _ = node.visit(0, node.len(), &mut scratch, &mut |e| {
+                b.push(e);
+                ControlFlow::Continue(())
+            });
+        }
+        let merged = b.finish();
+        if merged.len() != 1 {
+            return false; // entries larger than their encoded estimate; leave them
+        }
+        self.bytes -= x.cost() + y.cost();
+        let merged = merged.into_iter().next().expect("one node");
+        self.bytes += merged.cost();
+        self.nodes[a] = merged;
+        self.nodes.remove(a + 1);
+        true
     }
 
     /// Replaces the element at `index`; false if there is none.
@@ -383,9 +446,10 @@ impl List {
             Place::Head(j) => &mut self.head[j],
             Place::Tail(j) => &mut self.tail[j],
             Place::Node(n, k) => {
-                let mut items = self.nodes[n].to_vec();
-                items[k] = item.into();
-                self.replace_node(n, &items);
+                let len = self.nodes[n].len();
+                let count =
+                    self.rebuild_node(n, 0, len, item.len() + 2, |i, e, b| b.push(if i == k { item } else { e }));
+                self.merge_around(n, count);
                 return true;
             }
         };
@@ -414,9 +478,14 @@ impl List {
             }
         } else {
             let Place::Node(n, k) = self.place(index) else { unreachable!() };
-            let mut items = self.nodes[n].to_vec();
-            items.insert(k, item.into());
-            self.replace_node(n, &items);
+            let len = self.nodes[n].len();
+            let count = self.rebuild_node(n, 0, len, item.len() + 2, |i, e, b| {
+                if i == k {
+                    b.push(item);
+                }
+                b.push(e);
+            });
+            self.merge_around(n, count);
             self.len += 1;
         }
     }
@@ -444,12 +513,13 @@ impl List {
             _ => 0,
         };
         let limit = if from_tail { 0 } else { limit };
-        let (mut removed, mut pos) = (0usize, 0usize);
+        let (removed, mut pos) = (std::cell::Cell::new(0usize), 0usize);
+        let all_found = || limit > 0 && removed.get() == limit;
         // Whether the element at the next position goes.
         let mut goes = |e: &[u8]| {
             pos += 1;
-            let go = pos > first && (limit == 0 || removed < limit) && e == item;
-            removed += usize::from(go);
+            let go = pos > first && !all_found() && e == item;
+            removed.set(removed.get() + usize::from(go));
             go
         };
         let mut freed = 0;
@@ -463,7 +533,8 @@ impl List {
         head.reverse();
         self.head = head;
         let mut n = 0;
-        while n < self.nodes.len() {
+        let mut rebuilt = false;
+        while n < self.nodes.len() && !all_found() {
             let mut flags = Vec::new();
             let mut scratch = Vec::new();
             let node = &self.nodes[n];
@@ -475,21 +546,29 @@ impl List {
                 n += 1;
                 continue;
             }
-            let mut items = node.to_vec();
-            let mut i = 0;
-            items.retain(|_| {
-                i += 1;
-                !flags[i - 1]
+            let len = node.len();
+            n += self.rebuild_node(n, 0, len, 0, |i, e, b| {
+                if !flags[i] {
+                    b.push(e);
+                }
             });
-            let before = self.nodes.len();
-            self.replace_node(n, &items);
-            n = (n + 1 + self.nodes.len()).saturating_sub(before);
+            rebuilt = true;
         }
         self.tail.retain(|e| {
             let go = goes(e);
             freed += if go { element_cost(e.len()) } else { 0 };
             !go
         });
+        if rebuilt {
+            // Merged only now: merging during the walk would bring visited entries back.
+            let mut a = 0;
+            while a + 1 < self.nodes.len() {
+                if !self.merge_if_small(a) {
+                    a += 1;
+                }
+            }
+        }
+        let removed = removed.get();
         self.bytes -= freed;
         self.len -= removed;
         removed
@@ -509,10 +588,9 @@ impl List {
                 self.bytes -= node.cost();
                 self.nodes.pop_back();
             } else {
-                let mut items = node.to_vec();
-                items.truncate(items.len() - take);
-                let last = self.nodes.len() - 1;
-                self.replace_node(last, &items);
+                let (last, keep) = (self.nodes.len() - 1, node.len() - take);
+                let count = self.rebuild_node(last, 0, keep, 0, |_, e, b| b.push(e));
+                self.merge_around(last, count);
             }
             self.len -= take;
             n -= take;
@@ -536,8 +614,9 @@ impl List {
                 self.bytes -= node.cost();
                 self.nodes.pop_front();
             } else {
-                let items = node.to_vec();
-                self.replace_node(0, &items[take..]);
+                let len = node.len();
+                let count = self.rebuild_node(0, take, len, 0, |_, e, b| b.push(e));
+                self.merge_around(0, count);
             }
             self.len -= take;
             n -= take;
@@ -574,6 +653,9 @@ mod tests {
         assert_eq!(l.bytes, l.count_bytes());
         assert_eq!(l.len(), model.len());
         assert!(l.nodes.iter().all(|n| n.len() > 0));
+        // Only an entry too large for a node has one to itself; the rest share nodes of
+        // bounded size (a varint's slack per entry, as the builder counts raw lengths).
+        assert!(l.nodes.iter().all(|n| n.len() == 1 || n.encoded_len() <= NODE_BYTES + 16));
         assert_eq!(l.nodes_len(), l.nodes.iter().map(Node::len).sum::<usize>());
         assert_eq!(l.to_vec(), model.iter().cloned().collect::<Vec<_>>());
     }
@@ -607,6 +689,46 @@ mod tests {
         l.retain_range(5, 5);
         assert!(l.is_empty());
         assert_eq!(l.bytes, 0);
+    }
+
+    #[test]
+    fn inserts_in_the_middle_split_nodes_evenly_and_merge_them_back() {
+        let mut l = List::new();
+        let mut m = VecDeque::new();
+        for i in 0..2000 {
+            l.push_back(format!("element:{i}").as_bytes());
+            m.push_back(format!("element:{i}").into_bytes());
+        }
+        let full = l.nodes.len();
+        for i in 0..2000 {
+            l.insert(1000, format!("inserted:{i}").as_bytes());
+            m.insert(1000, format!("inserted:{i}").into_bytes());
+        }
+        check(&l, &m);
+        // Twice the elements, the node count at most about twice plus the even splits' slack
+        // (one-element nodes would make it ~2000).
+        assert!(l.nodes.len() <= 3 * full + 2, "{} nodes from {full}", l.nodes.len());
+        // Removing most of them merges the nodes left nearly empty.
+        for i in 0..1900 {
+            assert_eq!(l.remove_matching(format!("inserted:{i}").as_bytes(), 1, i % 2 == 0), 1);
+            m.retain(|e| *e != format!("inserted:{i}").into_bytes());
+        }
+        check(&l, &m);
+        assert!(l.nodes.len() <= full + 2, "{} nodes from {full}", l.nodes.len());
+    }
+
+    #[test]
+    fn large_incompressible_elements_get_nodes_of_their_own() {
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut l = List::new();
+        let mut m = VecDeque::new();
+        for _ in 0..4 * BUFFER {
+            let e: Vec<u8> = (0..NODE_BYTES / 2 + 1).map(|_| rng.gen()).collect();
+            l.push_back(&e);
+            m.push_back(e);
+        }
+        check(&l, &m);
+        assert!(l.nodes.len() >= 3 * BUFFER, "{} nodes", l.nodes.len());
     }
 
     fn element(rng: &mut SmallRng) -> Vec<u8> {

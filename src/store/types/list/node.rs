@@ -35,9 +35,10 @@ pub(super) struct Node {
 
 impl Clone for Node {
     fn clone(&self) -> Node {
-        // Only the live part: the copy is exact-size (its cost is recomputed by the caller).
+        // Only the live part, exact-size (its cost is recomputed by the caller).
         let mut node = Node::default();
         node.append_node(self);
+        node.shrink();
         node
     }
 }
@@ -235,6 +236,7 @@ impl Node {
     }
 
     /// Every live entry, in order.
+    #[cfg(test)]
     pub(super) fn to_vec(&self) -> Vec<Box<[u8]>> {
         let mut out = Vec::with_capacity(self.len);
         let mut scratch = Vec::new();
@@ -333,23 +335,55 @@ impl Node {
         self.restarts.shrink_to_fit();
     }
 
+    /// Encoded bytes of the live entries.
+    pub(super) fn live_len(&self) -> usize {
+        self.buf.len() - self.restarts.get(self.first).copied().unwrap_or(self.buf.len())
+    }
+
     /// Packs `items` into nodes of about [`NODE_BYTES`] each, exact-size.
     pub(super) fn build<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Vec<Node> {
-        let mut nodes = Vec::new();
-        let mut node = Node::default();
-        let mut prev = Vec::new();
-        for item in items {
-            if node.len > 0 && node.buf.len() + item.len() > NODE_BYTES {
-                node.shrink();
-                nodes.push(std::mem::take(&mut node));
-            }
-            node.push_entry(&mut prev, item);
+        let mut b = Builder::new(NODE_BYTES);
+        items.into_iter().for_each(|item| b.push(item));
+        b.finish()
+    }
+}
+
+/// Packs entries pushed in order into exact-size nodes of at most `target` encoded bytes each
+/// (an entry larger than that gets a node of its own), without an allocation per entry.
+pub(super) struct Builder {
+    nodes: Vec<Node>,
+    node: Node,
+    prev: Vec<u8>,
+    target: usize,
+}
+
+impl Builder {
+    pub(super) fn new(target: usize) -> Builder {
+        Builder { nodes: Vec::new(), node: Node::default(), prev: Vec::new(), target }
+    }
+
+    /// For about `bytes` of entries: as few nodes as [`NODE_BYTES`] allows, evenly filled, so
+    /// that a node that overflows by one entry splits in halves with room on both sides rather
+    /// than into a full node and a one-entry one.
+    pub(super) fn balanced(bytes: usize) -> Builder {
+        let nodes = bytes.div_ceil(NODE_BYTES).max(1);
+        Builder::new(bytes.div_ceil(nodes))
+    }
+
+    pub(super) fn push(&mut self, item: &[u8]) {
+        if self.node.len > 0 && self.node.buf.len() + item.len() > self.target {
+            self.node.shrink();
+            self.nodes.push(std::mem::take(&mut self.node));
         }
-        if node.len > 0 {
-            node.shrink();
-            nodes.push(node);
+        self.node.push_entry(&mut self.prev, item);
+    }
+
+    pub(super) fn finish(mut self) -> Vec<Node> {
+        if self.node.len > 0 {
+            self.node.shrink();
+            self.nodes.push(self.node);
         }
-        nodes
+        self.nodes
     }
 }
 
