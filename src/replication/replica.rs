@@ -425,6 +425,8 @@ async fn receive_payload(
             return Err(LinkError::Protocol(format!("Bad EOF mark from MASTER: '{spec}'")));
         }
         link.transfer_size.store(-1, Ordering::Relaxed);
+        // What arrived with the header is payload too (all of it, for a small snapshot).
+        link.transfer_read.store(conn.buf.len() as u64, Ordering::Relaxed);
         tracing::info!("MASTER <-> REPLICA sync: receiving streamed RDB from master");
         // Everything but the last 40 bytes is surely payload; the transfer ends when the
         // bytes received end with the mark (the primary sends nothing after it until we ACK).
