@@ -802,7 +802,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     # Defaults measured on 2 cores: a full 3-round run takes about 6 minutes.
     p.add_argument("--requests-pipelined", type=int, default=500_000,
                    help="-n per test at pipeline depth > 1")
-    p.add_argument("--memory-keys", type=int, default=1_000_000, help="keys loaded for the memory test")
+    p.add_argument("--memory-keys", type=int, default=1_000_000, help="keys loaded for the memory test (0: skip it)")
     p.add_argument("--memory-settle", type=float, default=10.0,
                    help="seconds each server sits idle after loading before RSS is read again")
     p.add_argument("--memory-collections", type=int, default=1_000_000, metavar="N",
@@ -842,7 +842,7 @@ def run_all(args, workloads: list[Workload], tmp: Path) -> str:
         start_servers(args, tmp, servers)
 
         mem = None
-        if not args.skip_memory:
+        if not args.skip_memory and args.memory_keys > 0:
             # Memory first, on freshly started servers: after the throughput
             # runs the allocators hold freed pages and RSS deltas mean little.
             log(f"memory: loading {args.memory_keys:,} keys into each server")
