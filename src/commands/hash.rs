@@ -14,6 +14,7 @@ use crate::store::types::{Hash, HashLimits};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use rand::Rng;
+use std::borrow::Cow;
 
 const RW_FAST: Flags = Flags::WRITE.or(Flags::DENYOOM).or(Flags::FAST);
 const RO_FAST: Flags = Flags::READONLY.or(Flags::FAST);
@@ -180,6 +181,14 @@ fn bulk(b: &[u8]) -> Reply {
     Reply::Bulk(Bytes::copy_from_slice(b))
 }
 
+/// A hash element as a bulk reply: a packed hash's rebuilt copies move in as they are.
+fn bulk_cow(b: Cow<'_, [u8]>) -> Reply {
+    match b {
+        Cow::Borrowed(b) => bulk(b),
+        Cow::Owned(v) => Reply::Bulk(Bytes::from(v)),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Writes
 
@@ -250,7 +259,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let r = write::<Hash, _>(ctx, &args[1], true, |h| {
         let current = match h.get(&args[2]) {
             None => 0,
-            Some(v) => match parse_i64_strict(v) {
+            Some(v) => match parse_i64_strict(&v) {
                 Some(n) => n,
                 None => return (Err(Reply::err(errors::HASH_NOT_INTEGER)), false),
             },
@@ -277,7 +286,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let r = write::<Hash, _>(ctx, &args[1], true, |h| {
         let current = match h.get(&args[2]) {
             None => Ld::from_i64(0),
-            Some(v) => match Ld::parse(v) {
+            Some(v) => match Ld::parse(&v) {
                 Some(v) => v,
                 None => return (Err(Reply::err(errors::HASH_NOT_FLOAT)), false),
             },
@@ -307,7 +316,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Hash>(ctx, &args[1]) {
         Err(e) => e,
-        Ok(h) => h.and_then(|h| h.get(&args[2])).map_or(Reply::Null, bulk),
+        Ok(h) => h.and_then(|h| h.get(&args[2])).map_or(Reply::Null, bulk_cow),
     }
 }
 
@@ -315,7 +324,9 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Hash>(ctx, &args[1]) {
         Err(e) => e,
-        Ok(h) => Reply::Array(args[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Null, bulk)).collect()),
+        Ok(h) => {
+            Reply::Array(args[2..].iter().map(|f| h.and_then(|h| h.get(f)).map_or(Reply::Null, bulk_cow)).collect())
+        }
     }
 }
 
@@ -324,7 +335,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Hash>(ctx, &args[1]) {
         Err(e) => e,
         Ok(None) => Reply::Map(Vec::new()),
-        Ok(Some(h)) => Reply::Map(h.iter().map(|(f, v)| (bulk(f), bulk(v))).collect()),
+        Ok(Some(h)) => Reply::Map(h.iter().map(|(f, v)| (bulk_cow(f), bulk_cow(v))).collect()),
     }
 }
 
@@ -332,7 +343,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Hash>(ctx, &args[1]) {
         Err(e) => e,
-        Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(f, _)| bulk(f)).collect())),
+        Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(f, _)| bulk_cow(f)).collect())),
     }
 }
 
@@ -340,7 +351,7 @@ fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match read::<Hash>(ctx, &args[1]) {
         Err(e) => e,
-        Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk(v)).collect())),
+        Ok(h) => Reply::Array(h.map_or_else(Vec::new, |h| h.iter().map(|(_, v)| bulk_cow(v)).collect())),
     }
 }
 
@@ -381,7 +392,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Ok(None) => Reply::Null,
             Ok(Some(h)) => {
                 let i = rand::thread_rng().gen_range(0..h.len());
-                h.get_index(i).map_or(Reply::Null, |(f, _)| bulk(f))
+                h.get_index(i).map_or(Reply::Null, |(f, _)| bulk_cow(f))
             }
         };
     }
@@ -419,23 +430,26 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let size = h.len();
     let mut rng = rand::thread_rng();
+    // A small hash's i-th pair is O(i) away: pick from a list of them.
+    let pairs: Option<Vec<_>> = (h.is_compact() && count > 1).then(|| h.iter().collect());
+    let mut pick = |i: usize| match &pairs {
+        Some(pairs) => push(&pairs[i].0, &pairs[i].1),
+        None => {
+            let (f, v) = h.get_index(i).expect("index below len");
+            push(&f, &v)
+        }
+    };
     if l < 0 || count == 1 {
         if count > MAX_RANDOM_REPEATS {
             return Reply::err(errors::OUT_OF_RANGE);
         }
         for _ in 0..count {
-            let (f, v) = h.get_index(rng.gen_range(0..size)).expect("index below len");
-            push(f, v);
+            pick(rng.gen_range(0..size));
         }
     } else if count >= size as u64 {
-        for (f, v) in h.iter() {
-            push(f, v);
-        }
+        (0..size).for_each(pick);
     } else {
-        for i in rand::seq::index::sample(&mut rng, size, count as usize) {
-            let (f, v) = h.get_index(i).expect("index below len");
-            push(f, v);
-        }
+        rand::seq::index::sample(&mut rng, size, count as usize).into_iter().for_each(pick);
     }
     Reply::Array(out)
 }

@@ -590,12 +590,12 @@ fn mix_value_digest(digest: &mut [u8; 20], value: &crate::store::Value, expires:
         Value::List(list) => list.for_each(|item| mix_digest(digest, item)),
         Value::Set(set) => set.iter().for_each(|member| xor_digest(digest, member)),
         Value::Hash(hash) => {
-            for (field, value) in hash.iter() {
+            hash.for_each(|field, value| {
                 let mut pair = [0u8; 20];
                 mix_digest(&mut pair, field);
                 mix_digest(&mut pair, value);
                 xor_digest(digest, &pair);
-            }
+            });
         }
         Value::ZSet(zset) => {
             for (member, score) in zset.iter() {

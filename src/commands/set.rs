@@ -407,7 +407,9 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if count > MAX_RANDOM_REPEATS {
             return Reply::err(errors::OUT_OF_RANGE);
         }
-        (0..count).map(|_| bulk(s.get_index(rng.gen_range(0..size)).expect("index below len"))).collect()
+        let members: Option<Vec<&[u8]>> = (!s.has_fast_index()).then(|| s.iter().collect());
+        let pick = |i: usize| members.as_ref().map_or_else(|| s.get_index(i).expect("index below len"), |m| m[i]);
+        (0..count).map(|_| bulk(pick(rng.gen_range(0..size)))).collect()
     } else if count >= size as u64 {
         s.iter().map(bulk).collect()
     } else {

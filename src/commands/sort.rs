@@ -419,7 +419,7 @@ fn lookup_by_pattern(ctx: &mut Ctx, db: usize, pattern: &[u8], subst: &[u8], wri
     key.extend_from_slice(&pattern[star + 1..key_end]);
     let entry = if write { ctx.ks.get_for_write(db, &key) } else { ctx.ks.get(db, &key) }?;
     match field {
-        Some(field) => Hash::of(&entry.value)?.get(field).map(<[u8]>::to_vec),
+        Some(field) => Hash::of(&entry.value)?.get(field).map(std::borrow::Cow::into_owned),
         None => entry.value.as_bytes().map(|b| b.to_vec()),
     }
 }

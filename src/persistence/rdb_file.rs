@@ -127,7 +127,7 @@ pub fn value_from_rdb(value: RdbValue) -> Value {
     match value {
         RdbValue::String(RdbString::Int(n)) => Value::Int(n),
         RdbValue::String(RdbString::Bytes(b)) => Value::from_set(&b),
-        RdbValue::Collection(RdbCollection::Hash(h)) => Value::Hash(Box::new(h)),
+        RdbValue::Collection(RdbCollection::Hash(h)) => Value::Hash(h),
         RdbValue::Collection(RdbCollection::List(l)) => Value::List(Box::new(l)),
         RdbValue::Collection(RdbCollection::Set(s)) => Value::Set(Box::new(s)),
         RdbValue::Collection(RdbCollection::ZSet(z)) => Value::ZSet(Box::new(z)),
@@ -360,7 +360,7 @@ mod tests {
         put(&store, 0, "list", Value::List(Box::new(list)), 0);
         put(&store, 0, "set", Value::Set(Box::new(set)), NOW + 5_000);
         put(&store, 1, "ints", Value::Set(Box::new(ints)), 0);
-        put(&store, 2, "hash", Value::Hash(Box::new(hash)), 0);
+        put(&store, 2, "hash", Value::Hash(hash), 0);
         put(&store, 2, "zset", Value::ZSet(Box::new(zset)), 0);
         save(&store.snapshot(), &path, &options()).unwrap();
         let loaded = Store::new(16, 4, Clock::manual(NOW));

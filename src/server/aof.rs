@@ -842,10 +842,14 @@ const AOF_REWRITE_ITEMS_PER_CMD: usize = 64;
 fn write_collection_commands(buf: &mut Vec<u8>, key: &[u8], value: &crate::store::Value) {
     use crate::store::Value;
     let scores: Vec<String>;
+    let pairs: Vec<std::borrow::Cow<'_, [u8]>>;
     let (command, items): (&[u8], Vec<&[u8]>) = match value {
         Value::List(l) => return write_list_commands(buf, key, l),
         Value::Set(s) => (b"SADD", s.iter().collect()),
-        Value::Hash(h) => (b"HSET", h.iter().flat_map(|(f, v)| [f, v]).collect()),
+        Value::Hash(h) => {
+            pairs = h.iter().flat_map(|(f, v)| [f, v]).collect();
+            (b"HSET", pairs.iter().map(|e| &e[..]).collect())
+        }
         Value::ZSet(z) => {
             scores = z.iter().map(|(_, score)| rewrite_score(score)).collect();
             (b"ZADD", z.iter().zip(&scores).flat_map(|((m, _), s)| [s.as_bytes(), m]).collect())
@@ -936,7 +940,7 @@ mod tests {
             h.insert(format!("f{i}").as_bytes(), b"v");
         });
         let mut buf = Vec::new();
-        write_collection_commands(&mut buf, b"h", &Value::Hash(Box::new(h)));
+        write_collection_commands(&mut buf, b"h", &Value::Hash(h));
         let mut reader = crate::persistence::aof::AofReader::new(&buf[..]);
         let mut sizes = Vec::new();
         while let Some(args) = reader.next_command().unwrap() {

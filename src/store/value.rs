@@ -8,7 +8,9 @@ use bytes::Bytes;
 pub const EMBSTR_MAX: usize = 44;
 
 /// A stored value: one of three string forms, or a collection (boxed, so the enum stays at
-/// 24 bytes and a string key pays nothing for them). `TYPE` / `WRONGTYPE` checks go through it.
+/// 24 bytes and a string key pays nothing for them; a hash is 16 bytes, a pointer to its
+/// packed buffer or to its table, so it is held inline). `TYPE` / `WRONGTYPE` checks go
+/// through it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     /// A string that is the canonical decimal text of an i64 (`OBJECT ENCODING` "int").
@@ -18,7 +20,7 @@ pub enum Value {
     /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw"). Boxed: rare,
     /// and it keeps `Value` at 24 bytes.
     Raw(Box<Vec<u8>>),
-    Hash(Box<Hash>),
+    Hash(Hash),
     List(Box<List>),
     Set(Box<Set>),
     ZSet(Box<ZSet>),
@@ -101,7 +103,7 @@ impl Value {
             Value::Int(_) => 0,
             Value::Str(b) => b.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
-            Value::Hash(h) => h.heap_size() + std::mem::size_of::<Hash>(),
+            Value::Hash(h) => h.heap_size(),
             Value::List(l) => l.heap_size() + std::mem::size_of::<List>(),
             Value::Set(s) => s.heap_size() + std::mem::size_of::<Set>(),
             Value::ZSet(z) => z.heap_size() + std::mem::size_of::<ZSet>(),

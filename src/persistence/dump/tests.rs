@@ -68,7 +68,7 @@ fn collections_restore_and_dump_as_redis_does() {
                 "list"
             }
             RdbCollection::Hash(h) => {
-                assert_eq!((h.len(), h.get(b"f")), (1, Some(&b"v"[..])));
+                assert_eq!((h.len(), h.get(b"f").as_deref()), (1, Some(&b"v"[..])));
                 "hash"
             }
             RdbCollection::Set(s) => {
@@ -215,7 +215,10 @@ fn listpack_zsets_and_intsets_dump_as_redis_does() {
     assert_eq!(hex_of(&dump_payload(value.as_value_ref(), true)), INTSET_32);
 
     let Ok(RdbValue::Collection(RdbCollection::Hash(h))) = restore_payload(&hex(HASH_LP)) else { panic!() };
-    assert_eq!((h.len(), h.get(b"name"), h.get(b"n")), (2, Some(&b"ferro"[..]), Some(&b"12"[..])));
+    assert_eq!(
+        (h.len(), h.get(b"name").as_deref(), h.get(b"n").as_deref()),
+        (2, Some(&b"ferro"[..]), Some(&b"12"[..]))
+    );
     let value = RdbValue::Collection(RdbCollection::Hash(h.clone()));
     let ours = dump_payload(value.as_value_ref(), true);
     // Same encoding and size; the field order is the table's.

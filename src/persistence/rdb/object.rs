@@ -400,16 +400,16 @@ pub fn write_collection(out: &mut impl Write, value: RdbCollectionRef<'_>, compr
         RdbCollectionRef::Hash(hash) if hash_is_listpack(hash) => {
             let mut lp = ListpackWriter::new();
             for (f, v) in hash.iter() {
-                lp.push(f);
-                lp.push(v);
+                lp.push(&f);
+                lp.push(&v);
             }
             write_string(out, &lp.finish(), compress)?;
         }
         RdbCollectionRef::Hash(hash) => {
             write_len(out, hash.len() as u64)?;
             for (f, v) in hash.iter() {
-                write_string(out, f, compress)?;
-                write_string(out, v, compress)?;
+                write_string(out, &f, compress)?;
+                write_string(out, &v, compress)?;
             }
         }
     }

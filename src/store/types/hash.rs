@@ -1,17 +1,23 @@
 //! Hashes: field → value maps.
 //!
-//! Two representations, as Redis 7.0 has: a small hash is a flat vector of pairs kept in
-//! insertion order (Redis's "listpack": HGETALL and friends reply in that order, deletions
-//! keep it), and past `hash-max-listpack-entries` fields or a field or value longer than
-//! `hash-max-listpack-value` bytes it becomes a [`DenseMap`] ("hashtable"), and never goes
-//! back, as in Redis.
+//! Two representations, as Redis 7.0 has: a small hash is a [`PackedHash`], pairs kept in
+//! insertion order in one prefix-compressed buffer (Redis's "listpack": HGETALL and friends
+//! reply in that order, deletions keep it), and past `hash-max-listpack-entries` fields or a
+//! field or value longer than `hash-max-listpack-value` bytes it becomes a [`DenseMap`]
+//! ("hashtable"), and never goes back, as in Redis.
 //!
 //! The hashtable's entries are dense (`swap_remove` on delete), which gives O(1) fair random
 //! picks (HRANDFIELD) and a SCAN cursor that survives growth: see [`Hash::scan`].
+//!
+//! A packed hash's elements are not contiguous (they share prefixes), so reads return
+//! `Cow`s: borrowed from a hashtable, or from a packed element that shares nothing, and
+//! copies otherwise. [`Hash::for_each`] walks without copying.
 
 use super::element_cost;
+use super::packed::{PackedHash, PackedHashIter, Pair};
 use crate::store::dense::DenseMap;
 use crate::store::Str;
+use std::borrow::Cow;
 
 /// When a small hash becomes a hashtable (`hash-max-listpack-entries` / `-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,22 +36,27 @@ impl Default for HashLimits {
 #[derive(Debug)]
 enum Repr {
     /// "listpack": pairs in insertion order, searched linearly (at most `max_entries`).
-    Small(Vec<(Str, Str)>),
-    /// "hashtable".
-    Big(DenseMap<Str>),
+    Small(PackedHash),
+    /// "hashtable", boxed so that a small hash costs its buffer and 16 bytes.
+    Big(Box<Big>),
+}
+
+#[derive(Debug, Default)]
+struct Big {
+    map: DenseMap<Str>,
+    /// Heap bytes of the fields and values (see `types/mod.rs`).
+    bytes: usize,
 }
 
 /// A hash.
 #[derive(Debug)]
 pub struct Hash {
     repr: Repr,
-    /// Heap bytes of the fields and values (see `types/mod.rs`).
-    bytes: usize,
 }
 
 impl Default for Hash {
     fn default() -> Self {
-        Hash { repr: Repr::Small(Vec::new()), bytes: 0 }
+        Hash { repr: Repr::Small(PackedHash::default()) }
     }
 }
 
@@ -53,38 +64,42 @@ impl Clone for Hash {
     /// A copy with the same encoding and order (COPY keeps the encoding, as Redis's `hashTypeDup`).
     fn clone(&self) -> Self {
         let repr = match &self.repr {
-            Repr::Small(v) => Repr::Small(v.clone()),
-            Repr::Big(m) => {
-                let mut copy = DenseMap::default();
-                for (f, v) in m.iter() {
-                    copy.insert(f.clone(), v.clone());
+            Repr::Small(p) => Repr::Small(p.clone()),
+            Repr::Big(b) => {
+                let mut map = DenseMap::default();
+                for (f, v) in b.map.iter() {
+                    map.insert(f.clone(), v.clone());
                 }
-                Repr::Big(copy)
+                Repr::Big(Box::new(Big { map, bytes: b.bytes }))
             }
         };
-        Hash { repr, bytes: self.bytes }
+        Hash { repr }
     }
 }
 
 impl PartialEq for Hash {
     /// The same fields with the same values, whatever the encoding or order.
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().all(|(f, v)| other.get(f) == Some(v))
+        let mut same = self.len() == other.len();
+        if same {
+            self.for_each(|f, v| same = same && other.get(f).as_deref() == Some(v));
+        }
+        same
     }
 }
 
 /// The pairs of a hash, in its order (see [`Hash::iter`]).
 pub enum Iter<'a> {
-    Small(std::slice::Iter<'a, (Str, Str)>),
+    Small(PackedHashIter<'a>),
     Big(Box<dyn Iterator<Item = (&'a Str, &'a Str)> + 'a>),
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+    type Item = Pair<'a>;
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Iter::Small(it) => it.next().map(|(f, v)| (&f[..], &v[..])),
-            Iter::Big(it) => it.next().map(|(f, v)| (&f[..], &v[..])),
+            Iter::Small(it) => it.next(),
+            Iter::Big(it) => it.next().map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
         }
     }
 }
@@ -96,13 +111,16 @@ impl Hash {
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Small(v) => v.len(),
-            Repr::Big(m) => m.len(),
+            Repr::Small(p) => p.len(),
+            Repr::Big(b) => b.map.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Small(p) => p.is_empty(),
+            Repr::Big(b) => b.map.is_empty(),
+        }
     }
 
     /// Whether the hash is in its small, ordered form ("listpack").
@@ -110,15 +128,18 @@ impl Hash {
         matches!(self.repr, Repr::Small(_))
     }
 
-    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+    pub fn get(&self, field: &[u8]) -> Option<Cow<'_, [u8]>> {
         match &self.repr {
-            Repr::Small(v) => v.iter().find(|(f, _)| **f == *field).map(|(_, v)| &v[..]),
-            Repr::Big(m) => m.get(field).map(|v| &v[..]),
+            Repr::Small(p) => p.get(field),
+            Repr::Big(b) => b.map.get(field).map(|v| Cow::Borrowed(&v[..])),
         }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
-        self.get(field).is_some()
+        match &self.repr {
+            Repr::Small(p) => p.contains(field),
+            Repr::Big(b) => b.map.contains_key(field),
+        }
     }
 
     /// Sets `field` to `value` with the default limits; true if the field is new.
@@ -137,27 +158,16 @@ impl Hash {
             self.convert();
         }
         let new = match &mut self.repr {
-            Repr::Small(v) => match v.iter_mut().find(|(f, _)| **f == *field) {
-                Some((_, old)) => {
-                    self.bytes = self.bytes - element_cost(old.len()) + element_cost(value.len());
-                    *old = Str::new(value);
-                    false
-                }
-                None => {
-                    self.bytes += element_cost(field.len()) + element_cost(value.len());
-                    v.push((Str::new(field), Str::new(value)));
-                    true
-                }
-            },
-            Repr::Big(m) => match m.get_mut(field) {
+            Repr::Small(p) => p.insert(field, value),
+            Repr::Big(b) => match b.map.get_mut(field) {
                 Some(old) => {
-                    self.bytes = self.bytes - element_cost(old.len()) + element_cost(value.len());
+                    b.bytes = b.bytes - element_cost(old.len()) + element_cost(value.len());
                     *old = Str::new(value);
                     false
                 }
                 None => {
-                    self.bytes += element_cost(field.len()) + element_cost(value.len());
-                    m.insert(Str::new(field), Str::new(value));
+                    b.bytes += element_cost(field.len()) + element_cost(value.len());
+                    b.map.insert(Str::new(field), Str::new(value));
                     true
                 }
             },
@@ -178,44 +188,53 @@ impl Hash {
 
     /// Turns a small hash into a hashtable (no-op if it is one).
     pub fn convert(&mut self) {
-        if let Repr::Small(v) = &mut self.repr {
-            let mut m = DenseMap::default();
-            for (f, val) in std::mem::take(v) {
-                m.insert(f, val);
-            }
-            self.repr = Repr::Big(m);
+        if let Repr::Small(p) = &self.repr {
+            let mut big = Big::default();
+            p.for_each(|f, v| {
+                big.bytes += element_cost(f.len()) + element_cost(v.len());
+                big.map.insert(Str::new(f), Str::new(v));
+            });
+            self.repr = Repr::Big(Box::new(big));
         }
     }
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        let removed = match &mut self.repr {
-            // `remove`, not `swap_remove`: a listpack keeps its order.
-            Repr::Small(v) => v.iter().position(|(f, _)| **f == *field).map(|i| v.remove(i).1),
-            Repr::Big(m) => m.swap_remove(field).map(|(_, v)| v),
-        };
-        match removed {
-            Some(v) => {
-                self.bytes -= element_cost(field.len()) + element_cost(v.len());
-                true
-            }
-            None => false,
+        match &mut self.repr {
+            // A listpack keeps its order.
+            Repr::Small(p) => p.remove(field),
+            Repr::Big(b) => match b.map.swap_remove(field) {
+                Some((_, v)) => {
+                    b.bytes -= element_cost(field.len()) + element_cost(v.len());
+                    true
+                }
+                None => false,
+            },
         }
     }
 
     /// Every (field, value): insertion order for a small hash, the table's order otherwise.
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
-            Repr::Small(v) => Iter::Small(v.iter()),
-            Repr::Big(m) => Iter::Big(Box::new(m.iter())),
+            Repr::Small(p) => Iter::Small(p.iter()),
+            Repr::Big(b) => Iter::Big(Box::new(b.map.iter())),
         }
     }
 
-    /// The `i`-th pair (`i < len()`), for uniform random picks.
-    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+    /// Calls `f` on every (field, value), in [`iter`](Self::iter)'s order, copying nothing.
+    pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
         match &self.repr {
-            Repr::Small(v) => v.get(i).map(|(f, v)| (&f[..], &v[..])),
-            Repr::Big(m) => m.get_index(i).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Small(p) => p.for_each(f),
+            Repr::Big(b) => b.map.iter().for_each(|(k, v)| f(k, v)),
+        }
+    }
+
+    /// The `i`-th pair (`i < len()`), for uniform random picks: O(1) for a hashtable, O(i)
+    /// for a small hash (pick many from [`iter`](Self::iter) instead).
+    pub fn get_index(&self, i: usize) -> Option<Pair<'_>> {
+        match &self.repr {
+            Repr::Small(p) => p.get_index(i),
+            Repr::Big(b) => b.map.get_index(i).map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
         }
     }
 
@@ -230,13 +249,11 @@ impl Hash {
     /// meanwhile may or may not be returned, one moved may be returned twice: SCAN's contract.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
         match &self.repr {
-            Repr::Small(v) => {
-                for (f, val) in v {
-                    visit(f, val);
-                }
+            Repr::Small(p) => {
+                p.for_each(visit);
                 0
             }
-            Repr::Big(m) => scan_dense(m, cursor, count, |f, v| visit(f, v)),
+            Repr::Big(b) => scan_dense(&b.map, cursor, count, |f, v| visit(f, v)),
         }
     }
 
@@ -248,11 +265,10 @@ impl Hash {
     }
 
     pub fn heap_size(&self) -> usize {
-        let structure = match &self.repr {
-            Repr::Small(v) => v.capacity() * std::mem::size_of::<(Str, Str)>(),
-            Repr::Big(m) => m.allocated_bytes(),
-        };
-        self.bytes + structure
+        match &self.repr {
+            Repr::Small(p) => p.heap_size(),
+            Repr::Big(b) => std::mem::size_of::<Big>() + b.bytes + b.map.allocated_bytes(),
+        }
     }
 }
 
@@ -287,21 +303,21 @@ mod tests {
         assert!(!h.insert_limited(b"a", b"w", &small()));
         assert!(h.remove(b"c"));
         h.insert_limited(b"c", b"x", &small());
-        let order: Vec<&[u8]> = h.iter().map(|(f, _)| f).collect();
-        assert_eq!(order, vec![&b"a"[..], b"b", b"c"]);
+        let order: Vec<Vec<u8>> = h.iter().map(|(f, _)| f.into_owned()).collect();
+        assert_eq!(order, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
         assert_eq!(h.encoding(), "listpack");
         h.insert_limited(b"d", b"1", &small());
         assert_eq!(h.encoding(), "listpack");
         h.insert_limited(b"e", b"1", &small());
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.get(b"a"), Some(&b"w"[..]));
+        assert_eq!(h.get(b"a").as_deref(), Some(&b"w"[..]));
         assert_eq!(h.len(), 5);
 
         let mut h = Hash::new();
         h.insert_limited(b"f", b"v", &small());
         h.check_lengths([&b"f"[..], b"123456789"], &small());
         assert_eq!(h.encoding(), "hashtable");
-        assert_eq!(h.get(b"f"), Some(&b"v"[..]));
+        assert_eq!(h.get(b"f").as_deref(), Some(&b"v"[..]));
     }
 
     #[test]
@@ -329,6 +345,25 @@ mod tests {
         for i in 200..2000 {
             assert!(seen.contains(format!("f{i}").as_bytes()), "f{i} missed");
         }
+    }
+
+    #[test]
+    fn a_small_hash_is_its_buffer_and_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
+        let mut h = Hash::new();
+        assert_eq!(h.heap_size(), 0);
+        for j in 0..10 {
+            h.insert(format!("field:{j}").as_bytes(), format!("value:{j}").as_bytes());
+        }
+        assert_eq!((h.encoding(), h.heap_size()), ("listpack", 76));
+        let before = h.heap_size();
+        h.convert();
+        assert!(h.heap_size() > before);
+        for j in 0..10 {
+            assert!(h.remove(format!("field:{j}").as_bytes()));
+        }
+        let Repr::Big(b) = &h.repr else { panic!("a hashtable stays one") };
+        assert_eq!(b.bytes, 0, "the running count returns to zero");
     }
 
     #[test]

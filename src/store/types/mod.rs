@@ -11,6 +11,7 @@
 
 mod hash;
 mod list;
+mod packed;
 mod set;
 mod zset;
 
@@ -32,6 +33,10 @@ pub trait Collection: Default {
 
 macro_rules! collection {
     ($type:ident, $variant:ident) => {
+        collection!($type, $variant, Box::new);
+    };
+    // `$wrap`: how the variant holds the type (boxed, or inline for a hash).
+    ($type:ident, $variant:ident, $wrap:expr) => {
         impl Collection for $type {
             fn of(value: &Value) -> Option<&Self> {
                 match value {
@@ -46,7 +51,7 @@ macro_rules! collection {
                 }
             }
             fn into_value(self) -> Value {
-                Value::$variant(Box::new(self))
+                Value::$variant($wrap(self))
             }
             fn is_empty(&self) -> bool {
                 $type::is_empty(self)
@@ -55,7 +60,7 @@ macro_rules! collection {
     };
 }
 
-collection!(Hash, Hash);
+collection!(Hash, Hash, std::convert::identity);
 collection!(List, List);
 collection!(Set, Set);
 collection!(ZSet, ZSet);

@@ -4,22 +4,36 @@
 //! `string2ll` form) and there are at most `set-max-intset-entries` of them, a sorted vector
 //! ("intset": SMEMBERS replies in ascending numeric order); otherwise a [`DenseMap`]
 //! ("hashtable"), for good, as in Redis.
+//!
+//! A small "hashtable" (at most [`PACKED_MAX_ENTRIES`] members of at most
+//! [`PACKED_MAX_LEN`] bytes) is kept as a [`PackedSet`] instead: one buffer, in exactly the
+//! order the [`DenseMap`] would have (appended, removal moves the last member into the hole,
+//! converted in that order), so nothing but its memory tells them apart. Redis 7.0 has no
+//! listpack sets, so OBJECT ENCODING, DUMP and SAVE still say "hashtable".
 
 use super::element_cost;
 use super::hash::scan_dense;
+use super::packed::{PackedSet, PackedSetIter};
 use crate::store::dense::DenseMap;
 use crate::store::{parse_i64_strict, Str};
 
 /// Redis caps `set-max-intset-entries` at 2^30 (intset internals).
 const INTSET_HARD_MAX: usize = 1 << 30;
 
+/// Most members a packed "hashtable" holds (linear scans beyond this cost more than a table).
+pub const PACKED_MAX_ENTRIES: usize = 128;
+/// Longest member a packed "hashtable" holds.
+pub const PACKED_MAX_LEN: usize = 64;
+
 #[derive(Debug)]
 enum Repr {
     /// "intset": (value, its decimal text), sorted by value. The text (at most 20 bytes,
     /// inline in a `Str`) lets `iter` hand out byte slices like the hashtable does.
     Ints(Vec<(i64, Str)>),
+    /// A small "hashtable", packed (see the module docs).
+    Packed(PackedSet),
     /// "hashtable".
-    Big(DenseMap<()>),
+    Big(Box<DenseMap<()>>),
 }
 
 /// A set.
@@ -41,12 +55,13 @@ impl Clone for Set {
     fn clone(&self) -> Self {
         let repr = match &self.repr {
             Repr::Ints(v) => Repr::Ints(v.clone()),
+            Repr::Packed(p) => Repr::Packed(p.clone()),
             Repr::Big(m) => {
                 let mut copy = DenseMap::default();
                 for (k, _) in m.iter() {
                     copy.insert(k.clone(), ());
                 }
-                Repr::Big(copy)
+                Repr::Big(Box::new(copy))
             }
         };
         Set { repr, bytes: self.bytes }
@@ -63,6 +78,7 @@ impl PartialEq for Set {
 /// The members of a set, in its order (see [`Set::iter`]).
 pub enum Iter<'a> {
     Ints(std::slice::Iter<'a, (i64, Str)>),
+    Packed(PackedSetIter<'a>),
     Big(Box<dyn Iterator<Item = (&'a Str, &'a ())> + 'a>),
 }
 
@@ -71,6 +87,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<&'a [u8]> {
         match self {
             Iter::Ints(it) => it.next().map(|(_, s)| &s[..]),
+            Iter::Packed(it) => it.next(),
             Iter::Big(it) => it.next().map(|(k, _)| &k[..]),
         }
     }
@@ -84,12 +101,17 @@ impl Set {
     pub fn len(&self) -> usize {
         match &self.repr {
             Repr::Ints(v) => v.len(),
+            Repr::Packed(p) => p.len(),
             Repr::Big(m) => m.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.repr {
+            Repr::Ints(v) => v.is_empty(),
+            Repr::Packed(p) => p.is_empty(),
+            Repr::Big(m) => m.is_empty(),
+        }
     }
 
     /// Whether the set is an intset.
@@ -100,6 +122,7 @@ impl Set {
     pub fn contains(&self, member: &[u8]) -> bool {
         match &self.repr {
             Repr::Ints(v) => parse_i64_strict(member).is_some_and(|n| v.binary_search_by_key(&n, |e| e.0).is_ok()),
+            Repr::Packed(p) => p.contains(member),
             Repr::Big(m) => m.contains_key(member),
         }
     }
@@ -126,6 +149,17 @@ impl Set {
                 None => self.convert(),
             }
         }
+        if let Repr::Packed(p) = &mut self.repr {
+            if p.contains(member) {
+                return false;
+            }
+            if p.len() < PACKED_MAX_ENTRIES && member.len() <= PACKED_MAX_LEN {
+                p.push(member);
+                self.bytes += element_cost(member.len());
+                return true;
+            }
+            self.unpack();
+        }
         let Repr::Big(m) = &mut self.repr else { unreachable!("converted above") };
         if m.contains_key(member) {
             return false;
@@ -135,14 +169,34 @@ impl Set {
         true
     }
 
-    /// Turns an intset into a hashtable (no-op if it is one).
+    /// Turns an intset into a hashtable (no-op if it is one): a packed one while it is small.
     pub fn convert(&mut self) {
         if let Repr::Ints(v) = &mut self.repr {
-            let mut m = DenseMap::default();
-            for (_, s) in std::mem::take(v) {
-                m.insert(s, ());
+            let v = std::mem::take(v);
+            if v.len() <= PACKED_MAX_ENTRIES {
+                let mut p = PackedSet::default();
+                for (_, s) in &v {
+                    p.push(s);
+                }
+                self.repr = Repr::Packed(p);
+            } else {
+                let mut m = DenseMap::default();
+                for (_, s) in v {
+                    m.insert(s, ());
+                }
+                self.repr = Repr::Big(Box::new(m));
             }
-            self.repr = Repr::Big(m);
+        }
+    }
+
+    /// Turns a packed hashtable into a real one, in the same order.
+    fn unpack(&mut self) {
+        if let Repr::Packed(p) = &self.repr {
+            let mut m = DenseMap::default();
+            for s in p.iter() {
+                m.insert(Str::new(s), ());
+            }
+            self.repr = Repr::Big(Box::new(m));
         }
     }
 
@@ -156,6 +210,7 @@ impl Set {
                 }
                 None => false,
             },
+            Repr::Packed(p) => p.remove(member),
             Repr::Big(m) => m.swap_remove(member).is_some(),
         };
         if removed {
@@ -168,20 +223,29 @@ impl Set {
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
             Repr::Ints(v) => Iter::Ints(v.iter()),
+            Repr::Packed(p) => Iter::Packed(p.iter()),
             Repr::Big(m) => Iter::Big(Box::new(m.iter())),
         }
     }
 
-    /// The `i`-th member (`i < len()`), for uniform random picks.
+    /// The `i`-th member (`i < len()`), for uniform random picks: O(1) but for a packed
+    /// hashtable, O(i) (pick many from [`iter`](Self::iter) instead).
     pub fn get_index(&self, i: usize) -> Option<&[u8]> {
         match &self.repr {
             Repr::Ints(v) => v.get(i).map(|(_, s)| &s[..]),
+            Repr::Packed(p) => p.get_index(i),
             Repr::Big(m) => m.get_index(i).map(|(k, _)| &k[..]),
         }
     }
 
+    /// Whether [`get_index`](Self::get_index) is O(1) (not for a packed hashtable: many
+    /// random picks should then pick from a list of [`iter`](Self::iter)'s members).
+    pub fn has_fast_index(&self) -> bool {
+        !matches!(self.repr, Repr::Packed(_))
+    }
+
     /// One step of SSCAN (see `Hash::scan`): an intset whole with cursor 0, a hashtable by
-    /// the descending cursor.
+    /// the descending cursor (a packed one as the table would be walked).
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8])) -> u64 {
         match &self.repr {
             Repr::Ints(v) => {
@@ -190,6 +254,18 @@ impl Set {
                 }
                 0
             }
+            Repr::Packed(p) => {
+                let members: Vec<&[u8]> = p.iter().collect();
+                let len = members.len();
+                let mut remaining = if cursor == 0 { len } else { (cursor.min(len as u64)) as usize };
+                let mut budget = count.max(1);
+                while remaining > 0 && budget > 0 {
+                    remaining -= 1;
+                    budget -= 1;
+                    visit(members[remaining]);
+                }
+                remaining as u64
+            }
             Repr::Big(m) => scan_dense(m, cursor, count, |k, _| visit(k)),
         }
     }
@@ -197,7 +273,7 @@ impl Set {
     pub fn encoding(&self) -> &'static str {
         match self.repr {
             Repr::Ints(_) => "intset",
-            Repr::Big(_) => "hashtable",
+            Repr::Packed(_) | Repr::Big(_) => "hashtable",
         }
     }
 
@@ -205,7 +281,8 @@ impl Set {
         match &self.repr {
             // An intset's members are inline: the vector is all there is.
             Repr::Ints(v) => v.capacity() * std::mem::size_of::<(i64, Str)>(),
-            Repr::Big(m) => self.bytes + m.allocated_bytes(),
+            Repr::Packed(p) => p.heap_size(),
+            Repr::Big(m) => std::mem::size_of::<DenseMap<()>>() + self.bytes + m.allocated_bytes(),
         }
     }
 }
@@ -235,6 +312,67 @@ mod tests {
         assert!(s.insert(b"01"), "not canonical: a string member");
         assert_eq!(s.encoding(), "hashtable");
         assert!(s.remove(b"1") && s.remove(b"01") && s.is_empty());
+    }
+
+    /// A packed "hashtable" answers exactly as the table would: same order, picks, cursor
+    /// walks and encoding, through conversions from the intset and to the table.
+    #[test]
+    fn a_packed_hashtable_is_indistinguishable_from_the_table() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        fn member(rng: &mut StdRng) -> Vec<u8> {
+            match rng.gen_range(0..8) {
+                0..=3 => rng.gen_range(-20i64..20).to_string().into_bytes(),
+                4 => vec![b'L'; rng.gen_range(60..70)],
+                5 => Vec::new(),
+                _ => format!("m:{}", rng.gen_range(0..150)).into_bytes(),
+            }
+        }
+        fn table(s: &mut Set) {
+            s.convert();
+            s.unpack();
+        }
+        for seed in 0..60u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let max_intset = rng.gen_range(1..20);
+            let (mut packed, mut plain) = (Set::new(), Set::new());
+            for _ in 0..400 {
+                let m = member(&mut rng);
+                if rng.gen_range(0..3) > 0 {
+                    assert_eq!(packed.insert_limited(&m, max_intset), plain.insert_limited(&m, max_intset));
+                } else {
+                    assert_eq!(packed.remove(&m), plain.remove(&m));
+                }
+                if !plain.is_compact() {
+                    table(&mut plain);
+                }
+                assert_eq!(packed.encoding(), plain.encoding(), "seed {seed}");
+                assert_eq!(packed.iter().collect::<Vec<_>>(), plain.iter().collect::<Vec<_>>(), "seed {seed}");
+                assert_eq!(packed.is_empty(), plain.is_empty());
+                let i = rng.gen_range(0..plain.len().max(1));
+                assert_eq!(packed.get_index(i), plain.get_index(i));
+                let probe = member(&mut rng);
+                assert_eq!(packed.contains(&probe), plain.contains(&probe));
+                let (cursor, count) = (rng.gen_range(0..plain.len() as u64 + 2), rng.gen_range(1..5));
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                let next = packed.scan(cursor, count, |m| a.push(m.to_vec()));
+                assert_eq!((next, a), (plain.scan(cursor, count, |m| b.push(m.to_vec())), b));
+                if plain.is_empty() {
+                    (packed, plain) = (Set::new(), Set::new());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_is_boxed_so_small_sets_stay_small() {
+        assert!(std::mem::size_of::<Set>() <= 40, "{}", std::mem::size_of::<Set>());
+        let mut s = Set::new();
+        for j in 0..10 {
+            s.insert(format!("member:{j}").as_bytes());
+        }
+        // 4 (count) + 10 × (1 + 8).
+        assert_eq!((s.encoding(), s.heap_size()), ("hashtable", 94));
     }
 
     #[test]
