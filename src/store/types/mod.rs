@@ -13,6 +13,7 @@ mod hash;
 mod list;
 mod packed;
 mod set;
+mod varint;
 mod zset;
 
 pub use hash::{Hash, HashLimits};

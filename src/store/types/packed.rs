@@ -17,6 +17,7 @@
 //!   moves the last member into the hole, exactly as [`DenseMap`](crate::store::dense::DenseMap)'s
 //!   `swap_remove` does, so a packed set keeps the order the hashtable would have.
 
+use super::varint;
 use smallvec::SmallVec;
 use std::borrow::Cow;
 
@@ -30,45 +31,6 @@ fn count_of(buf: &[u8]) -> usize {
     match buf.get(..HEADER) {
         Some(h) => u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize,
         None => 0,
-    }
-}
-
-/// LEB128.
-fn put_varint(out: &mut Scratch, mut n: usize) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-#[cfg(test)]
-fn varint_len(mut n: usize) -> usize {
-    let mut len = 1;
-    while n >= 0x80 {
-        n >>= 7;
-        len += 1;
-    }
-    len
-}
-
-#[inline]
-fn read_varint(buf: &[u8], pos: &mut usize) -> usize {
-    let b = buf[*pos];
-    *pos += 1;
-    if b < 0x80 {
-        return b as usize;
-    }
-    let mut n = (b & 0x7f) as usize;
-    let mut shift = 7;
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        n |= ((b & 0x7f) as usize) << shift;
-        if b < 0x80 {
-            return n;
-        }
-        shift += 7;
     }
 }
 
@@ -144,8 +106,8 @@ impl<'a> Raw<'a> {
 
     #[inline]
     fn entry(&mut self) -> (usize, &'a [u8]) {
-        let shared = read_varint(self.buf, &mut self.pos);
-        let len = read_varint(self.buf, &mut self.pos);
+        let shared = varint::get(self.buf, &mut self.pos);
+        let len = varint::get(self.buf, &mut self.pos);
         let suffix = &self.buf[self.pos..self.pos + len];
         self.pos += len;
         (shared, suffix)
@@ -180,8 +142,8 @@ impl<'a> Decoder<'a> {
 /// Appends the entry for `cur` following `prev` (same role).
 fn encode_entry(out: &mut Scratch, prev: &[u8], cur: &[u8]) {
     let shared = lcp(prev, cur);
-    put_varint(out, shared);
-    put_varint(out, cur.len() - shared);
+    varint::put(out, shared);
+    varint::put(out, cur.len() - shared);
     out.extend_from_slice(&cur[shared..]);
 }
 
@@ -468,7 +430,7 @@ impl PackedSet {
         let mut pos = HEADER.min(buf.len());
         while pos < buf.len() {
             let start = pos;
-            let len = read_varint(buf, &mut pos);
+            let len = varint::get(buf, &mut pos);
             let end = pos + len;
             if len == member.len() && &buf[pos..end] == member {
                 return Some((start, end));
@@ -485,7 +447,7 @@ impl PackedSet {
     /// Appends `member`, which the caller checked is absent.
     pub fn push(&mut self, member: &[u8]) {
         let mut entry = Scratch::new();
-        put_varint(&mut entry, member.len());
+        varint::put(&mut entry, member.len());
         entry.extend_from_slice(member);
         let end = self.buf.len().max(HEADER);
         let count = self.len() + 1;
@@ -505,7 +467,7 @@ impl PackedSet {
         let mut last = end;
         while pos < self.buf.len() {
             last = pos;
-            let len = read_varint(&self.buf, &mut pos);
+            let len = varint::get(&self.buf, &mut pos);
             pos += len;
         }
         let moved: Scratch = self.buf[last..].into();
@@ -529,7 +491,7 @@ impl PackedSet {
     /// The encoded size of `member`'s entry.
     #[cfg(test)]
     fn entry_size(member: &[u8]) -> usize {
-        varint_len(member.len()) + member.len()
+        varint::len(member.len()) + member.len()
     }
 }
 
@@ -545,7 +507,7 @@ impl<'a> Iterator for PackedSetIter<'a> {
         if self.pos >= self.buf.len() {
             return None;
         }
-        let len = read_varint(self.buf, &mut self.pos);
+        let len = varint::get(self.buf, &mut self.pos);
         let member = &self.buf[self.pos..self.pos + len];
         self.pos += len;
         Some(member)
@@ -693,18 +655,6 @@ mod tests {
                     }
                 );
             }
-        }
-    }
-
-    #[test]
-    fn varints_round_trip() {
-        for n in [0usize, 1, 127, 128, 300, 16383, 16384, 1 << 30, usize::MAX] {
-            let mut out = Scratch::new();
-            put_varint(&mut out, n);
-            assert_eq!(out.len(), varint_len(n));
-            let mut pos = 0;
-            assert_eq!(read_varint(&out, &mut pos), n);
-            assert_eq!(pos, out.len());
         }
     }
 }

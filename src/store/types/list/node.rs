@@ -10,6 +10,7 @@
 //! Groups before `first` are dead (popped from the front): their bytes stay until the node is
 //! rebuilt or emptied, so a pop never moves the buffer.
 
+use crate::store::types::varint;
 use std::ops::ControlFlow;
 
 /// Entries per group (restart interval).
@@ -40,29 +41,6 @@ impl Clone for Node {
         node.append_node(self);
         node.shrink();
         node
-    }
-}
-
-fn put_varint(buf: &mut Vec<u8>, mut v: usize) {
-    while v >= 0x80 {
-        buf.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    buf.push(v as u8);
-}
-
-#[inline]
-fn get_varint(buf: &[u8], pos: &mut usize) -> usize {
-    let mut v = 0usize;
-    let mut shift = 0;
-    loop {
-        let b = buf[*pos];
-        *pos += 1;
-        v |= usize::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return v;
-        }
-        shift += 7;
     }
 }
 
@@ -98,12 +76,12 @@ impl Node {
     fn push_entry(&mut self, prev: &mut Vec<u8>, item: &[u8]) {
         if self.physical().is_multiple_of(GROUP) {
             self.restarts.push(self.buf.len());
-            put_varint(&mut self.buf, item.len());
+            varint::put(&mut self.buf, item.len());
             self.buf.extend_from_slice(item);
         } else {
             let shared = common_prefix(prev, item);
-            put_varint(&mut self.buf, shared);
-            put_varint(&mut self.buf, item.len() - shared);
+            varint::put(&mut self.buf, shared);
+            varint::put(&mut self.buf, item.len() - shared);
             self.buf.extend_from_slice(&item[shared..]);
         }
         prev.clear();
@@ -122,7 +100,7 @@ impl Node {
     ) -> ControlFlow<()> {
         let (buf, end) = (&self.buf[..], self.group_end(g));
         let mut pos = self.restarts[g];
-        let n = get_varint(buf, &mut pos);
+        let n = varint::get(buf, &mut pos);
         scratch.clear();
         scratch.extend_from_slice(&buf[pos..pos + n]);
         pos += n;
@@ -131,8 +109,8 @@ impl Node {
         }
         let mut i = 1;
         while pos < end {
-            let shared = get_varint(buf, &mut pos);
-            let n = get_varint(buf, &mut pos);
+            let shared = varint::get(buf, &mut pos);
+            let n = varint::get(buf, &mut pos);
             scratch.truncate(shared);
             scratch.extend_from_slice(&buf[pos..pos + n]);
             pos += n;
