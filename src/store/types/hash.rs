@@ -12,12 +12,35 @@
 //! A packed hash's elements are not contiguous (they share prefixes), so reads return
 //! `Cow`s: borrowed from a hashtable, or from a packed element that shares nothing, and
 //! copies otherwise. [`Hash::for_each`] walks without copying.
+//!
+//! A packed hash is scanned and rewritten whole by every command, as a listpack is. The
+//! defaults bound that (512 pairs of at most 64-byte elements: under 70 KB), but
+//! `hash-max-listpack-entries` and `-value` go up to 2^63; so past [`PACKED_MAX_ENTRIES`]
+//! pairs or [`PACKED_MAX_BYTES`] a hash Redis would still keep as a listpack moves to an
+//! [`Ordered`] table: same insertion order, same replies and encoding (DUMP, OBJECT
+//! ENCODING), O(1) per field.
 
 use super::element_cost;
 use super::packed::{PackedHash, PackedHashIter, Pair};
 use crate::store::dense::DenseMap;
 use crate::store::Str;
+use ordered::Ordered;
 use std::borrow::Cow;
+
+mod ordered;
+
+/// Most pairs a packed hash holds before it becomes [`Ordered`] (still "listpack").
+#[cfg(not(test))]
+pub const PACKED_MAX_ENTRIES: usize = 1024;
+/// Largest buffer a packed hash keeps before it becomes [`Ordered`] (still "listpack"): twice
+/// the default limits' worst case, so that with them a hash is packed until it converts.
+#[cfg(not(test))]
+pub const PACKED_MAX_BYTES: usize = 128 * 1024;
+/// Smaller in tests, so that the model tests cross the cap.
+#[cfg(test)]
+pub const PACKED_MAX_ENTRIES: usize = 24;
+#[cfg(test)]
+pub const PACKED_MAX_BYTES: usize = 1024;
 
 /// When a small hash becomes a hashtable (`hash-max-listpack-entries` / `-value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,12 +56,34 @@ impl Default for HashLimits {
     }
 }
 
+/// What a hash holds: a packed buffer inline, anything else boxed, so that a small hash
+/// costs its buffer and 16 bytes (two inline pointers-with-length would make it 24).
 #[derive(Debug)]
-enum Repr {
-    /// "listpack": pairs in insertion order, searched linearly (at most `max_entries`).
+enum Stored {
     Small(PackedHash),
-    /// "hashtable", boxed so that a small hash costs its buffer and 16 bytes.
-    Big(Box<Big>),
+    Boxed(Box<Boxed>),
+}
+
+#[derive(Debug)]
+enum Boxed {
+    Ordered(Ordered),
+    Big(Big),
+}
+
+/// A hash's representation, as the methods see it.
+enum Repr<'a> {
+    /// "listpack": pairs in insertion order, searched linearly (at most `max_entries`).
+    Small(&'a PackedHash),
+    /// "listpack" past the packed form's cap (see the module docs).
+    Ordered(&'a Ordered),
+    /// "hashtable".
+    Big(&'a Big),
+}
+
+enum ReprMut<'a> {
+    Small(&'a mut PackedHash),
+    Ordered(&'a mut Ordered),
+    Big(&'a mut Big),
 }
 
 #[derive(Debug, Default)]
@@ -49,31 +94,38 @@ struct Big {
 }
 
 /// A hash.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Hash {
-    repr: Repr,
+    stored: Stored,
 }
 
-impl Default for Hash {
+impl Default for Stored {
     fn default() -> Self {
-        Hash { repr: Repr::Small(PackedHash::default()) }
+        Stored::Small(PackedHash::default())
     }
 }
 
 impl Clone for Hash {
     /// A copy with the same encoding and order (COPY keeps the encoding, as Redis's `hashTypeDup`).
     fn clone(&self) -> Self {
-        let repr = match &self.repr {
-            Repr::Small(p) => Repr::Small(p.clone()),
+        let boxed = match self.repr() {
+            Repr::Small(p) => return Hash { stored: Stored::Small(p.clone()) },
+            Repr::Ordered(o) => {
+                let mut copy = Ordered::default();
+                for (f, v) in o.iter() {
+                    copy.insert(f, v);
+                }
+                Boxed::Ordered(copy)
+            }
             Repr::Big(b) => {
                 let mut map = DenseMap::default();
                 for (f, v) in b.map.iter() {
                     map.insert(f.clone(), v.clone());
                 }
-                Repr::Big(Box::new(Big { map, bytes: b.bytes }))
+                Boxed::Big(Big { map, bytes: b.bytes })
             }
         };
-        Hash { repr }
+        Hash { stored: Stored::Boxed(Box::new(boxed)) }
     }
 }
 
@@ -91,7 +143,7 @@ impl PartialEq for Hash {
 /// The pairs of a hash, in its order (see [`Hash::iter`]).
 pub enum Iter<'a> {
     Small(PackedHashIter<'a>),
-    Big(Box<dyn Iterator<Item = (&'a Str, &'a Str)> + 'a>),
+    Table(Box<dyn Iterator<Item = (&'a Str, &'a Str)> + 'a>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -99,7 +151,7 @@ impl<'a> Iterator for Iter<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         match self {
             Iter::Small(it) => it.next(),
-            Iter::Big(it) => it.next().map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
+            Iter::Table(it) => it.next().map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
         }
     }
 }
@@ -109,35 +161,59 @@ impl Hash {
         Hash::default()
     }
 
+    fn repr(&self) -> Repr<'_> {
+        match &self.stored {
+            Stored::Small(p) => Repr::Small(p),
+            Stored::Boxed(b) => match &**b {
+                Boxed::Ordered(o) => Repr::Ordered(o),
+                Boxed::Big(b) => Repr::Big(b),
+            },
+        }
+    }
+
+    fn repr_mut(&mut self) -> ReprMut<'_> {
+        match &mut self.stored {
+            Stored::Small(p) => ReprMut::Small(p),
+            Stored::Boxed(b) => match &mut **b {
+                Boxed::Ordered(o) => ReprMut::Ordered(o),
+                Boxed::Big(b) => ReprMut::Big(b),
+            },
+        }
+    }
+
     pub fn len(&self) -> usize {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.len(),
+            Repr::Ordered(o) => o.len(),
             Repr::Big(b) => b.map.len(),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.is_empty(),
+            Repr::Ordered(o) => o.len() == 0,
             Repr::Big(b) => b.map.is_empty(),
         }
     }
 
     /// Whether the hash is in its small, ordered form ("listpack").
     pub fn is_compact(&self) -> bool {
-        matches!(self.repr, Repr::Small(_))
+        matches!(self.repr(), Repr::Small(_) | Repr::Ordered(_))
     }
 
     pub fn get(&self, field: &[u8]) -> Option<Cow<'_, [u8]>> {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.get(field),
+            Repr::Ordered(o) => o.get(field).map(|v| Cow::Borrowed(&v[..])),
             Repr::Big(b) => b.map.get(field).map(|v| Cow::Borrowed(&v[..])),
         }
     }
 
     pub fn contains(&self, field: &[u8]) -> bool {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.contains(field),
+            Repr::Ordered(o) => o.contains(field),
             Repr::Big(b) => b.map.contains_key(field),
         }
     }
@@ -157,9 +233,10 @@ impl Hash {
         if field.len() > limits.max_value || value.len() > limits.max_value {
             self.convert();
         }
-        let new = match &mut self.repr {
-            Repr::Small(p) => p.insert(field, value),
-            Repr::Big(b) => match b.map.get_mut(field) {
+        let new = match self.repr_mut() {
+            ReprMut::Small(p) => p.insert(field, value),
+            ReprMut::Ordered(o) => o.insert(field, value),
+            ReprMut::Big(b) => match b.map.get_mut(field) {
                 Some(old) => {
                     b.bytes = b.bytes - element_cost(old.len()) + element_cost(value.len());
                     *old = Str::new(value);
@@ -174,6 +251,14 @@ impl Hash {
         };
         if self.len() > limits.max_entries {
             self.convert();
+        } else if let Repr::Small(p) = self.repr() {
+            if p.len() > PACKED_MAX_ENTRIES || p.heap_size() > PACKED_MAX_BYTES {
+                let mut o = Ordered::default();
+                p.for_each(|f, v| {
+                    o.insert(f, v);
+                });
+                self.stored = Stored::Boxed(Box::new(Boxed::Ordered(o)));
+            }
         }
         new
     }
@@ -188,22 +273,35 @@ impl Hash {
 
     /// Turns a small hash into a hashtable (no-op if it is one).
     pub fn convert(&mut self) {
-        if let Repr::Small(p) = &self.repr {
-            let mut big = Big::default();
-            p.for_each(|f, v| {
+        let mut big = Big::default();
+        match std::mem::take(&mut self.stored) {
+            Stored::Small(p) => p.for_each(|f, v| {
                 big.bytes += element_cost(f.len()) + element_cost(v.len());
                 big.map.insert(Str::new(f), Str::new(v));
-            });
-            self.repr = Repr::Big(Box::new(big));
+            }),
+            Stored::Boxed(b) if matches!(*b, Boxed::Big(_)) => {
+                self.stored = Stored::Boxed(b);
+                return;
+            }
+            Stored::Boxed(b) => {
+                let Boxed::Ordered(o) = *b else { unreachable!("matched above") };
+                let (pairs, bytes) = o.into_pairs();
+                pairs.for_each(|(f, v)| {
+                    big.map.insert(f, v);
+                });
+                big.bytes = bytes;
+            }
         }
+        self.stored = Stored::Boxed(Box::new(Boxed::Big(big)));
     }
 
     /// Removes `field`; true if it was there.
     pub fn remove(&mut self, field: &[u8]) -> bool {
-        match &mut self.repr {
+        match self.repr_mut() {
             // A listpack keeps its order.
-            Repr::Small(p) => p.remove(field),
-            Repr::Big(b) => match b.map.swap_remove(field) {
+            ReprMut::Small(p) => p.remove(field),
+            ReprMut::Ordered(o) => o.remove(field),
+            ReprMut::Big(b) => match b.map.swap_remove(field) {
                 Some((_, v)) => {
                     b.bytes -= element_cost(field.len()) + element_cost(v.len());
                     true
@@ -215,16 +313,18 @@ impl Hash {
 
     /// Every (field, value): insertion order for a small hash, the table's order otherwise.
     pub fn iter(&self) -> Iter<'_> {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => Iter::Small(p.iter()),
-            Repr::Big(b) => Iter::Big(Box::new(b.map.iter())),
+            Repr::Ordered(o) => Iter::Table(Box::new(o.iter())),
+            Repr::Big(b) => Iter::Table(Box::new(b.map.iter())),
         }
     }
 
     /// Calls `f` on every (field, value), in [`iter`](Self::iter)'s order, copying nothing.
     pub fn for_each(&self, mut f: impl FnMut(&[u8], &[u8])) {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.for_each(f),
+            Repr::Ordered(o) => o.iter().for_each(|(k, v)| f(k, v)),
             Repr::Big(b) => b.map.iter().for_each(|(k, v)| f(k, v)),
         }
     }
@@ -232,8 +332,9 @@ impl Hash {
     /// The `i`-th pair (`i < len()`), for uniform random picks: O(1) for a hashtable, O(i)
     /// for a small hash (pick many from [`iter`](Self::iter) instead).
     pub fn get_index(&self, i: usize) -> Option<Pair<'_>> {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.get_index(i),
+            Repr::Ordered(o) => o.get_index(i).map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
             Repr::Big(b) => b.map.get_index(i).map(|(f, v)| (Cow::Borrowed(&f[..]), Cow::Borrowed(&v[..]))),
         }
     }
@@ -248,9 +349,13 @@ impl Hash {
     /// above the cursor, so an entry present for the whole scan is never skipped; one added
     /// meanwhile may or may not be returned, one moved may be returned twice: SCAN's contract.
     pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8], &[u8])) -> u64 {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => {
                 p.for_each(visit);
+                0
+            }
+            Repr::Ordered(o) => {
+                o.iter().for_each(|(f, v)| visit(f, v));
                 0
             }
             Repr::Big(b) => scan_dense(&b.map, cursor, count, |f, v| visit(f, v)),
@@ -258,16 +363,17 @@ impl Hash {
     }
 
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Small(_) => "listpack",
+        match self.repr() {
+            Repr::Small(_) | Repr::Ordered(_) => "listpack",
             Repr::Big(_) => "hashtable",
         }
     }
 
     pub fn heap_size(&self) -> usize {
-        match &self.repr {
+        match self.repr() {
             Repr::Small(p) => p.heap_size(),
-            Repr::Big(b) => std::mem::size_of::<Big>() + b.bytes + b.map.allocated_bytes(),
+            Repr::Ordered(o) => std::mem::size_of::<Boxed>() + o.heap_size(),
+            Repr::Big(b) => std::mem::size_of::<Boxed>() + b.bytes + b.map.allocated_bytes(),
         }
     }
 }
@@ -362,8 +468,135 @@ mod tests {
         for j in 0..10 {
             assert!(h.remove(format!("field:{j}").as_bytes()));
         }
-        let Repr::Big(b) = &h.repr else { panic!("a hashtable stays one") };
+        let Repr::Big(b) = h.repr() else { panic!("a hashtable stays one") };
         assert_eq!(b.bytes, 0, "the running count returns to zero");
+    }
+
+    impl Hash {
+        fn check_invariants(&self) {
+            match self.repr() {
+                Repr::Small(p) => assert!(p.len() <= PACKED_MAX_ENTRIES && p.heap_size() <= PACKED_MAX_BYTES),
+                Repr::Ordered(o) => o.check_invariants(),
+                Repr::Big(_) => {}
+            }
+        }
+    }
+
+    /// Every representation against a model, through both conversions: while the model says
+    /// "listpack" (no limit crossed yet) the order is insertion order whether the hash is
+    /// packed or [`Ordered`]; after, the same pairs. Limits well above the (test-sized) packed
+    /// caps make the [`Ordered`] form common.
+    #[test]
+    fn matches_a_model_packed_ordered_and_table() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        fn element(rng: &mut StdRng) -> Vec<u8> {
+            match rng.gen_range(0..6) {
+                0 => Vec::new(),
+                1 => vec![b'v'; rng.gen_range(30..90)],
+                2 => (0..rng.gen_range(1..8)).map(|_| rng.gen()).collect(),
+                _ => format!("field:{}", rng.gen_range(0..60)).into_bytes(),
+            }
+        }
+        let mut saw_ordered = 0;
+        for seed in 0..80u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let limits = HashLimits { max_entries: rng.gen_range(5..80), max_value: rng.gen_range(40..100) };
+            let mut h = Hash::new();
+            let mut model: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            let mut listpack = true;
+            for _ in 0..300 {
+                let field = element(&mut rng);
+                if rng.gen_range(0..4) > 0 {
+                    let value = element(&mut rng);
+                    h.check_lengths([&field[..], &value[..]], &limits);
+                    let new = match model.iter_mut().find(|(f, _)| *f == field) {
+                        Some((_, v)) => {
+                            *v = value.clone();
+                            false
+                        }
+                        None => {
+                            model.push((field.clone(), value.clone()));
+                            true
+                        }
+                    };
+                    listpack &= field.len() <= limits.max_value
+                        && value.len() <= limits.max_value
+                        && model.len() <= limits.max_entries;
+                    assert_eq!(h.insert_limited(&field, &value, &limits), new, "seed {seed}");
+                } else {
+                    let at = model.iter().position(|(f, _)| *f == field);
+                    if let Some(i) = at {
+                        model.remove(i);
+                    }
+                    assert_eq!(h.remove(&field), at.is_some(), "seed {seed}");
+                }
+                h.check_invariants();
+                saw_ordered += usize::from(matches!(h.repr(), Repr::Ordered(_)));
+                assert_eq!(h.encoding(), if listpack { "listpack" } else { "hashtable" }, "seed {seed}");
+                assert_eq!(h.len(), model.len());
+                let mut got: Vec<(Vec<u8>, Vec<u8>)> =
+                    h.iter().map(|(f, v)| (f.into_owned(), v.into_owned())).collect();
+                let mut scanned = Vec::new();
+                let mut cursor = 0;
+                loop {
+                    cursor = h.scan(cursor, 7, |f, v| scanned.push((f.to_vec(), v.to_vec())));
+                    if cursor == 0 {
+                        break;
+                    }
+                }
+                for (i, pair) in got.iter().enumerate() {
+                    let (f, v) = h.get_index(i).expect("below len");
+                    assert_eq!((&f[..], &v[..]), (&pair.0[..], &pair.1[..]));
+                    assert_eq!(h.get(&pair.0).as_deref(), Some(&pair.1[..]));
+                }
+                let mut want = model.clone();
+                if listpack {
+                    assert_eq!(scanned, got, "a listpack scans whole, in order");
+                } else {
+                    want.sort();
+                    got.sort();
+                    scanned.sort();
+                    assert_eq!(scanned, want);
+                }
+                assert_eq!(got, want, "seed {seed}");
+                let probe = element(&mut rng);
+                assert_eq!(h.contains(&probe), model.iter().any(|(f, _)| *f == probe));
+                let copy = h.clone();
+                assert_eq!((copy.encoding(), copy.len()), (h.encoding(), h.len()));
+                assert!(copy == h);
+                if model.is_empty() {
+                    (h, listpack) = (Hash::new(), true);
+                }
+            }
+        }
+        assert!(saw_ordered > 1000, "the cap was crossed in {saw_ordered} steps only");
+    }
+
+    #[test]
+    fn past_the_packed_cap_a_listpack_keeps_its_order_in_a_table() {
+        let limits = HashLimits { max_entries: 10_000, max_value: 64 };
+        let mut h = Hash::new();
+        for j in 0..1000 {
+            h.insert_limited(format!("f{j}").as_bytes(), b"v", &limits);
+        }
+        assert!(matches!(h.repr(), Repr::Ordered(_)));
+        assert_eq!(h.encoding(), "listpack");
+        for j in (0..1000).step_by(3) {
+            assert!(h.remove(format!("f{j}").as_bytes()));
+        }
+        h.check_invariants();
+        let order: Vec<Vec<u8>> = h.iter().map(|(f, _)| f.into_owned()).collect();
+        let want: Vec<Vec<u8>> = (0..1000).filter(|j| j % 3 != 0).map(|j| format!("f{j}").into_bytes()).collect();
+        assert_eq!(order, want);
+        assert_eq!(h.get_index(1).map(|(f, _)| f.into_owned()), Some(b"f2".to_vec()));
+        for j in 1000..10_334 {
+            h.insert_limited(format!("f{j}").as_bytes(), b"v", &limits);
+        }
+        assert_eq!((h.encoding(), h.len()), ("listpack", 10_000));
+        h.insert_limited(b"one more", b"v", &limits);
+        assert_eq!((h.encoding(), h.len()), ("hashtable", 10_001));
+        assert_eq!(h.get(b"f2").as_deref(), Some(&b"v"[..]));
     }
 
     #[test]

@@ -539,6 +539,24 @@ mod tests {
         }
     }
 
+    /// The buffer a hash of `pairs` takes, worked out from the format alone.
+    fn encoded_size(pairs: &[(Vec<u8>, Vec<u8>)]) -> usize {
+        if pairs.is_empty() {
+            return 0;
+        }
+        let entry = |prev: &[u8], cur: &[u8]| {
+            let shared = prev.iter().zip(cur).take_while(|(a, b)| a == b).count();
+            varint::len(shared) + varint::len(cur.len() - shared) + cur.len() - shared
+        };
+        let (mut pf, mut pv): (&[u8], &[u8]) = (&[], &[]);
+        let mut size = HEADER;
+        for (f, v) in pairs {
+            size += entry(pf, f) + entry(pv, v);
+            (pf, pv) = (f, v);
+        }
+        size
+    }
+
     #[test]
     fn packed_hash_matches_a_model() {
         for seed in 0..120u64 {
@@ -583,6 +601,7 @@ mod tests {
                     }
                 }
                 h.check_invariants();
+                assert_eq!(h.heap_size(), encoded_size(&model), "seed {seed}");
                 assert_eq!(h.len(), model.len());
                 assert_eq!(h.heap_size() == 0, model.is_empty());
                 let got: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|(f, v)| (f.into_owned(), v.into_owned())).collect();
