@@ -32,7 +32,7 @@ mod ordered;
 /// Most pairs a packed hash holds before it becomes [`Ordered`] (still "listpack").
 #[cfg(not(test))]
 pub const PACKED_MAX_ENTRIES: usize = 1024;
-/// Largest buffer a packed hash keeps before it becomes [`Ordered`] (still "listpack"): twice
+/// Largest buffer a packed hash keeps before it becomes [`Ordered`] (still "listpack"): about twice
 /// the default limits' worst case, so that with them a hash is packed until it converts.
 #[cfg(not(test))]
 pub const PACKED_MAX_BYTES: usize = 128 * 1024;

@@ -1,11 +1,15 @@
 //! Packed encodings: small hashes and small sets in one exact-size heap buffer each.
 //!
 //! Both are what Redis's listpack is to its small collections: a flat byte string scanned
-//! linearly, which the caller bounds (`hash-max-listpack-entries` for hashes; a fixed cap
-//! for sets, see `set.rs`). Both buffers start with the element count (`u32`, little endian)
+//! linearly, which the caller bounds (fixed caps for both, see `hash.rs` and `set.rs`).
+//! Both buffers start with the element count (`u32`, little endian)
 //! so `len` is O(1); an empty collection holds no buffer at all. The buffer is resized
 //! exactly on every change (as Redis reallocates a listpack), so it costs its length
 //! rounded up to the allocator's size class and nothing more.
+//!
+//! `heap_size` is the buffer's length, exact; the memory account (`types/mod.rs`) leaves the
+//! size-class rounding out: jemalloc's classes are 16 bytes apart up to 128 bytes and a
+//! quarter of a power of two apart above, so it undercounts by less than that.
 //!
 //! - [`PackedHash`]: pairs in insertion order, each field and each value an entry
 //!   `varint shared, varint suffix length, suffix` whose first `shared` bytes are those of
@@ -186,7 +190,7 @@ impl PackedHash {
         self.buf.is_empty()
     }
 
-    /// The buffer's length (its allocation is that rounded up to a size class).
+    /// The buffer's length (see the module docs).
     pub fn heap_size(&self) -> usize {
         self.buf.len()
     }
@@ -420,6 +424,7 @@ impl PackedSet {
         self.buf.is_empty()
     }
 
+    /// The buffer's length (see the module docs).
     pub fn heap_size(&self) -> usize {
         self.buf.len()
     }
