@@ -19,5 +19,5 @@
 mod reply;
 mod request;
 
-pub use reply::{encode, format_double, Reply};
+pub use reply::{encode, format_double, DoubleText, Reply};
 pub use request::{split_args, Limits, ProtocolError, RequestParser, INLINE_MAX_SIZE};

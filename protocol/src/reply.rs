@@ -154,7 +154,7 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
             }
         }
         Reply::Double(d) => {
-            let text = format_double(*d);
+            let text = DoubleText::new(*d);
             if proto >= 3 {
                 line(out, b',', text.as_bytes());
             } else {
@@ -211,40 +211,95 @@ fn bulk(out: &mut BytesMut, prefix: u8, body: &[u8]) {
 
 /// Formats a double the way Redis 7.0 does for replies (`%.17g`, with `inf`/`-inf`/`nan`).
 pub fn format_double(d: f64) -> String {
-    if d.is_nan() {
-        return "nan".to_string();
-    }
-    if d.is_infinite() {
-        return if d > 0.0 { "inf" } else { "-inf" }.to_string();
-    }
-    format_g(d, 17)
+    let text = DoubleText::new(d);
+    std::str::from_utf8(text.as_bytes()).expect("ASCII").to_string()
 }
 
-/// C's `%.<precision>g`: the shorter of `%e` and `%f` with trailing zeros removed.
-fn format_g(d: f64, precision: usize) -> String {
-    if d == 0.0 {
-        return if d.is_sign_negative() { "-0" } else { "0" }.to_string();
-    }
-    let p = precision.max(1);
-    // The exponent of the value once rounded to `p` significant digits.
-    let sci = format!("{:.*e}", p - 1, d);
-    let (mantissa, exp) = sci.split_once('e').expect("{:e} always has an exponent");
-    let exp: i32 = exp.parse().expect("exponent is an integer");
-    if exp < -4 || exp >= p as i32 {
-        let mantissa = trim_fraction(mantissa);
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        let decimals = (p as i32 - 1 - exp).max(0) as usize;
-        trim_fraction(&format!("{:.*}", decimals, d)).to_string()
-    }
+/// The `%.17g` text of a double (`inf`/`-inf`/`nan` too) in place: replies format one per
+/// ZPOPMIN or WITHSCORES member, so this neither allocates nor formats twice.
+pub struct DoubleText {
+    buf: [u8; 32],
+    len: usize,
 }
 
-fn trim_fraction(s: &str) -> &str {
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.')
-    } else {
-        s
+impl DoubleText {
+    pub fn new(d: f64) -> DoubleText {
+        let mut t = DoubleText { buf: [0; 32], len: 0 };
+        if d.is_nan() {
+            t.put(b"nan");
+        } else if d.is_infinite() {
+            t.put(if d > 0.0 { b"inf" } else { b"-inf" });
+        } else if d == 0.0 {
+            t.put(if d.is_sign_negative() { b"-0" } else { b"0" });
+        } else if d.trunc() == d && d.abs() < 1e17 {
+            // An integer of at most 17 digits: exact at 17 significant digits, printed in
+            // fixed notation without a fraction. Below 1e17 it fits an i64 exactly.
+            t.put(itoa::Buffer::new().format(d as i64).as_bytes());
+        } else {
+            t.general(d);
+        }
+        t
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// C's `%.17g` of a finite, non-zero `d`: the 17 significant digits and exponent X of
+    /// `%.16e`, then `%e` style if X < -4 or X >= 17, else `%f` style (whose precision
+    /// 16 - X gives the same 17 rounded digits), trailing zeros of the fraction removed.
+    fn general(&mut self, d: f64) {
+        use std::io::Write;
+        let mut sci = [0u8; 32];
+        let n = {
+            let mut w = &mut sci[..];
+            write!(w, "{:.16e}", d.abs()).expect("%.16e fits 32 bytes");
+            32 - w.len()
+        };
+        let sci = &sci[..n];
+        // "D.DDDDDDDDDDDDDDDDe[-]X"
+        let e = sci.iter().position(|&b| b == b'e').expect("{:e} has an exponent");
+        let mut digits = [0u8; 17];
+        digits[0] = sci[0];
+        digits[1..].copy_from_slice(&sci[2..e]);
+        let exp_text = std::str::from_utf8(&sci[e + 1..]).expect("ASCII");
+        let exp: i32 = exp_text.parse().expect("exponent is an integer");
+        // Significant digits left once trailing zeros go (the first is never zero).
+        let sig = 17 - digits.iter().rev().take_while(|&&b| b == b'0').count();
+        if d < 0.0 {
+            self.put(b"-");
+        }
+        if !(-4..17).contains(&exp) {
+            self.put(&digits[..1]);
+            if sig > 1 {
+                self.put(b".");
+                self.put(&digits[1..sig]);
+            }
+            self.put(if exp < 0 { b"e-" } else { b"e+" });
+            let abs = exp.unsigned_abs();
+            if abs < 10 {
+                self.put(b"0");
+            }
+            self.put(itoa::Buffer::new().format(abs).as_bytes());
+        } else if exp >= 0 {
+            let whole = exp as usize + 1;
+            self.put(&digits[..whole]);
+            if sig > whole {
+                self.put(b".");
+                self.put(&digits[whole..sig]);
+            }
+        } else {
+            self.put(b"0.");
+            for _ in 0..(-exp - 1) {
+                self.put(b"0");
+            }
+            self.put(&digits[..sig]);
+        }
     }
 }
 
@@ -314,5 +369,84 @@ mod tests {
         assert_eq!(format_double(f64::INFINITY), "inf");
         assert_eq!(format_double(f64::NEG_INFINITY), "-inf");
         assert_eq!(format_double(-2.5), "-2.5");
+    }
+
+    /// The straightforward `%.17g` (format `%.16e`, then `%.Nf` when fixed notation wins),
+    /// which [`DoubleText`] must match byte for byte.
+    fn reference_g17(d: f64) -> String {
+        if d.is_nan() {
+            return "nan".into();
+        }
+        if d.is_infinite() {
+            return if d > 0.0 { "inf" } else { "-inf" }.into();
+        }
+        if d == 0.0 {
+            return if d.is_sign_negative() { "-0" } else { "0" }.into();
+        }
+        let sci = format!("{:.16e}", d);
+        let (mantissa, exp) = sci.split_once('e').unwrap();
+        let exp: i32 = exp.parse().unwrap();
+        let trim = |s: &str| {
+            if s.contains('.') {
+                s.trim_end_matches('0').trim_end_matches('.').to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        if !(-4..17).contains(&exp) {
+            format!("{}e{}{:02}", trim(mantissa), if exp < 0 { '-' } else { '+' }, exp.abs())
+        } else {
+            trim(&format!("{:.*}", (16 - exp) as usize, d))
+        }
+    }
+
+    #[test]
+    fn doubles_match_the_reference_everywhere() {
+        let mut edge = vec![
+            1e17,
+            -1e17,
+            1e17 - 16.0,
+            99999999999999984.0,
+            1e16 + 2.0,
+            9007199254740993.0,
+            1e-4,
+            9.9999999999999e-5,
+            0.0001,
+            1e16,
+            123456.5,
+            5e-324,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            -0.5,
+            0.99999999999999999,
+            1e300,
+            1e-300,
+            2.5e-5,
+            12345678901234567.0,
+            0.1 + 0.2,
+            100.0,
+            1e15 + 0.5,
+            -123.456e10,
+            f64::NAN,
+            -0.0,
+            0.0,
+        ];
+        for e in -320..310 {
+            let p = 10f64.powi(e);
+            edge.extend([p, -p, p * 1.5, p * 9.999999999999999, p - p * 1e-16]);
+        }
+        for d in edge {
+            assert_eq!(DoubleText::new(d).as_bytes(), reference_g17(d).as_bytes(), "{d:e}");
+        }
+        // Random bit patterns (every exponent) and random integers and halves.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for d in [f64::from_bits(x), (x >> 11) as f64, (x >> 20) as f64 / 2.0, -((x >> 40) as f64)] {
+                assert_eq!(DoubleText::new(d).as_bytes(), reference_g17(d).as_bytes(), "{d:e}");
+            }
+        }
     }
 }
