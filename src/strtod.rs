@@ -110,12 +110,38 @@ pub fn strtod(s: &[u8]) -> Strtod {
 /// leading white space, not NaN, and not an overflow or an underflow to zero (a subnormal
 /// result is accepted even when glibc flags it).
 pub fn string2d(s: &[u8]) -> Option<f64> {
+    if let Some(v) = short_integer(s) {
+        return Some(v);
+    }
     if s.first().is_none_or(|&b| is_space(b)) {
         return None;
     }
     let r = strtod(s);
     let out_of_range = r.erange && (r.value.is_infinite() || r.value == 0.0);
     (r.len == s.len() && !out_of_range && !r.value.is_nan()).then_some(r.value)
+}
+
+/// The common score, a sign and at most 15 digits ("42", "-7", "000123"): below 2^53, so the
+/// integer is the f64 exactly, as strtod would round it (and "-0" is -0.0).
+fn short_integer(s: &[u8]) -> Option<f64> {
+    let (negative, digits) = match s.first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &b in digits {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n * 10 + u64::from(d);
+    }
+    let v = n as f64;
+    Some(if negative { -v } else { v })
 }
 
 /// C's `isspace` in the C locale.

@@ -341,6 +341,33 @@ fn string2d_is_redis_getdoublefromobject() {
     }
 }
 
+/// `string2d`'s fast path for short integers gives glibc's value (bits: -0 too), and longer
+/// or malformed ones fall through to the full reader.
+#[test]
+fn short_integers_match_glibc() {
+    let mut rng = SmallRng::seed_from_u64(18);
+    let mut cases: Vec<String> =
+        ["0", "-0", "+0", "000000123456", "-", "+", "--1", "1-", "999999999999999", "9999999999999999"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    for _ in 0..20_000 {
+        let digits = rng.gen_range(1..=17);
+        let mut t: String = (0..digits).map(|_| char::from(b'0' + rng.gen_range(0..10))).collect();
+        match rng.gen_range(0..3) {
+            0 => t.insert(0, '-'),
+            1 => t.insert(0, '+'),
+            _ => {}
+        }
+        cases.push(t);
+    }
+    for t in cases {
+        let want = glibc(t.as_bytes());
+        let expect = (want.len == t.len()).then_some(want.value);
+        assert_eq!(string2d(t.as_bytes()).map(f64::to_bits), expect.map(f64::to_bits), "{t:?}");
+    }
+}
+
 /// glibc's slip on subnormal results (see `round`): exact binary values whose 54th
 /// significant bit is set, in hex and as their exact decimal expansions.
 #[test]
