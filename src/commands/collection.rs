@@ -38,31 +38,33 @@ pub fn write<T: Collection, R>(
     edit: impl FnOnce(&mut T) -> (R, bool),
 ) -> Result<Option<R>, Reply> {
     let db = ctx.db();
-    match ctx.ks.get_for_write(db, key) {
-        Some(e) if T::of(&e.value).is_none() => return Err(wrongtype()),
-        Some(_) => {}
-        None if !create => return Ok(None),
+    // One lookup for the type check and the edit; `edit` stays here for a missing key.
+    let mut edit = Some(edit);
+    let found = ctx.ks.modify_for_write(db, key, |e| match T::of_mut(&mut e.value) {
+        None => (None, false),
+        Some(c) => {
+            let (r, changed) = (edit.take().expect("called once"))(c);
+            (Some((r, c.is_empty())), changed)
+        }
+    });
+    match found {
+        Some(None) => Err(wrongtype()),
+        Some(Some((r, empty))) => {
+            if empty {
+                ctx.ks.remove(db, key);
+            }
+            Ok(Some(r))
+        }
+        None if !create => Ok(None),
         None => {
             let mut fresh = T::default();
-            let (r, _) = edit(&mut fresh);
+            let (r, _) = (edit.take().expect("not called"))(&mut fresh);
             if !fresh.is_empty() {
                 ctx.ks.insert(db, key, fresh.into_value(), 0);
             }
-            return Ok(Some(r));
+            Ok(Some(r))
         }
     }
-    let (r, empty) = ctx
-        .ks
-        .modify(db, key, |e| {
-            let c = T::of_mut(&mut e.value).expect("type checked above");
-            let (r, changed) = edit(c);
-            ((r, c.is_empty()), changed)
-        })
-        .expect("looked up above, shard held");
-    if empty {
-        ctx.ks.remove(db, key);
-    }
-    Ok(Some(r))
 }
 
 /// Redis's (start, end) indices, negative ones counted from the end, as an inclusive range of

@@ -723,6 +723,12 @@ impl<'s> Locked<'s> {
 
     /// [`lookup`](Self::lookup) with the key already [located](Self::locate).
     fn lookup_at(&mut self, p: usize, hash: u64, db: usize, key: &[u8], touch: bool) -> Option<&mut Entry> {
+        let idx = self.lookup_index_at(p, hash, db, key, touch)?;
+        Some(&mut self.guards[p].1.dbs[db].map[idx])
+    }
+
+    /// [`lookup_at`](Self::lookup_at), giving the entry's index in its table.
+    fn lookup_index_at(&mut self, p: usize, hash: u64, db: usize, key: &[u8], touch: bool) -> Option<usize> {
         let (access, store) = (self.access, self.store);
         // The expiry first (free when the table has no TTLs), so the clock is read only for
         // keys that have one.
@@ -734,11 +740,10 @@ impl<'s> Locked<'s> {
             return None;
         }
         let idx = shard.dbs[db].map.get_index_of_hashed(hash, key)?;
-        let entry = &mut shard.dbs[db].map[idx];
         if touch {
-            access.touch(entry, store.coarse_now_ms(), &store.lfu);
+            access.touch(&mut shard.dbs[db].map[idx], store.coarse_now_ms(), &store.lfu);
         }
-        Some(entry)
+        Some(idx)
     }
 
     /// The absolute expiry (Unix ms) of a live key: `Some(0)` without a TTL, `None` if the
@@ -859,6 +864,27 @@ impl<'s> Locked<'s> {
         let store = self.store;
         let shard = self.shard_mut(key);
         let entry = shard.dbs[db].map.get_mut(key)?;
+        let before = entry_size(key, entry);
+        let (r, changed) = f(entry);
+        let delta = entry_size(key, entry) - before;
+        store.account(&mut shard.dbs[db], delta);
+        if changed {
+            shard.touch_watched(db, key);
+            store.stats.dirty.fetch_add(1, Ordering::Relaxed);
+            self.changes += 1;
+        }
+        Some(r)
+    }
+
+    /// [`get_for_write`](Self::get_for_write) then [`modify`](Self::modify) of what it found,
+    /// with one lookup: a collection write's path (`None`, and `f` not called, if `key` is
+    /// missing).
+    pub fn modify_for_write<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> (R, bool)) -> Option<R> {
+        let store = self.store;
+        let (p, hash) = self.locate(key);
+        let idx = self.lookup_index_at(p, hash, db, key, true)?;
+        let shard = &mut *self.guards[p].1;
+        let entry = &mut shard.dbs[db].map[idx];
         let before = entry_size(key, entry);
         let (r, changed) = f(entry);
         let delta = entry_size(key, entry) - before;

@@ -570,11 +570,12 @@ fn zpop_command(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         },
     };
     let resp = ctx.client.resp;
-    // The type is checked before a count of 0 gives its empty reply.
-    if collection::is_other_type::<ZSet>(ctx, &args[1]) {
-        return collection::wrongtype();
-    }
+    // The type is checked before a count of 0 gives its empty reply (otherwise `pop`'s
+    // lookup checks it).
     if count == Some(0) {
+        if collection::is_other_type::<ZSet>(ctx, &args[1]) {
+            return collection::wrongtype();
+        }
         return Reply::Array(vec![]);
     }
     let popped = match pop(ctx, &args[1], max, count.unwrap_or(1)) {
