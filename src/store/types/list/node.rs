@@ -241,7 +241,11 @@ impl Node {
     /// Appends `items` at the back.
     pub(super) fn extend<'a>(&mut self, items: impl IntoIterator<Item = &'a [u8]>) {
         let mut prev = Vec::new();
-        self.last_into(&mut prev);
+        // At a group boundary (a packed buffer always ends on one) the next entry is a
+        // restart: the last one need not be decoded.
+        if !self.physical().is_multiple_of(GROUP) {
+            self.last_into(&mut prev);
+        }
         for item in items {
             self.push_entry(&mut prev, item);
         }
