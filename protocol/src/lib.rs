@@ -19,5 +19,5 @@
 mod reply;
 mod request;
 
-pub use reply::{encode, format_double, DoubleText, Reply};
+pub use reply::{encode, encode_array_len, encode_bulk, format_double, DoubleText, Reply};
 pub use request::{split_args, Limits, ProtocolError, RequestParser, INLINE_MAX_SIZE};

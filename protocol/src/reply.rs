@@ -45,6 +45,17 @@ pub const SHORT_BULK_MAX: usize = 38;
 
 impl PartialEq for Reply {
     fn eq(&self, other: &Reply) -> bool {
+        // Bytes already encoded equal a reply that encodes (in RESP2) to them: a handler may
+        // encode an array of bulk strings as it reads them (LRANGE), the same on the wire.
+        match (self, other) {
+            (Reply::Raw(a), Reply::Raw(b)) => return a == b,
+            (Reply::Raw(raw), r) | (r, Reply::Raw(raw)) => {
+                let mut out = BytesMut::new();
+                encode(r, 2, &mut out);
+                return out[..] == raw[..];
+            }
+            _ => {}
+        }
         // A bulk string is a bulk string however it is held.
         match (self.bulk_bytes(), other.bulk_bytes()) {
             (Some(a), Some(b)) => return a == b,
@@ -60,7 +71,6 @@ impl PartialEq for Reply {
             (Reply::Double(a), Reply::Double(b)) => a == b,
             (Reply::Bool(a), Reply::Bool(b)) => a == b,
             (Reply::Verbatim(f, a), Reply::Verbatim(g, b)) => f == g && a == b,
-            (Reply::Raw(a), Reply::Raw(b)) => a == b,
             _ => false,
         }
     }
@@ -175,6 +185,17 @@ pub fn encode(reply: &Reply, proto: u8, out: &mut BytesMut) {
     }
 }
 
+/// Appends the header of an array of `len` elements (the same in RESP2 and RESP3).
+pub fn encode_array_len(out: &mut BytesMut, len: usize) {
+    int_line(out, b'*', len as i64);
+}
+
+/// Appends a bulk string (the same in RESP2 and RESP3).
+#[inline]
+pub fn encode_bulk(out: &mut BytesMut, body: &[u8]) {
+    bulk(out, b'$', body);
+}
+
 fn line(out: &mut BytesMut, prefix: u8, body: &[u8]) {
     out.reserve(body.len() + 3);
     out.put_u8(prefix);
@@ -199,12 +220,18 @@ fn int_line(out: &mut BytesMut, prefix: u8, n: i64) {
 }
 
 fn bulk(out: &mut BytesMut, prefix: u8, body: &[u8]) {
-    let mut buf = itoa::Buffer::new();
-    let len = buf.format(body.len());
-    out.reserve(body.len() + len.len() + 5);
-    out.put_u8(prefix);
-    out.put_slice(len.as_bytes());
-    out.put_slice(b"\r\n");
+    if body.len() < 10 {
+        // The common short element: a one-digit length, one reserve.
+        out.reserve(body.len() + 6);
+        out.extend_from_slice(&[prefix, b'0' + body.len() as u8, b'\r', b'\n']);
+    } else {
+        let mut buf = itoa::Buffer::new();
+        let len = buf.format(body.len());
+        out.reserve(body.len() + len.len() + 5);
+        out.put_u8(prefix);
+        out.put_slice(len.as_bytes());
+        out.put_slice(b"\r\n");
+    }
     out.put_slice(body);
     out.put_slice(b"\r\n");
 }

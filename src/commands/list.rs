@@ -18,8 +18,8 @@ use super::table::{numkeys_at, CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::store::types::List;
 use crate::store::{parse_i64_strict, Value};
-use bytes::Bytes;
-use ferrocache_protocol::Reply;
+use bytes::{Bytes, BytesMut};
+use ferrocache_protocol::{encode_array_len, encode_bulk, Reply};
 use std::ops::ControlFlow;
 
 const RW_FAST: Flags = Flags::WRITE.or(Flags::DENYOOM).or(Flags::FAST);
@@ -330,12 +330,17 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match index_range(start, end, list.len()) {
         None => Reply::Array(vec![]),
         Some((s, e)) => {
-            let mut items = Vec::with_capacity(e + 1 - s);
+            // Encoded as the nodes are decoded, into one buffer: an array of bulk strings is
+            // the same in RESP2 and RESP3, and this skips a `Reply` per element (its copy,
+            // encoding and drop).
+            let n = e + 1 - s;
+            let mut out = BytesMut::with_capacity(16 + n * 10);
+            encode_array_len(&mut out, n);
             let _ = list.visit(s, e + 1, |item| {
-                items.push(Reply::bulk_copy(item));
+                encode_bulk(&mut out, item);
                 ControlFlow::Continue(())
             });
-            Reply::Array(items)
+            Reply::Raw(out.freeze())
         }
     }
 }
