@@ -570,7 +570,7 @@ fn zpop_command(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         },
     };
     let resp = ctx.client.resp;
-    // The type is checked before a count of 0 gives its empty reply (otherwise `pop`'s
+    // The type is checked before a count of 0 gives its empty reply (otherwise the write's
     // lookup checks it).
     if count == Some(0) {
         if collection::is_other_type::<ZSet>(ctx, &args[1]) {
@@ -578,23 +578,29 @@ fn zpop_command(ctx: &mut Ctx, args: &[Bytes], max: bool) -> Reply {
         }
         return Reply::Array(vec![]);
     }
-    let popped = match pop(ctx, &args[1], max, count.unwrap_or(1)) {
-        Ok(Some(p)) => p,
-        Ok(None) => return Reply::Array(vec![]),
-        Err(r) => return r,
-    };
-    // A flat array in RESP2 or without a count; pairs in RESP3 with a count.
+    // A flat array in RESP2 or without a count; pairs in RESP3 with a count. Built as the
+    // entries go, from their bytes before they are freed.
     let nested = resp > 2 && count.is_some();
-    let mut out = Vec::with_capacity(popped.len() * 2);
-    for (m, s) in popped {
-        if nested {
-            out.push(Reply::Array(vec![Reply::bulk_copy(&m), Reply::Double(s)]));
-        } else {
-            out.push(Reply::bulk_copy(&m));
-            out.push(Reply::Double(s));
+    let popped = collection::write::<ZSet, _>(ctx, &args[1], false, |z| {
+        let n = usize::try_from(count.unwrap_or(1)).unwrap_or(usize::MAX).min(z.len());
+        let mut out = Vec::with_capacity(if nested { n } else { 2 * n });
+        for _ in 0..n {
+            z.pop_with(max, |m, s| {
+                if nested {
+                    out.push(Reply::Array(vec![Reply::bulk_copy(m), Reply::Double(s)]));
+                } else {
+                    out.push(Reply::bulk_copy(m));
+                    out.push(Reply::Double(s));
+                }
+            });
         }
+        (out, n > 0)
+    });
+    match popped {
+        Ok(Some(out)) => Reply::Array(out),
+        Ok(None) => Reply::Array(vec![]),
+        Err(r) => r,
     }
-    Reply::Array(out)
 }
 
 /// An entry copied out of a set.

@@ -617,7 +617,12 @@ impl ZSet {
     }
 
     /// Takes `e`, just removed from the order, out of the index too and frees its member.
-    fn take(&mut self, (score, m): Entry) -> (Box<[u8]>, f64) {
+    fn take(&mut self, e: Entry) -> (Box<[u8]>, f64) {
+        self.take_with(e, |bytes, score| (bytes.into(), score))
+    }
+
+    /// Takes `m` out of the index and frees it, handing its bytes and score to `f` first.
+    fn take_with<R>(&mut self, (score, m): Entry, f: impl FnOnce(&[u8], f64) -> R) -> R {
         // SAFETY: `m` is live until freed below.
         let bytes = unsafe { m.bytes() };
         let h = self.hash(bytes);
@@ -626,11 +631,18 @@ impl ZSet {
         } else {
             debug_assert!(false, "index has every member");
         }
-        let owned: Box<[u8]> = bytes.into();
-        self.bytes -= member_cost(owned.len());
+        self.bytes -= member_cost(bytes.len());
+        let r = f(bytes, score);
         // SAFETY: out of both structures; `bytes` is not used past this point.
         unsafe { m.free() };
-        (owned, score)
+        r
+    }
+
+    /// Removes the entry with the lowest score, or the highest if `max`, and hands it to `f`
+    /// before its bytes are freed: a pop that replies needs no copy of its own.
+    pub fn pop_with<R>(&mut self, max: bool, f: impl FnOnce(&[u8], f64) -> R) -> Option<R> {
+        let e = if max { self.order.pop_last() } else { self.order.pop_first() }?;
+        Some(self.take_with(e, f))
     }
 
     /// Removes and returns the entry with the lowest score (ZPOPMIN).
