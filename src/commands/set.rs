@@ -115,7 +115,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers
 
 fn max_intset(ctx: &Ctx) -> usize {
-    let [max] = config_numbers(ctx, [("set-max-intset-entries", 512)]);
+    let [max] = config_numbers(ctx.shared, [("set-max-intset-entries", 512)]);
     max
 }
 

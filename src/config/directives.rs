@@ -191,7 +191,6 @@ const WHY_ENCODING: &str =
     "values are stored in one encoding; this tunes Redis's compact encodings of types we do not have";
 const WHY_LIST_ENCODING: &str =
     "lists have one encoding in memory, packed nodes of about 8 KB whose elements share prefixes with their neighbours (OBJECT ENCODING says quicklist, as in 7.0); RDB and DUMP split them as 7.0's default does";
-const WHY_ZSET_ENCODING: &str = "sorted sets convert at Redis's default limits (128 entries, 64 bytes) for now";
 const WHY_LAZYFREE: &str = "large values are always freed off the request path";
 const WHY_DEFRAG: &str = "no active defragmentation (jemalloc purges freed pages instead)";
 const WHY_TLS: &str = "no TLS: only the settings that would turn it on are refused";
@@ -699,15 +698,17 @@ pub static DIRECTIVES: &[Directive] = &[
         .alias("hash-max-ziplist-entries")
         .status(Status::Honoured),
     Directive::stored("set-max-intset-entries", size(0, LONG_MAX), "512", "").status(Status::Honoured),
-    Directive::stored("zset-max-listpack-entries", size(0, LONG_MAX), "128", WHY_ZSET_ENCODING)
-        .alias("zset-max-ziplist-entries"),
+    Directive::stored("zset-max-listpack-entries", size(0, LONG_MAX), "128", "")
+        .alias("zset-max-ziplist-entries")
+        .status(Status::Honoured),
     Directive::stored("active-defrag-ignore-bytes", size_mem(1, LONG_MAX), "104857600", WHY_DEFRAG),
     Directive::stored("hash-max-listpack-value", size_mem(0, LONG_MAX), "64", "")
         .alias("hash-max-ziplist-value")
         .status(Status::Honoured),
     Directive::stored("stream-node-max-bytes", size_mem(0, LONG_MAX), "4096", WHY_ENCODING),
-    Directive::stored("zset-max-listpack-value", size_mem(0, LONG_MAX), "64", WHY_ZSET_ENCODING)
-        .alias("zset-max-ziplist-value"),
+    Directive::stored("zset-max-listpack-value", size_mem(0, LONG_MAX), "64", "")
+        .alias("zset-max-ziplist-value")
+        .status(Status::Honoured),
     Directive::stored("hll-sparse-max-bytes", size_mem(0, LONG_MAX), "3000", WHY_ENCODING),
     Directive::stored("tracking-table-max-keys", size(0, LONG_MAX), "1000000", "no CLIENT TRACKING"),
     field!("client-query-buffer-limit", |c| c.client_query_buffer_limit.to_string(), |c, v| c

@@ -22,7 +22,8 @@ use super::collection;
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::glob::{self, Case};
-use crate::store::types::ZSet;
+use crate::server::Shared;
+use crate::store::types::{ZSet, ZSetLimits};
 use bytes::Bytes;
 use ferrocache_protocol::{format_double, Reply};
 use parse::{LexRange, ScoreRange};
@@ -284,8 +285,18 @@ enum Added {
     Nan,
 }
 
+/// The configured `zset-max-listpack-entries` / `-value`.
+pub(crate) fn limits(shared: &Shared) -> ZSetLimits {
+    let d = ZSetLimits::default();
+    let [max_entries, max_value] = super::hash::config_numbers(
+        shared,
+        [("zset-max-listpack-entries", d.max_entries), ("zset-max-listpack-value", d.max_value)],
+    );
+    ZSetLimits { max_entries, max_value }
+}
+
 /// Redis's `zsetAdd`.
-fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags) -> Added {
+fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags, limits: ZSetLimits) -> Added {
     match z.score(member) {
         Some(cur) => {
             if f.nx {
@@ -301,7 +312,7 @@ fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags) -> Added {
                 return Added::Nop;
             }
             if score != cur {
-                z.insert(member, score);
+                z.insert_within(member, score, limits);
                 Added::Updated(score)
             } else {
                 Added::Same(score)
@@ -309,7 +320,7 @@ fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags) -> Added {
         }
         None if f.xx => Added::Nop,
         None => {
-            z.insert(member, score);
+            z.insert_within(member, score, limits);
             Added::New(score)
         }
     }
@@ -366,10 +377,14 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], incr: bool) -> Reply {
         let Some(score) = parse::score(&pair[0]) else { return Reply::err(errors::NOT_FLOAT) };
         pairs.push((score, &pair[1][..]));
     }
+    let shared = ctx.shared;
     let outcome = collection::write::<ZSet, _>(ctx, &args[1], !f.xx, |z| {
+        // Only a listpack can convert: a skiplist (the benchmarks' one big set) skips the
+        // configuration read.
+        let limits = if z.is_big() { ZSetLimits::default() } else { limits(shared) };
         let (mut added, mut updated, mut processed, mut last) = (0, 0, 0, 0.0);
         for &(score, member) in &pairs {
-            match zset_add(z, score, member, f) {
+            match zset_add(z, score, member, f, limits) {
                 Added::New(s) => (added, processed, last) = (added + 1, processed + 1, s),
                 Added::Updated(s) => (updated, processed, last) = (updated + 1, processed + 1, s),
                 Added::Same(s) => (processed, last) = (processed + 1, s),
@@ -776,7 +791,7 @@ pub(crate) fn store(ctx: &mut Ctx, dst: &[u8], mut z: ZSet) -> Reply {
     if len == 0 {
         ctx.ks.remove(db, dst);
     } else {
-        z.compact_if_small();
+        z.compact_if_small(limits(ctx.shared));
         ctx.ks.insert(db, dst, collection_value(z), 0);
     }
     Reply::Integer(len as i64)

@@ -19,7 +19,7 @@ mod zset;
 pub use hash::{Hash, HashLimits};
 pub use list::List;
 pub use set::Set;
-pub use zset::ZSet;
+pub use zset::{ZSet, ZSetLimits};
 
 use super::Value;
 

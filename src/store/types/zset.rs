@@ -23,11 +23,24 @@ use std::cmp::Ordering;
 use std::hash::BuildHasher;
 use std::ptr::NonNull;
 
-/// Redis's `zset-max-listpack-entries` / `zset-max-listpack-value` defaults: a set within
-/// both is reported as "listpack". Ferrocache stores both alike; only OBJECT ENCODING tells
-/// (the directives are stored, not applied).
+/// Redis's `zset-max-listpack-entries` / `zset-max-listpack-value` defaults.
 pub const LISTPACK_MAX_ENTRIES: usize = 128;
 pub const LISTPACK_MAX_VALUE: usize = 64;
+
+/// When a sorted set stops being reported as "listpack" (`zset-max-listpack-entries` /
+/// `-value`). Ferrocache stores both encodings alike; OBJECT ENCODING, DUMP and RDB tell
+/// them apart, and a listpack keeps -0 as 0 (it stores scores as text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZSetLimits {
+    pub max_entries: usize,
+    pub max_value: usize,
+}
+
+impl Default for ZSetLimits {
+    fn default() -> Self {
+        ZSetLimits { max_entries: LISTPACK_MAX_ENTRIES, max_value: LISTPACK_MAX_VALUE }
+    }
+}
 
 /// Entries a chunk holds at most; a full chunk splits before it takes one more.
 const CHUNK_MAX: usize = 128;
@@ -563,7 +576,15 @@ impl ZSet {
     }
 
     /// Sets `member`'s score (NaN is the caller's to refuse); true if the member is new.
+    /// A listpack converts past Redis's default limits (loaders and scratch sets; commands
+    /// use [`insert_within`](Self::insert_within) with the configured ones).
     pub fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        self.insert_within(member, score, ZSetLimits::default())
+    }
+
+    /// [`insert`](Self::insert), converting a listpack as Redis's `zsetAdd` does once a new
+    /// member would pass `limits`.
+    pub fn insert_within(&mut self, member: &[u8], score: f64, limits: ZSetLimits) -> bool {
         debug_assert!(!score.is_nan());
         let len = self.index.len();
         let hasher = &self.hasher;
@@ -589,7 +610,7 @@ impl ZSet {
                 false
             }
             TableEntry::Vacant(v) => {
-                if len + 1 > LISTPACK_MAX_ENTRIES || member.len() > LISTPACK_MAX_VALUE {
+                if len + 1 > limits.max_entries || member.len() > limits.max_value {
                     self.big = true;
                 }
                 let score = if score == 0.0 && !self.big { 0.0 } else { score };
@@ -701,8 +722,8 @@ impl ZSet {
 
     /// Reports "listpack" again if the set is within the limits: Redis's
     /// `zsetConvertToListpackIfNeeded`, which the commands that store a computed set call.
-    pub fn compact_if_small(&mut self) {
-        self.big = self.len() > LISTPACK_MAX_ENTRIES || self.iter().any(|(m, _)| m.len() > LISTPACK_MAX_VALUE);
+    pub fn compact_if_small(&mut self, limits: ZSetLimits) {
+        self.big = self.len() > limits.max_entries || self.iter().any(|(m, _)| m.len() > limits.max_value);
     }
 
     /// Reports "skiplist" from now on: Redis's SORT converts every sorted set it reads
@@ -1001,7 +1022,7 @@ mod tests {
         assert_eq!(z.encoding(), "skiplist");
         z.remove(b"one more");
         assert_eq!(z.encoding(), "skiplist");
-        z.compact_if_small();
+        z.compact_if_small(ZSetLimits::default());
         assert_eq!(z.encoding(), "listpack");
         z.insert(&[b'x'; 65], 1.0);
         assert_eq!(z.encoding(), "skiplist");
