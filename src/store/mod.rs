@@ -861,28 +861,30 @@ impl<'s> Locked<'s> {
     /// which a collection command calls only when it changed the collection). Returns `None`
     /// if the key does not exist.
     pub fn modify<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> (R, bool)) -> Option<R> {
-        let store = self.store;
-        let shard = self.shard_mut(key);
-        let entry = shard.dbs[db].map.get_mut(key)?;
-        let before = entry_size(key, entry);
-        let (r, changed) = f(entry);
-        let delta = entry_size(key, entry) - before;
-        store.account(&mut shard.dbs[db], delta);
-        if changed {
-            shard.touch_watched(db, key);
-            store.stats.dirty.fetch_add(1, Ordering::Relaxed);
-            self.changes += 1;
-        }
-        Some(r)
+        let (p, hash) = self.locate(key);
+        let idx = self.guards[p].1.dbs[db].map.get_index_of_hashed(hash, key)?;
+        Some(self.modify_at(p, db, key, idx, f))
     }
 
     /// [`get_for_write`](Self::get_for_write) then [`modify`](Self::modify) of what it found,
     /// with one lookup: a collection write's path (`None`, and `f` not called, if `key` is
     /// missing).
     pub fn modify_for_write<R>(&mut self, db: usize, key: &[u8], f: impl FnOnce(&mut Entry) -> (R, bool)) -> Option<R> {
-        let store = self.store;
         let (p, hash) = self.locate(key);
         let idx = self.lookup_index_at(p, hash, db, key, true)?;
+        Some(self.modify_at(p, db, key, idx, f))
+    }
+
+    /// [`modify`](Self::modify) of entry `idx` of `key`'s table, in locked shard `p`.
+    fn modify_at<R>(
+        &mut self,
+        p: usize,
+        db: usize,
+        key: &[u8],
+        idx: usize,
+        f: impl FnOnce(&mut Entry) -> (R, bool),
+    ) -> R {
+        let store = self.store;
         let shard = &mut *self.guards[p].1;
         let entry = &mut shard.dbs[db].map[idx];
         let before = entry_size(key, entry);
@@ -894,7 +896,7 @@ impl<'s> Locked<'s> {
             store.stats.dirty.fetch_add(1, Ordering::Relaxed);
             self.changes += 1;
         }
-        Some(r)
+        r
     }
 
     /// Deletes `key` (DEL, UNLINK); true if it existed. A big value is freed in the background.
