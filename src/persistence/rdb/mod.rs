@@ -200,26 +200,10 @@ pub fn d2string(value: f64) -> String {
     }
 }
 
-/// C's `printf("%.17g", value)` for a finite value.
+/// C's `printf("%.17g", value)` for a finite value: the replies' formatter, which also
+/// spells `inf`/`nan` as Redis does.
 pub fn format_g17(value: f64) -> String {
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let sci = format!("{value:.16e}");
-    let (mantissa, exp) = sci.split_once('e').expect("exponent");
-    let exp: i32 = exp.parse().expect("exponent digits");
-    if !(-4..17).contains(&exp) {
-        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
-        let sign = if exp < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exp.abs())
-    } else {
-        let fixed = format!("{value:.*}", (16 - exp) as usize);
-        if fixed.contains('.') {
-            fixed.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            fixed
-        }
-    }
+    ferrocache_protocol::format_double(value)
 }
 
 /// One key as read from an RDB file.
