@@ -272,8 +272,11 @@ impl Side {
         for (i, (id, port)) in self.ids.iter().zip(&self.ports).enumerate() {
             text = text.replace(id, &format!("<id{i}>"));
             text = text.replace(&format!(":{port}@{}", port + 10000), &format!(":<port{i}>@<bus{i}>"));
-            // RESP integers (SLOTS, SHARDS); slots are < 16384 and ports are not.
-            text = text.replace(&format!(":{port}\r\n"), &format!(":<port{i}>\r\n"));
+            // RESP integers where a port stands: after the address in SLOTS, after the `port`
+            // key in SHARDS. Not every `:{port}`: test ports (10000-19999) can equal a slot.
+            for before in ["127.0.0.1\r\n", "port\r\n"] {
+                text = text.replace(&format!("{before}:{port}\r\n"), &format!("{before}:<port{i}>\r\n"));
+            }
         }
         text
     }
