@@ -9,7 +9,6 @@ use super::string::ld::Ld;
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::glob::{self, Case};
-use crate::server::Shared;
 use crate::store::parse_i64_strict;
 use crate::store::types::{Hash, HashLimits};
 use bytes::Bytes;
@@ -116,19 +115,8 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// good; one request here may not cost more than this many reply elements.
 pub(crate) const MAX_RANDOM_REPEATS: u64 = 1 << 20;
 
-/// Stored config numbers (`hash-max-listpack-entries`, `set-max-intset-entries`, …), read
-/// under one lock: each name with the default used if it does not parse.
-pub(crate) fn config_numbers<const N: usize>(shared: &Shared, wanted: [(&str, usize); N]) -> [usize; N] {
-    let config = shared.config.read();
-    wanted.map(|(name, default)| {
-        crate::config::find_directive(name).and_then(|d| d.get(&config).parse().ok()).unwrap_or(default)
-    })
-}
-
 fn limits(ctx: &Ctx) -> HashLimits {
-    let [max_entries, max_value] =
-        config_numbers(ctx.shared, [("hash-max-listpack-entries", 512), ("hash-max-listpack-value", 64)]);
-    HashLimits { max_entries, max_value }
+    ctx.shared.hot.encoding.hash()
 }
 
 /// Redis's `getRangeLongFromObjectOrReply(c, o, min, max, &l, msg)`: `msg` replaces both the

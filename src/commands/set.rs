@@ -7,7 +7,7 @@
 //! be), so an all-integer result replies in ascending order exactly like Redis.
 
 use super::collection::{is_other_type, read, write, wrongtype};
-use super::hash::{config_numbers, matches, range_long, scan_options, scan_reply, MAX_RANDOM_REPEATS};
+use super::hash::{matches, range_long, scan_options, scan_reply, MAX_RANDOM_REPEATS};
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::store::types::{Collection, Set};
@@ -115,8 +115,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers
 
 fn max_intset(ctx: &Ctx) -> usize {
-    let [max] = config_numbers(ctx.shared, [("set-max-intset-entries", 512)]);
-    max
+    ctx.shared.hot.encoding.set_intset_entries()
 }
 
 fn bulk(b: &[u8]) -> Reply {

@@ -26,6 +26,7 @@ pub use stats::{cpu_usage, CpuUsage, ServerStats};
 use crate::client::ClientRegistry;
 use crate::config::Config;
 use crate::memory::MemoryMeter;
+use crate::store::types::{HashLimits, ZSetLimits};
 use crate::store::{Clock, Store};
 use parking_lot::RwLock;
 use std::future::Future;
@@ -57,6 +58,53 @@ pub struct HotConfig {
     /// `maxmemory-clients` in bytes (a percentage resolved against `maxmemory`, at least
     /// [`buffers::MIN_CLIENT_EVICTION_LIMIT`]); 0: none.
     pub maxmemory_clients: AtomicU64,
+    /// The packed encodings' conversion thresholds.
+    pub encoding: EncodingLimits,
+}
+
+/// `hash-max-listpack-*`, `set-max-intset-entries` and `zset-max-listpack-*`, parsed from the
+/// config's text at each CONFIG SET rather than on every write to a collection.
+#[derive(Debug, Default)]
+pub struct EncodingLimits {
+    hash_entries: AtomicUsize,
+    hash_value: AtomicUsize,
+    set_intset_entries: AtomicUsize,
+    zset_entries: AtomicUsize,
+    zset_value: AtomicUsize,
+}
+
+impl EncodingLimits {
+    pub fn hash(&self) -> HashLimits {
+        HashLimits {
+            max_entries: self.hash_entries.load(Ordering::Relaxed),
+            max_value: self.hash_value.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn zset(&self) -> ZSetLimits {
+        ZSetLimits {
+            max_entries: self.zset_entries.load(Ordering::Relaxed),
+            max_value: self.zset_value.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn set_intset_entries(&self) -> usize {
+        self.set_intset_entries.load(Ordering::Relaxed)
+    }
+
+    fn load_from(&self, config: &Config) {
+        // The directives' own defaults stand in for text that does not parse (it always
+        // does: CONFIG SET and the file loader check it).
+        let number = |name: &str, default: usize| {
+            crate::config::find_directive(name).and_then(|d| d.get(config).parse().ok()).unwrap_or(default)
+        };
+        let (hash, zset) = (HashLimits::default(), ZSetLimits::default());
+        self.hash_entries.store(number("hash-max-listpack-entries", hash.max_entries), Ordering::Relaxed);
+        self.hash_value.store(number("hash-max-listpack-value", hash.max_value), Ordering::Relaxed);
+        self.set_intset_entries.store(number("set-max-intset-entries", 512), Ordering::Relaxed);
+        self.zset_entries.store(number("zset-max-listpack-entries", zset.max_entries), Ordering::Relaxed);
+        self.zset_value.store(number("zset-max-listpack-value", zset.max_value), Ordering::Relaxed);
+    }
 }
 
 impl HotConfig {
@@ -186,6 +234,7 @@ impl Shared {
         h.tcp_keepalive_secs.store(c.tcp_keepalive, Ordering::Relaxed);
         h.busy_poll_us.store(c.busy_poll_us, Ordering::Relaxed);
         h.min_replicas_to_write.store(c.min_replicas_to_write, Ordering::Relaxed);
+        h.encoding.load_from(&c);
         for (hot, class) in h.output_limits.iter().zip(crate::config::ClientClass::ALL) {
             let limit = c.client_output_buffer_limit.of(class);
             hot[0].store(limit.hard_bytes, Ordering::Relaxed);

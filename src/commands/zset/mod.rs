@@ -287,12 +287,7 @@ enum Added {
 
 /// The configured `zset-max-listpack-entries` / `-value`.
 pub(crate) fn limits(shared: &Shared) -> ZSetLimits {
-    let d = ZSetLimits::default();
-    let [max_entries, max_value] = super::hash::config_numbers(
-        shared,
-        [("zset-max-listpack-entries", d.max_entries), ("zset-max-listpack-value", d.max_value)],
-    );
-    ZSetLimits { max_entries, max_value }
+    shared.hot.encoding.zset()
 }
 
 /// Redis's `zsetAdd`.
