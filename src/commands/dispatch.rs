@@ -6,7 +6,7 @@ use super::table::{lookup, lookup_sub, CommandSpec, Flags};
 use super::{errors, Ctx, Propagation};
 use crate::client::Client;
 use crate::server::Shared;
-use crate::store::{monotonic_ns, system_now_us, Locked};
+use crate::store::{system_now_us, ticks_to_ns, timer_ticks, Locked};
 use bytes::Bytes;
 use ferrocache_protocol::Reply;
 use std::sync::atomic::Ordering;
@@ -210,7 +210,7 @@ pub fn call(
     args: &[Bytes],
 ) -> Reply {
     client.pending_stats.switch_to(spec, &shared.command_stats, &shared.stats.total_commands_processed);
-    let start = monotonic_ns();
+    let start = timer_ticks();
     client.last_cmd = Some(spec);
     let changes_before = ks.changes();
     let mut ctx = Ctx { shared, client, ks, propagation: Propagation::AsRequest };
@@ -230,7 +230,7 @@ pub fn call(
         super::blocking::serve_ready(shared, client, ks);
     }
     let failed = matches!(&reply, Reply::Error(_));
-    let nanos = monotonic_ns().saturating_sub(start);
+    let nanos = ticks_to_ns(start, timer_ticks());
     client.pending_stats.count(nanos, failed);
     if shared.slowlog.is_slow(nanos) {
         log_slow(shared, client, spec, args, nanos);

@@ -210,6 +210,7 @@ impl Shared {
             config: RwLock::new(config),
         });
         shared.apply_config();
+        crate::store::calibrate_timer();
         shared
     }
 

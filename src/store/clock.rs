@@ -48,6 +48,28 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The command timer's clock (commandstats, slowlog, latency spikes): the CPU's timestamp
+/// counter where it is invariant, calibrated once, else CLOCK_MONOTONIC. A reading costs
+/// ~12 ns against the vDSO clock's ~33 ns here, and every command takes two.
+static COMMAND_CLOCK: std::sync::LazyLock<quanta::Clock> = std::sync::LazyLock::new(quanta::Clock::new);
+
+/// A reading of the command timer, for [`ticks_to_ns`]; both on one thread.
+#[inline]
+pub fn timer_ticks() -> u64 {
+    COMMAND_CLOCK.raw()
+}
+
+/// Nanoseconds between two [`timer_ticks`] readings.
+#[inline]
+pub fn ticks_to_ns(start: u64, end: u64) -> u64 {
+    COMMAND_CLOCK.delta_as_nanos(start, end)
+}
+
+/// Calibrates the command timer (milliseconds of work) before clients are served.
+pub fn calibrate_timer() {
+    std::sync::LazyLock::force(&COMMAND_CLOCK);
+}
+
 pub fn system_now_us() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
 }

@@ -54,7 +54,7 @@ mod value;
 
 pub use access::{access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams};
 pub use bytes24::Str;
-pub use clock::{monotonic_ns, system_now_ms, system_now_us, Clock};
+pub use clock::{calibrate_timer, monotonic_ns, system_now_ms, system_now_us, ticks_to_ns, timer_ticks, Clock};
 pub use dense::hash as key_hash;
 pub use effects::{EffectSink, Effects};
 pub use eviction::{EvictError, EvictionPolicy};
