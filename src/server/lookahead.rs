@@ -38,12 +38,32 @@ pub(super) struct Lookahead {
     /// key is hashed once for all its prefetches).
     ahead: VecDeque<(ParseResult, Option<u64>)>,
     keyed: Option<KeyedName>,
+    /// The key hash of the request executing now, when it was parsed ahead.
+    current: Option<u64>,
 }
 
 impl Lookahead {
     /// The next request: the oldest one parsed ahead, else a fresh parse.
     pub(super) fn next(&mut self, parser: &mut RequestParser, input: &mut BytesMut, limits: &Limits) -> ParseResult {
-        self.ahead.pop_front().map_or_else(|| parser.parse(input, limits), |(parsed, _)| parsed)
+        match self.ahead.pop_front() {
+            Some((parsed, hash)) => {
+                self.current = hash;
+                parsed
+            }
+            None => {
+                self.current = None;
+                parser.parse(input, limits)
+            }
+        }
+    }
+
+    /// The key hash of the request parsed ahead at `at`, unless the request before it has the
+    /// same key: that one's lookup brings the lines in (a pipeline on one hot key needs no
+    /// prefetches, and they would take its shard's lock for nothing).
+    fn to_fetch(&self, at: usize) -> Option<u64> {
+        let hash = self.ahead.get(at)?.1?;
+        let before = if at == 0 { self.current } else { self.ahead[at - 1].1 };
+        (before != Some(hash)).then_some(hash)
     }
 
     /// Copies the arguments of the requests parsed ahead out of the read buffer, so that
@@ -76,7 +96,8 @@ impl Lookahead {
         while self.ahead.len() < FAR && self.ahead.back().is_none_or(|(_, hash)| hash.is_some()) {
             let next = parser.parse(input, limits);
             let hash = k.key_in(&next).map(key_hash);
-            if let Some(hash) = hash {
+            let before = self.ahead.back().map_or(self.current, |(_, hash)| *hash);
+            if let Some(hash) = hash.filter(|&h| before != Some(h)) {
                 store.prefetch(client.db, hash);
             }
             let more = matches!(next, Ok(Some(_)));
@@ -86,10 +107,10 @@ impl Lookahead {
             }
         }
         if self.ahead.len() == FAR {
-            if let Some(&(_, Some(hash))) = self.ahead.get(NEAR - 1) {
+            if let Some(hash) = self.to_fetch(NEAR - 1) {
                 store.prefetch_entry(client.db, hash);
             }
-            if let Some(&(_, Some(hash))) = self.ahead.get(VALUE - 1) {
+            if let Some(hash) = self.to_fetch(VALUE - 1) {
                 store.prefetch_value(client.db, hash);
             }
         }
