@@ -211,7 +211,7 @@ fn dump_payloads_match_redis_byte_for_byte() {
                 "value {i} (rdbcompression {compression}, {} bytes) dumps differently",
                 value.len()
             );
-            assert_eq!(string_bytes(restore_payload(&theirs).unwrap()), value);
+            assert_eq!(string_bytes(restore_payload(&theirs, &Default::default()).unwrap()), value);
             redis::cmd("RESTORE").arg("restored").arg(0).arg(&ours[..]).arg("REPLACE").query::<()>(&mut con).unwrap();
             let restored: Vec<u8> = redis::cmd("GET").arg("restored").query(&mut con).unwrap();
             assert_eq!(restored, value);

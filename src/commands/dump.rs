@@ -93,7 +93,7 @@ pub(super) fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(_) => return Reply::err(errors::INVALID_TTL),
         Err(e) => return e,
     };
-    let value = match restore_payload(&args[3]) {
+    let value = match restore_payload(&args[3], &ctx.shared.hot.encoding.thresholds()) {
         Ok(value) => value,
         Err(PayloadError::VersionOrChecksum) => return Reply::err(errors::DUMP_PAYLOAD),
         Err(PayloadError::BadData) => return Reply::err(errors::BAD_DATA_FORMAT),

@@ -488,6 +488,7 @@ fn debug_reload(ctx: &mut Ctx, options: &[Bytes]) -> Reply {
                 verify_checksum: c.rdbchecksum,
                 key_delay_us: 0,
                 keep_expired: false,
+                limits: shared.hot.encoding.thresholds(),
             }
         };
         if let Err(e) = crate::persistence::rdb_file::load(&aside, &shared.rdb_path(), options, |_, _| {}) {

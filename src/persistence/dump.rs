@@ -7,6 +7,7 @@
 
 use super::crc64::crc64;
 use super::rdb::{self, DataType, RdbValue, RdbValueRef, RDB_VERSION};
+use crate::store::types::EncodingThresholds;
 use std::fmt;
 
 /// Why RESTORE refuses a payload. The first two are Redis's own cases and replies.
@@ -55,7 +56,7 @@ pub fn dump_payload<'a>(value: impl Into<RdbValueRef<'a>>, compress: bool) -> Ve
 ///
 /// The value is checked whole, as Redis does with `sanitize-dump-payload yes`: compact
 /// encodings validated entry by entry, no duplicate members, no empty collection.
-pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
+pub fn restore_payload(payload: &[u8], limits: &EncodingThresholds) -> Result<RdbValue, PayloadError> {
     let Some(body_len) = payload.len().checked_sub(10) else {
         return Err(PayloadError::VersionOrChecksum);
     };
@@ -68,7 +69,7 @@ pub fn restore_payload(payload: &[u8]) -> Result<RdbValue, PayloadError> {
     let (&type_byte, mut value) = body.split_first().ok_or(PayloadError::BadData)?;
     match DataType::from_rdb_type(type_byte) {
         Some(t @ (DataType::Stream | DataType::Module)) => Err(PayloadError::UnsupportedType(t)),
-        Some(_) => match rdb::read_value(&mut value, type_byte) {
+        Some(_) => match rdb::read_value(&mut value, type_byte, limits) {
             Ok(Some(value)) => Ok(value),
             Ok(None) | Err(_) => Err(PayloadError::BadData),
         },

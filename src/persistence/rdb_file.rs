@@ -5,6 +5,7 @@ use super::rdb::{
     AuxFields, RdbCollection, RdbCollectionRef, RdbEntryRef, RdbError, RdbReader, RdbRecord, RdbStr, RdbString,
     RdbValue, RdbValueRef, RdbWriteOptions, RdbWriter,
 };
+use crate::store::types::EncodingThresholds;
 use crate::store::{
     access_from_freq, access_from_idle, idle_ms, lfu_counter, AccessPolicy, LfuParams, Snapshot, Store, Value,
 };
@@ -166,6 +167,8 @@ pub struct LoadOptions {
     pub key_delay_us: i64,
     /// Load keys whose TTL has passed too: a replica keeps them until its primary's DEL.
     pub keep_expired: bool,
+    /// The configured encoding thresholds, which loaded collections take.
+    pub limits: EncodingThresholds,
 }
 
 /// Loads the RDB file at `path` into `store` (which should be empty). Keys whose TTL has
@@ -194,6 +197,7 @@ pub fn load_from<R: io::BufRead>(
 ) -> Result<LoadStats, LoadError> {
     let mut rdb = RdbReader::new(input)?;
     rdb.set_verify_checksum(options.verify_checksum);
+    rdb.set_limits(options.limits);
     let now = store.now_ms();
     let access = if store.eviction_policy().is_lfu() { AccessPolicy::Lfu } else { AccessPolicy::Lru };
     let mut stats = LoadStats::default();
@@ -293,7 +297,12 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000_000;
-    const CHECKED: LoadOptions = LoadOptions { verify_checksum: true, key_delay_us: 0, keep_expired: false };
+    const CHECKED: LoadOptions = LoadOptions {
+        verify_checksum: true,
+        key_delay_us: 0,
+        keep_expired: false,
+        limits: EncodingThresholds::REDIS_DEFAULTS,
+    };
 
     fn options() -> SaveOptions {
         SaveOptions {
@@ -367,6 +376,46 @@ mod tests {
         let stats = load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
         assert_eq!(stats.keys_loaded, 5);
         assert_eq!(contents(&loaded), contents(&store));
+    }
+
+    #[test]
+    fn loaded_collections_take_the_configured_thresholds() {
+        use crate::store::types::{Hash, HashLimits, Set, ZSet, ZSetLimits};
+        let encoding = |store: &Store, db: usize, key: &str| {
+            store.lock_key(key.as_bytes()).get(db, key.as_bytes()).map(|e| e.value.encoding().to_owned())
+        };
+        let dir = TempDir::new("thresholds");
+        let path = dir.0.join("dump.rdb");
+        let store = Store::new(16, 8, Clock::manual(NOW));
+        // Written small (listpack, listpack, intset) under the defaults: 6 elements each.
+        let (mut hash, mut zset, mut ints) = (Hash::new(), ZSet::new(), Set::new());
+        for i in 0..6 {
+            hash.insert(format!("f{i}").as_bytes(), b"v");
+            zset.insert(format!("m{i}").as_bytes(), f64::from(i));
+            ints.insert(i.to_string().as_bytes());
+        }
+        put(&store, 0, "hash", Value::Hash(hash), 0);
+        put(&store, 0, "zset", Value::ZSet(Box::new(zset)), 0);
+        put(&store, 0, "ints", Value::Set(Box::new(ints)), 0);
+        save(&store.snapshot(), &path, &options()).unwrap();
+
+        let four = EncodingThresholds {
+            hash: HashLimits { max_entries: 4, max_value: 64 },
+            zset: ZSetLimits { max_entries: 4, max_value: 64 },
+            set_max_intset: 4,
+        };
+        let loaded = Store::new(16, 4, Clock::manual(NOW));
+        load(&loaded, &path, LoadOptions { limits: four, ..CHECKED }, |_, _| {}).unwrap();
+        assert_eq!(encoding(&loaded, 0, "hash").as_deref(), Some("hashtable"));
+        assert_eq!(encoding(&loaded, 0, "zset").as_deref(), Some("skiplist"));
+        assert_eq!(encoding(&loaded, 0, "ints").as_deref(), Some("hashtable"));
+        assert_eq!(contents(&loaded), contents(&store));
+
+        let defaults = Store::new(16, 4, Clock::manual(NOW));
+        load(&defaults, &path, CHECKED, |_, _| {}).unwrap();
+        assert_eq!(encoding(&defaults, 0, "hash").as_deref(), Some("listpack"));
+        assert_eq!(encoding(&defaults, 0, "zset").as_deref(), Some("listpack"));
+        assert_eq!(encoding(&defaults, 0, "ints").as_deref(), Some("intset"));
     }
 
     #[test]

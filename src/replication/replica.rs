@@ -646,6 +646,7 @@ impl Shared {
                 verify_checksum: c.rdbchecksum,
                 key_delay_us: c.key_load_delay,
                 keep_expired: true,
+                limits: self.hot.encoding.thresholds(),
             }
         };
         let started = std::time::Instant::now();

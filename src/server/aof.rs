@@ -679,7 +679,12 @@ impl Shared {
             if aof::starts_with_rdb_preamble(&head[..n]) {
                 let options = {
                     let c = self.config.read();
-                    LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: false }
+                    LoadOptions {
+                        verify_checksum: c.rdbchecksum,
+                        key_delay_us: c.key_load_delay,
+                        keep_expired: false,
+                        limits: self.hot.encoding.thresholds(),
+                    }
                 };
                 let stats = rdb_file::load(&self.store, &path, options, |_, _| {})?;
                 tracing::info!("DB loaded from base file {}: {} keys", base.name, stats.keys_loaded);

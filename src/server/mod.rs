@@ -26,7 +26,7 @@ pub use stats::{cpu_usage, CpuUsage, ServerStats};
 use crate::client::ClientRegistry;
 use crate::config::Config;
 use crate::memory::MemoryMeter;
-use crate::store::types::{HashLimits, ZSetLimits};
+use crate::store::types::{EncodingThresholds, HashLimits, ZSetLimits};
 use crate::store::{Clock, Store};
 use parking_lot::RwLock;
 use std::future::Future;
@@ -92,18 +92,23 @@ impl EncodingLimits {
         self.set_intset_entries.load(Ordering::Relaxed)
     }
 
+    /// All of them, for a loader.
+    pub fn thresholds(&self) -> EncodingThresholds {
+        EncodingThresholds { hash: self.hash(), zset: self.zset(), set_max_intset: self.set_intset_entries() }
+    }
+
     fn load_from(&self, config: &Config) {
         // The directives' own defaults stand in for text that does not parse (it always
         // does: CONFIG SET and the file loader check it).
         let number = |name: &str, default: usize| {
             crate::config::find_directive(name).and_then(|d| d.get(config).parse().ok()).unwrap_or(default)
         };
-        let (hash, zset) = (HashLimits::default(), ZSetLimits::default());
-        self.hash_entries.store(number("hash-max-listpack-entries", hash.max_entries), Ordering::Relaxed);
-        self.hash_value.store(number("hash-max-listpack-value", hash.max_value), Ordering::Relaxed);
-        self.set_intset_entries.store(number("set-max-intset-entries", 512), Ordering::Relaxed);
-        self.zset_entries.store(number("zset-max-listpack-entries", zset.max_entries), Ordering::Relaxed);
-        self.zset_value.store(number("zset-max-listpack-value", zset.max_value), Ordering::Relaxed);
+        let d = EncodingThresholds::default();
+        self.hash_entries.store(number("hash-max-listpack-entries", d.hash.max_entries), Ordering::Relaxed);
+        self.hash_value.store(number("hash-max-listpack-value", d.hash.max_value), Ordering::Relaxed);
+        self.set_intset_entries.store(number("set-max-intset-entries", d.set_max_intset), Ordering::Relaxed);
+        self.zset_entries.store(number("zset-max-listpack-entries", d.zset.max_entries), Ordering::Relaxed);
+        self.zset_value.store(number("zset-max-listpack-value", d.zset.max_value), Ordering::Relaxed);
     }
 }
 

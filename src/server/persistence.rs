@@ -408,7 +408,12 @@ impl Shared {
         let started = Instant::now();
         let options = {
             let c = self.config.read();
-            LoadOptions { verify_checksum: c.rdbchecksum, key_delay_us: c.key_load_delay, keep_expired: false }
+            LoadOptions {
+                verify_checksum: c.rdbchecksum,
+                key_delay_us: c.key_load_delay,
+                keep_expired: false,
+                limits: self.hot.encoding.thresholds(),
+            }
         };
         let result = rdb_file::load(&self.store, path, options, |read, total| {
             if total > 0 && read > 0 {

@@ -2,6 +2,11 @@ use super::*;
 use crate::persistence::fixtures::{dump_payloads, hex, other_type_payloads};
 use crate::persistence::rdb::{RdbCollection, RdbStr, RdbString};
 
+/// RESTORE's reading of `payload` under Redis 7.0's default encoding thresholds.
+fn restore(payload: &[u8]) -> Result<RdbValue, PayloadError> {
+    restore_payload(payload, &EncodingThresholds::REDIS_DEFAULTS)
+}
+
 /// A payload around `body` with a correct CRC, as Redis would build it for `version`.
 fn payload(body: &[u8], version: u16) -> Vec<u8> {
     let mut payload = body.to_vec();
@@ -31,10 +36,10 @@ fn our_payloads_are_redis_payloads_byte_for_byte() {
 #[test]
 fn restore_reads_redis_payloads() {
     for fixture in dump_payloads() {
-        let value = restore_payload(&fixture.payload).unwrap_or_else(|e| panic!("{}: {e}", fixture.name));
+        let value = restore(&fixture.payload).unwrap_or_else(|e| panic!("{}: {e}", fixture.name));
         assert_eq!(string_bytes(value), fixture.value, "{}", fixture.name);
     }
-    assert_eq!(restore_payload(&hex("00c139300a009d94ea2793fc08b9")), Ok(RdbString::Int(12345).into()));
+    assert_eq!(restore(&hex("00c139300a009d94ea2793fc08b9")), Ok(RdbString::Int(12345).into()));
 }
 
 #[test]
@@ -54,7 +59,7 @@ fn string_bytes(value: RdbValue) -> Vec<u8> {
 #[test]
 fn collections_restore_and_dump_as_redis_does() {
     for (type_name, payload) in other_type_payloads() {
-        let value = match restore_payload(&payload) {
+        let value = match restore(&payload) {
             Err(PayloadError::UnsupportedType(t)) => {
                 assert_eq!((t.name(), type_name), ("stream", "stream"));
                 continue;
@@ -87,7 +92,7 @@ fn collections_restore_and_dump_as_redis_does() {
         if payload[0] != crate::persistence::rdb::rdb_type::SET {
             assert_eq!(hex_of(&again), hex_of(&payload), "{type_name}");
         }
-        assert_eq!(restore_payload(&again), Ok(RdbValue::Collection(value)));
+        assert_eq!(restore(&again), Ok(RdbValue::Collection(value)));
     }
 }
 
@@ -101,21 +106,21 @@ fn checks_as_restore_does() {
     let hello = b"\x00\x05hello";
     // OK, for every version up to 10.
     for version in [0, 9, 10] {
-        assert_eq!(restore_payload(&payload(hello, version)), Ok(RdbString::Bytes(b"hello".to_vec()).into()));
+        assert_eq!(restore(&payload(hello, version)), Ok(RdbString::Bytes(b"hello".to_vec()).into()));
     }
     // OK: Redis does not check that the value ends where the footer starts.
-    assert_eq!(restore_payload(&payload(b"\x00\x05helloXYZ", 10)), Ok(RdbString::Bytes(b"hello".to_vec()).into()));
+    assert_eq!(restore(&payload(b"\x00\x05helloXYZ", 10)), Ok(RdbString::Bytes(b"hello".to_vec()).into()));
 
     // ERR DUMP payload version or checksum are wrong
-    assert_eq!(restore_payload(&payload(hello, 11)), Err(PayloadError::VersionOrChecksum));
+    assert_eq!(restore(&payload(hello, 11)), Err(PayloadError::VersionOrChecksum));
     let mut bad_crc = payload(hello, 10);
     *bad_crc.last_mut().unwrap() ^= 1;
-    assert_eq!(restore_payload(&bad_crc), Err(PayloadError::VersionOrChecksum));
+    assert_eq!(restore(&bad_crc), Err(PayloadError::VersionOrChecksum));
     let mut flipped_value = payload(hello, 10);
     flipped_value[3] ^= 0x20;
-    assert_eq!(restore_payload(&flipped_value), Err(PayloadError::VersionOrChecksum));
-    assert_eq!(restore_payload(&[0u8; 9]), Err(PayloadError::VersionOrChecksum));
-    assert_eq!(restore_payload(b""), Err(PayloadError::VersionOrChecksum));
+    assert_eq!(restore(&flipped_value), Err(PayloadError::VersionOrChecksum));
+    assert_eq!(restore(&[0u8; 9]), Err(PayloadError::VersionOrChecksum));
+    assert_eq!(restore(b""), Err(PayloadError::VersionOrChecksum));
 
     // ERR Bad data format
     for body in [
@@ -126,10 +131,10 @@ fn checks_as_restore_does() {
         b"\x00\xc4",              // no such string encoding
         b"\x00\x82",              // no such length encoding
     ] {
-        assert_eq!(restore_payload(&payload(body, 10)), Err(PayloadError::BadData), "{}", body.escape_ascii());
+        assert_eq!(restore(&payload(body, 10)), Err(PayloadError::BadData), "{}", body.escape_ascii());
     }
     // Redis reads this string into its own footer and stores "hel\n\0"; we refuse it.
-    assert_eq!(restore_payload(&payload(b"\x00\x05hel", 10)), Err(PayloadError::BadData));
+    assert_eq!(restore(&payload(b"\x00\x05hel", 10)), Err(PayloadError::BadData));
 }
 
 #[test]
@@ -137,12 +142,12 @@ fn round_trips_every_kind_of_string() {
     let values: [&[u8]; 6] = [b"", b"-0", b"2147483648", b"+1", &[0xff; 300], b"abcabcabcabcabcabcabcabcabc"];
     for value in values {
         for compress in [true, false] {
-            let restored = restore_payload(&dump_payload(RdbStr::Bytes(value), compress)).unwrap();
+            let restored = restore(&dump_payload(RdbStr::Bytes(value), compress)).unwrap();
             assert_eq!(string_bytes(restored), value);
         }
     }
     for n in [0, -1, 127, 128, -32769, i64::from(i32::MAX) + 1, i64::MIN, i64::MAX] {
-        let restored = restore_payload(&dump_payload(RdbStr::Int(n), true)).unwrap();
+        let restored = restore(&dump_payload(RdbStr::Int(n), true)).unwrap();
         assert_eq!(string_bytes(restored), n.to_string().into_bytes());
     }
 }
@@ -178,7 +183,7 @@ fn mangled_collection_payloads_never_panic() {
     let mut rng = SmallRng::seed_from_u64(17);
     for value in values {
         let good = dump_payload(RdbValueRef::Collection(value), false);
-        assert!(restore_payload(&good).is_ok());
+        assert!(restore(&good).is_ok());
         let body_len = good.len() - 10;
         for _ in 0..400 {
             let mut body = good[..body_len].to_vec();
@@ -190,7 +195,7 @@ fn mangled_collection_payloads_never_panic() {
                 body.truncate(rng.gen_range(1..body.len()));
             }
             // Whatever it gives, it returns.
-            let _ = restore_payload(&payload(&body, 10));
+            let _ = restore(&payload(&body, 10));
         }
     }
 }
@@ -203,18 +208,18 @@ const HASH_LP: &str = "1019190000000400846e616d650585666572726f06816e020c01ff0a0
 
 #[test]
 fn listpack_zsets_and_intsets_dump_as_redis_does() {
-    let Ok(RdbValue::Collection(RdbCollection::ZSet(z))) = restore_payload(&hex(ZSET_LZF)) else { panic!() };
+    let Ok(RdbValue::Collection(RdbCollection::ZSet(z))) = restore(&hex(ZSET_LZF)) else { panic!() };
     let all: Vec<(&[u8], f64)> = z.iter().collect();
     assert_eq!(all, [(&b"c"[..], -3.5), (b"a", 0.1), (b"b", 2.0), (b"d", f64::INFINITY)]);
     let value = RdbValue::Collection(RdbCollection::ZSet(z.clone()));
     assert_eq!(hex_of(&dump_payload(value.as_value_ref(), true)), ZSET_LZF);
 
-    let Ok(RdbValue::Collection(RdbCollection::Set(s))) = restore_payload(&hex(INTSET_32)) else { panic!() };
+    let Ok(RdbValue::Collection(RdbCollection::Set(s))) = restore(&hex(INTSET_32)) else { panic!() };
     assert!(s.len() == 3 && s.contains(b"-70000") && s.contains(b"3") && s.contains(b"5"));
     let value = RdbValue::Collection(RdbCollection::Set(s.clone()));
     assert_eq!(hex_of(&dump_payload(value.as_value_ref(), true)), INTSET_32);
 
-    let Ok(RdbValue::Collection(RdbCollection::Hash(h))) = restore_payload(&hex(HASH_LP)) else { panic!() };
+    let Ok(RdbValue::Collection(RdbCollection::Hash(h))) = restore(&hex(HASH_LP)) else { panic!() };
     assert_eq!(
         (h.len(), h.get(b"name").as_deref(), h.get(b"n").as_deref()),
         (2, Some(&b"ferro"[..]), Some(&b"12"[..]))
@@ -223,5 +228,5 @@ fn listpack_zsets_and_intsets_dump_as_redis_does() {
     let ours = dump_payload(value.as_value_ref(), true);
     // Same encoding and size; the field order is the table's.
     assert_eq!((ours[0], ours.len()), (hex(HASH_LP)[0], hex(HASH_LP).len()));
-    assert_eq!(restore_payload(&ours), Ok(value));
+    assert_eq!(restore(&ours), Ok(value));
 }

@@ -4,6 +4,7 @@ use super::object::read_collection;
 use super::{len_enc, opcode, DataType, RdbEntry, RdbError, RdbString, RdbValue, RDB_VERSION, TYPE_STRING};
 use crate::persistence::crc64::Crc64;
 use crate::persistence::lzf;
+use crate::store::types::EncodingThresholds;
 use std::io::Read;
 
 /// What a length byte announces (`rdbLoadLenByRef`).
@@ -96,14 +97,19 @@ impl<R: Read> Read for Source<R> {
 
 /// Reads a value of RDB type `type_byte` (a string or a collection in any encoding Redis 7.0
 /// reads). `Ok(None)` is a well-formed collection with no elements, which Redis skips in a
-/// file and refuses in a RESTORE payload. Streams and modules are errors.
-pub fn read_value(input: &mut impl Read, type_byte: u8) -> Result<Option<RdbValue>, RdbError> {
+/// file and refuses in a RESTORE payload. Streams and modules are errors. Collections take
+/// the encodings `limits` give them.
+pub fn read_value(
+    input: &mut impl Read,
+    type_byte: u8,
+    limits: &EncodingThresholds,
+) -> Result<Option<RdbValue>, RdbError> {
     match DataType::from_rdb_type(type_byte) {
         Some(DataType::String) => Ok(Some(RdbValue::String(read_string(input)?))),
         Some(DataType::Stream | DataType::Module) | None => {
             Err(RdbError::Corrupt(format!("value type {type_byte} cannot be read")))
         }
-        Some(_) => Ok(read_collection(input, type_byte)?.map(RdbValue::Collection)),
+        Some(_) => Ok(read_collection(input, type_byte, limits)?.map(RdbValue::Collection)),
     }
 }
 
@@ -154,6 +160,7 @@ pub struct RdbReader<R: Read> {
     pending: PendingKey,
     finished: bool,
     empty_keys_skipped: u64,
+    limits: EncodingThresholds,
 }
 
 impl<R: Read> RdbReader<R> {
@@ -177,6 +184,7 @@ impl<R: Read> RdbReader<R> {
             pending: PendingKey::default(),
             finished: false,
             empty_keys_skipped: 0,
+            limits: EncodingThresholds::default(),
         })
     }
 
@@ -184,6 +192,11 @@ impl<R: Read> RdbReader<R> {
     /// trailer, written by `rdbchecksum no`, is never compared.
     pub fn set_verify_checksum(&mut self, verify: bool) {
         self.verify_checksum = verify;
+    }
+
+    /// The thresholds loaded collections are encoded by (Redis 7.0's defaults unless set).
+    pub fn set_limits(&mut self, limits: EncodingThresholds) {
+        self.limits = limits;
     }
 
     pub fn version(&self) -> u32 {
@@ -256,7 +269,7 @@ impl<R: Read> RdbReader<R> {
                     let value = if type_byte == TYPE_STRING {
                         Some(RdbValue::String(read_string(input)?))
                     } else {
-                        read_collection(input, type_byte)?.map(RdbValue::Collection)
+                        read_collection(input, type_byte, &self.limits)?.map(RdbValue::Collection)
                     };
                     let PendingKey { expire_at_ms, lru_idle_secs, lfu_freq } = std::mem::take(&mut self.pending);
                     let Some(value) = value else {

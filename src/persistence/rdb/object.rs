@@ -5,10 +5,12 @@
 //! checks, always with deep validation (`sanitize-dump-payload yes`): compact blobs whole,
 //! no duplicate members or fields, no NaN score. A collection with no elements is reported as
 //! `None`: a file skips such keys (Redis's "empty keys" tolerance), RESTORE refuses them.
-//! Every loop is bounded by the input: each element consumes at least one byte of it.
+//! Every loop is bounded by the input: each element consumes at least one byte of it. A
+//! hash, set or sorted set takes the encoding the configured thresholds give it, as
+//! `rdbLoadObject` converts (packed forms by their entry count only, as 7.0 does).
 //!
-//! Writing uses the encoding the value reports (OBJECT ENCODING: hashes and sets convert at
-//! their configured limits, sorted sets at Redis's defaults, lists split as with
+//! Writing uses the encoding the value reports (OBJECT ENCODING: hashes, sets and sorted sets
+//! convert at their configured limits, lists split as with
 //! `list-max-listpack-size -2`) and writes it as `rdbSaveObject` does, so a DUMP is Redis's
 //! byte for byte where the element order agrees (always for lists, sorted sets and intsets;
 //! hash-table hashes and sets follow the table's order).
@@ -18,7 +20,7 @@ use super::encode::{write_len, write_string};
 use super::listpack::{self, ListpackWriter, LpEntry};
 use super::{intset, rdb_type, ziplist, zipmap, RdbError};
 use crate::store::parse_i64_strict;
-use crate::store::types::{Hash, List, Set, ZSet};
+use crate::store::types::{EncodingThresholds, Hash, List, Set, ZSet};
 use std::io::{self, Read, Write};
 
 /// A collection read from RDB.
@@ -80,25 +82,25 @@ fn lp_score(entry: LpEntry<'_>) -> Result<f64, RdbError> {
     }
 }
 
-fn add_zset(zset: &mut ZSet, member: &[u8], score: f64) -> Result<(), RdbError> {
+fn add_zset(zset: &mut ZSet, member: &[u8], score: f64, limits: &EncodingThresholds) -> Result<(), RdbError> {
     if score.is_nan() {
         return Err(corrupt("Zset with NAN score detected"));
     }
-    if !zset.insert(member, score) {
+    if !zset.insert_within(member, score, limits.zset) {
         return Err(corrupt("Duplicate zset fields detected"));
     }
     Ok(())
 }
 
-fn add_hash(hash: &mut Hash, field: &[u8], value: &[u8]) -> Result<(), RdbError> {
-    if !hash.insert(field, value) {
+fn add_hash(hash: &mut Hash, field: &[u8], value: &[u8], limits: &EncodingThresholds) -> Result<(), RdbError> {
+    if !hash.insert_limited(field, value, &limits.hash) {
         return Err(corrupt("Duplicate hash fields detected"));
     }
     Ok(())
 }
 
-fn add_set(set: &mut Set, member: &[u8]) -> Result<(), RdbError> {
-    if !set.insert(member) {
+fn add_set(set: &mut Set, member: &[u8], limits: &EncodingThresholds) -> Result<(), RdbError> {
+    if !set.insert_limited(member, limits.set_max_intset) {
         return Err(corrupt("Duplicate set members detected"));
     }
     Ok(())
@@ -119,20 +121,20 @@ fn pairs<'a, 'b>(entries: &'a [LpEntry<'b>]) -> Result<std::slice::ChunksExact<'
     Ok(entries.chunks_exact(2))
 }
 
-fn hash_from_entries(entries: &[LpEntry<'_>]) -> Result<Hash, RdbError> {
+fn hash_from_entries(entries: &[LpEntry<'_>], limits: &EncodingThresholds) -> Result<Hash, RdbError> {
     let mut hash = Hash::new();
     let (mut fb, mut vb) = (itoa::Buffer::new(), itoa::Buffer::new());
     for pair in pairs(entries)? {
-        add_hash(&mut hash, entry_bytes(&pair[0], &mut fb), entry_bytes(&pair[1], &mut vb))?;
+        add_hash(&mut hash, entry_bytes(&pair[0], &mut fb), entry_bytes(&pair[1], &mut vb), limits)?;
     }
     Ok(hash)
 }
 
-fn zset_from_entries(entries: &[LpEntry<'_>]) -> Result<ZSet, RdbError> {
+fn zset_from_entries(entries: &[LpEntry<'_>], limits: &EncodingThresholds) -> Result<ZSet, RdbError> {
     let mut zset = ZSet::new();
     let mut mb = itoa::Buffer::new();
     for pair in pairs(entries)? {
-        add_zset(&mut zset, entry_bytes(&pair[0], &mut mb), lp_score(pair[1])?)?;
+        add_zset(&mut zset, entry_bytes(&pair[0], &mut mb), lp_score(pair[1])?, limits)?;
     }
     Ok(zset)
 }
@@ -145,8 +147,13 @@ fn push_entries(list: &mut List, entries: &[LpEntry<'_>]) {
 }
 
 /// Reads the value of a collection of RDB type `type_byte`. `Ok(None)`: a well-formed empty
-/// collection. Strings, streams and modules are the caller's.
-pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<RdbCollection>, RdbError> {
+/// collection. Strings, streams and modules are the caller's. Hashes, sets and sorted sets
+/// take the encoding `limits` give them, whichever one they were written in.
+pub fn read_collection(
+    input: &mut impl Read,
+    type_byte: u8,
+    limits: &EncodingThresholds,
+) -> Result<Option<RdbCollection>, RdbError> {
     let value = match type_byte {
         rdb_type::LIST => {
             let len = read_plain_len(input)?;
@@ -160,7 +167,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             let len = read_plain_len(input)?;
             let mut set = Set::new();
             for _ in 0..len {
-                add_set(&mut set, &read_bytes(input)?)?;
+                add_set(&mut set, &read_bytes(input)?, limits)?;
             }
             RdbCollection::Set(set)
         }
@@ -176,7 +183,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
                 } else {
                     read_text_double(input)?
                 };
-                add_zset(&mut zset, &member, score)?;
+                add_zset(&mut zset, &member, score, limits)?;
             }
             RdbCollection::ZSet(zset)
         }
@@ -186,7 +193,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             for _ in 0..len {
                 let field = read_bytes(input)?;
                 let value = read_bytes(input)?;
-                add_hash(&mut hash, &field, &value)?;
+                add_hash(&mut hash, &field, &value, limits)?;
             }
             RdbCollection::Hash(hash)
         }
@@ -222,7 +229,7 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             let mut set = Set::new();
             let mut buf = itoa::Buffer::new();
             for m in intset::parse(&blob).map_err(|e| corrupt(e.to_string()))? {
-                add_set(&mut set, buf.format(m).as_bytes())?;
+                add_set(&mut set, buf.format(m).as_bytes(), limits)?;
             }
             RdbCollection::Set(set)
         }
@@ -233,7 +240,8 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             } else {
                 listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             };
-            RdbCollection::ZSet(zset_from_entries(&entries)?)
+            // Redis 7.0 converts a packed sorted set or hash on load by its entry count only.
+            RdbCollection::ZSet(zset_from_entries(&entries, &limits.entries_only())?)
         }
         rdb_type::HASH_ZIPLIST | rdb_type::HASH_LISTPACK => {
             let blob = read_bytes(input)?;
@@ -242,13 +250,13 @@ pub fn read_collection(input: &mut impl Read, type_byte: u8) -> Result<Option<Rd
             } else {
                 listpack::parse(&blob).map_err(|e| corrupt(e.to_string()))?
             };
-            RdbCollection::Hash(hash_from_entries(&entries)?)
+            RdbCollection::Hash(hash_from_entries(&entries, &limits.entries_only())?)
         }
         rdb_type::HASH_ZIPMAP => {
             let blob = read_bytes(input)?;
             let mut hash = Hash::new();
             for (field, value) in zipmap::parse(&blob).map_err(|e| corrupt(e.to_string()))? {
-                add_hash(&mut hash, field, value)?;
+                add_hash(&mut hash, field, value, limits)?;
             }
             RdbCollection::Hash(hash)
         }

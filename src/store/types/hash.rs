@@ -49,10 +49,14 @@ pub struct HashLimits {
     pub max_value: usize,
 }
 
-impl Default for HashLimits {
+impl HashLimits {
     /// Redis 7.0's defaults as Ferrocache's config declares them.
+    pub const REDIS_DEFAULTS: HashLimits = HashLimits { max_entries: 512, max_value: 64 };
+}
+
+impl Default for HashLimits {
     fn default() -> Self {
-        HashLimits { max_entries: 512, max_value: 64 }
+        HashLimits::REDIS_DEFAULTS
     }
 }
 

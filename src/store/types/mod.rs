@@ -21,6 +21,41 @@ pub use list::List;
 pub use set::Set;
 pub use zset::{ZSet, ZSetLimits};
 
+/// The packed encodings' conversion thresholds together: the configured ones (the server's
+/// `hot.encoding`), or Redis 7.0's defaults. A loaded value (RDB, RESTORE) takes the form
+/// these give it, whatever encoding it was written in, as Redis's `rdbLoadObject` converts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodingThresholds {
+    pub hash: HashLimits,
+    pub zset: ZSetLimits,
+    /// `set-max-intset-entries`.
+    pub set_max_intset: usize,
+}
+
+impl EncodingThresholds {
+    /// Redis 7.0's defaults, as Ferrocache's config declares them.
+    pub const REDIS_DEFAULTS: EncodingThresholds =
+        EncodingThresholds { hash: HashLimits::REDIS_DEFAULTS, zset: ZSetLimits::REDIS_DEFAULTS, set_max_intset: 512 };
+}
+
+impl EncodingThresholds {
+    /// These with no limit on an element's length: what Redis 7.0 checks when it loads a
+    /// hash or sorted set written as a listpack or ziplist (the entry count only).
+    pub fn entries_only(&self) -> EncodingThresholds {
+        EncodingThresholds {
+            hash: HashLimits { max_value: usize::MAX, ..self.hash },
+            zset: ZSetLimits { max_value: usize::MAX, ..self.zset },
+            set_max_intset: self.set_max_intset,
+        }
+    }
+}
+
+impl Default for EncodingThresholds {
+    fn default() -> Self {
+        EncodingThresholds::REDIS_DEFAULTS
+    }
+}
+
 use super::Value;
 
 /// What the collection commands need to find their type in a [`Value`] and store a new one

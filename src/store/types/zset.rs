@@ -36,9 +36,15 @@ pub struct ZSetLimits {
     pub max_value: usize,
 }
 
+impl ZSetLimits {
+    /// Redis 7.0's defaults.
+    pub const REDIS_DEFAULTS: ZSetLimits =
+        ZSetLimits { max_entries: LISTPACK_MAX_ENTRIES, max_value: LISTPACK_MAX_VALUE };
+}
+
 impl Default for ZSetLimits {
     fn default() -> Self {
-        ZSetLimits { max_entries: LISTPACK_MAX_ENTRIES, max_value: LISTPACK_MAX_VALUE }
+        ZSetLimits::REDIS_DEFAULTS
     }
 }
 
