@@ -248,8 +248,11 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         Some(Value::List(l)) => (Kind::List, l.len() as i64),
         Some(Value::Set(s)) => (Kind::Set, s.len() as i64),
         Some(Value::ZSet(z)) => {
-            // Redis converts the set it sorts to a skiplist, as a side effect.
-            z.convert_to_skiplist();
+            // Redis converts the set it sorts to a skiplist, as a side effect (a shared one
+            // is copied only if it is not one already).
+            if z.encoding() != "skiplist" {
+                std::sync::Arc::make_mut(z).convert_to_skiplist();
+            }
             (Kind::ZSet, z.len() as i64)
         }
         Some(_) => return Reply::err(errors::WRONGTYPE),

@@ -129,9 +129,9 @@ pub fn value_from_rdb(value: RdbValue) -> Value {
         RdbValue::String(RdbString::Int(n)) => Value::Int(n),
         RdbValue::String(RdbString::Bytes(b)) => Value::from_set(&b),
         RdbValue::Collection(RdbCollection::Hash(h)) => Value::Hash(h),
-        RdbValue::Collection(RdbCollection::List(l)) => Value::List(Box::new(l)),
-        RdbValue::Collection(RdbCollection::Set(s)) => Value::Set(Box::new(s)),
-        RdbValue::Collection(RdbCollection::ZSet(z)) => Value::ZSet(Box::new(z)),
+        RdbValue::Collection(RdbCollection::List(l)) => Value::List(l.into()),
+        RdbValue::Collection(RdbCollection::Set(s)) => Value::Set(s.into()),
+        RdbValue::Collection(RdbCollection::ZSet(z)) => Value::ZSet(z.into()),
     }
 }
 
@@ -366,11 +366,11 @@ mod tests {
             hash.insert(format!("f{i}").as_bytes(), &[b'v'; 100]);
             zset.insert(format!("z{i}").as_bytes(), f64::from(i) / 3.0);
         }
-        put(&store, 0, "list", Value::List(Box::new(list)), 0);
-        put(&store, 0, "set", Value::Set(Box::new(set)), NOW + 5_000);
-        put(&store, 1, "ints", Value::Set(Box::new(ints)), 0);
+        put(&store, 0, "list", Value::List(std::sync::Arc::new(list)), 0);
+        put(&store, 0, "set", Value::Set(std::sync::Arc::new(set)), NOW + 5_000);
+        put(&store, 1, "ints", Value::Set(std::sync::Arc::new(ints)), 0);
         put(&store, 2, "hash", Value::Hash(hash), 0);
-        put(&store, 2, "zset", Value::ZSet(Box::new(zset)), 0);
+        put(&store, 2, "zset", Value::ZSet(std::sync::Arc::new(zset)), 0);
         save(&store.snapshot(), &path, &options()).unwrap();
         let loaded = Store::new(16, 4, Clock::manual(NOW));
         let stats = load(&loaded, &path, CHECKED, |_, _| {}).unwrap();
@@ -395,8 +395,8 @@ mod tests {
             ints.insert(i.to_string().as_bytes());
         }
         put(&store, 0, "hash", Value::Hash(hash), 0);
-        put(&store, 0, "zset", Value::ZSet(Box::new(zset)), 0);
-        put(&store, 0, "ints", Value::Set(Box::new(ints)), 0);
+        put(&store, 0, "zset", Value::ZSet(std::sync::Arc::new(zset)), 0);
+        put(&store, 0, "ints", Value::Set(std::sync::Arc::new(ints)), 0);
         save(&store.snapshot(), &path, &options()).unwrap();
 
         let four = EncodingThresholds {

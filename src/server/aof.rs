@@ -918,7 +918,7 @@ mod tests {
         let mut list = List::new();
         (0..130).for_each(|i| list.push_back(i.to_string().as_bytes()));
         let mut buf = Vec::new();
-        write_collection_commands(&mut buf, b"l", &Value::List(Box::new(list)));
+        write_collection_commands(&mut buf, b"l", &Value::List(std::sync::Arc::new(list)));
         let mut reader = crate::persistence::aof::AofReader::new(&buf[..]);
         let mut sizes = Vec::new();
         let mut all = Vec::new();
@@ -934,7 +934,7 @@ mod tests {
         z.insert(b"a", 0.1);
         z.insert(b"b", f64::NEG_INFINITY);
         let mut buf = Vec::new();
-        write_collection_commands(&mut buf, b"z", &Value::ZSet(Box::new(z)));
+        write_collection_commands(&mut buf, b"z", &Value::ZSet(std::sync::Arc::new(z)));
         assert_eq!(
             buf,
             b"*6\r\n$4\r\nZADD\r\n$1\r\nz\r\n$4\r\n-inf\r\n$1\r\nb\r\n$19\r\n0.10000000000000001\r\n$1\r\na\r\n"

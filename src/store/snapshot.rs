@@ -10,8 +10,10 @@
 //! whatever runs meanwhile, and a writer waits at most for one shard's copy (a 64th of the
 //! keyspace), never for the whole.
 //!
-//! Copies share long values (`Arc`) and copy short ones inline; the writing to disk happens
-//! after, from the copy, with no lock held.
+//! Copies share long strings and collections (`Arc`; a collection written meanwhile is copied
+//! then, by its writer, see `Value`) and copy short strings inline, so a shard's copy costs
+//! its key count, not its elements; the writing to disk happens after, from the copy, with no
+//! lock held.
 
 use super::bytes24::Str;
 use super::value::Value;
@@ -239,6 +241,40 @@ mod tests {
             drop(store.shard(i));
         }
         assert_eq!(store.snapshot_bytes(), 0);
+    }
+
+    #[test]
+    fn collections_are_shared_with_the_snapshot_until_written() {
+        use crate::store::types::{Collection, Hash, List};
+        let store = Store::new(1, 4, Clock::manual(1_000));
+        let (mut list, mut hash) = (List::new(), Hash::new());
+        for i in 0..10_000 {
+            list.push_back(format!("e{i}").as_bytes());
+            hash.insert(format!("f{i}").as_bytes(), b"v");
+        }
+        store.lock_key(b"l").insert(0, b"l", list.into_value(), 0);
+        store.lock_key(b"h").insert(0, b"h", hash.into_value(), 0);
+        let snap = store.snapshot();
+        let at_cut = |key: &[u8]| snap.db(0).find(|e| &e.key[..] == key).unwrap().value.clone();
+        let (Value::List(cut_list), cut_hash) = (at_cut(b"l"), at_cut(b"h")) else { panic!("not a list") };
+        {
+            let mut ks = store.lock_key(b"l");
+            let live = &mut ks.get(0, b"l").unwrap().value;
+            // The snapshot took a reference, not a copy.
+            assert!(matches!(live, Value::List(l) if Arc::ptr_eq(l, &cut_list)));
+            // A write copies the live list; the snapshot keeps the list as of the cut.
+            List::of_mut(live).unwrap().push_back(b"after");
+            assert!(matches!(live, Value::List(l) if !Arc::ptr_eq(l, &cut_list) && l.len() == 10_001));
+        }
+        assert_eq!(cut_list.len(), 10_000);
+        {
+            let mut ks = store.lock_key(b"h");
+            let live = &mut ks.get(0, b"h").unwrap().value;
+            Hash::of_mut(live).unwrap().insert(b"f0", b"changed");
+            assert_eq!(Hash::of(live).unwrap().get(b"f0").as_deref(), Some(&b"changed"[..]));
+        }
+        assert_eq!(Hash::of(&cut_hash).unwrap().get(b"f0").as_deref(), Some(&b"v"[..]));
+        assert_eq!(Hash::of(&cut_hash).unwrap().len(), 10_000);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::bytes24::Str;
 use super::types::{Hash, List, Set, ZSet};
 use bytes::Bytes;
+use std::sync::Arc;
 
 /// Longest string Redis stores with the `embstr` encoding (`OBJ_ENCODING_EMBSTR_SIZE_LIMIT`).
 pub const EMBSTR_MAX: usize = 44;
@@ -20,11 +21,17 @@ pub enum Value {
     /// A string grown or edited in place by APPEND / SETRANGE / SETBIT ("raw"). Boxed: rare,
     /// and it keeps `Value` at 24 bytes.
     Raw(Box<Vec<u8>>),
+    /// Collections are shared copy-on-write (`Arc::make_mut` on every write, see
+    /// `types::Collection`): a snapshot holds them for the cost of a reference count, and a
+    /// write meanwhile copies only the collection it changes (as a fork copies pages).
     Hash(Hash),
-    List(Box<List>),
-    Set(Box<Set>),
-    ZSet(Box<ZSet>),
+    List(Arc<List>),
+    Set(Arc<Set>),
+    ZSet(Arc<ZSet>),
 }
+
+/// An `Arc`'s two reference counts, before the collection in its allocation.
+const SHARED_HEADER: usize = 2 * std::mem::size_of::<usize>();
 
 impl Value {
     /// The value `SET` stores for `bytes`: an integer when Redis would encode it as one
@@ -97,16 +104,17 @@ impl Value {
         }
     }
 
-    /// Bytes this value keeps on the heap, for memory accounting and `MEMORY USAGE`.
+    /// Bytes this value keeps on the heap, for memory accounting and `MEMORY USAGE` (a
+    /// collection shared with a snapshot or a COPY counts in full for each key holding it).
     pub fn heap_size(&self) -> usize {
         match self {
             Value::Int(_) => 0,
             Value::Str(b) => b.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
             Value::Hash(h) => h.heap_size(),
-            Value::List(l) => l.heap_size() + std::mem::size_of::<List>(),
-            Value::Set(s) => s.heap_size() + std::mem::size_of::<Set>(),
-            Value::ZSet(z) => z.heap_size() + std::mem::size_of::<ZSet>(),
+            Value::List(l) => l.heap_size() + SHARED_HEADER + std::mem::size_of::<List>(),
+            Value::Set(s) => s.heap_size() + SHARED_HEADER + std::mem::size_of::<Set>(),
+            Value::ZSet(z) => z.heap_size() + SHARED_HEADER + std::mem::size_of::<ZSet>(),
         }
     }
 

@@ -26,6 +26,7 @@ use crate::store::dense::DenseMap;
 use crate::store::Str;
 use ordered::Ordered;
 use std::borrow::Cow;
+use std::sync::Arc;
 
 mod ordered;
 
@@ -61,11 +62,12 @@ impl Default for HashLimits {
 }
 
 /// What a hash holds: a packed buffer inline, anything else boxed, so that a small hash
-/// costs its buffer and 16 bytes (two inline pointers-with-length would make it 24).
+/// costs its buffer and 16 bytes (two inline pointers-with-length would make it 24). The box
+/// is shared copy-on-write (see `Value`): a snapshot of a big hash copies no field.
 #[derive(Debug)]
 enum Stored {
     Small(PackedHash),
-    Boxed(Box<Boxed>),
+    Boxed(Arc<Boxed>),
 }
 
 #[derive(Debug)]
@@ -110,26 +112,35 @@ impl Default for Stored {
 }
 
 impl Clone for Hash {
-    /// A copy with the same encoding and order (COPY keeps the encoding, as Redis's `hashTypeDup`).
+    /// A copy with the same encoding and order (COPY keeps the encoding, as Redis's
+    /// `hashTypeDup`). A table form is shared until either side writes.
     fn clone(&self) -> Self {
-        let boxed = match self.repr() {
-            Repr::Small(p) => return Hash { stored: Stored::Small(p.clone()) },
-            Repr::Ordered(o) => {
+        let stored = match &self.stored {
+            Stored::Small(p) => Stored::Small(p.clone()),
+            Stored::Boxed(b) => Stored::Boxed(Arc::clone(b)),
+        };
+        Hash { stored }
+    }
+}
+
+impl Clone for Boxed {
+    fn clone(&self) -> Self {
+        match self {
+            Boxed::Ordered(o) => {
                 let mut copy = Ordered::default();
                 for (f, v) in o.iter() {
                     copy.insert(f, v);
                 }
                 Boxed::Ordered(copy)
             }
-            Repr::Big(b) => {
+            Boxed::Big(b) => {
                 let mut map = DenseMap::default();
                 for (f, v) in b.map.iter() {
                     map.insert(f.clone(), v.clone());
                 }
                 Boxed::Big(Big { map, bytes: b.bytes })
             }
-        };
-        Hash { stored: Stored::Boxed(Box::new(boxed)) }
+        }
     }
 }
 
@@ -178,7 +189,7 @@ impl Hash {
     fn repr_mut(&mut self) -> ReprMut<'_> {
         match &mut self.stored {
             Stored::Small(p) => ReprMut::Small(p),
-            Stored::Boxed(b) => match &mut **b {
+            Stored::Boxed(b) => match Arc::make_mut(b) {
                 Boxed::Ordered(o) => ReprMut::Ordered(o),
                 Boxed::Big(b) => ReprMut::Big(b),
             },
@@ -261,7 +272,7 @@ impl Hash {
                 p.for_each(|f, v| {
                     o.insert(f, v);
                 });
-                self.stored = Stored::Boxed(Box::new(Boxed::Ordered(o)));
+                self.stored = Stored::Boxed(Arc::new(Boxed::Ordered(o)));
             }
         }
         new
@@ -288,7 +299,7 @@ impl Hash {
                 return;
             }
             Stored::Boxed(b) => {
-                let Boxed::Ordered(o) = *b else { unreachable!("matched above") };
+                let Boxed::Ordered(o) = Arc::unwrap_or_clone(b) else { unreachable!("matched above") };
                 let (pairs, bytes) = o.into_pairs();
                 pairs.for_each(|(f, v)| {
                     big.map.insert(f, v);
@@ -296,7 +307,7 @@ impl Hash {
                 big.bytes = bytes;
             }
         }
-        self.stored = Stored::Boxed(Box::new(Boxed::Big(big)));
+        self.stored = Stored::Boxed(Arc::new(Boxed::Big(big)));
     }
 
     /// Removes `field`; true if it was there.

@@ -69,10 +69,11 @@ pub trait Collection: Default {
 
 macro_rules! collection {
     ($type:ident, $variant:ident) => {
-        collection!($type, $variant, Box::new);
+        collection!($type, $variant, std::sync::Arc::new, std::sync::Arc::make_mut);
     };
-    // `$wrap`: how the variant holds the type (boxed, or inline for a hash).
-    ($type:ident, $variant:ident, $wrap:expr) => {
+    // `$wrap`: how the variant holds the type (shared, or inline for a hash); `$unshare`:
+    // the type's own copy for a write (a shared one is copied first).
+    ($type:ident, $variant:ident, $wrap:expr, $unshare:expr) => {
         impl Collection for $type {
             fn of(value: &Value) -> Option<&Self> {
                 match value {
@@ -82,7 +83,7 @@ macro_rules! collection {
             }
             fn of_mut(value: &mut Value) -> Option<&mut Self> {
                 match value {
-                    Value::$variant(c) => Some(c),
+                    Value::$variant(c) => Some($unshare(c)),
                     _ => None,
                 }
             }
@@ -96,7 +97,8 @@ macro_rules! collection {
     };
 }
 
-collection!(Hash, Hash, std::convert::identity);
+// A hash shares its table forms itself (small ones are copied whole: a few dozen bytes).
+collection!(Hash, Hash, std::convert::identity, std::convert::identity);
 collection!(List, List);
 collection!(Set, Set);
 collection!(ZSet, ZSet);
