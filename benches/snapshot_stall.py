@@ -5,8 +5,10 @@ Loads one collection of --elements members (sorted set, list or hash) into a fre
 then has one client send `TYPE big` in a loop (in Ferrocache it locks the key's shard) while
 BGSAVE runs, --saves times, and reports that client's worst wait per save. A snapshot that
 copied the collection under its shard's lock shows here as a stall of the copy's length.
+With --write the client changes one element instead (ZADD, LSET, HSET), which makes a
+copy-on-write server copy what the snapshot still holds.
 
-    python3 benches/snapshot_stall.py [--ferrocache BIN] [--kinds zset,list,hash]
+    python3 benches/snapshot_stall.py [--ferrocache BIN] [--kinds zset,list,hash] [--write]
 
 Prints a Markdown table on stdout. Needs the `redis` Python package and `redis-server`.
 """
@@ -44,7 +46,14 @@ def load(r, kind, n):
     pipe.execute()
 
 
-def worst_waits(binary, kind, n, saves):
+WRITES = {
+    "zset": ("ZADD", "big", "0", "member:0"),
+    "list": ("LSET", "big", "0", "x"),
+    "hash": ("HSET", "big", "field:0", "x"),
+}
+
+
+def worst_waits(binary, kind, n, saves, write):
     """The reader's worst wait (ms) during each of `saves` BGSAVEs."""
     workdir = tempfile.mkdtemp(prefix="snapshot-stall-")
     port = free_port()
@@ -67,11 +76,13 @@ def worst_waits(binary, kind, n, saves):
             stop = threading.Event()
             waits = []
 
+            command = WRITES[kind] if write else ("TYPE", "big")
+
             def reader():
                 c = redis.Redis(port=port)
                 while not stop.is_set():
                     t = time.perf_counter()
-                    c.execute_command("TYPE", "big")
+                    c.execute_command(*command)
                     waits.append(time.perf_counter() - t)
 
             thread = threading.Thread(target=reader)
@@ -99,15 +110,17 @@ def main():
     ap.add_argument("--kinds", default="zset,list,hash")
     ap.add_argument("--elements", type=int, default=2_000_000)
     ap.add_argument("--saves", type=int, default=5)
+    ap.add_argument("--write", action="store_true", help="send a write to the collection, not TYPE")
     args = ap.parse_args()
-    print(f"Worst wait (ms) of a client sending TYPE in a loop during each of {args.saves} BGSAVEs "
+    what = "a write to it (" + ", ".join(" ".join(WRITES[k]) for k in args.kinds.split(",")) + ")" if args.write else "TYPE"
+    print(f"Worst wait (ms) of a client sending {what} in a loop during each of {args.saves} BGSAVEs "
           f"of one {args.elements:,}-element collection.\n")
     print("| kind | Ferrocache | Redis |")
     print("|---|--:|--:|")
     for kind in args.kinds.split(","):
         cells = []
         for binary in (args.ferrocache, args.redis_server):
-            waits = worst_waits(binary, kind, args.elements, args.saves)
+            waits = worst_waits(binary, kind, args.elements, args.saves, args.write)
             cells.append(f"{min(waits):.1f}–{max(waits):.1f}")
         print(f"| {kind} | {cells[0]} | {cells[1]} |", flush=True)
 

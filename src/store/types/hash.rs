@@ -133,13 +133,7 @@ impl Clone for Boxed {
                 }
                 Boxed::Ordered(copy)
             }
-            Boxed::Big(b) => {
-                let mut map = DenseMap::default();
-                for (f, v) in b.map.iter() {
-                    map.insert(f.clone(), v.clone());
-                }
-                Boxed::Big(Big { map, bytes: b.bytes })
-            }
+            Boxed::Big(b) => Boxed::Big(Big { map: b.map.clone(), bytes: b.bytes }),
         }
     }
 }

@@ -56,13 +56,7 @@ impl Clone for Set {
         let repr = match &self.repr {
             Repr::Ints(v) => Repr::Ints(v.clone()),
             Repr::Packed(p) => Repr::Packed(p.clone()),
-            Repr::Big(m) => {
-                let mut copy = DenseMap::default();
-                for (k, _) in m.iter() {
-                    copy.insert(k.clone(), ());
-                }
-                Repr::Big(Box::new(copy))
-            }
+            Repr::Big(m) => Repr::Big(m.clone()),
         };
         Set { repr, bytes: self.bytes }
     }
