@@ -99,6 +99,9 @@ struct Big {
     bytes: usize,
 }
 
+/// The shared box's allocation: its two reference counts and the boxed form.
+const SHARED_BOX: usize = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Boxed>();
+
 /// A hash.
 #[derive(Debug, Default)]
 pub struct Hash {
@@ -381,8 +384,8 @@ impl Hash {
     pub fn heap_size(&self) -> usize {
         match self.repr() {
             Repr::Small(p) => p.heap_size(),
-            Repr::Ordered(o) => std::mem::size_of::<Boxed>() + o.heap_size(),
-            Repr::Big(b) => std::mem::size_of::<Boxed>() + b.bytes + b.map.allocated_bytes(),
+            Repr::Ordered(o) => SHARED_BOX + o.heap_size(),
+            Repr::Big(b) => SHARED_BOX + b.bytes + b.map.allocated_bytes(),
         }
     }
 }
