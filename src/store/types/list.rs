@@ -6,6 +6,10 @@
 //! the head prepends a whole number of groups), so a push costs O(1) amortized. Pops take from
 //! a buffer and refill an empty one with one group of the nearest node. Positional reads and
 //! edits walk the nodes from the nearer end and decode or rebuild one node.
+//!
+//! Nodes are shared copy-on-write (`Arc::make_mut` where one changes): a copy of a list (a
+//! snapshot's, COPY's) shares them, and a write afterwards copies the one node it changes,
+//! not the list.
 
 mod node;
 
@@ -14,16 +18,28 @@ use node::{Builder, Node, GROUP, NODE_BYTES};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 /// Elements a buffer holds before it is packed (a whole number of groups).
 const BUFFER: usize = 2 * GROUP;
+
+/// Node `i` of `nodes` for a change: copied first if a copy of the list shares it, `bytes`
+/// (the list's running count) following the copy's cost.
+fn unshare<'a>(nodes: &'a mut VecDeque<Arc<Node>>, bytes: &mut usize, i: usize) -> &'a mut Node {
+    if Arc::get_mut(&mut nodes[i]).is_none() {
+        let copy = Node::clone(&nodes[i]);
+        *bytes = *bytes - nodes[i].cost() + copy.cost();
+        nodes[i] = Arc::new(copy);
+    }
+    Arc::get_mut(&mut nodes[i]).expect("unshared above")
+}
 
 /// A list (reported as "quicklist", as Redis 7.0 does for every list).
 #[derive(Debug, Default)]
 pub struct List {
     /// The first elements, reversed: `head.last()` is the list's first element.
     head: Vec<Box<[u8]>>,
-    nodes: VecDeque<Node>,
+    nodes: VecDeque<Arc<Node>>,
     /// The last elements, in order.
     tail: Vec<Box<[u8]>>,
     len: usize,
@@ -87,7 +103,7 @@ impl List {
 
     fn count_bytes(&self) -> usize {
         self.head.iter().chain(&self.tail).map(|e| element_cost(e.len())).sum::<usize>()
-            + self.nodes.iter().map(Node::cost).sum::<usize>()
+            + self.nodes.iter().map(|n| n.cost()).sum::<usize>()
     }
 
     fn nodes_len(&self) -> usize {
@@ -116,7 +132,8 @@ impl List {
     fn pack_tail(&mut self) {
         let raw: usize = self.tail.iter().map(|e| e.len() + 2).sum();
         self.bytes -= self.tail.iter().map(|e| element_cost(e.len())).sum::<usize>();
-        match self.nodes.back_mut() {
+        let last = self.nodes.len().checked_sub(1);
+        match last.map(|i| unshare(&mut self.nodes, &mut self.bytes, i)) {
             Some(n) if n.encoded_len() + raw <= NODE_BYTES => {
                 self.bytes -= n.cost();
                 n.extend(self.tail.iter().map(|e| &e[..]));
@@ -131,7 +148,7 @@ impl List {
                 // Built, not filled: large elements must not share one oversized node.
                 for n in Node::build(self.tail.iter().map(|e| &e[..])) {
                     self.bytes += n.cost();
-                    self.nodes.push_back(n);
+                    self.nodes.push_back(Arc::new(n));
                 }
             }
         }
@@ -143,7 +160,8 @@ impl List {
         let raw: usize = self.head.iter().map(|e| e.len() + 2).sum();
         self.bytes -= self.head.iter().map(|e| element_cost(e.len())).sum::<usize>();
         self.head.reverse();
-        match self.nodes.front_mut() {
+        let first = (!self.nodes.is_empty()).then_some(0);
+        match first.map(|i| unshare(&mut self.nodes, &mut self.bytes, i)) {
             Some(n) if self.head.len().is_multiple_of(GROUP) && n.encoded_len() + raw <= NODE_BYTES => {
                 self.bytes -= n.cost();
                 n.prepend(&self.head);
@@ -152,7 +170,7 @@ impl List {
             _ => {
                 for n in Node::build(self.head.iter().map(|e| &e[..])).into_iter().rev() {
                     self.bytes += n.cost();
-                    self.nodes.push_front(n);
+                    self.nodes.push_front(Arc::new(n));
                 }
             }
         }
@@ -161,7 +179,8 @@ impl List {
 
     pub fn pop_front(&mut self) -> Option<Box<[u8]>> {
         if self.head.is_empty() {
-            if let Some(n) = self.nodes.front_mut() {
+            if !self.nodes.is_empty() {
+                let n = unshare(&mut self.nodes, &mut self.bytes, 0);
                 let before = n.cost();
                 let mut group = n.take_front_group();
                 self.bytes += group.iter().map(|e| element_cost(e.len())).sum::<usize>();
@@ -182,7 +201,8 @@ impl List {
 
     pub fn pop_back(&mut self) -> Option<Box<[u8]>> {
         if self.tail.is_empty() {
-            if let Some(n) = self.nodes.back_mut() {
+            if let Some(last) = self.nodes.len().checked_sub(1) {
+                let n = unshare(&mut self.nodes, &mut self.bytes, last);
                 self.bytes -= n.cost();
                 let group = n.take_back_group();
                 self.bytes += group.iter().map(|e| element_cost(e.len())).sum::<usize>();
@@ -353,7 +373,8 @@ impl List {
     pub fn heap_size(&self) -> usize {
         self.bytes
             + (self.head.capacity() + self.tail.capacity()) * std::mem::size_of::<Box<[u8]>>()
-            + self.nodes.capacity() * std::mem::size_of::<Node>()
+            + self.nodes.capacity() * std::mem::size_of::<Arc<Node>>()
+            + self.nodes.len() * (2 * std::mem::size_of::<usize>() + std::mem::size_of::<Node>())
     }
 
     /// Rebuilds node `n` from its live entries `from..to`, each handed to `edit` (with its
@@ -388,9 +409,9 @@ impl List {
             _ => {
                 self.bytes += built.iter().map(Node::cost).sum::<usize>();
                 let rest = built.split_off(1);
-                self.nodes[n] = built.pop().expect("one node");
+                self.nodes[n] = Arc::new(built.pop().expect("one node"));
                 for (j, more) in rest.into_iter().enumerate() {
-                    self.nodes.insert(n + 1 + j, more);
+                    self.nodes.insert(n + 1 + j, Arc::new(more));
                 }
             }
         }
@@ -432,7 +453,7 @@ impl List {
         self.bytes -= x.cost() + y.cost();
         let merged = merged.into_iter().next().expect("one node");
         self.bytes += merged.cost();
-        self.nodes[a] = merged;
+        self.nodes[a] = Arc::new(merged);
         self.nodes.remove(a + 1);
         true
     }
@@ -656,7 +677,7 @@ mod tests {
         // Only an entry too large for a node has one to itself; the rest share nodes of
         // bounded size (a varint's slack per entry, as the builder counts raw lengths).
         assert!(l.nodes.iter().all(|n| n.len() == 1 || n.encoded_len() <= NODE_BYTES + 16));
-        assert_eq!(l.nodes_len(), l.nodes.iter().map(Node::len).sum::<usize>());
+        assert_eq!(l.nodes_len(), l.nodes.iter().map(|n| n.len()).sum::<usize>());
         assert_eq!(l.to_vec(), model.iter().cloned().collect::<Vec<_>>());
     }
 
@@ -742,7 +763,9 @@ mod tests {
     }
 
     /// Random edits against a `VecDeque` model, with pushes and pops weighted so the list
-    /// grows through many nodes, shrinks and grows again.
+    /// grows through many nodes, shrinks and grows again. Every 300 steps a copy is held (as a
+    /// snapshot holds one, sharing nodes) and the edits go on in the copy or the original: the
+    /// held one must not change.
     #[test]
     fn matches_a_model_under_random_edits() {
         let mut most_nodes = 0;
@@ -750,8 +773,17 @@ mod tests {
             let mut rng = SmallRng::seed_from_u64(seed);
             let mut l = List::new();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            let mut held: Option<(List, VecDeque<Vec<u8>>)> = None;
             let grow = rng.gen_range(40..90);
             for step in 0..3000 {
+                if step % 300 == 0 {
+                    if let Some((hl, hm)) = held.take() {
+                        check(&hl, &hm);
+                    }
+                    let copy = l.clone();
+                    held =
+                        Some(if rng.gen() { (std::mem::replace(&mut l, copy), m.clone()) } else { (copy, m.clone()) });
+                }
                 let op = rng.gen_range(0..100);
                 let len = m.len();
                 let pushing = (step / 500) % 2 == 0;
@@ -849,6 +881,9 @@ mod tests {
                 }
             }
             check(&l, &m);
+            if let Some((hl, hm)) = held {
+                check(&hl, &hm);
+            }
             let copy = l.clone();
             assert_eq!(copy.bytes, copy.count_bytes());
             assert!(copy == l);
