@@ -243,20 +243,25 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         ZSet,
     }
     // A missing key sorts as an empty list.
-    let (kind, len) = match ctx.ks.get(db, &args[1]).map(|e| &mut e.value) {
+    let (kind, len) = match ctx.ks.get(db, &args[1]).map(|e| &e.value) {
         None => (Kind::List, 0),
         Some(Value::List(l)) => (Kind::List, l.len() as i64),
         Some(Value::Set(s)) => (Kind::Set, s.len() as i64),
-        Some(Value::ZSet(z)) => {
-            // Redis converts the set it sorts to a skiplist, as a side effect (a shared one
-            // is copied only if it is not one already).
-            if z.encoding() != "skiplist" {
-                std::sync::Arc::make_mut(z).convert_to_skiplist();
-            }
-            (Kind::ZSet, z.len() as i64)
-        }
+        Some(Value::ZSet(z)) => (Kind::ZSet, z.len() as i64),
         Some(_) => return Reply::err(errors::WRONGTYPE),
     };
+    if matches!(kind, Kind::ZSet) {
+        // Redis converts the set it sorts to a skiplist, as a side effect. Through `modify`:
+        // a set shared with a snapshot is copied first, and the copy's size is accounted.
+        ctx.ks.modify(db, &args[1], |e| {
+            if let Value::ZSet(z) = &mut e.value {
+                if !z.is_big() {
+                    std::sync::Arc::make_mut(z).convert_to_skiplist();
+                }
+            }
+            ((), false)
+        });
+    }
     // A set's order is its encoding's; an unsorted SORT STORE of one is made ALPHA so that
     // what is stored (and replicated) does not depend on it.
     if dontsort && matches!(kind, Kind::Set) && o.store.is_some() {
