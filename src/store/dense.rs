@@ -40,8 +40,10 @@ pub struct DenseMap<V> {
 /// to a collection still shared with a snapshot pays (see `Value`).
 impl<V: Clone> Clone for DenseMap<V> {
     fn clone(&self) -> Self {
-        let mut copy =
-            DenseMap { entries: self.entries.clone(), index: self.index.clone(), addr: IndexAddr::default() };
+        // With the original's room: the copy is made for a write, which may insert next.
+        let mut entries = Vec::with_capacity(self.entries.capacity());
+        entries.extend(self.entries.iter().cloned());
+        let mut copy = DenseMap { entries, index: self.index.clone(), addr: IndexAddr::default() };
         copy.refresh_addr();
         copy
     }

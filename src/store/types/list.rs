@@ -132,15 +132,18 @@ impl List {
     fn pack_tail(&mut self) {
         let raw: usize = self.tail.iter().map(|e| e.len() + 2).sum();
         self.bytes -= self.tail.iter().map(|e| element_cost(e.len())).sum::<usize>();
-        let last = self.nodes.len().checked_sub(1);
-        match last.map(|i| unshare(&mut self.nodes, &mut self.bytes, i)) {
-            Some(n) if n.encoded_len() + raw <= NODE_BYTES => {
+        // The last node is copied (if shared) only to take the elements; a shared one that
+        // stays as it is is not copied to be shrunk (a copy would be exact-size anyway).
+        let fits = self.nodes.back().is_some_and(|n| n.encoded_len() + raw <= NODE_BYTES);
+        match self.nodes.len().checked_sub(1) {
+            Some(i) if fits => {
+                let n = unshare(&mut self.nodes, &mut self.bytes, i);
                 self.bytes -= n.cost();
                 n.extend(self.tail.iter().map(|e| &e[..]));
                 self.bytes += n.cost();
             }
-            last => {
-                if let Some(n) = last {
+            _ => {
+                if let Some(n) = self.nodes.back_mut().and_then(Arc::get_mut) {
                     self.bytes -= n.cost();
                     n.shrink();
                     self.bytes += n.cost();
@@ -160,9 +163,10 @@ impl List {
         let raw: usize = self.head.iter().map(|e| e.len() + 2).sum();
         self.bytes -= self.head.iter().map(|e| element_cost(e.len())).sum::<usize>();
         self.head.reverse();
-        let first = (!self.nodes.is_empty()).then_some(0);
-        match first.map(|i| unshare(&mut self.nodes, &mut self.bytes, i)) {
-            Some(n) if self.head.len().is_multiple_of(GROUP) && n.encoded_len() + raw <= NODE_BYTES => {
+        let fits = self.nodes.front().is_some_and(|n| n.encoded_len() + raw <= NODE_BYTES);
+        match self.nodes.front() {
+            Some(_) if self.head.len().is_multiple_of(GROUP) && fits => {
+                let n = unshare(&mut self.nodes, &mut self.bytes, 0);
                 self.bytes -= n.cost();
                 n.prepend(&self.head);
                 self.bytes += n.cost();
