@@ -25,9 +25,11 @@ pub struct LazyFreer {
 }
 
 impl LazyFreer {
-    /// Drops `value` here if it is cheap to free, else hands it to the background thread.
+    /// Drops `value` here if it is cheap to free, else hands it to the background thread. A
+    /// collection another holder still shares (a snapshot, a COPY) frees nothing when dropped:
+    /// it is let go here, neither sent nor counted.
     pub fn free(&self, value: Value, stats: &Arc<LazyfreeStats>) {
-        if value.free_effort() <= LAZYFREE_THRESHOLD {
+        if value.free_effort() <= LAZYFREE_THRESHOLD || value.is_shared() {
             return;
         }
         let Some(queue) = self.queue.get_or_init(|| spawn(stats.clone())) else { return };
@@ -92,5 +94,14 @@ mod tests {
             std::thread::yield_now();
         }
         assert_eq!(stats.pending.load(Ordering::Relaxed), 0);
+        // One of two holders lets go: nothing is freed, nothing counted; the last one is.
+        let shared = set_of(10_000);
+        freer.free(shared.clone(), &stats);
+        assert_eq!((stats.pending.load(Ordering::Relaxed), stats.freed.load(Ordering::Relaxed)), (0, 2));
+        freer.free(shared, &stats);
+        while stats.freed.load(Ordering::Relaxed) < 3 {
+            assert!(Instant::now() < deadline, "the background thread never freed it");
+            std::thread::yield_now();
+        }
     }
 }

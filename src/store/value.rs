@@ -104,6 +104,18 @@ impl Value {
         }
     }
 
+    /// Whether another holder (a snapshot, a COPY) shares this collection, so that dropping
+    /// this one frees nothing.
+    pub fn is_shared(&self) -> bool {
+        match self {
+            Value::List(l) => Arc::strong_count(l) > 1,
+            Value::Set(s) => Arc::strong_count(s) > 1,
+            Value::ZSet(z) => Arc::strong_count(z) > 1,
+            Value::Hash(h) => h.is_shared(),
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => false,
+        }
+    }
+
     /// Bytes this value keeps on the heap, for memory accounting and `MEMORY USAGE` (a
     /// collection shared with a snapshot or a COPY counts in full for each key holding it).
     pub fn heap_size(&self) -> usize {

@@ -193,6 +193,11 @@ impl Hash {
         }
     }
 
+    /// Whether its table form is shared with another holder (see `Value::is_shared`).
+    pub fn is_shared(&self) -> bool {
+        matches!(&self.stored, Stored::Boxed(b) if Arc::strong_count(b) > 1)
+    }
+
     pub fn len(&self) -> usize {
         match self.repr() {
             Repr::Small(p) => p.len(),
