@@ -22,7 +22,6 @@ use super::collection;
 use super::table::{CommandSpec, Flags};
 use super::{args, errors, Ctx};
 use crate::glob::{self, Case};
-use crate::server::Shared;
 use crate::store::types::{ZSet, ZSetLimits};
 use bytes::Bytes;
 use ferrocache_protocol::{format_double, Reply};
@@ -285,11 +284,6 @@ enum Added {
     Nan,
 }
 
-/// The configured `zset-max-listpack-entries` / `-value`.
-pub(crate) fn limits(shared: &Shared) -> ZSetLimits {
-    shared.hot.encoding.zset()
-}
-
 /// Redis's `zsetAdd`.
 fn zset_add(z: &mut ZSet, mut score: f64, member: &[u8], f: AddFlags, limits: ZSetLimits) -> Added {
     match z.score(member) {
@@ -372,11 +366,8 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], incr: bool) -> Reply {
         let Some(score) = parse::score(&pair[0]) else { return Reply::err(errors::NOT_FLOAT) };
         pairs.push((score, &pair[1][..]));
     }
-    let shared = ctx.shared;
+    let limits = ctx.shared.hot.encoding.zset();
     let outcome = collection::write::<ZSet, _>(ctx, &args[1], !f.xx, |z| {
-        // Only a listpack can convert: a skiplist (the benchmarks' one big set) skips the
-        // configuration read.
-        let limits = if z.is_big() { ZSetLimits::default() } else { limits(shared) };
         let (mut added, mut updated, mut processed, mut last) = (0, 0, 0, 0.0);
         for &(score, member) in &pairs {
             match zset_add(z, score, member, f, limits) {
@@ -786,7 +777,7 @@ pub(crate) fn store(ctx: &mut Ctx, dst: &[u8], mut z: ZSet) -> Reply {
     if len == 0 {
         ctx.ks.remove(db, dst);
     } else {
-        z.compact_if_small(limits(ctx.shared));
+        z.compact_if_small(ctx.shared.hot.encoding.zset());
         ctx.ks.insert(db, dst, collection_value(z), 0);
     }
     Reply::Integer(len as i64)
