@@ -96,12 +96,11 @@ impl Lookahead {
         while self.ahead.len() < FAR && self.ahead.back().is_none_or(|(_, hash)| hash.is_some()) {
             let next = parser.parse(input, limits);
             let hash = k.key_in(&next).map(key_hash);
-            let before = self.ahead.back().map_or(self.current, |(_, hash)| *hash);
-            if let Some(hash) = hash.filter(|&h| before != Some(h)) {
-                store.prefetch(client.db, hash);
-            }
             let more = matches!(next, Ok(Some(_)));
             self.ahead.push_back((next, hash));
+            if let Some(hash) = self.to_fetch(self.ahead.len() - 1) {
+                store.prefetch(client.db, hash);
+            }
             if !more {
                 break;
             }
