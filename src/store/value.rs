@@ -1,7 +1,7 @@
 //! Values and entries as the keyspace holds them.
 
 use super::bytes24::Str;
-use super::types::{Hash, List, Set, ZSet};
+use super::types::{shared_size, Hash, List, Set, ZSet};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -29,9 +29,6 @@ pub enum Value {
     Set(Arc<Set>),
     ZSet(Arc<ZSet>),
 }
-
-/// An `Arc`'s two reference counts, before the collection in its allocation.
-const SHARED_HEADER: usize = 2 * std::mem::size_of::<usize>();
 
 impl Value {
     /// The value `SET` stores for `bytes`: an integer when Redis would encode it as one
@@ -124,9 +121,9 @@ impl Value {
             Value::Str(b) => b.heap_size(),
             Value::Raw(v) => v.capacity() + 24,
             Value::Hash(h) => h.heap_size(),
-            Value::List(l) => l.heap_size() + SHARED_HEADER + std::mem::size_of::<List>(),
-            Value::Set(s) => s.heap_size() + SHARED_HEADER + std::mem::size_of::<Set>(),
-            Value::ZSet(z) => z.heap_size() + SHARED_HEADER + std::mem::size_of::<ZSet>(),
+            Value::List(l) => l.heap_size() + shared_size::<List>(),
+            Value::Set(s) => s.heap_size() + shared_size::<Set>(),
+            Value::ZSet(z) => z.heap_size() + shared_size::<ZSet>(),
         }
     }
 

@@ -20,8 +20,8 @@
 //! [`Ordered`] table: same insertion order, same replies and encoding (DUMP, OBJECT
 //! ENCODING), O(1) per field.
 
-use super::element_cost;
 use super::packed::{PackedHash, PackedHashIter, Pair};
+use super::{element_cost, shared_size};
 use crate::store::dense::DenseMap;
 use crate::store::Str;
 use ordered::Ordered;
@@ -98,9 +98,6 @@ struct Big {
     /// Heap bytes of the fields and values (see `types/mod.rs`).
     bytes: usize,
 }
-
-/// The shared box's allocation: its two reference counts and the boxed form.
-const SHARED_BOX: usize = 2 * std::mem::size_of::<usize>() + std::mem::size_of::<Boxed>();
 
 /// A hash.
 #[derive(Debug, Default)]
@@ -389,8 +386,8 @@ impl Hash {
     pub fn heap_size(&self) -> usize {
         match self.repr() {
             Repr::Small(p) => p.heap_size(),
-            Repr::Ordered(o) => SHARED_BOX + o.heap_size(),
-            Repr::Big(b) => SHARED_BOX + b.bytes + b.map.allocated_bytes(),
+            Repr::Ordered(o) => shared_size::<Boxed>() + o.heap_size(),
+            Repr::Big(b) => shared_size::<Boxed>() + b.bytes + b.map.allocated_bytes(),
         }
     }
 }

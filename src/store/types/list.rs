@@ -13,7 +13,7 @@
 
 mod node;
 
-use super::element_cost;
+use super::{element_cost, shared_size};
 use node::{Builder, Node, GROUP, NODE_BYTES};
 use std::borrow::Cow;
 use std::collections::VecDeque;
@@ -378,7 +378,7 @@ impl List {
         self.bytes
             + (self.head.capacity() + self.tail.capacity()) * std::mem::size_of::<Box<[u8]>>()
             + self.nodes.capacity() * std::mem::size_of::<Arc<Node>>()
-            + self.nodes.len() * (2 * std::mem::size_of::<usize>() + std::mem::size_of::<Node>())
+            + self.nodes.len() * shared_size::<Node>()
     }
 
     /// Rebuilds node `n` from its live entries `from..to`, each handed to `edit` (with its

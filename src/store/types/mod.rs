@@ -36,9 +36,7 @@ impl EncodingThresholds {
     /// Redis 7.0's defaults, as Ferrocache's config declares them.
     pub const REDIS_DEFAULTS: EncodingThresholds =
         EncodingThresholds { hash: HashLimits::REDIS_DEFAULTS, zset: ZSetLimits::REDIS_DEFAULTS, set_max_intset: 512 };
-}
 
-impl EncodingThresholds {
     /// These with no limit on an element's length: what Redis 7.0 checks when it loads a
     /// hash or sorted set written as a listpack or ziplist (the entry count only).
     pub fn entries_only(&self) -> EncodingThresholds {
@@ -102,6 +100,12 @@ collection!(Hash, Hash, std::convert::identity, std::convert::identity);
 collection!(List, List);
 collection!(Set, Set);
 collection!(ZSet, ZSet);
+
+/// Heap bytes of an `Arc<T>`'s allocation (a shared collection or part of one): its two
+/// reference counts and the `T`.
+pub(crate) const fn shared_size<T>() -> usize {
+    2 * std::mem::size_of::<usize>() + std::mem::size_of::<T>()
+}
 
 /// Heap bytes charged for one element's own allocation (its bytes plus the allocator's
 /// header and rounding, roughly), used by the general encodings' running counts.
